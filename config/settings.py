@@ -1,0 +1,105 @@
+"""Process settings: the one place the environment (and `.env`) is read.
+
+Every setting has the prefix ``BCSYNC_``; `.env.example` lists them all with defaults and meaning.
+Tenant specifics (resources, field names, status codes, metrics, owners) are not here but in the
+TOML mapping file named by ``BCSYNC_MAPPING_FILE`` (see ``config.mapping``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BCSYNC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- Redis: broker, limiter, ledger, dead letters, exceptions, watermarks -------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field("bcsync", description="Prefix of every Redis key the fleet writes (not the broker's).")
+
+    # --- Klaviyo --------------------------------------------------------------------------------
+    klaviyo_base_url: str = "https://a.klaviyo.com"
+    klaviyo_api_key: SecretStr = SecretStr("")
+    klaviyo_revision: str = "2026-10-15"
+    klaviyo_timeout_seconds: float = 20.0
+    klaviyo_max_connections: int = 20
+
+    # --- Blue Cherry ----------------------------------------------------------------------------
+    bluecherry_base_url: str = "http://127.0.0.1:8701"
+    bluecherry_subscription_key: SecretStr = SecretStr("")
+    bluecherry_timeout_seconds: float = 30.0
+    bluecherry_max_attempts: int = 6
+    csv_drop_dir: Path | None = Field(None, description="Folder of CSV report drops; unset = REST only.")
+
+    # --- Tenant mapping -------------------------------------------------------------------------
+    mapping_file: Path | None = Field(None, description="TOML mapping file; unset = the documented defaults.")
+
+    # --- Rate limiting --------------------------------------------------------------------------
+    rate_share: float = Field(0.8, gt=0, le=1, description="Share of each Klaviyo window the fleet may use.")
+    fast_reserve: float = Field(
+        0.25, ge=0, lt=1, description="Part of every budget only the fast lane may take."
+    )
+    batch_ceiling: float = Field(
+        1.0, gt=0, le=1, description="Part of the budget the batch lane may take at most (after the fast reserve)."
+    )
+    rate_limit_scale: float = Field(1.0, gt=0, description="Multiplies Klaviyo's tier numbers (sandbox runs).")
+    max_inline_wait_seconds: float = Field(
+        1.5, ge=0, description="Longest a task waits in its slot for the next burst window."
+    )
+    throttle_park_seconds: int = Field(
+        900, description="A Retry-After longer than this parks the endpoint's work and raises an exception."
+    )
+
+    # --- Retries and dead letters ---------------------------------------------------------------
+    max_attempts: int = Field(8, ge=1, description="Deliveries tried before a message is dead-lettered.")
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 600.0
+    delayed_drain_interval_seconds: float = 1.0
+
+    # --- Celery ---------------------------------------------------------------------------------
+    visibility_timeout_seconds: int = Field(
+        300, description="Redis redelivers an unacknowledged message after this; longer than the hard limit."
+    )
+    task_soft_time_limit_seconds: int = 120
+    task_time_limit_seconds: int = 180
+    worker_concurrency: int = 2
+
+    # --- Retention ------------------------------------------------------------------------------
+    ledger_ttl_days: int = 400
+    dead_letter_ttl_days: int = 30
+    exception_ttl_days: int = 90
+    fingerprint_ttl_days: int = 400
+
+    # --- Poller ---------------------------------------------------------------------------------
+    poller_lock_ttl_seconds: int = 30
+    poll_overlap_seconds: int = 120
+    poll_start: str = Field("2000-01-01 00:00:00", description="Tenant-local time the first scan starts from.")
+
+    # --- Monitoring -----------------------------------------------------------------------------
+    sentry_dsn: SecretStr = SecretStr("")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = 0.0
+    flower_port: int = 5555
+    flower_user: str = "admin"
+    flower_password: SecretStr = SecretStr("change-me")
+
+    # --- Demo -----------------------------------------------------------------------------------
+    demo_klaviyo_port: int = 8702
+    demo_bluecherry_port: int = 8701
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings (tests and the fleet runner change the environment)."""
+    get_settings.cache_clear()
+    return get_settings()

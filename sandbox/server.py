@@ -1,0 +1,83 @@
+"""Serving a sandbox ASGI app: in a background thread for tests, or in the foreground for the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerThread:
+    """An ASGI app on a loopback port in a daemon thread; ``stop()`` shuts it down cleanly."""
+
+    app: Any
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        if self.port == 0:
+            self.port = free_port(self.host)
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level="warning", lifespan="on", access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"sandbox server did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(app: Any, name: str, host: str, port: int) -> None:
+    """Foreground serving for `bcsync sandbox ...`: prints the URL, stops cleanly on SIGTERM/SIGINT."""
+    if port == 0:
+        port = free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        print(f"{name} sandbox listening on http://{host}:{port}", flush=True)
+
+    async def main() -> None:
+        task = asyncio.create_task(announce())
+        await server.serve()  # uvicorn installs SIGTERM/SIGINT handlers and exits gracefully
+        task.cancel()
+
+    asyncio.run(main())
+    print(f"{name} sandbox stopped", flush=True)
