@@ -1,0 +1,53 @@
+"""The contract between the domain (`sync/`) and delivery (`tasks/`, `connectors/klaviyo`).
+
+The domain decides *what* Klaviyo must receive as a list of `Operation`s; delivery decides *how*
+(single call or bulk job, which endpoint, within which rate budget) and records it in the ledger.
+`payload` holds plain attributes, not JSON:API envelopes; `connectors.klaviyo` builds and validates the
+bodies. `key` is the idempotency key the delivery ledger is keyed by: sending an operation whose key is
+already in the ledger (with the same or a newer `version`) is a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Lane = Literal["fast", "default", "batch"]
+
+OperationKind = Literal[
+    # payload: profile-import attributes: email, phone_number, external_id, first_name, last_name,
+    #          location{address1,address2,city,region,zip,country}, properties{...}
+    "profile_upsert",
+    # payload: metric (name), profile{email|phone_number|external_id}, properties{}, time (ISO 8601),
+    #          value (float|None), value_currency (str|None), unique_id (str), backfill (bool)
+    "event",
+    # payload: channel ("email"|"sms"), profile{email|phone_number, external_id?}, list_id (str|None),
+    #          custom_source (str|None), consented_at (ISO|None), historical_import (bool)
+    "subscribe",
+    # payload: channel ("email"|"sms"), profile{email|phone_number}, list_id (str|None)
+    "unsubscribe",
+    # payload: catalog-item attributes: external_id, title, description, url, price?, image_full_url?,
+    #          custom_metadata?, published?
+    "catalog_item_upsert",
+    # payload: catalog-variant attributes: external_id, item_external_id, title, description, sku,
+    #          inventory_quantity, inventory_policy, price, url, image_full_url?, published?
+    "catalog_variant_upsert",
+    # payload: external_id (variant), inventory_quantity (int); `version` carries the ERP version
+    "variant_inventory",
+    # payload: external_id, kind ("item"|"variant"), action ("unpublish"|"delete")
+    "catalog_retire",
+    # payload: profile{email|phone_number|external_id|id}
+    "profile_deletion",
+]
+
+
+class Operation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: OperationKind
+    key: str = Field(description="Idempotency / ledger key, e.g. 'profile:C1001' or 'event:Placed Order:SO1'")
+    lane: Lane = "default"
+    payload: dict[str, Any]
+    version: str | None = Field(None, description="ERP version it was computed from (newest wins)")
+    record: str | None = Field(None, description="ERP record it came from, for operators: 'customer:C1001'")
