@@ -2,13 +2,119 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from sandbox.cli import app as sandbox_app
+from workers import dlq_cli, exceptions_cli
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(dlq_cli.app, name="dlq")
+app.command("exceptions")(exceptions_cli.exceptions)
+
+LANES = ("fast", "default", "batch")
+
+
+@app.command()
+def worker(
+    lane: Annotated[str, typer.Option(help="fast | default | batch")],
+    concurrency: Annotated[int | None, typer.Option(help="pool processes (default from settings)")] = None,
+    loglevel: str = "INFO",
+) -> None:
+    """One Celery worker consuming one lane (the same as `celery -A config.celery:app worker -Q LANE`)."""
+    if lane not in LANES:
+        raise typer.BadParameter(f"lane must be one of {', '.join(LANES)}", param_hint="--lane")
+    from config.celery import app as celery_app
+    from config.settings import get_settings
+    from workers.monitoring import init_monitoring
+
+    init_monitoring()
+    argv = ["worker", "-Q", lane, "-n", f"{lane}@%h", f"--loglevel={loglevel}",
+            f"--concurrency={concurrency or get_settings().worker_concurrency}", "--without-gossip",
+            "--without-mingle"]
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def beat(loglevel: str = "INFO") -> None:
+    """The beat scheduler (RedBeat: a second beat only waits for the lock)."""
+    from config.celery import app as celery_app
+    from workers.monitoring import init_monitoring
+
+    init_monitoring()
+    celery_app.start(["beat", f"--loglevel={loglevel}"])
+
+
+@app.command()
+def flower(port: Annotated[int | None, typer.Option(help="default BCSYNC_FLOWER_PORT")] = None) -> None:
+    """Flower, the Celery monitor, behind basic auth from settings."""
+    from config.celery import app as celery_app
+    from config.settings import get_settings
+
+    s = get_settings()
+    celery_app.start([
+        "flower", f"--port={port or s.flower_port}", "--address=0.0.0.0",
+        f"--basic-auth={s.flower_user}:{s.flower_password.get_secret_value()}",
+    ])
+
+
+@app.command()
+def run(
+    poller: Annotated[bool, typer.Option(help="start the poller too")] = True,
+    with_flower: Annotated[bool, typer.Option("--flower/--no-flower")] = True,
+) -> None:
+    """The whole fleet on this machine: three lanes, beat, poller and Flower, supervised."""
+    from workers.fleet import Supervisor, fleet_children
+
+    Supervisor(fleet_children(with_poller=poller and _poller_installed(), with_flower=with_flower)).run()
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Queues, delayed retries, dead letters, exceptions, rate budgets and Redis memory."""
+    from workers.status import show_status
+
+    show_status(as_json)
+
+
+@app.command()
+def demo(
+    minutes: Annotated[float, typer.Option(help="stop after this long (0 = until Ctrl-C)")] = 0.0,
+) -> None:
+    """Run the fleet against both sandboxes (live trading on) with a live view of what flows."""
+    from workers.demo import run_demo
+
+    run_demo(minutes)
+
+
+def _poller_installed() -> bool:
+    try:
+        import workers.poller  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _register_optional() -> None:
+    """Commands whose modules land with later flows (poller, backfill, audit, erase)."""
+    try:
+        from workers.poller import app as poller_app
+    except ImportError:
+        return
+    if isinstance(poller_app, typer.Typer):
+        app.add_typer(poller_app, name="poller")
+    else:
+        app.command("poller")(poller_app)
+
+
+_register_optional()
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

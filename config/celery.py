@@ -1,0 +1,70 @@
+"""The one Celery app: three lanes on Redis, late acks, JSON only, a beat that cannot run twice.
+
+Lanes: ``fast`` (consent, new customers, scarce stock, cancellations), ``default`` (order lifecycle),
+``batch`` (bulk updates, backfills, repairs). Each lane gets its own worker process(es)
+(`bcsync worker --lane fast`), so a batch backlog never occupies a fast worker.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from config.settings import Settings, get_settings
+
+LANES = ("fast", "default", "batch")
+DEAD_LETTER_DRAIN_SECONDS = 1.0
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    celery_app = Celery("bcsync", include=["tasks.delivery", "tasks.maintenance"])
+    exchange = Exchange("bcsync", type="direct")
+    celery_app.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_soft_time_limit=settings.task_soft_time_limit_seconds,
+        task_time_limit=settings.task_time_limit_seconds,
+        broker_transport_options={
+            # Redis re-delivers a message whose worker died only after this; must exceed the hard limit.
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "global_keyprefix": f"{settings.key_prefix}:broker:",
+        },
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(lane, exchange, routing_key=lane) for lane in LANES],
+        task_default_queue="default",
+        task_default_exchange="bcsync",
+        task_default_routing_key="default",
+        task_create_missing_queues=False,
+        timezone="UTC",
+        enable_utc=True,
+        # RedBeat keeps the schedule in Redis behind a lock: a second beat only waits.
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix=f"{settings.key_prefix}:redbeat:",
+        redbeat_lock_timeout=max(30, int(settings.delayed_drain_interval_seconds * 10)),
+        beat_max_loop_interval=5,
+        beat_schedule={
+            "daily-profile-batch": {
+                "task": "bcsync.daily_profile_batch",
+                "schedule": 3600.0,
+                "options": {"queue": "batch"},
+            },
+        },
+    )
+    return celery_app
+
+
+app = make_app()

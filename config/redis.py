@@ -1,0 +1,17 @@
+"""Redis connections for the fleet's own state (the broker connection is Celery's)."""
+
+from __future__ import annotations
+
+import redis
+
+from config.settings import get_settings
+
+
+def redis_client(url: str | None = None) -> redis.Redis:
+    """A client with decoded strings; one connection pool per call site that keeps it."""
+    return redis.Redis.from_url(url or get_settings().redis_url, decode_responses=True, health_check_interval=30)
+
+
+def state_key(*parts: str, prefix: str | None = None) -> str:
+    """Every key the fleet writes lives under one prefix so tests and tenants can share a Redis."""
+    return ":".join([prefix or get_settings().key_prefix, *parts])

@@ -1,0 +1,81 @@
+"""The delivery ledger: what reached Klaviyo, when, with which response.
+
+One key per delivered operation (``<prefix>:ledger:<operation key>``), expiring after the retention, and a
+per-record index (``<prefix>:ledger-index:<record>``) so `bcsync audit` can show an order's whole trail.
+The domain computes "what still needs sending" as desired state minus this ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+from pydantic import BaseModel
+
+
+class LedgerEntry(BaseModel):
+    key: str
+    delivered_at: float
+    status: int | None
+    endpoint: str
+    version: str | None = None
+    record: str | None = None
+    response: dict[str, Any] | None = None
+
+
+class Ledger:
+    def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 400) -> None:
+        self.client = client
+        self.prefix = f"{key_prefix}:ledger:"
+        self.index_prefix = f"{key_prefix}:ledger-index:"
+        self.ttl = int(ttl_days * 86400)
+
+    def record(self, entries: list[LedgerEntry]) -> None:
+        if not entries:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for entry in entries:
+            pipe.set(self.prefix + entry.key, entry.model_dump_json(), ex=self.ttl)
+            if entry.record:
+                pipe.sadd(self.index_prefix + entry.record, entry.key)
+                pipe.expire(self.index_prefix + entry.record, self.ttl)
+        pipe.execute()
+
+    def get(self, key: str) -> LedgerEntry | None:
+        raw = self.client.get(self.prefix + key)
+        return LedgerEntry.model_validate_json(raw) if raw else None
+
+    def delivered(self, keys: list[str]) -> dict[str, LedgerEntry]:
+        if not keys:
+            return {}
+        raws = self.client.mget([self.prefix + k for k in keys])
+        return {k: LedgerEntry.model_validate_json(r) for k, r in zip(keys, raws, strict=True) if r}
+
+    def for_record(self, record: str) -> list[LedgerEntry]:
+        keys = sorted(self.client.smembers(self.index_prefix + record))  # type: ignore[arg-type]
+        found = self.delivered(keys)
+        return sorted(found.values(), key=lambda e: e.delivered_at)
+
+    def forget_record(self, record: str) -> int:
+        """Erasure: drop the fleet's own trail of a record."""
+        keys = list(self.client.smembers(self.index_prefix + record))  # type: ignore[arg-type]
+        if keys:
+            self.client.delete(*[self.prefix + k for k in keys])
+        self.client.delete(self.index_prefix + record)
+        return len(keys)
+
+
+def now() -> float:
+    return time.time()
+
+
+def summarize_response(data: Any) -> dict[str, Any] | None:
+    """Keep only ids from Klaviyo's answer: the ledger is an audit trail, not a copy of profiles."""
+    if not isinstance(data, dict):
+        return None
+    inner = data.get("data")
+    if isinstance(inner, dict):
+        return {"id": inner.get("id"), "type": inner.get("type")}
+    return json.loads(json.dumps({k: v for k, v in data.items() if k in ("id", "type")})) or None

@@ -1,0 +1,87 @@
+"""The delayed-retry schedule: messages that must wait longer than a burst window wait here, in Redis.
+
+Celery countdown/ETA messages sit unacknowledged in a worker's memory and, on Redis, return only after the
+visibility timeout if that worker dies. A Sorted Set scored by due time keeps memory in Redis, survives any
+worker, and is drained back into the lanes when due (Sentry's webhook outbox does the same).
+
+Draining is crash-safe: a Lua script moves due entries to an in-flight set with a claim time; the drainer
+publishes them and only then deletes them. Entries claimed by a drainer that died are reclaimed after
+``RECLAIM_AFTER`` seconds, so a crash can repeat a publish (harmless: deliveries are idempotent) but never
+lose one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+RECLAIM_AFTER = 30.0
+
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[1], id)
+end
+return due
+"""
+
+_RECLAIM = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, id in ipairs(stale) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], 0, id)
+end
+return #stale
+"""
+
+
+class DelayedSchedule:
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self.client = client
+        self.due_key = f"{key_prefix}:delayed:due"
+        self.inflight_key = f"{key_prefix}:delayed:inflight"
+        self.payload_key = f"{key_prefix}:delayed:payload"
+        self._claim = client.register_script(_CLAIM)
+        self._reclaim = client.register_script(_RECLAIM)
+
+    def add(self, task: str, args: list[Any], queue: str, due: float, entry_id: str | None = None) -> str:
+        entry_id = entry_id or uuid.uuid4().hex
+        body = json.dumps({"task": task, "args": args, "queue": queue})
+        pipe = self.client.pipeline()
+        pipe.hset(self.payload_key, entry_id, body)
+        pipe.zadd(self.due_key, {entry_id: due})
+        pipe.execute()
+        return entry_id
+
+    def drain(self, publish: Callable[[str, list[Any], str], None], limit: int = 500) -> int:
+        """Publish every entry that is due (up to ``limit``); returns how many were published."""
+        now = time.time()
+        self._reclaim(keys=[self.due_key, self.inflight_key], args=[now - RECLAIM_AFTER])
+        ids = self._claim(keys=[self.due_key, self.inflight_key], args=[now, limit])
+        published = 0
+        for entry_id in ids:
+            raw = self.client.hget(self.payload_key, entry_id)
+            if raw is None:  # already published by a drainer that died after deleting
+                self.client.zrem(self.inflight_key, entry_id)
+                continue
+            body = json.loads(raw)
+            publish(body["task"], body["args"], body["queue"])
+            pipe = self.client.pipeline()
+            pipe.hdel(self.payload_key, entry_id)
+            pipe.zrem(self.inflight_key, entry_id)
+            pipe.execute()
+            published += 1
+        return published
+
+    def pending(self) -> int:
+        return int(self.client.zcard(self.due_key)) + int(self.client.zcard(self.inflight_key))
+
+    def next_due(self) -> float | None:
+        first = self.client.zrange(self.due_key, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None

@@ -1,0 +1,90 @@
+"""The fleet's Redis state stores, on a real private Redis."""
+
+from __future__ import annotations
+
+import time
+
+from config.mapping import ExceptionOwners
+from sync.exceptions import ExceptionRegister
+from sync.ledger import Ledger, LedgerEntry
+from tasks.deadletters import Attempt, DeadLetters
+from tasks.delayed import RECLAIM_AFTER, DelayedSchedule
+
+
+def test_exception_register_deduplicates_by_type_and_record_and_routes_owner(redis_client):
+    reg = ExceptionRegister(redis_client, "t", ExceptionOwners())
+    reg.record("invalid_record", "customer:C1", "email missing")
+    rec = reg.record("invalid_record", "customer:C1", "email invalid: 'x@'")
+    reg.record("consent_conflict", "customer:C2", "unsubscribed in Klaviyo after ERP consent")
+    assert rec.count == 2 and rec.reason == "email invalid: 'x@'" and rec.owner == "operations"
+    assert [r.record_key for r in reg.list(owner="ecommerce")] == ["customer:C2"]
+    assert [r.record_key for r in reg.list(type="invalid_record")] == ["customer:C1"]
+    assert reg.resolve("invalid_record", "customer:C1")
+    assert reg.list(type="invalid_record") == []
+    assert len(reg.list(status=None)) == 2
+
+
+def test_exception_register_entries_expire_with_retention(redis_client):
+    reg = ExceptionRegister(redis_client, "t", ExceptionOwners(), ttl_days=1)
+    reg.record("invalid_record", "customer:C1", "bad")
+    ttl = redis_client.ttl("t:exception:invalid_record|customer:C1")
+    assert 0 < ttl <= 86400
+    redis_client.delete("t:exception:invalid_record|customer:C1")
+    assert reg.list() == [] and redis_client.zcard("t:exceptions") == 0
+
+
+def test_ledger_records_and_indexes_by_record(redis_client):
+    ledger = Ledger(redis_client, "t", ttl_days=2)
+    ledger.record([
+        LedgerEntry(key="event:Placed Order:SO1", delivered_at=1.0, status=202, endpoint="events", record="order:SO1"),
+        LedgerEntry(key="event:Fulfilled Order:SO1:fulfilled:P1", delivered_at=2.0, status=202, endpoint="events",
+                    record="order:SO1"),
+    ])
+    assert set(ledger.delivered(["event:Placed Order:SO1", "nope"])) == {"event:Placed Order:SO1"}
+    assert [e.key for e in ledger.for_record("order:SO1")] == [
+        "event:Placed Order:SO1", "event:Fulfilled Order:SO1:fulfilled:P1"]
+    assert 0 < redis_client.ttl("t:ledger:event:Placed Order:SO1") <= 2 * 86400
+    assert ledger.forget_record("order:SO1") == 2 and ledger.for_record("order:SO1") == []
+
+
+def test_dead_letters_keep_attempts_and_filter_by_code(redis_client):
+    dlq = DeadLetters(redis_client, "t")
+    attempt = Attempt(at=time.time(), status=400, endpoint="profile-import", error="refused",
+                      errors=[{"code": "invalid", "detail": "bad phone"}])
+    entry = dlq.add("bcsync.deliver", "fast", "profile_upsert", [{"key": "profile:C1", "record": "customer:C1"}],
+                    [attempt], "Klaviyo refused the request (400)")
+    assert entry.code == "invalid" and entry.records == ["customer:C1"]
+    assert [e.id for e in dlq.list("fast", "invalid")] == [entry.id]
+    assert dlq.list("fast", "throttled") == [] and dlq.list("batch") == []
+    dlq.remove(entry)
+    assert dlq.get(entry.id) is None and dlq.count("fast") == 0
+
+
+def test_delayed_schedule_publishes_only_due_entries_once(redis_client):
+    sched = DelayedSchedule(redis_client, "t")
+    sched.add("bcsync.deliver", [{"id": "a"}], "fast", due=time.time() - 1)
+    sched.add("bcsync.deliver", [{"id": "b"}], "batch", due=time.time() + 60)
+    published: list[tuple[str, list, str]] = []
+    assert sched.drain(lambda t, a, q: published.append((t, a, q))) == 1
+    assert published == [("bcsync.deliver", [{"id": "a"}], "fast")]
+    assert sched.drain(lambda t, a, q: published.append((t, a, q))) == 0
+    assert sched.pending() == 1
+
+
+def test_delayed_schedule_reclaims_entries_of_a_drainer_that_died(redis_client):
+    sched = DelayedSchedule(redis_client, "t")
+    sched.add("bcsync.deliver", [{"id": "a"}], "fast", due=time.time() - 1)
+
+    def crash(*_):
+        raise RuntimeError("drainer died mid-publish")
+
+    try:
+        sched.drain(crash)
+    except RuntimeError:
+        pass
+    assert sched.pending() == 1  # claimed, not lost
+    # pretend the claim is old: it comes back and is published
+    redis_client.zadd(sched.inflight_key, {redis_client.zrange(sched.inflight_key, 0, 0)[0]: time.time() - RECLAIM_AFTER - 1})
+    published: list = []
+    assert sched.drain(lambda t, a, q: published.append(a)) == 1 and published == [[{"id": "a"}]]
+    assert sched.pending() == 0

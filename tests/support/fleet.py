@@ -1,0 +1,105 @@
+"""Real worker processes for integration tests: started as `bcsync worker --lane L`, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.1,
+             message: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def fleet_env(redis_url: str, klaviyo_url: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BCSYNC_")}
+    env.update({
+        "BCSYNC_REDIS_URL": redis_url,
+        "BCSYNC_KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "BCSYNC_KLAVIYO_BASE_URL": klaviyo_url,
+        "BCSYNC_KLAVIYO_API_KEY": "pk_test_0123456789abcdef",
+        "BCSYNC_VISIBILITY_TIMEOUT_SECONDS": "8",
+        "BCSYNC_TASK_SOFT_TIME_LIMIT_SECONDS": "4",
+        "BCSYNC_TASK_TIME_LIMIT_SECONDS": "6",
+        "BCSYNC_DELAYED_DRAIN_INTERVAL_SECONDS": "0.2",
+        "BCSYNC_BACKOFF_BASE_SECONDS": "0.2",
+        "BCSYNC_BACKOFF_MAX_SECONDS": "2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    lane: str
+    env: dict[str, str]
+    concurrency: int = 1
+    process: subprocess.Popen[bytes] | None = None
+    log: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="bcsync-worker-", suffix=".log")[1]))
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        out = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker", "--lane", self.lane,
+             "--concurrency", str(self.concurrency), "--loglevel", "INFO"],
+            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        out.close()
+        wait_for(lambda: " ready." in self.log.read_text(errors="replace") or self.process.poll() is not None,
+                 timeout, message=f"worker {self.lane} to be ready")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"worker {self.lane} exited:\n{self.log.read_text(errors='replace')[-3000:]}")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def pool_children(self) -> list[int]:
+        return [c.pid for c in psutil.Process(self.pid).children(recursive=False)]
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        else:
+            # the main process is gone (a test killed it): reap its orphaned pool children too
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.unlink(missing_ok=True)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
