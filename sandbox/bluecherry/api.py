@@ -1,0 +1,106 @@
+"""The bcapi surface: ``GET /api/<resource>`` with the reference's paging, filtering and envelopes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sandbox.bluecherry.filters import FilterError, compile_filter
+from sandbox.bluecherry.sandbox import BlueCherrySandbox
+
+RESOURCES = ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "Location")
+FLAT = ("Location",)  # small lookups answer {"data": [...]}
+MAX_PAGE = 200
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"errors": [{"errorMessage": message}]}, status_code=status, headers=headers)
+
+
+def without_children(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not (isinstance(v, dict) and ("rows" in v or "rows-i" in v))}
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got '{raw}'") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+async def list_resource(request: Request) -> Response:
+    sandbox: BlueCherrySandbox = request.app.state.sandbox
+    resource = request.path_params["resource"]
+    response = await _list(sandbox, request, resource)
+    sandbox.statuses[str(response.status_code)] += 1
+    return response
+
+
+async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> Response:
+    key = request.headers.get("Ocp-Apim-Subscription-Key")
+    if key is None:
+        return JSONResponse(
+            {
+                "statusCode": 401,
+                "message": "Access denied due to missing subscription key. "
+                "Make sure to include subscription key when making requests to an API.",
+            },
+            401,
+        )
+    if key != sandbox.config.subscription_key:
+        return JSONResponse(
+            {
+                "statusCode": 401,
+                "message": "Access denied due to invalid subscription key. "
+                "Make sure to provide a valid key for an active subscription.",
+            },
+            401,
+        )
+    if resource not in RESOURCES:
+        return JSONResponse(
+            {"message": f"Resource '{resource}' not found (known: {', '.join(RESOURCES)})"}, 404
+        )
+    sandbox.requests[resource] += 1
+    fault = sandbox.faults.request_fault()
+    if fault is not None:
+        status, fault_headers = fault
+        return JSONResponse({"statusCode": status, "message": "Injected fault"}, status, headers=fault_headers)
+    delay = sandbox.faults.slow_seconds()
+    if delay:
+        await asyncio.sleep(delay)
+    try:
+        page = int_param(request, "_pgno", 1, 1, 10**9)
+        size = int_param(request, "_pgsize", MAX_PAGE, 1, MAX_PAGE)
+        where, params = compile_filter(request.query_params.get("$filter"))
+        pkey = request.query_params.get("pkey")
+        if pkey is not None:
+            if not pkey.isdigit():
+                raise ValueError(f"pkey must be an integer, got '{pkey}'")
+            where, params = (f"{where} AND pkey = ?" if where else "pkey = ?"), [*params, int(pkey)]
+    except (ValueError, FilterError) as exc:
+        return error(400, str(exc))
+    with sandbox.store.lock:
+        rows = sandbox.store.page(resource, where, params, (page - 1) * size, size)
+    include = request.query_params.get("_include", "").lower() == "all"
+    records = [r.record() if include else without_children(r.record()) for r in rows]
+    records, notes = sandbox.faults.damage(resource, records)
+    sandbox.served += len(records)
+    touch = sandbox.faults.config.modify_while_paging
+    if touch and len(rows) == size:  # the client will read the next page: move some of this one to the end
+        with sandbox.store.lock:
+            sandbox.store.touch(resource, [r.pkey for r in rows[:touch]], sandbox.clock.now_local())
+        sandbox.faults.injected["modify_while_paging"] += min(touch, len(rows))
+    if pkey is not None and not records:
+        return JSONResponse({"message": f"{resource} with pkey {pkey} not found"}, 404)
+    body: Any = {"data": records} if resource in FLAT else {"data": {"header": records}}
+    headers: dict[str, str] | None = {"X-Sandbox-Malformed": ",".join(notes)} if notes else None
+    return JSONResponse(body, headers=headers)

@@ -1,0 +1,330 @@
+"""Seeded generator of a whole tenant: locations, styles and SKUs, customers, historic orders with their pick
+tickets, invoices and credit memos, and inventory consistent with the open documents.
+
+Streams into the store in batches (bounded memory: customers are a pure function of their number, documents
+are flushed every ``batch`` orders; only per-SKU tallies stay in memory). Orders are generated in time order,
+so the (resource, last_mod, pkey) index grows at its end.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from sandbox.bluecherry.catalog import (
+    CARRIERS,
+    CONSENT_SOURCES,
+    GUEST,
+    RETURN_REASONS,
+    SELLABLE,
+    WAREHOUSES,
+    WHOLESALE_ACCOUNTS,
+    build_styles,
+    customer_code,
+    person,
+)
+from sandbox.bluecherry.clock import SandboxClock
+from sandbox.bluecherry.records import (
+    address,
+    customer_body,
+    inventory_body,
+    inventory_key,
+    invoice_body,
+    location_body,
+    memo_body,
+    order_body,
+    order_line,
+    pick_body,
+    style_body,
+)
+from sandbox.bluecherry.store import RecordStore
+from sandbox.bluecherry.tenant import NUMBER_START, picked, reservations
+
+DAY = 86400.0
+
+
+def dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+class _Batches:
+    """Per-resource insert buffers flushed together."""
+
+    def __init__(self, store: RecordStore, size: int) -> None:
+        self.store = store
+        self.size = size
+        self.rows: dict[str, list[tuple[str, str, str]]] = {}
+        self.pending = 0
+
+    def add(self, resource: str, nkey: str, last_mod: str, body: dict[str, Any]) -> None:
+        self.rows.setdefault(resource, []).append((nkey, last_mod, dumps(body)))
+        self.pending += 1
+        if self.pending >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.store.lock:
+            self.store.begin()
+            for resource, rows in self.rows.items():
+                self.store.insert_many(resource, rows)
+            self.store.commit()
+        self.rows = {}
+        self.pending = 0
+
+
+def _minute_cached(clock: SandboxClock) -> Callable[[float], str]:
+    """``clock.local_stamp`` with the "YYYY-MM-DD HH:MM:" part cached per minute (zone offsets change on
+    minute boundaries), because formatting dates is a large share of the generator's time."""
+
+    @lru_cache(maxsize=65536)
+    def minute(m: int) -> str:
+        return clock.local_stamp(m * 60)[:-2]
+
+    def stamp(ts: float) -> str:
+        whole = int(ts)
+        return f"{minute(whole // 60)}{whole % 60:02d}"
+
+    return stamp
+
+
+def generate_tenant(
+    store: RecordStore,
+    clock: SandboxClock,
+    *,
+    seed: int,
+    customers: int,
+    styles: int,
+    orders: int,
+    history_days: int = 365,
+    batch: int = 20000,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    rng = random.Random(seed)
+    now = clock.timestamp()
+    stamp = _minute_cached(clock)
+    out = _Batches(store, batch)
+
+    for loc in WAREHOUSES:
+        out.add("Location", loc[0], stamp(now - history_days * DAY), location_body(*loc))
+
+    catalog = build_styles(max(1, styles), seed)
+    skus: list[dict[str, Any]] = []
+    for header, style_skus in catalog:
+        if rng.random() < 0.05:
+            header["status"] = "D"
+            for sku in style_skus:
+                sku["status"] = "D"
+        out.add(
+            "style",
+            header["style"],
+            stamp(now - rng.uniform(0, history_days) * DAY),
+            style_body(header, style_skus),
+        )
+        skus.extend(style_skus)
+    store.insert_skus((s["upc"], s["style"], dumps(s)) for s in skus)
+    active = [s for s in skus if s["status"] == "A"] or skus
+
+    start = now - history_days * DAY
+    guest_p = person(seed, 0)
+    out.add(
+        "customer",
+        GUEST,
+        stamp(start),
+        {
+            **customer_body(
+                GUEST,
+                {**guest_p, "first_name": "Web", "last_name": "Guest", "email": "", "phone": ""},
+                stamp(start),
+            ),
+            "name": "WEB GUEST ORDERS",
+        },
+    )
+    wholesale = [f"W{n + 1:05d}" for n in range(len(WHOLESALE_ACCOUNTS))]
+    for code, name in zip(wholesale, WHOLESALE_ACCOUNTS, strict=True):
+        p = person(seed, 9_000_000 + len(code))
+        out.add("customer", code, stamp(start), customer_body(code, p, stamp(start), wholesale_name=name))
+    for i in range(1, customers + 1):
+        created = start + (i / max(1, customers)) * (now - start) * 0.9
+        fields: dict[str, str] = {}
+        modified = created
+        for channel, share in (("email", 0.6), ("sms", 0.25)):
+            if rng.random() < share:
+                when = created + rng.uniform(0, now - created)
+                modified = max(modified, when)
+                fields |= {
+                    f"{channel}_optin": "Y",
+                    f"{channel}_date": stamp(when),
+                    f"{channel}_source": rng.choice(CONSENT_SOURCES),
+                }
+        out.add(
+            "customer",
+            customer_code(i),
+            stamp(modified),
+            customer_body(customer_code(i), person(seed, i), stamp(created), **fields),
+        )
+    store.set_counter("customer", customers)
+
+    open_tally: Counter[tuple[str, str]] = Counter()
+    pick_tally: Counter[tuple[str, str]] = Counter()
+    numbers = {kind: NUMBER_START[kind] for kind in ("pick", "invoice", "memo")}
+
+    def next_num(kind: str) -> str:
+        numbers[kind] += 1
+        return str(numbers[kind])
+
+    span = now - start
+    for n in range(orders):
+        ts = start + (n + rng.random()) * span / max(1, orders)
+        ord_num = str(NUMBER_START["order"] + n + 1)
+        roll = rng.random()
+        ord_type, channel, location = (
+            ("WEB", "WEB", "WH1")
+            if roll < 0.6
+            else (("RTL", "POS", "WH1") if roll < 0.75 else ("WHL", "EDI", "WH2"))
+        )
+        if ord_type == "WHL":
+            code = rng.choice(wholesale)
+            p = person(seed, 9_000_000 + len(code))
+            addresses = [address("BT", code, p), address("ST", code, p)]
+        elif ord_type == "WEB" and (rng.random() < 0.3 or customers == 0):
+            code = GUEST
+            p = person(seed, 10_000_000 + n)
+            name = f"{p['first_name']} {p['last_name']}"
+            addresses = [
+                address("BT", name, p, p["email"], p["phone"]),
+                address("ST", name, p, "", p["phone"]),
+            ]
+        else:
+            i = rng.randint(1, customers)
+            code = customer_code(i)
+            p = person(seed, i)
+            name = f"{p['first_name']} {p['last_name']}"
+            addresses = [
+                address("BT", name, p, p["email"], p["phone"]),
+                address("ST", name, p, p["email"], ""),
+            ]
+        lines = []
+        first_season = ""
+        for seq in range(1, rng.choice((1, 1, 2, 2, 3, 4)) + 1):
+            sku = active[rng.randrange(len(active))]
+            qty = rng.choice((6, 12, 24, 36)) if ord_type == "WHL" else rng.choice((1, 1, 1, 2, 3))
+            price = round(sku["retail_price"] * (0.5 if ord_type == "WHL" else 1.0), 2)
+            lines.append(order_line(seq, sku, qty, price))
+            first_season = first_season or sku["season"]
+        order = order_body(
+            ord_num,
+            code,
+            ord_type,
+            channel,
+            location,
+            stamp(ts),
+            addresses,
+            lines,
+            web_ref=f"SHOP#{n + 1}" if ord_type == "WEB" else "",
+            season=first_season,
+            po_num=f"PO{n + 1}" if ord_type == "WHL" else "",
+            discount_pct=0.1 if rng.random() < 0.15 else 0.0,
+        )
+        age = (now - ts) / DAY
+        fate = rng.random()
+        last = ts
+        if age > 10:
+            fate_name = "cancel" if fate < 0.07 else "return" if fate < 0.12 else "ship"
+        else:
+            fate_name = (
+                "enter"
+                if fate < 0.2
+                else "confirm"
+                if fate < 0.5
+                else "pick"
+                if fate < 0.6
+                else "partial"
+                if fate < 0.7
+                else "hold"
+                if fate < 0.75
+                else "cancel"
+                if fate < 0.8
+                else "ship"
+            )
+        if fate_name != "enter":
+            last = ts + rng.uniform(60, 3600)
+            order["ord_status"] = "O"
+            order["confirm_date"] = stamp(last)
+        if fate_name == "hold":
+            order["ord_status"] = "H"
+            order["hold_reason"] = "CREDIT"
+        elif fate_name == "cancel":
+            last += rng.uniform(60, DAY)
+            order["ord_status"] = "X"
+            for line in lines:
+                line["cancel_qty"] = line["ord_qty"]
+        elif fate_name in ("pick", "partial", "ship", "return"):
+            chosen = [(line, line["ord_qty"]) for line in (lines[:1] if fate_name == "partial" else lines)]
+            for line, qty in chosen:
+                line["pick_qty"] = qty
+            last += rng.uniform(DAY / 4, min(3 * DAY, max(DAY / 4, now - last - 60)))
+            last = min(last, now - 1)
+            pick = pick_body(order, next_num("pick"), chosen, stamp(last))
+            if fate_name != "pick":
+                pick.update(
+                    pick_status="S",
+                    ship_date=stamp(last),
+                    end_date=stamp(last),
+                    shipper=rng.choice(CARRIERS),
+                    tracking_num=f"1Z{rng.randrange(10**15):016d}",
+                )
+                inv = invoice_body(pick, order, next_num("invoice"), stamp(last), True)
+                pick["inv_num"] = inv["inv_num"]
+                for line, qty in chosen:
+                    line["ship_qty"] = line["inv_qty"] = qty
+                order["ord_status"] = "P" if fate_name == "partial" else "C"
+                out.add("invoice", inv["inv_num"], stamp(last), inv)
+                if fate_name == "return":
+                    when = min(now - 1, last + rng.uniform(3 * DAY, 30 * DAY))
+                    row = inv["invoicedetail"]["rows"][0]
+                    restock = rng.random() < 0.8
+                    memo = memo_body(
+                        next_num("memo"),
+                        inv,
+                        stamp(when),
+                        "R",
+                        rng.choice(RETURN_REASONS),
+                        restock,
+                        [(row, row["inv_qty"])],
+                    )
+                    out.add("creditmemo", memo["memo_num"], stamp(when), memo)
+            pick_tally.update(picked(pick))
+            out.add("pick", pick["pick_num"], stamp(last), pick)
+        open_tally.update(reservations(order))
+        out.add("order", ord_num, stamp(last), order)
+        if progress is not None and n % 100000 == 0 and n:
+            progress(n)
+    for kind, value in numbers.items():
+        store.set_counter(kind, value)
+    store.set_counter("order", NUMBER_START["order"] + orders)
+
+    for sku in skus:
+        for location in (*SELLABLE, "QC"):
+            if location == "QC" and rng.random() < 0.8:
+                continue
+            on_hand = rng.choice((0, 0, 2, 5, 12, 25, 40, 80, 150)) + rng.randint(0, 9)
+            key = (sku["upc"], location)
+            on_hand = max(on_hand, pick_tally[key]) if rng.random() < 0.97 else -rng.randint(1, 3)
+            body = inventory_body(sku, location, on_hand, pick_tally[key], open_tally[key])
+            out.add(
+                "inventory", inventory_key(sku["upc"], location), stamp(now - rng.uniform(0, 30 * DAY)), body
+            )
+    out.flush()
+    return {
+        "customers": customers + 1 + len(wholesale),
+        "styles": len(catalog),
+        "skus": len(skus),
+        "orders": orders,
+        "picks": numbers["pick"] - NUMBER_START["pick"],
+        "invoices": numbers["invoice"] - NUMBER_START["invoice"],
+        "creditmemos": numbers["memo"] - NUMBER_START["memo"],
+    }

@@ -1,0 +1,101 @@
+"""The live sandbox object (``app.state.sandbox``): store, clock, tenant, faults, live trading and stats."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sandbox.bluecherry.clock import SandboxClock
+from sandbox.bluecherry.config import BlueCherrySandboxConfig, FaultConfig
+from sandbox.bluecherry.csvdrop import drop_reports
+from sandbox.bluecherry.faults import FaultState
+from sandbox.bluecherry.generator import generate_tenant
+from sandbox.bluecherry.live import LiveTrader
+from sandbox.bluecherry.ops import apply_ops
+from sandbox.bluecherry.store import RecordStore
+from sandbox.bluecherry.tenant import Tenant
+
+
+class BlueCherrySandbox:
+    def __init__(self, config: BlueCherrySandboxConfig) -> None:
+        self.config = config
+        self.clock = SandboxClock(config.timezone, config.start_time, config.frozen)
+        self.store = RecordStore(config.database)
+        self.faults = FaultState(dataclasses.replace(config.faults), config.seed)
+        self.tenant = Tenant(self.store, self.clock, config.seed)
+        self.live = LiveTrader(self.tenant, dataclasses.replace(config.live_rates), config.seed)
+        self.live.running = config.live
+        self.requests: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.served = 0
+        self.csv_files: list[str] = []
+        self.generated: dict[str, int] = {}
+        if self.store.is_empty():
+            self.generate()
+
+    def generate(self, **sizes: int) -> dict[str, int]:
+        cfg = self.config
+        self.generated = generate_tenant(
+            self.store,
+            self.clock,
+            seed=sizes.get("seed", cfg.seed),
+            customers=sizes.get("customers", cfg.customers),
+            styles=sizes.get("styles", cfg.styles),
+            orders=sizes.get("orders", cfg.orders),
+            history_days=sizes.get("history_days", cfg.history_days),
+        )
+        return self.generated
+
+    def reset(self, sizes: dict[str, int]) -> dict[str, int]:
+        """Throw the tenant away and generate a fresh one; faults and stats return to the configured start."""
+        with self.store.lock:
+            self.store.clear()
+            self.faults.config = dataclasses.replace(self.config.faults)
+            self.faults.injected.clear()
+            self.requests.clear()
+            self.statuses.clear()
+            self.served = 0
+            return self.generate(**sizes)
+
+    def apply(self, ops: Any) -> list[dict[str, Any]]:
+        return apply_ops(self.tenant, ops)
+
+    def drop_csv(self, folder: str | None = None) -> list[str]:
+        target = folder or self.config.csv_drop_dir
+        if not target:
+            raise ValueError('no CSV folder: start with csv_drop_dir (--csv-dir) or pass {"dir": ...}')
+        files = [str(p) for p in drop_reports(self.store, self.clock, Path(target), self.config.csv_encoding)]
+        self.csv_files.extend(files)
+        return files
+
+    def update_faults(self, values: dict[str, Any]) -> dict[str, Any]:
+        if values.pop("reset", False):
+            self.faults.config = FaultConfig()
+        self.faults.config.update(values)
+        return self.faults.config.as_dict()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": dict(self.statuses),
+            "records_served": self.served,
+            "faults_injected": dict(self.faults.injected),
+            "live": {"running": self.live.running, "applied": self.live.applied, "refused": self.live.failed},
+            "csv_files": list(self.csv_files),
+            "generated": self.generated,
+            "counts": {
+                r: self.store.count(r)
+                for r in (
+                    "customer",
+                    "order",
+                    "pick",
+                    "invoice",
+                    "creditmemo",
+                    "style",
+                    "inventory",
+                    "Location",
+                )
+            },
+        }
