@@ -1,0 +1,63 @@
+"""ERP-truth aggregates of a customer, recomputed from all their orders' documents.
+
+Never incremented per message: the same documents always give the same numbers, so a redelivered or
+reordered task cannot double-count. Klaviyo's own lifetime value counts a refund only when its
+unique_id equals the Placed Order's, so a second partial refund is dropped there; VIP segments should
+use these properties instead.
+
+What counts: orders inside the mapping's filters that were confirmed and are not cancelled in full.
+Gross revenue is their current value (after partial cancellations, with tax and freight as the
+mapping's value flags say); refunds are the credit memos of those orders; net = gross - refunds.
+Amounts are summed as they are: a customer is assumed to buy in one currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from config.mapping import Mapping
+from sync.orders.lifecycle import confirmation_time, exclusion_reason, is_confirmed
+from sync.orders.records import OrderDocuments
+from sync.orders.revision import money, order_revision
+from sync.orders.status import OrderStatus
+
+
+def counts_for_customer(docs: OrderDocuments, mapping: Mapping) -> bool:
+    order = docs.order
+    return (
+        exclusion_reason(order, mapping) is None
+        and is_confirmed(order)
+        and order.status != OrderStatus.CANCELLED
+    )
+
+
+def customer_aggregates(orders: Iterable[OrderDocuments], mapping: Mapping) -> dict[str, Any]:
+    """Profile properties (names with mapping.profiles.aggregate_prefix) for one customer's orders.
+
+    Group the orders by `sync.orders.lifecycle.profile_key` first, so web-guest orders on a catch-all
+    account count for the shopper's email, not for the catch-all account.
+    """
+    gross = Decimal(0)
+    refunds = Decimal(0)
+    count = 0
+    dates = []
+    seen: set[str] = set()
+    for docs in orders:
+        if docs.order.number in seen or not counts_for_customer(docs, mapping):
+            continue  # the same order twice (e.g. two versions handed in) counts once
+        seen.add(docs.order.number)
+        count += 1
+        gross += order_revision(docs.order, mapping).value
+        refunds += sum((memo.total for memo in docs.credit_memos), Decimal(0))
+        dates.append(confirmation_time(docs.order))
+    prefix = mapping.profiles.aggregate_prefix
+    return {
+        f"{prefix}order_count": count,
+        f"{prefix}gross_revenue": money(gross),
+        f"{prefix}refunds": money(refunds),
+        f"{prefix}net_lifetime_value": money(gross - refunds),
+        f"{prefix}first_order_date": min(dates).isoformat() if dates else None,
+        f"{prefix}last_order_date": max(dates).isoformat() if dates else None,
+    }

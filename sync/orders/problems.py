@@ -1,0 +1,35 @@
+"""What goes wrong with an ERP record, said precisely enough for an operator to fix it in the ERP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Matches the exception types of `config.mapping.ExceptionOwners`, so the register can pick an owner.
+ProblemType = Literal["invalid_record", "unknown_status", "customer_mismatch"]
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """One problem with one field of one record, e.g. ('order:SO1', 'ord_status', "unknown code 'Z'").
+
+    `field` is the ERP field name as the tenant mapping names it (or '' when the whole record is at
+    fault), so the message points at what to fix in Blue Cherry.
+    """
+
+    record_key: str
+    field: str
+    reason: str
+    type: ProblemType = "invalid_record"
+
+    def __str__(self) -> str:
+        where = f"{self.record_key}.{self.field}" if self.field else self.record_key
+        return f"{where}: {self.reason}"
+
+
+class InvalidRecord(ValueError):
+    """Raised by the parsers: every problem found in one record, not just the first."""
+
+    def __init__(self, problems: list[RecordProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in problems))
