@@ -1,0 +1,383 @@
+"""The Klaviyo HTTP client: one pooled connection set, the fleet's rate budget, and errors classified.
+
+Every request: refuse if the endpoint is parked; take a slot from the fleet limiter (waiting in the
+worker's slot only up to `max_inline_wait`, else `RateLimitedLocally`); send; classify the answer into
+`KlaviyoResponse` or one of `errors`' classes. The client never retries: the task layer re-schedules
+through its delayed-retry schedule, so a worker slot is never held by a long backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.klaviyo import models
+from connectors.klaviyo.endpoints import CATALOG_JOB_PATHS, endpoint
+from connectors.klaviyo.errors import (
+    DuplicateProfileError,
+    EndpointParkedError,
+    KlaviyoError,
+    PermanentError,
+    RateLimitedLocally,
+    ThrottledError,
+    TransientError,
+    parse_error_items,
+    rows_from_pointers,
+)
+from connectors.klaviyo.limiter import FleetRateLimiter
+
+JSON_API = "application/vnd.api+json"
+DEFAULT_THROTTLE_SECONDS = 1.0  # a 429 without a usable Retry-After
+
+
+@dataclass
+class KlaviyoResponse:
+    status: int
+    data: Any  # the parsed JSON body, or None (202 with an empty body)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str | None:
+        """`data.id` of a single-resource answer (a bulk job's id, a created profile's id)."""
+        if isinstance(self.data, dict) and isinstance(self.data.get("data"), dict):
+            value = self.data["data"].get("id")
+            return None if value is None else str(value)
+        return None
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: an integer (Klaviyo's form), a decimal, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class KlaviyoClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        revision: str,
+        limiter: FleetRateLimiter | None,
+        lane: str,
+        timeout: float = 20,
+        max_connections: int = 20,
+        max_inline_wait: float = 1.5,
+        park_after: float = 900,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.limiter = limiter
+        self.lane = lane
+        self.max_inline_wait = max_inline_wait
+        self.park_after = park_after
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Klaviyo-API-Key {api_key}",
+                "revision": revision,
+                "Accept": JSON_API,
+                "Content-Type": JSON_API,
+                "User-Agent": "bcsync",
+            },
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"KlaviyoClient({str(self._http.base_url)!r}, lane={self.lane!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KlaviyoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the request cycle -----------------------------------------------------------------------
+
+    def _take_slot(self, key: str) -> None:
+        if self.limiter is None:
+            return
+        park = self.limiter.parked(key)
+        if park is not None:
+            raise EndpointParkedError(
+                f"{key}: endpoint parked ({park.reason})", until=park.until, reason=park.reason, endpoint=key
+            )
+        while True:
+            wait = self.limiter.try_acquire(key, self.lane)
+            if wait == 0:
+                return
+            if wait > self.max_inline_wait:
+                raise RateLimitedLocally(
+                    f"{key}: fleet budget for lane {self.lane} used up for {wait:.3f}s",
+                    delay=wait,
+                    endpoint=key,
+                )
+            time.sleep(wait)
+
+    def request(
+        self,
+        key: str,
+        *,
+        path: str | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        url: str | None = None,
+    ) -> KlaviyoResponse:
+        """One call to endpoint `key` (path from the registry unless given; `url` for a `links.next`)."""
+        ep = endpoint(key)
+        self._take_slot(key)
+        target = url or path or ep.path
+        try:
+            response = self._http.request(ep.method, target, json=json, params=params)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{key}: timeout ({type(exc).__name__})", endpoint=key) from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"{key}: connection error ({type(exc).__name__})", endpoint=key) from None
+        return self._classify(key, response)
+
+    def _classify(self, key: str, response: httpx.Response) -> KlaviyoResponse:
+        status = response.status_code
+        headers = dict(response.headers)
+        if 200 <= status < 300:
+            if self.limiter is not None:
+                self.limiter.observe(key, headers)
+            return KlaviyoResponse(status, _json_or_none(response), headers)
+        errors = parse_error_items(_json_or_none(response))
+        codes = ",".join(item.code for item in errors if item.code) or "-"
+        message = f"{key}: HTTP {status} ({codes})"
+        if status == 429:
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            pause = retry_after if retry_after is not None else DEFAULT_THROTTLE_SECONDS
+            if self.limiter is not None:
+                if pause > self.park_after:
+                    until = self.limiter.server_time() + pause
+                    reason = f"429 with Retry-After {pause:.0f}s (over {self.park_after:.0f}s)"
+                    self.limiter.park(key, until, reason)
+                    raise EndpointParkedError(
+                        message + f" parked: {reason}",
+                        until=until,
+                        reason=reason,
+                        status=status,
+                        errors=errors,
+                        endpoint=key,
+                    )
+                self.limiter.pause(key, pause)
+            elif pause > self.park_after:
+                until = time.time() + pause
+                raise EndpointParkedError(
+                    message,
+                    until=until,
+                    reason="long Retry-After",
+                    status=status,
+                    errors=errors,
+                    endpoint=key,
+                )
+            raise ThrottledError(message, retry_after=pause, status=status, errors=errors, endpoint=key)
+        if status >= 500 or status == 408:
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            raise TransientError(message, retry_after=retry_after, status=status, errors=errors, endpoint=key)
+        if status == 409 and any(item.code == "duplicate_profile" for item in errors):
+            duplicate = next(
+                (str(i.meta["duplicate_profile_id"]) for i in errors if i.meta.get("duplicate_profile_id")),
+                None,
+            )
+            raise DuplicateProfileError(
+                message, duplicate_profile_id=duplicate, status=status, errors=errors, endpoint=key
+            )
+        raise PermanentError(message, status=status, errors=errors, endpoint=key)
+
+    def _send_bulk(self, key: str, bulk: models.BulkBody, path: str | None = None) -> KlaviyoResponse:
+        """Send one bulk body; a 4xx names the input payloads its row pointers point at."""
+        try:
+            return self.request(key, path=path, json=bulk.body)
+        except KlaviyoError as exc:
+            _attach_payload_rows(exc, bulk)
+            raise
+
+    # --- profiles --------------------------------------------------------------------------------
+
+    def import_profile(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        """Create (201) or update (200) a profile; 409 duplicate_profile -> DuplicateProfileError."""
+        return self.request("profile-import", json=models.profile_import_body(payload))
+
+    def bulk_import_profiles(self, payloads: Sequence[dict[str, Any]], list_id: str | None = None) -> str:
+        """Start a profile bulk import job (<= 10,000 profiles); returns the job id."""
+        response = self._send_bulk(
+            "profile-bulk-import-jobs", models.bulk_profile_import_body(payloads, list_id)
+        )
+        if response.id is None:
+            raise TransientError(
+                "profile-bulk-import-jobs: 2xx without a job id",
+                status=response.status,
+                endpoint="profile-bulk-import-jobs",
+            )
+        return response.id
+
+    def get_profile_import_job(self, job_id: str) -> dict[str, Any]:
+        """The job resource: `attributes.status` (queued|processing|complete|cancelled) and counts."""
+        ep = endpoint("profile-bulk-import-jobs:get")
+        data = self.request(ep.key, path=ep.url_path(job_id)).data
+        return dict(data.get("data") or {}) if isinstance(data, dict) else {}
+
+    def iter_profile_import_errors(self, job_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every per-row error of a profile bulk import job (`attributes.code/title/detail/source/
+        original_payload`), following `links.next`."""
+        ep = endpoint("profile-bulk-import-jobs:errors")
+        yield from self._paginate(ep.key, ep.url_path(job_id), {"page[size]": page_size})
+
+    def get_profiles(
+        self, filter: str, additional_fields: list[str] | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Profiles matching a Klaviyo filter, e.g. `any(email,["a@x.com","b@y.com"])`, every page."""
+        params: dict[str, Any] = {"filter": filter, "page[size]": page_size}
+        if additional_fields:
+            params["additional-fields[profile]"] = ",".join(additional_fields)
+        yield from self._paginate("profiles:get", None, params)
+
+    def get_events(self, filter: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Events matching a Klaviyo filter (metric_id, profile_id, datetime...), every page."""
+        yield from self._paginate("events:get", None, {"filter": filter, "page[size]": page_size})
+
+    def _paginate(self, key: str, path: str | None, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        response = self.request(key, path=path, params=params)
+        while True:
+            body = response.data if isinstance(response.data, dict) else {}
+            yield from body.get("data") or []
+            links = body.get("links")
+            next_url = links.get("next") if isinstance(links, dict) else None
+            if not next_url:
+                return
+            response = self.request(key, url=next_url)
+
+    def request_profile_deletion(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        return self.request("data-privacy-deletion", json=models.deletion_body(payload))
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def create_event(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        return self.request("events", json=models.event_body(payload))
+
+    def bulk_create_events(self, payloads: Sequence[dict[str, Any]]) -> KlaviyoResponse:
+        """One event bulk job (<= 1,000 events). Klaviyo offers no status for it: the 202 is all."""
+        return self._send_bulk("event-bulk-create-jobs", models.bulk_events_body(payloads))
+
+    # --- consent ---------------------------------------------------------------------------------
+
+    def subscribe(self, payloads: Sequence[dict[str, Any]]) -> list[KlaviyoResponse]:
+        return self._send_jobs("subscribe", models.subscribe_body(payloads))
+
+    def unsubscribe(self, payloads: Sequence[dict[str, Any]]) -> list[KlaviyoResponse]:
+        return self._send_jobs("unsubscribe", models.unsubscribe_body(payloads))
+
+    def _send_jobs(self, key: str, bodies: list[models.BulkBody]) -> list[KlaviyoResponse]:
+        """Send the jobs one by one; if one fails, the error's `delivered_rows` lists the payload
+        indexes the earlier jobs already delivered (record those, re-send the rest)."""
+        responses: list[KlaviyoResponse] = []
+        delivered: list[int] = []
+        for bulk in bodies:
+            try:
+                responses.append(self._send_bulk(key, bulk))
+            except KlaviyoError as exc:
+                exc.delivered_rows = sorted(delivered)
+                raise
+            delivered.extend(bulk.payload_indexes)
+        return responses
+
+    # --- catalog ---------------------------------------------------------------------------------
+
+    def create_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        return self.request("catalog-items", json=models.catalog_item_body(payload))
+
+    def update_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        body = models.catalog_item_update_body(payload)
+        ep = endpoint("catalog-items:update")
+        return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
+
+    def create_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        return self.request("catalog-variants", json=models.catalog_variant_create_body(payload))
+
+    def update_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        body = models.catalog_variant_update_body(payload)
+        ep = endpoint("catalog-variants:update")
+        return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
+
+    def _catalog_job(self, kind: str, bulk: models.BulkBody) -> str:
+        response = self._send_bulk("catalog-bulk", bulk, path=f"/api/{CATALOG_JOB_PATHS[kind]}")
+        if response.id is None:
+            raise TransientError(
+                f"catalog-bulk {kind}: 2xx without a job id", status=response.status, endpoint="catalog-bulk"
+            )
+        return response.id
+
+    def bulk_create_items(self, payloads: Sequence[dict[str, Any]]) -> str:
+        return self._catalog_job("item-create", models.catalog_bulk_item_create_body(payloads))
+
+    def bulk_update_items(self, payloads: Sequence[dict[str, Any]]) -> str:
+        return self._catalog_job("item-update", models.catalog_bulk_item_update_body(payloads))
+
+    def bulk_delete_items(self, payloads: Sequence[dict[str, Any]]) -> str:
+        return self._catalog_job("item-delete", models.catalog_bulk_item_delete_body(payloads))
+
+    def bulk_create_variants(self, payloads: Sequence[dict[str, Any]]) -> str:
+        """Start a variant bulk create job (<= 100); returns the job id."""
+        return self._catalog_job("variant-create", models.catalog_bulk_variant_create_body(payloads))
+
+    def bulk_update_variants(self, payloads: Sequence[dict[str, Any]]) -> str:
+        """Start a variant bulk update job (<= 100); returns the job id."""
+        return self._catalog_job("variant-update", models.catalog_bulk_variant_update_body(payloads))
+
+    def bulk_delete_variants(self, payloads: Sequence[dict[str, Any]]) -> str:
+        return self._catalog_job("variant-delete", models.catalog_bulk_variant_delete_body(payloads))
+
+    def get_catalog_job(self, kind: str, job_id: str) -> dict[str, Any]:
+        """A catalog bulk job (`kind` as in endpoints.CATALOG_JOB_PATHS: "variant-update"...):
+        `attributes.status` (queued|processing|complete|cancelled), counts and `errors`."""
+        if kind not in CATALOG_JOB_PATHS:
+            raise ValueError(
+                f"unknown catalog job kind {kind!r}; expected one of {sorted(CATALOG_JOB_PATHS)}"
+            )
+        path = f"/api/{CATALOG_JOB_PATHS[kind]}/{quote(job_id, safe='')}"
+        data = self.request("catalog-bulk:get", path=path).data
+        return dict(data.get("data") or {}) if isinstance(data, dict) else {}
+
+    # --- back in stock ---------------------------------------------------------------------------
+
+    def create_back_in_stock_subscription(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        return self.request("back-in-stock", json=models.back_in_stock_body(payload))
+
+
+def _attach_payload_rows(exc: KlaviyoError, bulk: models.BulkBody) -> None:
+    by_row = rows_from_pointers(exc)
+    exc.payload_rows = {
+        index: items for row, items in by_row.items() for index in bulk.payloads_of_rows([row])
+    }
