@@ -1,14 +1,74 @@
 """`bcsync sandbox klaviyo|bluecherry`: run one sandbox server in the foreground."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Run a sandbox server (Klaviyo or Blue Cherry) on loopback.", no_args_is_help=True)
 
 
-def _register_bluecherry() -> None:
-    from sandbox.bluecherry.cli import bluecherry_command
+@app.command("klaviyo")
+def klaviyo(
+    port: int = typer.Option(0, help="Port to listen on (0 = a free port)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    rate_scale: float = typer.Option(
+        1.0, "--rate-scale", help="Multiply every rate limit (rounded up, >= 1)."
+    ),
+    no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Never answer 429 for rate limits."),
+    record: Path | None = typer.Option(None, "--record", help="Append one JSON line per request to FILE."),
+    api_key: str | None = typer.Option(None, "--api-key", help="Accept only this private key (pk_...)."),
+    error_rate: list[str] = typer.Option(
+        [], "--error-rate", help="STATUS=RATE, e.g. 503=0.05 (repeatable; 500, 502, 503, 504)."
+    ),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", help="Added latency per API request."),
+    outage_seconds: float = typer.Option(0.0, "--outage-seconds", help="Answer 503 to everything for N s."),
+    drop_rate: float = typer.Option(0.0, "--drop-rate", help="Probability of closing without a response."),
+    slow_rate: float = typer.Option(0.0, "--slow-rate", help="Probability of holding a response back."),
+    slow_seconds: float = typer.Option(30.0, "--slow-seconds", help="How long a slow response is held."),
+    long_throttle: str | None = typer.Option(
+        None, "--long-throttle", help='Endpoint answering 429 for hours, e.g. "POST /api/events".'
+    ),
+    long_throttle_seconds: int = typer.Option(67608, "--long-throttle-seconds", help="Its Retry-After."),
+    other_share: float = typer.Option(
+        0.0, "--other-integration-share", help="Fraction of every rate-limit window used by someone else."
+    ),
+    fault_endpoint: list[str] = typer.Option(
+        [], "--fault-endpoint", help="Limit error/latency/drop/slow faults to this endpoint key (repeatable)."
+    ),
+    fault_seed: int | None = typer.Option(None, "--fault-seed", help="Seed for the fault dice."),
+) -> None:
+    """The Klaviyo API sandbox (docs/sandbox.md)."""
+    from sandbox.klaviyo.app import create_app
+    from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
+    from sandbox.server import serve_forever
 
-    app.command("bluecherry")(bluecherry_command)
-
-
-_register_bluecherry()
+    try:
+        rates = {}
+        for item in error_rate:
+            status, _, rate = item.partition("=")
+            rates[int(status)] = float(rate)
+        faults = FaultSettings(
+            error_rates=rates,
+            latency_ms=latency_ms,
+            outage_seconds=outage_seconds,
+            drop_rate=drop_rate,
+            slow_rate=slow_rate,
+            slow_seconds=slow_seconds,
+            long_throttle_endpoint=long_throttle,
+            long_throttle_seconds=long_throttle_seconds,
+            other_integration_share=other_share,
+            endpoints=list(fault_endpoint) or None,
+            seed=fault_seed,
+        )
+        config = KlaviyoSandboxConfig(
+            rate_limit_scale=rate_scale,
+            rate_limits_enabled=not no_rate_limits,
+            record_path=record,
+            faults=faults,
+            api_key=api_key,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    serve_forever(create_app(config), "Klaviyo", host, port)

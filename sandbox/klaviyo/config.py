@@ -1,0 +1,108 @@
+"""Start-up settings of the Klaviyo sandbox: rate-limit scaling, recording and the initial faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ERROR_STATUSES = (500, 502, 503, 504)
+
+
+@dataclass
+class FaultSettings:
+    """What the sandbox breaks on purpose. Every field is documented in docs/sandbox.md (Faults)."""
+
+    error_rates: dict[int, float] = field(default_factory=dict)  # status -> probability per request
+    latency_ms: float = 0.0  # added before every API request is handled
+    outage_seconds: float = 0.0  # every API request answers 503 for this long (counted from when set)
+    drop_rate: float = 0.0  # probability that the connection is closed without any response
+    slow_rate: float = 0.0  # probability that a (processed) response is held back for slow_seconds
+    slow_seconds: float = 30.0
+    long_throttle_endpoint: str | None = None  # e.g. "POST /api/events": 429 with a Retry-After of hours
+    long_throttle_seconds: int = 67608
+    other_integration_share: float = 0.0  # fraction of every rate-limit window already used by someone else
+    endpoints: list[str] | None = None  # restrict error/latency/drop/slow faults to these keys; None = all
+    seed: int | None = None  # seed for the fault dice, for reproducible runs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error_rates": {str(status): rate for status, rate in sorted(self.error_rates.items())},
+            "latency_ms": self.latency_ms,
+            "outage_seconds": self.outage_seconds,
+            "drop_rate": self.drop_rate,
+            "slow_rate": self.slow_rate,
+            "slow_seconds": self.slow_seconds,
+            "long_throttle_endpoint": self.long_throttle_endpoint,
+            "long_throttle_seconds": self.long_throttle_seconds,
+            "other_integration_share": self.other_integration_share,
+            "endpoints": self.endpoints,
+            "seed": self.seed,
+        }
+
+    def merged(self, changes: dict[str, Any]) -> FaultSettings:
+        """A copy with the given JSON keys replaced; raises ValueError naming a bad key or value."""
+        current = self.to_json()
+        unknown = sorted(set(changes) - set(current))
+        if unknown:
+            raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}; known: {', '.join(current)}")
+        current.update(changes)
+        return FaultSettings.from_json(current)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FaultSettings:
+        try:
+            rates = {int(status): float(rate) for status, rate in (data.get("error_rates") or {}).items()}
+            settings = cls(
+                error_rates=rates,
+                latency_ms=float(data.get("latency_ms", 0.0)),
+                outage_seconds=float(data.get("outage_seconds", 0.0)),
+                drop_rate=float(data.get("drop_rate", 0.0)),
+                slow_rate=float(data.get("slow_rate", 0.0)),
+                slow_seconds=float(data.get("slow_seconds", 30.0)),
+                long_throttle_endpoint=data.get("long_throttle_endpoint"),
+                long_throttle_seconds=int(data.get("long_throttle_seconds", 67608)),
+                other_integration_share=float(data.get("other_integration_share", 0.0)),
+                endpoints=list(data["endpoints"]) if data.get("endpoints") is not None else None,
+                seed=int(data["seed"]) if data.get("seed") is not None else None,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid fault settings: {exc}") from exc
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for status, rate in self.error_rates.items():
+            if status not in ERROR_STATUSES:
+                raise ValueError(f"error_rates: status {status} is not one of {ERROR_STATUSES}")
+            _check_probability(f"error_rates[{status}]", rate)
+        if sum(self.error_rates.values()) > 1.0:
+            raise ValueError("error_rates: the rates add up to more than 1")
+        _check_probability("drop_rate", self.drop_rate)
+        _check_probability("slow_rate", self.slow_rate)
+        if not 0.0 <= self.other_integration_share < 1.0:
+            raise ValueError("other_integration_share must be in [0, 1)")
+        for name in ("latency_ms", "outage_seconds", "slow_seconds", "long_throttle_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+
+
+@dataclass
+class KlaviyoSandboxConfig:
+    rate_limit_scale: float = 1.0  # every tier number is multiplied by this, rounded up, at least 1
+    rate_limits_enabled: bool = True
+    record_path: Path | None = None  # one JSON line per request when set
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    api_key: str | None = None  # when set, only this private key is accepted (else any `pk_...`)
+    job_step_seconds: float = 0.15  # bulk jobs move queued -> processing -> complete one step per this
+    seed: int = 0  # seed for generated ids, so runs are reproducible
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_scale <= 0:
+            raise ValueError("rate_limit_scale must be positive")
+        self.faults.check()

@@ -1,0 +1,718 @@
+"""One function per Klaviyo endpoint: validate what schemas cannot, change the state, answer like Klaviyo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from openapi_client import models as sdk
+from pydantic import BaseModel
+
+from sandbox.klaviyo import limits, render
+from sandbox.klaviyo.errors import ApiError, ErrorItem
+from sandbox.klaviyo.filters import Condition, FilterError, Junction, conditions, evaluate, parse_filter
+from sandbox.klaviyo.jobs import Job
+from sandbox.klaviyo.profiles import (
+    Profile,
+    ProfileConflict,
+    check_email,
+    check_identifiers,
+    check_phone,
+    subscribe,
+    unsubscribe,
+)
+from sandbox.klaviyo.state import KlaviyoSandbox
+from sandbox.klaviyo.timeutil import from_epoch, iso
+from sandbox.klaviyo.validation import batch_size_error
+
+
+@dataclass
+class Call:
+    sandbox: KlaviyoSandbox
+    body: Any
+    query: Mapping[str, str]
+    query_list: list[tuple[str, str]]
+    path: str
+    path_params: dict[str, str]
+    base: str
+    now: float
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Call], Reply]
+
+
+def _raise(errors: list[ErrorItem]) -> None:
+    if errors:
+        raise ApiError(errors[:50])
+
+
+def _wants_subscriptions(call: Call) -> bool:
+    return "subscriptions" in call.query.get("additional-fields[profile]", "").split(",")
+
+
+def _parameter_error(name: str, detail: str) -> ApiError:
+    return ApiError([ErrorItem(400, detail, "/", parameter=name)])
+
+
+def _page_size(call: Call, default: int, maximum: int) -> int:
+    raw = call.query.get("page[size]")
+    if raw is None:
+        return default
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= maximum:
+        raise _parameter_error("page[size]", f"page[size] must be an integer between 1 and {maximum}.")
+    return size
+
+
+def _cursor(call: Call) -> int:
+    raw = call.query.get("page[cursor]")
+    if raw is None:
+        return 0
+    try:
+        return render.decode_cursor(raw)
+    except ValueError:
+        raise _parameter_error("page[cursor]", "Invalid page cursor.") from None
+
+
+def _parsed_filter(call: Call, allowed: dict[str, set[str]]) -> Junction | None:
+    raw = call.query.get("filter")
+    if raw is None:
+        return None
+    try:
+        tree = parse_filter(raw)
+    except FilterError as exc:
+        raise _parameter_error("filter", f"Invalid filter: {exc}.") from None
+    for condition in conditions(tree):
+        if condition.op not in allowed.get(condition.field, set()):
+            raise _parameter_error(
+                "filter",
+                f"The filter operator '{condition.op}' is not allowed on the field '{condition.field}'.",
+            )
+    return tree
+
+
+def _paged(call: Call, records: list[Any], size: int, to_json: Callable[[Any], dict[str, Any]]) -> Reply:
+    offset = _cursor(call)
+    page = records[offset : offset + size]
+    links = render.page_links(call.base, call.path, call.query_list, offset, size, len(records))
+    return Reply(200, {"data": [to_json(record) for record in page], "links": links})
+
+
+# --- profiles --------------------------------------------------------------------------------------------
+
+
+def profile_import(call: Call) -> Reply:
+    data = call.body["data"]
+    attributes = data["attributes"]
+    _raise(check_identifiers(attributes, "/data/attributes"))
+    identifiers = {name: attributes.get(name) for name in ("email", "phone_number", "external_id")}
+    identifiers["id"] = data.get("id")
+    if not any(identifiers.values()) and not attributes.get("_kx"):
+        _raise(
+            [ErrorItem(400, "One of email, phone_number, external_id or id is required.", "/data/attributes")]
+        )
+    book = call.sandbox.profiles
+    try:
+        profile, created = book.resolve(identifiers, call.now, strict=True)
+    except ProfileConflict as conflict:
+        raise ApiError(
+            [
+                ErrorItem(
+                    409,
+                    "A profile already exists with one of these identifiers.",
+                    "/data/attributes",
+                    code="duplicate_profile",
+                    title="Conflict.",
+                    meta={"duplicate_profile_id": conflict.duplicate_profile_id},
+                )
+            ]
+        ) from None
+    assert profile is not None
+    book.apply(profile, attributes, data.get("meta"), call.now)
+    body = render.document(call.base, render.profile_resource(call.base, profile, _wants_subscriptions(call)))
+    return Reply(201 if created else 200, body)
+
+
+PROFILE_FILTERS = {
+    "id": {"equals", "any"},
+    "email": {"equals", "any"},
+    "phone_number": {"equals", "any"},
+    "external_id": {"equals", "any"},
+    "created": {"greater-than", "less-than"},
+    "updated": {"greater-than", "less-than"},
+}
+PROFILE_SORTS = {"id", "created", "updated", "email"}
+
+
+def _profile_candidates(call: Call, tree: Junction | None) -> list[Profile]:
+    """Use an identifier index when the filter pins one; otherwise scan in creation order."""
+    book = call.sandbox.profiles
+    if tree is not None:
+        for part in tree.parts:
+            if (
+                isinstance(part, Condition)
+                and part.field in ("id", *book.index)
+                and part.op in ("equals", "any")
+            ):
+                values = part.value if isinstance(part.value, list) else [part.value]
+                found = {p.id: p for v in values if isinstance(v, str) and (p := book.find(part.field, v))}
+                return sorted(found.values(), key=lambda p: p.seq)
+    return list(book.by_id.values())
+
+
+def get_profiles(call: Call) -> Reply:
+    tree = _parsed_filter(call, PROFILE_FILTERS)
+    size = _page_size(call, 20, 100)
+    sort = call.query.get("sort")
+    if sort is not None and sort.lstrip("-") not in PROFILE_SORTS:
+        raise _parameter_error("sort", f"Invalid sort field '{sort}'.")
+    records = _profile_candidates(call, tree)
+    if tree is not None:
+        records = [p for p in records if evaluate(tree, p.lookup)]
+    if sort:
+        key = sort.lstrip("-")
+        records.sort(key=lambda p: (p.lookup(key) is None, p.lookup(key) or ""), reverse=sort.startswith("-"))
+    with_subscriptions = _wants_subscriptions(call)
+    return _paged(call, records, size, lambda p: render.profile_resource(call.base, p, with_subscriptions))
+
+
+def profile_bulk_import(call: Call) -> Reply:
+    data = call.body["data"]
+    rows = data["attributes"]["profiles"]["data"]
+    batch_size_error(rows, limits.MAX_BULK_PROFILES, "profiles", "/data/attributes/profiles/data")
+    errors: list[ErrorItem] = []
+    for i, row in enumerate(rows):
+        errors += check_identifiers(row["attributes"], f"/data/attributes/profiles/data/{i}/attributes")
+    _raise(errors)
+    list_ids = [
+        item["id"] for item in (((data.get("relationships") or {}).get("lists") or {}).get("data") or [])
+    ]
+    sandbox = call.sandbox
+
+    def importer(row: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            attributes = row["attributes"]
+            identifiers = {name: attributes.get(name) for name in ("email", "phone_number", "external_id")}
+            identifiers["id"] = row.get("id")
+            profile, _ = sandbox.profiles.resolve(identifiers, sandbox.now(), strict=True)
+            assert profile is not None
+            sandbox.profiles.apply(profile, attributes, row.get("meta"), sandbox.now())
+            profile.lists.update(list_ids)
+
+        return run
+
+    job = _submit(
+        call,
+        "profile-bulk-import-job",
+        [(f"/data/attributes/profiles/data/{i}", importer(row)) for i, row in enumerate(rows)],
+    )
+    return Reply(202, render.document(call.base, render.job_resource(call.base, job)))
+
+
+def _submit(call: Call, type_: str, rows: list[tuple[str, Callable[[], None]]], status: bool = True) -> Job:
+    job = Job(call.sandbox.ids.ulid(call.now), type_, call.now, rows, has_status_endpoint=status)
+    return call.sandbox.jobs.submit(job)
+
+
+def _job(call: Call, type_: str) -> Job:
+    call.sandbox.jobs.advance(call.now)
+    job_id = call.path_params.get("id") or call.path_params["job_id"]
+    job = call.sandbox.jobs.jobs.get(job_id)
+    if job is None or job.type != type_:
+        raise ApiError([ErrorItem(404, f"A {type_} with id '{job_id}' does not exist.", "/data/id")])
+    return job
+
+
+def get_profile_import_job(call: Call) -> Reply:
+    job = _job(call, "profile-bulk-import-job")
+    return Reply(200, render.document(call.base, render.job_resource(call.base, job)))
+
+
+def list_profile_import_jobs(call: Call) -> Reply:
+    call.sandbox.jobs.advance(call.now)
+    size = _page_size(call, 20, 100)
+    jobs = [job for job in call.sandbox.jobs.jobs.values() if job.type == "profile-bulk-import-job"]
+    return _paged(call, jobs, size, lambda job: render.job_resource(call.base, job))
+
+
+def get_import_errors(call: Call) -> Reply:
+    job = _job(call, "profile-bulk-import-job")
+    size = _page_size(call, 20, 100)
+
+    def to_json(error: dict[str, Any]) -> dict[str, Any]:
+        attributes = {key: error[key] for key in ("code", "title", "detail", "source")}
+        attributes["source"] = {"pointer": error["source"]["pointer"]}
+        return {
+            "type": "import-error",
+            "id": error["id"],
+            "attributes": attributes,
+            "links": {"self": f"{call.base}/api/import-errors/{error['id']}/"},
+        }
+
+    return _paged(call, job.errors, size, to_json)
+
+
+# --- subscriptions ---------------------------------------------------------------------------------------
+
+
+def _list_id(data: dict[str, Any]) -> str | None:
+    relation = ((data.get("relationships") or {}).get("list") or {}).get("data")
+    return relation.get("id") if relation else None
+
+
+def _subscription_errors(
+    attributes: dict[str, Any], pointer: str, historical: bool, now: float
+) -> list[ErrorItem]:
+    errors = check_email(attributes.get("email"), f"{pointer}/email")
+    errors += check_phone(attributes.get("phone_number"), f"{pointer}/phone_number")
+    channels = attributes.get("subscriptions") or {}
+    if channels.get("email") and not attributes.get("email"):
+        errors.append(
+            ErrorItem(400, "An email address is required to change email consent.", f"{pointer}/email")
+        )
+    if channels.get("sms") and not attributes.get("phone_number"):
+        errors.append(
+            ErrorItem(400, "A phone number is required to change SMS consent.", f"{pointer}/phone_number")
+        )
+    for channel in ("email", "sms"):
+        for kind in ("marketing", "transactional"):
+            params = (channels.get(channel) or {}).get(kind) or {}
+            at_pointer = f"{pointer}/subscriptions/{channel}/{kind}/consented_at"
+            consented_at = params.get("consented_at")
+            if consented_at is not None and not historical:
+                errors.append(
+                    ErrorItem(400, "consented_at is only allowed when historical_import is true.", at_pointer)
+                )
+            elif params and historical and consented_at is None:
+                errors.append(
+                    ErrorItem(400, "consented_at is required when historical_import is true.", at_pointer)
+                )
+            elif consented_at is not None and limits.parse_time(consented_at) > from_epoch(now):
+                errors.append(ErrorItem(400, "consented_at must be in the past.", at_pointer))
+    return errors
+
+
+def subscribe_profiles(call: Call) -> Reply:
+    data = call.body["data"]
+    attributes = data["attributes"]
+    rows = attributes["profiles"]["data"]
+    batch_size_error(rows, limits.MAX_SUBSCRIBES, "profiles", "/data/attributes/profiles/data")
+    historical = bool(attributes.get("historical_import"))
+    errors: list[ErrorItem] = []
+    for i, row in enumerate(rows):
+        pointer = f"/data/attributes/profiles/data/{i}/attributes"
+        errors += _subscription_errors(row["attributes"], pointer, historical, call.now)
+    _raise(errors)
+    list_id = _list_id(data)
+    sandbox = call.sandbox
+
+    def action(row: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            row_attributes = row["attributes"]
+            profile = _profile_for(sandbox, row_attributes, row.get("id"))
+            channels = row_attributes["subscriptions"]
+            consented = {
+                channel: {
+                    kind: {
+                        **params,
+                        "consented_at": limits.parse_time(params["consented_at"])
+                        if params.get("consented_at")
+                        else None,
+                    }
+                    for kind, params in (channels.get(channel) or {}).items()
+                    if isinstance(params, dict)
+                }
+                for channel in ("email", "sms")
+            }
+            subscribe(profile, consented, historical, list_id, sandbox.now())
+
+        return run
+
+    _submit(
+        call,
+        "profile-subscription-bulk-create-job",
+        [(f"/data/attributes/profiles/data/{i}", action(row)) for i, row in enumerate(rows)],
+        status=False,
+    )
+    return Reply(202)
+
+
+def _profile_for(sandbox: KlaviyoSandbox, attributes: dict[str, Any], profile_id: str | None) -> Profile:
+    identifiers = {name: attributes.get(name) for name in ("email", "phone_number", "external_id")}
+    identifiers["id"] = profile_id
+    profile, created = sandbox.profiles.resolve(identifiers, sandbox.now(), strict=False)
+    assert profile is not None
+    if created:
+        sandbox.profiles.apply(
+            profile, {k: v for k, v in identifiers.items() if k != "id"}, None, sandbox.now()
+        )
+    return profile
+
+
+def unsubscribe_profiles(call: Call) -> Reply:
+    data = call.body["data"]
+    rows = data["attributes"]["profiles"]["data"]
+    batch_size_error(rows, limits.MAX_UNSUBSCRIBES, "profiles", "/data/attributes/profiles/data")
+    errors: list[ErrorItem] = []
+    for i, row in enumerate(rows):
+        errors += _subscription_errors(
+            row["attributes"], f"/data/attributes/profiles/data/{i}/attributes", False, call.now
+        )
+    _raise(errors)
+    list_id = _list_id(data)
+    sandbox = call.sandbox
+
+    def action(row: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            profile = _profile_for(sandbox, row["attributes"], None)
+            unsubscribe(profile, row["attributes"]["subscriptions"], list_id, sandbox.now())
+
+        return run
+
+    _submit(
+        call,
+        "profile-subscription-bulk-delete-job",
+        [(f"/data/attributes/profiles/data/{i}", action(row)) for i, row in enumerate(rows)],
+        status=False,
+    )
+    return Reply(202)
+
+
+# --- events ----------------------------------------------------------------------------------------------
+
+
+def _store_event(sandbox: KlaviyoSandbox, profile_ref: dict[str, Any], attributes: dict[str, Any]) -> None:
+    profile_attributes = profile_ref.get("attributes") or {}
+    profile = _profile_for(sandbox, profile_attributes, profile_ref.get("id"))
+    now = sandbox.now()
+    sandbox.profiles.apply(profile, profile_attributes, profile_ref.get("meta"), now)
+    moment = limits.parse_time(attributes["time"]) if attributes.get("time") is not None else from_epoch(now)
+    name = attributes["metric"]["data"]["attributes"]["name"]
+    stored = sandbox.events.add(profile.id, name, attributes, moment, now)
+    if stored is not None and (profile.last_event_date is None or moment > profile.last_event_date):
+        profile.last_event_date = moment
+
+
+def create_event(call: Call) -> Reply:
+    attributes = call.body["data"]["attributes"]
+    errors = limits.event_errors(attributes, "/data/attributes", call.now)
+    errors += limits.profile_errors(attributes["profile"]["data"], "/data/attributes/profile/data")
+    _raise(errors)
+    _store_event(call.sandbox, attributes["profile"]["data"], attributes)
+    return Reply(202)
+
+
+def bulk_create_events(call: Call) -> Reply:
+    groups = call.body["data"]["attributes"]["events-bulk-create"]["data"]
+    base = "/data/attributes/events-bulk-create/data"
+    total = sum(len(group["attributes"]["events"]["data"]) for group in groups)
+    if total > limits.MAX_BULK_EVENTS:
+        _raise(
+            [
+                ErrorItem(
+                    400,
+                    f"A request may contain at most {limits.MAX_BULK_EVENTS} events; this one has {total}.",
+                    base,
+                )
+            ]
+        )
+    errors: list[ErrorItem] = []
+    seen: dict[tuple[Any, ...], str] = {}
+    rows: list[tuple[str, Callable[[], None]]] = []
+    sandbox = call.sandbox
+    for g, group in enumerate(groups):
+        profile_ref = group["attributes"]["profile"]["data"]
+        errors += limits.profile_errors(profile_ref, f"{base}/{g}/attributes/profile/data")
+        for e, event in enumerate(group["attributes"]["events"]["data"]):
+            pointer = f"{base}/{g}/attributes/events/data/{e}/attributes"
+            attributes = event["attributes"]
+            errors += limits.event_errors(attributes, pointer, call.now)
+            unique_id = attributes.get("unique_id")
+            if unique_id is not None:
+                key = (
+                    limits.profile_key(profile_ref),
+                    attributes["metric"]["data"]["attributes"]["name"],
+                    unique_id,
+                )
+                if key in seen:
+                    errors.append(
+                        ErrorItem(
+                            400,
+                            f"Duplicate unique_id '{unique_id}' for the same profile and metric "
+                            f"(first at {seen[key]}).",
+                            f"{pointer}/unique_id",
+                        )
+                    )
+                seen.setdefault(key, f"{pointer}/unique_id")
+            rows.append((pointer, partial(_store_event, sandbox, profile_ref, attributes)))
+    _raise(errors)
+    _submit(call, "event-bulk-create-job", rows, status=False)
+    return Reply(202)
+
+
+EVENT_FILTERS = {
+    "metric_id": {"equals"},
+    "profile_id": {"equals"},
+    "datetime": {"greater-or-equal", "greater-than", "less-or-equal", "less-than"},
+    "timestamp": {"greater-or-equal", "greater-than", "less-or-equal", "less-than"},
+}
+
+
+def get_events(call: Call) -> Reply:
+    tree = _parsed_filter(call, EVENT_FILTERS)
+    size = _page_size(call, 200, 1000)
+    sort = call.query.get("sort")
+    if sort is not None and sort.lstrip("-") not in ("datetime", "timestamp"):
+        raise _parameter_error("sort", f"Invalid sort field '{sort}'.")
+    log = call.sandbox.events
+    pinned = {
+        c.field: c.value
+        for c in (tree.parts if tree else ())
+        if isinstance(c, Condition) and c.op == "equals"
+    }
+    if "profile_id" in pinned:
+        records = list(log.by_profile.get(str(pinned["profile_id"]), []))
+    elif "metric_id" in pinned:
+        records = list(log.by_metric.get(str(pinned["metric_id"]), []))
+    else:
+        records = [event for events in log.by_metric.values() for event in events]
+
+    def lookup(name: str) -> Any:
+        return {
+            "metric_id": event.metric_id,
+            "profile_id": event.profile_id,
+            "datetime": event.time,
+            "timestamp": event.time,
+        }[name]
+
+    if tree is not None:
+        kept = []
+        for event in records:
+            if evaluate(tree, lookup):
+                kept.append(event)
+        records = kept
+    records.sort(key=lambda event: event.time, reverse=bool(sort and sort.startswith("-")))
+    return _paged(call, records, size, lambda event: render.event_resource(call.base, event))
+
+
+def get_metrics(call: Call) -> Reply:
+    metrics = list(call.sandbox.events.metrics.values())
+    return _paged(call, metrics, 200, lambda metric: render.metric_resource(call.base, metric))
+
+
+# --- catalog ---------------------------------------------------------------------------------------------
+
+
+def _catalog_create(call: Call, kind: str) -> Reply:
+    data = call.body["data"]
+    item_id = ((data.get("relationships") or {}).get("item") or {}).get("data", {}) or {}
+    entry = call.sandbox.catalog.create(kind, data["attributes"], item_id.get("id"), call.now)
+    return Reply(201, render.document(call.base, render.catalog_resource(call.base, entry)))
+
+
+def _catalog_get(call: Call, kind: str) -> Reply:
+    entry = call.sandbox.catalog.get(kind, call.path_params["id"])
+    return Reply(200, render.document(call.base, render.catalog_resource(call.base, entry)))
+
+
+def _catalog_update(call: Call, kind: str) -> Reply:
+    data = call.body["data"]
+    if data["id"] != call.path_params["id"]:
+        raise ApiError([ErrorItem(409, "The id in the body does not match the id in the URL.", "/data/id")])
+    entry = call.sandbox.catalog.update(kind, data["id"], data["attributes"], call.now)
+    return Reply(200, render.document(call.base, render.catalog_resource(call.base, entry)))
+
+
+def _catalog_bulk(call: Call, kind: str, action: str) -> Reply:
+    data = call.body["data"]
+    plural = "items" if kind == "catalog-item" else "variants"
+    rows = data["attributes"][plural]["data"]
+    pointer = f"/data/attributes/{plural}/data"
+    batch_size_error(rows, limits.MAX_CATALOG_ROWS, plural, pointer)
+    catalog, sandbox = call.sandbox.catalog, call.sandbox
+
+    def run(row: dict[str, Any]) -> Callable[[], None]:
+        def create() -> None:
+            item = (((row.get("relationships") or {}).get("item") or {}).get("data") or {}).get("id")
+            catalog.create(kind, row["attributes"], item, sandbox.now())
+
+        def update() -> None:
+            catalog.update(kind, row["id"], row["attributes"], sandbox.now())
+
+        return create if action == "create" else update
+
+    job_type = f"{kind}-bulk-{action}-job"
+    job = _submit(call, job_type, [(f"{pointer}/{i}", run(row)) for i, row in enumerate(rows)])
+    return Reply(202, render.document(call.base, render.job_resource(call.base, job)))
+
+
+def _catalog_job(call: Call, job_type: str) -> Reply:
+    job = _job(call, job_type)
+    return Reply(200, render.document(call.base, render.job_resource(call.base, job)))
+
+
+# --- back in stock, privacy ------------------------------------------------------------------------------
+
+
+def back_in_stock(call: Call) -> Reply:
+    data = call.body["data"]
+    attributes = data["attributes"]
+    profile_ref = (attributes.get("profile") or {}).get("data") or {}
+    profile_attributes = profile_ref.get("attributes") or {}
+    errors = (
+        limits.profile_errors(profile_ref, "/data/attributes/profile/data")
+        if profile_ref
+        else [ErrorItem(400, "A profile is required.", "/data/attributes/profile")]
+    )
+    channels = attributes["channels"]
+    if "EMAIL" in channels and not profile_attributes.get("email"):
+        errors.append(
+            ErrorItem(400, "The EMAIL channel needs the profile's email.", "/data/attributes/channels")
+        )
+    if "SMS" in channels and not profile_attributes.get("phone_number"):
+        errors.append(
+            ErrorItem(400, "The SMS channel needs the profile's phone_number.", "/data/attributes/channels")
+        )
+    _raise(errors)
+    variant_id = data["relationships"]["variant"]["data"]["id"]
+    call.sandbox.catalog.get("catalog-variant", variant_id)
+    profile = _profile_for(call.sandbox, profile_attributes, profile_ref.get("id"))
+    call.sandbox.back_in_stock.append(
+        {
+            "profile_id": profile.id,
+            "email": profile.email,
+            "phone_number": profile.phone_number,
+            "channels": list(channels),
+            "variant_id": variant_id,
+            "created": iso(from_epoch(call.now)),
+        }
+    )
+    return Reply(202)
+
+
+def data_privacy_deletion(call: Call) -> Reply:
+    profile_ref = call.body["data"]["attributes"]["profile"]["data"]
+    attributes = profile_ref.get("attributes") or {}
+    given = [name for name in ("email", "phone_number") if attributes.get(name)] + (
+        ["id"] if profile_ref.get("id") else []
+    )
+    if len(given) != 1:
+        _raise(
+            [
+                ErrorItem(
+                    400,
+                    "Exactly one of id, email or phone_number identifies the profile to delete.",
+                    "/data/attributes/profile/data",
+                )
+            ]
+        )
+    _raise(check_identifiers(attributes, "/data/attributes/profile/data/attributes"))
+    sandbox = call.sandbox
+
+    def run() -> None:
+        name = given[0]
+        profile = sandbox.profiles.find(name, profile_ref.get("id") if name == "id" else attributes[name])
+        if profile is None:
+            return
+        sandbox.events.forget_profile(profile.id)
+        sandbox.back_in_stock[:] = [s for s in sandbox.back_in_stock if s["profile_id"] != profile.id]
+        sandbox.profiles.delete(profile)
+        sandbox.deleted_profiles.append(profile.id)
+
+    _submit(call, "data-privacy-deletion-job", [("/data/attributes/profile/data", run)], status=False)
+    return Reply(202)
+
+
+# --- the route table -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # template, e.g. /api/catalog-items/{id}
+    tier: str
+    handler: Handler
+    model: type[BaseModel] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _catalog_ops() -> list[Operation]:
+    ops: list[Operation] = []
+    for kind, plural, name in (
+        ("catalog-item", "catalog-items", "Item"),
+        ("catalog-variant", "catalog-variants", "Variant"),
+    ):
+        create_model = getattr(sdk, f"Catalog{name}CreateQuery")
+        update_model = getattr(sdk, f"Catalog{name}UpdateQuery")
+        ops += [
+            Operation("POST", f"/api/{plural}", "L", partial(_catalog_create, kind=kind), create_model),
+            Operation("GET", f"/api/{plural}/{{id}}", "XL", partial(_catalog_get, kind=kind)),
+            Operation(
+                "PATCH", f"/api/{plural}/{{id}}", "L", partial(_catalog_update, kind=kind), update_model
+            ),
+        ]
+        for action, action_name in (("create", "Create"), ("update", "Update")):
+            job_model = getattr(sdk, f"Catalog{name}{action_name}JobCreateQuery")
+            path = f"/api/{kind}-bulk-{action}-jobs"
+            job_type = f"{kind}-bulk-{action}-job"
+            ops += [
+                Operation("POST", path, "L", partial(_catalog_bulk, kind=kind, action=action), job_model),
+                Operation("GET", f"{path}/{{job_id}}", "L", partial(_catalog_job, job_type=job_type)),
+            ]
+    return ops
+
+
+OPERATIONS: list[Operation] = [
+    Operation("POST", "/api/events", "XL", create_event, sdk.EventCreateQueryV2),
+    Operation("GET", "/api/events", "XL", get_events),
+    Operation("GET", "/api/metrics", "M", get_metrics),
+    Operation("POST", "/api/event-bulk-create-jobs", "M", bulk_create_events, sdk.EventsBulkCreateJob),
+    Operation("POST", "/api/profile-import", "L", profile_import, sdk.ProfileUpsertQuery),
+    Operation("GET", "/api/profiles", "L", get_profiles),
+    Operation(
+        "POST", "/api/profile-bulk-import-jobs", "M", profile_bulk_import, sdk.ProfileImportJobCreateQuery
+    ),
+    Operation("GET", "/api/profile-bulk-import-jobs", "M", list_profile_import_jobs),
+    Operation("GET", "/api/profile-bulk-import-jobs/{id}", "M", get_profile_import_job),
+    Operation("GET", "/api/profile-bulk-import-jobs/{id}/import-errors", "M", get_import_errors),
+    Operation(
+        "POST",
+        "/api/profile-subscription-bulk-create-jobs",
+        "L",
+        subscribe_profiles,
+        sdk.SubscriptionCreateJobCreateQuery,
+    ),
+    Operation(
+        "POST",
+        "/api/profile-subscription-bulk-delete-jobs",
+        "L",
+        unsubscribe_profiles,
+        sdk.SubscriptionDeleteJobCreateQuery,
+    ),
+    *_catalog_ops(),
+    Operation(
+        "POST", "/api/back-in-stock-subscriptions", "XL", back_in_stock, sdk.ServerBISSubscriptionCreateQuery
+    ),
+    Operation(
+        "POST",
+        "/api/data-privacy-deletion-jobs",
+        "DATA_PRIVACY",
+        data_privacy_deletion,
+        sdk.DataPrivacyCreateDeletionJobQuery,
+    ),
+]

@@ -1,0 +1,120 @@
+"""Klaviyo's per-account rate limits: fixed, aligned windows (burst = 1 s, steady = 60 s) per endpoint.
+
+Every caller shares one budget per endpoint, as all private keys of a Klaviyo account do. Stats record, per
+endpoint, what arrived, what was let through and the most requests let through in any one window, so tests
+can assert that a client never exceeded (and actually used) its budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+# tier -> (burst per second, steady per minute), from the reference table
+TIERS: dict[str, tuple[int, int]] = {
+    "XL": (350, 3500),
+    "L": (75, 750),
+    "M": (10, 150),
+    "DATA_PRIVACY": (3, 60),
+}
+
+
+def scaled(limit: int, scale: float) -> int:
+    """Each tier number multiplied by the scale, rounded up, at least 1."""
+    return max(1, math.ceil(limit * scale - 1e-9))
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    retry_after: int = 0  # whole seconds until the blocking window resets (429 only)
+    limit: int = 0  # steady limit, for the RateLimit-* headers
+    remaining: int = 0
+    reset: int = 0
+
+
+@dataclass
+class EndpointBudget:
+    key: str
+    tier: str
+    burst_limit: int
+    steady_limit: int
+    burst_window: int = -1
+    burst_count: int = 0
+    steady_window: int = -1
+    steady_count: int = 0
+    received: int = 0
+    accepted: int = 0
+    throttled: int = 0
+    faults: int = 0
+    max_burst_window: int = 0
+    max_steady_window: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "burst_limit": self.burst_limit,
+            "steady_limit": self.steady_limit,
+            "received": self.received,
+            "accepted": self.accepted,
+            "throttled": self.throttled,
+            "faults": self.faults,
+            "max_burst_window": self.max_burst_window,
+            "max_steady_window": self.max_steady_window,
+            "statuses": {str(status): count for status, count in sorted(self.statuses.items())},
+        }
+
+
+class RateLimiter:
+    def __init__(self, scale: float = 1.0, enabled: bool = True) -> None:
+        self.scale = scale
+        self.enabled = enabled
+        self.budgets: dict[str, EndpointBudget] = {}
+
+    def budget(self, key: str, tier: str) -> EndpointBudget:
+        found = self.budgets.get(key)
+        if found is None:
+            burst, steady = TIERS[tier]
+            found = EndpointBudget(key, tier, scaled(burst, self.scale), scaled(steady, self.scale))
+            self.budgets[key] = found
+        return found
+
+    def acquire(self, budget: EndpointBudget, now: float, other_share: float = 0.0) -> Decision:
+        """Take one request from both windows, or say how long until the blocking window resets."""
+        second, minute = math.floor(now), math.floor(now / 60)
+        if budget.burst_window != second:
+            budget.burst_window, budget.burst_count = second, 0
+        if budget.steady_window != minute:
+            budget.steady_window, budget.steady_count = minute, 0
+        burst_cap = budget.burst_limit - math.floor(budget.burst_limit * other_share)
+        steady_cap = budget.steady_limit - math.floor(budget.steady_limit * other_share)
+        steady_reset = max(1, math.ceil((minute + 1) * 60 - now))
+        if self.enabled:
+            waits = []
+            if budget.burst_count >= burst_cap:
+                waits.append(max(1, math.ceil(second + 1 - now)))
+            if budget.steady_count >= steady_cap:
+                waits.append(steady_reset)
+            if waits:
+                budget.throttled += 1
+                return Decision(allowed=False, retry_after=max(waits), limit=budget.steady_limit)
+        budget.burst_count += 1
+        budget.steady_count += 1
+        budget.accepted += 1
+        budget.max_burst_window = max(budget.max_burst_window, budget.burst_count)
+        budget.max_steady_window = max(budget.max_steady_window, budget.steady_count)
+        return Decision(
+            allowed=True,
+            limit=budget.steady_limit,
+            remaining=max(0, steady_cap - budget.steady_count),
+            reset=steady_reset,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {key: budget.stats() for key, budget in sorted(self.budgets.items())}
+
+    def reset(self) -> None:
+        self.budgets.clear()
