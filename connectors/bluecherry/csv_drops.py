@@ -72,7 +72,7 @@ STYLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "sku_color_name": ("Color Name",),
     "sku_label": ("Label",),
     "sku_dimension": ("Dm/Pk", "Dimension"),
-    "sku_size": ("SIZES", "Size"),
+    "sku_size": ("Size", "Size Desc"),  # "SIZES" is the style's size range (e.g. "S-M-L"), not the size
     "sku_upc": ("UPC Number", "UPC"),
     "sku_ean": ("EAN",),
     "sku_status": ("SKU Status", "Status"),
@@ -279,22 +279,24 @@ def _cells(
 
 
 # --- the two reports ---------------------------------------------------------------------------
-def _load(path: Path) -> tuple[bytes, str, str, datetime]:
+def _open(
+    path: Path, kind: ReportKind, columns: MappingABC[str, tuple[str, ...]], required: tuple[str, ...]
+) -> tuple[DropResult, _Table, dict[str, int]]:
     data = Path(path).read_bytes()
     text, encoding = decode(data)
     observed_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
-    return data, text, encoding, observed_at
+    name = Path(path).name
+    result = DropResult(name, file_id(path, data), kind, encoding, observed_at)
+    table = _table(name, text)
+    return result, table, _columns(table, columns, required)
 
 
 def read_inventory_report(
     path: Path, mapping: Mapping, columns: MappingABC[str, tuple[str, ...]] = INVENTORY_COLUMNS
 ) -> DropResult:
     """Inventory report rows -> raw `inventory` records (one per SKU per warehouse)."""
-    data, text, encoding, observed_at = _load(path)
-    name = Path(path).name
-    result = DropResult(name, file_id(path, data), "inventory", encoding, observed_at)
-    table = _table(name, text)
-    found = _columns(table, columns, INVENTORY_REQUIRED)
+    result, table, found = _open(path, "inventory", columns, INVENTORY_REQUIRED)
+    name = result.file
     fields: InventoryFields = mapping.fields.inventory
     last_mod = mapping.resources.inventory.last_mod
     for line, values in _cells(table, found, INVENTORY_NUMBERS, result.problems):
@@ -318,11 +320,8 @@ def read_style_master(
     path: Path, mapping: Mapping, columns: MappingABC[str, tuple[str, ...]] = STYLE_COLUMNS
 ) -> DropResult:
     """Style master rows (one per SKU) -> raw `style` records with their SKU matrix under rows-i."""
-    data, text, encoding, observed_at = _load(path)
-    name = Path(path).name
-    result = DropResult(name, file_id(path, data), "style", encoding, observed_at)
-    table = _table(name, text)
-    found = _columns(table, columns, STYLE_REQUIRED)
+    result, table, found = _open(path, "style", columns, STYLE_REQUIRED)
+    name = result.file
     fields: StyleFields = mapping.fields.style
     last_mod = mapping.resources.style.last_mod
     styles: dict[str, dict[str, Any]] = {}

@@ -210,14 +210,8 @@ class CatalogTransform:
 
 
 def _metadata(style: Style) -> dict[str, str]:
-    values = {
-        "style": style.style,
-        "brand": style.brand,
-        "category": style.category,
-        "gender": style.gender,
-        "division": style.division,
-        "season": style.season,
-    }
+    # Only fields both the REST style resource and the CSV style master carry, so both paths agree.
+    values = {"style": style.style, "brand": style.brand, "division": style.division, "season": style.season}
     return {name: value for name, value in values.items() if value}
 
 

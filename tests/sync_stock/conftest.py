@@ -53,7 +53,7 @@ def sample_styles() -> list[dict[str, Any]]:
         style_record("J200", [sku_row("IND", "32", "000000000031", name="Indigo", dimension="30",
                                       label="LB")],
                      name="Slim Jean", last_mod="2026-11-20 09:30:00", price=89.0),
-        style_record("X300", [sku_row("RED", "OS", "000000000041", name="Red")], status="D",
+        style_record("X300", [sku_row("RED", "OS", "000000000041", name="Red", status="D")], status="D",
                      name="Old Scarf"),
     ]
 
@@ -76,8 +76,7 @@ INVENTORY_HEADER = ["Div", "Loc Org", "BRAND", "Style", "Color #", "Label", "Dm/
                     "UPC Number", "Season", "Location", "Total QOH", "Total Pick", "Avail QOH", "Total Open",
                     "Total Ship To WIP", "Total Received", "Total Invoice", "Last Mod"]
 STYLE_HEADER = ["Style", "Color #", "Color Name", "Style Name", "SIZES", "Size Code", "UPC Number", "Season",
-                "Style Desc", "BRAND", "Category", "Gender", "Div", "Style Price", "Style Status", "Label",
-                "Dm/Pk", "EAN", "SKU Status", "Retail Price", "Last Mod"]
+                "Label", "Dm/Pk", "Size", "Status", "Retail Price", "Division", "Brand", "Description"]
 
 
 def inventory_csv(records: list[dict[str, Any]]) -> str:
@@ -97,12 +96,10 @@ def style_csv(records: list[dict[str, Any]]) -> str:
     writer.writerow(STYLE_HEADER)
     for s in records:
         for k in s["stylecolorsizes"]["rows-i"]:
-            style_price = "" if s["retail_price"] is None else s["retail_price"]
-            sku_price = "" if k["retail_price"] is None else k["retail_price"]
-            writer.writerow([s["style"], k["color_code"], k["color_name"], s["style_name"], k["size_desc"],
-                             "1", k["upc"], s["season"], s["style_desc"], s["group_code1"], s["group_code2"],
-                             s["group_code3"], s["division"], style_price, s["status"], k["lbl_code"],
-                             k["dimension"], k["ean"], k["status"], sku_price, s["last_mod"]])
+            price = "" if k["retail_price"] is None else f"{k['retail_price']:.2f}"
+            writer.writerow([s["style"], k["color_code"], k["color_name"], s["style_name"], "S-M-L", "1",
+                             k["upc"], s["season"], k["lbl_code"], k["dimension"], k["size_desc"],
+                             k["status"], price, s["division"], s["group_code1"], s["style_desc"]])
     return out.getvalue()
 
 

@@ -24,8 +24,7 @@ def test_default_grouping_is_style_and_colour_with_one_variant_per_sku() -> None
     assert item.payload == {
         "external_id": "T100-BLK", "title": "Classic Tee - Black", "description": "Classic Tee, cotton",
         "url": "https://shop.example.com/products/T100-BLK", "price": 49.5, "published": True,
-        "custom_metadata": {"style": "T100", "brand": "ACME", "category": "TOPS", "gender": "U",
-                            "division": "01", "season": "FA26"},
+        "custom_metadata": {"style": "T100", "brand": "ACME", "division": "01", "season": "FA26"},
         "image_full_url": "https://shop.example.com/images/T100-BLK.jpg",
     }
     assert item.version == "2026-11-20T09:00:00" and item.record == "style:T100"
