@@ -187,6 +187,7 @@ class ErpOrder:
         f = self.mapping.fields.pick
         return [{
             self.mapping.resources.pick.key: f"pk-{pick.number}",
+            self.mapping.resources.pick.last_mod: stamp(pick.when),
             f.number: pick.number, f.order: self.number,
             f.status: f.shipped_value if pick.shipped else "O",
             f.ship_date: stamp(pick.when) if pick.shipped else "",
@@ -199,6 +200,7 @@ class ErpOrder:
         f = self.mapping.fields.invoice
         return [{
             self.mapping.resources.invoice.key: f"pk-{inv.number}",
+            self.mapping.resources.invoice.last_mod: stamp(inv.when),
             f.number: inv.number, f.order: self.number, f.pick: "", f.date: stamp(inv.when),
             f.carrier: inv.carrier, f.tracking: inv.tracking,
             f.merchandise: "0", f.discount: "0", f.tax: "0", f.freight: "0", f.total: "0",
@@ -210,6 +212,7 @@ class ErpOrder:
         f = self.mapping.fields.creditmemo
         return [{
             self.mapping.resources.creditmemo.key: f"pk-{memo.number}",
+            self.mapping.resources.creditmemo.last_mod: stamp(memo.when),
             f.number: memo.number, f.order: self.number, f.invoice: memo.invoice, f.date: stamp(memo.when),
             f.reason_code: "RT", f.reason: memo.reason, f.restock: memo.restock,
             f.total: memo.total, f.tax: "0", f.freight: "0",

@@ -26,6 +26,12 @@ class Fleet:
         result = desired_operations(docs, self.view, self.mapping, backfill=backfill)
         for op in result.operations:
             assert op.key not in self.view.keys, f"re-sent {op.key}"
+        self.deliver(result.operations)
+        self.view = self.view.after(result)
+        return result
+
+    def deliver(self, operations: list[Operation]) -> None:
+        for op in operations:
             self.sent.append(op)
             payload = op.payload
             profile = payload["profile"].get("external_id") or payload["profile"]["email"]
@@ -34,8 +40,6 @@ class Fleet:
                 self.duplicates.append(op)  # Klaviyo drops it: harmless, but counted
             else:
                 self.klaviyo[event_id] = payload
-        self.view = self.view.after(result)
-        return result
 
     def lose_state(self) -> None:
         self.view = DeliveredView()

@@ -321,3 +321,23 @@ def test_revision_survives_a_json_round_trip_as_the_baseline() -> None:
     stored = fleet.view.model_dump_json()
     fleet.view = DeliveredView.model_validate_json(stored)
     assert keys(fleet, erp.documents()) == []
+
+
+def test_shipped_pick_without_ship_date_uses_last_mod_or_waits_as_a_problem() -> None:
+    from sync.orders.records import parse_order_documents
+
+    erp = ErpOrder(MAPPING)
+    erp.confirm()
+    erp.ship("P1")
+    picks = erp.raw_picks()
+    picks[0]["ship_date"] = ""
+    docs = parse_order_documents(erp.raw_order(), MAPPING, picks=picks).documents
+    assert docs is not None
+    fulfilled = desired_operations(docs, DeliveredView(), MAPPING).operations[-1].payload
+    assert fulfilled["metric"] == M.fulfilled_order and fulfilled["time"] == "2026-03-02T15:00:00+00:00"
+    del picks[0]["last_mod"]
+    docs = parse_order_documents(erp.raw_order(), MAPPING, picks=picks).documents
+    assert docs is not None
+    result = desired_operations(docs, DeliveredView(), MAPPING)
+    assert M.fulfilled_order not in {op.payload["metric"] for op in result.operations}
+    assert [(p.record_key, p.field) for p in result.problems] == [("pick:P1", "ship_date")]
