@@ -1,0 +1,220 @@
+"""Redis memory per million customers, orders and SKUs, measured on a private redis-server.
+
+    .venv/bin/python bench/redis_memory.py --records 100000
+
+For each kind it starts a fresh private redis-server (tests/support/redis_server.PrivateRedis), writes
+N records' worth of the fleet's state, and reports the growth of ``used_memory`` (and RSS) scaled to
+1,000,000 records. The state is written with the fleet's own stores where they exist (``sync.ledger.Ledger``,
+``sync.fingerprints.FingerprintStore``, both with their retention TTLs) and with representative raw keys
+where the owning code does not exist yet:
+
+  customer  fingerprint entry in ``<p>:fp:customers`` (12 field digests), 1 ledger entry (profile upsert,
+            with Klaviyo's profile id) and its per-record ledger index
+  order     latest documents, ``<p>:order-docs:<order>`` hash (header / lines / shipments JSON, ~1.5 KB in
+            all), fingerprint entry (16 field digests), 5 ledger entries (Placed, Ordered Product x2,
+            Fulfilled, Updated) and the per-record ledger index
+  sku       fingerprint entry in ``<p>:fp:skus`` (8 field digests), last delivered stock version in
+            ``<p>:stock-delivered`` (version string)
+
+Broker queues, dead letters and exceptions are not included: they are bounded by backlog and retention, not
+by the size of the tenant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sync.fingerprints import NAME_BYTES, VALUE_BYTES, FingerprintStore, StoredFingerprint  # noqa: E402
+from sync.ledger import Ledger, LedgerEntry  # noqa: E402
+from tests.support.redis_server import PrivateRedis  # noqa: E402
+
+PREFIX = "bcsync"
+CHUNK = 1000
+PER_MILLION = 1_000_000
+COLORS = ["BLK", "NVY", "RED", "GRN"]
+SIZES = ["XS", "S", "M", "L", "XL"]
+
+
+def digest(seed: str, size: int) -> bytes:
+    return hashlib.blake2b(seed.encode(), digest_size=size).digest()
+
+
+def stored_fingerprint(record: str, fields: int) -> StoredFingerprint:
+    digests = {digest(f"field{i}", NAME_BYTES): digest(f"{record}/{i}", VALUE_BYTES) for i in range(fields)}
+    return StoredFingerprint(digest(record, 16).hex(), "2026-11-26T10:20:30", 1, digests)
+
+
+def order_documents(order: str) -> dict[str, str]:
+    """~1.5 KB of JSON, shaped like a Blue Cherry order header, two lines and a shipment."""
+    header = {
+        "order_no": order, "customer": "C" + order[2:], "status": "E", "ord_date": "2026-11-20T09:14:00",
+        "ship_via": "UPS GROUND", "terms": "NET30", "currency": "USD", "total": "245.90",
+        "ship_to": {"name": "J. Doe", "addr1": "12 Example Street", "city": "Springfield", "state": "IL",
+                    "zip": "62704", "country": "US"},
+        "division": "01", "season": "FA26", "last_mod": "2026-11-20T09:15:02",
+    }
+    lines = [
+        {"line_seq": i, "style": f"ST{i:04d}", "color": "BLK", "size": "M", "upc": f"0123456789{i:02d}",
+         "qty": 1, "price": "122.95", "discount": "0.00", "status": "O", "desc": "Relaxed wool coat"}
+        for i in range(1, 3)
+    ]
+    shipments = [
+        {"shipment_no": f"SH{order[2:]}", "ship_date": "2026-11-21", "carrier": "UPS",
+         "tracking": "1Z999AA10123456784", "lines": [{"line_seq": 1, "qty": 1}, {"line_seq": 2, "qty": 1}]}
+    ]
+    return {"header": json.dumps(header), "lines": json.dumps(lines), "shipments": json.dumps(shipments)}
+
+
+def ledger_entry(
+    key: str, record: str, endpoint: str, status: int, response: dict[str, str] | None = None
+) -> LedgerEntry:
+    return LedgerEntry(key=key, delivered_at=time.time(), status=status, endpoint=endpoint, version=None,
+                       record=record, response=response)
+
+
+def write_customers(client: redis.Redis, ids: range) -> None:
+    fingerprints = FingerprintStore(client, PREFIX)
+    ledger = Ledger(client, PREFIX)
+    for chunk in chunks(ids):
+        keys = [f"{100000 + i}" for i in chunk]
+        fingerprints.remember("customers", [(k, stored_fingerprint(k, 12)) for k in keys])
+        ledger.record([ledger_entry(f"profile:{k}", f"customer:{k}", "profile-import", 200,
+                                    {"id": "01J" + digest(k, 12).hex()[:23].upper(), "type": "profile"})
+                       for k in keys])
+
+
+def write_orders(client: redis.Redis, ids: range) -> None:
+    fingerprints = FingerprintStore(client, PREFIX)
+    ledger = Ledger(client, PREFIX)
+    ttl = 400 * 86400
+    metrics = ["Placed Order", "Ordered Product", "Ordered Product", "Fulfilled Order", "Updated Order"]
+    for chunk in chunks(ids):
+        keys = [f"SO{1000000 + i}" for i in chunk]
+        pipe = client.pipeline(transaction=False)
+        for order in keys:
+            pipe.hset(f"{PREFIX}:order-docs:{order}", mapping=order_documents(order))  # type: ignore[arg-type]
+            pipe.expire(f"{PREFIX}:order-docs:{order}", ttl)
+        pipe.execute()
+        fingerprints.remember("orders", [(k, stored_fingerprint(k, 16)) for k in keys])
+        ledger.record([ledger_entry(f"event:{metric}:{order}-{n}", f"order:{order}", "events", 202)
+                       for order in keys for n, metric in enumerate(metrics)])
+
+
+def write_skus(client: redis.Redis, ids: range) -> None:
+    fingerprints = FingerprintStore(client, PREFIX)
+    for chunk in chunks(ids):
+        # style-color-size, like a Blue Cherry SKU
+        keys = [f"ST{i // 40:05d}-{COLORS[i % 4]}-{SIZES[i % 5]}{i % 2}" for i in chunk]
+        fingerprints.remember("skus", [(k, stored_fingerprint(k, 8)) for k in keys])
+        versions = {k: f"2026-11-26T10:20:30.{i:06d}" for i, k in zip(chunk, keys, strict=True)}
+        client.hset(f"{PREFIX}:stock-delivered", mapping=versions)  # type: ignore[arg-type]
+
+
+KINDS: dict[str, Callable[[redis.Redis, range], None]] = {
+    "customers": write_customers, "orders": write_orders, "skus": write_skus,
+}
+
+
+def chunks(ids: range) -> Iterator[range]:
+    for start in range(ids.start, ids.stop, CHUNK):
+        yield range(start, min(start + CHUNK, ids.stop))
+
+
+@dataclass
+class Measurement:
+    kind: str
+    records: int
+    used_bytes: int
+    rss_bytes: int
+    keys: int
+    seconds: float
+
+    @property
+    def bytes_per_record(self) -> float:
+        return self.used_bytes / self.records
+
+    @property
+    def mib_per_million(self) -> float:
+        return self.used_bytes / self.records * PER_MILLION / 2**20
+
+    @property
+    def rss_mib_per_million(self) -> float:
+        return self.rss_bytes / self.records * PER_MILLION / 2**20
+
+
+def memory(client: redis.Redis) -> tuple[int, int]:
+    info = client.info("memory")
+    return int(info["used_memory"]), int(info["used_memory_rss"])
+
+
+def measure(kind: str, records: int) -> Measurement:
+    server = PrivateRedis.start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        used_before, rss_before = memory(client)
+        started = time.perf_counter()
+        KINDS[kind](client, range(records))
+        seconds = time.perf_counter() - started
+        used_after, rss_after = memory(client)
+        keys = int(client.dbsize())
+        client.close()
+        return Measurement(kind, records, used_after - used_before, rss_after - rss_before, keys, seconds)
+    finally:
+        server.stop()
+
+
+def table(results: list[Measurement], version: str) -> str:
+    rows = [
+        f"Redis {version}; used_memory growth, scaled from {results[0].records:,} records per kind",
+        "",
+        "| kind | keys per record | bytes per record | MiB per 1,000,000 (used_memory) "
+        "| MiB per 1,000,000 (RSS) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for m in results:
+        rows.append(f"| {m.kind} | {m.keys / m.records:.2f} | {m.bytes_per_record:,.0f} | "
+                    f"{m.mib_per_million:,.0f} | {m.rss_mib_per_million:,.0f} |")
+    total = sum(m.mib_per_million for m in results)
+    total_rss = sum(m.rss_mib_per_million for m in results)
+    names = " + ".join(f"1M {m.kind}" for m in results)
+    rows.append(f"| **{names}** | | | **{total:,.0f}** | **{total_rss:,.0f}** |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Redis memory per million customers, orders and SKUs.")
+    parser.add_argument("--records", type=int, default=100_000, help="records written per kind (scaled)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated: customers,orders,skus")
+    args = parser.parse_args()
+    kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or args.records <= 0:
+        parser.error(f"unknown kinds {unknown}" if unknown else "--records must be positive")
+    results = []
+    for kind in kinds:
+        result = measure(kind, args.records)
+        print(f"{kind}: {result.records:,} records, {result.keys:,} keys, {result.seconds:.1f} s",
+              file=sys.stderr, flush=True)
+        results.append(result)
+    server = PrivateRedis.start()
+    try:
+        version = str(redis.Redis.from_url(server.url).info("server")["redis_version"])
+    finally:
+        server.stop()
+    print(table(results, version))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
