@@ -154,8 +154,11 @@ def compute_ats(
     `observed_at` (aware) is when the rows were read: the tie-breaker of the figures' versions.
     """
     per_sku: dict[SkuKey, list[InventoryRow]] = {sku: [] for sku in skus}
+    upcs: dict[SkuKey, str] = {}
     for row in latest_rows(rows).values():
         per_sku.setdefault(row.sku, [])
+        if row.upc:
+            upcs.setdefault(row.sku, row.upc)  # any warehouse's row names the UPC
         if row.warehouse in sellable:
             per_sku[row.sku].append(row)
     figures: dict[SkuKey, AtsFigure] = {}
@@ -165,7 +168,7 @@ def compute_ats(
         stamps = [row.last_mod for row in sellable_rows if row.last_mod is not None]
         figures[sku] = AtsFigure(
             sku=sku,
-            upc=next((row.upc for row in sellable_rows if row.upc), ""),
+            upc=upcs.get(sku, ""),
             quantity=max(0, math.floor(total)),
             version=StockVersion.of(max(stamps, default=None), observed_at),
             by_warehouse=by_warehouse,

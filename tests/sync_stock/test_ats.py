@@ -138,3 +138,9 @@ def test_versions_order_by_last_mod_then_observation_and_encode_in_the_same_orde
     with pytest.raises(ValueError, match="timezone-aware"):
         StockVersion.of(None, datetime(2026, 1, 1))
     assert StockVersion.of(None, OBSERVED.astimezone(UTC)).encode().startswith("0001-01-01T00:00:00~")
+
+
+def test_the_upc_comes_from_any_warehouse_row() -> None:
+    no_upc = {**rec("WH1", oh=2), "upc": ""}
+    rows = [parse_inventory_row(no_upc, FIELDS), parse_inventory_row(rec("QC", oh=1), FIELDS)]
+    assert compute_ats(rows, SELLABLE, OBSERVED)[BLK_S].upc == "11"
