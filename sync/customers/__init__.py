@@ -1,0 +1,1 @@
+"""Customers -> Klaviyo profiles and marketing consent: records, validation, transforms, consent rules."""

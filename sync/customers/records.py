@@ -1,0 +1,163 @@
+"""The typed customer record, read from a raw Blue Cherry record through `mapping.fields.customer`.
+
+`parse_customer` never raises on bad data: it returns the record (or None) and the list of problems, so the
+poller can put a malformed customer in the exception register and carry on with the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from config.mapping import AddressFields, Mapping
+from sync.customers.validation import e164, email_problem, parse_erp_date, text_problem
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    zip: str | None = None
+    country: str | None = None
+
+
+class CustomerRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str
+    phone_e164: str | None = None
+    division: str | None = None
+    groups: dict[str, str | None] = {}
+    created: datetime | None = None
+    status: str
+    active: bool
+    email_optin: bool = False
+    email_optin_date: datetime | None = None
+    email_optin_source: str | None = None
+    sms_optin: bool = False
+    sms_optin_date: datetime | None = None
+    sms_optin_source: str | None = None
+    delete_flag: bool = False
+    bill_to: Address | None = None
+    last_mod: str = ""
+
+
+@dataclass
+class ParsedCustomer:
+    customer: CustomerRecord | None
+    problems: list[str] = field(default_factory=list)
+    code: str = ""
+
+
+def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    reason = text_problem(text)
+    if reason:
+        problems.append(f"{label} ({name}) {reason}")
+        return None
+    return text
+
+
+def _date(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> datetime | None:
+    value = raw.get(name)
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return parse_erp_date(str(value), f"{label} ({name})")
+    except ValueError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _bill_to(raw: dict[str, Any], spec: AddressFields, problems: list[str]) -> Address | None:
+    container = raw.get(spec.rows)
+    rows = container.get("rows", []) if isinstance(container, dict) else container or []
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and str(row.get(spec.addr_type, "")).strip() == spec.bill_to:
+            values = {
+                "name": _text(row, spec.name, "bill-to name", problems),
+                "address1": _text(row, spec.addr1, "bill-to address", problems),
+                "address2": _text(row, spec.addr2, "bill-to address", problems),
+                "city": _text(row, spec.city, "bill-to city", problems),
+                "region": _text(row, spec.state, "bill-to state", problems),
+                "zip": _text(row, spec.zipcode, "bill-to zip", problems),
+                "country": _text(row, spec.country, "bill-to country", problems),
+            }
+            return Address(**values)
+    return None
+
+
+def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
+    """Read and validate one raw customer; problems name the field and the bad value."""
+    f = mapping.fields.customer
+    problems: list[str] = []
+    code = _text(raw, f.code, "customer code", problems)
+    if code is None and not problems:
+        problems.append(f"customer code ({f.code}) is missing")
+
+    email_raw = raw.get(f.email)
+    email_reason = email_problem(None if email_raw is None else str(email_raw))
+    if email_reason is None:
+        email_reason = text_problem(str(email_raw).strip())
+    if email_reason:
+        problems.append(f"{email_reason} ({f.email})")
+    email = None if email_reason else str(email_raw).strip()
+
+    phone = None
+    phone_raw = raw.get(f.phone)
+    if phone_raw is not None and str(phone_raw).strip():
+        try:
+            phone = e164(str(phone_raw).strip(), mapping.tenant.default_phone_region)
+        except ValueError as exc:
+            problems.append(f"{exc} ({f.phone})")
+
+    status = str(raw.get(f.status, "")).strip()
+    statuses = mapping.customer_status
+    if status not in statuses.active + statuses.inactive:
+        known = ", ".join(statuses.active + statuses.inactive)
+        problems.append(f"unknown status {status!r} ({f.status}); known: {known}")
+
+    first = _text(raw, f.first_name, "first name", problems)
+    last = _text(raw, f.last_name, "last name", problems)
+    full = _text(raw, f.name, "name", problems)
+    if first is None and last is None and full:
+        first, _, rest = full.partition(" ")
+        last = rest.strip() or None
+
+    yes = set(f.yes_values)
+    values: dict[str, Any] = {
+        "division": _text(raw, f.division, "division", problems),
+        "groups": {g: _text(raw, g, "group", problems) for g in f.groups},
+        "created": _date(raw, f.created, "creation date", problems),
+        "email_optin": str(raw.get(f.email_optin, "")).strip() in yes,
+        "email_optin_date": _date(raw, f.email_optin_date, "email consent date", problems),
+        "email_optin_source": _text(raw, f.email_optin_source, "email consent source", problems),
+        "sms_optin": str(raw.get(f.sms_optin, "")).strip() in yes,
+        "sms_optin_date": _date(raw, f.sms_optin_date, "SMS consent date", problems),
+        "sms_optin_source": _text(raw, f.sms_optin_source, "SMS consent source", problems),
+        "delete_flag": str(raw.get(f.delete_flag, "")).strip() in yes,
+        "bill_to": _bill_to(raw, f.addresses, problems),
+    }
+    if problems or code is None or email is None:
+        return ParsedCustomer(None, problems, code or str(raw.get(f.code) or ""))
+    customer = CustomerRecord(
+        code=code, first_name=first, last_name=last, email=email, phone_e164=phone, status=status,
+        active=status in statuses.active, last_mod=str(raw.get(mapping.resources.customer.last_mod, "")),
+        **values,
+    )
+    return ParsedCustomer(customer, [], code)

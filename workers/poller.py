@@ -1,0 +1,382 @@
+"""`bcsync poller`: reads every resource's changes from Blue Cherry and hands them to the queues.
+
+Per resource and cycle: read ``last_mod ge <watermark - overlap>`` page by page; validate; classify each
+record against its stored fingerprint; emit the changes of the page; only then store their fingerprints;
+after the whole window was read consistently, advance the watermark. A multi-page read is repeated until a
+pass finds nothing new (records that moved between pages while we paged are caught by the repeat). Only
+the holder of a Redis lock polls; a second poller waits and takes over when the lock expires. See
+docs/poller.md for the reasoning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import redis
+import typer
+from redis.exceptions import LockError
+
+from config.mapping import Mapping, get_mapping
+from config.settings import Settings, get_settings
+from connectors.bluecherry.client import BlueCherryClient
+from connectors.bluecherry.errors import BlueCherryError
+from sync.changes import ChangeEvent, classify
+from sync.customers.records import parse_customer
+from sync.fingerprints import FingerprintStore, StoredFingerprint
+from sync.watermarks import WatermarkStore, filter_start, local_to_utc
+
+log = logging.getLogger("bcsync.poller")
+
+Emit = Callable[[list[ChangeEvent]], None]
+# raw record -> the problems that make it unusable (empty: fine)
+Validator = Callable[[dict[str, Any], Mapping], list[str]]
+MAX_PASSES = 4
+CUSTOMER_TASK = "bcsync.handle_customer_changes"
+CHANGE_TASK = "bcsync.handle_change"
+
+
+class ExceptionSink(Protocol):
+    def record(self, type: str, record_key: str, reason: str, severity: Any = "error",
+               details: dict[str, Any] | None = None) -> Any: ...
+
+
+class LockLost(RuntimeError):
+    """Another poller holds the lock now: stop emitting at once."""
+
+
+def validate_customer(record: dict[str, Any], mapping: Mapping) -> list[str]:
+    return parse_customer(record, mapping).problems
+
+
+def is_catch_all_customer(record: dict[str, Any], mapping: Mapping) -> bool:
+    """The ERP's catch-all accounts (web guest orders): not a person, no profile, not an error."""
+    return str(record.get(mapping.fields.customer.code, "")) in mapping.lifecycle.catch_all_customers
+
+
+VALIDATORS: dict[str, Validator] = {"customer": validate_customer}
+SKIP: dict[str, Callable[[dict[str, Any], Mapping], bool]] = {"customer": is_catch_all_customer}
+
+
+@dataclass
+class CycleResult:
+    resource: str
+    passes: int = 0
+    pages: int = 0
+    records: int = 0
+    emitted: int = 0
+    invalid: int = 0
+    stable: bool = False
+    watermark: datetime | None = None
+    aborted: bool = False
+
+
+@dataclass
+class _Pass:
+    pages: int = 0
+    records: int = 0
+    emitted: int = 0
+    invalid: int = 0
+    newest: datetime | None = None
+    earliest_touched: datetime | None = None  # lowest last_mod (old version) of records changed in it
+
+
+def celery_emit(events: list[ChangeEvent]) -> None:
+    """Default emit: customers go to `tasks.customers` (one message per lane and page), other resources to
+    `bcsync.handle_change`. Returns once the broker holds every message."""
+    from config.celery import app  # imported here: the poller's own tests run without a broker
+
+    customers: dict[str, list[dict[str, Any]]] = {}
+    with app.producer_or_acquire() as producer:
+        for event in events:
+            body = event.model_dump(mode="json")
+            if event.resource == "customer":
+                customers.setdefault(event.lane, []).append(body)
+            else:
+                app.send_task(CHANGE_TASK, args=[body], queue=event.lane, producer=producer)
+        for lane, bodies in customers.items():
+            app.send_task(CUSTOMER_TASK, args=[bodies], queue=lane, producer=producer)
+
+
+@dataclass
+class Poller:
+    client: BlueCherryClient
+    redis: redis.Redis
+    emit: Emit
+    exceptions: ExceptionSink
+    mapping: Mapping = field(default_factory=get_mapping)
+    settings: Settings = field(default_factory=get_settings)
+    resources: Sequence[str] = ()
+    lock_ttl: float | None = None
+    overlap_seconds: float | None = None
+    max_passes: int = MAX_PASSES
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        prefix = self.settings.key_prefix
+        self.fingerprints = FingerprintStore(self.redis, prefix, self.settings.fingerprint_ttl_days)
+        self.watermarks = WatermarkStore(self.redis, prefix)
+        self.zone = ZoneInfo(self.mapping.tenant.timezone)
+        self.resources = tuple(self.resources) or tuple(type(self.mapping.resources).model_fields)
+        ttl = self.lock_ttl if self.lock_ttl is not None else self.settings.poller_lock_ttl_seconds
+        self.lock_ttl = float(ttl)
+        self.overlap = float(
+            self.overlap_seconds if self.overlap_seconds is not None else self.settings.poll_overlap_seconds
+        )
+        self.lock = self.redis.lock(
+            f"{prefix}:poller:lock", timeout=self.lock_ttl, sleep=min(0.2, self.lock_ttl / 10),
+            thread_local=False,
+        )
+        self._lost = threading.Event()
+        self._beat_stop = threading.Event()
+
+    # --- one resource, one cycle ------------------------------------------------------------------
+    def poll_resource(self, name: str) -> CycleResult:
+        """Read one resource's window until consistent; emit its changes; advance its watermark."""
+        resource = getattr(self.mapping.resources, name)
+        result = CycleResult(name)
+        current = self.watermarks.get(name)
+        since = filter_start(current, self.overlap, self.zone) if current else self.settings.poll_start
+        newest: datetime | None = None
+        last = _Pass()
+        while result.passes < self.max_passes:
+            result.passes += 1
+            last = _Pass()
+            for page in self.client.iter_pages(resource, since):
+                self._process_page(name, page, last)
+                if self.stop_event.is_set():  # graceful stop: the page is done, the watermark stays
+                    result.aborted = True
+                    break
+            result.pages += last.pages
+            result.records += last.records
+            result.emitted += last.emitted
+            result.invalid += last.invalid
+            newest = _later(newest, last.newest)
+            if result.aborted:
+                return result
+            # One page is one atomic read; otherwise a pass that found nothing new proves nothing moved.
+            if last.pages <= 1 or last.emitted == 0:
+                result.stable = True
+                break
+        target = newest
+        if not result.stable and last.earliest_touched is not None and newest is not None:
+            # Still churning: records moved in the last pass can only have pushed records at or after
+            # their old position out of view, so the watermark may go that far and no further.
+            target = min(newest, last.earliest_touched)
+        if target is not None:
+            result.watermark = self.watermarks.advance(name, target)
+        return result
+
+    def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> None:
+        resource = getattr(self.mapping.resources, name)
+        tally.pages += 1
+        tally.records += len(page)
+        validator = VALIDATORS.get(name)
+        skip = SKIP.get(name)
+        usable: list[tuple[str, dict[str, Any]]] = []
+        for record in page:
+            key = record.get(resource.key)
+            stamp = self._instant(record.get(resource.last_mod))
+            tally.newest = _later(tally.newest, stamp)
+            if skip is not None and skip(record, self.mapping):
+                continue
+            problems = [] if key not in (None, "") else [f"record has no '{resource.key}'"]
+            if stamp is None:
+                stamp_text = record.get(resource.last_mod)
+                problems.append(f"'{resource.last_mod}' {stamp_text!r} is not a local time")
+            if not problems and validator is not None:
+                try:
+                    problems = validator(record, self.mapping)
+                except Exception as exc:  # a validator bug must not stop the page
+                    problems = [f"validation failed: {exc!r}"]
+            if problems:
+                tally.invalid += 1
+                self._record_invalid(name, record, problems)
+                continue
+            usable.append((str(key), record))
+        stored = self.fingerprints.get_many(name, [k for k, _ in usable])
+        events: list[ChangeEvent] = []
+        seen: set[str] = set()
+        for key, record in usable:
+            if key in seen:  # the same record twice in one page: keep the first read
+                continue
+            seen.add(key)
+            event = classify(stored.get(key), record, name, self.mapping)
+            if event is not None:
+                events.append(event)
+                previous = stored.get(key)
+                old = self._instant(previous.last_mod) if previous else self._instant(event.last_mod)
+                if old is not None and (tally.earliest_touched is None or old < tally.earliest_touched):
+                    tally.earliest_touched = old
+        if not events:
+            return
+        if self._lost.is_set():
+            raise LockLost("the poller lock was lost; another poller is active")
+        self.emit(events)
+        # Only after the queue has them: a crash in between re-emits (harmless), never loses.
+        self.fingerprints.remember(
+            name, [(e.key, s) for e in events if (s := StoredFingerprint.decode(e.state)) is not None]
+        )
+        tally.emitted += len(events)
+
+    def _record_invalid(self, name: str, record: dict[str, Any], problems: list[str]) -> None:
+        resource = getattr(self.mapping.resources, name)
+        business = record.get(self.mapping.fields.customer.code) if name == "customer" else None
+        ref = f"{name}:{business or record.get(resource.key) or '?'}"
+        try:
+            self.exceptions.record(
+                "invalid_record", ref, "; ".join(problems),
+                details={"resource": name, "pkey": record.get(resource.key),
+                         "last_mod": record.get(resource.last_mod), "problems": problems},
+            )
+        except Exception:  # the register being down must not stop polling
+            log.exception("could not record invalid %s", ref)
+
+    def _instant(self, value: Any) -> datetime | None:
+        try:
+            return local_to_utc(str(value), self.zone) if value else None
+        except ValueError:
+            return None
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def run_once(self, wait: bool = True) -> dict[str, CycleResult]:
+        """Take the lock (waiting for it when `wait`), poll every resource once, release."""
+        if not self._acquire(wait):
+            return {}
+        try:
+            return {name: self._poll_safely(name) for name in self.resources if not self.stop_event.is_set()}
+        finally:
+            self._release()
+
+    def run_forever(self) -> None:
+        intervals = {n: getattr(self.mapping.resources, n).poll_seconds for n in self.resources}
+        while not self.stop_event.is_set():
+            if not self._acquire(True):
+                continue
+            log.info("poller lock acquired; polling %s", ", ".join(self.resources))
+            due = dict.fromkeys(self.resources, 0.0)
+            try:
+                while not self.stop_event.is_set() and not self._lost.is_set():
+                    now = time.monotonic()
+                    for name in [n for n, t in due.items() if t <= now]:
+                        if self.stop_event.is_set() or self._lost.is_set():
+                            break
+                        self._poll_safely(name)
+                        due[name] = time.monotonic() + intervals[name]
+                    self.stop_event.wait(max(0.0, min(min(due.values()) - time.monotonic(), 1.0)))
+            finally:
+                self._release()
+            if self._lost.is_set():
+                log.warning("poller lock lost; waiting to take it again")
+
+    def _poll_safely(self, name: str) -> CycleResult:
+        try:
+            result = self.poll_resource(name)
+        except LockLost:
+            log.warning("%s: lock lost mid-cycle; the next holder re-reads this window", name)
+            return CycleResult(name, aborted=True)
+        except BlueCherryError as exc:
+            log.error("%s: Blue Cherry read failed: %s", name, exc)
+            return CycleResult(name, aborted=True)
+        except Exception:  # never let one resource's bug kill the poller: log, retry next interval
+            log.exception("%s: poll cycle failed", name)
+            return CycleResult(name, aborted=True)
+        log.info(
+            "%s: %d pages, %d records, %d changes, %d invalid, %d passes%s", name, result.pages,
+            result.records, result.emitted, result.invalid, result.passes,
+            "" if result.stable else " (window still moving; watermark held back)",
+        )
+        return result
+
+    def _acquire(self, wait: bool) -> bool:
+        deadline = None if wait else time.monotonic()
+        while not self.stop_event.is_set():
+            if self.lock.acquire(blocking=True, blocking_timeout=min(1.0, float(self.lock_ttl or 1))):
+                self._lost.clear()
+                self._beat_stop = threading.Event()
+                threading.Thread(
+                    target=self._renew, args=(self._beat_stop,), daemon=True, name="poller-lock"
+                ).start()
+                return True
+            if deadline is not None:
+                return False
+        return False
+
+    def _renew(self, stop: threading.Event) -> None:
+        """Renew the lock every third of its expiry while we hold it; a failed renewal means we lost it."""
+        interval = float(self.lock_ttl or 30) / 3
+        while not stop.wait(interval):
+            try:
+                self.lock.reacquire()
+            except LockError:
+                self._lost.set()
+                return
+            except redis.RedisError:
+                log.warning("could not renew the poller lock; retrying", exc_info=True)
+
+    def _release(self) -> None:
+        self._beat_stop.set()
+        with contextlib.suppress(LockError, redis.RedisError):
+            self.lock.release()
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("signal %d: finishing the current page, then stopping", signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
+
+
+def build_poller(resources: Sequence[str] = (), emit: Emit | None = None) -> Poller:
+    from config.redis import redis_client
+    from sync.exceptions import ExceptionRegister
+
+    settings = get_settings()
+    mapping = get_mapping()
+    client = redis_client(settings.redis_url)
+    register = ExceptionRegister(client, settings.key_prefix, mapping.owners, settings.exception_ttl_days)
+    return Poller(
+        BlueCherryClient.from_settings(settings, mapping), client, emit or celery_emit, register,
+        mapping=mapping, settings=settings, resources=resources,
+    )
+
+
+app = typer.Typer(
+    help="Poll Blue Cherry for changes and hand them to the queues.", invoke_without_command=True
+)
+
+
+@app.callback()
+def poller(
+    once: bool = typer.Option(False, "--once", help="Run one cycle for every resource, then exit."),
+    resource: list[str] = typer.Option([], "--resource", "-r", help="Poll only these resources (repeat)."),
+) -> None:
+    """Run the poller (only one is active fleet-wide; others wait for the lock)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mapping = get_mapping()
+    known = list(type(mapping.resources).model_fields)
+    unknown = [r for r in resource if r not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown resource(s) {unknown}; known: {known}")
+    worker = build_poller(resource)
+    worker.install_signal_handlers()
+    if once:
+        for name, result in worker.run_once().items():
+            typer.echo(f"{name}: {result.emitted} changes, {result.invalid} invalid, {result.pages} pages")
+    else:
+        worker.run_forever()
