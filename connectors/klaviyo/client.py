@@ -318,18 +318,69 @@ class KlaviyoClient:
     def create_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
         return self.request("catalog-items", json=models.catalog_item_body(payload))
 
-    def update_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        body = models.catalog_item_update_body(payload)
+    def update_catalog_item(
+        self, payload: dict[str, Any] | str, attributes: dict[str, Any] | None = None
+    ) -> KlaviyoResponse:
+        """PATCH an item: a payload with `external_id`, or `(external_id, {attributes})`."""
+        body = models.catalog_item_update_body(_with_external_id(payload, attributes))
         ep = endpoint("catalog-items:update")
         return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
 
     def create_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
         return self.request("catalog-variants", json=models.catalog_variant_create_body(payload))
 
-    def update_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        body = models.catalog_variant_update_body(payload)
+    def update_catalog_variant(
+        self, payload: dict[str, Any] | str, attributes: dict[str, Any] | None = None
+    ) -> KlaviyoResponse:
+        """PATCH a variant: a payload with `external_id`, or `(external_id, {"inventory_quantity": 4})`."""
+        body = models.catalog_variant_update_body(_with_external_id(payload, attributes))
         ep = endpoint("catalog-variants:update")
         return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
+
+    def upsert_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        """Create the item; if it exists (409), update it with the same payload."""
+        try:
+            return self.create_catalog_item(payload)
+        except PermanentError as exc:
+            if exc.status != 409:
+                raise
+        return self.update_catalog_item(payload)
+
+    def upsert_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        """Create the variant; if it exists (409), update it (its item cannot change)."""
+        try:
+            return self.create_catalog_variant(payload)
+        except PermanentError as exc:
+            if exc.status != 409:
+                raise
+        return self.update_catalog_variant(payload)
+
+    def delete_catalog_item(self, external_id: str) -> KlaviyoResponse:
+        ep = endpoint("catalog-items:delete")
+        return self.request(ep.key, path=ep.url_path(models.catalog_id(external_id)))
+
+    def delete_catalog_variant(self, external_id: str) -> KlaviyoResponse:
+        ep = endpoint("catalog-variants:delete")
+        return self.request(ep.key, path=ep.url_path(models.catalog_id(external_id)))
+
+    def retire_catalog_entry(self, payload: dict[str, Any]) -> KlaviyoResponse:
+        """A `catalog_retire` payload: `external_id`, `kind` ("item"|"variant"), `action` ("unpublish"
+        |"delete"). Deleting what is already gone (404) counts as done."""
+        kind, action, external_id = payload.get("kind"), payload.get("action"), payload.get("external_id")
+        if kind not in ("item", "variant") or action not in ("unpublish", "delete") or not external_id:
+            raise models.PayloadError(
+                "catalog-retire", ["needs external_id, kind 'item'|'variant' and action 'unpublish'|'delete'"]
+            )
+        if action == "unpublish":
+            update = self.update_catalog_item if kind == "item" else self.update_catalog_variant
+            return update(str(external_id), {"published": False})
+        delete = self.delete_catalog_item if kind == "item" else self.delete_catalog_variant
+        try:
+            return delete(str(external_id))
+        except PermanentError as exc:
+            if exc.status == 404:
+                return KlaviyoResponse(404, None, {})
+            raise
 
     def _catalog_job(self, kind: str, bulk: models.BulkBody) -> str:
         response = self._send_bulk("catalog-bulk", bulk, path=f"/api/{CATALOG_JOB_PATHS[kind]}")
@@ -374,6 +425,12 @@ class KlaviyoClient:
 
     def create_back_in_stock_subscription(self, payload: dict[str, Any]) -> KlaviyoResponse:
         return self.request("back-in-stock", json=models.back_in_stock_body(payload))
+
+
+def _with_external_id(payload: dict[str, Any] | str, attributes: dict[str, Any] | None) -> dict[str, Any]:
+    if isinstance(payload, str):
+        return {"external_id": payload, **(attributes or {})}
+    return {**payload, **(attributes or {})}
 
 
 def _attach_payload_rows(exc: KlaviyoError, bulk: models.BulkBody) -> None:

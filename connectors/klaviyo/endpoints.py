@@ -62,6 +62,8 @@ ENDPOINTS: dict[str, Endpoint] = {
         _e("catalog-items:update", "PATCH", "/api/catalog-items/{id}", L),
         _e("catalog-variants", "POST", "/api/catalog-variants", L),
         _e("catalog-variants:update", "PATCH", "/api/catalog-variants/{id}", L),
+        _e("catalog-items:delete", "DELETE", "/api/catalog-items/{id}", L),
+        _e("catalog-variants:delete", "DELETE", "/api/catalog-variants/{id}", L),
         # Every catalog bulk job (create/update/delete of items and variants) and its status GET:
         # Klaviyo counts them in the L tier; one shared budget keeps the key space small.
         # The client puts the job collection (CATALOG_JOB_PATHS) into the path.

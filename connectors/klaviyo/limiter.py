@@ -13,11 +13,11 @@ all in one step, or two workers can each see "one left" and both take it; a Lua 
 step in Redis. It reads Redis's own clock (TIME), so machines with skewed clocks share the same
 windows; windows are aligned on epoch seconds and minutes, as Klaviyo's are.
 
-Keys (under `<key_prefix>:rl:<endpoint>`): `:w1000:<second>` and `:w60000:<minute>` hashes with
-fields t (all lanes), n (non-fast lanes), b (batch), f (requests another integration used, learnt
-from response headers); `:pause` (after a 429, expires with it); `:park` (a throttle longer than
-the park cap). The keys are built inside the script, so the limiter needs a single Redis, not a
-cluster.
+Keys: `<key_prefix>:rl:win:<endpoint>:w1000:<second>` and `...:w60000:<minute>`, hashes with fields
+t (all lanes), n (non-fast lanes), b (batch), f (requests another integration used, learnt from
+response headers); `<key_prefix>:rl:pause:<endpoint>` (after a 429, expires with it; value = end in
+epoch ms); `<key_prefix>:rl:park:<endpoint>` (a throttle longer than the park cap; JSON, expires at
+its end). Window keys are built inside the script, so the limiter needs a single Redis, not a cluster.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import redis
 
@@ -36,8 +36,10 @@ from connectors.klaviyo.endpoints import ENDPOINTS, Tier
 Lane = Literal["fast", "default", "batch"]
 LANES: tuple[str, ...] = ("fast", "default", "batch")
 WINDOWS_MS = (1000, 60_000)
+T = TypeVar("T")
 
-# KEYS[1] endpoint prefix. ARGV: lane, then per window (burst, steady): total, non-fast, batch caps.
+# KEYS[1] window key prefix, KEYS[2] pause key.
+# ARGV: lane, then per window (burst, steady): total, non-fast, batch caps.
 # Returns {wait_ms, burst_window_index, steady_window_index}; wait_ms 0 = a slot was taken.
 _ACQUIRE = """
 local prefix = KEYS[1]
@@ -46,7 +48,7 @@ local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
 local sizes = {1000, 60000}
 local idx = {math.floor(now / 1000), math.floor(now / 60000)}
-local pause = redis.call('PTTL', prefix .. ':pause')
+local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then return {pause, idx[1], idx[2]} end
 local wait = 0
 local keys = {}
@@ -87,7 +89,7 @@ end
 return now + ttl
 """
 
-# KEYS[1] endpoint prefix. ARGV[1] requests Klaviyo says were used in its steady window.
+# KEYS[1] window key prefix. ARGV[1] requests Klaviyo says were used in its steady window.
 # Counts what exceeds our own count as used by someone else (idempotent: keeps the largest estimate).
 _OBSERVE = """
 local tm = redis.call('TIME')
@@ -135,6 +137,11 @@ class Park:
     until: float  # epoch seconds
     reason: str
     since: float
+
+
+def _park_of(raw: Any) -> Park:
+    data = json.loads(raw)
+    return Park(float(data["until"]), str(data.get("reason", "")), float(data.get("since", 0)))
 
 
 def lane_caps(klaviyo_limit: int, share: float, fast_reserve: float, batch_ceiling: float) -> LaneCaps:
@@ -203,8 +210,14 @@ class FleetRateLimiter:
         args = (self.share, self.fast_reserve, self.batch_ceiling)
         return lane_caps(burst, *args), lane_caps(steady, *args)
 
-    def _prefix(self, endpoint: str) -> str:
-        return f"{self.key_prefix}:rl:{endpoint}"
+    def _windows(self, endpoint: str) -> str:
+        return f"{self.key_prefix}:rl:win:{endpoint}"
+
+    def _pause_key(self, endpoint: str) -> str:
+        return f"{self.key_prefix}:rl:pause:{endpoint}"
+
+    def _park_key(self, endpoint: str) -> str:
+        return f"{self.key_prefix}:rl:park:{endpoint}"
 
     def acquire(self, endpoint: str, lane: str) -> Acquisition:
         """Take one slot for `lane` if both windows allow it; says which windows it counted in."""
@@ -212,7 +225,9 @@ class FleetRateLimiter:
             raise ValueError(f"unknown lane {lane!r}; expected one of {LANES}")
         burst, steady = self.caps(endpoint)
         args = [lane, burst.total, burst.non_fast, burst.batch, steady.total, steady.non_fast, steady.batch]
-        wait_ms, burst_window, steady_window = self._acquire(keys=[self._prefix(endpoint)], args=args)
+        wait_ms, burst_window, steady_window = self._acquire(
+            keys=[self._windows(endpoint), self._pause_key(endpoint)], args=args
+        )
         return Acquisition(int(wait_ms) / 1000.0, int(burst_window), int(steady_window))
 
     def try_acquire(self, endpoint: str, lane: str) -> float:
@@ -225,10 +240,10 @@ class FleetRateLimiter:
     def pause(self, endpoint: str, seconds: float) -> float:
         """Pause the endpoint for the whole fleet (after a 429). Returns the pause's end (epoch s)."""
         ms = max(1, math.ceil(seconds * 1000))
-        return int(self._pause(keys=[self._prefix(endpoint) + ":pause"], args=[ms])) / 1000.0
+        return int(self._pause(keys=[self._pause_key(endpoint)], args=[ms])) / 1000.0
 
     def paused_until(self, endpoint: str) -> float | None:
-        value = self.redis.get(self._prefix(endpoint) + ":pause")
+        value = self.redis.get(self._pause_key(endpoint))
         return int(value) / 1000.0 if value is not None else None
 
     def park(self, endpoint: str, until: float, reason: str) -> None:
@@ -236,17 +251,31 @@ class FleetRateLimiter:
         now = self.server_time()
         record = json.dumps({"until": until, "reason": reason, "since": now})
         ttl_ms = max(1, math.ceil((until - now) * 1000))
-        self.redis.set(self._prefix(endpoint) + ":park", record, px=ttl_ms)
+        self.redis.set(self._park_key(endpoint), record, px=ttl_ms)
 
     def parked(self, endpoint: str) -> Park | None:
-        raw = self.redis.get(self._prefix(endpoint) + ":park")
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        return Park(float(data["until"]), str(data.get("reason", "")), float(data.get("since", 0)))
+        raw = self.redis.get(self._park_key(endpoint))
+        return None if raw is None else _park_of(raw)
 
     def unpark(self, endpoint: str) -> bool:
-        return bool(self.redis.delete(self._prefix(endpoint) + ":park"))
+        return bool(self.redis.delete(self._park_key(endpoint)))
+
+    def paused_endpoints(self) -> dict[str, float]:
+        """Every paused endpoint and the pause's end (epoch seconds)."""
+        return self._scan(self._pause_key(""), lambda raw: int(raw) / 1000.0)
+
+    def parked_endpoints(self) -> dict[str, Park]:
+        """Every parked endpoint and its park."""
+        return self._scan(self._park_key(""), _park_of)
+
+    def _scan(self, prefix: str, parse: Callable[[Any], T]) -> dict[str, T]:
+        found: dict[str, T] = {}
+        for key in self.redis.scan_iter(match=prefix + "*", count=200):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            raw = self.redis.get(key)
+            if raw is not None:
+                found[name[len(prefix) :]] = parse(raw)
+        return found
 
     def server_time(self) -> float:
         """Redis's clock (epoch seconds): the one every window, pause and park is measured by."""
@@ -263,7 +292,7 @@ class FleetRateLimiter:
             return 0
         limit = _header(headers, "RateLimit-Limit") or self.klaviyo_limits(endpoint)[1]
         used = max(0, limit - remaining)
-        return int(self._observe(keys=[self._prefix(endpoint)], args=[used]))
+        return int(self._observe(keys=[self._windows(endpoint)], args=[used]))
 
     def usage(self, endpoint: str) -> dict[str, Any]:
         """The endpoint's current windows, caps, pause and park, for status output."""
@@ -271,7 +300,7 @@ class FleetRateLimiter:
         burst_caps, steady_caps = self.caps(endpoint)
         windows: dict[str, Any] = {}
         for name, size, caps in (("burst", 1000, burst_caps), ("steady", 60_000, steady_caps)):
-            raw: dict[str, str] = self.redis.hgetall(f"{self._prefix(endpoint)}:w{size}:{now_ms // size}")
+            raw: dict[str, str] = self.redis.hgetall(f"{self._windows(endpoint)}:w{size}:{now_ms // size}")
             counts = {k if isinstance(k, str) else k.decode(): int(v) for k, v in raw.items()}
             windows[name] = {
                 "used": counts.get("t", 0),

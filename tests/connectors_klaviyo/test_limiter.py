@@ -123,7 +123,7 @@ def test_park_and_unpark(limiter_factory: Factory) -> None:
     limiter.park("events", until, "429 with Retry-After 67608s")
     park = limiter.parked("events")
     assert park is not None and park.until == until and "67608" in park.reason
-    assert 3590 < limiter.redis.pttl("test:rl:events:park") / 1000 <= 3600
+    assert 3590 < limiter.redis.pttl("test:rl:park:events") / 1000 <= 3600
     assert limiter.usage("events")["parked"]["until"] == until
     assert limiter.unpark("events") and limiter.parked("events") is None
 
