@@ -38,12 +38,12 @@ class ServerThread:
         config = uvicorn.Config(
             self.app, host=self.host, port=self.port, log_level="warning", lifespan="on", access_log=False
         )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)
+        server = uvicorn.Server(config)  # in a thread, uvicorn leaves signals alone
+        self._server = server
+        self._thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while not server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError(f"sandbox server did not start on {self.url}")
             time.sleep(0.02)
