@@ -1,0 +1,181 @@
+"""Customer tasks (thin): change events -> operations (sync.customers) -> `tasks.delivery.submit`.
+
+- `bcsync.handle_customer_changes(events)`: what the poller publishes for customers (one message per lane
+  and page). Bad records and consent conflicts go to the exception register; non-immediate changes wait
+  for the daily batch; deletions purge the fleet's own state.
+- `bcsync.daily_profile_batch(force=False)`: beat calls it hourly; it runs at `field_policy.daily_batch_hour`
+  (tenant time) once a day, or at once with `force=True` (`run_daily_batch()` for the demo and tests).
+- `bcsync.customers.duplicate_profile(operation, duplicate_profile_id)`: the 409 rule
+  (sync.customers.duplicates) - records a `customer_mismatch` and resubmits the reduced upsert if any.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+
+from config.celery import app
+from config.mapping import Mapping, get_mapping
+from config.redis import redis_client
+from config.settings import get_settings
+from sync.changes import ChangeEvent
+from sync.customers.duplicates import resolve_duplicate_profile
+from sync.customers.pending import DailyBatchStore
+from sync.customers.planner import ConsentLookup, CustomerPlan, plan_customer_changes, plan_daily_batch
+from sync.exceptions import ExceptionRegister
+from sync.fingerprints import FingerprintStore
+from sync.operations import Operation
+
+log = logging.getLogger(__name__)
+Submit = Callable[[list[Operation]], Any]
+
+
+@dataclass
+class CustomerContext:
+    """What the customer flow touches; tests build one over their own Redis and Klaviyo sandbox."""
+
+    redis: redis.Redis
+    key_prefix: str
+    mapping: Mapping
+    exceptions: ExceptionRegister
+    submit: Submit
+    lookup: ConsentLookup | None
+
+    @property
+    def daily(self) -> DailyBatchStore:
+        return DailyBatchStore(self.redis, self.key_prefix)
+
+
+def klaviyo_consent_lookup(client: Any) -> ConsentLookup:
+    """Read `subscriptions` of up to 100 profiles by email in one call (`any(email,[...])`)."""
+
+    def lookup(emails: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        filter_ = f"any(email,{json.dumps(emails)})"
+        for profile in client.get_profiles(filter_, additional_fields=["subscriptions"], page_size=100):
+            attrs = profile.get("attributes", profile) if isinstance(profile, dict) else {}
+            email = attrs.get("email")
+            if isinstance(email, str):
+                found[email.lower()] = attrs.get("subscriptions") or {}
+        return found
+
+    return lookup
+
+
+def default_context() -> CustomerContext:
+    from tasks.delivery import runtime, submit
+
+    rt = runtime()
+    return CustomerContext(
+        redis=rt.redis, key_prefix=rt.settings.key_prefix, mapping=get_mapping(), exceptions=rt.exceptions,
+        submit=submit, lookup=klaviyo_consent_lookup(rt.client("fast")),
+    )
+
+
+def apply_plan(plan: CustomerPlan, ctx: CustomerContext) -> None:
+    for problem in plan.problems:
+        ctx.exceptions.record(
+            problem.type, problem.record_key, problem.reason,
+            severity=problem.severity,  # type: ignore[arg-type]
+            details=problem.details,
+        )
+    for code, record, version in plan.park:
+        ctx.daily.park(code, record, version)
+    if plan.operations:
+        ctx.submit(plan.operations)
+    fingerprints = FingerprintStore(ctx.redis, ctx.key_prefix)
+    for code, record_key in plan.erase:  # erasure: forget what the fleet kept about the customer
+        ctx.daily.discard(code)
+        fingerprints.forget("customer", record_key)
+
+
+def process_customer_changes(events: list[ChangeEvent], ctx: CustomerContext) -> CustomerPlan:
+    plan = plan_customer_changes(events, ctx.mapping, ctx.lookup)
+    apply_plan(plan, ctx)
+    return plan
+
+
+def run_daily_batch(ctx: CustomerContext, limit: int | None = None) -> int:
+    """Send every parked customer's full profile on the batch lane; returns how many were sent."""
+    taken: list[tuple[str, str]] = []
+    for code, raw in ctx.daily.entries():
+        taken.append((code, raw))
+        if limit is not None and len(taken) >= limit:
+            break
+    entries = []
+    for code, raw in taken:
+        record, version = DailyBatchStore.decode(raw)
+        entries.append((code, record, version))
+    plan = plan_daily_batch(entries, ctx.mapping)
+    apply_plan(plan, ctx)
+    for code, raw in taken:  # only after submit; an entry replaced meanwhile waits for the next batch
+        ctx.daily.remove_if_same(code, raw)
+    return len(plan.operations)
+
+
+def daily_batch_due(ctx: CustomerContext, now: datetime | None = None) -> bool:
+    """True once per tenant-local day, at or after `field_policy.daily_batch_hour`."""
+    zone = ZoneInfo(ctx.mapping.tenant.timezone)
+    local = (now or datetime.now(zone)).astimezone(zone)
+    if local.hour < ctx.mapping.field_policy.daily_batch_hour:
+        return False
+    marker = f"{ctx.key_prefix}:customers:daily-ran:{local.date().isoformat()}"
+    return bool(ctx.redis.set(marker, "1", nx=True, ex=2 * 86400))
+
+
+def handle_duplicate_profile(
+    operation: Operation,
+    duplicate_profile_id: str | None,
+    ctx: CustomerContext,
+    our_profile_id: str | None = None,
+) -> Operation | None:
+    resolution = resolve_duplicate_profile(operation, duplicate_profile_id, our_profile_id)
+    ctx.exceptions.record(
+        "customer_mismatch", operation.record or operation.key, resolution.reason,
+        severity="warning" if resolution.retry else "error", details=resolution.details,
+    )
+    if resolution.retry is not None:
+        ctx.submit([resolution.retry])
+    return resolution.retry
+
+
+# --- Celery wiring -----------------------------------------------------------------------------------
+
+
+@app.task(name="bcsync.handle_customer_changes", ignore_result=True, acks_late=True)
+def handle_customer_changes(events: list[dict[str, Any]]) -> None:
+    process_customer_changes([ChangeEvent.model_validate(e) for e in events], default_context())
+
+
+@app.task(name="bcsync.daily_profile_batch", ignore_result=True, acks_late=True)
+def daily_profile_batch(force: bool = False) -> None:
+    ctx = default_context()
+    if force or daily_batch_due(ctx):
+        sent = run_daily_batch(ctx)
+        log.info("daily profile batch: %d profiles sent", sent)
+
+
+@app.task(name="bcsync.customers.duplicate_profile", ignore_result=True, acks_late=True)
+def duplicate_profile(operation: dict[str, Any], duplicate_profile_id: str | None = None) -> None:
+    handle_duplicate_profile(Operation.model_validate(operation), duplicate_profile_id, default_context())
+
+
+def main_context() -> CustomerContext:
+    """A context for command-line use outside a worker (the `bcsync` CLI's daily batch trigger)."""
+    settings = get_settings()
+    client = redis_client(settings.redis_url)
+    mapping = get_mapping()
+    from tasks.delivery import submit
+
+    return CustomerContext(
+        client, settings.key_prefix, mapping,
+        ExceptionRegister(client, settings.key_prefix, mapping.owners, settings.exception_ttl_days),
+        submit, None,
+    )
