@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -71,4 +72,17 @@ def klaviyo(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down; with these no-op handlers in
+    # place that re-raise is harmless and the process exits 0 after a clean shutdown.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
     serve_forever(create_app(config), "Klaviyo", host, port)
+
+
+def _register_bluecherry() -> None:
+    from sandbox.bluecherry.cli import bluecherry_command
+
+    app.command("bluecherry")(bluecherry_command)
+
+
+_register_bluecherry()

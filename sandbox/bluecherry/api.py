@@ -73,7 +73,8 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> 
     fault = sandbox.faults.request_fault()
     if fault is not None:
         status, fault_headers = fault
-        return JSONResponse({"statusCode": status, "message": "Injected fault"}, status, headers=fault_headers)
+        injected = {"statusCode": status, "message": "Injected fault"}
+        return JSONResponse(injected, status, headers=fault_headers)
     delay = sandbox.faults.slow_seconds()
     if delay:
         await asyncio.sleep(delay)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -78,4 +79,7 @@ def bluecherry_command(
     except ValueError as exc:
         typer.echo(f"bluecherry sandbox: {exc}", err=True)
         raise typer.Exit(2) from None
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the default handler
+    # that kills the process (exit -15). A no-op handler lets the clean shutdown end with exit code 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     serve_forever(app, "Blue Cherry", host, port)

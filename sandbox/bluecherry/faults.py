@@ -131,10 +131,9 @@ class FaultState:
         out, notes = [], []
         for rec in records:
             kind = self.malformed_kind(resource, rec["pkey"], rec["last_mod"])
-            if kind is None:
-                out.append(rec)
-                continue
-            self.injected[f"malformed:{kind}"] += 1
-            notes.append(f"{rec['pkey']}={kind}")
-            out.append(corrupt(resource, rec, kind))
+            damaged = rec if kind is None else corrupt(resource, rec, kind)
+            if damaged is not rec and damaged != rec:  # e.g. blanking an empty email changes nothing
+                self.injected[f"malformed:{kind}"] += 1
+                notes.append(f"{rec['pkey']}={kind}")
+            out.append(damaged)
         return out, notes
