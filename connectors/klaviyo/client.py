@@ -132,17 +132,19 @@ class KlaviyoClient:
             raise EndpointParkedError(
                 f"{key}: endpoint parked ({park.reason})", until=park.until, reason=park.reason, endpoint=key
             )
+        waited = 0.0  # the inline wait is capped in total, not per refusal
         while True:
             wait = self.limiter.try_acquire(key, self.lane)
             if wait == 0:
                 return
-            if wait > self.max_inline_wait:
+            if waited + wait > self.max_inline_wait:
                 raise RateLimitedLocally(
                     f"{key}: fleet budget for lane {self.lane} used up for {wait:.3f}s",
                     delay=wait,
                     endpoint=key,
                 )
             time.sleep(wait)
+            waited += wait
 
     def request(
         self,

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from connectors.klaviyo.client import KlaviyoClient
+from connectors.klaviyo.endpoints import Tier
 from connectors.klaviyo.errors import (
     DuplicateProfileError,
     EndpointParkedError,
@@ -330,3 +331,20 @@ def test_observe_charges_another_integrations_use(
             break
     assert steady["foreign"] == 375  # 750 * 0.5 used by someone else
     assert steady["used"] == 376
+
+
+def test_short_waits_inline_long_waits_raise(
+    control: httpx.Client, make_client: ClientFactory, limiter_factory: Callable[..., FleetRateLimiter]
+) -> None:
+    tight = limiter_factory(tiers={"profile-import": Tier("tight", 2, 1000)})  # fleet: 1 per second
+    patient = make_client(limiter=tight, max_inline_wait=1.5)
+    hasty = make_client(limiter=tight, max_inline_wait=0)
+    before = received(control, "POST /api/profile-import")
+    patient.import_profile({"email": "a@example.com"})
+    patient.import_profile({"email": "b@example.com"})  # waits for the next second in the slot
+    assert received(control, "POST /api/profile-import") == before + 2
+    with pytest.raises(RateLimitedLocally) as info:
+        hasty.import_profile({"email": "c@example.com"})
+        hasty.import_profile({"email": "d@example.com"})
+    assert 0 < info.value.delay <= 1.0
+    assert info.value.to_dict()["delay"] == info.value.delay

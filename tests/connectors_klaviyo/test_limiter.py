@@ -205,3 +205,12 @@ def test_two_processes_never_exceed_the_budget(redis_url: str) -> None:
     per_second = Counter(w for wins in results for w, _ in wins)
     assert all(results), "each process took some slots"
     assert max(per_second.values()) <= 12  # non-fast lanes share 12 of each second between them
+
+
+def test_paused_and_parked_listings(limiter_factory: Factory) -> None:
+    limiter = limiter_factory()
+    limiter.pause("profile-bulk-import-jobs:get", 30)
+    limiter.park("events", limiter.server_time() + 3600, "long throttle")
+    assert set(limiter.paused_endpoints()) == {"profile-bulk-import-jobs:get"}
+    assert limiter.parked_endpoints()["events"].reason == "long throttle"
+    assert limiter_factory(key_prefix="other").parked_endpoints() == {}
