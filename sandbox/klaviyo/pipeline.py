@@ -105,9 +105,9 @@ class ApiPipeline:
         if response is None:
             return  # connection dropped
         budget.statuses[response.status_code] += 1
-        await response(scope, receive, send)
-        if slow:
+        if slow:  # already processed: the client times out not knowing it succeeded
             await wait_or_disconnect(receive, sandbox.faults.slow_seconds)
+        await response(scope, receive, send)
 
     async def respond(
         self,

@@ -117,4 +117,8 @@ class RateLimiter:
         return {key: budget.stats() for key, budget in sorted(self.budgets.items())}
 
     def reset(self) -> None:
-        self.budgets.clear()
+        """Fresh windows and zeroed stats; every endpoint stays listed."""
+        self.budgets = {key: self.budget_fresh(old) for key, old in self.budgets.items()}
+
+    def budget_fresh(self, old: EndpointBudget) -> EndpointBudget:
+        return EndpointBudget(old.key, old.tier, old.burst_limit, old.steady_limit)

@@ -40,7 +40,7 @@ class KlaviyoSandbox:
         self.clock = clock  # replaceable in tests; rate-limit windows align to it
         self.limiter = RateLimiter(config.rate_limit_scale, config.rate_limits_enabled)
         self.faults = config.faults
-        self.fault_set_at = 0.0
+        self.fault_set_at: float | None = None  # start-up faults count from the first request
         self.dice = random.Random(config.faults.seed)
         self._reset_data()
 
@@ -62,13 +62,18 @@ class KlaviyoSandbox:
         self.fault_set_at = self.now()
         self.dice = random.Random(settings.seed)
 
+    def fault_anchor(self) -> float:
+        if self.fault_set_at is None:
+            self.fault_set_at = self.now()
+        return self.fault_set_at
+
     def outage_remaining(self) -> float:
-        return max(0.0, self.fault_set_at + self.faults.outage_seconds - self.now())
+        return max(0.0, self.fault_anchor() + self.faults.outage_seconds - self.now())
 
     def long_throttle_remaining(self, key: str) -> int:
         if self.faults.long_throttle_endpoint != key:
             return 0
-        remaining = self.fault_set_at + self.faults.long_throttle_seconds - self.now()
+        remaining = self.fault_anchor() + self.faults.long_throttle_seconds - self.now()
         return max(0, int(remaining + 0.999))
 
     def faults_json(self) -> dict[str, Any]:

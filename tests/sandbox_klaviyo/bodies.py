@@ -166,7 +166,10 @@ def variant_bulk_create(variants: list[dict[str, Any]]) -> dict[str, Any]:
 
 def item_bulk_create(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "data": {"type": "catalog-item-bulk-create-job", "attributes": {"items": {"data": [i["data"] for i in items]}}}
+        "data": {
+            "type": "catalog-item-bulk-create-job",
+            "attributes": {"items": {"data": [i["data"] for i in items]}},
+        }
     }
 
 
@@ -177,7 +180,8 @@ def item_bulk_update(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             "attributes": {
                 "items": {
                     "data": [
-                        {"type": "catalog-item", "id": VARIANT_PREFIX + ext, "attributes": attrs} for ext, attrs in rows
+                        {"type": "catalog-item", "id": VARIANT_PREFIX + ext, "attributes": attrs}
+                        for ext, attrs in rows
                     ]
                 }
             },
@@ -190,10 +194,14 @@ def back_in_stock(email: str = "ann@example.com", variant: str = "SKU-1") -> dic
         "data": {
             "type": "back-in-stock-subscription",
             "attributes": {"channels": ["EMAIL"], "profile": profile_ref(email=email)},
-            "relationships": {"variant": {"data": {"type": "catalog-variant", "id": VARIANT_PREFIX + variant}}},
+            "relationships": {
+                "variant": {"data": {"type": "catalog-variant", "id": VARIANT_PREFIX + variant}}
+            },
         }
     }
 
 
 def deletion(email: str) -> dict[str, Any]:
-    return {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile_ref(email=email)}}}
+    return {
+        "data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile_ref(email=email)}}
+    }

@@ -1,4 +1,4 @@
-"""Fixtures: a Klaviyo sandbox on a loopback port (real HTTP), a client with Klaviyo's headers, a fake clock."""
+"""Fixtures: a Klaviyo sandbox on loopback (real HTTP), a client with Klaviyo's headers, a fake clock."""
 
 from __future__ import annotations
 

@@ -43,7 +43,9 @@ def test_event_time_window_and_metric_name_length(klaviyo: Running) -> None:
         assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/time"
     long_name = klaviyo.client.post("/api/events", json=bodies.event(metric="x" * 128))
     assert long_name.status_code == 400
-    assert long_name.json()["errors"][0]["source"]["pointer"] == "/data/attributes/metric/data/attributes/name"
+    assert (
+        long_name.json()["errors"][0]["source"]["pointer"] == "/data/attributes/metric/data/attributes/name"
+    )
     assert klaviyo.client.post("/api/events", json=bodies.event(metric="x" * 127)).status_code == 202
 
 
@@ -56,7 +58,10 @@ def test_event_needs_a_profile_identifier(klaviyo: Running) -> None:
 def test_bulk_events_are_stored_and_deduplicated(klaviyo: Running) -> None:
     body = bodies.bulk_events(
         [
-            ({"email": "a@example.com"}, [bodies.bulk_event(unique_id="1"), bodies.bulk_event(unique_id="2")]),
+            (
+                {"email": "a@example.com"},
+                [bodies.bulk_event(unique_id="1"), bodies.bulk_event(unique_id="2")],
+            ),
             ({"email": "b@example.com"}, [bodies.bulk_event(unique_id="1")]),
         ]
     )

@@ -56,13 +56,17 @@ def test_meta_patch_properties(klaviyo: Running) -> None:
     import_profile(klaviyo, email="a@example.com", properties={"tags": ["a"], "drop": 1})
     body = bodies.profile_import(email="a@example.com")
     body["data"]["meta"] = {"patch_properties": {"append": {"tags": "b"}, "unset": ["drop"]}}
-    properties = klaviyo.client.post("/api/profile-import", json=body).json()["data"]["attributes"]["properties"]
+    properties = klaviyo.client.post("/api/profile-import", json=body).json()["data"]["attributes"][
+        "properties"
+    ]
     assert properties == {"tags": ["a", "b"]}
 
 
 def test_get_profiles_filters(klaviyo: Running) -> None:
-    ids = [import_profile(klaviyo, email=f"p{i}@example.com", external_id=f"E{i}").json()["data"]["id"]
-           for i in range(5)]
+    ids = [
+        import_profile(klaviyo, email=f"p{i}@example.com", external_id=f"E{i}").json()["data"]["id"]
+        for i in range(5)
+    ]
     found = klaviyo.client.get("/api/profiles", params={"filter": 'equals(email,"p3@example.com")'}).json()
     assert [p["id"] for p in found["data"]] == [ids[3]]
     found = klaviyo.client.get("/api/profiles", params={"filter": "any(external_id,['E1','E4'])"}).json()
@@ -125,7 +129,8 @@ def subscriptions_of(klaviyo: Running, email: str) -> dict[str, Any]:
 
 def test_subscribe_then_unsubscribe_then_subscribe(klaviyo: Running) -> None:
     response = klaviyo.client.post(
-        "/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe([bodies.email_subscribed("a@x.com")])
+        "/api/profile-subscription-bulk-create-jobs",
+        json=bodies.subscribe([bodies.email_subscribed("a@x.com")]),
     )
     assert response.status_code == 202 and response.content == b""
     email = subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]
@@ -133,14 +138,16 @@ def test_subscribe_then_unsubscribe_then_subscribe(klaviyo: Running) -> None:
     assert email["consent_timestamp"] and email["last_updated"]
 
     klaviyo.client.post(
-        "/api/profile-subscription-bulk-delete-jobs", json=bodies.unsubscribe([bodies.email_unsubscribed("a@x.com")])
+        "/api/profile-subscription-bulk-delete-jobs",
+        json=bodies.unsubscribe([bodies.email_unsubscribed("a@x.com")]),
     )
     email = subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]
     assert email["consent"] == "UNSUBSCRIBED" and email["can_receive_email_marketing"] is False
     assert [s["reason"] for s in email["suppression"]] == ["UNSUBSCRIBE"]
 
     klaviyo.client.post(
-        "/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe([bodies.email_subscribed("a@x.com")])
+        "/api/profile-subscription-bulk-create-jobs",
+        json=bodies.subscribe([bodies.email_subscribed("a@x.com")]),
     )
     email = subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]
     assert email["consent"] == "SUBSCRIBED" and email["suppression"] == []
@@ -161,14 +168,18 @@ def test_consented_at_only_with_historical_import(klaviyo: Running) -> None:
     row = bodies.email_subscribed("a@x.com", consented_at="2024-01-01T00:00:00Z")
     refused = klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe([row]))
     assert refused.status_code == 400
-    assert refused.json()["errors"][0]["source"]["pointer"].endswith("/subscriptions/email/marketing/consented_at")
+    assert refused.json()["errors"][0]["source"]["pointer"].endswith(
+        "/subscriptions/email/marketing/consented_at"
+    )
     missing = bodies.subscribe([bodies.email_subscribed("a@x.com")], historical=True)
     assert klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=missing).status_code == 400
     future = bodies.subscribe([bodies.email_subscribed("a@x.com", consented_at="2999-01-01T00:00:00Z")], True)
     assert klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=future).status_code == 400
     ok = klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe([row], True))
     assert ok.status_code == 202
-    assert subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]["consent_timestamp"].startswith("2024-01-01")
+    assert subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]["consent_timestamp"].startswith(
+        "2024-01-01"
+    )
 
 
 def test_subscription_batch_limits(klaviyo: Running) -> None:
@@ -176,23 +187,34 @@ def test_subscription_batch_limits(klaviyo: Running) -> None:
     response = klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe(rows))
     assert response.status_code == 400
     assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/profiles/data"
-    assert klaviyo.client.post(
-        "/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe(rows[:1000])
-    ).status_code == 202
+    assert (
+        klaviyo.client.post(
+            "/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe(rows[:1000])
+        ).status_code
+        == 202
+    )
     unsubscribes = [bodies.email_unsubscribed(f"p{i}@x.com") for i in range(101)]
-    assert klaviyo.client.post(
-        "/api/profile-subscription-bulk-delete-jobs", json=bodies.unsubscribe(unsubscribes)
-    ).status_code == 400
-    assert klaviyo.client.post(
-        "/api/profile-subscription-bulk-delete-jobs", json=bodies.unsubscribe(unsubscribes[:100])
-    ).status_code == 202
+    assert (
+        klaviyo.client.post(
+            "/api/profile-subscription-bulk-delete-jobs", json=bodies.unsubscribe(unsubscribes)
+        ).status_code
+        == 400
+    )
+    assert (
+        klaviyo.client.post(
+            "/api/profile-subscription-bulk-delete-jobs", json=bodies.unsubscribe(unsubscribes[:100])
+        ).status_code
+        == 202
+    )
 
 
 def test_bulk_import_job_progresses_and_reports_row_errors(klaviyo: Running) -> None:
     import_profile(klaviyo, email="taken@example.com")
     import_profile(klaviyo, phone_number="+447911123456")
-    rows = [{"email": "new@example.com", "first_name": "N"},
-            {"email": "taken@example.com", "phone_number": "+447911123456"}]
+    rows = [
+        {"email": "new@example.com", "first_name": "N"},
+        {"email": "taken@example.com", "phone_number": "+447911123456"},
+    ]
     response = klaviyo.client.post("/api/profile-bulk-import-jobs", json=bodies.bulk_import(rows))
     assert response.status_code == 202
     job = response.json()["data"]
@@ -201,7 +223,9 @@ def test_bulk_import_job_progresses_and_reports_row_errors(klaviyo: Running) -> 
     statuses = set()
 
     def complete() -> bool:
-        attributes = klaviyo.client.get(f"/api/profile-bulk-import-jobs/{job['id']}").json()["data"]["attributes"]
+        attributes = klaviyo.client.get(f"/api/profile-bulk-import-jobs/{job['id']}").json()["data"][
+            "attributes"
+        ]
         statuses.add(attributes["status"])
         return attributes["status"] == "complete"
 
@@ -224,12 +248,20 @@ def test_bulk_import_limits_and_whole_request_failure(klaviyo: Running) -> None:
     one_bad = bodies.bulk_import([{"email": "ok@x.com"}, {"phone_number": "12345"}])
     response = klaviyo.client.post("/api/profile-bulk-import-jobs", json=one_bad)
     assert response.status_code == 400
-    assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/profiles/data/1/attributes/phone_number"
+    assert (
+        response.json()["errors"][0]["source"]["pointer"]
+        == "/data/attributes/profiles/data/1/attributes/phone_number"
+    )
 
 
 def test_data_privacy_deletion_removes_the_profile_and_its_events(klaviyo: Running) -> None:
     klaviyo.client.post("/api/events", json=bodies.event())
-    assert klaviyo.client.post("/api/data-privacy-deletion-jobs", json=bodies.deletion("ann@example.com")).status_code == 202
+    assert (
+        klaviyo.client.post(
+            "/api/data-privacy-deletion-jobs", json=bodies.deletion("ann@example.com")
+        ).status_code
+        == 202
+    )
     klaviyo.client.post("/_sandbox/complete-jobs")
     state = klaviyo.client.get("/_sandbox/state").json()
     assert state["profiles"] == {} and state["counts"]["events"] == 0 and len(state["deleted_profiles"]) == 1

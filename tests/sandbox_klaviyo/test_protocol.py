@@ -78,7 +78,9 @@ def test_profile_import_over_100_kb_is_413(klaviyo: Running) -> None:
 
 def test_string_over_100_kb_is_refused_with_pointer(klaviyo: Running) -> None:
     body = bodies.event(properties={"note": "x" * (100 * 1024 + 1)})
-    assert_error(klaviyo.client.post("/api/events", json=body), 400, pointer="/data/attributes/properties/note")
+    assert_error(
+        klaviyo.client.post("/api/events", json=body), 400, pointer="/data/attributes/properties/note"
+    )
 
 
 def test_invalid_json_and_unknown_routes(klaviyo: Running) -> None:
@@ -103,17 +105,39 @@ def test_schema_errors_carry_pointers(klaviyo: Running) -> None:
 # (endpoint, valid body, path to a declared object in it, the resource named in the error)
 def _undeclared_cases() -> list[tuple[str, str, dict[str, Any], list[str | int], str]]:
     return [
-        ("POST", "/api/events", bodies.event(), ["data", "attributes", "profile", "data", "attributes"], "profile"),
+        (
+            "POST",
+            "/api/events",
+            bodies.event(),
+            ["data", "attributes", "profile", "data", "attributes"],
+            "profile",
+        ),
         ("POST", "/api/events", bodies.event(), ["data", "attributes"], "event"),
         (
             "POST",
             "/api/event-bulk-create-jobs",
             bodies.bulk_events([({"email": "a@example.com"}, [bodies.bulk_event()])]),
-            ["data", "attributes", "events-bulk-create", "data", 0, "attributes", "events", "data", 0, "attributes"],
+            [
+                "data",
+                "attributes",
+                "events-bulk-create",
+                "data",
+                0,
+                "attributes",
+                "events",
+                "data",
+                0,
+                "attributes",
+            ],
             "event",
         ),
-        ("POST", "/api/profile-import", bodies.profile_import(email="a@example.com"), ["data", "attributes"],
-         "profile"),
+        (
+            "POST",
+            "/api/profile-import",
+            bodies.profile_import(email="a@example.com"),
+            ["data", "attributes"],
+            "profile",
+        ),
         (
             "POST",
             "/api/profile-import",
@@ -150,11 +174,27 @@ def _undeclared_cases() -> list[tuple[str, str, dict[str, Any], list[str | int],
             "profile",
         ),
         ("POST", "/api/catalog-items", bodies.catalog_item(), ["data", "attributes"], "catalog-item"),
-        ("PATCH", "/api/catalog-items/$custom:::$default:::STYLE-1", bodies.item_update(title="x"),
-         ["data", "attributes"], "catalog-item"),
-        ("POST", "/api/catalog-variants", bodies.catalog_variant(), ["data", "attributes"], "catalog-variant"),
-        ("PATCH", "/api/catalog-variants/$custom:::$default:::SKU-1", bodies.variant_update(price=1.0),
-         ["data", "attributes"], "catalog-variant"),
+        (
+            "PATCH",
+            "/api/catalog-items/$custom:::$default:::STYLE-1",
+            bodies.item_update(title="x"),
+            ["data", "attributes"],
+            "catalog-item",
+        ),
+        (
+            "POST",
+            "/api/catalog-variants",
+            bodies.catalog_variant(),
+            ["data", "attributes"],
+            "catalog-variant",
+        ),
+        (
+            "PATCH",
+            "/api/catalog-variants/$custom:::$default:::SKU-1",
+            bodies.variant_update(price=1.0),
+            ["data", "attributes"],
+            "catalog-variant",
+        ),
         (
             "POST",
             "/api/catalog-variant-bulk-update-jobs",
@@ -233,16 +273,35 @@ def test_free_form_objects_stay_open(klaviyo: Running) -> None:
 
 SPEC_CASES = [
     ("/api/events", "post", bodies.event(value=10.5, time="2024-05-01T00:00:00Z")),
-    ("/api/event-bulk-create-jobs", "post", bodies.bulk_events([({"email": "a@example.com"}, [bodies.bulk_event()])])),
-    ("/api/profile-import", "post", bodies.profile_import(email="a@example.com", first_name="A",
-                                                           properties={"x": 1})),
+    (
+        "/api/event-bulk-create-jobs",
+        "post",
+        bodies.bulk_events([({"email": "a@example.com"}, [bodies.bulk_event()])]),
+    ),
+    (
+        "/api/profile-import",
+        "post",
+        bodies.profile_import(email="a@example.com", first_name="A", properties={"x": 1}),
+    ),
     ("/api/profile-bulk-import-jobs", "post", bodies.bulk_import([{"email": "a@example.com"}])),
-    ("/api/profile-subscription-bulk-create-jobs", "post", bodies.subscribe([bodies.email_subscribed("a@x.com")])),
-    ("/api/profile-subscription-bulk-delete-jobs", "post", bodies.unsubscribe([bodies.email_unsubscribed("a@x.com")])),
+    (
+        "/api/profile-subscription-bulk-create-jobs",
+        "post",
+        bodies.subscribe([bodies.email_subscribed("a@x.com")]),
+    ),
+    (
+        "/api/profile-subscription-bulk-delete-jobs",
+        "post",
+        bodies.unsubscribe([bodies.email_unsubscribed("a@x.com")]),
+    ),
     ("/api/catalog-items", "post", bodies.catalog_item()),
     ("/api/catalog-variants", "post", bodies.catalog_variant()),
     ("/api/catalog-variants/{id}", "patch", bodies.variant_update(inventory_quantity=0)),
-    ("/api/catalog-variant-bulk-update-jobs", "post", bodies.variant_bulk_update([("SKU-1", {"price": 2.0})])),
+    (
+        "/api/catalog-variant-bulk-update-jobs",
+        "post",
+        bodies.variant_bulk_update([("SKU-1", {"price": 2.0})]),
+    ),
     ("/api/back-in-stock-subscriptions", "post", bodies.back_in_stock()),
     ("/api/data-privacy-deletion-jobs", "post", bodies.deletion("a@example.com")),
 ]
@@ -256,7 +315,9 @@ def spec() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("path", "method", "body"), SPEC_CASES)
-def test_sample_bodies_satisfy_the_openapi_spec(spec: dict[str, Any], path: str, method: str, body: dict) -> None:
+def test_sample_bodies_satisfy_the_openapi_spec(
+    spec: dict[str, Any], path: str, method: str, body: dict
+) -> None:
     from sandbox.klaviyo.operations import OPERATIONS
     from sandbox.klaviyo.validation import validate_body
 
