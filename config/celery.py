@@ -13,12 +13,13 @@ from kombu import Exchange, Queue
 from config.settings import Settings, get_settings
 
 LANES = ("fast", "default", "batch")
-DEAD_LETTER_DRAIN_SECONDS = 1.0
+# Imported by every worker (by name: config/ never imports tasks/ itself).
+TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock")
 
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    celery_app = Celery("bcsync", include=["tasks.delivery", "tasks.maintenance"])
+    celery_app = Celery("bcsync", include=list(TASK_MODULES))
     exchange = Exchange("bcsync", type="direct")
     celery_app.conf.update(
         broker_url=settings.redis_url,
@@ -57,6 +58,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         redbeat_lock_timeout=max(30, int(settings.delayed_drain_interval_seconds * 10)),
         beat_max_loop_interval=5,
         beat_schedule={
+            "flush-stock": {"task": "bcsync.flush_stock", "schedule": 1.0, "options": {"queue": "batch"}},
             "daily-profile-batch": {
                 "task": "bcsync.daily_profile_batch",
                 "schedule": 3600.0,

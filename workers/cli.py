@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -54,10 +55,9 @@ def flower(port: Annotated[int | None, typer.Option(help="default BCSYNC_FLOWER_
     from config.settings import get_settings
 
     s = get_settings()
-    celery_app.start([
-        "flower", f"--port={port or s.flower_port}", "--address=0.0.0.0",
-        f"--basic-auth={s.flower_user}:{s.flower_password.get_secret_value()}",
-    ])
+    # through the environment, not argv: a password on the command line shows in `ps`
+    os.environ["FLOWER_BASIC_AUTH"] = f"{s.flower_user}:{s.flower_password.get_secret_value()}"
+    celery_app.start(["flower", f"--port={port or s.flower_port}", "--address=0.0.0.0"])
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from config.celery import LANES
 from config.settings import get_settings
+from connectors.klaviyo.limiter import FleetRateLimiter
 from workers import stores
 
 console = Console()
@@ -21,8 +23,11 @@ def collect_status() -> dict[str, Any]:
     queues = {lane: int(client.llen(f"{s.key_prefix}:broker:{lane}")) for lane in LANES}
     dlq = stores.dead_letters()
     memory = client.info("memory")
-    paused = {k.split(":")[-1]: int(client.ttl(k)) for k in client.scan_iter(f"{s.key_prefix}:rl:pause:*")}
-    parked = {k.split(":")[-1]: client.get(k) for k in client.scan_iter(f"{s.key_prefix}:rl:park:*")}
+    limiter = FleetRateLimiter(client, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
+                               batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale)
+    now = time.time()
+    paused = {ep: round(until - now, 1) for ep, until in limiter.paused_endpoints().items()}
+    parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
     return {
         "queues": queues,
         "delayed_retries": stores.delayed().pending(),
@@ -51,7 +56,8 @@ def show_status(as_json: bool) -> None:
         table.add_row(lane, str(data["queues"][lane]), str(data["dead_letters"][lane]))
     console.print(table)
     console.print(f"delayed retries waiting: {data['delayed_retries']}")
-    console.print(f"paused endpoints: {data['paused_endpoints'] or 'none'}; parked: {data['parked_endpoints'] or 'none'}")
+    console.print(f"paused endpoints: {data['paused_endpoints'] or 'none'}")
+    console.print(f"parked endpoints: {data['parked_endpoints'] or 'none'}")
     console.print(f"open exceptions: {data['exceptions'] or 'none'}")
     mem = data["redis_memory"]
     console.print(f"Redis memory: {mem['used']} (peak {mem['peak']}, max {mem['maxmemory']}, policy {mem['policy']})")

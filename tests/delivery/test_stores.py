@@ -84,7 +84,8 @@ def test_delayed_schedule_reclaims_entries_of_a_drainer_that_died(redis_client):
         pass
     assert sched.pending() == 1  # claimed, not lost
     # pretend the claim is old: it comes back and is published
-    redis_client.zadd(sched.inflight_key, {redis_client.zrange(sched.inflight_key, 0, 0)[0]: time.time() - RECLAIM_AFTER - 1})
+    claimed = redis_client.zrange(sched.inflight_key, 0, 0)[0]
+    redis_client.zadd(sched.inflight_key, {claimed: time.time() - RECLAIM_AFTER - 1})
     published: list = []
     assert sched.drain(lambda t, a, q: published.append(a)) == 1 and published == [[{"id": "a"}]]
     assert sched.pending() == 0

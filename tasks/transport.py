@@ -1,0 +1,209 @@
+"""Sending operations to Klaviyo: plain functions the delivery task calls (Saleor's transport pattern).
+
+`send_operations` takes operations of one kind, drops what the ledger says was already delivered (or is
+older than what was delivered), sends the rest in one call or one bulk request, and returns what happened
+row by row. A failure of the whole request raises the client's error class; the task decides retry,
+delay or dead letter from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.klaviyo.client import KlaviyoClient
+from connectors.klaviyo.errors import KlaviyoError, PermanentError
+from sync.ledger import Ledger, LedgerEntry, summarize_response
+from sync.operations import Operation
+
+SINGLE_CALL_KINDS = {"catalog_item_upsert", "catalog_variant_upsert", "catalog_retire", "profile_deletion"}
+BULK_EVENTS_MAX = 1000
+BULK_PROFILES_MAX = 10_000
+SUBSCRIBE_MAX = 1000
+UNSUBSCRIBE_MAX = 100
+
+
+@dataclass
+class SendResult:
+    delivered: list[LedgerEntry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    rejected: list[tuple[Operation, KlaviyoError]] = field(default_factory=list)
+    # work to come back to: (task name, args, delay seconds), e.g. polling a bulk import job
+    followups: list[tuple[str, list[Any], float]] = field(default_factory=list)
+
+
+def pending(ops: list[Operation], ledger: Ledger) -> tuple[list[Operation], list[str]]:
+    """Operations still to send: events whose key is in the ledger are done; versioned writes are done
+    when the ledger holds the same or a newer version (newest figure wins, older consent never overtakes)."""
+    delivered = ledger.delivered([op.key for op in ops])
+    todo: list[Operation] = []
+    skipped: list[str] = []
+    for op in ops:
+        entry = delivered.get(op.key)
+        if entry is None:
+            todo.append(op)
+        elif op.kind == "event" or op.version is not None and entry.version is not None and entry.version >= op.version:
+            skipped.append(op.key)
+        else:
+            todo.append(op)
+    return todo, skipped
+
+
+def _entry(op: Operation, status: int | None, endpoint: str, data: Any = None) -> LedgerEntry:
+    return LedgerEntry(
+        key=op.key, delivered_at=time.time(), status=status, endpoint=endpoint, version=op.version,
+        record=op.record, response=summarize_response(data),
+    )
+
+
+def send_operations(ops: list[Operation], client: KlaviyoClient, ledger: Ledger) -> SendResult:
+    todo, skipped = pending(ops, ledger)
+    result = SendResult(skipped=skipped)
+    if not todo:
+        return result
+    kind = todo[0].kind
+    if any(op.kind != kind for op in todo):
+        raise ValueError("one delivery carries operations of one kind")
+    sender = _SENDERS[kind]
+    sender(todo, client, result)
+    return result
+
+
+# --- one function per kind ------------------------------------------------------------------------
+
+
+def _send_profiles(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    if len(ops) == 1:
+        resp = client.import_profile(ops[0].payload)
+        result.delivered.append(_entry(ops[0], resp.status, "profile-import", resp.data))
+        return
+    for chunk in _chunks(ops, BULK_PROFILES_MAX):
+        remaining = _without_rejected_rows(
+            chunk, lambda rows: client.bulk_import_profiles([op.payload for op in rows]), result
+        )
+        if remaining is None:
+            continue
+        rows, job_id = remaining
+        result.followups.append(
+            ("bcsync.check_profile_import_job", [job_id, [op.model_dump(mode="json") for op in rows]], 2.0)
+        )
+
+
+def _send_events(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    if len(ops) == 1:
+        resp = client.create_event(ops[0].payload)
+        result.delivered.append(_entry(ops[0], resp.status, "events"))
+        return
+    for chunk in _chunks(ops, BULK_EVENTS_MAX):
+        sent = _without_rejected_rows(
+            chunk, lambda rows: client.bulk_create_events([op.payload for op in rows]), result
+        )
+        if sent is None:
+            continue
+        rows, _ = sent
+        # Klaviyo has no status endpoint for event bulk jobs: the 202 is all there is to record.
+        result.delivered.extend(_entry(op, 202, "event-bulk-create-jobs") for op in rows)
+
+
+def _send_subscribe(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    for chunk in _chunks(ops, SUBSCRIBE_MAX):
+        sent = _without_rejected_rows(chunk, lambda rows: client.subscribe([op.payload for op in rows]), result)
+        if sent is not None:
+            result.delivered.extend(_entry(op, 202, "subscribe") for op in sent[0])
+
+
+def _send_unsubscribe(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    for chunk in _chunks(ops, UNSUBSCRIBE_MAX):
+        sent = _without_rejected_rows(
+            chunk, lambda rows: client.unsubscribe([op.payload for op in rows]), result
+        )
+        if sent is not None:
+            result.delivered.extend(_entry(op, 202, "unsubscribe") for op in sent[0])
+
+
+def _send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    for op in ops:
+        resp = client.update_catalog_variant(
+            op.payload["external_id"], {"inventory_quantity": op.payload["inventory_quantity"]}
+        )
+        result.delivered.append(_entry(op, resp.status, "catalog-variants:update", resp.data))
+
+
+def _send_single(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    for op in ops:
+        try:
+            resp = _SINGLE[op.kind](client, op.payload)
+        except PermanentError as exc:
+            if len(ops) == 1:
+                raise
+            result.rejected.append((op, exc))
+            continue
+        result.delivered.append(_entry(op, resp.status, op.kind, resp.data))
+
+
+def _upsert_catalog_item(client: KlaviyoClient, payload: dict[str, Any]) -> Any:
+    return client.upsert_catalog_item(payload)
+
+
+def _upsert_catalog_variant(client: KlaviyoClient, payload: dict[str, Any]) -> Any:
+    return client.upsert_catalog_variant(payload)
+
+
+def _retire(client: KlaviyoClient, payload: dict[str, Any]) -> Any:
+    return client.retire_catalog_entry(payload)
+
+
+def _delete_profile(client: KlaviyoClient, payload: dict[str, Any]) -> Any:
+    return client.request_profile_deletion(payload)
+
+
+_SINGLE = {
+    "catalog_item_upsert": _upsert_catalog_item,
+    "catalog_variant_upsert": _upsert_catalog_variant,
+    "catalog_retire": _retire,
+    "profile_deletion": _delete_profile,
+}
+
+_SENDERS = {
+    "profile_upsert": _send_profiles,
+    "event": _send_events,
+    "subscribe": _send_subscribe,
+    "unsubscribe": _send_unsubscribe,
+    "variant_inventory": _send_variant_inventory,
+    **{kind: _send_single for kind in SINGLE_CALL_KINDS},
+}
+from tasks.transport_catalog import BULK_SENDERS  # noqa: E402  catalog bulk jobs, stock newest-wins (#6)
+
+_SENDERS.update(BULK_SENDERS)
+
+
+# --- bulk requests refused because of some rows ----------------------------------------------------
+
+
+def _without_rejected_rows(
+    rows: list[Operation], call: Any, result: SendResult
+) -> tuple[list[Operation], Any] | None:
+    """Send `rows`; when Klaviyo refuses the request because of some rows (400 with pointers), reject those
+    rows and resend the rest. The client maps Klaviyo's pointers back to indexes of the payloads it was given
+    (`payload_rows`; for events grouped per profile, every event of the named group), and says which rows an
+    earlier job of the same call already delivered (`delivered_rows`). Returns the rows sent and the call's
+    answer, or None when none were left."""
+    while rows:
+        try:
+            return rows, call(rows)
+        except PermanentError as exc:
+            bad = {i for i in exc.payload_rows if 0 <= i < len(rows)}
+            if not bad:
+                raise
+            done = set(exc.delivered_rows) - bad
+            for i in sorted(bad):
+                result.rejected.append((rows[i], exc))
+            for i in sorted(done):
+                result.delivered.append(_entry(rows[i], 202, exc.endpoint))
+            rows = [op for i, op in enumerate(rows) if i not in bad and i not in done]
+    return None
+
+
+def _chunks(ops: list[Operation], size: int) -> list[list[Operation]]:
+    return [ops[i : i + size] for i in range(0, len(ops), size)]

