@@ -62,9 +62,7 @@ class Catalog:
                         409,
                         f"A {kind} with id '{entry_id}' already exists.",
                         "/data/attributes/external_id",
-                        code="duplicate_catalog_item"
-                        if kind == "catalog-item"
-                        else "duplicate_catalog_variant",
+                        code="duplicate_catalog_item" if kind == "catalog-item" else "duplicate_catalog_variant",
                     )
                 ]
             )
@@ -105,8 +103,7 @@ class Catalog:
                 for entry_id, entry in self.items.items()
             },
             "variants": {
-                entry_id: entry.attributes_json() | {"item": entry.item_id}
-                for entry_id, entry in self.variants.items()
+                entry_id: entry.attributes_json() | {"item": entry.item_id} for entry_id, entry in self.variants.items()
             },
         }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 _TOKEN = re.compile(
@@ -40,9 +40,7 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise FilterError(
-                f"unexpected character at position {position}: {text[position : position + 10]!r}"
-            )
+            raise FilterError(f"unexpected character at position {position}: {text[position : position + 10]!r}")
         position = match.end()
         if match.group("str") is not None:
             raw = match.group("str")[1:-1]
@@ -76,11 +74,7 @@ def _literal(bare: str) -> Any:
 
 def parse_datetime(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class _Parser:

@@ -46,8 +46,7 @@ class Job:
         }
         if with_errors:
             result["errors"] = [
-                {key: error[key] for key in ("id", "code", "title", "detail", "source")}
-                for error in self.errors
+                {key: error[key] for key in ("id", "code", "title", "detail", "source")} for error in self.errors
             ]
         else:
             result["started_at"] = iso(from_epoch(self.started_at)) if self.started_at else None

@@ -38,18 +38,14 @@ def parse_time(value: Any) -> datetime:
 
 def _depth_and_arrays(value: Any, pointer: str, depth: int, errors: list[ErrorItem]) -> None:
     if depth > MAX_NESTING:
-        errors.append(
-            ErrorItem(400, f"Event properties may be nested at most {MAX_NESTING} levels.", pointer)
-        )
+        errors.append(ErrorItem(400, f"Event properties may be nested at most {MAX_NESTING} levels.", pointer))
         return
     if isinstance(value, dict):
         for key, child in value.items():
             _depth_and_arrays(child, f"{pointer}/{key}", depth + 1, errors)
     elif isinstance(value, list):
         if len(value) > MAX_ARRAY_ITEMS:
-            errors.append(
-                ErrorItem(400, f"Arrays in event properties hold at most {MAX_ARRAY_ITEMS} items.", pointer)
-            )
+            errors.append(ErrorItem(400, f"Arrays in event properties hold at most {MAX_ARRAY_ITEMS} items.", pointer))
         for i, child in enumerate(value):
             _depth_and_arrays(child, f"{pointer}/{i}", depth + 1, errors)
 
@@ -82,9 +78,7 @@ def event_errors(attributes: dict[str, Any], pointer: str, now: float) -> list[E
             )
         )
     if isinstance(name, str) and not name.strip():
-        errors.append(
-            ErrorItem(400, "The metric name must not be blank.", f"{pointer}/metric/data/attributes/name")
-        )
+        errors.append(ErrorItem(400, "The metric name must not be blank.", f"{pointer}/metric/data/attributes/name"))
     if attributes.get("time") is not None:
         moment = parse_time(attributes["time"])
         latest = from_epoch(now) + LATEST_EVENT_AHEAD
@@ -99,9 +93,7 @@ def event_errors(attributes: dict[str, Any], pointer: str, now: float) -> list[E
     currency = attributes.get("value_currency")
     if currency is not None and not re.fullmatch(r"[A-Z]{3}", str(currency)):
         errors.append(
-            ErrorItem(
-                400, "value_currency must be an ISO 4217 code such as 'USD'.", f"{pointer}/value_currency"
-            )
+            ErrorItem(400, "value_currency must be an ISO 4217 code such as 'USD'.", f"{pointer}/value_currency")
         )
     properties = attributes.get("properties")
     if isinstance(properties, dict):

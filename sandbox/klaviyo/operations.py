@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -12,7 +13,16 @@ from pydantic import BaseModel
 
 from sandbox.klaviyo import limits, render
 from sandbox.klaviyo.errors import ApiError, ErrorItem
-from sandbox.klaviyo.filters import Condition, FilterError, Junction, conditions, evaluate, parse_filter
+from sandbox.klaviyo.filters import (
+    Condition,
+    FilterError,
+    Junction,
+    Node,
+    conditions,
+    evaluate,
+    parse_datetime,
+    parse_filter,
+)
 from sandbox.klaviyo.jobs import Job
 from sandbox.klaviyo.profiles import (
     Profile,
@@ -100,7 +110,24 @@ def _parsed_filter(call: Call, allowed: dict[str, set[str]]) -> Junction | None:
                 "filter",
                 f"The filter operator '{condition.op}' is not allowed on the field '{condition.field}'.",
             )
-    return tree
+    return _with_datetimes(tree)
+
+
+DATE_FIELDS = {"created", "updated", "datetime", "timestamp"}
+
+
+def _with_datetimes(node: Node) -> Any:
+    """Date fields compare as datetimes: accept quoted ISO strings and epoch seconds, refuse the rest."""
+    if isinstance(node, Junction):
+        return Junction(node.op, tuple(_with_datetimes(part) for part in node.parts))
+    if node.field not in DATE_FIELDS or isinstance(node.value, datetime):
+        return node
+    try:
+        if isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return Condition(node.op, node.field, from_epoch(node.value))
+        return Condition(node.op, node.field, parse_datetime(str(node.value)))
+    except ValueError:
+        raise _parameter_error("filter", f"'{node.value}' is not a datetime for '{node.field}'.") from None
 
 
 def _paged(call: Call, records: list[Any], size: int, to_json: Callable[[Any], dict[str, Any]]) -> Reply:
@@ -120,9 +147,7 @@ def profile_import(call: Call) -> Reply:
     identifiers = {name: attributes.get(name) for name in ("email", "phone_number", "external_id")}
     identifiers["id"] = data.get("id")
     if not any(identifiers.values()) and not attributes.get("_kx"):
-        _raise(
-            [ErrorItem(400, "One of email, phone_number, external_id or id is required.", "/data/attributes")]
-        )
+        _raise([ErrorItem(400, "One of email, phone_number, external_id or id is required.", "/data/attributes")])
     book = call.sandbox.profiles
     try:
         profile, created = book.resolve(identifiers, call.now, strict=True)
@@ -161,11 +186,7 @@ def _profile_candidates(call: Call, tree: Junction | None) -> list[Profile]:
     book = call.sandbox.profiles
     if tree is not None:
         for part in tree.parts:
-            if (
-                isinstance(part, Condition)
-                and part.field in ("id", *book.index)
-                and part.op in ("equals", "any")
-            ):
+            if isinstance(part, Condition) and part.field in ("id", *book.index) and part.op in ("equals", "any"):
                 values = part.value if isinstance(part.value, list) else [part.value]
                 found = {p.id: p for v in values if isinstance(v, str) and (p := book.find(part.field, v))}
                 return sorted(found.values(), key=lambda p: p.seq)
@@ -196,9 +217,7 @@ def profile_bulk_import(call: Call) -> Reply:
     for i, row in enumerate(rows):
         errors += check_identifiers(row["attributes"], f"/data/attributes/profiles/data/{i}/attributes")
     _raise(errors)
-    list_ids = [
-        item["id"] for item in (((data.get("relationships") or {}).get("lists") or {}).get("data") or [])
-    ]
+    list_ids = [item["id"] for item in (((data.get("relationships") or {}).get("lists") or {}).get("data") or [])]
     sandbox = call.sandbox
 
     def importer(row: dict[str, Any]) -> Callable[[], None]:
@@ -272,20 +291,14 @@ def _list_id(data: dict[str, Any]) -> str | None:
     return relation.get("id") if relation else None
 
 
-def _subscription_errors(
-    attributes: dict[str, Any], pointer: str, historical: bool, now: float
-) -> list[ErrorItem]:
+def _subscription_errors(attributes: dict[str, Any], pointer: str, historical: bool, now: float) -> list[ErrorItem]:
     errors = check_email(attributes.get("email"), f"{pointer}/email")
     errors += check_phone(attributes.get("phone_number"), f"{pointer}/phone_number")
     channels = attributes.get("subscriptions") or {}
     if channels.get("email") and not attributes.get("email"):
-        errors.append(
-            ErrorItem(400, "An email address is required to change email consent.", f"{pointer}/email")
-        )
+        errors.append(ErrorItem(400, "An email address is required to change email consent.", f"{pointer}/email"))
     if channels.get("sms") and not attributes.get("phone_number"):
-        errors.append(
-            ErrorItem(400, "A phone number is required to change SMS consent.", f"{pointer}/phone_number")
-        )
+        errors.append(ErrorItem(400, "A phone number is required to change SMS consent.", f"{pointer}/phone_number"))
     for channel in ("email", "sms"):
         for kind in ("marketing", "transactional"):
             params = (channels.get(channel) or {}).get(kind) or {}
@@ -296,9 +309,7 @@ def _subscription_errors(
                     ErrorItem(400, "consented_at is only allowed when historical_import is true.", at_pointer)
                 )
             elif params and historical and consented_at is None:
-                errors.append(
-                    ErrorItem(400, "consented_at is required when historical_import is true.", at_pointer)
-                )
+                errors.append(ErrorItem(400, "consented_at is required when historical_import is true.", at_pointer))
             elif consented_at is not None and limits.parse_time(consented_at) > from_epoch(now):
                 errors.append(ErrorItem(400, "consented_at must be in the past.", at_pointer))
     return errors
@@ -355,9 +366,7 @@ def _profile_for(sandbox: KlaviyoSandbox, attributes: dict[str, Any], profile_id
     profile, created = sandbox.profiles.resolve(identifiers, sandbox.now(), strict=False)
     assert profile is not None
     if created:
-        sandbox.profiles.apply(
-            profile, {k: v for k, v in identifiers.items() if k != "id"}, None, sandbox.now()
-        )
+        sandbox.profiles.apply(profile, {k: v for k, v in identifiers.items() if k != "id"}, None, sandbox.now())
     return profile
 
 
@@ -477,11 +486,7 @@ def get_events(call: Call) -> Reply:
     if sort is not None and sort.lstrip("-") not in ("datetime", "timestamp"):
         raise _parameter_error("sort", f"Invalid sort field '{sort}'.")
     log = call.sandbox.events
-    pinned = {
-        c.field: c.value
-        for c in (tree.parts if tree else ())
-        if isinstance(c, Condition) and c.op == "equals"
-    }
+    pinned = {c.field: c.value for c in (tree.parts if tree else ()) if isinstance(c, Condition) and c.op == "equals"}
     if "profile_id" in pinned:
         records = list(log.by_profile.get(str(pinned["profile_id"]), []))
     elif "metric_id" in pinned:
@@ -578,13 +583,9 @@ def back_in_stock(call: Call) -> Reply:
     )
     channels = attributes["channels"]
     if "EMAIL" in channels and not profile_attributes.get("email"):
-        errors.append(
-            ErrorItem(400, "The EMAIL channel needs the profile's email.", "/data/attributes/channels")
-        )
+        errors.append(ErrorItem(400, "The EMAIL channel needs the profile's email.", "/data/attributes/channels"))
     if "SMS" in channels and not profile_attributes.get("phone_number"):
-        errors.append(
-            ErrorItem(400, "The SMS channel needs the profile's phone_number.", "/data/attributes/channels")
-        )
+        errors.append(ErrorItem(400, "The SMS channel needs the profile's phone_number.", "/data/attributes/channels"))
     _raise(errors)
     variant_id = data["relationships"]["variant"]["data"]["id"]
     call.sandbox.catalog.get("catalog-variant", variant_id)
@@ -662,9 +663,7 @@ def _catalog_ops() -> list[Operation]:
         ops += [
             Operation("POST", f"/api/{plural}", "L", partial(_catalog_create, kind=kind), create_model),
             Operation("GET", f"/api/{plural}/{{id}}", "XL", partial(_catalog_get, kind=kind)),
-            Operation(
-                "PATCH", f"/api/{plural}/{{id}}", "L", partial(_catalog_update, kind=kind), update_model
-            ),
+            Operation("PATCH", f"/api/{plural}/{{id}}", "L", partial(_catalog_update, kind=kind), update_model),
         ]
         for action, action_name in (("create", "Create"), ("update", "Update")):
             job_model = getattr(sdk, f"Catalog{name}{action_name}JobCreateQuery")
@@ -684,9 +683,7 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/api/event-bulk-create-jobs", "M", bulk_create_events, sdk.EventsBulkCreateJob),
     Operation("POST", "/api/profile-import", "L", profile_import, sdk.ProfileUpsertQuery),
     Operation("GET", "/api/profiles", "L", get_profiles),
-    Operation(
-        "POST", "/api/profile-bulk-import-jobs", "M", profile_bulk_import, sdk.ProfileImportJobCreateQuery
-    ),
+    Operation("POST", "/api/profile-bulk-import-jobs", "M", profile_bulk_import, sdk.ProfileImportJobCreateQuery),
     Operation("GET", "/api/profile-bulk-import-jobs", "M", list_profile_import_jobs),
     Operation("GET", "/api/profile-bulk-import-jobs/{id}", "M", get_profile_import_job),
     Operation("GET", "/api/profile-bulk-import-jobs/{id}/import-errors", "M", get_import_errors),
@@ -705,9 +702,7 @@ OPERATIONS: list[Operation] = [
         sdk.SubscriptionDeleteJobCreateQuery,
     ),
     *_catalog_ops(),
-    Operation(
-        "POST", "/api/back-in-stock-subscriptions", "XL", back_in_stock, sdk.ServerBISSubscriptionCreateQuery
-    ),
+    Operation("POST", "/api/back-in-stock-subscriptions", "XL", back_in_stock, sdk.ServerBISSubscriptionCreateQuery),
     Operation(
         "POST",
         "/api/data-privacy-deletion-jobs",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,14 +23,14 @@ from sandbox.klaviyo.ratelimit import EndpointBudget
 from sandbox.klaviyo.state import KlaviyoSandbox
 from sandbox.klaviyo.validation import validate_body
 
+logger = logging.getLogger(__name__)
+
 JSON_API = "application/vnd.api+json"
 ACCEPTED_TYPES = {"application/vnd.api+json", "application/json"}
 REVISION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z0-9]+)?$")
 AUTH_RE = re.compile(r"^Klaviyo-API-Key (pk_[A-Za-z0-9_\-]+)$")
 
-_ROUTES = [
-    (re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "/?$"), op) for op in OPERATIONS
-]
+_ROUTES = [(re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "/?$"), op) for op in OPERATIONS]
 
 
 def match(method: str, path: str) -> tuple[Operation | None, dict[str, str], bool]:
@@ -162,6 +163,9 @@ class ApiPipeline:
             )
         except ApiError as error:
             return error_response(error), False
+        except Exception as exc:  # a sandbox bug must still answer like an API, never kill the server
+            logger.exception("Klaviyo sandbox failed on %s", op.key)
+            return error_response(api_error(500, f"Sandbox error: {type(exc).__name__}: {exc}", "/")), False
         slow = targeted and faults.slow_rate > 0 and sandbox.dice.random() < faults.slow_rate
         if slow:
             budget.faults += 1
@@ -188,8 +192,7 @@ class ApiPipeline:
                 [
                     ErrorItem(
                         401,
-                        "Incorrect authentication credentials: expected "
-                        "'Authorization: Klaviyo-API-Key pk_...'.",
+                        "Incorrect authentication credentials: expected 'Authorization: Klaviyo-API-Key pk_...'.",
                         "/",
                         code="authentication_failed",
                         title="Incorrect authentication credentials.",
@@ -199,12 +202,8 @@ class ApiPipeline:
             )
         revision = headers.get("revision")
         if revision is None or not REVISION_RE.match(revision):
-            detail = (
-                "Missing revision header." if revision is None else f"Invalid revision header {revision!r}."
-            )
-            raise ApiError(
-                [ErrorItem(400, f"{detail} Send 'revision: YYYY-MM-DD'.", "/", parameter="revision")]
-            )
+            detail = "Missing revision header." if revision is None else f"Invalid revision header {revision!r}."
+            raise ApiError([ErrorItem(400, f"{detail} Send 'revision: YYYY-MM-DD'.", "/", parameter="revision")])
         if op.method in ("POST", "PATCH"):
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in ACCEPTED_TYPES:
@@ -220,9 +219,7 @@ class ApiPipeline:
                 )
             limit = MAX_PROFILE_IMPORT_BYTES if op.path == "/api/profile-import" else MAX_REQUEST_BYTES
             if len(body) > limit:
-                raise ApiError(
-                    [ErrorItem(413, f"The request body is {len(body)} bytes; the limit is {limit}.", "/")]
-                )
+                raise ApiError([ErrorItem(413, f"The request body is {len(body)} bytes; the limit is {limit}.", "/")])
 
     def run(self, scope: dict[str, Any], op: Operation, params: dict[str, str], body: bytes) -> Reply:
         parsed: Any = None

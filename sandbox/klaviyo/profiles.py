@@ -109,8 +109,7 @@ class Profile:
             },
             "sms": {
                 "marketing": {
-                    "can_receive_sms_marketing": self.phone_number is not None
-                    and sms.consent == "SUBSCRIBED",
+                    "can_receive_sms_marketing": self.phone_number is not None and sms.consent == "SUBSCRIBED",
                     "consent": sms.consent,
                     "consent_timestamp": iso(sms.consent_timestamp),
                     "method": sms.method,
@@ -229,9 +228,7 @@ class ProfileBook:
             return None, False
         return self.create(now), True
 
-    def apply(
-        self, profile: Profile, attributes: dict[str, Any], meta: dict[str, Any] | None, now: float
-    ) -> None:
+    def apply(self, profile: Profile, attributes: dict[str, Any], meta: dict[str, Any] | None, now: float) -> None:
         """Set what the request sends: absent keys stay, null clears, properties merge."""
         for name in IDENTIFIERS:
             if name in attributes and attributes[name] != getattr(profile, name):
@@ -273,9 +270,7 @@ class ProfileBook:
             index.clear()
 
 
-def subscribe(
-    profile: Profile, channels: dict[str, Any], historical: bool, list_id: str | None, now: float
-) -> None:
+def subscribe(profile: Profile, channels: dict[str, Any], historical: bool, list_id: str | None, now: float) -> None:
     moment = from_epoch(now)
     for channel, kind, consent in (
         ("email", "marketing", profile.email_marketing),

@@ -69,9 +69,7 @@ class Recorder:
         try:
             await inner(scope, recording_receive, recording_send)
         finally:
-            self.write(
-                scope, b"".join(request_chunks), status[0] if status else None, b"".join(response_chunks)
-            )
+            self.write(scope, b"".join(request_chunks), status[0] if status else None, b"".join(response_chunks))
 
     def close(self) -> None:
         with self._lock:

@@ -206,6 +206,4 @@ def batch_size_error(items: list[Any], limit: int, what: str, pointer: str) -> N
             ]
         )
     if not items:
-        raise ApiError(
-            [ErrorItem(status=400, detail=f"At least one of {what} is required.", pointer=pointer)]
-        )
+        raise ApiError([ErrorItem(status=400, detail=f"At least one of {what} is required.", pointer=pointer)])

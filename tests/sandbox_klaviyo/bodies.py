@@ -72,9 +72,7 @@ def bulk_import(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def subscribe(rows: list[dict[str, Any]], historical: bool | None = None, list_id: str | None = None) -> dict:
-    attributes: dict[str, Any] = {
-        "profiles": {"data": [{"type": "profile", "attributes": row} for row in rows]}
-    }
+    attributes: dict[str, Any] = {"profiles": {"data": [{"type": "profile", "attributes": row} for row in rows]}}
     if historical is not None:
         attributes["historical_import"] = historical
     data: dict[str, Any] = {"type": "profile-subscription-bulk-create-job", "attributes": attributes}
@@ -180,8 +178,7 @@ def item_bulk_update(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             "attributes": {
                 "items": {
                     "data": [
-                        {"type": "catalog-item", "id": VARIANT_PREFIX + ext, "attributes": attrs}
-                        for ext, attrs in rows
+                        {"type": "catalog-item", "id": VARIANT_PREFIX + ext, "attributes": attrs} for ext, attrs in rows
                     ]
                 }
             },
@@ -194,14 +191,10 @@ def back_in_stock(email: str = "ann@example.com", variant: str = "SKU-1") -> dic
         "data": {
             "type": "back-in-stock-subscription",
             "attributes": {"channels": ["EMAIL"], "profile": profile_ref(email=email)},
-            "relationships": {
-                "variant": {"data": {"type": "catalog-variant", "id": VARIANT_PREFIX + variant}}
-            },
+            "relationships": {"variant": {"data": {"type": "catalog-variant", "id": VARIANT_PREFIX + variant}}},
         }
     }
 
 
 def deletion(email: str) -> dict[str, Any]:
-    return {
-        "data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile_ref(email=email)}}
-    }
+    return {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile_ref(email=email)}}}

@@ -43,9 +43,7 @@ def test_event_time_window_and_metric_name_length(klaviyo: Running) -> None:
         assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/time"
     long_name = klaviyo.client.post("/api/events", json=bodies.event(metric="x" * 128))
     assert long_name.status_code == 400
-    assert (
-        long_name.json()["errors"][0]["source"]["pointer"] == "/data/attributes/metric/data/attributes/name"
-    )
+    assert long_name.json()["errors"][0]["source"]["pointer"] == "/data/attributes/metric/data/attributes/name"
     assert klaviyo.client.post("/api/events", json=bodies.event(metric="x" * 127)).status_code == 202
 
 

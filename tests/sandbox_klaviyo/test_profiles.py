@@ -56,16 +56,13 @@ def test_meta_patch_properties(klaviyo: Running) -> None:
     import_profile(klaviyo, email="a@example.com", properties={"tags": ["a"], "drop": 1})
     body = bodies.profile_import(email="a@example.com")
     body["data"]["meta"] = {"patch_properties": {"append": {"tags": "b"}, "unset": ["drop"]}}
-    properties = klaviyo.client.post("/api/profile-import", json=body).json()["data"]["attributes"][
-        "properties"
-    ]
+    properties = klaviyo.client.post("/api/profile-import", json=body).json()["data"]["attributes"]["properties"]
     assert properties == {"tags": ["a", "b"]}
 
 
 def test_get_profiles_filters(klaviyo: Running) -> None:
     ids = [
-        import_profile(klaviyo, email=f"p{i}@example.com", external_id=f"E{i}").json()["data"]["id"]
-        for i in range(5)
+        import_profile(klaviyo, email=f"p{i}@example.com", external_id=f"E{i}").json()["data"]["id"] for i in range(5)
     ]
     found = klaviyo.client.get("/api/profiles", params={"filter": 'equals(email,"p3@example.com")'}).json()
     assert [p["id"] for p in found["data"]] == [ids[3]]
@@ -88,6 +85,12 @@ def test_get_profiles_greater_than_updated(klaviyo: Running) -> None:
             "/api/profiles", params={"filter": "greater-than(updated,2027-01-15T08:30:00Z)"}
         ).json()
         assert [p["attributes"]["email"] for p in found["data"]] == ["new@example.com"]
+        quoted = klaviyo.client.get(
+            "/api/profiles", params={"filter": 'less-than(updated,"2027-01-15T08:30:00+00:00")'}
+        ).json()
+        assert [p["attributes"]["email"] for p in quoted["data"]] == ["old@example.com"]
+        not_a_date = klaviyo.client.get("/api/profiles", params={"filter": 'greater-than(updated,"soon")'})
+        assert not_a_date.status_code == 400
     finally:
         import time
 
@@ -168,18 +171,14 @@ def test_consented_at_only_with_historical_import(klaviyo: Running) -> None:
     row = bodies.email_subscribed("a@x.com", consented_at="2024-01-01T00:00:00Z")
     refused = klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe([row]))
     assert refused.status_code == 400
-    assert refused.json()["errors"][0]["source"]["pointer"].endswith(
-        "/subscriptions/email/marketing/consented_at"
-    )
+    assert refused.json()["errors"][0]["source"]["pointer"].endswith("/subscriptions/email/marketing/consented_at")
     missing = bodies.subscribe([bodies.email_subscribed("a@x.com")], historical=True)
     assert klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=missing).status_code == 400
     future = bodies.subscribe([bodies.email_subscribed("a@x.com", consented_at="2999-01-01T00:00:00Z")], True)
     assert klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=future).status_code == 400
     ok = klaviyo.client.post("/api/profile-subscription-bulk-create-jobs", json=bodies.subscribe([row], True))
     assert ok.status_code == 202
-    assert subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]["consent_timestamp"].startswith(
-        "2024-01-01"
-    )
+    assert subscriptions_of(klaviyo, "a@x.com")["email"]["marketing"]["consent_timestamp"].startswith("2024-01-01")
 
 
 def test_subscription_batch_limits(klaviyo: Running) -> None:
@@ -223,9 +222,7 @@ def test_bulk_import_job_progresses_and_reports_row_errors(klaviyo: Running) -> 
     statuses = set()
 
     def complete() -> bool:
-        attributes = klaviyo.client.get(f"/api/profile-bulk-import-jobs/{job['id']}").json()["data"][
-            "attributes"
-        ]
+        attributes = klaviyo.client.get(f"/api/profile-bulk-import-jobs/{job['id']}").json()["data"]["attributes"]
         statuses.add(attributes["status"])
         return attributes["status"] == "complete"
 
@@ -249,17 +246,14 @@ def test_bulk_import_limits_and_whole_request_failure(klaviyo: Running) -> None:
     response = klaviyo.client.post("/api/profile-bulk-import-jobs", json=one_bad)
     assert response.status_code == 400
     assert (
-        response.json()["errors"][0]["source"]["pointer"]
-        == "/data/attributes/profiles/data/1/attributes/phone_number"
+        response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/profiles/data/1/attributes/phone_number"
     )
 
 
 def test_data_privacy_deletion_removes_the_profile_and_its_events(klaviyo: Running) -> None:
     klaviyo.client.post("/api/events", json=bodies.event())
     assert (
-        klaviyo.client.post(
-            "/api/data-privacy-deletion-jobs", json=bodies.deletion("ann@example.com")
-        ).status_code
+        klaviyo.client.post("/api/data-privacy-deletion-jobs", json=bodies.deletion("ann@example.com")).status_code
         == 202
     )
     klaviyo.client.post("/_sandbox/complete-jobs")

@@ -37,18 +37,13 @@ def test_scaling_rounds_up_and_keeps_at_least_one() -> None:
         ("POST /api/data-privacy-deletion-jobs", "DATA_PRIVACY", (3, 60)),
     ],
 )
-def test_tiers_from_the_reference_table(
-    klaviyo: Running, key: str, tier: str, limits: tuple[int, int]
-) -> None:
+def test_tiers_from_the_reference_table(klaviyo: Running, key: str, tier: str, limits: tuple[int, int]) -> None:
     stats = klaviyo.client.get("/_sandbox/stats").json()["endpoints"][key]
     assert (stats["tier"], stats["burst_limit"], stats["steady_limit"]) == (tier, *limits)
 
 
 def post_events(running: Running, count: int) -> list[int]:
-    return [
-        running.client.post("/api/events", json=bodies.event(unique_id=None)).status_code
-        for _ in range(count)
-    ]
+    return [running.client.post("/api/events", json=bodies.event(unique_id=None)).status_code for _ in range(count)]
 
 
 def test_burst_window_throttles_with_retry_after(start_sandbox: Callable[..., Running]) -> None:
@@ -112,16 +107,12 @@ def test_shared_by_every_caller(start_sandbox: Callable[..., Running]) -> None:
 def test_other_integration_uses_part_of_each_window(start_sandbox: Callable[..., Running]) -> None:
     clock = FakeClock()
     faults = FaultSettings(other_integration_share=0.5)
-    running = start_sandbox(
-        KlaviyoSandboxConfig(rate_limit_scale=0.02, faults=faults), clock
-    )  # 7/s -> 4 left
+    running = start_sandbox(KlaviyoSandboxConfig(rate_limit_scale=0.02, faults=faults), clock)  # 7/s -> 4 left
     assert post_events(running, 5) == [202] * 4 + [429]
 
 
 def test_rate_limits_can_be_turned_off(start_sandbox: Callable[..., Running]) -> None:
-    running = start_sandbox(
-        KlaviyoSandboxConfig(rate_limit_scale=0.01, rate_limits_enabled=False), FakeClock()
-    )
+    running = start_sandbox(KlaviyoSandboxConfig(rate_limit_scale=0.01, rate_limits_enabled=False), FakeClock())
     assert post_events(running, 10) == [202] * 10
     stats = running.client.get("/_sandbox/stats").json()["endpoints"]["POST /api/events"]
     assert stats["max_burst_window"] == 10
@@ -135,10 +126,7 @@ def test_long_throttle_on_one_endpoint(start_sandbox: Callable[..., Running]) ->
     assert response.status_code == 429 and response.headers["Retry-After"] == "67608"
     clock.advance(100)
     assert running.client.post("/api/events", json=bodies.event()).headers["Retry-After"] == "67508"
-    assert (
-        running.client.post("/api/profile-import", json=bodies.profile_import(email="a@x.com")).status_code
-        == 201
-    )
+    assert running.client.post("/api/profile-import", json=bodies.profile_import(email="a@x.com")).status_code == 201
     clock.advance(67508)
     assert running.client.post("/api/events", json=bodies.event()).status_code == 202
 

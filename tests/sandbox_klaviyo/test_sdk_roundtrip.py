@@ -38,12 +38,8 @@ def test_profile_import_round_trip(sdk: KlaviyoAPI) -> None:
     )
     assert created.data.attributes.location.city == "Leeds"
     assert created.data.attributes.subscriptions.email.marketing.consent == "NEVER_SUBSCRIBED"
-    job = sdk.Profiles.bulk_import_profiles(
-        bodies.bulk_import([{"email": f"p{i}@example.com"} for i in range(3)])
-    )
-    wait_for(
-        lambda: sdk.Profiles.get_bulk_import_profiles_job(job.data.id).data.attributes.status == "complete"
-    )
+    job = sdk.Profiles.bulk_import_profiles(bodies.bulk_import([{"email": f"p{i}@example.com"} for i in range(3)]))
+    wait_for(lambda: sdk.Profiles.get_bulk_import_profiles_job(job.data.id).data.attributes.status == "complete")
     assert sdk.Profiles.get_errors_for_bulk_import_profiles_job(job.data.id).data == []
     assert [j.id for j in sdk.Profiles.get_bulk_import_profiles_jobs().data] == [job.data.id]
     page = sdk.Profiles.get_profiles(page_size=2)
@@ -84,37 +80,19 @@ def test_catalog_variants_round_trip(sdk: KlaviyoAPI, klaviyo: Running) -> None:
     assert sdk.Catalogs.get_catalog_variant(VARIANT).data.attributes.sku == "SKU-1"
     assert sdk.Catalogs.get_catalog_item("$custom:::$default:::STYLE-1").data.attributes.title == "Coat"
     sdk.Catalogs.update_catalog_item("$custom:::$default:::STYLE-1", bodies.item_update(title="Long"))
-    job = sdk.Catalogs.bulk_update_catalog_variants(
-        bodies.variant_bulk_update([("SKU-1", {"inventory_quantity": 4})])
-    )
-    wait_for(
-        lambda: sdk.Catalogs.get_bulk_update_variants_job(job.data.id).data.attributes.status == "complete"
-    )
+    job = sdk.Catalogs.bulk_update_catalog_variants(bodies.variant_bulk_update([("SKU-1", {"inventory_quantity": 4})]))
+    wait_for(lambda: sdk.Catalogs.get_bulk_update_variants_job(job.data.id).data.attributes.status == "complete")
     create_job = sdk.Catalogs.bulk_create_catalog_variants(
         bodies.variant_bulk_create([bodies.catalog_variant("SKU-2")])
     )
+    wait_for(lambda: sdk.Catalogs.get_bulk_create_variants_job(create_job.data.id).data.attributes.status == "complete")
+    items_job = sdk.Catalogs.bulk_create_catalog_items(bodies.item_bulk_create([bodies.catalog_item("STYLE-2")]))
     wait_for(
-        lambda: (
-            sdk.Catalogs.get_bulk_create_variants_job(create_job.data.id).data.attributes.status == "complete"
-        )
+        lambda: sdk.Catalogs.get_bulk_create_catalog_items_job(items_job.data.id).data.attributes.status == "complete"
     )
-    items_job = sdk.Catalogs.bulk_create_catalog_items(
-        bodies.item_bulk_create([bodies.catalog_item("STYLE-2")])
-    )
+    update_job = sdk.Catalogs.bulk_update_catalog_items(bodies.item_bulk_update([("STYLE-2", {"title": "T"})]))
     wait_for(
-        lambda: (
-            sdk.Catalogs.get_bulk_create_catalog_items_job(items_job.data.id).data.attributes.status
-            == "complete"
-        )
-    )
-    update_job = sdk.Catalogs.bulk_update_catalog_items(
-        bodies.item_bulk_update([("STYLE-2", {"title": "T"})])
-    )
-    wait_for(
-        lambda: (
-            sdk.Catalogs.get_bulk_update_catalog_items_job(update_job.data.id).data.attributes.status
-            == "complete"
-        )
+        lambda: sdk.Catalogs.get_bulk_update_catalog_items_job(update_job.data.id).data.attributes.status == "complete"
     )
     sdk.Catalogs.create_back_in_stock_subscription(bodies.back_in_stock())
     sdk.Data_Privacy.request_profile_deletion(bodies.deletion("ann@example.com"))
