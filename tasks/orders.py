@@ -1,0 +1,287 @@
+"""Order lifecycle tasks (thin): an ERP change -> the order's desired Klaviyo events -> `submit`.
+
+`handle_change(event)` is what `bcsync.handle_change` calls for order, pick, invoice and credit memo changes:
+store the document (`sync.orders.state`), load all of the order's documents, build the `DeliveredView` from
+the ledger and the state, call `desired_operations`, register problems, submit what is still missing, and
+recompute the customer's ERP aggregates (a `profile_upsert` with only those properties, default lane).
+
+Ordering of an order's events (Placed before Cancelled, Fulfilled, Refunded). We rely on the desired-state
+recomputation and Klaviyo's `unique_id`, not on one envelope per order: the delivery backbone sends a
+multi-event envelope as a bulk job (asynchronous, unordered), which would be worse on the default lane.
+Instead: (1) the domain never emits a Cancelled/Refunded/Fulfilled for an order whose Placed is neither in
+the ledger nor in the same result; (2) when the Placed goes in the same result, every dependent event rides
+its lane (`default`), submitted in lifecycle order, so the lane's FIFO delivers them in order; (3) only a
+Cancelled whose Placed is already in the ledger takes the fast lane. A Placed that fails transiently and is
+retried later can be overtaken by its dependants; Klaviyo keys its timeline on each event's `time`
+(confirmation time < cancellation time) and keeps one event per unique_id, so the stored state converges.
+
+Bulk cycles. The poller's event count per cycle is not visible here, so each handler counts the distinct
+records of its resource changed within one poll interval of that resource (`resources.<r>.poll_seconds`)
+in a Redis sorted set (`<prefix>:orders:window:<resource>`). Once more than `lifecycle.bulk_threshold`
+records of one resource arrived in that window, the order's operations (and aggregates) go to the batch
+lane through a Redis buffer (`<prefix>:orders:bulk`) that is flushed in bulk requests of up to 1000 events
+(at once when full, otherwise by `bcsync.orders.flush_bulk` a few seconds later via the delayed schedule).
+The first `bulk_threshold` changes of a bulk update are already on their way on the default lane.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from config.celery import app
+from config.mapping import Lane, Mapping, get_mapping
+from sync.changes import ChangeEvent
+from sync.exceptions import ExceptionRegister
+from sync.ledger import Ledger
+from sync.operations import Operation
+from sync.orders.aggregates import customer_aggregates
+from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
+from sync.orders.lifecycle import klaviyo_order_id, profile_key
+from sync.orders.records import OrderDocuments, parse_order_documents
+from sync.orders.state import RedisOrderState, StoredDocuments
+
+log = logging.getLogger(__name__)
+Submit = Callable[[list[Operation]], Any]
+FLUSH_TASK = "bcsync.orders.flush_bulk"
+BULK_CHUNK = 1000
+FLUSH_DELAY_SECONDS = 2.0
+MAX_LEDGER_ROUNDS = 6
+
+
+@dataclass
+class OrderContext:
+    """What the order flow touches; tests and the backfill build one over their own Redis."""
+
+    redis: redis.Redis
+    key_prefix: str
+    mapping: Mapping
+    state: RedisOrderState
+    ledger: Ledger
+    exceptions: ExceptionRegister
+    submit: Submit
+    schedule_flush: Callable[[], None] | None = None
+    buffer: str = "orders:bulk"  # Redis list (under the prefix): batch-lane operations awaiting a bulk job
+
+
+def default_context() -> OrderContext:
+    from tasks.delivery import runtime, submit
+
+    rt = runtime()
+    mapping = get_mapping()
+    state = RedisOrderState(rt.redis, rt.settings.key_prefix, mapping, rt.settings.fingerprint_ttl_days)
+
+    def schedule_flush() -> None:
+        rt.delayed.add(FLUSH_TASK, [], "batch", time.time() + FLUSH_DELAY_SECONDS)
+
+    return OrderContext(rt.redis, rt.settings.key_prefix, mapping, state, rt.ledger, rt.exceptions, submit,
+                        schedule_flush)
+
+
+# --- the flow -------------------------------------------------------------------------------------
+
+
+def process_change(event: ChangeEvent, ctx: OrderContext) -> DesiredResult | None:
+    """Store the changed document, then bring its order (and customer aggregates) up to date."""
+    number = ctx.state.put_document(event.resource, event.record, event.version)
+    if number is None:
+        field = getattr(ctx.mapping.fields, event.resource)
+        link = field.number if event.resource == "order" else field.order
+        reason = f"'{link}' is missing: cannot tell its order"
+        ctx.exceptions.record("invalid_record", event.record_ref, reason)
+        return None
+    bulk = is_bulk_cycle(ctx, event.resource, event.key)
+    return sync_order(number, ctx, lane="batch" if bulk else None)
+
+
+def load_documents(number: str, ctx: OrderContext) -> OrderDocuments | None:
+    stored: StoredDocuments = ctx.state.documents(number)
+    if stored.order is None:
+        return None  # its documents wait in state until the order header is read
+    parsed = parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
+                                   stored.credit_memos)
+    for problem in parsed.problems:
+        ctx.exceptions.record(problem.type, problem.record_key, str(problem),
+                              details={"field": problem.field, "order": number})
+    return parsed.documents
+
+
+def delivered_view(number: str, docs: OrderDocuments, ctx: OrderContext, *,
+                   backfill: bool = False) -> DeliveredView:
+    """The ledger's view of the order: its delivered keys, the baseline revision (a pending one promoted
+    once its keys are in the ledger) and the refund pin (read from the ledger entry's record)."""
+    state = ctx.state
+    known = list(state.computed(number))
+    keys = frozenset(ctx.ledger.delivered(known)) if known else frozenset()
+    revision = state.delivered_revision(number)
+    pending = state.pending_revision(number)
+    if pending is not None and set(pending.keys) <= keys | set(ctx.ledger.delivered(list(pending.keys))):
+        state.set_delivered_revision(number, pending.revision)
+        revision = pending.revision
+    refund_key = event_key(ctx.mapping.metrics.refunded_order, klaviyo_order_id(docs.order, ctx.mapping))
+    entry = ctx.ledger.get(refund_key)
+    pin = state.refund_pin(number)
+    if entry is not None and entry.record and entry.record.startswith("creditmemo:"):
+        pin = entry.record.split(":", 1)[1]
+        state.set_refund_pin(number, pin)
+    view = DeliveredView(keys=keys, revision=revision, refund_memo_with_order_id=pin)
+    # Keys never computed before (a re-scan, a new memo) may still be in the ledger: ask until stable.
+    for _ in range(MAX_LEDGER_ROUNDS):
+        result = desired_operations(docs, view, ctx.mapping, backfill=backfill)
+        found = ctx.ledger.delivered([op.key for op in result.operations])
+        if not found:
+            break
+        view = view.model_copy(update={"keys": view.keys | set(found)})
+    return view
+
+
+def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, backfill: bool = False,
+               aggregates: bool = True) -> DesiredResult | None:
+    """Send what the order still needs; `lane` overrides every operation's lane (batch for bulk cycles)."""
+    docs = load_documents(number, ctx)
+    if docs is None:
+        return None
+    view = delivered_view(number, docs, ctx, backfill=backfill)
+    result = desired_operations(docs, view, ctx.mapping, backfill=backfill)
+    for problem in result.problems:
+        ctx.exceptions.record(problem.type, problem.record_key, str(problem),
+                              details={"field": problem.field, "order": number})
+    if result.excluded is not None:
+        return result
+    ops = [op.model_copy(update={"lane": lane}) if lane else op for op in result.operations]
+    remember(number, result, view, ops, ctx)
+    deliver(ops, ctx)
+    if aggregates:
+        refresh_aggregates(docs, ctx, lane="batch" if lane == "batch" or backfill else "default")
+    return result
+
+
+def remember(number: str, result: DesiredResult, view: DeliveredView, ops: list[Operation],
+             ctx: OrderContext) -> None:
+    ctx.state.note_computed(number, {
+        op.key: {"metric": op.payload["metric"], "unique_id": op.payload["unique_id"], "lane": op.lane,
+                 "record": op.record, "version": op.version, "computed_at": time.time(),
+                 "backfill": op.payload.get("backfill", False)}
+        for op in ops
+    })
+    if result.revision is not None:
+        outstanding = set(result.revision_keys) - view.keys
+        if outstanding:
+            ctx.state.set_pending_revision(number, result.revision, result.revision_keys)
+        else:
+            ctx.state.set_delivered_revision(number, result.revision)
+
+
+def deliver(ops: list[Operation], ctx: OrderContext) -> None:
+    batch = [op for op in ops if op.lane == "batch"]
+    now = [op for op in ops if op.lane != "batch"]
+    if now:
+        ctx.submit(now)
+    if batch:
+        buffer_bulk(batch, ctx)
+
+
+def refresh_aggregates(docs: OrderDocuments, ctx: OrderContext, lane: Lane = "default") -> Operation | None:
+    """Recompute the profile's ERP aggregates from every order of it in state (never incremented)."""
+    key = profile_key(docs.order, ctx.mapping)
+    if key is None:
+        return None
+    ctx.state.index_customer(docs.order.number, key)
+    orders = [d for n in ctx.state.customer_orders(key) if (d := _quiet_documents(n, ctx)) is not None]
+    kind, _, ident = key.partition(":")
+    op = Operation(
+        kind="profile_upsert", key=f"profile-aggregates:{key}", lane=lane,
+        payload={kind: ident, "properties": customer_aggregates(orders, ctx.mapping)},
+        version=f"{time.time():017.6f}", record=f"customer-aggregates:{key}",
+    )
+    deliver([op], ctx)
+    return op
+
+
+def _quiet_documents(number: str, ctx: OrderContext) -> OrderDocuments | None:
+    """An order's documents for aggregates; its own problems were registered when it was processed."""
+    stored = ctx.state.documents(number)
+    if stored.order is None:
+        return None
+    return parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
+                                 stored.credit_memos).documents
+
+
+# --- bulk cycles ----------------------------------------------------------------------------------
+
+
+def is_bulk_cycle(ctx: OrderContext, resource: str, key: str, now: float | None = None) -> bool:
+    """More distinct records of `resource` changed within one poll interval than `bulk_threshold`?"""
+    now = time.time() if now is None else now
+    window = float(getattr(ctx.mapping.resources, resource).poll_seconds)
+    zkey = f"{ctx.key_prefix}:orders:window:{resource}"
+    pipe = ctx.redis.pipeline()
+    pipe.zadd(zkey, {key: now})
+    pipe.zremrangebyscore(zkey, "-inf", now - window)
+    pipe.zcard(zkey)
+    pipe.expire(zkey, int(window) + 60)
+    count = pipe.execute()[2]
+    return bool(count > ctx.mapping.lifecycle.bulk_threshold)
+
+
+def buffer_bulk(ops: Iterable[Operation], ctx: OrderContext) -> None:
+    buffer = f"{ctx.key_prefix}:{ctx.buffer}"
+    size = ctx.redis.rpush(buffer, *[op.model_dump_json() for op in ops])
+    if size >= BULK_CHUNK:
+        flush_bulk_buffer(ctx)
+    elif ctx.schedule_flush is not None and ctx.redis.set(f"{buffer}:flush-due", "1", nx=True,
+                                                          ex=int(FLUSH_DELAY_SECONDS * 5)):
+        ctx.schedule_flush()
+
+
+def flush_bulk_buffer(ctx: OrderContext) -> int:
+    """Submit the buffered batch-lane operations in chunks of up to 1000; returns how many."""
+    buffer = f"{ctx.key_prefix}:{ctx.buffer}"
+    sent = 0
+    while True:
+        raws = ctx.redis.lpop(buffer, BULK_CHUNK)
+        if not raws:
+            break
+        ctx.submit([Operation.model_validate_json(raw) for raw in raws])  # type: ignore[union-attr]
+        sent += len(raws)  # type: ignore[arg-type]
+    ctx.redis.delete(f"{buffer}:flush-due")
+    return sent
+
+
+# --- Celery wiring -----------------------------------------------------------------------------------
+
+
+def handle_change(event: ChangeEvent) -> None:
+    """Entry point from `bcsync.handle_change` for order, pick, invoice and credit memo changes."""
+    process_change(event, default_context())
+
+
+@app.task(name=FLUSH_TASK, ignore_result=True, acks_late=True)
+def flush_bulk() -> None:
+    sent = flush_bulk_buffer(default_context())
+    log.info("order bulk buffer: %d operations submitted on the batch lane", sent)
+
+
+def audit_trail(number: str, ctx: OrderContext) -> dict[str, Any]:
+    """Everything the fleet knows about one order (for `bcsync audit order`)."""
+    records = {f"order:{number}"}
+    computed = ctx.state.computed(number)
+    records |= {entry["record"] for entry in computed.values() if entry.get("record")}
+    delivered = {e.key: e for r in sorted(records) for e in ctx.ledger.for_record(r)}
+    return {
+        "versions": ctx.state.versions_seen(number),
+        "computed": computed,
+        "delivered": sorted(delivered.values(), key=lambda e: e.delivered_at),
+        "records": sorted(records),
+        "revision": ctx.state.delivered_revision(number),
+        "pending": ctx.state.pending_revision(number),
+        "refund_pin": ctx.state.refund_pin(number),
+    }
+
+
+__all__ = ["handle_change", "process_change", "sync_order", "flush_bulk", "OrderContext"]

@@ -1,0 +1,152 @@
+"""Both sandboxes, real Redis and three real worker processes (default, fast, batch; concurrency 1) for the
+order lifecycle, shared by the module; the poller runs in-process, one cycle per step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from config.celery import make_app
+from config.mapping import load_mapping
+from config.settings import Settings
+from connectors.bluecherry.client import BlueCherryClient
+from sandbox.bluecherry.app import create_app as create_bluecherry
+from sandbox.bluecherry.config import BlueCherrySandboxConfig
+from sandbox.klaviyo.app import create_app as create_klaviyo
+from sandbox.klaviyo.config import KlaviyoSandboxConfig
+from sandbox.server import ServerThread
+from sync.changes import ChangeEvent
+from sync.exceptions import ExceptionRegister
+from tests.support.fleet import WorkerProcess, fleet_env, wait_for
+from tests.support.redis_server import PrivateRedis
+from workers.poller import CHANGE_TASK, Poller
+
+BC_KEY = "orders-e2e-key"
+ORDER_RESOURCES = ("order", "pick", "invoice", "creditmemo")
+MAPPING = """
+[lifecycle]
+use_storefront_ref = true
+"""
+
+
+class OrderFleet:
+    def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path) -> None:
+        self.bc_url = bc.url
+        self.klaviyo_url = klaviyo.url
+        self.env = fleet_env(redis_url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
+                             BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping_file))
+        self.prefix = self.env["BCSYNC_KEY_PREFIX"]
+        values = {k[len("BCSYNC_"):].lower(): v for k, v in self.env.items() if k.startswith("BCSYNC_")}
+        self.settings = Settings.model_validate(values)
+        self.mapping = load_mapping(mapping_file)
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.app = make_app(self.settings)
+        self.workers: list[WorkerProcess] = []
+        self.bc = BlueCherryClient(bc.url, BC_KEY, timeout=30, mapping=self.mapping)
+        self.upcs = self._upcs()
+
+    # --- Blue Cherry ------------------------------------------------------------------------------
+    def _upcs(self) -> list[str]:
+        style = next(iter(self.bc.iter_pages(self.mapping.resources.style, None)))[0]
+        return [row["upc"] for row in style["stylecolorsizes"]["rows-i"] if row.get("status", "A") == "A"]
+
+    def apply(self, *ops: dict[str, Any]) -> list[dict[str, Any]]:
+        """Apply ERP operations, then move the sandbox clock on a minute (distinct last_mod per step)."""
+        r = httpx.post(f"{self.bc_url}/_sandbox/apply", json=list(ops), timeout=60)
+        assert r.status_code == 200, r.text
+        httpx.post(f"{self.bc_url}/_sandbox/clock", json={"advance": 60}, timeout=10).raise_for_status()
+        return r.json()["touched"]  # type: ignore[no-any-return]
+
+    def new_order(self, **params: Any) -> str:
+        touched = self.apply({"op": "place_order", **params})
+        return next(t["record"]["ord_num"] for t in touched if t["resource"] == "order")
+
+    def new_customer(self) -> str:
+        touched = self.apply({"op": "create_customer"})
+        return next(t["record"]["customer"] for t in touched if t["resource"] == "customer")
+
+    # --- the fleet --------------------------------------------------------------------------------
+    def emit(self, events: list[ChangeEvent]) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for event in events:
+                self.app.send_task(CHANGE_TASK, args=[event.model_dump(mode="json")], queue=event.lane,
+                                   producer=producer)
+
+    def poll(self) -> None:
+        """One poller cycle over the order resources, then wait until every lane is idle."""
+        register = ExceptionRegister(self.redis, self.prefix, self.mapping.owners)
+        poller = Poller(self.bc, self.redis, self.emit, register, mapping=self.mapping, settings=self.settings,
+                        resources=ORDER_RESOURCES)
+        poller.run_once()
+        self.wait_idle()
+
+    def busy(self) -> int:
+        keys = [f"{self.prefix}:broker:{lane}" for lane in ("fast", "default", "batch")]
+        pending = sum(int(self.redis.llen(k)) for k in keys)
+        pending += int(self.redis.hlen(f"{self.prefix}:broker:unacked"))
+        pending += int(self.redis.zcard(f"{self.prefix}:delayed:due"))
+        pending += int(self.redis.zcard(f"{self.prefix}:delayed:inflight"))
+        pending += int(self.redis.llen(f"{self.prefix}:orders:bulk"))
+        return pending
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        quiet = [0]
+
+        def settled() -> bool:
+            quiet[0] = quiet[0] + 1 if self.busy() == 0 else 0
+            return quiet[0] >= 3
+
+        wait_for(settled, timeout, interval=0.2, message="the fleet to be idle")
+
+    # --- Klaviyo ----------------------------------------------------------------------------------
+    def klaviyo_state(self) -> dict[str, Any]:
+        return httpx.get(f"{self.klaviyo_url}/_sandbox/state", timeout=30).json()  # type: ignore[no-any-return]
+
+    def events(self, order: str) -> dict[str, list[dict[str, Any]]]:
+        """metric -> events of one ERP order, in arrival order."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for metric, events in self.klaviyo_state()["events"].items():
+            mine = [e for e in events if e["properties"].get("ErpOrderNumber") == order]
+            if mine:
+                out[metric] = mine
+        return out
+
+    def unique_ids(self, order: str) -> dict[str, list[str]]:
+        return {m: sorted(e["unique_id"] for e in evs) for m, evs in self.events(order).items()}
+
+    def profile(self, **match: str) -> dict[str, Any]:
+        for p in self.klaviyo_state()["profiles"].values():
+            if all(p.get(k) == v for k, v in match.items()):
+                return p  # type: ignore[no-any-return]
+        raise AssertionError(f"no Klaviyo profile with {match}")
+
+    def dead_letters(self) -> int:
+        return sum(int(self.redis.zcard(f"{self.prefix}:dlq:{lane}")) for lane in ("fast", "default", "batch"))
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.bc.close()
+        self.redis.close()
+
+
+@pytest.fixture(scope="module")
+def order_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderFleet]:
+    mapping_file = tmp_path_factory.mktemp("orders-e2e") / "mapping.toml"
+    mapping_file.write_text(MAPPING, encoding="utf-8")
+    bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, customers=0, styles=1, orders=0,
+                                        start_time="2026-03-02 10:00:00", frozen=True)
+    with ServerThread(create_bluecherry(bc_config)) as bc, \
+            ServerThread(create_klaviyo(KlaviyoSandboxConfig(rate_limits_enabled=False))) as klaviyo:
+        fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file)
+        try:
+            for lane in ("default", "fast", "batch"):
+                fleet.workers.append(WorkerProcess(lane, fleet.env).start())
+            yield fleet
+        finally:
+            fleet.stop()  # workers stopped by pid; the servers stop on leaving the with

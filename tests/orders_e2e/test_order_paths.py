@@ -1,0 +1,145 @@
+"""The order lifecycle end to end: Blue Cherry sandbox operations -> poller -> real workers on real Redis ->
+the Klaviyo sandbox. The tenant mapping turns on the storefront-reference option (`web_ref` = SHOP#<n>)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.orders_e2e.conftest import OrderFleet
+
+pytestmark = pytest.mark.integration
+
+PLACED, ORDERED, UPDATED = "Placed Order", "Ordered Product", "Updated Order"
+FULFILLED, CANCELLED, REFUNDED = "Fulfilled Order", "Cancelled Order", "Refunded Order"
+
+
+def shop_ref(number: str) -> str:
+    return f"SHOP#{number}"
+
+
+def test_entered_confirmed_amended_shipped_invoiced_and_two_credit_memos(order_fleet: OrderFleet) -> None:
+    f = order_fleet
+    customer = f.new_customer()
+    a, b = f.upcs[0], f.upcs[1]
+    order = f.new_order(customer=customer, lines=[{"upc": a, "qty": 2, "price": 40}, {"upc": b, "qty": 1,
+                                                                                        "price": 25}])
+    f.poll()
+    assert f.events(order) == {}, "an entered order must send nothing"
+
+    f.apply({"op": "confirm", "ord_num": order})
+    f.poll()
+    ref = shop_ref(order)
+    assert f.unique_ids(order) == {PLACED: [ref], ORDERED: [f"{order}:1", f"{order}:2"]}
+    placed = f.events(order)[PLACED][0]
+    assert placed["backfill"] is False and placed["properties"]["OrderId"] == ref
+
+    f.apply({"op": "amend", "ord_num": order, "lines": [{"line_seq": 1, "qty": 3}]})
+    f.poll()
+    (updated,) = f.events(order)[UPDATED]
+    assert updated["properties"]["LinesChanged"][0]["NewQuantity"] == 3
+    assert updated["properties"]["PreviousValue"] == placed["value"]
+
+    f.apply({"op": "ship", "ord_num": order, "lines": [{"line_seq": 1, "qty": 2}], "invoice": False})
+    f.poll()
+    (first,) = f.events(order)[FULFILLED]
+    assert first["properties"]["Partial"] is True and first["properties"]["ItemsShipped"] == 2
+
+    f.apply({"op": "ship", "ord_num": order, "invoice": False})
+    f.poll()
+    shipped = f.events(order)[FULFILLED]
+    assert [e["properties"]["Partial"] for e in shipped] == [True, False]
+    picks = [e["properties"]["DispatchDocument"] for e in shipped]
+
+    for pick in picks:
+        f.apply({"op": "invoice", "pick_num": pick})
+    f.poll()
+    assert len(f.events(order)[FULFILLED]) == 2, "an invoice after a shipped pick is no second fulfilment"
+
+    invoice = next(t["record"]["inv_num"] for t in f.apply({"op": "credit_memo", "inv_num": _invoice_of(f, picks[0]),
+                                                            "amount": 10.0})
+                   if t["resource"] == "creditmemo")
+    f.apply({"op": "credit_memo", "inv_num": _invoice_of(f, picks[0]), "amount": 5.0})
+    f.poll()
+    assert invoice
+    refunds = sorted(f.events(order)[REFUNDED], key=lambda e: e["time"])
+    assert [e["value"] for e in refunds] == [10.0, 5.0]
+    assert refunds[0]["unique_id"] == ref and refunds[1]["unique_id"].startswith(f"{order}:refund:")
+
+    ids = f.unique_ids(order)
+    assert {m: len(v) for m, v in ids.items()} == {PLACED: 1, ORDERED: 2, UPDATED: 1, FULFILLED: 2, REFUNDED: 2}
+    profile = f.profile(external_id=customer)
+    gross = updated["value"]
+    assert profile["properties"]["erp_order_count"] == 1
+    assert profile["properties"]["erp_gross_revenue"] == gross
+    assert profile["properties"]["erp_refunds"] == 15.0
+    assert profile["properties"]["erp_net_lifetime_value"] == round(gross - 15.0, 2)
+    assert f.dead_letters() == 0
+
+
+def _invoice_of(f: OrderFleet, pick: str) -> str:
+    for page in f.bc.iter_pages(f.mapping.resources.pick, None):
+        for record in page:
+            if record["pick_num"] == pick:
+                return str(record["inv_num"])
+    raise AssertionError(f"pick {pick} not found")
+
+
+def test_cancellations_filters_and_the_catch_all_account(order_fleet: OrderFleet) -> None:
+    f = order_fleet
+    customer = f.new_customer()
+    upc = f.upcs[0]
+    never_confirmed = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1}])
+    confirmed = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1}], confirm=True)
+    wholesale = f.new_order(customer=customer, ord_type="WHL", lines=[{"upc": upc, "qty": 6}], confirm=True)
+    guest = f.new_order(email="Shopper.One@Example.com", lines=[{"upc": upc, "qty": 1}], confirm=True)
+    f.poll()
+    assert f.unique_ids(confirmed)[PLACED] == [shop_ref(confirmed)]
+    assert f.events(wholesale) == {} and f.events(never_confirmed) == {}
+
+    f.apply({"op": "cancel", "ord_num": never_confirmed}, {"op": "cancel", "ord_num": confirmed})
+    f.poll()
+    assert f.events(never_confirmed) == {}, "entered -> cancelled sends nothing"
+    (cancelled,) = f.events(confirmed)[CANCELLED]
+    assert cancelled["unique_id"] == shop_ref(confirmed), "the cancellation carries the storefront reference"
+    assert f.events(wholesale) == {}
+
+    guest_placed = f.events(guest)[PLACED][0]
+    shopper = f.profile(email="shopper.one@example.com")
+    assert guest_placed["profile_id"] == shopper["id"] and shopper.get("external_id") in (None, "")
+    assert shopper["properties"]["erp_order_count"] == 1
+    # the catch-all account itself never becomes a profile
+    assert all(p.get("external_id") != "WEBGUEST" for p in f.klaviyo_state()["profiles"].values())
+    owner = f.profile(external_id=customer)["properties"]
+    assert owner["erp_order_count"] == 0, "cancelled, unconfirmed and wholesale orders do not count"
+
+
+def test_a_rescan_after_lost_state_changes_nothing_in_klaviyo(order_fleet: OrderFleet) -> None:
+    f = order_fleet
+    customer = f.new_customer()
+    upc = f.upcs[0]
+    order = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 2, "price": 30}], confirm=True)
+    f.poll()
+    f.apply({"op": "amend", "ord_num": order, "lines": [{"line_seq": 1, "qty": 1}]})
+    f.apply({"op": "ship", "ord_num": order})
+    f.poll()
+    before = f.klaviyo_state()
+    profile_before = f.profile(external_id=customer)["properties"]
+    assert before["counts"]["events"] > 0 and UPDATED in f.unique_ids(order)
+
+    # Lose every bit of fleet state (ledger, order state, fingerprints, watermarks), keep the broker.
+    fleet_keys = [k for k in f.redis.scan_iter(f"{f.prefix}:*") if not k.startswith(f"{f.prefix}:broker:")]
+    f.redis.delete(*fleet_keys)
+    f.poll()  # the poller re-scans from its configured start
+
+    after = f.klaviyo_state()
+    assert after["counts"]["events"] == before["counts"]["events"], "no event stored twice, none invented"
+    assert after["duplicates_suppressed"] > before["duplicates_suppressed"], "the re-scan did resend (deduped)"
+    assert f.unique_ids(order) == {m: sorted(e["unique_id"] for e in evs)
+                                   for m, evs in _events_of(before, order).items()}
+    assert f.profile(external_id=customer)["properties"] == profile_before
+    assert f.dead_letters() == 0
+
+
+def _events_of(state: dict, order: str) -> dict[str, list[dict]]:
+    return {m: mine for m, evs in state["events"].items()
+            if (mine := [e for e in evs if e["properties"].get("ErpOrderNumber") == order])}
