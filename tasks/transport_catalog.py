@@ -1,0 +1,423 @@
+"""Senders for catalog and stock operations: Klaviyo catalog bulk jobs on the batch lane, PATCHes otherwise.
+
+Kinds handled (`BULK_SENDERS`, merged into `tasks.transport._SENDERS`): `catalog_item_upsert`,
+`catalog_variant_upsert`, `variant_inventory`. One operation -> one call (the fast lane's PATCH); more ->
+bulk jobs of at most 100 rows, with at most `MAX_JOBS_IN_FLIGHT` jobs in flight fleet-wide (counted in
+Redis; rows over the cap come back through the delayed schedule).
+
+Newest figure wins, at three moments:
+1. right before each job request, rows are filtered again against the ledger and against the newest
+   figure planned for the variant (`StockState.planned`): a row older than either is dropped, since what
+   Klaviyo holds, or what is on its way, is newer;
+2. stock is sent only by `variant_inventory` and by variant *creation*: a refresh of an existing variant
+   never carries `inventory_quantity` (gap 1 of the domain: a catalog upsert's figure may be stale or 0);
+3. a bulk job is applied by Klaviyo some time between its creation and its `complete` status, so a fast
+   PATCH may land before a job row computed earlier (the Klaviyo sandbox applies a job's rows when it
+   completes; Klaviyo documents no ordering between jobs and single writes). When the job is read back
+   complete, every row that carried stock is compared with the newest figure computed for its variant; if
+   a newer one exists the row may have overwritten it, so the newest figure is PATCHed again (and again
+   while a yet newer one appears), and the ledger keeps the newest version only.
+Per-row job errors go to dead letters; a `duplicate` 409 on create means the object exists: it is marked
+known and its row re-sent as an update.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from config.celery import app
+from connectors.klaviyo.errors import KlaviyoError, PermanentError, TransientError
+from sync.ledger import Ledger, LedgerEntry, summarize_response
+from sync.operations import Operation
+from sync.stock.coalesce import newest_wins
+from sync.stock.state import StockState
+from sync.stock.urgency import inventory_key
+from tasks.deadletters import Attempt
+
+if TYPE_CHECKING:
+    from connectors.klaviyo.client import KlaviyoClient
+    from tasks.delivery import Runtime
+    from tasks.transport import SendResult
+
+log = logging.getLogger(__name__)
+
+CHECK_JOB = "bcsync.check_catalog_job"
+JOB_ROWS = 100
+MAX_JOBS_IN_FLIGHT = 500
+JOB_POLL_SECONDS = 1.0
+CAP_RETRY_SECONDS = 2.0
+ITEM_WAIT_SECONDS = 2.0
+ITEM_WAIT_ROUNDS = 60
+REPAIR_ROUNDS = 5
+
+
+def _rt() -> Runtime:
+    from tasks.delivery import runtime
+
+    return runtime()
+
+
+def stock_state(rt: Runtime) -> StockState:
+    return StockState(rt.redis, rt.settings.key_prefix, rt.settings.ledger_ttl_days)
+
+
+def _entry(
+    op: Operation, status: int | None, endpoint: str, data: Any = None, version: str | None = None
+) -> LedgerEntry:
+    return LedgerEntry(
+        key=op.key,
+        delivered_at=time.time(),
+        status=status,
+        endpoint=endpoint,
+        version=version if version is not None else op.version,
+        record=op.record,
+        response=summarize_response(data),
+    )
+
+
+def record_if_newer(ledger: Ledger, entries: list[LedgerEntry]) -> None:
+    """Ledger writes for stock: a late job's row must not replace the version a fast PATCH recorded."""
+    held = ledger.delivered([e.key for e in entries])
+    ledger.record(
+        [e for e in entries if e.key not in held or newest_or_equal(held[e.key].version, e.version)]
+    )
+
+
+def newest_or_equal(held: str | None, candidate: str | None) -> bool:
+    return held is None or (candidate is not None and candidate >= held)
+
+
+def _still_newest(
+    ops: list[Operation], ledger: Ledger, state: StockState
+) -> tuple[list[Operation], list[str]]:
+    """Stock rows not overtaken: by the ledger (delivered same or newer) or by a newer planned figure."""
+    delivered = ledger.delivered([op.key for op in ops])
+    planned = state.planned([op.payload["external_id"] for op in ops])
+    keep: list[Operation] = []
+    dropped: list[str] = []
+    for op in ops:
+        entry = delivered.get(op.key)
+        plan = planned.get(op.payload["external_id"])
+        overtaken = (entry is not None and not newest_wins(entry.version, op.version)) or (
+            plan is not None and op.version is not None and plan[1] > op.version
+        )
+        (dropped.append(op.key) if overtaken else keep.append(op))
+    return keep, dropped
+
+
+def _chunks(ops: list[Operation], size: int = JOB_ROWS) -> list[list[Operation]]:
+    return [ops[i : i + size] for i in range(0, len(ops), size)]
+
+
+def _later(result: SendResult, ops: list[Operation], lane: str, delay: float) -> None:
+    """Hand rows back to the delayed schedule as a new delivery envelope."""
+    from tasks.delivery import DELIVER, envelope
+
+    if ops:
+        result.followups.append((DELIVER, [envelope(ops, lane)], delay))
+
+
+def _start_job(
+    kind: str,
+    rows: list[Operation],
+    payloads: list[dict[str, Any]],
+    client: KlaviyoClient,
+    result: SendResult,
+    carried: dict[str, str] | None = None,
+) -> bool:
+    """Create one bulk job if a slot is free (False otherwise); its read-back is a follow-up."""
+    rt = _rt()
+    state = stock_state(rt)
+    if state.jobs_in_flight() >= MAX_JOBS_IN_FLIGHT:
+        return False
+    start = {
+        "item-create": client.bulk_create_items,
+        "item-update": client.bulk_update_items,
+        "variant-create": client.bulk_create_variants,
+        "variant-update": client.bulk_update_variants,
+    }[kind]
+    try:
+        job_id = start(payloads)
+    except PermanentError as exc:
+        if len(rows) == 1:
+            raise
+        for index, op in enumerate(rows):
+            if index in (exc.payload_rows or {}) or not exc.payload_rows:
+                result.rejected.append((op, exc))
+        good = [op for i, op in enumerate(rows) if exc.payload_rows and i not in exc.payload_rows]
+        _later(result, good, client.lane, 0.1)
+        return True
+    state.job_started(job_id)
+    args = [kind, job_id, [op.model_dump(mode="json") for op in rows], client.lane, carried or {}]
+    result.followups.append((CHECK_JOB, args, JOB_POLL_SECONDS))
+    return True
+
+
+def _send_jobs(
+    kind: str,
+    ops: list[Operation],
+    payload_of: Any,
+    client: KlaviyoClient,
+    result: SendResult,
+    carried_of: Any = None,
+) -> None:
+    for n, chunk in enumerate(_chunks(ops)):
+        payloads = [payload_of(op) for op in chunk]
+        carried = carried_of(chunk, payloads) if carried_of else None
+        if not _start_job(kind, chunk, payloads, client, result, carried):
+            rest = [op for c in _chunks(ops)[n:] for op in c]
+            _later(result, rest, client.lane, CAP_RETRY_SECONDS)
+            return
+
+
+# --- variant_inventory ------------------------------------------------------------------------------
+
+
+def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    """One figure: PATCH now. Several: bulk variant update jobs of the figures still newest right now."""
+    rt = _rt()
+    state = stock_state(rt)
+    todo, dropped = _still_newest(ops, rt.ledger, state)
+    result.skipped.extend(dropped)
+    known = state.created("variant", [op.payload["external_id"] for op in todo])
+    # A variant Klaviyo does not hold yet gets its figure from its creation (which reads the newest one).
+    result.skipped.extend(op.key for op in todo if op.payload["external_id"] not in known)
+    todo = [op for op in todo if op.payload["external_id"] in known]
+    if len(todo) == 1 and len(ops) == 1:
+        op = todo[0]
+        state.patch_started(op.payload["external_id"], op.version or "")
+        try:
+            resp = client.update_catalog_variant(
+                op.payload["external_id"], {"inventory_quantity": op.payload["inventory_quantity"]}
+            )
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise
+            result.skipped.append(op.key)  # deleted meanwhile: a later creation carries the figure
+            return
+        result.delivered.append(_entry(op, resp.status, "catalog-variants:update", resp.data))
+        return
+
+    def payload(op: Operation) -> dict[str, Any]:
+        return {key: op.payload[key] for key in ("external_id", "inventory_quantity")}
+
+    def carried(chunk: list[Operation], _: list[dict[str, Any]]) -> dict[str, str]:
+        return {op.payload["external_id"]: op.version or "" for op in chunk}
+
+    # Re-check right before the request: the ledger may have moved while this envelope waited.
+    for chunk in _chunks(todo):
+        fresh, late = _still_newest(chunk, rt.ledger, state)
+        result.skipped.extend(late)
+        if fresh:
+            _send_jobs("variant-update", fresh, payload, client, result, carried)
+
+
+# --- catalog items and variants ---------------------------------------------------------------------
+
+
+def send_catalog_items(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    """Item upserts: create what Klaviyo does not hold yet, update the rest."""
+    state = stock_state(_rt())
+    known = state.created("item", [op.payload["external_id"] for op in ops])
+    if len(ops) == 1:
+        op = ops[0]
+        resp = client.upsert_catalog_item(op.payload)
+        state.mark_created("item", [op.payload["external_id"]])
+        result.delivered.append(_entry(op, resp.status, "catalog_item_upsert", resp.data))
+        return
+    creates = [op for op in ops if op.payload["external_id"] not in known]
+    updates = [op for op in ops if op.payload["external_id"] in known]
+    _send_jobs("item-create", creates, lambda op: op.payload, client, result)
+    _send_jobs("item-update", updates, lambda op: op.payload, client, result)
+
+
+def _variant_create_payload(op: Operation, figure: tuple[int, str] | None) -> dict[str, Any]:
+    quantity = figure[0] if figure else int(op.payload.get("inventory_quantity", 0))
+    return {**op.payload, "inventory_quantity": quantity}
+
+
+def _variant_update_payload(op: Operation) -> dict[str, Any]:
+    # Never stock on a refresh: variant_inventory owns it after creation (a newer figure may be live).
+    return {k: v for k, v in op.payload.items() if k != "inventory_quantity"}
+
+
+def send_catalog_variants(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
+    """Variant upserts: creations carry the newest ATS figure; updates never carry stock."""
+    rt = _rt()
+    state = stock_state(rt)
+    ids = [op.payload["external_id"] for op in ops]
+    known = state.created("variant", ids)
+    items = state.created("item", [op.payload["item_external_id"] for op in ops])
+    updates = [op for op in ops if op.payload["external_id"] in known]
+    creates = [op for op in ops if op.payload["external_id"] not in known]
+    waiting = [op for op in creates if op.payload["item_external_id"] not in items]
+    creates = [op for op in creates if op.payload["item_external_id"] in items]
+    if waiting:  # the item's creation job has not completed yet: create the variant after it
+        gave_up = [op for op in waiting if state.count_wait(op.key) > ITEM_WAIT_ROUNDS]
+        err = PermanentError(
+            "the variant's catalog item was never created in Klaviyo", status=404, endpoint="catalog-bulk"
+        )
+        result.rejected.extend((op, err) for op in gave_up)
+        _later(result, [op for op in waiting if op not in gave_up], client.lane, ITEM_WAIT_SECONDS)
+    if len(ops) == 1 and len(creates) + len(updates) == 1:
+        _send_one_variant(ops[0], bool(creates), client, state, result)
+        return
+
+    figures = state.figures([op.payload["external_id"] for op in creates])
+
+    def create_payload(op: Operation) -> dict[str, Any]:
+        return _variant_create_payload(op, figures.get(op.payload["external_id"]))
+
+    def carried(chunk: list[Operation], _: list[dict[str, Any]]) -> dict[str, str]:
+        return {e: figures[e][1] for op in chunk if (e := op.payload["external_id"]) in figures}
+
+    _send_jobs("variant-create", creates, create_payload, client, result, carried)
+    _send_jobs("variant-update", updates, _variant_update_payload, client, result)
+
+
+def _send_one_variant(
+    op: Operation, create: bool, client: KlaviyoClient, state: StockState, result: SendResult
+) -> None:
+    external_id = op.payload["external_id"]
+    if create:
+        figure = state.figure(external_id)
+        try:
+            resp = client.create_catalog_variant(_variant_create_payload(op, figure))
+        except PermanentError as exc:
+            if exc.status != 409:
+                raise
+            resp = client.update_catalog_variant(_variant_update_payload(op))
+        state.mark_created("variant", [external_id])
+        if figure is not None:
+            _after_stock_landed(_rt(), client, {external_id: figure[1]}, created=True)
+    else:
+        resp = client.update_catalog_variant(_variant_update_payload(op))
+    result.delivered.append(_entry(op, resp.status, "catalog_variant_upsert", resp.data))
+
+
+# --- read-back of a job -----------------------------------------------------------------------------
+
+
+def _row_of(error: dict[str, Any]) -> int | None:
+    pointer = str((error.get("source") or {}).get("pointer") or "")
+    parts = pointer.rstrip("/").split("/")
+    return int(parts[5]) if len(parts) > 5 and parts[5].isdigit() else None
+
+
+def check_catalog_job(
+    rt: Runtime, kind: str, job_id: str, operations: list[dict[str, Any]], lane: str, carried: dict[str, str]
+) -> None:
+    """Poll a catalog job; when complete: ledger, known objects, dead letters, and stock repair."""
+    ops = [Operation.model_validate(o) for o in operations]
+    client = rt.client(lane)
+    args = [kind, job_id, operations, lane, carried]
+    try:
+        job = client.get_catalog_job(kind, job_id)
+    except TransientError:
+        rt.delayed.add(CHECK_JOB, args, lane, time.time() + JOB_POLL_SECONDS * 2)
+        return
+    attrs = job.get("attributes", {}) if isinstance(job, dict) else {}
+    if attrs.get("status") not in ("complete", "cancelled"):
+        rt.delayed.add(CHECK_JOB, args, lane, time.time() + JOB_POLL_SECONDS)
+        return
+    state = stock_state(rt)
+    state.job_finished(job_id)
+    failed: dict[int, dict[str, Any]] = {}
+    for error in attrs.get("errors") or []:
+        row = _row_of(error)
+        if row is not None and 0 <= row < len(ops):
+            failed[row] = error
+    duplicates = [i for i, e in failed.items() if kind.endswith("create") and str(e.get("status")) == "409"]
+    object_kind = "item" if kind.startswith("item") else "variant"
+    done = [op for i, op in enumerate(ops) if i not in failed or i in duplicates]
+    if kind.endswith("create"):
+        state.mark_created(object_kind, [op.payload["external_id"] for op in done])
+    applied = [op for i, op in enumerate(ops) if i not in failed]
+    answer = {"data": {"id": job_id, "type": kind}}
+    entries = [_entry(op, 200, f"catalog-{kind}-job", answer) for op in applied]
+    if kind == "variant-update" and all(op.kind == "variant_inventory" for op in ops):
+        record_if_newer(rt.ledger, entries)
+    else:
+        rt.ledger.record(entries)
+    now = time.time()
+    for i, error in failed.items():
+        if i in duplicates:
+            continue
+        attempt = Attempt(
+            at=now,
+            status=error.get("status"),
+            endpoint=f"catalog-{kind}-job",
+            error=str(error.get("detail") or "job row error"),
+            errors=[{k: error.get(k) for k in ("code", "title", "detail", "source")}],
+        )
+        rt.dead_letters.add(
+            "bcsync.deliver",
+            lane,
+            ops[i].kind,
+            [ops[i].model_dump(mode="json")],
+            [attempt],
+            f"catalog job {job_id} reported an error for this row",
+        )
+    if duplicates:  # Klaviyo already holds them: send the same rows again, now as updates
+        from tasks.delivery import DELIVER, envelope
+
+        again = [ops[i] for i in duplicates]
+        rt.delayed.add(DELIVER, [envelope(again, lane)], lane, time.time())
+    landed = {e: v for e, v in carried.items() if any(op.payload["external_id"] == e for op in applied)}
+    if kind == "variant-create":  # created without a figure: stock as computed since, if any
+        for op in applied:
+            landed.setdefault(op.payload["external_id"], "")
+    _after_stock_landed(rt, client, landed, created=kind == "variant-create")
+
+
+def _after_stock_landed(
+    rt: Runtime, client: KlaviyoClient, landed: dict[str, str], created: bool = False
+) -> None:
+    """Rows that set stock with version `landed[id]` may have overwritten a newer figure: a PATCH of a newer
+    version started meanwhile (updates), or any newer figure (creations: stock PATCHes skip variants not yet
+    created). Then PATCH the newest figure, again while a newer one appears (a racing PATCH is followed)."""
+    state = stock_state(rt)
+    for external_id, version in landed.items():
+        patched = state.patched_version(external_id)
+        if not created and (patched is None or not patched > version):
+            continue
+        sent = version
+        for _ in range(REPAIR_ROUNDS):
+            figure = state.figure(external_id)
+            if figure is None or not figure[1] > sent:
+                break
+            op = Operation(
+                kind="variant_inventory",
+                key=inventory_key(external_id),
+                lane="batch",
+                version=figure[1],
+                payload={"external_id": external_id, "inventory_quantity": figure[0]},
+            )
+            state.patch_started(external_id, figure[1])
+            try:
+                resp = client.update_catalog_variant(external_id, {"inventory_quantity": figure[0]})
+            except KlaviyoError as exc:  # the next change of this SKU repairs it; say so loudly
+                log.warning("stock repair of %s failed: %s", external_id, exc)
+                break
+            record_if_newer(rt.ledger, [_entry(op, resp.status, "catalog-variants:update", resp.data)])
+            sent = figure[1]
+
+
+@app.task(name=CHECK_JOB, ignore_result=True, acks_late=True)
+def check_catalog_job_task(
+    kind: str,
+    job_id: str,
+    operations: list[dict[str, Any]],
+    lane: str = "batch",
+    carried: dict[str, str] | None = None,
+) -> None:
+    check_catalog_job(_rt(), kind, job_id, operations, lane, carried or {})
+
+
+BULK_SENDERS = {
+    "variant_inventory": send_variant_inventory,
+    "catalog_item_upsert": send_catalog_items,
+    "catalog_variant_upsert": send_catalog_variants,
+}

@@ -1,0 +1,130 @@
+"""A stock fleet for end-to-end tests: a Klaviyo sandbox on loopback (reachable in-process for seeding and
+observation), real `bcsync worker` processes on a private Redis, a mapping file, and a flusher that plays
+the beat's `bcsync.flush_stock` tick."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from sandbox.klaviyo.app import create_app
+from sandbox.klaviyo.config import KlaviyoSandboxConfig
+from sandbox.klaviyo.state import KlaviyoSandbox
+from sandbox.server import ServerThread
+from sync.stock.state import StockState
+from tests.support.fleet import WorkerProcess, fleet_env
+
+MAPPING_TOML = """
+[stock]
+sellable_warehouses = ["WH1", "WH2"]
+high_demand_skus = ["HOT-*"]
+debounce_seconds = 0.3
+"""
+
+
+def inventory_row(style: str, color: str, size: str, location: str, *, oh: int, pick: int = 0,
+                  open_qty: int = 0, last_mod: str = "2026-11-20 10:00:00") -> dict[str, Any]:
+    return {"style": style, "color_code": color, "lbl_code": "", "dimension": "", "size_desc": size,
+            "upc": "", "location": location, "qty_oh": oh, "qty_pick": pick, "qty_avail": oh - pick,
+            "qty_open": open_qty, "last_mod": last_mod}
+
+
+def variant_id(external_id: str) -> str:
+    return f"$custom:::$default:::{external_id}"
+
+
+class StockFleet:
+    def __init__(self, redis_url: str, config: KlaviyoSandboxConfig, tmp: Path, **env: str) -> None:
+        self.app = create_app(config)
+        self.server = ServerThread(self.app)
+        self.server.start()
+        mapping = tmp / "mapping.toml"
+        mapping.write_text(MAPPING_TOML)
+        self.env = fleet_env(redis_url, self.server.url, BCSYNC_MAPPING_FILE=str(mapping), **env)
+        self.prefix = self.env["BCSYNC_KEY_PREFIX"]
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.state = StockState(self.redis, self.prefix)
+        self.workers: list[WorkerProcess] = []
+        self._flushing = threading.Event()
+        self._flusher: threading.Thread | None = None
+        from config.celery import make_app
+        from config.settings import Settings
+
+        settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
+                               if k.startswith("BCSYNC_")})
+        self.celery = make_app(settings)
+
+    @property
+    def sandbox(self) -> KlaviyoSandbox:
+        sandbox: KlaviyoSandbox = self.app.state.sandbox
+        return sandbox
+
+    def worker(self, lane: str) -> WorkerProcess:
+        w = WorkerProcess(lane, self.env, 1).start()
+        self.workers.append(w)
+        return w
+
+    def publish(self, task: str, args: list[Any], queue: str) -> None:
+        self.celery.send_task(task, args=args, queue=queue)
+
+    def records(self, resource: str, records: list[dict[str, Any]], observed_at: str, queue: str) -> None:
+        """What the poller / CSV worker hand the flow: `bcsync.stock_records` on a lane."""
+        self.publish("bcsync.stock_records", [resource, records, observed_at], queue)
+
+    def start_flusher(self, interval: float = 0.5) -> None:
+        def run() -> None:
+            while not self._flushing.wait(interval):
+                self.publish("bcsync.flush_stock", [], "batch")
+
+        self._flusher = threading.Thread(target=run, daemon=True)
+        self._flusher.start()
+
+    def quantity(self, external_id: str) -> int | None:
+        entry = self.sandbox.catalog.variants.get(variant_id(external_id))
+        return None if entry is None else entry.attributes.get("inventory_quantity")
+
+    def seed_variants(self, item: str, external_ids: list[str], quantity: int = 0) -> None:
+        """Variants Klaviyo already holds (created in the sandbox in-process, known to the fleet)."""
+        catalog = self.sandbox.catalog
+        now = self.sandbox.now()
+        catalog.create("catalog-item", {"external_id": item, "title": item, "description": item,
+                                        "url": "https://shop.example.com"}, None, now)
+        for ext in external_ids:
+            catalog.create("catalog-variant", {"external_id": ext, "title": ext, "description": ext, "sku": ext,
+                                               "inventory_quantity": quantity, "price": 1.0,
+                                               "url": "https://shop.example.com"}, variant_id(item), now)
+        self.state.mark_created("item", [item])
+        for start in range(0, len(external_ids), 10_000):
+            self.state.mark_created("variant", external_ids[start : start + 10_000])
+
+    def recorded(self, path: Path) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def stop(self) -> None:
+        self._flushing.set()
+        for w in self.workers:
+            w.stop()
+        self.server.stop()
+        self.redis.close()
+
+
+@pytest.fixture
+def stock_fleet(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., StockFleet]]:
+    made: list[StockFleet] = []
+
+    def make(config: KlaviyoSandboxConfig | None = None, **env: str) -> StockFleet:
+        folder = tmp_path / f"fleet{len(made)}"
+        folder.mkdir()
+        fleet = StockFleet(redis_url, config or KlaviyoSandboxConfig(rate_limits_enabled=False), folder, **env)
+        made.append(fleet)
+        return fleet
+
+    yield make
+    for fleet in made:
+        fleet.stop()
