@@ -56,6 +56,11 @@ STYLE_COLUMNS = (
     "Division",
     "Brand",
     "Description",
+    "Category",
+    "Gender",
+    "EAN",
+    "Style Status",
+    "Style Price",
 )
 
 
@@ -113,6 +118,11 @@ def style_rows(store: RecordStore) -> Iterator[tuple[Any, ...]]:
                 style["division"],
                 style["group_code1"],
                 style["style_desc"],
+                style["group_code2"],
+                style["group_code3"],
+                s["ean"],
+                style["status"],
+                f"{style['retail_price']:.2f}",
             )
 
 

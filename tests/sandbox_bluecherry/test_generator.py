@@ -84,3 +84,14 @@ def test_tenant_is_realistic_apparel_data(start_sandbox: Callable[..., BlueCherr
     assert bc.all("creditmemo") and bc.all("invoice")
     styles = bc.all("style", _include="all")
     assert all(s["stylecolorsizes"]["rows-i"] and s["group_code1"] for s in styles)
+
+
+def test_fast_stamps_equal_the_clock_across_daylight_saving_changes() -> None:
+    from sandbox.bluecherry.generator import fast_stamper
+
+    for zone in ("America/New_York", "Europe/London", "Asia/Kathmandu", "Australia/Lord_Howe", "UTC"):
+        clock = SandboxClock(zone, "2026-01-01 00:00:00", frozen=True)
+        stamp = fast_stamper(clock)
+        start = clock.timestamp()
+        for step in range(0, 366 * 86400, 3607):  # every hour-and-a-bit over a year hits both changes
+            assert stamp(start + step) == clock.local_stamp(start + step), (zone, step)
