@@ -20,6 +20,12 @@ console = Console()
 app = typer.Typer(help="Audit trails of ERP records through the fleet.", no_args_is_help=True)
 
 
+# A callback keeps `orders` / `order` a subcommand even while it is the only one.
+@app.callback()
+def _group() -> None:
+    """Audit trails of ERP records through the fleet."""
+
+
 def _when(epoch: float | None) -> str:
     if not epoch:
         return "-"

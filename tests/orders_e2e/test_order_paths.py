@@ -143,3 +143,45 @@ def test_a_rescan_after_lost_state_changes_nothing_in_klaviyo(order_fleet: Order
 def _events_of(state: dict, order: str) -> dict[str, list[dict]]:
     return {m: mine for m, evs in state["events"].items()
             if (mine := [e for e in evs if e["properties"].get("ErpOrderNumber") == order])}
+
+
+def _cli(f: OrderFleet, module: str, *args: str) -> str:
+    import subprocess
+    import sys
+
+    from tests.support.fleet import ROOT
+
+    done = subprocess.run([sys.executable, "-c", f"from {module} import app; app()", *args], cwd=ROOT,
+                          env=f.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_backfill_sends_history_with_backfill_true_once_and_audit_shows_the_trail(order_fleet: OrderFleet) -> None:
+    import json
+
+    f = order_fleet
+    customer = f.new_customer()
+    upc = f.upcs[0]
+    order = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1, "price": 20}], confirm=True)
+    f.apply({"op": "ship", "ord_num": order})
+    # never polled: only the backfill reads it
+    out = _cli(f, "workers.backfill_orders", "orders")
+    assert "events queued on the batch lane" in out
+    f.wait_idle()
+    events = f.events(order)
+    assert {m: len(v) for m, v in events.items()} == {PLACED: 1, ORDERED: 1, FULFILLED: 1}
+    assert all(e["backfill"] is True for evs in events.values() for e in evs)
+    stored = f.klaviyo_state()["counts"]["events"]
+
+    again = _cli(f, "workers.backfill_orders", "orders")  # everything is in the ledger now
+    assert " 0 events queued" in again, again
+    f.wait_idle()
+    assert f.klaviyo_state()["counts"]["events"] == stored
+
+    report = json.loads(_cli(f, "workers.audit", "order", order, "--json"))
+    assert {v["key"].split(":")[0] for v in report["versions_seen"]} >= {"order", "pick", "invoice"}
+    delivered = {e["key"]: e for e in report["delivered"]}
+    assert f"event:{PLACED}:{shop_ref(order)}" in delivered
+    assert delivered[f"event:{PLACED}:{shop_ref(order)}"]["endpoint"] == "event-bulk-create-jobs"
+    assert set(report["computed"]) == set(delivered)
