@@ -135,6 +135,10 @@ def _send_single(ops: list[Operation], client: KlaviyoClient, result: SendResult
         try:
             resp = _SINGLE[op.kind](client, op.payload)
         except PermanentError as exc:
+            if op.kind == "catalog_retire" and exc.status == 404:
+                # retiring what Klaviyo never had (discontinued before it was ever synced) is already done
+                result.delivered.append(_entry(op, 404, op.kind))
+                continue
             if len(ops) == 1:
                 raise
             result.rejected.append((op, exc))

@@ -68,7 +68,7 @@ def run(
     """The whole fleet on this machine: three lanes, beat, poller and Flower, supervised."""
     from workers.fleet import Supervisor, fleet_children
 
-    Supervisor(fleet_children(with_poller=poller and _poller_installed(), with_flower=with_flower)).run()
+    Supervisor(fleet_children(with_poller=poller, with_flower=with_flower)).run()
 
 
 @app.command()
@@ -89,24 +89,43 @@ def demo(
     run_demo(minutes)
 
 
-def _poller_installed() -> bool:
-    try:
-        import workers.poller  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _register_optional() -> None:
-    """Commands whose modules land with later flows (poller, backfill, audit, erase)."""
+    """Commands of the flows (poller, audit, backfills, erase, CSV drops)."""
+    from workers.poller import app as poller_app
+
+    app.add_typer(poller_app, name="poller")
+    backfill_app = typer.Typer(help="Historical loads on the batch lane (no flows fire).", no_args_is_help=True)
+    app.add_typer(backfill_app, name="backfill")
     try:
-        from workers.poller import app as poller_app
+        from workers.audit import app as audit_app
+
+        app.add_typer(audit_app, name="audit")
     except ImportError:
-        return
-    if isinstance(poller_app, typer.Typer):
-        app.add_typer(poller_app, name="poller")
-    else:
-        app.command("poller")(poller_app)
+        pass
+    try:
+        from workers.backfill_orders import backfill_orders
+
+        backfill_app.command("orders")(backfill_orders)
+    except ImportError:
+        pass
+    try:
+        from workers.backfill_customers import backfill_customers
+
+        backfill_app.command("customers")(backfill_customers)
+    except ImportError:
+        pass
+    try:
+        from workers.erase import erase
+
+        app.command("erase")(erase)
+    except ImportError:
+        pass
+    try:
+        from workers.csv_drops import csv_drops
+
+        app.command("csv-drops")(csv_drops)
+    except ImportError:
+        pass
 
 
 _register_optional()

@@ -51,22 +51,22 @@ def _snapshot(klaviyo_url: str, client: redis.Redis, prefix: str) -> dict[str, A
         state = httpx.get(f"{klaviyo_url}/_sandbox/state", timeout=5.0).json()
     except (httpx.HTTPError, ValueError):
         state = {}
-    events = state.get("events", {})
-    by_metric = {m: (len(v) if isinstance(v, list | dict) else v) for m, v in events.items()} if isinstance(
-        events, dict) else {}
-    profiles = state.get("profiles", [])
-    subscribed = 0
-    for p in profiles if isinstance(profiles, list) else []:
-        subs = p.get("subscriptions", {}) if isinstance(p, dict) else {}
-        if subs.get("email", {}).get("marketing", {}).get("consent") == "SUBSCRIBED":
-            subscribed += 1
-    variants = state.get("catalog_variants", state.get("variants", []))
+    profiles = list(state.get("profiles", {}).values())
+    consent = {"email": 0, "sms": 0}
+    for profile in profiles:
+        subs = profile.get("subscriptions") or {}
+        for channel in consent:
+            marketing = (subs.get(channel) or {}).get("marketing") or {}
+            if marketing.get("consent") == "SUBSCRIBED":
+                consent[channel] += 1
+    counts = state.get("counts", {})
     return {
-        "profiles": len(profiles) if isinstance(profiles, list) else profiles,
-        "email subscribed": subscribed,
-        "events": by_metric,
+        "profiles": len(profiles),
+        "email subscribed": consent["email"],
+        "sms subscribed": consent["sms"],
+        "events": {metric: len(events) for metric, events in state.get("events", {}).items()},
         "duplicates suppressed": state.get("duplicates_suppressed", 0),
-        "catalog variants": len(variants) if isinstance(variants, list | dict) else variants,
+        "catalog variants": counts.get("catalog_variants", 0),
         "queues": {lane: int(client.llen(f"{prefix}:broker:{lane}")) for lane in LANES},
         "dead letters": {lane: int(client.zcard(f"{prefix}:dlq:{lane}")) for lane in LANES},
         "open exceptions": int(client.zcard(f"{prefix}:exceptions")),
@@ -77,7 +77,8 @@ def _render(snap: dict[str, Any], started: float, flower_url: str) -> Table:
     table = Table(title=f"bcsync demo - {time.monotonic() - started:.0f}s - Flower {flower_url} - Ctrl-C stops")
     table.add_column("what")
     table.add_column("now")
-    for key in ("profiles", "email subscribed", "catalog variants", "duplicates suppressed", "open exceptions"):
+    for key in ("profiles", "email subscribed", "sms subscribed", "catalog variants", "duplicates suppressed",
+                "open exceptions"):
         table.add_row(key, str(snap.get(key, "")))
     for metric, count in sorted(snap.get("events", {}).items()):
         table.add_row(f"events: {metric}", str(count))
@@ -124,9 +125,7 @@ def run_demo(minutes: float = 0.0) -> None:
     _wait_http(f"{bc_url}/_sandbox/stats")
     _wait_http(f"{kl_url}/_sandbox/stats")
     console.print(f"Blue Cherry sandbox {bc_url} · Klaviyo sandbox {kl_url} · logs in {log_dir}")
-    from workers.cli import _poller_installed
-
-    supervisor = Supervisor(fleet_children(env, with_poller=_poller_installed(), log_dir=log_dir))
+    supervisor = Supervisor(fleet_children(env, log_dir=log_dir))
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     started = time.monotonic()
     flower_url = f"http://localhost:{flower_port} (user {settings.flower_user})"

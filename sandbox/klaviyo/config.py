@@ -23,6 +23,10 @@ class FaultSettings:
     long_throttle_seconds: int = 67608
     other_integration_share: float = 0.0  # fraction of every rate-limit window already used by someone else
     endpoints: list[str] | None = None  # restrict error/latency/drop/slow faults to these keys; None = all
+    # Klaviyo-shaped 4xx refusals of every request to an endpoint, until lifted: a "permanent" error whose
+    # cause an operator can fix (e.g. {"endpoint": "POST /api/profile-import", "status": 400,
+    # "code": "invalid", "detail": "...", "pointer": "/data/attributes/phone_number"}).
+    reject_rules: list[dict[str, Any]] = field(default_factory=list)
     seed: int | None = None  # seed for the fault dice, for reproducible runs
 
     def to_json(self) -> dict[str, Any]:
@@ -37,6 +41,7 @@ class FaultSettings:
             "long_throttle_seconds": self.long_throttle_seconds,
             "other_integration_share": self.other_integration_share,
             "endpoints": self.endpoints,
+            "reject_rules": [dict(rule) for rule in self.reject_rules],
             "seed": self.seed,
         }
 
@@ -64,6 +69,7 @@ class FaultSettings:
                 long_throttle_seconds=int(data.get("long_throttle_seconds", 67608)),
                 other_integration_share=float(data.get("other_integration_share", 0.0)),
                 endpoints=list(data["endpoints"]) if data.get("endpoints") is not None else None,
+                reject_rules=[dict(rule) for rule in data.get("reject_rules") or []],
                 seed=int(data["seed"]) if data.get("seed") is not None else None,
             )
         except (TypeError, ValueError) as exc:
@@ -82,6 +88,15 @@ class FaultSettings:
         _check_probability("slow_rate", self.slow_rate)
         if not 0.0 <= self.other_integration_share < 1.0:
             raise ValueError("other_integration_share must be in [0, 1)")
+        for rule in self.reject_rules:
+            if not isinstance(rule.get("endpoint"), str):
+                raise ValueError("reject_rules: every rule needs an 'endpoint' like 'POST /api/profile-import'")
+            status = rule.get("status", 400)
+            if not isinstance(status, int) or not 400 <= status < 500 or status == 429:
+                raise ValueError(f"reject_rules: status {status!r} must be a 4xx other than 429")
+            unknown = set(rule) - {"endpoint", "status", "code", "detail", "pointer"}
+            if unknown:
+                raise ValueError(f"reject_rules: unknown rule key(s) {sorted(unknown)}")
         for name in ("latency_ms", "outage_seconds", "slow_seconds", "long_throttle_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

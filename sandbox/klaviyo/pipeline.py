@@ -149,6 +149,13 @@ class ApiPipeline:
             decision = sandbox.limiter.acquire(budget, sandbox.now(), faults.other_integration_share)
             if not decision.allowed:
                 raise throttled(decision.retry_after)
+            for rule in faults.reject_rules:
+                if rule["endpoint"] == op.key:
+                    budget.faults += 1
+                    raise ApiError([ErrorItem(
+                        int(rule.get("status", 400)), str(rule.get("detail", "Injected refusal.")),
+                        str(rule.get("pointer", "/data")), code=str(rule.get("code", "invalid")),
+                    )])
             reply = self.run(scope, op, params, body)
             response = Response(
                 json.dumps(reply.body) if reply.body is not None else None,

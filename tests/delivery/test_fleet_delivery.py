@@ -3,9 +3,12 @@ fleet-wide limiter, into the Klaviyo sandbox over HTTP. No eager mode, no mocks.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -161,12 +164,12 @@ def test_a_permanent_400_is_dead_lettered_with_klaviyos_error_and_requeue_delive
     assert fleet.external_ids() == []
     # the cause is fixed (the fault is lifted); the operator requeues through the CLI
     fleet.faults(reject_rules=[])
-    from typer.testing import CliRunner
-
-    from workers.cli import app as cli
-
-    result = CliRunner().invoke(cli, ["dlq", "requeue", entry.id], env=fleet.env)
-    assert result.exit_code == 0, result.output
+    listed = subprocess.run([sys.executable, "-m", "workers.cli", "dlq", "list", "--json"], env=fleet.env,
+                            capture_output=True, text=True, timeout=60)
+    assert [e["id"] for e in json.loads(listed.stdout)] == [entry.id]
+    result = subprocess.run([sys.executable, "-m", "workers.cli", "dlq", "requeue", entry.id], env=fleet.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
     wait_for(lambda: fleet.external_ids() == ["C00001"], 60, message="the requeued profile")
     assert fleet.dead_letters() == 0
 

@@ -44,6 +44,22 @@ def test_faults_can_target_endpoints(klaviyo: Running) -> None:
     assert klaviyo.client.get("/api/profiles").status_code == 200
 
 
+def test_reject_rules_refuse_an_endpoint_until_lifted(klaviyo: Running) -> None:
+    rule = {"endpoint": "POST /api/events", "status": 400, "code": "invalid", "detail": "Nope.",
+            "pointer": "/data/attributes/properties"}
+    set_faults(klaviyo, clear=True, reject_rules=[rule])
+    refused = klaviyo.client.post("/api/events", json=bodies.event())
+    assert refused.status_code == 400
+    error = refused.json()["errors"][0]
+    assert error["code"] == "invalid" and error["source"]["pointer"] == "/data/attributes/properties"
+    assert klaviyo.client.get("/api/profiles").status_code == 200  # other endpoints unaffected
+    assert klaviyo.client.get("/_sandbox/state").json()["counts"]["events"] == 0
+    set_faults(klaviyo, reject_rules=[])
+    assert klaviyo.client.post("/api/events", json=bodies.event()).status_code == 202
+    bad = httpx.post(f"{klaviyo.url}/_sandbox/faults", json={"reject_rules": [{"endpoint": "x", "status": 429}]})
+    assert bad.status_code == 400
+
+
 def test_outage_for_n_seconds(start_sandbox: Callable[..., Running]) -> None:
     clock = FakeClock()
     running = start_sandbox(KlaviyoSandboxConfig(), clock)
