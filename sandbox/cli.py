@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import typer
@@ -72,10 +71,6 @@ def klaviyo(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down; with these no-op handlers in
-    # place that re-raise is harmless and the process exits 0 after a clean shutdown.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGINT, lambda *_: None)
     serve_forever(create_app(config), "Klaviyo", host, port)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 import time
@@ -73,6 +74,11 @@ def serve_forever(app: Any, name: str, host: str, port: int) -> None:
         while not server.started:
             await asyncio.sleep(0.02)
         print(f"{name} sandbox listening on http://{host}:{port}", flush=True)
+
+    # uvicorn handles SIGTERM/SIGINT itself and re-raises the signal once it has shut down; with no-op
+    # handlers in place that re-raise is harmless and the process exits 0 after a clean shutdown.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
 
     async def main() -> None:
         task = asyncio.create_task(announce())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from typing import Annotated
 
 import typer
@@ -13,9 +12,7 @@ from sandbox.bluecherry.config import BlueCherrySandboxConfig, FaultConfig
 def bluecherry_command(
     port: Annotated[int, typer.Option(help="Port to listen on (0 = a free one).")] = 8701,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    key: Annotated[
-        str, typer.Option(help="The Ocp-Apim-Subscription-Key clients must send.")
-    ] = "sandbox-key",
+    key: Annotated[str, typer.Option(help="The Ocp-Apim-Subscription-Key clients must send.")] = "sandbox-key",
     seed: Annotated[int, typer.Option(help="Seed of the generated tenant and of the faults.")] = 7,
     customers: Annotated[int, typer.Option(help="Customers to generate.")] = 200,
     styles: Annotated[int, typer.Option(help="Styles to generate (each 2-4 colours x sizes).")] = 30,
@@ -23,9 +20,7 @@ def bluecherry_command(
     history_days: Annotated[int, typer.Option(help="Days of order history.")] = 365,
     timezone: Annotated[str, typer.Option(help="Tenant time zone of last_mod stamps.")] = "America/New_York",
     start_time: Annotated[str | None, typer.Option(help="Tenant-local start time of the clock.")] = None,
-    db: Annotated[
-        str, typer.Option(help="SQLite file (reused if it holds a tenant) or :memory:.")
-    ] = ":memory:",
+    db: Annotated[str, typer.Option(help="SQLite file (reused if it holds a tenant) or :memory:.")] = ":memory:",
     csv_dir: Annotated[str | None, typer.Option(help="Folder for CSV report drops.")] = None,
     csv_interval: Annotated[float, typer.Option(help="Seconds between scheduled CSV drops (0 = off).")] = 0.0,
     csv_encoding: Annotated[str, typer.Option(help="Encoding of the CSV files.")] = "cp1252",
@@ -36,9 +31,7 @@ def bluecherry_command(
     status_5xx: Annotated[int, typer.Option(help="Status code of injected server errors.")] = 503,
     slow_rate: Annotated[float, typer.Option(help="Probability that a page is slow.")] = 0.0,
     slow_seconds: Annotated[float, typer.Option(help="Delay of a slow page.")] = 0.0,
-    modify_while_paging: Annotated[
-        int, typer.Option(help="Records of each full page touched after serving.")
-    ] = 0,
+    modify_while_paging: Annotated[int, typer.Option(help="Records of each full page touched after serving.")] = 0,
     malformed_rate: Annotated[float, typer.Option(help="Share of served records that are malformed.")] = 0.0,
 ) -> None:
     """Run the Blue Cherry (bcapi) sandbox until SIGTERM / Ctrl-C."""
@@ -79,7 +72,6 @@ def bluecherry_command(
     except ValueError as exc:
         typer.echo(f"bluecherry sandbox: {exc}", err=True)
         raise typer.Exit(2) from None
-    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the default handler
-    # that kills the process (exit -15). A no-op handler lets the clean shutdown end with exit code 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down gracefully; with the default
+    # handlers that kills the process (exit -15). No-op handlers let a clean shutdown end with exit code 0.
     serve_forever(app, "Blue Cherry", host, port)
