@@ -66,9 +66,7 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> 
             401,
         )
     if resource not in RESOURCES:
-        return JSONResponse(
-            {"message": f"Resource '{resource}' not found (known: {', '.join(RESOURCES)})"}, 404
-        )
+        return JSONResponse({"message": f"Resource '{resource}' not found (known: {', '.join(RESOURCES)})"}, 404)
     sandbox.requests[resource] += 1
     fault = sandbox.faults.request_fault()
     if fault is not None:

@@ -60,9 +60,7 @@ async def clock(request: Request) -> Response:
                 raise ValueError("clock: expected a JSON object")
             unknown = set(values) - {"now", "fold", "timezone", "freeze", "advance"}
             if unknown:
-                raise ValueError(
-                    f"clock: unknown keys {sorted(unknown)} (use now, fold, timezone, freeze, advance)"
-                )
+                raise ValueError(f"clock: unknown keys {sorted(unknown)} (use now, fold, timezone, freeze, advance)")
             c = sandbox.clock
             if "timezone" in values:
                 c.set_timezone(str(values["timezone"]))

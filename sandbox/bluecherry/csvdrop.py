@@ -148,14 +148,10 @@ def write_atomically(
         raise
 
 
-def drop_reports(
-    store: RecordStore, clock: SandboxClock, folder: str | Path, encoding: str = "cp1252"
-) -> list[Path]:
+def drop_reports(store: RecordStore, clock: SandboxClock, folder: str | Path, encoding: str = "cp1252") -> list[Path]:
     stamp = clock.now_local().replace("-", "").replace(":", "").replace(" ", "_")
     folder = Path(folder)
     return [
-        write_atomically(
-            folder, f"inventory_{stamp}.csv", INVENTORY_COLUMNS, inventory_rows(store), encoding
-        ),
+        write_atomically(folder, f"inventory_{stamp}.csv", INVENTORY_COLUMNS, inventory_rows(store), encoding),
         write_atomically(folder, f"style_master_{stamp}.csv", STYLE_COLUMNS, style_rows(store), encoding),
     ]

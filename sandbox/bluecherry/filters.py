@@ -40,9 +40,7 @@ def compile_filter(text: str | None) -> tuple[str, list[Any]]:
         field, op, raw = match["field"], match["op"].lower(), match["value"]
         if op not in OPS:
             raise FilterError(f"$filter: unknown operator '{match['op']}' (use eq, ne, gt, ge, lt, le)")
-        value: Any = (
-            raw[1:-1].replace("''", "'") if raw.startswith("'") else float(raw) if "." in raw else int(raw)
-        )
+        value: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else float(raw) if "." in raw else int(raw)
         if field == "last_mod":
             if not isinstance(value, str):
                 raise FilterError(f"$filter: last_mod needs a quoted time, got {raw}")

@@ -193,9 +193,7 @@ def generate_tenant(
         ord_num = str(NUMBER_START["order"] + n + 1)
         roll = rng.random()
         ord_type, channel, location = (
-            ("WEB", "WEB", "WH1")
-            if roll < 0.6
-            else (("RTL", "POS", "WH1") if roll < 0.75 else ("WHL", "EDI", "WH2"))
+            ("WEB", "WEB", "WH1") if roll < 0.6 else (("RTL", "POS", "WH1") if roll < 0.75 else ("WHL", "EDI", "WH2"))
         )
         if ord_type == "WHL":
             code = rng.choice(wholesale)
@@ -326,9 +324,7 @@ def generate_tenant(
             key = (sku["upc"], location)
             on_hand = max(on_hand, pick_tally[key]) if rng.random() < 0.97 else -rng.randint(1, 3)
             body = inventory_body(sku, location, on_hand, pick_tally[key], open_tally[key])
-            out.add(
-                "inventory", inventory_key(sku["upc"], location), stamp(now - rng.uniform(0, 30 * DAY)), body
-            )
+            out.add("inventory", inventory_key(sku["upc"], location), stamp(now - rng.uniform(0, 30 * DAY)), body)
     out.flush()
     return {
         "customers": customers + 1 + len(wholesale),

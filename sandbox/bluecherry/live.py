@@ -38,9 +38,7 @@ class LiveTrader:
         with store.lock:
             orders = [row.body for row in store.recent("order", 300)]
             invoices = [row.body for row in store.recent("invoice", 100)]
-            customers = [
-                row.body["customer"] for row in store.recent("customer", 200) if row.body["customer"] != GUEST
-            ]
+            customers = [row.body["customer"] for row in store.recent("customer", 200) if row.body["customer"] != GUEST]
             upcs = [row.body["upc"] for row in store.recent("inventory", 200)]
         entered = [o["ord_num"] for o in orders if o["ord_status"] == "E"]
         shippable = [o["ord_num"] for o in orders if o["ord_status"] in ("O", "P")]
@@ -64,9 +62,7 @@ class LiveTrader:
                     {
                         "op": "edit_customer",
                         "customer": self.rng.choice(customers),
-                        "fields": {
-                            "phone": f"(212) {self.rng.randint(200, 999)}-{self.rng.randint(1000, 9999)}"
-                        },
+                        "fields": {"phone": f"(212) {self.rng.randint(200, 999)}-{self.rng.randint(1000, 9999)}"},
                     }
                 )
         for _ in range(self.due("orders", r.orders, seconds)):

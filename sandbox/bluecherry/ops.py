@@ -103,9 +103,7 @@ def edit_customer(t: Tenant, params: dict[str, Any]) -> None:
         raise OpError("'fields' must be an object")
     for key, value in fields.items():
         if key not in CUSTOMER_FIELDS:
-            raise OpError(
-                f"customer field '{key}' cannot be edited here (editable: {', '.join(CUSTOMER_FIELDS)})"
-            )
+            raise OpError(f"customer field '{key}' cannot be edited here (editable: {', '.join(CUSTOMER_FIELDS)})")
         body[key] = value
     for addr_type in ("BT", "ST"):
         change = params.get("bill_to" if addr_type == "BT" else "ship_to")
@@ -210,18 +208,14 @@ def settle(order: dict[str, Any]) -> None:
 
 def open_only(order: dict[str, Any], action: str) -> None:
     if order["ord_status"] in ("X", "C"):
-        raise OpError(
-            f"order {order['ord_num']} is {order['ord_status']} (cancelled or closed): cannot {action}"
-        )
+        raise OpError(f"order {order['ord_num']} is {order['ord_status']} (cancelled or closed): cannot {action}")
 
 
 @op("confirm")
 def confirm(t: Tenant, params: dict[str, Any]) -> None:
     before, order = load_order(t, params)
     if order["ord_status"] != "E":
-        raise OpError(
-            f"order {order['ord_num']} is {order['ord_status']}, only an entered (E) order is confirmed"
-        )
+        raise OpError(f"order {order['ord_num']} is {order['ord_status']}, only an entered (E) order is confirmed")
     order["ord_status"] = "O"
     order["confirm_date"] = t.now()
     t.save_order(before, order)
@@ -293,9 +287,7 @@ def cancel_line(t: Tenant, params: dict[str, Any]) -> None:
         raise OpError(f"order {order['ord_num']} line {line['line_seq']}: only {left} can still be cancelled")
     line["cancel_qty"] += qty
     order.update(
-        order_amounts(
-            order["orderdetail"]["rows"], order["ord_type"] == "WEB", 0.1 if order["disc_code"] else 0.0
-        )
+        order_amounts(order["orderdetail"]["rows"], order["ord_type"] == "WEB", 0.1 if order["disc_code"] else 0.0)
     )
     settle(order)
     t.save_order(before, order)
@@ -305,9 +297,7 @@ def cancel_line(t: Tenant, params: dict[str, Any]) -> None:
 def create_pick(t: Tenant, params: dict[str, Any]) -> dict[str, Any]:
     before, order = load_order(t, params)
     if order["ord_status"] not in ("O", "P"):
-        raise OpError(
-            f"order {order['ord_num']} is {order['ord_status']}: only confirmed orders (O, P) are picked"
-        )
+        raise OpError(f"order {order['ord_num']} is {order['ord_status']}: only confirmed orders (O, P) are picked")
     wanted = params.get("lines")
     chosen: list[tuple[dict[str, Any], int]] = []
     for line in order["orderdetail"]["rows"]:
@@ -318,9 +308,7 @@ def create_pick(t: Tenant, params: dict[str, Any]) -> dict[str, Any]:
             asked = [w for w in wanted if isinstance(w, dict) and w.get("line_seq") == line["line_seq"]]
             qty = quantity(asked[0].get("qty"), f"line {line['line_seq']}") if asked else 0
         if qty > left:
-            raise OpError(
-                f"order {order['ord_num']} line {line['line_seq']}: {qty} asked, {left} left to pick"
-            )
+            raise OpError(f"order {order['ord_num']} line {line['line_seq']}: {qty} asked, {left} left to pick")
         if qty:
             chosen.append((line, qty))
     if not chosen:
@@ -342,9 +330,7 @@ def pick_op(t: Tenant, params: dict[str, Any]) -> None:
 def void_pick(t: Tenant, params: dict[str, Any]) -> None:
     pick = t.load("pick", str(need(params, "pick_num", (str, int))), "pick ticket")
     if pick["pick_status"] != "O":
-        raise OpError(
-            f"pick ticket {pick['pick_num']} is {pick['pick_status']}: only open tickets are voided"
-        )
+        raise OpError(f"pick ticket {pick['pick_num']} is {pick['pick_status']}: only open tickets are voided")
     before_pick = copy.deepcopy(pick)
     before, order = load_order(t, {"ord_num": pick["ord_num"]})
     for row in pick["pickdetail"]["rows"]:
@@ -412,9 +398,7 @@ def credit_memo(t: Tenant, params: dict[str, Any]) -> None:
         raise OpError(f"invoice {invoice['inv_num']}: amount {amount} outside (0, {invoice['total_amt']}]")
     reason = reason_of(params, CREDIT_REASONS)
     memo_num = str(t.next_number("memo"))
-    t.save(
-        "creditmemo", memo_num, memo_body(memo_num, invoice, t.now(), "C", reason, False, [], float(amount))
-    )
+    t.save("creditmemo", memo_num, memo_body(memo_num, invoice, t.now(), "C", reason, False, [], float(amount)))
 
 
 @op("return")
@@ -436,9 +420,7 @@ def return_op(t: Tenant, params: dict[str, Any]) -> None:
             )
         )
         if asked > row["inv_qty"]:
-            raise OpError(
-                f"invoice {invoice['inv_num']} line {row['line_seq']}: {asked} > {row['inv_qty']} invoiced"
-            )
+            raise OpError(f"invoice {invoice['inv_num']} line {row['line_seq']}: {asked} > {row['inv_qty']} invoiced")
         if asked:
             returned.append((row, asked))
     if not returned:

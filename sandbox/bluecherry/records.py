@@ -303,9 +303,7 @@ def inventory_key(upc: str, location: str) -> str:
     return f"{upc}@{location}"
 
 
-def inventory_body(
-    sku: dict[str, Any], location: str, on_hand: int, picked: int, open_qty: int
-) -> dict[str, Any]:
+def inventory_body(sku: dict[str, Any], location: str, on_hand: int, picked: int, open_qty: int) -> dict[str, Any]:
     return {
         **{f: sku[f] for f in SKU_FIELDS},
         "location": location,

@@ -156,9 +156,7 @@ class RecordStore:
             last = rows[-1][0]
 
     def count(self, resource: str) -> int:
-        return int(
-            self.db.execute("SELECT count(*) FROM records WHERE resource = ?", (resource,)).fetchone()[0]
-        )
+        return int(self.db.execute("SELECT count(*) FROM records WHERE resource = ?", (resource,)).fetchone()[0])
 
     # --- SKU index (upc -> style, colour, size, price, status) -------------------------------
     def put_sku(self, upc: str, style: str, body: dict[str, Any]) -> None:

@@ -92,9 +92,7 @@ class Tenant:
         return self.store.next_number(kind, NUMBER_START[kind] + 1)
 
     # --- stock ----------------------------------------------------------------------------------
-    def move_stock(
-        self, upc: str, location: str, *, on_hand: int = 0, pick: int = 0, open_qty: int = 0
-    ) -> None:
+    def move_stock(self, upc: str, location: str, *, on_hand: int = 0, pick: int = 0, open_qty: int = 0) -> None:
         if not (on_hand or pick or open_qty):
             return
         key = inventory_key(upc, location)

@@ -22,9 +22,7 @@ class BlueCherry:
     def __init__(self, server: ServerThread, app: Any) -> None:
         self.server = server
         self.sandbox = app.state.sandbox
-        self.api = httpx.Client(
-            base_url=f"{server.url}/api", headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=30
-        )
+        self.api = httpx.Client(base_url=f"{server.url}/api", headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=30)
         self.control = httpx.Client(base_url=f"{server.url}/_sandbox", timeout=60)
 
     def apply(self, *ops: dict[str, Any]) -> list[dict[str, Any]]:

@@ -226,9 +226,7 @@ def test_envelopes_header_for_resources_and_flat_for_location(bc: BlueCherry) ->
 
 
 def test_every_resource_serves_the_field_names_of_the_contract(bc: BlueCherry, upc: str) -> None:
-    bc.apply(
-        {"op": "place_order", "customer": "C0000001", "lines": [{"upc": upc, "qty": 2}], "confirm": True}
-    )
+    bc.apply({"op": "place_order", "customer": "C0000001", "lines": [{"upc": upc, "qty": 2}], "confirm": True})
     order = bc.get("order", _include="all", **{"$filter": "customer eq 'C0000001'"})[-1]
     bc.apply({"op": "ship", "ord_num": order["ord_num"]})
     invoice = bc.get("invoice", **{"$filter": f"ord_num eq '{order['ord_num']}'"})[0]
@@ -240,9 +238,7 @@ def test_every_resource_serves_the_field_names_of_the_contract(bc: BlueCherry, u
     assert set(order["orderaddress"]["rows"][0]) >= ADDRESS_FIELDS
     assert LINE_FIELDS | {"ord_qty", "cancel_qty"} <= set(order["orderdetail"]["rows"][0])
     pick = bc.get("pick", _include="all", **{"$filter": f"ord_num eq '{order['ord_num']}'"})[0]
-    assert set(pick) >= PICK_FIELDS and LINE_FIELDS | {"total_qty", "bk_qty"} <= set(
-        pick["pickdetail"]["rows"][0]
-    )
+    assert set(pick) >= PICK_FIELDS and LINE_FIELDS | {"total_qty", "bk_qty"} <= set(pick["pickdetail"]["rows"][0])
     inv = bc.get("invoice", _include="all", pkey=invoice["pkey"])[0]
     assert set(inv) >= INVOICE_FIELDS and LINE_FIELDS | {"inv_qty"} <= set(inv["invoicedetail"]["rows"][0])
     memo = bc.get("creditmemo", _include="all", **{"$filter": f"inv_num eq '{invoice['inv_num']}'"})[0]

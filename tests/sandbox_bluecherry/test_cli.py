@@ -16,7 +16,8 @@ BCSYNC = [sys.executable, "-c", "from workers.cli import main; main()", "sandbox
 
 
 @pytest.mark.integration
-def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_and_stops_cleanly_on_a_signal(stop: signal.Signals, tmp_path: Path) -> None:
     options = ["--port", "0", "--customers", "5", "--styles", "2", "--orders", "10", "--key", "k1"]
     command = [*BCSYNC, *options, "--csv-dir", str(tmp_path)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -28,7 +29,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         response = httpx.get(f"{url}/api/order", headers={"Ocp-Apim-Subscription-Key": "k1"}, timeout=10)
         assert response.status_code == 200 and len(response.json()["data"]["header"]) == 10
         assert httpx.post(f"{url}/_sandbox/csv-drop", timeout=10).status_code == 200
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         assert proc.wait(timeout=20) == 0
         assert "stopped" in proc.stdout.read()
     finally:

@@ -31,9 +31,7 @@ def test_timezone_freeze_and_running_clock(bc: BlueCherry) -> None:
         "utc_offset": "-1 day, 19:00:00",
         "frozen": True,
     }
-    assert (
-        bc.control.post("/clock", json={"timezone": "Europe/London"}).json()["now"] == "2026-11-20 17:00:00"
-    )
+    assert bc.control.post("/clock", json={"timezone": "Europe/London"}).json()["now"] == "2026-11-20 17:00:00"
     record = bc.touched({"op": "create_customer"}, resource="customer")[0]
     assert record["last_mod"] == "2026-11-20 17:00:00"
     assert bc.control.post("/clock", json={"timezone": "Mars/Base"}).status_code == 400

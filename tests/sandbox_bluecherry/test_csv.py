@@ -17,9 +17,7 @@ def read(path: str) -> list[dict[str, str]]:
 
 
 def test_drop_writes_both_reports_with_the_rest_buckets(bc: BlueCherry, upc: str, tmp_path: Path) -> None:
-    bc.apply(
-        {"op": "place_order", "customer": "C0000001", "lines": [{"upc": upc, "qty": 4}], "confirm": True}
-    )
+    bc.apply({"op": "place_order", "customer": "C0000001", "lines": [{"upc": upc, "qty": 4}], "confirm": True})
     order = bc.get("order", **{"$filter": "customer eq 'C0000001'"})[-1]
     bc.apply({"op": "pick", "ord_num": order["ord_num"], "lines": [{"line_seq": 1, "qty": 1}]})
     response = bc.control.post("/csv-drop", json={"dir": str(tmp_path)})
@@ -27,9 +25,7 @@ def test_drop_writes_both_reports_with_the_rest_buckets(bc: BlueCherry, upc: str
     inventory_file, style_file = response.json()["files"]
     assert Path(inventory_file).name == "inventory_20261120_120000.csv"
     assert Path(style_file).name == "style_master_20261120_120000.csv"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [Path(inventory_file).name, Path(style_file).name]
-    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([Path(inventory_file).name, Path(style_file).name])
     with open(inventory_file, encoding="cp1252", newline="") as handle:
         assert tuple(next(csv.reader(handle))) == INVENTORY_COLUMNS
     rows = {(r["UPC Number"], r["Location"]): r for r in read(inventory_file)}
@@ -71,9 +67,7 @@ def test_drop_without_a_folder_is_a_clear_400(bc: BlueCherry) -> None:
     assert response.status_code == 400 and "no CSV folder" in response.text
 
 
-def test_scheduled_drops_appear_in_the_folder(
-    start_sandbox: Callable[..., BlueCherry], tmp_path: Path
-) -> None:
+def test_scheduled_drops_appear_in_the_folder(start_sandbox: Callable[..., BlueCherry], tmp_path: Path) -> None:
     start_sandbox(csv_drop_dir=str(tmp_path), csv_interval=0.2, live_tick_seconds=0.1)
     deadline = time.monotonic() + 30
     while len(list(tmp_path.glob("inventory_*.csv"))) < 2 and time.monotonic() < deadline:

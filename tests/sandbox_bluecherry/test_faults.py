@@ -60,9 +60,7 @@ def test_burst_of_hundreds_sharing_one_second_spans_pages(bc: BlueCherry) -> Non
     stamps = {t["record"]["last_mod"] for t in touched}
     assert len(touched) == 450 and len(stamps) == 1
     stamp = stamps.pop()
-    pages = [
-        bc.get("customer", _pgno=n, _pgsize=200, **{"$filter": f"last_mod eq '{stamp}'"}) for n in (1, 2, 3)
-    ]
+    pages = [bc.get("customer", _pgno=n, _pgsize=200, **{"$filter": f"last_mod eq '{stamp}'"}) for n in (1, 2, 3)]
     assert [len(p) for p in pages] == [200, 200, 50]
     inventory = bc.apply({"op": "burst", "resource": "inventory", "count": 120})
     assert len({t["record"]["last_mod"] for t in inventory}) == 1 and len(inventory) == 120
@@ -138,9 +136,5 @@ def test_malformed_kinds_each_show_up(start_sandbox: Callable[..., BlueCherry]) 
     assert any(len(c["name"]) > 65000 for c in customers)
     orders = bc.all("order", _include="all")
     assert any(o["ord_status"] == "Z" for o in orders)
-    kinds = {
-        k
-        for note in bc.api.get("/order").headers["X-Sandbox-Malformed"].split(",")
-        for k in [note.split("=")[1]]
-    }
+    kinds = {k for note in bc.api.get("/order").headers["X-Sandbox-Malformed"].split(",") for k in [note.split("=")[1]]}
     assert kinds <= set(KINDS["order"])

@@ -66,21 +66,15 @@ def test_tenant_is_realistic_apparel_data(start_sandbox: Callable[..., BlueCherr
     assert {o["sales_channel"] for o in orders} == {"WEB", "POS", "EDI"}
     assert {"E", "O", "P", "H", "X", "C"} <= {o["ord_status"] for o in orders}
     guests = [o for o in orders if o["customer"] == "WEBGUEST"]
-    assert guests and all(
-        [a["email"] for a in o["orderaddress"]["rows"] if a["addr_type"] == "BT"][0] for o in guests
-    )
+    assert guests and all([a["email"] for a in o["orderaddress"]["rows"] if a["addr_type"] == "BT"][0] for o in guests)
     assert all(o["web_ref"].startswith("SHOP#") for o in orders if o["ord_type"] == "WEB")
     assert all(o["confirm_date"] for o in orders if o["ord_status"] != "E")
     customers = bc.all("customer")
     assert {c["email_optin"] for c in customers} == {"Y", "N"}
-    assert all(
-        c["email_optin_date"] and c["email_optin_source"] for c in customers if c["email_optin"] == "Y"
-    )
+    assert all(c["email_optin_date"] and c["email_optin_source"] for c in customers if c["email_optin"] == "Y")
     picks = bc.all("pick")
     assert {"O", "S"} <= {p["pick_status"] for p in picks}
-    assert all(
-        p["tracking_num"] and p["shipper"] and p["ship_date"] for p in picks if p["pick_status"] == "S"
-    )
+    assert all(p["tracking_num"] and p["shipper"] and p["ship_date"] for p in picks if p["pick_status"] == "S")
     assert bc.all("creditmemo") and bc.all("invoice")
     styles = bc.all("style", _include="all")
     assert all(s["stylecolorsizes"]["rows-i"] and s["group_code1"] for s in styles)

@@ -8,9 +8,7 @@ from tests.sandbox_bluecherry.conftest import BlueCherry
 
 
 def place(bc: BlueCherry, upc: str, qty: int = 3, **extra: Any) -> dict[str, Any]:
-    touched = bc.touched(
-        {"op": "place_order", "lines": [{"upc": upc, "qty": qty}], **extra}, resource="order"
-    )
+    touched = bc.touched({"op": "place_order", "lines": [{"upc": upc, "qty": qty}], **extra}, resource="order")
     return touched[0]
 
 
@@ -63,9 +61,7 @@ def test_cancel_and_cancel_line_release_reservations(bc: BlueCherry, upc: str) -
     start = buckets(bc, upc)
     order = place(bc, upc, 4, customer="C0000003", confirm=True)
     assert buckets(bc, upc)[2] == start[2] + 4
-    line = bc.touched(
-        {"op": "cancel_line", "ord_num": order["ord_num"], "line_seq": 1, "qty": 1}, resource="order"
-    )
+    line = bc.touched({"op": "cancel_line", "ord_num": order["ord_num"], "line_seq": 1, "qty": 1}, resource="order")
     assert line[0]["orderdetail"]["rows"][0]["cancel_qty"] == 1
     assert buckets(bc, upc)[2] == start[2] + 3
     cancelled = bc.touched({"op": "cancel", "ord_num": order["ord_num"]}, resource="order")[0]
@@ -81,9 +77,7 @@ def test_hold_keeps_the_reservation_and_release_restores_the_status(bc: BlueCher
     assert buckets(bc, upc)[2] == open_before
     refused = bc.control.post("/apply", json=[{"op": "ship", "ord_num": order["ord_num"]}])
     assert refused.status_code == 400 and "only confirmed orders" in refused.text
-    assert (
-        bc.touched({"op": "release", "ord_num": order["ord_num"]}, resource="order")[0]["ord_status"] == "O"
-    )
+    assert bc.touched({"op": "release", "ord_num": order["ord_num"]}, resource="order")[0]["ord_status"] == "O"
 
 
 def test_amend_changes_quantities_lines_address_and_reservation(bc: BlueCherry, upc: str) -> None:
@@ -124,9 +118,7 @@ def test_customer_create_edit_and_consent_with_time_and_source(bc: BlueCherry) -
     created = bc.touched(
         {"op": "create_customer", "email": "new@example.com", "first_name": "Ada"}, resource="customer"
     )[0]
-    assert (
-        created["email"] == "new@example.com" and created["email_optin"] == "N" and created["status"] == "A"
-    )
+    assert created["email"] == "new@example.com" and created["email_optin"] == "N" and created["status"] == "A"
     code = created["customer"]
     edited = bc.touched(
         {
@@ -174,9 +166,7 @@ def test_credit_memo_adjust_stock_and_edit_style(bc: BlueCherry, upc: str) -> No
         5.0,
         invoice["ord_num"],
     )
-    adjusted = bc.touched(
-        {"op": "adjust_stock", "upc": upc, "location": "WH1", "delta": -130}, resource="inventory"
-    )
+    adjusted = bc.touched({"op": "adjust_stock", "upc": upc, "location": "WH1", "delta": -130}, resource="inventory")
     assert adjusted[0]["qty_oh"] == 100 - 130  # negative on hand is legal, not malformed
     style_code = bc.sandbox.store.get_sku(upc)["style"]
     style = bc.touched(
