@@ -7,6 +7,9 @@
   (tenant time) once a day, or at once with `force=True` (`run_daily_batch()` for the demo and tests).
 - `bcsync.customers.duplicate_profile(operation, duplicate_profile_id)`: the 409 rule
   (sync.customers.duplicates) - records a `customer_mismatch` and resubmits the reduced upsert if any.
+- Erasure (the ERP delete flag here, `bcsync erase` in workers/erase.py): `erase_customers` requests the
+  data-privacy deletion, purges the fleet's state and leaves a tombstone (sync.customers.erasure) so a re-read
+  of the erased ERP state neither requests the deletion again nor re-creates the profile.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from config.redis import redis_client
 from config.settings import get_settings
 from sync.changes import ChangeEvent
 from sync.customers.duplicates import resolve_duplicate_profile
+from sync.customers.erasure import ErasureTombstones, PurgeReport, purge_customer_state, version_stamp
 from sync.customers.pending import DailyBatchStore
 from sync.customers.planner import ConsentLookup, CustomerPlan, plan_customer_changes, plan_daily_batch
 from sync.exceptions import ExceptionRegister
-from sync.fingerprints import FingerprintStore
 from sync.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -47,10 +50,16 @@ class CustomerContext:
     exceptions: ExceptionRegister
     submit: Submit
     lookup: ConsentLookup | None
+    # customer code -> ids of the Klaviyo profiles with that external_id (erasure without email or phone)
+    resolve_ids: Callable[[str], list[str]] | None = None
 
     @property
     def daily(self) -> DailyBatchStore:
         return DailyBatchStore(self.redis, self.key_prefix)
+
+    @property
+    def tombstones(self) -> ErasureTombstones:
+        return ErasureTombstones(self.redis, self.key_prefix)
 
 
 def klaviyo_consent_lookup(client: Any) -> ConsentLookup:
@@ -69,6 +78,16 @@ def klaviyo_consent_lookup(client: Any) -> ConsentLookup:
     return lookup
 
 
+def klaviyo_profile_ids(client: Any) -> Callable[[str], list[str]]:
+    """Ids of the Klaviyo profiles whose external_id is the customer code."""
+
+    def resolve(code: str) -> list[str]:
+        filter_ = f"equals(external_id,{json.dumps(code)})"
+        return [str(p["id"]) for p in client.get_profiles(filter_, page_size=100) if p.get("id")]
+
+    return resolve
+
+
 def default_context() -> CustomerContext:
     from tasks.delivery import runtime, submit
 
@@ -76,6 +95,7 @@ def default_context() -> CustomerContext:
     return CustomerContext(
         redis=rt.redis, key_prefix=rt.settings.key_prefix, mapping=get_mapping(), exceptions=rt.exceptions,
         submit=submit, lookup=klaviyo_consent_lookup(rt.client("fast")),
+        resolve_ids=klaviyo_profile_ids(rt.client("fast")),
     )
 
 
@@ -88,17 +108,58 @@ def apply_plan(plan: CustomerPlan, ctx: CustomerContext) -> None:
         )
     for code, record, version in plan.park:
         ctx.daily.park(code, record, version)
-    if plan.operations:
-        ctx.submit(plan.operations)
-    fingerprints = FingerprintStore(ctx.redis, ctx.key_prefix)
+    erased = {code for code, _ in plan.erase}
+    operations = [op for op in plan.operations if op.kind != "profile_deletion"]
+    operations += resolve_deletions([op for op in plan.operations if op.kind == "profile_deletion"], ctx)
+    if operations:
+        ctx.submit(operations)
     for code, record_key in plan.erase:  # erasure: forget what the fleet kept about the customer
-        ctx.daily.discard(code)
-        fingerprints.forget("customer", record_key)
+        forget_customer(ctx, code, record_key)
+    if erased:
+        log.info("erased %d customer(s): deletion requested, fleet state purged", len(erased))
+
+
+def resolve_deletions(deletions: list[Operation], ctx: CustomerContext) -> list[Operation]:
+    """Klaviyo deletes by id, email or phone only: a deletion naming just the external_id becomes one
+    deletion per Klaviyo profile holding it (none found: nothing to delete in Klaviyo)."""
+    out: list[Operation] = []
+    for op in deletions:
+        profile = op.payload.get("profile") or {}
+        code = profile.get("external_id")
+        if not code or set(profile) != {"external_id"}:
+            out.append(op)
+            continue
+        ids = ctx.resolve_ids(str(code)) if ctx.resolve_ids is not None else []
+        if not ids:
+            log.info("erasure of %s: no Klaviyo profile with external_id %s", op.record, code)
+        out.extend(
+            op.model_copy(update={"key": op.key if len(ids) == 1 else f"{op.key}:{pid}",
+                                  "payload": {"profile": {"id": pid}}})
+            for pid in ids
+        )
+    return out
+
+
+def forget_customer(ctx: CustomerContext, code: str, record_key: str | None) -> PurgeReport:
+    return purge_customer_state(ctx.redis, ctx.key_prefix, code, record_key, ctx.exceptions)
 
 
 def process_customer_changes(events: list[ChangeEvent], ctx: CustomerContext) -> CustomerPlan:
+    code_field = ctx.mapping.fields.customer.code
+    codes = [str(e.record.get(code_field) or "") for e in events]
+    stamps = ctx.tombstones.stamps(c for c in codes if c)
+    if stamps:  # drop what an erasure already covered (a re-read, or an older change still in flight)
+        kept = [e for e, c in zip(events, codes, strict=True)
+                if c not in stamps or version_stamp(e.version) > stamps[c]]
+        if len(kept) < len(events):
+            log.info("dropped %d change(s) of erased customers", len(events) - len(kept))
+        events = kept
     plan = plan_customer_changes(events, ctx.mapping, ctx.lookup)
     apply_plan(plan, ctx)
+    for event in events:
+        code = str(event.record.get(code_field) or "")
+        if event.kind == "deleted" and code:
+            ctx.tombstones.mark(code, version_stamp(event.version))
     return plan
 
 

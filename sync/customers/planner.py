@@ -26,6 +26,7 @@ from sync.customers.consent import (
 )
 from sync.customers.profiles import ATTRIBUTES_OF, cleared_attributes, profile_operation
 from sync.customers.records import parse_customer
+from sync.customers.validation import e164
 from sync.operations import Operation
 
 GUARD_BATCH = 100  # Klaviyo's largest `page[size]` for GET /api/profiles; one call per 100 customers
@@ -106,11 +107,25 @@ def plan_customer_changes(
 
 
 def _deletion(event: ChangeEvent, code: str, mapping: Mapping) -> Operation:
-    email = event.record.get(mapping.fields.customer.email)
-    profile = {"email": str(email).strip()} if email and str(email).strip() else {"external_id": code}
+    f = mapping.fields.customer
+    return deletion_operation(code, event.record.get(f.email), event.record.get(f.phone), mapping,
+                              event.version)
+
+
+def deletion_operation(code: str, email: Any, phone: Any, mapping: Mapping, version: str) -> Operation:
+    """A data-privacy deletion naming the profile by email, else by phone (E.164), else by external_id.
+    Klaviyo cannot delete by external_id: the task resolves such a payload to profile ids before sending."""
+    profile: dict[str, Any]
+    if email and str(email).strip():
+        profile = {"email": str(email).strip()}
+    else:
+        try:
+            profile = {"phone_number": e164(str(phone).strip(), mapping.tenant.default_phone_region)}
+        except ValueError:
+            profile = {"external_id": code}
     return Operation(
         kind="profile_deletion", key=f"erase:{code}", lane="fast", payload={"profile": profile},
-        version=event.version, record=f"customer:{code}",
+        version=version, record=f"customer:{code}",
     )
 
 
@@ -162,4 +177,31 @@ def plan_daily_batch(entries: Iterable[tuple[str, dict[str, Any], str]], mapping
             plan.problems.append(invalid_record_problem(parsed.code or code, parsed.problems))
             continue
         plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))
+    return plan
+
+
+def plan_backfill(
+    records: Iterable[tuple[dict[str, Any], str]], mapping: Mapping, lookup: ConsentLookup | None
+) -> CustomerPlan:
+    """A historical load of (raw record, version) pairs: full profiles on the batch lane (packed into bulk
+    imports by delivery) and each customer's ERP consent as on a first sync - subscribes only on explicit
+    consent and under the guard, `historical_import` with `consented_at` when the mapping says so."""
+    plan = CustomerPlan()
+    intents: list[tuple[ConsentIntent, str]] = []
+    for record, version in records:
+        parsed = parse_customer(record, mapping)
+        if parsed.customer is None:
+            plan.problems.append(invalid_record_problem(parsed.code, parsed.problems))
+            continue
+        plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))
+        found, problems = consent_intents("created", [], parsed.customer)
+        intents.extend((intent, version) for intent in found)
+        plan.problems.extend(
+            Problem(p.type, f"customer:{p.code}", p.reason, details=p.details) for p in problems
+        )
+    allowed = _guard(intents, mapping, lookup, plan)
+    plan.operations += [
+        consent_operation(intent, mapping, version).model_copy(update={"lane": "batch"})
+        for intent, version in allowed
+    ]
     return plan
