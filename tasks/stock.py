@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FLUSH = "bcsync.flush_stock"
 RECORDS = "bcsync.stock_records"
+FLUSH_STOCK_FIGURES = 5000  # due figures sent per flush (50 jobs); the rest go with the next tick
 FLUSH_CATALOG_ROWS = 5000  # catalog rows packed per flush (50 jobs); the rest wait for the next tick
 CATALOG_ORDER = ("catalog_item_upsert", "catalog_variant_upsert")  # items before their variants
 
@@ -188,11 +189,10 @@ def flush(rt: Runtime, now: float | None = None) -> int:
     now = now if now is not None else time.time()
     state = stock_state(rt)
     mapping = get_mapping()
-    ready = due(state.pending(), now, mapping.stock.debounce_seconds)
+    ready = due(state.pending(), now, mapping.stock.debounce_seconds)[:FLUSH_STOCK_FIGURES]
     stock_ops = [
         inventory_operation(f.external_id, f.quantity, f.version, "batch", f"variant:{f.external_id}")
-        for f in ready
-        if state.take_pending(f)
+        for f in state.take_pending(ready)
     ]
     catalog = state.take_catalog(FLUSH_CATALOG_ROWS)
     envelopes: list[dict[str, Any]] = []

@@ -133,13 +133,23 @@ class StockState:
     def put_pending(self, figure: PendingFigure) -> None:
         self.r.hset(f"{self.p}pending", figure.external_id, json.dumps(asdict(figure)))
 
+    def put_pending_many(self, figures: Iterable[PendingFigure]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for figure in figures:
+            pipe.hset(f"{self.p}pending", figure.external_id, json.dumps(asdict(figure)))
+        pipe.execute()
+
     def drop_pending(self, external_id: str) -> None:
         self.r.hdel(f"{self.p}pending", external_id)
 
-    def take_pending(self, figure: PendingFigure) -> bool:
-        """Remove a due figure unless a newer merge replaced it meanwhile (then it waits for its turn)."""
-        encoded = json.dumps(asdict(figure))
-        return bool(self._delete_if_same(keys=[f"{self.p}pending"], args=[figure.external_id, encoded]))
+    def take_pending(self, figures: list[PendingFigure]) -> list[PendingFigure]:
+        """Remove due figures, except those a newer merge replaced meanwhile (they wait for their turn)."""
+        pipe = self.r.pipeline(transaction=False)
+        for figure in figures:
+            encoded = json.dumps(asdict(figure))
+            self._delete_if_same(keys=[f"{self.p}pending"], args=[figure.external_id, encoded], client=pipe)
+        taken = pipe.execute()
+        return [figure for figure, removed in zip(figures, taken, strict=True) if removed]
 
     # --- catalog outbox ----------------------------------------------------------------------
     def queue_catalog(self, ops: Iterable[Operation]) -> int:

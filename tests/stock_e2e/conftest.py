@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
 from sandbox.server import ServerThread
+from sync.stock.coalesce import PendingFigure
 from sync.stock.state import StockState
 from tests.support.fleet import WorkerProcess, fleet_env
 
@@ -102,6 +104,15 @@ class StockFleet:
         self.state.mark_created("item", [item])
         for start in range(0, len(external_ids), 10_000):
             self.state.mark_created("variant", external_ids[start : start + 10_000])
+
+    def start_refresh(self, count: int, version: str) -> list[str]:
+        """A stock refresh of `count` variants Klaviyo holds: debounced batch figures, flushed at once."""
+        ids = [f"BULK-{n // 100:04d}---{n % 100:02d}" for n in range(count)]
+        self.seed_variants("BULK-ITEM", ids, quantity=0)
+        now = time.time() - 3600  # long quiet: every figure is due
+        self.state.put_pending_many(PendingFigure(e, 1, version, now, now) for e in ids)
+        self.publish("bcsync.flush_stock", [], "batch")
+        return ids
 
     def recorded(self, path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
