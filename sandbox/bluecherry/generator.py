@@ -199,7 +199,7 @@ def generate_tenant(
             code = rng.choice(wholesale)
             p = person(seed, 9_000_000 + len(code))
             addresses = [address("BT", code, p), address("ST", code, p)]
-        elif ord_type == "WEB" and (rng.random() < 0.3 or customers == 0):
+        elif customers == 0 or ord_type == "WEB" and rng.random() < 0.3:
             code = GUEST
             p = person(seed, 10_000_000 + n)
             name = f"{p['first_name']} {p['last_name']}"

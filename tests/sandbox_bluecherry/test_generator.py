@@ -89,3 +89,13 @@ def test_fast_stamps_equal_the_clock_across_daylight_saving_changes() -> None:
         start = clock.timestamp()
         for step in range(0, 366 * 86400, 3607):  # every hour-and-a-bit over a year hits both changes
             assert stamp(start + step) == clock.local_stamp(start + step), (zone, step)
+
+
+def test_a_tenant_without_customers_still_takes_orders_from_guests_and_wholesale() -> None:
+    store = RecordStore()
+    clock = SandboxClock("America/New_York", "2026-11-20 12:00:00", frozen=True)
+    counts = generate_tenant(store, clock, seed=5, customers=0, styles=1, orders=100, history_days=20)
+    assert counts["orders"] == 100
+    assert {
+        r.body["customer"] == "WEBGUEST" or r.body["customer"].startswith("W0") for r in store.iterate("order")
+    } == {True}
