@@ -58,8 +58,8 @@ class StockFleet:
         from config.celery import make_app
         from config.settings import Settings
 
-        settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
-                               if k.startswith("BCSYNC_")})
+        settings = Settings.model_validate({k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
+                                            if k.startswith("BCSYNC_")})
         self.celery = make_app(settings)
 
     @property
