@@ -342,8 +342,9 @@ def toml_value(value: Any) -> str:
 
 def render() -> str:
     lines = [
-        "# The tenant mapping with every key at its default. Copy it, keep only what differs for your tenant,",
-        "# and point BCSYNC_MAPPING_FILE at the copy. docs/configuration.md explains every key.",
+        "# The tenant mapping with every key at its default. Copy it, change what differs for your tenant and",
+        "# point BCSYNC_MAPPING_FILE at the copy; docs/configuration.md explains every key. A table you write",
+        "# is not merged into these defaults: keep any [resources.*], lines or addresses table you change whole.",
         "# Generated from config/mapping.py by scripts/gen_mapping_example.py - do not edit by hand.",
     ]
     for key in walk(Mapping()):
