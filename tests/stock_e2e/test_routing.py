@@ -34,8 +34,8 @@ def test_on_hand_fully_picked_or_owed_is_zero_and_3_to_5_routes_by_demand(stock_
     fleet.start_flusher(0.3)
 
     # every SKU at 3 first (routes vary: a first figure), then wait until Klaviyo shows 3 everywhere
-    first = [inventory_row(*ext.split("---")[0].split("-"), ext.rsplit("-", 1)[1], "WH1", oh=3,
-                           last_mod="2026-11-20 10:00:00") for ext in ids]
+    parts = [(ext.split("-")[0], ext.split("-")[1], ext.rsplit("-", 1)[1]) for ext in ids]
+    first = [inventory_row(style, color, size, "WH1", oh=3) for style, color, size in parts]
     fleet.records("inventory", first, "2026-11-20T18:00:00+00:00", "fast")
     wait_for(lambda: all(fleet.quantity(e) == 3 for e in ids), 60, message="3 units everywhere")
     before = len(fleet.recorded(record))
