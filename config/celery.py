@@ -7,7 +7,10 @@ Lanes: ``fast`` (consent, new customers, scarce stock, cancellations), ``default
 
 from __future__ import annotations
 
-from celery import Celery
+import sys
+from typing import Any
+
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from config.settings import Settings, get_settings
@@ -41,6 +44,11 @@ def make_app(settings: Settings | None = None) -> Celery:
         broker_transport_options={
             # Redis re-delivers a message whose worker died only after this; must exceed the hard limit.
             "visibility_timeout": settings.visibility_timeout_seconds,
+            # look for a dead worker's messages every N seconds (kombu's default sweep is ~100 s), and never
+            # let a worker that died mid-sweep block the sweep for long
+            "unacked_restore_interval": settings.redelivery_check_seconds,
+            "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 60,
             "global_keyprefix": f"{settings.key_prefix}:broker:",
         },
         broker_connection_retry_on_startup=True,
@@ -67,6 +75,19 @@ def make_app(settings: Settings | None = None) -> Celery:
         },
     )
     return celery_app
+
+
+@signals.worker_init.connect
+def _refuse_bad_configuration(**_: Any) -> None:
+    """A plain `celery -A config.celery:app worker` refuses a wrong mapping file before taking any message
+    (a task would otherwise fail on it and its message be acknowledged)."""
+    from config.mapping import MappingError, get_mapping
+
+    try:
+        get_mapping()
+    except MappingError as exc:
+        print(f"configuration refused:\n{exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 app = make_app()

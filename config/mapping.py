@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -332,6 +332,18 @@ class MappingError(ValueError):
     """A mapping file that cannot be used: names the file, the key and what was expected."""
 
 
+def _merged(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The file's keys laid over the documented defaults, table by table: a tenant writes only what differs
+    (a table written whole in the file would otherwise lose the defaults of the keys it leaves out)."""
+    out = dict(defaults)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_mapping(path: Path | None) -> Mapping:
     if path is None:
         return Mapping()
@@ -342,7 +354,7 @@ def load_mapping(path: Path | None) -> Mapping:
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Mapping.model_validate(raw)
+        return Mapping.model_validate(_merged(Mapping().model_dump(), raw))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

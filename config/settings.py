@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: int = Field(
         300, description="Redis redelivers an unacknowledged message after this; longer than the hard limit."
     )
+    redelivery_check_seconds: int = Field(
+        10, ge=1, description="How often workers look for messages of dead workers past the visibility timeout."
+    )
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 180
     worker_concurrency: int = 2

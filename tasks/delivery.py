@@ -23,7 +23,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import redis
 from celery import signals
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
 
 from config.celery import LANES, app
 from config.mapping import get_mapping
@@ -40,7 +44,9 @@ from connectors.klaviyo.errors import (
     TransientError,
 )
 from connectors.klaviyo.limiter import FleetRateLimiter
+from connectors.klaviyo.models import PayloadError
 from sync.customers.duplicates import resolve_duplicate_profile
+from sync.customers.erasure import ErasureTombstones, version_stamp
 from sync.exceptions import ExceptionRegister
 from sync.ledger import Ledger
 from sync.operations import Operation
@@ -185,11 +191,47 @@ def _dead_letter(rt: Runtime, env: dict[str, Any], ops: list[dict[str, Any]], re
     log.warning("dead-lettered %s (%s rows, lane %s): %s", entry.id, len(ops), env["lane"], reason)
 
 
+ERASABLE_KINDS = {"profile_upsert", "subscribe", "unsubscribe", "event"}
+
+
+def _erased_since(rt: Runtime, ops: list[Operation]) -> set[str]:
+    """Keys of operations about customers erased after the operation was computed: a message already queued
+    when `bcsync erase` ran (or the ERP delete flag arrived) must not re-create the profile."""
+    codes = {op.record.split(":", 1)[1]: op for op in ops
+             if op.kind in ERASABLE_KINDS and op.version and op.record and op.record.startswith("customer:")}
+    if not codes:
+        return set()
+    stamps = ErasureTombstones(rt.redis, rt.settings.key_prefix).stamps(codes)
+    return {op.key for code, op in codes.items()
+            if code in stamps and op.version and version_stamp(op.version) <= stamps[code]}
+
+
+def _dead_letter_local(rt: Runtime, env: dict[str, Any], ops: list[dict[str, Any]], reason: str) -> None:
+    env["attempts"] = env.get("attempts", []) + [Attempt(at=time.time(), error=reason[:2000]).model_dump()]
+    env.setdefault("kind", "unknown")
+    env.setdefault("lane", "default")
+    _dead_letter(rt, env, ops, reason[:500])
+
+
 def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
-    ops = [Operation.model_validate(o) for o in env["operations"]]
+    try:
+        ops = [Operation.model_validate(o) for o in env["operations"]]
+    except ValidationError as exc:
+        _dead_letter_local(rt, env, env.get("operations", []), f"malformed operation: {exc.errors()[:3]}")
+        return None
+    erased = _erased_since(rt, ops)
+    if erased:
+        log.info("dropped %d operation(s) for erased customers", len(erased))
+        ops = [op for op in ops if op.key not in erased]
+        if not ops:
+            return None
     client = rt.client(env["lane"])
     try:
         result = send_operations(ops, client, rt.ledger)
+    except (PayloadError, ValidationError, ValueError) as exc:
+        # our own validation refused the payload before sending: permanent, Klaviyo never saw it
+        _dead_letter_local(rt, env, env["operations"], f"refused before sending: {exc}")
+        return None
     except RateLimitedLocally as exc:
         _reschedule(rt, env, exc.delay + random.uniform(0, 0.2))
         return None
@@ -231,6 +273,16 @@ def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
     except PermanentError as exc:
         env["attempts"].append(_attempt(exc).model_dump())
         _dead_letter(rt, env, env["operations"], f"Klaviyo refused the request ({exc.status})")
+        return None
+    except (SoftTimeLimitExceeded, httpx.HTTPError, redis.RedisError, OSError) as exc:
+        # unclassified trouble on the way (a time limit, a socket): never lose the message, retry it
+        env["attempts"] = (env["attempts"] + [Attempt(at=time.time(), error=f"{type(exc).__name__}: {exc}")
+                                              .model_dump()])[-MAX_ATTEMPTS_KEPT:]
+        failures = sum(1 for a in env["attempts"] if a.get("status") != 429)
+        if failures >= rt.settings.max_attempts:
+            _dead_letter(rt, env, env["operations"], f"gave up after {failures} failures")
+        else:
+            _reschedule(rt, env, backoff_delay(failures, rt.settings))
         return None
     rt.ledger.record(result.delivered)
     for op, err in result.rejected:

@@ -11,6 +11,24 @@ from sandbox.cli import app as sandbox_app
 from workers import dlq_cli, exceptions_cli
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
+
+
+@app.callback()
+def _refuse_bad_configuration() -> None:
+    """Every command starts by reading the settings and the mapping file: a wrong one is refused here, with
+    the file, the key and what was expected, before any process starts or any message is taken."""
+    from pydantic import ValidationError
+
+    from config.mapping import MappingError, get_mapping
+    from config.settings import get_settings
+
+    try:
+        get_settings()
+        get_mapping()
+    except (MappingError, ValidationError) as exc:
+        typer.echo(f"configuration refused:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(dlq_cli.app, name="dlq")
 app.command("exceptions")(exceptions_cli.exceptions)
@@ -89,46 +107,26 @@ def demo(
     run_demo(minutes)
 
 
-def _register_optional() -> None:
-    """Commands of the flows (poller, audit, backfills, erase, CSV drops)."""
+def _register_flows() -> None:
+    """Commands of the flows (poller, audit, backfills, erase, CSV drops), imported when the CLI starts."""
+    from workers.audit import app as audit_app
+    from workers.backfill_customers import backfill_customers
+    from workers.backfill_orders import backfill_orders
+    from workers.csv_drops import csv_drops
+    from workers.erase import erase
     from workers.poller import app as poller_app
 
     app.add_typer(poller_app, name="poller")
+    app.add_typer(audit_app, name="audit")
     backfill_app = typer.Typer(help="Historical loads on the batch lane (no flows fire).", no_args_is_help=True)
+    backfill_app.command("customers")(backfill_customers)
+    backfill_app.command("orders")(backfill_orders)
     app.add_typer(backfill_app, name="backfill")
-    try:
-        from workers.audit import app as audit_app
-
-        app.add_typer(audit_app, name="audit")
-    except ImportError:
-        pass
-    try:
-        from workers.backfill_orders import backfill_orders
-
-        backfill_app.command("orders")(backfill_orders)
-    except ImportError:
-        pass
-    try:
-        from workers.backfill_customers import backfill_customers
-
-        backfill_app.command("customers")(backfill_customers)
-    except ImportError:
-        pass
-    try:
-        from workers.erase import erase
-
-        app.command("erase")(erase)
-    except ImportError:
-        pass
-    try:
-        from workers.csv_drops import csv_drops
-
-        app.command("csv-drops")(csv_drops)
-    except ImportError:
-        pass
+    app.command("erase")(erase)
+    app.command("csv-drops")(csv_drops)
 
 
-_register_optional()
+_register_flows()
 
 
 def main() -> None:

@@ -100,12 +100,6 @@ def _tables(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[tuple[st
     return found
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config.mapping.load_mapping validates the file alone, so a table written in the file is built from the "
-    "model's class defaults, not merged into the documented defaults: [resources.<r>] needs `path` and loses "
-    "its poll_seconds, lines/addresses tables need `rows` and pick/invoice/memo lines lose their quantity "
-    "columns. Fix: deep-merge the file into Mapping().model_dump() before validating, then drop this marker."
-))
 def test_changing_one_key_of_any_table_keeps_the_tables_other_defaults(tmp_path: Path) -> None:
     defaults = Mapping()
     lost = []

@@ -38,6 +38,7 @@ def fleet_env(redis_url: str, klaviyo_url: str, **overrides: str) -> dict[str, s
         "BCSYNC_KLAVIYO_BASE_URL": klaviyo_url,
         "BCSYNC_KLAVIYO_API_KEY": "pk_test_0123456789abcdef",
         "BCSYNC_VISIBILITY_TIMEOUT_SECONDS": "8",
+        "BCSYNC_REDELIVERY_CHECK_SECONDS": "1",
         "BCSYNC_TASK_SOFT_TIME_LIMIT_SECONDS": "4",
         "BCSYNC_TASK_TIME_LIMIT_SECONDS": "6",
         "BCSYNC_DELAYED_DRAIN_INTERVAL_SECONDS": "0.2",

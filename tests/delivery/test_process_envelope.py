@@ -1,0 +1,56 @@
+"""The delivery decision for envelopes that never reach Klaviyo: malformed payloads and erased customers.
+Real Redis; the Klaviyo client points at a closed port, so any request attempt would show as a retry."""
+
+from __future__ import annotations
+
+from config.mapping import ExceptionOwners
+from config.settings import Settings
+from connectors.klaviyo.limiter import FleetRateLimiter
+from sandbox.server import free_port
+from sync.customers.erasure import ErasureTombstones
+from sync.exceptions import ExceptionRegister
+from sync.ledger import Ledger
+from sync.operations import Operation
+from tasks.deadletters import DeadLetters
+from tasks.delayed import DelayedSchedule
+from tasks.delivery import Runtime, envelope, process_envelope
+
+
+def make_runtime(redis_client, redis_url: str) -> Runtime:
+    settings = Settings(redis_url=redis_url, key_prefix="t", klaviyo_base_url=f"http://127.0.0.1:{free_port()}",
+                        klaviyo_api_key="pk_test_x", max_attempts=3)
+    return Runtime(
+        settings=settings, redis=redis_client, limiter=FleetRateLimiter(redis_client, "t"),
+        ledger=Ledger(redis_client, "t"), dead_letters=DeadLetters(redis_client, "t"),
+        delayed=DelayedSchedule(redis_client, "t"), exceptions=ExceptionRegister(redis_client, "t", ExceptionOwners()),
+        clients={},
+    )
+
+
+def test_a_payload_our_models_refuse_is_dead_lettered_not_lost(redis_client, redis_url):
+    rt = make_runtime(redis_client, redis_url)
+    op = Operation(kind="profile_deletion", key="erase:C1", lane="fast", payload={"profile": {"external_id": "C1"}})
+    process_envelope(envelope([op], "fast"), rt)
+    (entry,) = rt.dead_letters.list("fast")
+    assert entry.operations[0]["key"] == "erase:C1" and "refused before sending" in entry.reason
+    assert rt.delayed.pending() == 0
+
+
+def test_a_malformed_envelope_is_dead_lettered(redis_client, redis_url):
+    rt = make_runtime(redis_client, redis_url)
+    env = envelope([Operation(kind="event", key="k", payload={})], "default")
+    env["operations"][0]["kind"] = "teleport"
+    process_envelope(env, rt)
+    assert len(rt.dead_letters.list("default")) == 1
+
+
+def test_operations_for_a_customer_erased_after_they_were_computed_are_dropped(redis_client, redis_url):
+    rt = make_runtime(redis_client, redis_url)
+    ErasureTombstones(redis_client, "t").mark("C1", "2026-02-01T00:00:00Z")
+    stale = Operation(kind="profile_upsert", key="profile:C1", lane="fast", payload={"external_id": "C1"},
+                      version="2026-01-15T10:00:00Z#1", record="customer:C1")
+    process_envelope(envelope([stale], "fast"), rt)
+    assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []  # never sent, nothing to retry
+    newer = stale.model_copy(update={"version": "2026-03-01T00:00:00Z#1"})
+    process_envelope(envelope([newer], "fast"), rt)
+    assert rt.delayed.pending() == 1  # a newer ERP change goes through (here: the closed port, so a retry)
