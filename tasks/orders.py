@@ -36,15 +36,17 @@ import redis
 
 from config.celery import app
 from config.mapping import Lane, Mapping, get_mapping
+from sync.catalog.records import SkuKey
 from sync.changes import ChangeEvent
 from sync.exceptions import ExceptionRegister
 from sync.ledger import Ledger
 from sync.operations import Operation
 from sync.orders.aggregates import customer_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
-from sync.orders.lifecycle import klaviyo_order_id, profile_key
-from sync.orders.records import OrderDocuments, parse_order_documents
+from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
+from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
 from sync.orders.state import RedisOrderState, StoredDocuments
+from sync.stock.state import StockState
 
 log = logging.getLogger(__name__)
 Submit = Callable[[list[Operation]], Any]
@@ -154,11 +156,29 @@ def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, back
     if result.excluded is not None:
         return result
     ops = [op.model_copy(update={"lane": lane}) if lane else op for op in result.operations]
+    if not backfill:
+        feed_demand(docs, ctx)
     remember(number, result, view, ops, ctx)
     deliver(ops, ctx)
     if aggregates:
         refresh_aggregates(docs, ctx, lane="batch" if lane == "batch" or backfill else "default")
     return result
+
+
+def feed_demand(docs: OrderDocuments, ctx: OrderContext) -> None:
+    """Units confirmed per SKU feed the stock flow's dynamic high-demand rule (a line re-read counts once;
+    a cancelled order or line counts nothing)."""
+    order = docs.order
+    if not is_confirmed(order) or order.confirmed is None or order.status == OrderStatus.CANCELLED:
+        return
+    for line in order.lines:
+        units = line.qty - line.cancel_qty
+        if units > 0:
+            sku = SkuKey(line.style, line.color_code, line.lbl_code, line.dimension, line.size_desc)
+            StockState(ctx.redis, ctx.key_prefix).record_confirmed(
+                sku, f"{order.number}:{line.line_seq}", units, order.confirmed.timestamp(),
+                ctx.mapping.stock.high_demand_window_hours,
+            )
 
 
 def remember(number: str, result: DesiredResult, view: DeliveredView, ops: list[Operation],

@@ -6,7 +6,8 @@ recomputed over all its stored rows, and the figure goes on the lane its change 
 every second) sends as bulk variant updates once quiet for `stock.debounce_seconds`.
 Styles: catalog operations; upserts wait in the catalog outbox and leave in bulk jobs of 100 rows with
 the same flush; retirements are single calls on the batch lane.
-Locations: stored; the sellable set applies from the next inventory change of each SKU.
+Locations: stored; a changed lookup re-computes every SKU (a warehouse made sellable or not). Stock read
+before any location reads the lookup from Blue Cherry first.
 The REST path (`handle_change`) and the CSV path (`bcsync.stock_records`, fed by `workers/csv_drops.py`)
 run the same functions.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from config.celery import app
 from config.mapping import Mapping, get_mapping
+from connectors.bluecherry.errors import BlueCherryError
 from sync.catalog.records import RecordError, SkuKey
 from sync.catalog.transform import catalog_operations
 from sync.changes import ChangeEvent
@@ -73,14 +75,8 @@ def ingest(
     elif resource == "style":
         ingest_styles(records, mapping, rt)
     elif resource == "location":
-        state = stock_state(rt)
-        code_field = mapping.fields.location.code
-        for raw in records:
-            code = str(raw.get(code_field) or "").strip()
-            if not code:
-                rt.exceptions.record("invalid_record", "location:?", f"no location code in '{code_field}'")
-                continue
-            state.store_location(code, raw)
+        if store_locations(records, mapping, rt):
+            recompute_all(observed_at, mapping, rt)
     else:
         log.warning("tasks.stock does not handle %s records; %s acknowledged", resource, len(records))
 
@@ -101,14 +97,8 @@ def ingest_inventory(
     fields = mapping.fields.inventory
     last_mod_field = mapping.resources.inventory.last_mod
     state = stock_state(rt)
-    try:
-        check_formula(mapping.stock.formula, fields)
-        sellable = sellable_warehouses(mapping.stock, state.locations(), mapping.fields.location)
-    except StockConfigError as exc:
-        rt.exceptions.record("catalog_error", "stock:configuration", str(exc), severity="critical")
-        return
     touched: set[SkuKey] = set()
-    for raw in raws:
+    for raw in raws:  # rows are kept first, whatever happens next: nothing read is ever lost
         try:
             row = parse_inventory_row(raw, fields, last_mod_field)
         except RecordError as exc:
@@ -117,10 +107,64 @@ def ingest_inventory(
         stamp = row.last_mod.isoformat() if row.last_mod else ""
         state.store_row(row.sku, row.warehouse, raw, stamp)
         touched.add(row.sku)
+    sellable = _sellable(mapping, state, rt)
+    if sellable is None:
+        return
     for sku in sorted(touched):
         rows = [parse_inventory_row(r, fields, last_mod_field) for r in state.rows(sku)]
         figures = compute_ats(rows, sellable, observed_at, mapping.stock.formula, skus=[sku])
         plan_figure(figures[sku], mapping, state, rt)
+
+
+def store_locations(records: Iterable[dict[str, Any]], mapping: Mapping, rt: Runtime) -> int:
+    state = stock_state(rt)
+    code_field = mapping.fields.location.code
+    stored = 0
+    for raw in records:
+        code = str(raw.get(code_field) or "").strip()
+        if not code:
+            rt.exceptions.record("invalid_record", "location:?", f"no location code in '{code_field}'")
+            continue
+        state.store_location(code, raw)
+        stored += 1
+    return stored
+
+
+def _sellable(mapping: Mapping, state: StockState, rt: Runtime) -> frozenset[str] | None:
+    """The sellable warehouses; when no location was read yet (stock polled before the hourly location
+    lookup), read the lookup from Blue Cherry now instead of computing figures over no warehouse."""
+    try:
+        check_formula(mapping.stock.formula, mapping.fields.inventory)
+        if not state.locations() and not mapping.stock.sellable_warehouses:
+            from connectors.bluecherry.client import BlueCherryClient
+
+            try:
+                with BlueCherryClient.from_settings(mapping=mapping) as client:
+                    store_locations(client.locations(), mapping, rt)
+            except BlueCherryError as exc:
+                log.warning("could not read the location lookup from Blue Cherry: %s", exc)
+        return sellable_warehouses(mapping.stock, state.locations(), mapping.fields.location)
+    except StockConfigError as exc:
+        # rows are stored: the figures follow as soon as the locations or the mapping are fixed
+        rt.exceptions.record("catalog_error", "stock:configuration", str(exc), severity="critical")
+        return None
+
+
+def recompute_all(observed_at: datetime, mapping: Mapping, rt: Runtime) -> int:
+    """A changed location lookup (a warehouse made sellable or not) re-computes every SKU's figure."""
+    state = stock_state(rt)
+    sellable = _sellable(mapping, state, rt)
+    if sellable is None:
+        return 0
+    fields, last_mod_field = mapping.fields.inventory, mapping.resources.inventory.last_mod
+    planned = 0
+    for raws in state.all_rows():
+        rows = [parse_inventory_row(r, fields, last_mod_field) for r in raws]
+        if not rows:
+            continue
+        figures = compute_ats(rows, sellable, observed_at, mapping.stock.formula, skus=[rows[0].sku])
+        planned += plan_figure(figures[rows[0].sku], mapping, state, rt) is not None
+    return planned
 
 
 def plan_figure(figure: AtsFigure, mapping: Mapping, state: StockState, rt: Runtime) -> Operation | None:

@@ -83,6 +83,11 @@ class StockState:
         held = self.r.hgetall(f"{self.p}rows:{sku.text}")
         return [json.loads(value)["raw"] for value in held.values()]
 
+    def all_rows(self) -> Iterable[list[dict[str, Any]]]:
+        """Every SKU's stored rows (a location change re-computes every SKU it may concern)."""
+        for key in self.r.scan_iter(f"{self.p}rows:*", count=1000):
+            yield [json.loads(value)["raw"] for value in self.r.hgetall(key).values()]
+
     def store_location(self, code: str, raw: dict[str, Any]) -> None:
         self.r.hset(f"{self.p}locations", code, json.dumps(raw, default=str))
         self._touch(f"{self.p}locations")
@@ -211,6 +216,9 @@ class StockState:
     def record_confirmed(self, sku: SkuKey, ref: str, units: float, at: float, window_hours: int) -> None:
         """Units of a SKU confirmed on an order line (`ref` makes a re-read line count once)."""
         key = f"{self.p}confirmed:{sku.text}"
+        stale = [member for member, _ in self.r.zscan_iter(key, match=f"{ref}:*") if member != f"{ref}:{units}"]
+        if stale:  # an amended line: its new quantity replaces the old one
+            self.r.zrem(key, *stale)
         self.r.zadd(key, {f"{ref}:{units}": at})
         self.r.zremrangebyscore(key, 0, time.time() - window_hours * 3600)
         self.r.expire(key, window_hours * 3600 + 60)
