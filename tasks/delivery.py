@@ -52,6 +52,7 @@ from sync.ledger import Ledger
 from sync.operations import Operation
 from tasks.deadletters import Attempt, DeadLetters
 from tasks.delayed import DelayedSchedule
+from tasks.lane_stats import LaneStats
 from tasks.transport import SendResult, send_operations
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,7 @@ def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
             _reschedule(rt, env, backoff_delay(failures, rt.settings))
         return None
     rt.ledger.record(result.delivered)
+    LaneStats(rt.redis, rt.settings.key_prefix).delivered(env["lane"], len(result.delivered), env.get("created"))
     for op, err in result.rejected:
         row_env = dict(env, attempts=env["attempts"] + [_attempt(err).model_dump()])
         _dead_letter(rt, row_env, [op.model_dump(mode="json")], f"Klaviyo refused this row ({err.status})")

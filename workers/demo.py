@@ -21,6 +21,7 @@ from rich.table import Table
 from config.celery import LANES
 from config.settings import get_settings
 from sandbox.server import free_port
+from tasks.lane_stats import LaneStats
 from workers.fleet import Child, Supervisor, bcsync_argv, fleet_children
 
 console = Console()
@@ -68,6 +69,7 @@ def _snapshot(klaviyo_url: str, client: redis.Redis, prefix: str) -> dict[str, A
         "duplicates suppressed": state.get("duplicates_suppressed", 0),
         "catalog variants": counts.get("catalog_variants", 0),
         "queues": {lane: int(client.llen(f"{prefix}:broker:{lane}")) for lane in LANES},
+        "lanes": LaneStats(client, prefix).summary(LANES),
         "dead letters": {lane: int(client.zcard(f"{prefix}:dlq:{lane}")) for lane in LANES},
         "open exceptions": int(client.zcard(f"{prefix}:exceptions")),
     }
@@ -84,6 +86,9 @@ def _render(snap: dict[str, Any], started: float, flower_url: str) -> Table:
         table.add_row(f"events: {metric}", str(count))
     for key in ("queues", "dead letters"):
         table.add_row(key, "  ".join(f"{k}={v}" for k, v in snap.get(key, {}).items()))
+    for lane, stats in snap.get("lanes", {}).items():
+        table.add_row(f"{lane} lane", f"{stats['delivered']} delivered, latency p50 {stats['p50_seconds']} s, "
+                                      f"p95 {stats['p95_seconds']} s")
     return table
 
 

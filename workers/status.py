@@ -12,6 +12,7 @@ from rich.table import Table
 from config.celery import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
+from tasks.lane_stats import LaneStats
 from workers import stores
 
 console = Console()
@@ -30,6 +31,7 @@ def collect_status() -> dict[str, Any]:
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
     return {
         "queues": queues,
+        "lanes": LaneStats(client, s.key_prefix).summary(LANES),
         "delayed_retries": stores.delayed().pending(),
         "dead_letters": {lane: dlq.count(lane) for lane in LANES},
         "exceptions": stores.exceptions().counts(),
@@ -50,10 +52,12 @@ def show_status(as_json: bool) -> None:
         print(json.dumps(data, indent=2))
         return
     table = Table(title="Lanes")
-    for col in ("lane", "queued", "dead letters"):
+    for col in ("lane", "queued", "delivered", "latency p50 / p95 (s)", "dead letters"):
         table.add_column(col)
     for lane in LANES:
-        table.add_row(lane, str(data["queues"][lane]), str(data["dead_letters"][lane]))
+        stats = data["lanes"][lane]
+        table.add_row(lane, str(data["queues"][lane]), str(stats["delivered"]),
+                      f"{stats['p50_seconds']} / {stats['p95_seconds']}", str(data["dead_letters"][lane]))
     console.print(table)
     console.print(f"delayed retries waiting: {data['delayed_retries']}")
     console.print(f"paused endpoints: {data['paused_endpoints'] or 'none'}")

@@ -121,8 +121,11 @@ def test_profile_upserts_land_once_through_the_fast_lane(fleet_factory):
     assert sorted(fleet.external_ids()) == [f"C{n:05d}" for n in range(20)]
     assert fleet.stats()["duplicates_suppressed"] == 0
     assert fleet.dead_letters() == 0
-    # the ledger recorded every write
+    # the ledger recorded every write; the lane's counters saw them
     assert all(fleet.redis.exists(f"{fleet.prefix}:ledger:profile:C{n:05d}") for n in range(20))
+    from tasks.lane_stats import LaneStats
+
+    assert LaneStats(fleet.redis, fleet.prefix).summary(("fast",))["fast"]["delivered"] == 20
 
 
 def test_a_429_storm_loses_nothing_and_dead_letters_nothing(fleet_factory):

@@ -89,3 +89,19 @@ def test_delayed_schedule_reclaims_entries_of_a_drainer_that_died(redis_client):
     published: list = []
     assert sched.drain(lambda t, a, q: published.append(a)) == 1 and published == [[{"id": "a"}]]
     assert sched.pending() == 0
+
+
+def test_lane_stats_count_deliveries_and_keep_recent_latencies(redis_client):
+    from tasks.lane_stats import KEEP, LaneStats
+
+    stats = LaneStats(redis_client, "t")
+    stats.delivered("fast", 3, time.time() - 0.2)
+    stats.delivered("batch", 1000, time.time() - 30)
+    stats.delivered("batch", 0, time.time())  # nothing delivered: nothing counted
+    summary = stats.summary(("fast", "default", "batch"))
+    assert summary["fast"]["delivered"] == 3 and 0.15 < summary["fast"]["p50_seconds"] < 5
+    assert summary["batch"]["delivered"] == 1000 and summary["batch"]["p50_seconds"] >= 30
+    assert summary["default"] == {"delivered": 0, "p50_seconds": None, "p95_seconds": None}
+    for _ in range(KEEP + 50):
+        stats.delivered("fast", 1, time.time())
+    assert redis_client.llen("t:stats:latency:fast") == KEEP
