@@ -4,6 +4,7 @@ order lifecycle, shared by the module; the poller runs in-process, one cycle per
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,17 @@ class OrderFleet:
 
     def poll(self) -> None:
         """One poller cycle over the order resources, then wait until every lane is idle."""
-        register = ExceptionRegister(self.redis, self.prefix, self.mapping.owners)
-        poller = Poller(self.bc, self.redis, self.emit, register, mapping=self.mapping, settings=self.settings,
-                        resources=ORDER_RESOURCES)
-        poller.run_once()
+        self.emit(self.capture())
         self.wait_idle()
+
+    def capture(self) -> list[ChangeEvent]:
+        """One poller cycle over the order resources; its change events are returned instead of sent."""
+        captured: list[ChangeEvent] = []
+        register = ExceptionRegister(self.redis, self.prefix, self.mapping.owners)
+        poller = Poller(self.bc, self.redis, captured.extend, register, mapping=self.mapping,
+                        settings=self.settings, resources=ORDER_RESOURCES)
+        poller.run_once()
+        return captured
 
     def busy(self) -> int:
         keys = [f"{self.prefix}:broker:{lane}" for lane in ("fast", "default", "batch")]
@@ -135,14 +142,17 @@ class OrderFleet:
         self.redis.close()
 
 
-@pytest.fixture(scope="module")
-def order_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderFleet]:
-    mapping_file = tmp_path_factory.mktemp("orders-e2e") / "mapping.toml"
-    mapping_file.write_text(MAPPING, encoding="utf-8")
+@contextmanager
+def running_fleet(redis_server: PrivateRedis, folder: Path, mapping: str,
+                  klaviyo_config: KlaviyoSandboxConfig | None = None) -> Iterator[OrderFleet]:
+    """A Blue Cherry sandbox (one style, no orders), a Klaviyo sandbox (limits off unless configured) and
+    one worker per lane with the tenant mapping `mapping` (TOML)."""
+    mapping_file = folder / "mapping.toml"
+    mapping_file.write_text(mapping, encoding="utf-8")
     bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, customers=0, styles=1, orders=0,
                                         start_time="2026-03-02 10:00:00", frozen=True)
-    with ServerThread(create_bluecherry(bc_config)) as bc, \
-            ServerThread(create_klaviyo(KlaviyoSandboxConfig(rate_limits_enabled=False))) as klaviyo:
+    klaviyo_config = klaviyo_config or KlaviyoSandboxConfig(rate_limits_enabled=False)
+    with ServerThread(create_bluecherry(bc_config)) as bc, ServerThread(create_klaviyo(klaviyo_config)) as klaviyo:
         fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file)
         try:
             for lane in ("default", "fast", "batch"):
@@ -150,3 +160,9 @@ def order_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFac
             yield fleet
         finally:
             fleet.stop()  # workers stopped by pid; the servers stop on leaving the with
+
+
+@pytest.fixture(scope="module")
+def order_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderFleet]:
+    with running_fleet(redis_server, tmp_path_factory.mktemp("orders-e2e"), MAPPING) as fleet:
+        yield fleet

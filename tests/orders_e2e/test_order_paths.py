@@ -113,6 +113,70 @@ def test_cancellations_filters_and_the_catch_all_account(order_fleet: OrderFleet
     assert owner["erp_order_count"] == 0, "cancelled, unconfirmed and wholesale orders do not count"
 
 
+def test_confirmed_then_a_line_cancelled_then_shipped(order_fleet: OrderFleet) -> None:
+    f = order_fleet
+    customer = f.new_customer()
+    a, b = f.upcs[0], f.upcs[1]
+    order = f.new_order(customer=customer, lines=[{"upc": a, "qty": 2, "price": 40}, {"upc": b, "qty": 1,
+                                                                                        "price": 25}],
+                        confirm=True)
+    f.poll()
+    placed = f.events(order)[PLACED][0]
+
+    f.apply({"op": "cancel_line", "ord_num": order, "line_seq": 2})
+    f.poll()
+    (updated,) = f.events(order)[UPDATED]
+    props = updated["properties"]
+    assert [line["Line"] for line in props["LinesRemoved"]] == ["2"] and props["LinesChanged"] == []
+    assert props["PreviousValue"] == placed["value"] and updated["value"] < placed["value"]
+    assert CANCELLED not in f.events(order), "a partial cancellation is an update, not a cancellation"
+
+    f.apply({"op": "ship", "ord_num": order})
+    f.poll()
+    (fulfilled,) = f.events(order)[FULFILLED]
+    shipped = fulfilled["properties"]
+    assert shipped["Partial"] is False and shipped["ItemsShipped"] == 2
+    assert [item["Quantity"] for item in shipped["Items"]] == [2], "only the line still open ships"
+
+    assert f.unique_ids(order) == {
+        PLACED: [shop_ref(order)], ORDERED: [f"{order}:1", f"{order}:2"],
+        UPDATED: [updated["unique_id"]], FULFILLED: [fulfilled["unique_id"]],
+    }
+    assert updated["unique_id"].startswith(f"{order}:updated:")
+    aggregates = f.profile(external_id=customer)["properties"]
+    assert aggregates["erp_order_count"] == 1 and aggregates["erp_gross_revenue"] == updated["value"]
+    assert f.dead_letters() == 0
+
+
+def test_hold_and_release(order_fleet: OrderFleet) -> None:
+    f = order_fleet
+    customer = f.new_customer()
+    upc = f.upcs[0]
+    entered = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1, "price": 30}])
+    confirmed = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1, "price": 50}], confirm=True)
+    f.poll()
+    before = f.unique_ids(confirmed)
+    assert before[PLACED] == [shop_ref(confirmed)]
+
+    f.apply({"op": "hold", "ord_num": entered, "reason": "CREDIT"},
+            {"op": "hold", "ord_num": confirmed, "reason": "CREDIT"})
+    f.poll()
+    assert f.events(entered) == {}, "no events while on hold before confirmation"
+    assert f.unique_ids(confirmed) == before, "a hold after confirmation neither cancels nor updates"
+
+    f.apply({"op": "release", "ord_num": entered}, {"op": "release", "ord_num": confirmed})
+    f.poll()
+    assert f.events(entered) == {}, "released to entered: still not confirmed"
+    assert f.unique_ids(confirmed) == before
+
+    f.apply({"op": "confirm", "ord_num": entered})
+    f.poll()
+    assert f.unique_ids(entered) == {PLACED: [shop_ref(entered)], ORDERED: [f"{entered}:1"]}
+    assert f.unique_ids(confirmed) == before
+    assert f.profile(external_id=customer)["properties"]["erp_order_count"] == 2
+    assert f.dead_letters() == 0
+
+
 def test_a_rescan_after_lost_state_changes_nothing_in_klaviyo(order_fleet: OrderFleet) -> None:
     f = order_fleet
     customer = f.new_customer()
