@@ -1,11 +1,21 @@
-"""Following up on bulk profile import jobs: poll their status, read back per-row import errors."""
+"""Following up on bulk profile import jobs: poll their status, read back per-row import errors.
+
+A poll that cannot be answered now (the fleet's budget, a 429, a parked endpoint, a 5xx) comes back through
+the delayed-retry schedule; a poll Klaviyo refuses for good dead-letters the job's rows: nothing is dropped.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from connectors.klaviyo.errors import KlaviyoError, TransientError
+from connectors.klaviyo.errors import (
+    EndpointParkedError,
+    KlaviyoError,
+    RateLimitedLocally,
+    TransientError,
+    row_of_pointer,
+)
 from sync.ledger import LedgerEntry
 from sync.operations import Operation
 from tasks.deadletters import Attempt
@@ -13,6 +23,9 @@ from tasks.deadletters import Attempt
 if TYPE_CHECKING:
     from tasks.delivery import Runtime
 
+CHECK_TASK = "bcsync.check_profile_import_job"
+DELIVER_TASK = "bcsync.deliver"
+ENDPOINT = "profile-bulk-import-jobs"
 JOB_POLL_SECONDS = 2.0
 IDENTIFIERS = ("email", "phone_number", "external_id")
 
@@ -21,39 +34,85 @@ def _row_identity(attrs: dict[str, Any]) -> set[str]:
     return {f"{k}={attrs[k]}" for k in IDENTIFIERS if attrs.get(k)}
 
 
-def check_profile_import_job(rt: Runtime, job_id: str, operations: list[dict[str, Any]], lane: str) -> None:
-    ops = [Operation.model_validate(o) for o in operations]
-    client = rt.client(lane)
-    retry_args = [job_id, operations, lane]
-    try:
-        job = client.get_profile_import_job(job_id)
-    except (TransientError, KlaviyoError) as exc:
-        if isinstance(exc, TransientError):
-            rt.delayed.add("bcsync.check_profile_import_job", retry_args, lane, time.time() + JOB_POLL_SECONDS * 2)
-            return
-        raise
-    status = job.get("attributes", {}).get("status") if isinstance(job, dict) else None
-    if status not in ("complete", "cancelled"):
-        rt.delayed.add("bcsync.check_profile_import_job", retry_args, lane, time.time() + JOB_POLL_SECONDS)
-        return
-    failed: dict[int, dict[str, Any]] = {}
+def _failed_rows(errors: list[dict[str, Any]], ops: list[Operation]) -> dict[int, dict[str, Any]]:
+    """Row index -> its import error. The error's `source.pointer` names the row of the job's request
+    (`/data/attributes/profiles/data/<i>`, same order as `ops`); `original_payload`, when Klaviyo sends it,
+    is matched by identifier otherwise."""
     by_identity = {ident: i for i, op in enumerate(ops) for ident in _row_identity(op.payload)}
-    for err in client.iter_profile_import_errors(job_id):
+    failed: dict[int, dict[str, Any]] = {}
+    for err in errors:
         attrs = err.get("attributes", {}) if isinstance(err, dict) else {}
+        source = _source(attrs)
+        row = row_of_pointer(source.get("pointer"))
+        if row is not None and 0 <= row < len(ops):
+            failed[row] = attrs
+            continue
         original = attrs.get("original_payload") or {}
         for ident in _row_identity(original if isinstance(original, dict) else {}):
             if ident in by_identity:
                 failed[by_identity[ident]] = attrs
                 break
+    return failed
+
+
+def _source(attrs: dict[str, Any]) -> dict[str, Any]:
+    source = attrs.get("source")
+    return source if isinstance(source, dict) else {}
+
+
+def _error_item(attrs: dict[str, Any]) -> dict[str, Any]:
+    source = _source(attrs)
+    return {"id": attrs.get("id"), "status": attrs.get("status"), "code": attrs.get("code"),
+            "title": attrs.get("title"), "detail": attrs.get("detail"), "pointer": source.get("pointer")}
+
+
+def check_profile_import_job(rt: Runtime, job_id: str, operations: list[dict[str, Any]], lane: str) -> None:
+    ops = [Operation.model_validate(o) for o in operations]
+    client = rt.client(lane)
+
+    def poll_later(delay: float) -> None:
+        rt.delayed.add(CHECK_TASK, [job_id, operations, lane], lane, time.time() + max(0.05, delay))
+
+    try:
+        job = client.get_profile_import_job(job_id)
+        status = job.get("attributes", {}).get("status") if isinstance(job, dict) else None
+        if status not in ("complete", "cancelled"):
+            poll_later(JOB_POLL_SECONDS)
+            return
+        errors = list(client.iter_profile_import_errors(job_id))
+    except RateLimitedLocally as exc:
+        poll_later(exc.delay)
+        return
+    except EndpointParkedError as exc:
+        poll_later(exc.until - time.time())
+        return
+    except TransientError as exc:
+        poll_later(exc.retry_after or JOB_POLL_SECONDS * 2)
+        return
+    except KlaviyoError as exc:  # the job cannot be read (e.g. 404): its rows wait for an operator
+        data = exc.to_dict()
+        attempt = Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
+                          errors=data["errors"])
+        rt.dead_letters.add(DELIVER_TASK, lane, "profile_upsert", operations, [attempt],
+                            f"bulk import job {job_id} could not be read ({exc.status})")
+        return
+    failed = _failed_rows(errors, ops)
     now = time.time()
+    cancelled = status == "cancelled"
     rt.ledger.record([
-        LedgerEntry(key=op.key, delivered_at=now, status=200, endpoint="profile-bulk-import-jobs",
+        LedgerEntry(key=op.key, delivered_at=now, status=200, endpoint=ENDPOINT,
                     version=op.version, record=op.record, response={"job": job_id})
-        for i, op in enumerate(ops) if i not in failed
+        for i, op in enumerate(ops) if i not in failed and not cancelled
     ])
-    for i, attrs in failed.items():
-        attempt = Attempt(at=now, status=None, endpoint="profile-bulk-import-jobs", error="import error",
-                          errors=[{"code": attrs.get("code"), "title": attrs.get("title"),
-                                   "detail": attrs.get("detail"), "source": attrs.get("source")}])
-        rt.dead_letters.add("bcsync.deliver", lane, "profile_upsert", [ops[i].model_dump(mode="json")],
-                            [attempt], f"bulk import job {job_id} reported an error for this row")
+    for i, op in enumerate(ops):
+        if i in failed:
+            attrs = failed[i]
+            attempt = Attempt(at=now, endpoint=ENDPOINT, error=f"import error: {attrs.get('code') or 'unknown'}",
+                              errors=[_error_item(attrs)])
+            reason = f"bulk import job {job_id} reported an error for this row"
+        elif cancelled:
+            attempt = Attempt(at=now, endpoint=ENDPOINT, error="bulk import job cancelled")
+            reason = f"bulk import job {job_id} was cancelled before this row was confirmed"
+        else:
+            continue
+        rt.dead_letters.add(DELIVER_TASK, lane, "profile_upsert", [op.model_dump(mode="json")], [attempt], reason)

@@ -289,7 +289,8 @@ def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
     LaneStats(rt.redis, rt.settings.key_prefix).delivered(env["lane"], len(result.delivered), env.get("created"))
     for op, err in result.rejected:
         row_env = dict(env, attempts=env["attempts"] + [_attempt(err).model_dump()])
-        _dead_letter(rt, row_env, [op.model_dump(mode="json")], f"Klaviyo refused this row ({err.status})")
+        reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
+        _dead_letter(rt, row_env, [op.model_dump(mode="json")], reason)
     for task, args, delay in result.followups:
         rt.delayed.add(task, args, env["lane"], time.time() + delay)
     return result

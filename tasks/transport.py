@@ -8,12 +8,14 @@ delay or dead letter from it.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.klaviyo.client import KlaviyoClient
-from connectors.klaviyo.errors import KlaviyoError, PermanentError
+from connectors.klaviyo.errors import KlaviyoError, KlaviyoErrorItem, PermanentError
+from connectors.klaviyo.models import PayloadError
 from sync.ledger import Ledger, LedgerEntry, summarize_response
 from sync.operations import Operation
 
@@ -95,6 +97,7 @@ def _send_events(ops: list[Operation], client: KlaviyoClient, result: SendResult
         resp = client.create_event(ops[0].payload)
         result.delivered.append(_entry(ops[0], resp.status, "events"))
         return
+    ops, repeats = _first_of_each_event(ops)
     for chunk in _chunks(ops, BULK_EVENTS_MAX):
         sent = _without_rejected_rows(
             chunk, lambda rows: client.bulk_create_events([op.payload for op in rows]), result
@@ -104,6 +107,46 @@ def _send_events(ops: list[Operation], client: KlaviyoClient, result: SendResult
         rows, _ = sent
         # Klaviyo has no status endpoint for event bulk jobs: the 202 is all there is to record.
         result.delivered.extend(_entry(op, 202, "event-bulk-create-jobs") for op in rows)
+    _same_outcome_for_repeats(repeats, result)
+
+
+def _event_identities(op: Operation) -> set[tuple[str, ...]]:
+    """What makes two event operations one event to Klaviyo: the same key, or the same unique_id for the
+    same metric and a shared profile identifier (Klaviyo refuses a bulk request repeating one)."""
+    ids: set[tuple[str, ...]] = {("key", op.key)}
+    unique_id, metric, profile = op.payload.get("unique_id"), op.payload.get("metric"), op.payload.get("profile")
+    if unique_id and isinstance(profile, dict):
+        ids |= {(str(metric), str(unique_id), name, str(profile[name]))
+                for name in ("id", "email", "phone_number", "external_id", "anonymous_id") if profile.get(name)}
+    return ids
+
+
+def _first_of_each_event(ops: list[Operation]) -> tuple[list[Operation], list[tuple[Operation, Operation]]]:
+    """The events to send, each once, and the repeats as (repeat, the operation sent for it)."""
+    first: dict[tuple[str, ...], Operation] = {}
+    unique: list[Operation] = []
+    repeats: list[tuple[Operation, Operation]] = []
+    for op in ops:
+        ids = _event_identities(op)
+        earlier = next((first[i] for i in ids if i in first), None)
+        if earlier is not None:
+            repeats.append((op, earlier))
+            continue
+        first.update(dict.fromkeys(ids, op))
+        unique.append(op)
+    return unique, repeats
+
+
+def _same_outcome_for_repeats(repeats: list[tuple[Operation, Operation]], result: SendResult) -> None:
+    delivered = {entry.key: entry for entry in result.delivered}
+    refused = {op.key: exc for op, exc in result.rejected}
+    for repeat, sent in repeats:
+        if sent.key in delivered:
+            if repeat.key != sent.key:
+                result.delivered.append(delivered[sent.key].model_copy(update={"key": repeat.key,
+                                                                               "record": repeat.record}))
+        elif sent.key in refused:
+            result.rejected.append((repeat, refused[sent.key]))
 
 
 def _send_subscribe(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
@@ -189,24 +232,72 @@ def _without_rejected_rows(
     rows: list[Operation], call: Any, result: SendResult
 ) -> tuple[list[Operation], Any] | None:
     """Send `rows`; when Klaviyo refuses the request because of some rows (400 with pointers), reject those
-    rows and resend the rest. The client maps Klaviyo's pointers back to indexes of the payloads it was given
-    (`payload_rows`; for events grouped per profile, every event of the named group), and says which rows an
-    earlier job of the same call already delivered (`delivered_rows`). Returns the rows sent and the call's
-    answer, or None when none were left."""
+    rows, each with its own errors, and resend the rest. The client maps Klaviyo's pointers back to indexes
+    of the payloads it was given (`payload_rows`; for events grouped per profile, every event of the named
+    group - narrowed here to the one event a pointer names), and says which rows an earlier job of the same
+    call already delivered (`delivered_rows`). A row our own models refuse (`PayloadError` with its row) is
+    rejected the same way, before anything is sent. Returns the rows sent and the call's answer, or None
+    when none were left."""
     while rows:
         try:
             return rows, call(rows)
+        except PayloadError as exc:
+            if exc.row is None or not 0 <= exc.row < len(rows):
+                raise
+            result.rejected.append((rows[exc.row], _refused_before_sending(exc)))
+            rows = rows[: exc.row] + rows[exc.row + 1 :]
         except PermanentError as exc:
-            bad = {i for i in exc.payload_rows if 0 <= i < len(rows)}
+            at_fault = _rows_at_fault(exc)
+            bad = {i: items for i, items in at_fault.items() if 0 <= i < len(rows)}
             if not bad:
                 raise
-            done = set(exc.delivered_rows) - bad
-            for i in sorted(bad):
-                result.rejected.append((rows[i], exc))
+            done = set(exc.delivered_rows) - set(bad)
+            for i, items in sorted(bad.items()):
+                result.rejected.append((rows[i], _row_error(exc, items)))
             for i in sorted(done):
                 result.delivered.append(_entry(rows[i], 202, exc.endpoint))
             rows = [op for i, op in enumerate(rows) if i not in bad and i not in done]
     return None
+
+
+# `/data/attributes/events-bulk-create/data/<group>/attributes/events/data/<event>/...`: one event of a group
+_EVENT_IN_GROUP = re.compile(r"^/data/attributes/events-bulk-create/data/(\d+)/attributes/events/data/(\d+)(?:/|$)")
+
+
+def _rows_at_fault(exc: KlaviyoError) -> dict[int, list[KlaviyoErrorItem]]:
+    """Payload index -> the errors that are its own. An error pointing into one event of a per-profile group
+    names that event only (the group's n-th payload, groups keep input order); an error on the group's
+    profile, or on a row of any other bulk body, names every payload of that row."""
+    group_of: dict[int, int] = {}
+    for index, items in exc.payload_rows.items():
+        for item in items:
+            found = _EVENT_IN_GROUP.match(item.pointer or "")
+            if found:
+                group_of[index] = int(found.group(1))
+    members: dict[int, list[int]] = {}
+    for index in sorted(group_of):
+        members.setdefault(group_of[index], []).append(index)
+    at_fault: dict[int, list[KlaviyoErrorItem]] = {}
+    for index, items in exc.payload_rows.items():
+        for item in items:
+            found = _EVENT_IN_GROUP.match(item.pointer or "")
+            if found is None:
+                at_fault.setdefault(index, []).append(item)
+                continue
+            group, event = int(found.group(1)), int(found.group(2))
+            if event < len(members.get(group, [])) and members[group][event] == index:
+                at_fault.setdefault(index, []).append(item)
+    return at_fault
+
+
+def _row_error(exc: PermanentError, items: list[KlaviyoErrorItem]) -> PermanentError:
+    """The request's error as one row's own: only the errors that point at that row."""
+    return PermanentError(exc.message, status=exc.status, errors=items, endpoint=exc.endpoint)
+
+
+def _refused_before_sending(exc: PayloadError) -> PermanentError:
+    item = KlaviyoErrorItem(code="payload", title="Refused before sending", detail=str(exc))
+    return PermanentError(f"refused before sending: {exc}", errors=[item], endpoint=exc.what)
 
 
 def _chunks(ops: list[Operation], size: int) -> list[list[Operation]]:
