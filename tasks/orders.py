@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from config.celery import app
 from config.mapping import Lane, Mapping, get_mapping
@@ -45,7 +46,7 @@ from sync.orders.aggregates import customer_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
 from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
 from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
-from sync.orders.state import RedisOrderState, StoredDocuments
+from sync.orders.state import OrderSnapshot, RedisOrderState, StoredDocuments
 from sync.stock.state import StockState
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,11 @@ def process_change(event: ChangeEvent, ctx: OrderContext) -> DesiredResult | Non
 
 
 def load_documents(number: str, ctx: OrderContext) -> OrderDocuments | None:
-    stored: StoredDocuments = ctx.state.documents(number)
+    return parse_stored(number, ctx.state.documents(number), ctx)
+
+
+def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext) -> OrderDocuments | None:
+    """The order's parsed documents (None: its header was not read yet); problems go to the register."""
     if stored.order is None:
         return None  # its documents wait in state until the order header is read
     parsed = parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
@@ -113,56 +118,116 @@ def load_documents(number: str, ctx: OrderContext) -> OrderDocuments | None:
     return parsed.documents
 
 
+@dataclass
+class Planned:
+    """One order's documents, the ledger's view of it and what it still needs."""
+
+    docs: OrderDocuments
+    view: DeliveredView
+    result: DesiredResult
+
+
+def plan_orders(docs: dict[str, OrderDocuments], snapshots: dict[str, OrderSnapshot], ctx: OrderContext,
+                pipe: Pipeline, *, backfill: bool = False) -> dict[str, Planned]:
+    """The ledger's view of each order and its desired operations, with one ledger read for all of them
+    (plus one per round while keys never computed before turn up). A pending revision whose keys are all
+    in the ledger is promoted and a refund pin read from the ledger entry's record is kept (both written
+    on `pipe`)."""
+    metrics = ctx.mapping.metrics
+    refund_keys = {n: event_key(metrics.refunded_order, klaviyo_order_id(d.order, ctx.mapping))
+                   for n, d in docs.items()}
+    wanted: set[str] = set(refund_keys.values())
+    for number in docs:
+        snap = snapshots[number]
+        wanted.update(snap.computed)
+        if snap.pending is not None:
+            wanted.update(snap.pending.keys)
+    entries = ctx.ledger.delivered(sorted(wanted))
+    views: dict[str, DeliveredView] = {}
+    for number in docs:
+        snap = snapshots[number]
+        keys = frozenset(k for k in snap.computed if k in entries)
+        revision = snap.revision
+        if snap.pending is not None and all(k in keys or k in entries for k in snap.pending.keys):
+            ctx.state.set_delivered_revision(number, snap.pending.revision, pipe)
+            revision = snap.pending.revision
+        pin = snap.refund_pin
+        entry = entries.get(refund_keys[number])
+        if entry is not None and entry.record and entry.record.startswith("creditmemo:"):
+            pin = entry.record.split(":", 1)[1]
+            ctx.state.set_refund_pin(number, pin, pipe)
+        views[number] = DeliveredView(keys=keys, revision=revision, refund_memo_with_order_id=pin)
+    # Keys never computed before (a re-scan, a new memo) may still be in the ledger: ask until stable.
+    planned: dict[str, Planned] = {}
+    unsettled = list(docs)
+    for round_ in range(MAX_LEDGER_ROUNDS + 1):
+        results = {n: desired_operations(docs[n], views[n], ctx.mapping, backfill=backfill) for n in unsettled}
+        found = ctx.ledger.delivered(sorted({op.key for r in results.values() for op in r.operations}))
+        unsettled = []
+        for number, result in results.items():
+            hits = {op.key for op in result.operations if op.key in found}
+            if hits and round_ < MAX_LEDGER_ROUNDS:
+                views[number] = views[number].model_copy(update={"keys": views[number].keys | hits})
+                unsettled.append(number)
+            else:
+                planned[number] = Planned(docs[number], views[number], result)
+        if not unsettled:
+            break
+    return planned
+
+
 def delivered_view(number: str, docs: OrderDocuments, ctx: OrderContext, *,
                    backfill: bool = False) -> DeliveredView:
-    """The ledger's view of the order: its delivered keys, the baseline revision (a pending one promoted
-    once its keys are in the ledger) and the refund pin (read from the ledger entry's record)."""
-    state = ctx.state
-    known = list(state.computed(number))
-    keys = frozenset(ctx.ledger.delivered(known)) if known else frozenset()
-    revision = state.delivered_revision(number)
-    pending = state.pending_revision(number)
-    if pending is not None and set(pending.keys) <= keys | set(ctx.ledger.delivered(list(pending.keys))):
-        state.set_delivered_revision(number, pending.revision)
-        revision = pending.revision
-    refund_key = event_key(ctx.mapping.metrics.refunded_order, klaviyo_order_id(docs.order, ctx.mapping))
-    entry = ctx.ledger.get(refund_key)
-    pin = state.refund_pin(number)
-    if entry is not None and entry.record and entry.record.startswith("creditmemo:"):
-        pin = entry.record.split(":", 1)[1]
-        state.set_refund_pin(number, pin)
-    view = DeliveredView(keys=keys, revision=revision, refund_memo_with_order_id=pin)
-    # Keys never computed before (a re-scan, a new memo) may still be in the ledger: ask until stable.
-    for _ in range(MAX_LEDGER_ROUNDS):
-        result = desired_operations(docs, view, ctx.mapping, backfill=backfill)
-        found = ctx.ledger.delivered([op.key for op in result.operations])
-        if not found:
-            break
-        view = view.model_copy(update={"keys": view.keys | set(found)})
+    """The ledger's view of one order (see `plan_orders`)."""
+    pipe = ctx.redis.pipeline()
+    view = plan_orders({number: docs}, ctx.state.snapshots([number]), ctx, pipe, backfill=backfill)[number].view
+    pipe.execute()
     return view
 
 
 def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, backfill: bool = False,
                aggregates: bool = True) -> DesiredResult | None:
     """Send what the order still needs; `lane` overrides every operation's lane (batch for bulk cycles)."""
-    docs = load_documents(number, ctx)
-    if docs is None:
+    planned = sync_orders([number], ctx, lane=lane, backfill=backfill).get(number)
+    if planned is None:
         return None
-    view = delivered_view(number, docs, ctx, backfill=backfill)
-    result = desired_operations(docs, view, ctx.mapping, backfill=backfill)
-    for problem in result.problems:
-        ctx.exceptions.record(problem.type, problem.record_key, str(problem),
-                              details={"field": problem.field, "order": number})
-    if result.excluded is not None:
-        return result
-    ops = [op.model_copy(update={"lane": lane}) if lane else op for op in result.operations]
-    if not backfill:
-        feed_demand(docs, ctx)
-    remember(number, result, view, ops, ctx)
-    deliver(ops, ctx)
-    if aggregates:
-        refresh_aggregates(docs, ctx, lane="batch" if lane == "batch" or backfill else "default")
-    return result
+    if planned.result.excluded is None:
+        if not backfill:
+            feed_demand(planned.docs, ctx)
+        if aggregates:
+            refresh_aggregates(planned.docs, ctx, lane="batch" if lane == "batch" or backfill else "default")
+    return planned.result
+
+
+def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = None,
+                backfill: bool = False) -> dict[str, Planned]:
+    """`sync_order` for many orders (a backfill page) in a few Redis round trips: one read of their
+    state, the ledger reads of `plan_orders`, one write pipeline (computed events, revisions, customer
+    index), then delivery in list order. No aggregates, no demand feed. Orders whose header was not
+    read yet are left out of the answer."""
+    numbers = list(dict.fromkeys(numbers))
+    snapshots = ctx.state.snapshots(numbers)
+    docs = {n: d for n in numbers if (d := parse_stored(n, snapshots[n].documents, ctx)) is not None}
+    pipe = ctx.redis.pipeline()
+    planned = plan_orders(docs, snapshots, ctx, pipe, backfill=backfill)
+    outgoing: list[Operation] = []
+    for number in docs:
+        plan = planned[number]
+        result = plan.result
+        for problem in result.problems:
+            ctx.exceptions.record(problem.type, problem.record_key, str(problem),
+                                  details={"field": problem.field, "order": number})
+        if result.excluded is not None:
+            continue
+        ops = [op.model_copy(update={"lane": lane}) if lane else op for op in result.operations]
+        remember(number, result, plan.view, ops, ctx, pipe)
+        key = profile_key(plan.docs.order, ctx.mapping)
+        if key is not None:
+            ctx.state.index_customer(number, key, pipe)
+        outgoing.extend(ops)
+    pipe.execute()
+    deliver(outgoing, ctx)
+    return {n: planned[n] for n in docs}
 
 
 def feed_demand(docs: OrderDocuments, ctx: OrderContext) -> None:
@@ -182,19 +247,19 @@ def feed_demand(docs: OrderDocuments, ctx: OrderContext) -> None:
 
 
 def remember(number: str, result: DesiredResult, view: DeliveredView, ops: list[Operation],
-             ctx: OrderContext) -> None:
+             ctx: OrderContext, pipe: Pipeline | None = None) -> None:
     ctx.state.note_computed(number, {
         op.key: {"metric": op.payload["metric"], "unique_id": op.payload["unique_id"], "lane": op.lane,
                  "record": op.record, "version": op.version, "computed_at": time.time(),
                  "backfill": op.payload.get("backfill", False)}
         for op in ops
-    })
+    }, pipe)
     if result.revision is not None:
         outstanding = set(result.revision_keys) - view.keys
         if outstanding:
-            ctx.state.set_pending_revision(number, result.revision, result.revision_keys)
+            ctx.state.set_pending_revision(number, result.revision, result.revision_keys, pipe)
         else:
-            ctx.state.set_delivered_revision(number, result.revision)
+            ctx.state.set_delivered_revision(number, result.revision, pipe)
 
 
 def deliver(ops: list[Operation], ctx: OrderContext) -> None:
@@ -212,20 +277,30 @@ def refresh_aggregates(docs: OrderDocuments, ctx: OrderContext, lane: Lane = "de
     if key is None:
         return None
     ctx.state.index_customer(docs.order.number, key)
-    orders = [d for n in ctx.state.customer_orders(key) if (d := _quiet_documents(n, ctx)) is not None]
-    kind, _, ident = key.partition(":")
-    op = Operation(
-        kind="profile_upsert", key=f"profile-aggregates:{key}", lane=lane,
-        payload={kind: ident, "properties": customer_aggregates(orders, ctx.mapping)},
-        version=f"{time.time():017.6f}", record=f"customer-aggregates:{key}",
-    )
-    deliver([op], ctx)
-    return op
+    return refresh_profiles([key], ctx, lane)[0]
 
 
-def _quiet_documents(number: str, ctx: OrderContext) -> OrderDocuments | None:
+def refresh_profiles(keys: list[str], ctx: OrderContext, lane: Lane = "default") -> list[Operation]:
+    """The ERP aggregates of many profiles (`lifecycle.profile_key`s) from their orders in state, read in
+    a few round trips, delivered as one `profile_upsert` each."""
+    orders = ctx.state.customer_orders_many(keys)
+    stored = ctx.state.documents_many(sorted({n for numbers in orders.values() for n in numbers}))
+    parsed = {n: d for n, s in stored.items() if (d := _quiet_documents(s, ctx)) is not None}
+    ops = []
+    for key in keys:
+        kind, _, ident = key.partition(":")
+        mine = [parsed[n] for n in orders[key] if n in parsed]
+        ops.append(Operation(
+            kind="profile_upsert", key=f"profile-aggregates:{key}", lane=lane,
+            payload={kind: ident, "properties": customer_aggregates(mine, ctx.mapping)},
+            version=f"{time.time():017.6f}", record=f"customer-aggregates:{key}",
+        ))
+    deliver(ops, ctx)
+    return ops
+
+
+def _quiet_documents(stored: StoredDocuments, ctx: OrderContext) -> OrderDocuments | None:
     """An order's documents for aggregates; its own problems were registered when it was processed."""
-    stored = ctx.state.documents(number)
     if stored.order is None:
         return None
     return parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
@@ -304,4 +379,5 @@ def audit_trail(number: str, ctx: OrderContext) -> dict[str, Any]:
     }
 
 
-__all__ = ["handle_change", "process_change", "sync_order", "flush_bulk", "OrderContext"]
+__all__ = ["handle_change", "process_change", "sync_order", "sync_orders", "refresh_profiles", "flush_bulk",
+           "OrderContext"]

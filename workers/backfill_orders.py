@@ -6,6 +6,10 @@ computing each order's desired events with ``backfill=True`` (no flow fires) and
 lane through Klaviyo's bulk events API (1000 events per job, via the order flow's bulk buffer); last, the
 ERP aggregates of every profile touched, as bulk profile imports. The ledger makes a rerun send nothing new.
 
+Per page of up to 200 records, not per order: documents are stored with `put_documents` and orders brought
+up to date with `sync_orders` (one state read, one ledger read, one write pipeline and one bulk-buffer push
+for the whole page), aggregates are computed 200 profiles at a time.
+
 Resumable: after each page the resource's checkpoint (the last `last_mod` read, tenant-local) is stored in
 Redis (``<prefix>:backfill:orders:<resource>``); an interrupted run continues from it (records of that
 second are read again: harmless, the ledger de-duplicates). ``--restart`` forgets the checkpoints.
@@ -28,13 +32,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from config.mapping import Mapping
 from connectors.bluecherry.client import BlueCherryClient
 from sync.operations import Operation
-from tasks.orders import OrderContext, flush_bulk_buffer, refresh_aggregates, sync_order
+from sync.orders.lifecycle import profile_key
+from tasks.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
 
 log = logging.getLogger("bcsync.backfill")
 console = Console()
 app = typer.Typer(help="Historical backfills into Klaviyo (no flows fire).", no_args_is_help=True)
 DOCUMENT_RESOURCES = ("pick", "invoice", "creditmemo")
-PROFILES_TOUCHED = "backfill:orders:profiles"
+PROFILES_TOUCHED = "backfill:orders:profile-keys"  # profiles whose aggregates are due at the end
+AGGREGATE_CHUNK = 200
 
 
 # A callback keeps `orders` / `order` a subcommand even while it is the only one.
@@ -88,26 +94,13 @@ def run_backfill(ctx: OrderContext, client: BlueCherryClient, since: str | None,
         task = progress.add_task("documents", total=None) if progress else None
         for resource in DOCUMENT_RESOURCES:
             for page in _pages(ctx, client, resource, since, dry_run):
-                for record in page:
-                    ctx.state.put_document(resource, record, "backfill")
+                ctx.state.put_documents(resource, page, "backfill")
                 stats.documents += len(page)
                 if progress is not None and task is not None:
                     progress.update(task, advance=len(page), description=f"documents ({resource})")
         task = progress.add_task("orders", total=None) if progress else None
         for page in _pages(ctx, client, "order", since, dry_run):
-            for record in page:
-                number = ctx.state.put_document("order", record, "backfill")
-                if number is None:
-                    stats.problems += 1
-                    continue
-                result = sync_order(number, ctx, backfill=True, aggregates=False)
-                stats.orders += 1
-                if result is None or result.problems:
-                    stats.problems += 1
-                elif result.excluded is not None:
-                    stats.excluded += 1
-                else:
-                    ctx.redis.sadd(f"{ctx.key_prefix}:{PROFILES_TOUCHED}", number)
+            _order_page(ctx, page, stats)
             if progress is not None and task is not None:
                 progress.update(task, advance=len(page),
                                 description=f"orders ({stats.events} events queued)")
@@ -137,26 +130,36 @@ def _pages(ctx: OrderContext, client: BlueCherryClient, resource: str, since: st
         ctx.redis.set(checkpoint_key(ctx, resource) + ":done", "1")
 
 
+def _order_page(ctx: OrderContext, page: list[dict[str, Any]], stats: BackfillStats) -> None:
+    """One page of order headers: stored, then every order brought up to date in one batch (a few Redis
+    round trips for the whole page); the profiles they count for are remembered for the aggregates."""
+    numbers = ctx.state.put_documents("order", page, "backfill")
+    planned = sync_orders([n for n in numbers if n is not None], ctx, backfill=True)
+    profiles: set[str] = set()
+    for number in numbers:
+        stats.orders += 1
+        plan = planned.get(number) if number is not None else None
+        if plan is None or plan.result.problems:
+            stats.problems += 1
+        elif plan.result.excluded is not None:
+            stats.excluded += 1
+        elif (key := profile_key(plan.docs.order, ctx.mapping)) is not None:
+            profiles.add(key)
+    if profiles:
+        ctx.redis.sadd(f"{ctx.key_prefix}:{PROFILES_TOUCHED}", *profiles)
+
+
 def _aggregates(ctx: OrderContext, progress: Progress | None) -> None:
-    """ERP aggregates of every profile whose orders were backfilled, once per profile, on the batch lane."""
-    from sync.orders.lifecycle import profile_key
-
+    """ERP aggregates of every profile whose orders were backfilled, once per profile, on the batch lane,
+    in chunks of `AGGREGATE_CHUNK` profiles."""
     touched = f"{ctx.key_prefix}:{PROFILES_TOUCHED}"
-    seen: set[str] = set()
     task = progress.add_task("profile aggregates", total=ctx.redis.scard(touched)) if progress else None
-    for number in ctx.redis.sscan_iter(touched, count=1000):
-        stored = ctx.state.documents(str(number))
-        if stored.order is not None:
-            from sync.orders.records import parse_order_documents
-
-            docs = parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
-                                         stored.credit_memos).documents
-            key = profile_key(docs.order, ctx.mapping) if docs else None
-            if docs is not None and key is not None and key not in seen:
-                seen.add(key)
-                refresh_aggregates(docs, ctx, lane="batch")
+    keys = sorted(str(k) for k in ctx.redis.sscan_iter(touched, count=1000))
+    for start in range(0, len(keys), AGGREGATE_CHUNK):
+        chunk = keys[start:start + AGGREGATE_CHUNK]
+        refresh_profiles(chunk, ctx, lane="batch")
         if progress is not None and task is not None:
-            progress.update(task, advance=1)
+            progress.update(task, advance=len(chunk))
     for resource in (*DOCUMENT_RESOURCES, "order"):
         ctx.redis.delete(checkpoint_key(ctx, resource) + ":done")
 

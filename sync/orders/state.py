@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.client import Pipeline
 
 from config.mapping import Mapping
 from sync.orders.revision import Revision
@@ -51,6 +53,52 @@ class StoredDocuments:
 class PendingRevision:
     revision: Revision
     keys: tuple[str, ...]
+
+
+@dataclass
+class OrderSnapshot:
+    """Everything the order flow reads about one order before computing its events."""
+
+    documents: StoredDocuments
+    revision: Revision | None
+    pending: PendingRevision | None
+    refund_pin: str | None
+    computed: tuple[str, ...]  # ledger keys of the events computed for it so far
+
+
+def stored_documents(raw: dict[str, str]) -> StoredDocuments:
+    """The `doc:<num>` hash (``<resource>:<key>`` -> entry JSON) as documents, in a stable order."""
+    out = StoredDocuments()
+    for ident, entry in sorted(raw.items()):
+        resource = ident.split(":", 1)[0]
+        record = json.loads(entry)["record"]
+        if resource == "order":
+            out.order = record
+        elif resource == "pick":
+            out.picks.append(record)
+        elif resource == "invoice":
+            out.invoices.append(record)
+        else:
+            out.credit_memos.append(record)
+    return out
+
+
+def pending_from_json(raw: str | None) -> PendingRevision | None:
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return PendingRevision(Revision.model_validate(data["revision"]), tuple(data["keys"]))
+
+
+@contextmanager
+def _batch(client: redis.Redis, pipe: Pipeline | None) -> Iterator[Pipeline]:
+    """Queue writes on the caller's pipeline, or on an own one executed at the end."""
+    if pipe is not None:
+        yield pipe
+        return
+    own = client.pipeline()
+    yield own
+    own.execute()
 
 
 class OrderStateStore(Protocol):
@@ -107,66 +155,101 @@ class RedisOrderState:
     def put_document(self, resource: str, record: dict[str, Any], version: str = "") -> str | None:
         """Keep `record` as the latest version of its document unless a newer one is stored. Returns the
         order number it belongs to (None: the record names no order, nothing stored)."""
+        return self.put_documents(resource, [record], version)[0]
+
+    def put_documents(self, resource: str, records: list[dict[str, Any]], version: str = "") -> list[str | None]:
+        """`put_document` for many records of one resource in a few round trips (a backfill page): read
+        the stored stamps, write the newer versions, then apply the retention of every order touched.
+        Same outcome as putting them one by one in list order."""
         if resource not in ORDER_RESOURCES:
             raise ValueError(f"not an order document resource: {resource!r}")
-        number = self.order_number(resource, record)
-        if number is None:
-            return None
         res = getattr(self.mapping.resources, resource)
         number_field = getattr(self.mapping.fields, resource).number
-        ident = f"{resource}:{record.get(res.key) or record.get(number_field)}"
-        stamp = self._stamp(record, resource)
-        doc_key = self._key("doc", number)
-        stored = self.client.hget(doc_key, ident)
-        if stored:
-            old = json.loads(stored)
-            if old.get("stamp", "") > stamp:  # an older read arriving late never replaces a newer one
-                return number
-        entry = {"stamp": stamp, "version": version, "record": record}
-        seen = {"resource": resource, "key": ident, "version": version, "last_mod": record.get(res.last_mod),
-                "stored_at": time.time()}
-        if resource == "order":
-            seen["status"] = record.get(self.mapping.fields.order.status)
+        numbers = [self.order_number(resource, record) for record in records]
+        slots = [(n, f"{resource}:{record.get(res.key) or record.get(number_field)}")
+                 for n, record in zip(numbers, records, strict=True) if n is not None]
+        if not slots:
+            return numbers
+        pipe = self.client.pipeline(transaction=False)
+        for owner, ident in slots:
+            pipe.hget(self._key("doc", owner), ident)
+        stored = dict(zip(slots, pipe.execute(), strict=True))
+        stamps = {slot: json.loads(raw).get("stamp", "") for slot, raw in stored.items() if raw}
         pipe = self.client.pipeline()
-        pipe.hset(doc_key, ident, json.dumps(entry))
-        pipe.rpush(self._key("seen", number), json.dumps(seen))
-        pipe.ltrim(self._key("seen", number), -SEEN_KEPT, -1)
-        pipe.execute()
-        self._retain(number, record if resource == "order" else None)
-        return number
-
-    def _retain(self, number: str, header: dict[str, Any] | None) -> None:
-        """Closed/cancelled orders expire after the retention; open ones are kept (persist)."""
-        if header is None:
-            raw = self.client.hget(self._key("doc", number), f"order:{self._header_ident(number)}")
-            header = json.loads(raw)["record"] if raw else None
-        code = str((header or {}).get(self.mapping.fields.order.status, "")).strip()
-        final = classify_status(code, self.mapping.lifecycle) in FINAL_STAGES
-        pipe = self.client.pipeline()
-        for key in self._order_keys(number):
-            if final:
-                pipe.expire(key, self.ttl)
+        headers: dict[str, dict[str, Any] | None] = {}
+        for number, record in zip(numbers, records, strict=True):
+            if number is None:
+                continue
+            slot = (number, f"{resource}:{record.get(res.key) or record.get(number_field)}")
+            stamp = self._stamp(record, resource)
+            if stamps.get(slot, "") > stamp:  # an older read arriving late never replaces a newer one
+                headers.setdefault(number, None)
+                continue
+            stamps[slot] = stamp
+            seen = {"resource": resource, "key": slot[1], "version": version,
+                    "last_mod": record.get(res.last_mod), "stored_at": time.time()}
+            if resource == "order":
+                seen["status"] = record.get(self.mapping.fields.order.status)
+                headers[number] = record
             else:
-                pipe.persist(key)
+                headers.setdefault(number, None)
+            entry = {"stamp": stamp, "version": version, "record": record}
+            pipe.hset(self._key("doc", number), slot[1], json.dumps(entry))
+            pipe.rpush(self._key("seen", number), json.dumps(seen))
+            pipe.ltrim(self._key("seen", number), -SEEN_KEPT, -1)
         pipe.execute()
+        self._retain_many(headers)
+        return numbers
 
-    def _header_ident(self, number: str) -> str:
-        fields = self.client.hkeys(self._key("doc", number))
-        return next((f.split(":", 1)[1] for f in fields if f.startswith("order:")), "")
+    def _retain_many(self, headers: dict[str, dict[str, Any] | None]) -> None:
+        """Closed/cancelled orders expire after the retention; open ones are kept (persist). A None header
+        is read from the state (the order's stored header, if any)."""
+        missing = [number for number, header in headers.items() if header is None]
+        if missing:
+            pipe = self.client.pipeline(transaction=False)
+            for number in missing:
+                pipe.hgetall(self._key("doc", number))
+            for number, docs in zip(missing, pipe.execute(), strict=True):
+                raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
+                headers[number] = json.loads(raw)["record"] if raw else None
+        pipe = self.client.pipeline(transaction=False)
+        for number, header in headers.items():
+            code = str((header or {}).get(self.mapping.fields.order.status, "")).strip()
+            final = classify_status(code, self.mapping.lifecycle) in FINAL_STAGES
+            for key in self._order_keys(number):
+                if final:
+                    pipe.expire(key, self.ttl)
+                else:
+                    pipe.persist(key)
+        pipe.execute()
 
     def documents(self, number: str) -> StoredDocuments:
-        out = StoredDocuments()
-        for ident, raw in sorted(self.client.hgetall(self._key("doc", number)).items()):
-            resource = ident.split(":", 1)[0]
-            record = json.loads(raw)["record"]
-            if resource == "order":
-                out.order = record
-            elif resource == "pick":
-                out.picks.append(record)
-            elif resource == "invoice":
-                out.invoices.append(record)
-            else:
-                out.credit_memos.append(record)
+        return stored_documents(self.client.hgetall(self._key("doc", number)))
+
+    def documents_many(self, numbers: list[str]) -> dict[str, StoredDocuments]:
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hgetall(self._key("doc", number))
+        return {n: stored_documents(raw) for n, raw in zip(numbers, pipe.execute(), strict=True)}
+
+    def snapshots(self, numbers: list[str]) -> dict[str, OrderSnapshot]:
+        """Documents, delivered/pending revision, refund pin and computed keys of many orders, one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hgetall(self._key("doc", number))
+            pipe.hgetall(self._key("meta", number))
+            pipe.hkeys(self._key("computed", number))
+        replies = pipe.execute()
+        out: dict[str, OrderSnapshot] = {}
+        for i, number in enumerate(numbers):
+            docs, meta, computed = replies[3 * i: 3 * i + 3]
+            out[number] = OrderSnapshot(
+                documents=stored_documents(docs),
+                revision=Revision.model_validate_json(meta["revision"]) if meta.get("revision") else None,
+                pending=pending_from_json(meta.get("pending")),
+                refund_pin=str(meta["refund_pin"]) if meta.get("refund_pin") else None,
+                computed=tuple(sorted(computed)),
+            )
         return out
 
     # --- what was delivered -----------------------------------------------------------------------
@@ -174,57 +257,67 @@ class RedisOrderState:
         raw = self.client.hget(self._key("meta", number), "revision")
         return Revision.model_validate_json(raw) if raw else None
 
-    def set_delivered_revision(self, number: str, revision: Revision) -> None:
-        pipe = self.client.pipeline()
-        pipe.hset(self._key("meta", number), "revision", revision.model_dump_json())
-        pipe.hdel(self._key("meta", number), "pending")
-        pipe.execute()
+    def set_delivered_revision(self, number: str, revision: Revision, pipe: Pipeline | None = None) -> None:
+        with _batch(self.client, pipe) as p:
+            p.hset(self._key("meta", number), "revision", revision.model_dump_json())
+            p.hdel(self._key("meta", number), "pending")
 
     def pending_revision(self, number: str) -> PendingRevision | None:
-        raw = self.client.hget(self._key("meta", number), "pending")
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return PendingRevision(Revision.model_validate(data["revision"]), tuple(data["keys"]))
+        return pending_from_json(self.client.hget(self._key("meta", number), "pending"))
 
-    def set_pending_revision(self, number: str, revision: Revision, keys: Iterable[str]) -> None:
+    def set_pending_revision(self, number: str, revision: Revision, keys: Iterable[str],
+                             pipe: Pipeline | None = None) -> None:
         body = {"revision": revision.model_dump(mode="json"), "keys": list(keys)}
-        self.client.hset(self._key("meta", number), "pending", json.dumps(body))
+        with _batch(self.client, pipe) as p:
+            p.hset(self._key("meta", number), "pending", json.dumps(body))
 
     def refund_pin(self, number: str) -> str | None:
         value = self.client.hget(self._key("meta", number), "refund_pin")
         return str(value) if value else None
 
-    def set_refund_pin(self, number: str, memo: str) -> None:
-        self.client.hset(self._key("meta", number), "refund_pin", memo)
+    def set_refund_pin(self, number: str, memo: str, pipe: Pipeline | None = None) -> None:
+        with _batch(self.client, pipe) as p:
+            p.hset(self._key("meta", number), "refund_pin", memo)
 
     # --- customers, audit ---------------------------------------------------------------------------
-    def index_customer(self, number: str, profile_key: str) -> None:
-        pipe = self.client.pipeline()
-        pipe.sadd(self._key("customer", profile_key), number)
-        pipe.expire(self._key("customer", profile_key), self.ttl)
-        pipe.hset(self._key("meta", number), "profile", profile_key)
-        pipe.execute()
+    def index_customer(self, number: str, profile_key: str, pipe: Pipeline | None = None) -> None:
+        with _batch(self.client, pipe) as p:
+            p.sadd(self._key("customer", profile_key), number)
+            p.expire(self._key("customer", profile_key), self.ttl)
+            p.hset(self._key("meta", number), "profile", profile_key)
 
     def customer_orders(self, profile_key: str) -> list[str]:
         """The profile's orders still in state (expired ones are pruned from the index)."""
-        numbers = sorted(self.client.smembers(self._key("customer", profile_key)))  # type: ignore[arg-type]
-        pipe = self.client.pipeline()
-        for number in numbers:
-            pipe.exists(self._key("doc", number))
-        alive = pipe.execute()
-        gone = [n for n, ok in zip(numbers, alive, strict=True) if not ok]
-        if gone:
-            self.client.srem(self._key("customer", profile_key), *gone)
-        return [n for n, ok in zip(numbers, alive, strict=True) if ok]
+        return self.customer_orders_many([profile_key])[profile_key]
 
-    def note_computed(self, number: str, entries: dict[str, dict[str, Any]]) -> None:
+    def customer_orders_many(self, profile_keys: list[str]) -> dict[str, list[str]]:
+        """`customer_orders` of many profiles in three round trips at most."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in profile_keys:
+            pipe.smembers(self._key("customer", key))
+        members = {key: sorted(found) for key, found in zip(profile_keys, pipe.execute(), strict=True)}
+        pipe = self.client.pipeline(transaction=False)
+        for numbers in members.values():
+            for number in numbers:
+                pipe.exists(self._key("doc", number))
+        alive = iter(pipe.execute())
+        out: dict[str, list[str]] = {}
+        pipe = self.client.pipeline(transaction=False)
+        for key, numbers in members.items():
+            flags = [bool(next(alive)) for _ in numbers]
+            gone = [n for n, ok in zip(numbers, flags, strict=True) if not ok]
+            if gone:
+                pipe.srem(self._key("customer", key), *gone)
+            out[key] = [n for n, ok in zip(numbers, flags, strict=True) if ok]
+        pipe.execute()
+        return out
+
+    def note_computed(self, number: str, entries: dict[str, dict[str, Any]], pipe: Pipeline | None = None) -> None:
         if not entries:
             return
-        pipe = self.client.pipeline()
-        for key, entry in entries.items():
-            pipe.hsetnx(self._key("computed", number), key, json.dumps(entry))
-        pipe.execute()
+        with _batch(self.client, pipe) as p:
+            for key, entry in entries.items():
+                p.hsetnx(self._key("computed", number), key, json.dumps(entry))
 
     def computed(self, number: str) -> dict[str, dict[str, Any]]:
         return {k: json.loads(v) for k, v in self.client.hgetall(self._key("computed", number)).items()}
