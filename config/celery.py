@@ -63,8 +63,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix=f"{settings.key_prefix}:redbeat:",
-        redbeat_lock_timeout=max(30, int(settings.delayed_drain_interval_seconds * 10)),
-        beat_max_loop_interval=5,
+        # The holder renews the lock every loop (at least 3 loops per timeout); a standby beat retries the
+        # lock every loop too, so it takes over within about one timeout of the holder's crash.
+        redbeat_lock_timeout=settings.beat_lock_timeout_seconds,
+        beat_max_loop_interval=max(1, min(5, settings.beat_lock_timeout_seconds // 3)),
         beat_schedule={
             "flush-stock": {"task": "bcsync.flush_stock", "schedule": 1.0, "options": {"queue": "batch"}},
             "daily-profile-batch": {

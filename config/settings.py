@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 180
     worker_concurrency: int = 2
+    beat_lock_timeout_seconds: int = Field(
+        30, ge=3, description="The beat lock (RedBeat) expires this long after its holder stops renewing it: "
+        "how long a crashed beat's schedule waits before a standby beat takes over.",
+    )
 
     # --- Retention ------------------------------------------------------------------------------
     ledger_ttl_days: int = 400

@@ -1,0 +1,89 @@
+"""The beat schedule cannot run twice: two real `bcsync beat` processes on one Redis, one holds the RedBeat
+lock and publishes, the other waits; when the holder is SIGKILLed the standby takes over within about one
+lock timeout (BCSYNC_BEAT_LOCK_TIMEOUT_SECONDS, short here) and the schedule goes on, once per interval."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.fleet import ROOT, WorkerProcess, fleet_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+TASK = "bcsync.flush_stock"  # config/celery.py: every 1 s on the batch queue
+INTERVAL = 1.0
+LOCK_TIMEOUT = 6
+ACQUIRED = "beat: Acquired lock"
+SENDING = f"Sending due task flush-stock ({TASK})"
+
+
+class Beat(WorkerProcess):
+    """`bcsync beat` as a child process; stopped (and its log removed) like a worker, by its pid."""
+
+    def start(self, timeout: float = 60.0) -> Beat:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "beat", "--loglevel", "INFO"], cwd=ROOT, env=self.env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        return self
+
+    def holds_lock(self) -> bool:
+        return ACQUIRED in self.output()
+
+    def sends(self) -> int:
+        return self.output().count(SENDING)
+
+
+@pytest.fixture
+def beats(redis_url: str) -> Iterator[tuple[list[Beat], dict[str, str]]]:
+    env = fleet_env(redis_url, "http://127.0.0.1:9", BCSYNC_BEAT_LOCK_TIMEOUT_SECONDS=str(LOCK_TIMEOUT))
+    started: list[Beat] = []
+    yield started, env
+    for beat in started:
+        beat.stop()
+
+
+def published(client: redis.Redis, prefix: str) -> int:
+    """Messages of the scheduled task waiting on the batch queue (no worker consumes them here)."""
+    raw = client.lrange(f"{prefix}:broker:batch", 0, -1)
+    return sum(1 for message in raw if json.loads(message)["headers"]["task"] == TASK)
+
+
+def publishes_during(client: redis.Redis, prefix: str, seconds: float) -> tuple[int, float]:
+    before, start = published(client, prefix), time.monotonic()
+    time.sleep(seconds)  # observing a rate needs a window; the bound below allows slack both ways
+    return published(client, prefix) - before, time.monotonic() - start
+
+
+def test_two_beats_publish_once_per_interval_and_the_standby_takes_over(beats, redis_client):
+    started, env = beats
+    prefix = env["BCSYNC_KEY_PREFIX"]
+    first = Beat("beat", env).start()
+    started.append(first)
+    wait_for(lambda: first.holds_lock() and first.sends() >= 1, 30, message="the first beat to hold the lock")
+    second = Beat("beat", env).start()
+    started.append(second)
+    wait_for(lambda: "beat: Starting..." in second.output(), 30, message="the second beat to start")
+
+    count, window = publishes_during(redis_client, prefix, 6.0)
+    # one beat publishing once per interval; two would publish about twice as many
+    assert 2 <= count <= window / INTERVAL + 2, (count, window)
+    assert not second.holds_lock() and second.sends() == 0, "the standby beat published"
+    assert redis_client.exists(f"{prefix}:redbeat::lock")
+
+    first.kill(signal.SIGKILL)  # the holder dies without releasing the lock
+    assert first.process is not None
+    first.process.wait()
+    wait_for(lambda: second.holds_lock() and second.sends() >= 1, LOCK_TIMEOUT + 20,
+             message="the standby beat to take over")
+    count, window = publishes_during(redis_client, prefix, 4.0)
+    assert 1 <= count <= window / INTERVAL + 2, (count, window)
