@@ -4,6 +4,9 @@
 store the document (`sync.orders.state`), load all of the order's documents, build the `DeliveredView` from
 the ledger and the state, call `desired_operations`, register problems, submit what is still missing, and
 recompute the customer's ERP aggregates (a `profile_upsert` with only those properties, default lane).
+`sync_orders(numbers)` does the same for many orders at once in a few Redis round trips (one state read, one
+ledger read per round, one write pipeline), without aggregates; the backfill calls it per page and
+`refresh_profiles` per 200 profiles.
 
 Ordering of an order's events (Placed before Cancelled, Fulfilled, Refunded). We rely on the desired-state
 recomputation and Klaviyo's `unique_id`, not on one envelope per order: the delivery backbone sends a
@@ -102,10 +105,6 @@ def process_change(event: ChangeEvent, ctx: OrderContext) -> DesiredResult | Non
     return sync_order(number, ctx, lane="batch" if bulk else None)
 
 
-def load_documents(number: str, ctx: OrderContext) -> OrderDocuments | None:
-    return parse_stored(number, ctx.state.documents(number), ctx)
-
-
 def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext) -> OrderDocuments | None:
     """The order's parsed documents (None: its header was not read yet); problems go to the register."""
     if stored.order is None:
@@ -174,15 +173,6 @@ def plan_orders(docs: dict[str, OrderDocuments], snapshots: dict[str, OrderSnaps
         if not unsettled:
             break
     return planned
-
-
-def delivered_view(number: str, docs: OrderDocuments, ctx: OrderContext, *,
-                   backfill: bool = False) -> DeliveredView:
-    """The ledger's view of one order (see `plan_orders`)."""
-    pipe = ctx.redis.pipeline()
-    view = plan_orders({number: docs}, ctx.state.snapshots([number]), ctx, pipe, backfill=backfill)[number].view
-    pipe.execute()
-    return view
 
 
 def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, backfill: bool = False,
