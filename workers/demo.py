@@ -92,6 +92,15 @@ def _render(snap: dict[str, Any], started: float, flower_url: str) -> Table:
     return table
 
 
+def _forget_demo_state(client: redis.Redis, prefix: str) -> int:
+    """The sandboxes start empty every run, so the last run's watermarks, ledger and queues would only
+    hide this run's flows: the demo's own prefix is cleared at start and at the end (nothing else)."""
+    removed = 0
+    for key in client.scan_iter(f"{prefix}:*", count=1000):
+        removed += int(client.unlink(key))
+    return removed
+
+
 def run_demo(minutes: float = 0.0) -> None:
     settings = get_settings()
     private = None
@@ -132,6 +141,7 @@ def run_demo(minutes: float = 0.0) -> None:
     console.print(f"Blue Cherry sandbox {bc_url} · Klaviyo sandbox {kl_url} · logs in {log_dir}")
     supervisor = Supervisor(fleet_children(env, log_dir=log_dir))
     client = redis.Redis.from_url(redis_url, decode_responses=True)
+    _forget_demo_state(client, prefix)
     started = time.monotonic()
     flower_url = f"http://localhost:{flower_port} (user {settings.flower_user})"
     deadline = started + minutes * 60 if minutes else None
@@ -149,6 +159,7 @@ def run_demo(minutes: float = 0.0) -> None:
                 if child.alive and child.process is not None:
                     child.process.terminate()
                     child.process.wait(timeout=15)
+            _forget_demo_state(client, prefix)
             if private is not None:
                 private.stop()
     console.print("demo stopped")

@@ -33,7 +33,7 @@ from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
 from sync.exceptions import ExceptionRegister
-from tests.support.fleet import WorkerProcess, fleet_env, wait_for
+from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_for, wait_idle
 from tests.support.redis_server import PrivateRedis
 from workers.poller import CycleResult, Poller
 
@@ -119,20 +119,10 @@ class CustomerFleet:
         return result
 
     def busy(self) -> int:
-        pending = sum(int(self.redis.llen(f"{self.prefix}:broker:{lane}")) for lane in ("fast", "default", "batch"))
-        pending += int(self.redis.hlen(f"{self.prefix}:broker:unacked"))
-        pending += int(self.redis.zcard(f"{self.prefix}:delayed:due"))
-        pending += int(self.redis.zcard(f"{self.prefix}:delayed:inflight"))
-        return pending
+        return pending_work(self.redis, self.prefix, ())
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        quiet = [0]
-
-        def settled() -> bool:
-            quiet[0] = quiet[0] + 1 if self.busy() == 0 else 0
-            return quiet[0] >= 3
-
-        wait_for(settled, timeout, interval=0.2, message="the fleet to be idle")
+        wait_idle(self.redis, self.prefix, timeout, ())
 
     def send(self, task: str, queue: str, *args: Any, **kwargs: Any) -> None:
         self.app.send_task(task, args=list(args), kwargs=kwargs, queue=queue)

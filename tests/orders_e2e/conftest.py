@@ -23,7 +23,7 @@ from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
 from sync.changes import ChangeEvent
 from sync.exceptions import ExceptionRegister
-from tests.support.fleet import WorkerProcess, fleet_env, wait_for
+from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_idle
 from tests.support.redis_server import PrivateRedis
 from workers.poller import CHANGE_TASK, Poller
 
@@ -93,22 +93,10 @@ class OrderFleet:
         return captured
 
     def busy(self) -> int:
-        keys = [f"{self.prefix}:broker:{lane}" for lane in ("fast", "default", "batch")]
-        pending = sum(int(self.redis.llen(k)) for k in keys)
-        pending += int(self.redis.hlen(f"{self.prefix}:broker:unacked"))
-        pending += int(self.redis.zcard(f"{self.prefix}:delayed:due"))
-        pending += int(self.redis.zcard(f"{self.prefix}:delayed:inflight"))
-        pending += int(self.redis.llen(f"{self.prefix}:orders:bulk"))
-        return pending
+        return pending_work(self.redis, self.prefix, ("orders:bulk",))
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        quiet = [0]
-
-        def settled() -> bool:
-            quiet[0] = quiet[0] + 1 if self.busy() == 0 else 0
-            return quiet[0] >= 3
-
-        wait_for(settled, timeout, interval=0.2, message="the fleet to be idle")
+        wait_idle(self.redis, self.prefix, timeout, ("orders:bulk",))
 
     # --- Klaviyo ----------------------------------------------------------------------------------
     def klaviyo_state(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +29,25 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def pending_work(client: redis.Redis, prefix: str, extra_lists: tuple[str, ...] = ()) -> int:
+    """Messages still somewhere in the fleet: on a lane, unacknowledged, or waiting in the delayed schedule."""
+    pending = sum(int(client.llen(f"{prefix}:broker:{lane}")) for lane in ("fast", "default", "batch"))
+    pending += int(client.hlen(f"{prefix}:broker:unacked"))
+    pending += int(client.zcard(f"{prefix}:delayed:due")) + int(client.zcard(f"{prefix}:delayed:inflight"))
+    return pending + sum(int(client.llen(f"{prefix}:{name}")) for name in extra_lists)
+
+
+def wait_idle(client: redis.Redis, prefix: str, timeout: float = 60.0, extra_lists: tuple[str, ...] = ()) -> None:
+    """Until nothing is pending three samples in a row (a task in flight may still publish follow-ups)."""
+    quiet = [0]
+
+    def settled() -> bool:
+        quiet[0] = quiet[0] + 1 if pending_work(client, prefix, extra_lists) == 0 else 0
+        return quiet[0] >= 3
+
+    wait_for(settled, timeout, interval=0.2, message="the fleet to be idle")
 
 
 def fleet_env(redis_url: str, klaviyo_url: str, **overrides: str) -> dict[str, str]:
@@ -60,15 +80,16 @@ class WorkerProcess:
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         out = self.log.open("ab")
-        self.process = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "workers.cli", "worker", "--lane", self.lane,
              "--concurrency", str(self.concurrency), "--loglevel", "INFO"],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        self.process = process
         out.close()
-        wait_for(lambda: " ready." in self.log.read_text(errors="replace") or self.process.poll() is not None,
+        wait_for(lambda: " ready." in self.log.read_text(errors="replace") or process.poll() is not None,
                  timeout, message=f"worker {self.lane} to be ready")
-        if self.process.poll() is not None:
+        if process.poll() is not None:
             raise RuntimeError(f"worker {self.lane} exited:\n{self.log.read_text(errors='replace')[-3000:]}")
         return self
 
