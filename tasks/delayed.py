@@ -40,6 +40,16 @@ end
 return #stale
 """
 
+# Delete a published entry's body only if it is still the body that was published: the same id may have been
+# added again meanwhile (an envelope keeps its id when the worker that took it reschedules it).
+_DONE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 class DelayedSchedule:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
@@ -49,10 +59,12 @@ class DelayedSchedule:
         self.payload_key = f"{key_prefix}:delayed:payload"
         self._claim = client.register_script(_CLAIM)
         self._reclaim = client.register_script(_RECLAIM)
+        self._done = client.register_script(_DONE)
 
     def add(self, task: str, args: list[Any], queue: str, due: float, entry_id: str | None = None) -> str:
         entry_id = entry_id or uuid.uuid4().hex
-        body = json.dumps({"task": task, "args": args, "queue": queue})
+        # the token makes every add's body unique, so a re-add of the same id is told apart from the original
+        body = json.dumps({"task": task, "args": args, "queue": queue, "token": uuid.uuid4().hex})
         pipe = self.client.pipeline()
         pipe.hset(self.payload_key, entry_id, body)
         pipe.zadd(self.due_key, {entry_id: due})
@@ -72,10 +84,7 @@ class DelayedSchedule:
                 continue
             body = json.loads(raw)
             publish(body["task"], body["args"], body["queue"])
-            pipe = self.client.pipeline()
-            pipe.hdel(self.payload_key, entry_id)
-            pipe.zrem(self.inflight_key, entry_id)
-            pipe.execute()
+            self._done(keys=[self.payload_key, self.inflight_key], args=[entry_id, raw])
             published += 1
         return published
 

@@ -105,3 +105,20 @@ def test_lane_stats_count_deliveries_and_keep_recent_latencies(redis_client):
     for _ in range(KEEP + 50):
         stats.delivered("fast", 1, time.time())
     assert redis_client.llen("t:stats:latency:fast") == KEEP
+
+
+def test_delayed_entry_rescheduled_while_being_published_is_not_lost(redis_client):
+    # The envelope keeps its id when it is rescheduled: a worker that takes the published message and
+    # reschedules it (e.g. the fleet budget is still used up) before the drainer cleans up must not have
+    # its new entry's payload deleted by that cleanup, or the due id has no body and is dropped.
+    schedule = DelayedSchedule(redis_client, "t")
+    schedule.add("bcsync.deliver", [{"id": "env1", "n": 1}], "fast", time.time() - 1, entry_id="env1")
+
+    def publish_and_reschedule_at_once(task: str, args: list, queue: str) -> None:
+        schedule.add(task, args, queue, time.time() - 1, entry_id="env1")  # same id, same body
+
+    assert schedule.drain(publish_and_reschedule_at_once) == 1
+    seen: list[list] = []
+    assert schedule.drain(lambda task, args, queue: seen.append(args)) == 1
+    assert seen == [[{"id": "env1", "n": 1}]]
+    assert schedule.pending() == 0
