@@ -285,6 +285,11 @@ def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
         else:
             _reschedule(rt, env, backoff_delay(failures, rt.settings))
         return None
+    except Exception as exc:  # noqa: BLE001  a bug or a payload no sender expected: the task would ack and
+        # drop the message (acks_on_failure); keep it for an operator instead, with what went wrong
+        log.exception("unexpected error delivering envelope %s", env.get("id"))
+        _dead_letter_local(rt, env, env["operations"], f"unexpected error: {type(exc).__name__}: {exc}")
+        return None
     rt.ledger.record(result.delivered)
     LaneStats(rt.redis, rt.settings.key_prefix).delivered(env["lane"], len(result.delivered), env.get("created"))
     for op, err in result.rejected:

@@ -54,3 +54,14 @@ def test_operations_for_a_customer_erased_after_they_were_computed_are_dropped(r
     newer = stale.model_copy(update={"version": "2026-03-01T00:00:00Z#1"})
     process_envelope(envelope([newer], "fast"), rt)
     assert rt.delayed.pending() == 1  # a newer ERP change goes through (here: the closed port, so a retry)
+
+
+def test_an_unexpected_error_in_a_sender_dead_letters_the_envelope_instead_of_losing_it(redis_client, redis_url):
+    # the task acks on failure: an exception escaping process_envelope would drop the message silently
+    rt = make_runtime(redis_client, redis_url)
+    ops = [Operation(kind="variant_inventory", key=f"stock:V{i}", lane="batch", payload={"inventory_quantity": 1},
+                     version="2026-01-01T00:00:00Z#000001") for i in range(2)]
+    process_envelope(envelope(ops, "batch"), rt)
+    (entry,) = rt.dead_letters.list("batch")
+    assert [o["key"] for o in entry.operations] == ["stock:V0", "stock:V1"]
+    assert "unexpected error: KeyError" in entry.reason
