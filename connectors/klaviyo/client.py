@@ -8,6 +8,7 @@ through its delayed-retry schedule, so a worker slot is never held by a long bac
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from connectors.klaviyo.limiter import FleetRateLimiter
 
 JSON_API = "application/vnd.api+json"
 DEFAULT_THROTTLE_SECONDS = 1.0  # a 429 without a usable Retry-After
+MAX_RETRY_AFTER_SECONDS = 7 * 86400.0
 
 
 @dataclass
@@ -60,11 +62,13 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "inf"/"nan" are no delay; an absurd one is capped so a park's end stays a real date
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS) if math.isfinite(seconds) else None
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        return min(max(0.0, parsedate_to_datetime(value).timestamp() - time.time()), MAX_RETRY_AFTER_SECONDS)
     except (TypeError, ValueError, IndexError):
         return None
 

@@ -26,6 +26,15 @@ def test_retry_after_forms() -> None:
     assert 55 < (retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) or 0) <= 60
 
 
+def test_retry_after_is_always_a_usable_finite_delay() -> None:
+    # a garbage header ("inf", "nan", an absurd number) used to give inf/nan or a delay no clock can show,
+    # and the park handler's time.ctime() then raised inside the task: the message was acked and lost
+    assert retry_after_seconds("inf") is None and retry_after_seconds("nan") is None
+    assert retry_after_seconds("1e400") is None
+    huge = retry_after_seconds("99999999999999999")
+    assert huge is not None and time.ctime(time.time() + huge)
+
+
 def test_response_id_and_created() -> None:
     assert KlaviyoResponse(202, {"data": {"type": "job", "id": "J1"}}).id == "J1"
     assert KlaviyoResponse(202, None).id is None and not KlaviyoResponse(200, None).created
