@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +30,7 @@ from config.celery import app
 from config.mapping import Mapping, get_mapping
 from config.redis import redis_client
 from config.settings import get_settings
+from connectors.klaviyo.errors import EndpointParkedError, RateLimitedLocally, TransientError
 from sync.changes import ChangeEvent
 from sync.customers.duplicates import resolve_duplicate_profile
 from sync.customers.erasure import ErasureTombstones, PurgeReport, purge_customer_state, version_stamp
@@ -35,8 +38,10 @@ from sync.customers.pending import DailyBatchStore
 from sync.customers.planner import ConsentLookup, CustomerPlan, plan_customer_changes, plan_daily_batch
 from sync.exceptions import ExceptionRegister
 from sync.operations import Operation
+from tasks.delayed import DelayedSchedule
 
 log = logging.getLogger(__name__)
+CHANGES_TASK = "bcsync.handle_customer_changes"
 Submit = Callable[[list[Operation]], Any]
 
 
@@ -210,9 +215,32 @@ def handle_duplicate_profile(
 # --- Celery wiring -----------------------------------------------------------------------------------
 
 
-@app.task(name="bcsync.handle_customer_changes", ignore_result=True, acks_late=True)
+def handle_changes_or_retry(events: list[dict[str, Any]], ctx: CustomerContext, delayed: DelayedSchedule) -> bool:
+    """Process the poller's customer changes; when Klaviyo cannot be asked now (the consent guard's or an
+    erasure's profile lookup: fleet budget, 429, parked, 5xx), the message waits in the delayed-retry
+    schedule. Raising would ack and lose it: the poller has already remembered these records as seen.
+    Nothing is submitted before those lookups, so a retry repeats no delivery. False when rescheduled."""
+    try:
+        process_customer_changes([ChangeEvent.model_validate(e) for e in events], ctx)
+    except (RateLimitedLocally, EndpointParkedError, TransientError) as exc:
+        if isinstance(exc, RateLimitedLocally):
+            delay = exc.delay
+        elif isinstance(exc, EndpointParkedError):
+            delay = exc.until - time.time()
+        else:
+            delay = exc.retry_after or 5.0
+        lane = str(events[0].get("lane") or "fast") if events else "fast"
+        delayed.add(CHANGES_TASK, [events], lane, time.time() + max(0.05, delay) + random.uniform(0, 1.0))
+        log.warning("customer changes (%d) wait for Klaviyo: %s", len(events), exc.message)
+        return False
+    return True
+
+
+@app.task(name=CHANGES_TASK, ignore_result=True, acks_late=True)
 def handle_customer_changes(events: list[dict[str, Any]]) -> None:
-    process_customer_changes([ChangeEvent.model_validate(e) for e in events], default_context())
+    from tasks.delivery import runtime
+
+    handle_changes_or_retry(events, default_context(), runtime().delayed)
 
 
 @app.task(name="bcsync.daily_profile_batch", ignore_result=True, acks_late=True)

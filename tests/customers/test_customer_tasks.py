@@ -70,3 +70,36 @@ def test_duplicate_profile_records_a_mismatch_and_retries_without_phone(redis_cl
     assert retry is not None and sent == [retry] and "phone_number" not in retry.payload
     mismatch = ctx.exceptions.get("customer_mismatch", "customer:C1")
     assert mismatch is not None and mismatch.details["duplicate_profile_id"] == "01DUP"
+
+
+def test_changes_whose_consent_guard_cannot_reach_klaviyo_now_come_back_later(redis_client: redis.Redis) -> None:
+    # The poller remembers fingerprints once the message is queued: a task that raised here (the guard's
+    # profile lookup over the fleet budget, a 429, a 5xx) was acked and the new customer never synced.
+    from connectors.klaviyo.errors import RateLimitedLocally, TransientError
+    from tasks.customers import handle_changes_or_retry
+    from tasks.delayed import DelayedSchedule
+
+    sent: list[Operation] = []
+    ctx = context(redis_client, sent)
+    delayed = DelayedSchedule(redis_client, PREFIX)
+    failures: list[Exception] = [RateLimitedLocally("profiles: budget used up", delay=0.0),
+                                 TransientError("profiles: HTTP 503", status=503)]
+
+    def busy_then_free(emails: list[str]) -> dict:
+        if failures:
+            raise failures.pop(0)
+        return {}
+
+    ctx.lookup = busy_then_free
+    events = [e.model_dump(mode="json")
+              for e in events_for(None, customer(email_optin="Y", email_optin_date="2026-03-01 09:00:00"))]
+    republished: list[tuple[str, list, str]] = []
+    for _ in range(2):
+        assert handle_changes_or_retry(events, ctx, delayed) is False
+        assert sent == []
+        redis_client.zadd(delayed.due_key, {m: 0 for m in redis_client.zrange(delayed.due_key, 0, -1)})
+        republished.clear()
+        assert delayed.drain(lambda task, args, queue: republished.append((task, args, queue))) == 1
+        assert republished == [("bcsync.handle_customer_changes", [events], "fast")]
+    assert handle_changes_or_retry(events, ctx, delayed) is True
+    assert [op.kind for op in sent] == ["profile_upsert", "subscribe"] and delayed.pending() == 0
