@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 console = Console()
 app = typer.Typer(help="Audit trails of ERP records through the fleet.", no_args_is_help=True)
@@ -91,39 +91,59 @@ def audit_order(
     if not report["versions_seen"] and not report["computed"] and not report["delivered"]:
         console.print(f"[yellow]order {number}: the fleet has no trace of it (never seen, or expired)[/]")
         raise typer.Exit(1)
-    versions = Table(title=f"Order {number}: ERP versions seen ({len(report['versions_seen'])})")
-    for col in ("stored at", "document", "last_mod", "status", "version"):
-        versions.add_column(col)
+    _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from sync.exceptions import ExceptionRecord
+    from workers.exceptions_cli import exception_table
+    from workers.render_cli import compact_table, short_time
+
+    number = report["order"]
+    versions = compact_table(f"Order {number}: ERP versions seen ({len(report['versions_seen'])}, times UTC)",
+                             ("stored", "ERP record", "status", "last_mod (ERP time)"), "version")
     for v in report["versions_seen"]:
-        versions.add_row(_when(v.get("stored_at")), v["key"], str(v.get("last_mod") or ""),
-                         str(v.get("status") or ""), str(v.get("version") or ""))
+        versions.add_row(short_time(v.get("stored_at")), v["key"], str(v.get("status") or "-"),
+                         str(v.get("last_mod") or "-"), str(v.get("version") or "-"))
     console.print(versions)
 
     delivered = {e["key"]: e for e in report["delivered"]}
-    events = Table(title="Events computed and their delivery")
-    for col in ("metric", "unique_id", "lane", "computed", "delivered", "status", "endpoint", "response"):
-        events.add_column(col)
-    for key, c in sorted(report["computed"].items(), key=lambda kv: kv[1].get("computed_at", 0)):
+    events = compact_table("Events computed and their delivery (times UTC)",
+                           ("metric", "lane", "computed", "delivered", "status"), "unique_id / response")
+    rows = sorted(report["computed"].items(), key=lambda kv: kv[1].get("computed_at", 0))
+    # delivered but computed before the state was kept (or lost)
+    rows += [(key, {"metric": "?", "unique_id": key, "lane": "-"})
+             for key in delivered if key not in report["computed"]]
+    for key, c in rows:
         d = delivered.get(key)
-        events.add_row(c["metric"], c["unique_id"], c["lane"] + (" (backfill)" if c.get("backfill") else ""),
-                       _when(c.get("computed_at")), _when(d["delivered_at"]) if d else "[red]not yet[/]",
-                       str(d["status"]) if d else "-", d["endpoint"] if d else "-",
-                       json.dumps(d["response"]) if d and d.get("response") else "-")
-    for key, d in delivered.items():  # delivered but computed before the state was kept (or lost)
-        if key not in report["computed"]:
-            events.add_row("?", key, "-", "-", _when(d["delivered_at"]), str(d["status"]), d["endpoint"],
-                           json.dumps(d.get("response")) if d.get("response") else "-")
+        where = Text(c["unique_id"])
+        if d:
+            where.append(f"\n{d['endpoint']}" + (f" {json.dumps(d['response'])}" if d.get("response") else ""),
+                         style="dim")
+        events.add_row(c["metric"], c["lane"] + (" (backfill)" if c.get("backfill") else ""),
+                       short_time(c.get("computed_at")), short_time(d["delivered_at"]) if d else "[red]not yet[/]",
+                       str(d["status"]) if d else "-", where)
     console.print(events)
-    revision = report["revision"]
-    console.print(f"Revision baseline: {revision['fingerprint'] if revision else '-'} "
-                  f"(value {revision['value'] if revision else '-'}); pending: "
-                  f"{report['pending_revision'] or '-'}; "
-                  f"refund id pinned to memo: {report['refund_pin'] or '-'}")
-    for title, rows in (("Dead letters", report["dead_letters"]), ("Exceptions", report["exceptions"])):
-        table = Table(title=f"{title} ({len(rows)})")
-        if rows:
-            for col in rows[0]:
-                table.add_column(col)
-            for row in rows:
-                table.add_row(*[str(v) for v in row.values()])
+
+    revision, pending = report["revision"], report["pending_revision"]
+    console.print(f"Revision baseline: {revision['fingerprint'] if revision else '-'}"
+                  + (f" (value {revision['value']})" if revision else ""))
+    if pending:
+        console.print(f"Revision pending: {pending['revision']} for {', '.join(pending['keys'])}")
+    console.print(f"Refund id pinned to credit memo: {report['refund_pin'] or '-'}")
+
+    dead = report["dead_letters"]
+    if dead:
+        table = compact_table(f"Dead letters ({len(dead)})", ("id", "lane", "code", "last failure"),
+                              "records / reason")
+        for d in dead:
+            table.add_row(d["id"], d["lane"], d["code"] or "-", short_time(d["last_failure"]),
+                          Text(", ".join(d["records"])) + Text(f"\n{d['reason']}", style="dim"))
         console.print(table)
+    else:
+        console.print("Dead letters: none")
+    if report["exceptions"]:
+        records = [ExceptionRecord.model_validate(e) for e in report["exceptions"]]
+        console.print(exception_table(f"Exceptions ({len(records)})", records))
+    else:
+        console.print("Exceptions: none")

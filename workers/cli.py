@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -129,8 +130,30 @@ def _register_flows() -> None:
 _register_flows()
 
 
+def _redacted(url: str) -> str:
+    """The Redis URL as safe to print: a password in it is replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"
+                                     + (f":{parts.port}" if parts.port else "")))
+
+
 def main() -> None:
-    app()
+    """The entry point: an unreachable Redis is one clear line and exit code 1, not a traceback."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        app()
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        from config.settings import get_settings
+
+        url = _redacted(get_settings().redis_url)
+        typer.echo(f"bcsync: Redis at {url} is not reachable ({exc}); check BCSYNC_REDIS_URL and that Redis "
+                   "is up", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from config.celery import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
 from tasks.lane_stats import LaneStats
 from workers import stores
+from workers.render_cli import compact_table, short_time
 
 console = Console()
 
@@ -46,22 +47,31 @@ def collect_status() -> dict[str, Any]:
     }
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _listing(items: Mapping[str, object]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in items.items()) if items else "none"
+
+
 def show_status(as_json: bool) -> None:
     data = collect_status()
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    table = Table(title="Lanes")
-    for col in ("lane", "queued", "delivered", "latency p50 / p95 (s)", "dead letters"):
-        table.add_column(col)
+    table = compact_table("Lanes", ("lane", "queued", "delivered", "latency p50 / p95 (s)"), "dead letters")
     for lane in LANES:
         stats = data["lanes"][lane]
         table.add_row(lane, str(data["queues"][lane]), str(stats["delivered"]),
-                      f"{stats['p50_seconds']} / {stats['p95_seconds']}", str(data["dead_letters"][lane]))
+                      f"{_seconds(stats['p50_seconds'])} / {_seconds(stats['p95_seconds'])}",
+                      str(data["dead_letters"][lane]))
     console.print(table)
     console.print(f"delayed retries waiting: {data['delayed_retries']}")
-    console.print(f"paused endpoints: {data['paused_endpoints'] or 'none'}")
-    console.print(f"parked endpoints: {data['parked_endpoints'] or 'none'}")
-    console.print(f"open exceptions: {data['exceptions'] or 'none'}")
+    console.print(f"paused endpoints (s left): {_listing(data['paused_endpoints'])}")
+    parked = {ep: f"until {short_time(p['until'])} UTC ({p['reason']})" for ep, p in data["parked_endpoints"].items()}
+    console.print(f"parked endpoints: {_listing(parked)}")
+    console.print(f"open exceptions (owner/type): {_listing(data['exceptions'])}")
     mem = data["redis_memory"]
-    console.print(f"Redis memory: {mem['used']} (peak {mem['peak']}, max {mem['maxmemory']}, policy {mem['policy']})")
+    limit = "no maxmemory set" if mem["maxmemory"] in (None, "0B") else f"max {mem['maxmemory']}"
+    console.print(f"Redis memory: {mem['used']} (peak {mem['peak']}, {limit}, policy {mem['policy']})")
