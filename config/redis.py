@@ -9,7 +9,11 @@ from config.settings import get_settings
 
 def redis_client(url: str | None = None) -> redis.Redis:
     """A client with decoded strings; one connection pool per call site that keeps it."""
-    return redis.Redis.from_url(url or get_settings().redis_url, decode_responses=True, health_check_interval=30)
+    return redis.Redis.from_url(
+        url or get_settings().redis_url, decode_responses=True, health_check_interval=30,
+        # a Redis host that silently drops packets must fail a command, not hang it
+        socket_connect_timeout=5, socket_timeout=30,
+    )
 
 
 def state_key(*parts: str, prefix: str | None = None) -> str:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import statistics
+import math
 import time
 
 import redis
@@ -34,7 +34,14 @@ class LaneStats:
             values = sorted(float(v) for v in self.client.lrange(self.latency_prefix + lane, 0, -1))
             out[lane] = {
                 "delivered": int(counts.get(lane, 0)),
-                "p50_seconds": round(statistics.median(values), 3) if values else None,
-                "p95_seconds": round(values[int(0.95 * (len(values) - 1))], 3) if values else None,
+                "p50_seconds": _nearest_rank(values, 0.50),
+                "p95_seconds": _nearest_rank(values, 0.95),
             }
         return out
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float | None:
+    """The nearest-rank percentile: one method for every quantile, so p50 <= p95 always holds."""
+    if not ordered:
+        return None
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 3)

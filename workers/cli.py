@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,9 @@ def _refuse_bad_configuration() -> None:
     except (MappingError, ValidationError) as exc:
         typer.echo(f"configuration refused:\n{exc}", err=True)
         raise typer.Exit(2) from None
+    # one line per HTTP request to Blue Cherry or Klaviyo drowns what operators need to read
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(dlq_cli.app, name="dlq")
