@@ -22,7 +22,8 @@ TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.ord
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    celery_app = Celery("bcsync", include=list(TASK_MODULES))
+    # every task shares one base class that never lets an infrastructure blip lose its message
+    celery_app = Celery("bcsync", include=list(TASK_MODULES), task_cls="tasks.base:FleetTask")
     exchange = Exchange("bcsync", type="direct")
     celery_app.conf.update(
         broker_url=settings.redis_url,
