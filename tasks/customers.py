@@ -72,7 +72,8 @@ def klaviyo_consent_lookup(client: Any) -> ConsentLookup:
 
     def lookup(emails: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        filter_ = f"any(email,{json.dumps(emails)})"
+        # Klaviyo keeps emails lower-cased: ask in that form, so a mixed-case ERP email still finds its profile
+        filter_ = f"any(email,{json.dumps(sorted({e.lower() for e in emails}))})"
         for profile in client.get_profiles(filter_, additional_fields=["subscriptions"], page_size=100):
             attrs = profile.get("attributes", profile) if isinstance(profile, dict) else {}
             email = attrs.get("email")
