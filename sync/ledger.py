@@ -14,6 +14,18 @@ from typing import Any
 import redis
 from pydantic import BaseModel
 
+_SET_IF_NOT_OLDER = """
+local held = redis.call('GET', KEYS[1])
+if held and ARGV[2] ~= '' then
+  local ok, old = pcall(cjson.decode, held)
+  if ok and type(old['version']) == 'string' and old['version'] > ARGV[2] then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
 
 class LedgerEntry(BaseModel):
     key: str
@@ -31,13 +43,19 @@ class Ledger:
         self.prefix = f"{key_prefix}:ledger:"
         self.index_prefix = f"{key_prefix}:ledger-index:"
         self.ttl = int(ttl_days * 86400)
+        self._set_if_not_older = client.register_script(_SET_IF_NOT_OLDER)
 
     def record(self, entries: list[LedgerEntry]) -> None:
         if not entries:
             return
         pipe = self.client.pipeline(transaction=False)
         for entry in entries:
-            pipe.set(self.prefix + entry.key, entry.model_dump_json(), ex=self.ttl)
+            # newest wins: a slow write of an older version (a subscribe that crossed a newer unsubscribe, a
+            # bulk job that completed late) never replaces the record of a newer one
+            self._set_if_not_older(
+                keys=[self.prefix + entry.key], args=[entry.model_dump_json(), entry.version or "", self.ttl],
+                client=pipe,
+            )
             if entry.record:
                 pipe.sadd(self.index_prefix + entry.record, entry.key)
                 pipe.expire(self.index_prefix + entry.record, self.ttl)

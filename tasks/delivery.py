@@ -53,7 +53,7 @@ from sync.operations import Operation
 from tasks.deadletters import Attempt, DeadLetters
 from tasks.delayed import DelayedSchedule
 from tasks.lane_stats import LaneStats
-from tasks.transport import SendResult, send_operations
+from tasks.transport import SendResult, crossed_by_newer_unsubscribe, send_operations
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +291,12 @@ def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
         _dead_letter_local(rt, env, env["operations"], f"unexpected error: {type(exc).__name__}: {exc}")
         return None
     rt.ledger.record(result.delivered)
+    if env["kind"] == "subscribe" and result.delivered:
+        delivered = {entry.key for entry in result.delivered}
+        again = crossed_by_newer_unsubscribe([op for op in ops if op.key in delivered], rt.ledger)
+        if again:
+            log.warning("%d subscribe(s) crossed a newer unsubscribe: unsubscribing again", len(again))
+            submit(again)
     LaneStats(rt.redis, rt.settings.key_prefix).delivered(env["lane"], len(result.delivered), env.get("created"))
     for op, err in result.rejected:
         row_env = dict(env, attempts=env["attempts"] + [_attempt(err).model_dump()])

@@ -72,6 +72,27 @@ def send_operations(ops: list[Operation], client: KlaviyoClient, ledger: Ledger)
     return result
 
 
+def crossed_by_newer_unsubscribe(subscribed: list[Operation], ledger: Ledger) -> list[Operation]:
+    """Unsubscribes to send again because a subscribe just sent crossed them in flight.
+
+    A subscribe that passed the ledger check can still reach Klaviyo after a newer unsubscribe of the same
+    person (a slow batch job against a fast-lane unsubscribe). The ledger keeps the newest version per consent
+    key, so a newer unsubscribe entry there means ours arrived late: the unsubscribe is sent again, with its
+    own version, so it lands after ours. Unsubscribes win ties."""
+    entries = ledger.delivered([op.key for op in subscribed])
+    again: list[Operation] = []
+    for op in subscribed:
+        entry = entries.get(op.key)
+        if entry is None or entry.endpoint != "unsubscribe" or not entry.version or not op.version:
+            continue
+        if entry.version >= op.version:
+            profile = {k: v for k, v in op.payload.get("profile", {}).items() if k in ("email", "phone_number")}
+            payload = {"channel": op.payload["channel"], "profile": profile, "list_id": op.payload.get("list_id")}
+            again.append(Operation(kind="unsubscribe", key=op.key, lane="fast", payload=payload,
+                                   version=entry.version + "~again", record=op.record))
+    return again
+
+
 # --- one function per kind ------------------------------------------------------------------------
 
 

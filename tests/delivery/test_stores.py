@@ -134,3 +134,17 @@ def test_lane_latency_percentiles_are_ordered_for_any_sample(redis_client):
     summary = stats.summary(("fast",))["fast"]
     assert summary["p50_seconds"] <= summary["p95_seconds"]
     assert summary["p95_seconds"] >= 13.9  # the slowest of four is the 95th percentile
+
+
+def test_the_ledger_keeps_the_newest_version_of_a_key(redis_client):
+    ledger = Ledger(redis_client, "v")
+    newer = LedgerEntry(key="consent:email:C1", delivered_at=2.0, status=202, endpoint="unsubscribe",
+                        version="2026-11-26T10:05:00Z#000001")
+    older = LedgerEntry(key="consent:email:C1", delivered_at=3.0, status=202, endpoint="subscribe",
+                        version="2026-11-26T10:00:00Z#000001")
+    ledger.record([newer])
+    ledger.record([older])  # a slow write of an older version arrives last
+    assert ledger.get("consent:email:C1").endpoint == "unsubscribe"
+    unversioned = LedgerEntry(key="event:Placed Order:SO1", delivered_at=1.0, status=202, endpoint="events")
+    ledger.record([unversioned, unversioned.model_copy(update={"status": 200})])
+    assert ledger.get("event:Placed Order:SO1").status == 200
