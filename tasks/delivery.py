@@ -198,12 +198,12 @@ ERASABLE_KINDS = {"profile_upsert", "subscribe", "unsubscribe", "event"}
 def _erased_since(rt: Runtime, ops: list[Operation]) -> set[str]:
     """Keys of operations about customers erased after the operation was computed: a message already queued
     when `bcsync erase` ran (or the ERP delete flag arrived) must not re-create the profile."""
-    codes = {op.record.split(":", 1)[1]: op for op in ops
-             if op.kind in ERASABLE_KINDS and op.version and op.record and op.record.startswith("customer:")}
-    if not codes:
+    about = [(op.record.split(":", 1)[1], op) for op in ops
+             if op.kind in ERASABLE_KINDS and op.version and op.record and op.record.startswith("customer:")]
+    if not about:
         return set()
-    stamps = ErasureTombstones(rt.redis, rt.settings.key_prefix).stamps(codes)
-    return {op.key for code, op in codes.items()
+    stamps = ErasureTombstones(rt.redis, rt.settings.key_prefix).stamps({code for code, _ in about})
+    return {op.key for code, op in about
             if code in stamps and op.version and version_stamp(op.version) <= stamps[code]}
 
 

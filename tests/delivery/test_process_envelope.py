@@ -65,3 +65,12 @@ def test_an_unexpected_error_in_a_sender_dead_letters_the_envelope_instead_of_lo
     (entry,) = rt.dead_letters.list("batch")
     assert [o["key"] for o in entry.operations] == ["stock:V0", "stock:V1"]
     assert "unexpected error: KeyError" in entry.reason
+
+
+def test_every_operation_of_an_erased_customer_in_one_envelope_is_dropped(redis_client, redis_url):
+    rt = make_runtime(redis_client, redis_url)
+    ErasureTombstones(redis_client, "t").mark("C1", "2026-02-01T00:00:00Z")
+    ops = [Operation(kind="profile_upsert", key=f"profile:C1:{n}", lane="batch", payload={"external_id": "C1"},
+                     version=f"2026-01-15T10:00:0{n}Z#1", record="customer:C1") for n in range(2)]
+    process_envelope(envelope(ops, "batch"), rt)
+    assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []  # neither was sent
