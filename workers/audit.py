@@ -101,9 +101,10 @@ def _print_report(report: dict[str, Any]) -> None:
 
     number = report["order"]
     versions = compact_table(f"Order {number}: ERP versions seen ({len(report['versions_seen'])}, times UTC)",
-                             ("stored", "ERP record", "status", "last_mod (ERP time)"), "version")
+                             ("stored", "ERP document", "status", "last_mod (ERP time)"), "version")
     for v in report["versions_seen"]:
-        versions.add_row(short_time(v.get("stored_at")), v["key"], str(v.get("status") or "-"),
+        document = f"{v.get('resource')} {v['document']}" if v.get("document") else v["key"]
+        versions.add_row(short_time(v.get("stored_at")), document, str(v.get("status") or "-"),
                          str(v.get("last_mod") or "-"), str(v.get("version") or "-"))
     console.print(versions)
 

@@ -186,7 +186,9 @@ class RedisOrderState:
                 headers.setdefault(number, None)
                 continue
             stamps[slot] = stamp
-            seen = {"resource": resource, "key": slot[1], "version": version,
+            # the document's own number (order, pick ticket, invoice, credit memo) is what finance looks for
+            document = record.get(getattr(self.mapping.fields, resource).number)
+            seen = {"resource": resource, "key": slot[1], "document": document, "version": version,
                     "last_mod": record.get(res.last_mod), "stored_at": time.time()}
             if resource == "order":
                 seen["status"] = record.get(self.mapping.fields.order.status)

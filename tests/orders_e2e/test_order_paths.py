@@ -245,6 +245,9 @@ def test_backfill_sends_history_with_backfill_true_once_and_audit_shows_the_trai
 
     report = json.loads(_cli(f, "workers.audit", "order", order, "--json"))
     assert {v["key"].split(":")[0] for v in report["versions_seen"]} >= {"order", "pick", "invoice"}
+    # each version names its document by the number finance knows (the order number on the order's own)
+    assert {v["document"] for v in report["versions_seen"] if v["resource"] == "order"} == {order}
+    assert all(v["document"] for v in report["versions_seen"])
     delivered = {e["key"]: e for e in report["delivered"]}
     assert f"event:{PLACED}:{shop_ref(order)}" in delivered
     assert delivered[f"event:{PLACED}:{shop_ref(order)}"]["endpoint"] == "event-bulk-create-jobs"
