@@ -7,7 +7,7 @@
 Everything is real: a private redis-server (sandbox.redis_server.PrivateRedis), the Klaviyo sandbox as a
 subprocess (`python -m workers.cli sandbox klaviyo`), and `bcsync worker --lane L` subprocesses configured
 through the environment like production. The bench process only publishes messages (the producers' own
-`tasks.delivery.group_for_delivery`) and reads the sandbox's `/_sandbox/stats`.
+`delivery.envelope.group_for_delivery`) and reads the sandbox's `/_sandbox/stats`.
 
 Run (a), limits off: the fleet's own ceiling. Single events (one `event` operation per message) on the
 default lane -> `POST /api/events`; then bulk events on the batch lane (1,000 per message) ->
@@ -133,9 +133,10 @@ class Fleet:
     workers: list[WorkerProcess]
 
     def publish(self, operations: list[Operation]) -> int:
-        """Publish exactly as producers do (`tasks.delivery.group_for_delivery`), with the workers' settings."""
+        """Publish exactly as producers do (`delivery.envelope.group_for_delivery`), with the workers' settings."""
         from config.celery import make_app
-        from tasks.delivery import DELIVER, group_for_delivery
+        from config.task_names import DELIVER
+        from delivery.packing import group_for_delivery
 
         settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()  # type: ignore[arg-type]
                                if k.startswith("BCSYNC_")})

@@ -35,8 +35,10 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync.fingerprints import NAME_BYTES, VALUE_BYTES, FingerprintStore, StoredFingerprint  # noqa: E402
-from sync.ledger import Ledger, LedgerEntry  # noqa: E402
+from state.fingerprints import FingerprintStore
+from state.ledger import Ledger
+from sync.fingerprints import NAME_BYTES, VALUE_BYTES, StoredFingerprint
+from sync.ledger import LedgerEntry
 from tests.support.redis_server import PrivateRedis  # noqa: E402
 
 PREFIX = "bcsync"

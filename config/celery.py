@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from config.settings import Settings, get_settings
+from config.task_names import DAILY_PROFILE_BATCH, FLUSH_STOCK
 
 LANES = ("fast", "default", "batch")
 # Imported by every worker (by name: config/ never imports tasks/ itself).
@@ -69,9 +70,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         redbeat_lock_timeout=settings.beat_lock_timeout_seconds,
         beat_max_loop_interval=max(1, min(5, settings.beat_lock_timeout_seconds // 3)),
         beat_schedule={
-            "flush-stock": {"task": "bcsync.flush_stock", "schedule": 1.0, "options": {"queue": "batch"}},
+            "flush-stock": {"task": FLUSH_STOCK, "schedule": 1.0, "options": {"queue": "batch"}},
             "daily-profile-batch": {
-                "task": "bcsync.daily_profile_batch",
+                "task": DAILY_PROFILE_BATCH,
                 "schedule": 3600.0,
                 "options": {"queue": "batch"},
             },

@@ -21,7 +21,7 @@ from sync.fingerprints import (
     fingerprint,
     mapped_values,
 )
-from sync.watermarks import local_to_utc
+from sync.localtime import local_to_utc
 
 ChangeKind = Literal["created", "fields_changed", "status_transition", "deleted"]
 

@@ -1,310 +1,19 @@
-"""Delivery to Klaviyo: `submit` puts operations on their lanes; the `bcsync.deliver` task sends them.
-
-A message is an *envelope*: operations of one kind for one lane, plus the history of its attempts. The task
-is thin: it calls `tasks.transport.send_operations` and decides from the outcome -
-- delivered rows go to the ledger;
-- rows Klaviyo refused (4xx) go to the lane's dead-letter queue with Klaviyo's error, the rest go on;
-- the fleet's own budget exhausted, or Klaviyo's 429 / a pause: the envelope waits in the Redis
-  delayed-retry schedule (not as a Celery ETA) and comes back when due; a 429 is not the payload's fault
-  and does not count as an attempt;
-- transient errors (5xx, timeouts): exponential backoff with jitter through the same schedule; after
-  ``max_attempts`` the envelope is dead-lettered with every attempt;
-- a throttle of hours parks the endpoint: its work waits in the schedule and an operator exception is raised.
-"""
+"""Celery entry points of the delivery engine (`delivery/`): a message in, one engine call out."""
 
 from __future__ import annotations
 
-import logging
-import os
-import random
-import threading
-import time
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
-import redis
 from celery import signals
-from celery.exceptions import SoftTimeLimitExceeded
-from pydantic import ValidationError
 
-from config.celery import LANES, app
-from config.mapping import get_mapping
-from config.redis import redis_client
-from config.settings import Settings, get_settings
-from connectors.klaviyo.client import KlaviyoClient
-from connectors.klaviyo.errors import (
-    DuplicateProfileError,
-    EndpointParkedError,
-    KlaviyoError,
-    PermanentError,
-    RateLimitedLocally,
-    ThrottledError,
-    TransientError,
-)
-from connectors.klaviyo.limiter import FleetRateLimiter
-from connectors.klaviyo.models import PayloadError
-from sync.customers.duplicates import resolve_duplicate_profile
-from sync.customers.erasure import ErasureTombstones, version_stamp
-from sync.exceptions import ExceptionRegister
-from sync.ledger import Ledger
-from sync.operations import Operation
-from tasks.deadletters import Attempt, DeadLetters
-from tasks.delayed import DelayedSchedule
-from tasks.lane_stats import LaneStats
-from tasks.transport import SendResult, crossed_by_newer_unsubscribe, send_operations
-
-log = logging.getLogger(__name__)
-
-DELIVER = "bcsync.deliver"
-MAX_ATTEMPTS_KEPT = 25
-BATCHABLE_KINDS = {"event", "profile_upsert", "subscribe", "unsubscribe"}
-BATCH_SIZES = {"event": 1000, "profile_upsert": 10_000, "subscribe": 1000, "unsubscribe": 100}
-
-
-@dataclass
-class Runtime:
-    """Per-process connections and state stores (created after fork, in the process that uses them)."""
-
-    settings: Settings
-    redis: Any
-    limiter: FleetRateLimiter
-    ledger: Ledger
-    dead_letters: DeadLetters
-    delayed: DelayedSchedule
-    exceptions: ExceptionRegister
-    clients: dict[str, KlaviyoClient]
-
-    def client(self, lane: str) -> KlaviyoClient:
-        if lane not in self.clients:
-            s = self.settings
-            self.clients[lane] = KlaviyoClient(
-                s.klaviyo_base_url, s.klaviyo_api_key.get_secret_value(), s.klaviyo_revision,
-                limiter=self.limiter, lane=lane, timeout=s.klaviyo_timeout_seconds,
-                max_connections=s.klaviyo_max_connections, max_inline_wait=s.max_inline_wait_seconds,
-                park_after=s.throttle_park_seconds,
-            )
-        return self.clients[lane]
-
-
-_runtime: tuple[int, Runtime] | None = None
-
-
-def runtime() -> Runtime:
-    global _runtime
-    if _runtime is None or _runtime[0] != os.getpid():
-        s = get_settings()
-        client = redis_client(s.redis_url)
-        _runtime = (os.getpid(), Runtime(
-            settings=s,
-            redis=client,
-            limiter=FleetRateLimiter(
-                client, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
-                batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale,
-            ),
-            ledger=Ledger(client, s.key_prefix, s.ledger_ttl_days),
-            dead_letters=DeadLetters(client, s.key_prefix, s.dead_letter_ttl_days),
-            delayed=DelayedSchedule(client, s.key_prefix),
-            exceptions=ExceptionRegister(client, s.key_prefix, get_mapping().owners, s.exception_ttl_days),
-            clients={},
-        ))
-    return _runtime[1]
-
-
-def reset_runtime() -> None:
-    global _runtime
-    if _runtime is not None:
-        for c in _runtime[1].clients.values():
-            c.close()
-    _runtime = None
-
-
-# --- producing ------------------------------------------------------------------------------------
-
-
-def envelope(ops: list[Operation], lane: str) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4().hex,
-        "lane": lane,
-        "kind": ops[0].kind,
-        "operations": [op.model_dump(mode="json") for op in ops],
-        "attempts": [],
-        "created": time.time(),
-    }
-
-
-def group_for_delivery(operations: list[Operation]) -> list[dict[str, Any]]:
-    """Envelopes for a list of operations: single-call kinds one per operation on the fast and default
-    lanes; consent always in jobs (unsubscribes first); the batch lane packs bulk requests."""
-    out: list[dict[str, Any]] = []
-    unsubscribes = [op for op in operations if op.kind == "unsubscribe"]
-    rest = [op for op in operations if op.kind != "unsubscribe"]
-    for op_list in (unsubscribes, rest):
-        groups: dict[tuple[str, str], list[Operation]] = {}
-        for op in op_list:
-            packs = op.kind in ("subscribe", "unsubscribe") or (op.lane == "batch" and op.kind in BATCHABLE_KINDS)
-            if packs:
-                groups.setdefault((op.lane, op.kind), []).append(op)
-            else:
-                out.append(envelope([op], op.lane))
-        for (lane, kind), ops in groups.items():
-            size = BATCH_SIZES[kind]
-            out.extend(envelope(ops[i : i + size], lane) for i in range(0, len(ops), size))
-    return out
-
-
-def publish(task: str, args: list[Any], queue: str) -> None:
-    app.send_task(task, args=args, queue=queue)
-
-
-def submit(operations: list[Operation]) -> int:
-    """Enqueue operations for delivery on their lanes; returns the number of messages published.
-    Returns only after the broker has every message (the poller advances its watermark after this)."""
-    envelopes = group_for_delivery(operations)
-    with app.producer_or_acquire() as producer:
-        for env in envelopes:
-            app.send_task(DELIVER, args=[env], queue=env["lane"], producer=producer)
-    return len(envelopes)
-
-
-# --- consuming ------------------------------------------------------------------------------------
-
-
-def _attempt(exc: KlaviyoError) -> Attempt:
-    data = exc.to_dict()
-    return Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
-                   errors=data["errors"])
-
-
-def backoff_delay(attempts: int, settings: Settings) -> float:
-    base = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** max(0, attempts - 1))
-    return base * random.uniform(0.5, 1.0)
-
-
-def _reschedule(rt: Runtime, env: dict[str, Any], delay: float) -> None:
-    rt.delayed.add(DELIVER, [env], env["lane"], time.time() + max(0.05, delay), entry_id=env["id"])
-
-
-def _dead_letter(rt: Runtime, env: dict[str, Any], ops: list[dict[str, Any]], reason: str) -> None:
-    attempts = [Attempt.model_validate(a) for a in env["attempts"]]
-    entry = rt.dead_letters.add(DELIVER, env["lane"], env["kind"], ops, attempts, reason)
-    log.warning("dead-lettered %s (%s rows, lane %s): %s", entry.id, len(ops), env["lane"], reason)
-
-
-ERASABLE_KINDS = {"profile_upsert", "subscribe", "unsubscribe", "event"}
-
-
-def _erased_since(rt: Runtime, ops: list[Operation]) -> set[str]:
-    """Keys of operations about customers erased after the operation was computed: a message already queued
-    when `bcsync erase` ran (or the ERP delete flag arrived) must not re-create the profile."""
-    about = [(op.record.split(":", 1)[1], op) for op in ops
-             if op.kind in ERASABLE_KINDS and op.version and op.record and op.record.startswith("customer:")]
-    if not about:
-        return set()
-    stamps = ErasureTombstones(rt.redis, rt.settings.key_prefix).stamps({code for code, _ in about})
-    return {op.key for code, op in about
-            if code in stamps and op.version and version_stamp(op.version) <= stamps[code]}
-
-
-def _dead_letter_local(rt: Runtime, env: dict[str, Any], ops: list[dict[str, Any]], reason: str) -> None:
-    env["attempts"] = env.get("attempts", []) + [Attempt(at=time.time(), error=reason[:2000]).model_dump()]
-    env.setdefault("kind", "unknown")
-    env.setdefault("lane", "default")
-    _dead_letter(rt, env, ops, reason[:500])
-
-
-def process_envelope(env: dict[str, Any], rt: Runtime) -> SendResult | None:
-    try:
-        ops = [Operation.model_validate(o) for o in env["operations"]]
-    except ValidationError as exc:
-        _dead_letter_local(rt, env, env.get("operations", []), f"malformed operation: {exc.errors()[:3]}")
-        return None
-    erased = _erased_since(rt, ops)
-    if erased:
-        log.info("dropped %d operation(s) for erased customers", len(erased))
-        ops = [op for op in ops if op.key not in erased]
-        if not ops:
-            return None
-    client = rt.client(env["lane"])
-    try:
-        result = send_operations(ops, client, rt.ledger)
-    except (PayloadError, ValidationError, ValueError) as exc:
-        # our own validation refused the payload before sending: permanent, Klaviyo never saw it
-        _dead_letter_local(rt, env, env["operations"], f"refused before sending: {exc}")
-        return None
-    except RateLimitedLocally as exc:
-        _reschedule(rt, env, exc.delay + random.uniform(0, 0.2))
-        return None
-    except EndpointParkedError as exc:
-        rt.exceptions.record(
-            "endpoint_parked", exc.endpoint, f"Klaviyo throttled {exc.endpoint} until {time.ctime(exc.until)}; "
-            "its work is parked until then", severity="critical", details={"until": exc.until},
-        )
-        _reschedule(rt, env, exc.until - time.time() + random.uniform(0, 5))
-        return None
-    except ThrottledError as exc:
-        env["attempts"] = (env["attempts"] + [_attempt(exc).model_dump()])[-MAX_ATTEMPTS_KEPT:]
-        _reschedule(rt, env, (exc.retry_after or 1.0) + random.uniform(0, 1.0))
-        return None
-    except TransientError as exc:
-        env["attempts"] = (env["attempts"] + [_attempt(exc).model_dump()])[-MAX_ATTEMPTS_KEPT:]
-        failures = sum(1 for a in env["attempts"] if a.get("status") != 429)
-        if failures >= rt.settings.max_attempts:
-            _dead_letter(rt, env, env["operations"], f"gave up after {failures} transient failures")
-        else:
-            _reschedule(rt, env, exc.retry_after or backoff_delay(failures, rt.settings))
-        return None
-    except DuplicateProfileError as exc:
-        env["attempts"].append(_attempt(exc).model_dump())
-        for op in ops:
-            # the documented rule (sync/customers/duplicates.py): resend without the phone when it was the
-            # phone that collided; otherwise an operator merges the profiles and requeues the dead letter
-            resolution = resolve_duplicate_profile(op, exc.duplicate_profile_id)
-            rt.exceptions.record(
-                "customer_mismatch", op.record or op.key, resolution.reason,
-                severity="warning" if resolution.retry else "error", details=resolution.details,
-            )
-            if resolution.retry is not None:
-                submit([resolution.retry])
-            else:
-                _dead_letter(rt, env, [op.model_dump(mode="json")],
-                             "duplicate_profile: identifiers belong to different profiles")
-        return None
-    except PermanentError as exc:
-        env["attempts"].append(_attempt(exc).model_dump())
-        _dead_letter(rt, env, env["operations"], f"Klaviyo refused the request ({exc.status})")
-        return None
-    except (SoftTimeLimitExceeded, httpx.HTTPError, redis.RedisError, OSError) as exc:
-        # unclassified trouble on the way (a time limit, a socket): never lose the message, retry it
-        env["attempts"] = (env["attempts"] + [Attempt(at=time.time(), error=f"{type(exc).__name__}: {exc}")
-                                              .model_dump()])[-MAX_ATTEMPTS_KEPT:]
-        failures = sum(1 for a in env["attempts"] if a.get("status") != 429)
-        if failures >= rt.settings.max_attempts:
-            _dead_letter(rt, env, env["operations"], f"gave up after {failures} failures")
-        else:
-            _reschedule(rt, env, backoff_delay(failures, rt.settings))
-        return None
-    except Exception as exc:  # noqa: BLE001  a bug or a payload no sender expected: the task would ack and
-        # drop the message (acks_on_failure); keep it for an operator instead, with what went wrong
-        log.exception("unexpected error delivering envelope %s", env.get("id"))
-        _dead_letter_local(rt, env, env["operations"], f"unexpected error: {type(exc).__name__}: {exc}")
-        return None
-    rt.ledger.record(result.delivered)
-    if env["kind"] == "subscribe" and result.delivered:
-        delivered = {entry.key for entry in result.delivered}
-        again = crossed_by_newer_unsubscribe([op for op in ops if op.key in delivered], rt.ledger)
-        if again:
-            log.warning("%d subscribe(s) crossed a newer unsubscribe: unsubscribing again", len(again))
-            submit(again)
-    LaneStats(rt.redis, rt.settings.key_prefix).delivered(env["lane"], len(result.delivered), env.get("created"))
-    for op, err in result.rejected:
-        row_env = dict(env, attempts=env["attempts"] + [_attempt(err).model_dump()])
-        reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
-        _dead_letter(rt, row_env, [op.model_dump(mode="json")], reason)
-    for task, args, delay in result.followups:
-        rt.delayed.add(task, args, env["lane"], time.time() + delay)
-    return result
+from config.celery import app
+from config.settings import get_settings
+from config.task_names import CHECK_CATALOG_JOB, CHECK_PROFILE_IMPORT_JOB, DELIVER
+from delivery import bulk_jobs
+from delivery.drainer import Drainer
+from delivery.engine import process_envelope
+from delivery.runtime import runtime
+from delivery.senders import catalog
 
 
 @app.task(name=DELIVER, ignore_result=True, acks_late=True)
@@ -312,32 +21,20 @@ def deliver(env: dict[str, Any]) -> None:
     process_envelope(env, runtime())
 
 
-@app.task(name="bcsync.check_profile_import_job", ignore_result=True, acks_late=True)
+@app.task(name=CHECK_PROFILE_IMPORT_JOB, ignore_result=True, acks_late=True)
 def check_profile_import_job(job_id: str, operations: list[dict[str, Any]], lane: str = "batch") -> None:
-    from tasks.bulk_jobs import check_profile_import_job as check
-
-    check(runtime(), job_id, operations, lane)
+    bulk_jobs.check_profile_import_job(runtime(), job_id, operations, lane)
 
 
-# --- the delayed-retry drainer: a thread in every worker's main process ------------------------------
-
-
-class Drainer(threading.Thread):
-    def __init__(self, interval: float) -> None:
-        super().__init__(name="bcsync-delayed-drainer", daemon=True)
-        self.interval = interval
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        s = get_settings()
-        schedule = DelayedSchedule(redis_client(s.redis_url), s.key_prefix)
-        while not self.stopping.is_set():
-            try:
-                while schedule.drain(publish) >= 500:
-                    pass
-            except Exception:  # a Redis blip must not kill the drainer; the next tick retries
-                log.exception("draining the delayed-retry schedule failed")
-            self.stopping.wait(self.interval)
+@app.task(name=CHECK_CATALOG_JOB, ignore_result=True, acks_late=True)
+def check_catalog_job(
+    kind: str,
+    job_id: str,
+    operations: list[dict[str, Any]],
+    lane: str = "batch",
+    carried: dict[str, str] | None = None,
+) -> None:
+    catalog.check_catalog_job(runtime(), kind, job_id, operations, lane, carried or {})
 
 
 _drainer: Drainer | None = None
@@ -354,6 +51,3 @@ def _start_drainer(**_: Any) -> None:
 def _stop_drainer(**_: Any) -> None:
     if _drainer is not None:
         _drainer.stopping.set()
-
-
-__all__ = ["LANES", "submit", "deliver", "process_envelope", "runtime"]

@@ -36,8 +36,8 @@ def order_report(number: str) -> dict[str, Any]:
     """The audit of one order as plain data (what `--json` prints)."""
     from config.mapping import get_mapping
     from config.settings import get_settings
-    from sync.orders.state import RedisOrderState
-    from tasks.orders import OrderContext, audit_trail
+    from flows.orders import OrderContext, audit_trail
+    from state.orders import RedisOrderState
     from workers import stores
 
     settings = get_settings()

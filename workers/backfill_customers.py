@@ -35,9 +35,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.bluecherry.client import BlueCherryClient
+from flows.customers import CustomerContext
 from sync.customers.planner import CustomerPlan, plan_backfill
-from sync.watermarks import local_to_utc
-from tasks.customers import CustomerContext
+from sync.localtime import local_to_utc
 from workers.backfill_orders import _since as parse_since  # the same --since rule for both backfills
 
 log = logging.getLogger("bcsync.backfill")
@@ -183,8 +183,8 @@ class CustomerBackfill:
 
 def cli_context() -> CustomerContext:
     """The worker's customer context, with the consent guard reading on the batch lane's budget."""
-    from tasks.customers import default_context, klaviyo_consent_lookup
-    from tasks.delivery import runtime
+    from delivery.runtime import runtime
+    from flows.customers import default_context, klaviyo_consent_lookup
 
     ctx = default_context()
     ctx.lookup = klaviyo_consent_lookup(runtime().client("batch"))

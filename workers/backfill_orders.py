@@ -31,9 +31,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from config.mapping import Mapping
 from connectors.bluecherry.client import BlueCherryClient
+from flows.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
 from sync.operations import Operation
 from sync.orders.lifecycle import profile_key
-from tasks.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
 
 log = logging.getLogger("bcsync.backfill")
 console = Console()
@@ -179,8 +179,9 @@ def _since(value: str | None) -> str | None:
 def cli_context(mapping: Mapping | None = None) -> OrderContext:
     from config.mapping import get_mapping
     from config.settings import get_settings
-    from sync.orders.state import RedisOrderState
-    from tasks.delivery import runtime, submit
+    from delivery.publish import submit
+    from delivery.runtime import runtime
+    from state.orders import RedisOrderState
 
     rt = runtime()
     settings = get_settings()

@@ -29,7 +29,7 @@ Publish = Callable[[str, list[Any]], None]
 def process_drops(folder: Path, tracker: DropTracker, publish: Publish, record_problem: Callable[..., Any]) -> int:
     """Publish every pending drop's records; returns the number of files handled."""
     from config.mapping import get_mapping
-    from tasks.stock import RECORDS
+    from config.task_names import STOCK_RECORDS as RECORDS
 
     mapping = get_mapping()
     files = pending_drops(folder, tracker)
@@ -77,7 +77,7 @@ def csv_drops(
     from config.celery import app
     from config.settings import get_settings
     from connectors.bluecherry.csv_drops import RedisDropTracker
-    from tasks.delivery import runtime
+    from delivery.runtime import runtime
 
     settings = get_settings()
     if settings.csv_drop_dir is None:

@@ -21,7 +21,7 @@ from rich.table import Table
 from config.celery import LANES
 from config.settings import get_settings
 from sandbox.server import free_port
-from tasks.lane_stats import LaneStats
+from state.lane_stats import LaneStats
 from workers.fleet import Child, Supervisor, bcsync_argv, fleet_children
 
 console = Console()

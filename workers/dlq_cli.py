@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from config.celery import LANES
-from tasks.deadletters import DeadLetter
+from state.dead_letters import DeadLetter
 from workers import stores
 from workers.render_cli import compact_table, one_of, short_time
 
@@ -82,8 +82,9 @@ def show(entry_id: IdArg) -> None:
 
 
 def _requeue(entry: DeadLetter) -> None:
+    from delivery.envelope import envelope
+    from delivery.publish import publish
     from sync.operations import Operation
-    from tasks.delivery import envelope, publish
 
     env = envelope([Operation.model_validate(o) for o in entry.operations], entry.lane)
     env["requeued_from"] = entry.id

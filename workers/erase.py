@@ -1,7 +1,7 @@
 """`bcsync erase CUSTOMER`: a data-privacy erasure on an operator's request.
 
 The same as the ERP's delete flag (tasks.customers): Klaviyo's data-privacy deletion for the profile
-(operation `profile_deletion`, fast lane, through `tasks.delivery.submit`), then the fleet's own state for the
+(operation `profile_deletion`, fast lane, through `delivery.publish.submit`), then the fleet's own state for the
 customer is purged (fingerprint, daily-batch entry, delivery-ledger trail, exceptions) and a tombstone keeps
 the poller from re-creating the profile from the ERP state that was erased. A later change of the customer
 in Blue Cherry is synced again (the ERP is the truth): to keep a customer out, flag it there.
@@ -23,11 +23,12 @@ from rich.console import Console
 
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
-from sync.customers.erasure import PurgeReport, version_stamp
+from flows.customers import CustomerContext, forget_customer, resolve_deletions
+from state.erasure import PurgeReport
+from sync.customers.erasure import version_stamp
 from sync.customers.planner import deletion_operation
+from sync.localtime import local_to_utc
 from sync.operations import Operation
-from sync.watermarks import local_to_utc
-from tasks.customers import CustomerContext, forget_customer, resolve_deletions
 
 log = logging.getLogger("bcsync.erase")
 console = Console()
@@ -87,7 +88,7 @@ def erase(
 ) -> None:
     """Erase a customer: Klaviyo data-privacy deletion of the profile, and the fleet forgets the customer."""
     from config.settings import get_settings
-    from tasks.customers import default_context
+    from flows.customers import default_context
 
     code = customer.strip()
     if not code:

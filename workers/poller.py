@@ -27,12 +27,15 @@ from redis.exceptions import LockError
 
 from config.mapping import Mapping, get_mapping
 from config.settings import Settings, get_settings
+from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
+from state.fingerprints import FingerprintStore
+from state.watermarks import WatermarkStore
 from sync.changes import ChangeEvent, classify
 from sync.customers.records import parse_customer
-from sync.fingerprints import FingerprintStore, StoredFingerprint
-from sync.watermarks import WatermarkStore, filter_start, local_to_utc
+from sync.fingerprints import StoredFingerprint
+from sync.localtime import filter_start, local_to_utc
 
 log = logging.getLogger("bcsync.poller")
 
@@ -40,8 +43,6 @@ Emit = Callable[[list[ChangeEvent]], None]
 # raw record -> the problems that make it unusable (empty: fine)
 Validator = Callable[[dict[str, Any], Mapping], list[str]]
 MAX_PASSES = 4
-CUSTOMER_TASK = "bcsync.handle_customer_changes"
-CHANGE_TASK = "bcsync.handle_change"
 
 
 class ExceptionSink(Protocol):
@@ -101,9 +102,9 @@ def celery_emit(events: list[ChangeEvent]) -> None:
             if event.resource == "customer":
                 customers.setdefault(event.lane, []).append(body)
             else:
-                app.send_task(CHANGE_TASK, args=[body], queue=event.lane, producer=producer)
+                app.send_task(HANDLE_CHANGE, args=[body], queue=event.lane, producer=producer)
         for lane, bodies in customers.items():
-            app.send_task(CUSTOMER_TASK, args=[bodies], queue=lane, producer=producer)
+            app.send_task(HANDLE_CUSTOMER_CHANGES, args=[bodies], queue=lane, producer=producer)
 
 
 @dataclass
@@ -344,7 +345,7 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def build_poller(resources: Sequence[str] = (), emit: Emit | None = None) -> Poller:
     from config.redis import redis_client
-    from sync.exceptions import ExceptionRegister
+    from state.exceptions import ExceptionRegister
 
     settings = get_settings()
     mapping = get_mapping()

@@ -12,7 +12,7 @@ from rich.console import Console
 from config.celery import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
-from tasks.lane_stats import LaneStats
+from state.lane_stats import LaneStats
 from workers import stores
 from workers.render_cli import compact_table, short_time
 

@@ -9,10 +9,10 @@ import redis
 from config.mapping import get_mapping
 from config.redis import redis_client
 from config.settings import get_settings
-from sync.exceptions import ExceptionRegister
-from sync.ledger import Ledger
-from tasks.deadletters import DeadLetters
-from tasks.delayed import DelayedSchedule
+from state.dead_letters import DeadLetters
+from state.delayed import DelayedSchedule
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.klaviyo import models
+from connectors.klaviyo import builders
 from connectors.klaviyo.endpoints import CATALOG_JOB_PATHS, endpoint
 from connectors.klaviyo.errors import (
     DuplicateProfileError,
@@ -222,7 +222,7 @@ class KlaviyoClient:
             )
         raise PermanentError(message, status=status, errors=errors, endpoint=key)
 
-    def _send_bulk(self, key: str, bulk: models.BulkBody, path: str | None = None) -> KlaviyoResponse:
+    def _send_bulk(self, key: str, bulk: builders.BulkBody, path: str | None = None) -> KlaviyoResponse:
         """Send one bulk body; a 4xx names the input payloads its row pointers point at."""
         try:
             return self.request(key, path=path, json=bulk.body)
@@ -234,12 +234,12 @@ class KlaviyoClient:
 
     def import_profile(self, payload: dict[str, Any]) -> KlaviyoResponse:
         """Create (201) or update (200) a profile; 409 duplicate_profile -> DuplicateProfileError."""
-        return self.request("profile-import", json=models.profile_import_body(payload))
+        return self.request("profile-import", json=builders.profile_import_body(payload))
 
     def bulk_import_profiles(self, payloads: Sequence[dict[str, Any]], list_id: str | None = None) -> str:
         """Start a profile bulk import job (<= 10,000 profiles); returns the job id."""
         response = self._send_bulk(
-            "profile-bulk-import-jobs", models.bulk_profile_import_body(payloads, list_id)
+            "profile-bulk-import-jobs", builders.bulk_profile_import_body(payloads, list_id)
         )
         if response.id is None:
             raise TransientError(
@@ -286,26 +286,26 @@ class KlaviyoClient:
             response = self.request(key, url=next_url)
 
     def request_profile_deletion(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("data-privacy-deletion", json=models.deletion_body(payload))
+        return self.request("data-privacy-deletion", json=builders.deletion_body(payload))
 
     # --- events ----------------------------------------------------------------------------------
 
     def create_event(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("events", json=models.event_body(payload))
+        return self.request("events", json=builders.event_body(payload))
 
     def bulk_create_events(self, payloads: Sequence[dict[str, Any]]) -> KlaviyoResponse:
         """One event bulk job (<= 1,000 events). Klaviyo offers no status for it: the 202 is all."""
-        return self._send_bulk("event-bulk-create-jobs", models.bulk_events_body(payloads))
+        return self._send_bulk("event-bulk-create-jobs", builders.bulk_events_body(payloads))
 
     # --- consent ---------------------------------------------------------------------------------
 
     def subscribe(self, payloads: Sequence[dict[str, Any]]) -> list[KlaviyoResponse]:
-        return self._send_jobs("subscribe", models.subscribe_body(payloads))
+        return self._send_jobs("subscribe", builders.subscribe_body(payloads))
 
     def unsubscribe(self, payloads: Sequence[dict[str, Any]]) -> list[KlaviyoResponse]:
-        return self._send_jobs("unsubscribe", models.unsubscribe_body(payloads))
+        return self._send_jobs("unsubscribe", builders.unsubscribe_body(payloads))
 
-    def _send_jobs(self, key: str, bodies: list[models.BulkBody]) -> list[KlaviyoResponse]:
+    def _send_jobs(self, key: str, bodies: list[builders.BulkBody]) -> list[KlaviyoResponse]:
         """Send the jobs one by one; if one fails, the error's `delivered_rows` lists the payload
         indexes the earlier jobs already delivered (record those, re-send the rest)."""
         responses: list[KlaviyoResponse] = []
@@ -322,24 +322,24 @@ class KlaviyoClient:
     # --- catalog ---------------------------------------------------------------------------------
 
     def create_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("catalog-items", json=models.catalog_item_body(payload))
+        return self.request("catalog-items", json=builders.catalog_item_body(payload))
 
     def update_catalog_item(
         self, payload: dict[str, Any] | str, attributes: dict[str, Any] | None = None
     ) -> KlaviyoResponse:
         """PATCH an item: a payload with `external_id`, or `(external_id, {attributes})`."""
-        body = models.catalog_item_update_body(_with_external_id(payload, attributes))
+        body = builders.catalog_item_update_body(_with_external_id(payload, attributes))
         ep = endpoint("catalog-items:update")
         return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
 
     def create_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("catalog-variants", json=models.catalog_variant_create_body(payload))
+        return self.request("catalog-variants", json=builders.catalog_variant_create_body(payload))
 
     def update_catalog_variant(
         self, payload: dict[str, Any] | str, attributes: dict[str, Any] | None = None
     ) -> KlaviyoResponse:
         """PATCH a variant: a payload with `external_id`, or `(external_id, {"inventory_quantity": 4})`."""
-        body = models.catalog_variant_update_body(_with_external_id(payload, attributes))
+        body = builders.catalog_variant_update_body(_with_external_id(payload, attributes))
         ep = endpoint("catalog-variants:update")
         return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
 
@@ -363,18 +363,18 @@ class KlaviyoClient:
 
     def delete_catalog_item(self, external_id: str) -> KlaviyoResponse:
         ep = endpoint("catalog-items:delete")
-        return self.request(ep.key, path=ep.url_path(models.catalog_id(external_id)))
+        return self.request(ep.key, path=ep.url_path(builders.catalog_id(external_id)))
 
     def delete_catalog_variant(self, external_id: str) -> KlaviyoResponse:
         ep = endpoint("catalog-variants:delete")
-        return self.request(ep.key, path=ep.url_path(models.catalog_id(external_id)))
+        return self.request(ep.key, path=ep.url_path(builders.catalog_id(external_id)))
 
     def retire_catalog_entry(self, payload: dict[str, Any]) -> KlaviyoResponse:
         """A `catalog_retire` payload: `external_id`, `kind` ("item"|"variant"), `action` ("unpublish"
         |"delete"). Deleting what is already gone (404) counts as done."""
         kind, action, external_id = payload.get("kind"), payload.get("action"), payload.get("external_id")
         if kind not in ("item", "variant") or action not in ("unpublish", "delete") or not external_id:
-            raise models.PayloadError(
+            raise builders.PayloadError(
                 "catalog-retire", ["needs external_id, kind 'item'|'variant' and action 'unpublish'|'delete'"]
             )
         if action == "unpublish":
@@ -388,7 +388,7 @@ class KlaviyoClient:
                 return KlaviyoResponse(404, None, {})
             raise
 
-    def _catalog_job(self, kind: str, bulk: models.BulkBody) -> str:
+    def _catalog_job(self, kind: str, bulk: builders.BulkBody) -> str:
         response = self._send_bulk("catalog-bulk", bulk, path=f"/api/{CATALOG_JOB_PATHS[kind]}")
         if response.id is None:
             raise TransientError(
@@ -397,24 +397,24 @@ class KlaviyoClient:
         return response.id
 
     def bulk_create_items(self, payloads: Sequence[dict[str, Any]]) -> str:
-        return self._catalog_job("item-create", models.catalog_bulk_item_create_body(payloads))
+        return self._catalog_job("item-create", builders.catalog_bulk_item_create_body(payloads))
 
     def bulk_update_items(self, payloads: Sequence[dict[str, Any]]) -> str:
-        return self._catalog_job("item-update", models.catalog_bulk_item_update_body(payloads))
+        return self._catalog_job("item-update", builders.catalog_bulk_item_update_body(payloads))
 
     def bulk_delete_items(self, payloads: Sequence[dict[str, Any]]) -> str:
-        return self._catalog_job("item-delete", models.catalog_bulk_item_delete_body(payloads))
+        return self._catalog_job("item-delete", builders.catalog_bulk_item_delete_body(payloads))
 
     def bulk_create_variants(self, payloads: Sequence[dict[str, Any]]) -> str:
         """Start a variant bulk create job (<= 100); returns the job id."""
-        return self._catalog_job("variant-create", models.catalog_bulk_variant_create_body(payloads))
+        return self._catalog_job("variant-create", builders.catalog_bulk_variant_create_body(payloads))
 
     def bulk_update_variants(self, payloads: Sequence[dict[str, Any]]) -> str:
         """Start a variant bulk update job (<= 100); returns the job id."""
-        return self._catalog_job("variant-update", models.catalog_bulk_variant_update_body(payloads))
+        return self._catalog_job("variant-update", builders.catalog_bulk_variant_update_body(payloads))
 
     def bulk_delete_variants(self, payloads: Sequence[dict[str, Any]]) -> str:
-        return self._catalog_job("variant-delete", models.catalog_bulk_variant_delete_body(payloads))
+        return self._catalog_job("variant-delete", builders.catalog_bulk_variant_delete_body(payloads))
 
     def get_catalog_job(self, kind: str, job_id: str) -> dict[str, Any]:
         """A catalog bulk job (`kind` as in endpoints.CATALOG_JOB_PATHS: "variant-update"...):
@@ -430,7 +430,7 @@ class KlaviyoClient:
     # --- back in stock ---------------------------------------------------------------------------
 
     def create_back_in_stock_subscription(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("back-in-stock", json=models.back_in_stock_body(payload))
+        return self.request("back-in-stock", json=builders.back_in_stock_body(payload))
 
 
 def _with_external_id(payload: dict[str, Any] | str, attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -439,7 +439,7 @@ def _with_external_id(payload: dict[str, Any] | str, attributes: dict[str, Any] 
     return {**payload, **(attributes or {})}
 
 
-def _attach_payload_rows(exc: KlaviyoError, bulk: models.BulkBody) -> None:
+def _attach_payload_rows(exc: KlaviyoError, bulk: builders.BulkBody) -> None:
     by_row = rows_from_pointers(exc)
     exc.payload_rows = {
         index: items for row, items in by_row.items() for index in bulk.payloads_of_rows([row])

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from config.mapping import ExceptionOwners
-from sync.exceptions import ExceptionRegister
-from tasks.deadletters import Attempt, DeadLetters
+from state.dead_letters import Attempt, DeadLetters
+from state.exceptions import ExceptionRegister
 
 BCSYNC = str(Path(sys.executable).with_name("bcsync"))
 PREFIX = "clitest"

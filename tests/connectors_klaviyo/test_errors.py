@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from connectors.klaviyo import models
+from connectors.klaviyo import builders
 from connectors.klaviyo.errors import (
     DuplicateProfileError,
     KlaviyoError,
@@ -60,7 +60,7 @@ def test_pointer_rows_map_back_to_event_payloads() -> None:
         {"metric": "M", "profile": {"email": e}, "unique_id": str(i)}
         for i, e in enumerate(["a@x.io", "b@x.io", "a@x.io", "c@x.io"])
     ]
-    bulk = models.bulk_events_body(payloads)
+    bulk = builders.bulk_events_body(payloads)
     error = PermanentError(
         "x",
         status=400,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from connectors.klaviyo import models
+from connectors.klaviyo import builders as models
 
 Schema = Callable[[str, str], Draft202012Validator]
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import redis
 
 from config.mapping import Mapping
-from sync.exceptions import ExceptionRegister
-from sync.fingerprints import FingerprintStore
-from sync.operations import Operation
-from tasks.customers import (
+from flows.customers import (
     CustomerContext,
     daily_batch_due,
     handle_duplicate_profile,
     process_customer_changes,
     run_daily_batch,
 )
+from state.exceptions import ExceptionRegister
+from state.fingerprints import FingerprintStore
+from sync.operations import Operation
 from tests.customers.test_customers import events_for
 from tests.poller.test_changes import customer
 
@@ -76,8 +76,8 @@ def test_changes_whose_consent_guard_cannot_reach_klaviyo_now_come_back_later(re
     # The poller remembers fingerprints once the message is queued: a task that raised here (the guard's
     # profile lookup over the fleet budget, a 429, a 5xx) was acked and the new customer never synced.
     from connectors.klaviyo.errors import RateLimitedLocally, TransientError
-    from tasks.customers import handle_changes_or_retry
-    from tasks.delayed import DelayedSchedule
+    from flows.customers import handle_changes_or_retry
+    from state.delayed import DelayedSchedule
 
     sent: list[Operation] = []
     ctx = context(redis_client, sent)

@@ -2,7 +2,7 @@
 fast and batch lanes (concurrency 1), the poller in-process with its real Celery emit.
 
 The module's process is configured like the workers (the fleet's env is put in os.environ and the settings,
-mapping and Celery app rebuilt), so in-process producers - the poller's `celery_emit`, `tasks.delivery.submit`
+mapping and Celery app rebuilt), so in-process producers - the poller's `celery_emit`, `delivery.publish.submit`
 from `bcsync erase` / `bcsync backfill customers`, the CLI through CliRunner - talk to this fleet's Redis and
 never to a machine-wide one. Everything is restored when the module ends.
 """
@@ -21,18 +21,19 @@ import redis
 import config.celery
 import config.mapping
 import config.settings
-import tasks.delivery
+import delivery.publish
+import delivery.runtime
 from config.celery import make_app
 from config.mapping import load_mapping
 from config.settings import Settings
 from connectors.bluecherry.client import BlueCherryClient
-from connectors.klaviyo.models import unsubscribe_body
+from connectors.klaviyo.builders import unsubscribe_body
 from sandbox.bluecherry.app import create_app as create_bluecherry
 from sandbox.bluecherry.config import BlueCherrySandboxConfig
 from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
-from sync.exceptions import ExceptionRegister
+from state.exceptions import ExceptionRegister
 from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_for, wait_idle
 from tests.support.redis_server import PrivateRedis
 from workers.poller import CycleResult, Poller
@@ -57,7 +58,7 @@ historical_import = true
 def _reset_caches() -> None:
     config.settings.reload_settings()
     config.mapping.get_mapping.cache_clear()
-    tasks.delivery.reset_runtime()
+    delivery.runtime.reset_runtime()
     from workers import stores
 
     stores.client.cache_clear()
@@ -202,7 +203,7 @@ def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) 
                 mp.setenv(key, value)
         _reset_caches()
         mp.setattr(config.celery, "app", fleet.app)
-        mp.setattr(tasks.delivery, "app", fleet.app)
+        mp.setattr(delivery.publish, "app", fleet.app)
         try:
             for lane in ("fast", "batch"):
                 fleet.workers.append(WorkerProcess(lane, fleet.env).start())

@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sync.ledger import Ledger
+from state.ledger import Ledger
 from tests.customers_e2e.conftest import DELETION, CustomerFleet
 from workers.erase import erase
 
@@ -76,7 +76,7 @@ def test_bcsync_erase_erases_and_a_rescan_does_not_bring_the_profile_back(fleet:
 
 
 def test_erasing_a_customer_unknown_to_the_erp_finds_the_profile_by_external_id(fleet: CustomerFleet) -> None:
-    from tasks.customers import default_context
+    from flows.customers import default_context
     from workers.erase import erase_customer
 
     rec = fleet.new_customer(email="kay.e2e@example.com")

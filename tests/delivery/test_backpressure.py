@@ -14,8 +14,8 @@ import pytest
 from config.mapping import ExceptionOwners
 from connectors.klaviyo.limiter import FleetRateLimiter
 from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
-from sync.exceptions import ExceptionRegister
-from tasks.delayed import DelayedSchedule
+from state.delayed import DelayedSchedule
+from state.exceptions import ExceptionRegister
 from tests.delivery.test_fleet_delivery import PROFILE_IMPORT, Fleet, fleet_factory, profile_op  # noqa: F401
 from tests.support.fleet import WorkerProcess, wait_for
 

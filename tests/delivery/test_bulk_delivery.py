@@ -10,16 +10,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-import tasks.delivery
+import delivery.publish
 from config.celery import make_app
 from config.settings import Settings
+from delivery.engine import process_envelope
+from delivery.envelope import envelope
+from delivery.runtime import Runtime
 from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
-from sync.ledger import Ledger
+from state.dead_letters import DeadLetters
+from state.delayed import DelayedSchedule
+from state.ledger import Ledger
 from sync.operations import Operation
-from tasks.deadletters import DeadLetters
-from tasks.delivery import Runtime, envelope, process_envelope
 from tests.delivery.test_fleet_delivery import Fleet, fleet_factory  # noqa: F401  (the fleet fixture)
 from tests.delivery.test_process_envelope import make_runtime
 from tests.support.fleet import wait_for
@@ -41,12 +44,12 @@ def event_op(n: int, customer: str, metric: str = METRIC, time: str = "2026-01-0
 
 
 def submit_like_producers(monkeypatch: pytest.MonkeyPatch, fleet: Fleet, ops: list[Operation]) -> int:
-    """`tasks.delivery.submit` itself, with its Celery app pointed at the fleet's Redis."""
+    """`delivery.publish.submit` itself, with its Celery app pointed at the fleet's Redis."""
     settings = Settings.model_validate(
         {k[len("BCSYNC_"):].lower(): v for k, v in fleet.env.items() if k.startswith("BCSYNC_")}
     )
-    monkeypatch.setattr(tasks.delivery, "app", make_app(settings))
-    return tasks.delivery.submit(ops)
+    monkeypatch.setattr(delivery.publish, "app", make_app(settings))
+    return delivery.publish.submit(ops)
 
 
 def sandbox_events(fleet_or_url: Fleet | str) -> dict[str, list[dict]]:
@@ -125,7 +128,7 @@ def test_bulk_profile_import_polls_the_job_and_dead_letters_rows_with_import_err
     # the job was polled (its status, then its import errors) through the delayed-retry schedule
     endpoints = fleet.stats()["endpoints"]
     assert endpoints[JOB_STATUS]["received"] >= 1 and endpoints[JOB_ERRORS]["received"] >= 1
-    assert tasks.delivery.DelayedSchedule(fleet.redis, fleet.prefix).pending() == 0
+    assert DelayedSchedule(fleet.redis, fleet.prefix).pending() == 0
 
 
 @pytest.fixture

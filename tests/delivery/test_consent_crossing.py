@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.ledger import Ledger
+from state.ledger import Ledger
 from sync.operations import Operation
 from tests.delivery.test_fleet_delivery import profile_op
 from tests.support.fleet import wait_for

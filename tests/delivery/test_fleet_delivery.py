@@ -53,7 +53,8 @@ class Fleet:
         """Publish exactly as producers do, from a process configured like the workers."""
         from config.celery import make_app
         from config.settings import Settings
-        from tasks.delivery import DELIVER, group_for_delivery
+        from config.task_names import DELIVER
+        from delivery.packing import group_for_delivery
 
         settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
                                if k.startswith("BCSYNC_")})
@@ -66,7 +67,8 @@ class Fleet:
         """One message per operation even on the batch lane (to load one endpoint from two lanes)."""
         from config.celery import make_app
         from config.settings import Settings
-        from tasks.delivery import DELIVER, envelope
+        from config.task_names import DELIVER
+        from delivery.envelope import envelope
 
         settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
                                if k.startswith("BCSYNC_")})
@@ -123,7 +125,7 @@ def test_profile_upserts_land_once_through_the_fast_lane(fleet_factory):
     assert fleet.dead_letters() == 0
     # the ledger recorded every write; the lane's counters saw them
     assert all(fleet.redis.exists(f"{fleet.prefix}:ledger:profile:C{n:05d}") for n in range(20))
-    from tasks.lane_stats import LaneStats
+    from state.lane_stats import LaneStats
 
     assert LaneStats(fleet.redis, fleet.prefix).summary(("fast",))["fast"]["delivered"] == 20
 
@@ -157,7 +159,7 @@ def test_a_permanent_400_is_dead_lettered_with_klaviyos_error_and_requeue_delive
                                 "pointer": "/data/attributes/phone_number"}])
     fleet.submit([profile_op(1)])
     wait_for(lambda: fleet.dead_letters() == 1, 60, message="a dead letter")
-    from tasks.deadletters import DeadLetters
+    from state.dead_letters import DeadLetters
 
     dlq = DeadLetters(fleet.redis, fleet.prefix)
     (entry,) = dlq.list("fast")

@@ -6,14 +6,16 @@ from __future__ import annotations
 from config.mapping import ExceptionOwners
 from config.settings import Settings
 from connectors.klaviyo.limiter import FleetRateLimiter
+from delivery.engine import process_envelope
+from delivery.envelope import envelope
+from delivery.runtime import Runtime
 from sandbox.server import free_port
-from sync.customers.erasure import ErasureTombstones
-from sync.exceptions import ExceptionRegister
-from sync.ledger import Ledger
+from state.dead_letters import DeadLetters
+from state.delayed import DelayedSchedule
+from state.erasure import ErasureTombstones
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
 from sync.operations import Operation
-from tasks.deadletters import DeadLetters
-from tasks.delayed import DelayedSchedule
-from tasks.delivery import Runtime, envelope, process_envelope
 
 
 def make_runtime(redis_client, redis_url: str) -> Runtime:

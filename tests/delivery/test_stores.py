@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 from config.mapping import ExceptionOwners
-from sync.exceptions import ExceptionRegister
-from sync.ledger import Ledger, LedgerEntry
-from tasks.deadletters import Attempt, DeadLetters
-from tasks.delayed import RECLAIM_AFTER, DelayedSchedule
+from state.dead_letters import Attempt, DeadLetters
+from state.delayed import RECLAIM_AFTER, DelayedSchedule
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
+from sync.ledger import LedgerEntry
 
 
 def test_exception_register_deduplicates_by_type_and_record_and_routes_owner(redis_client):
@@ -92,7 +93,7 @@ def test_delayed_schedule_reclaims_entries_of_a_drainer_that_died(redis_client):
 
 
 def test_lane_stats_count_deliveries_and_keep_recent_latencies(redis_client):
-    from tasks.lane_stats import KEEP, LaneStats
+    from state.lane_stats import KEEP, LaneStats
 
     stats = LaneStats(redis_client, "t")
     stats.delivered("fast", 3, time.time() - 0.2)
@@ -125,7 +126,7 @@ def test_delayed_entry_rescheduled_while_being_published_is_not_lost(redis_clien
 
 
 def test_lane_latency_percentiles_are_ordered_for_any_sample(redis_client):
-    from tasks.lane_stats import LaneStats
+    from state.lane_stats import LaneStats
 
     stats = LaneStats(redis_client, "p")
     now = time.time()

@@ -15,17 +15,18 @@ import redis
 from config.celery import make_app
 from config.mapping import load_mapping
 from config.settings import Settings
+from config.task_names import HANDLE_CHANGE as CHANGE_TASK
 from connectors.bluecherry.client import BlueCherryClient
 from sandbox.bluecherry.app import create_app as create_bluecherry
 from sandbox.bluecherry.config import BlueCherrySandboxConfig
 from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
+from state.exceptions import ExceptionRegister
 from sync.changes import ChangeEvent
-from sync.exceptions import ExceptionRegister
 from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_idle
 from tests.support.redis_server import PrivateRedis
-from workers.poller import CHANGE_TASK, Poller
+from workers.poller import Poller
 
 BC_KEY = "orders-e2e-key"
 ORDER_RESOURCES = ("order", "pick", "invoice", "creditmemo")

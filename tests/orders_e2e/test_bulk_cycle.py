@@ -5,11 +5,11 @@ from __future__ import annotations
 import redis
 
 from config.mapping import Mapping, OrderLifecycle
-from sync.exceptions import ExceptionRegister
-from sync.ledger import Ledger
+from flows.orders import OrderContext, buffer_bulk, flush_bulk_buffer, is_bulk_cycle
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
+from state.orders import RedisOrderState
 from sync.operations import Operation
-from sync.orders.state import RedisOrderState
-from tasks.orders import OrderContext, buffer_bulk, flush_bulk_buffer, is_bulk_cycle
 
 
 def context(client: redis.Redis, threshold: int) -> tuple[OrderContext, list[list[Operation]], list[int]]:

@@ -10,9 +10,10 @@ import redis
 from config.mapping import Mapping
 from config.settings import Settings
 from connectors.bluecherry.client import BlueCherryClient
+from state.exceptions import ExceptionRegister
+from state.fingerprints import FingerprintStore
 from sync.changes import ChangeEvent
-from sync.exceptions import ExceptionRegister
-from sync.fingerprints import FingerprintStore, StoredFingerprint
+from sync.fingerprints import StoredFingerprint
 from workers.poller import Poller
 
 PREFIX = "bcsync-test"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from config.mapping import FieldPolicy, Mapping
 from sync.changes import classify
 from sync.fingerprints import StoredFingerprint, fingerprint, mapped_values
-from sync.watermarks import filter_start, local_to_utc
+from sync.localtime import filter_start, local_to_utc
 
 MAPPING = Mapping()
 NY = ZoneInfo("America/New_York")

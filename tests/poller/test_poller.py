@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from config.mapping import Mapping
-from sync.exceptions import ExceptionRegister
+from state.exceptions import ExceptionRegister
 from tests.poller.conftest import Sandbox
 from tests.poller.support import PREFIX, emitted, make_poller
 

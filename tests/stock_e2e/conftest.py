@@ -18,8 +18,8 @@ from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
 from sandbox.server import ServerThread
+from state.stock import StockState
 from sync.stock.coalesce import PendingFigure
-from sync.stock.state import StockState
 from tests.support.fleet import WorkerProcess, fleet_env
 
 MAPPING_TOML = """

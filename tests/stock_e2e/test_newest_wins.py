@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from config.task_names import DELIVER
+from delivery.envelope import envelope
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sync.stock.urgency import inventory_operation
-from tasks.delivery import DELIVER, envelope
 from tests.stock_e2e.conftest import StockFleet, variant_id
 from tests.support.fleet import wait_for
 
@@ -21,7 +22,7 @@ BULK = "/api/catalog-variant-bulk-update-jobs"
 
 
 def plan(fleet: StockFleet, external_id: str, quantity: int, version: str) -> None:
-    """What the flow records when it computes a figure (tasks.stock.plan_figure)."""
+    """What the flow records when it computes a figure (flows.stock.plan_figure)."""
     fleet.state.set_figure(external_id, quantity, version)
     fleet.state.set_planned(external_id, quantity, version)
 

@@ -14,15 +14,16 @@ import redis
 
 from config.mapping import Mapping, load_mapping
 from connectors.bluecherry.client import BlueCherryClient
+from flows.orders import OrderContext, flush_bulk_buffer, refresh_aggregates, sync_order
 from sandbox.bluecherry.app import create_app as create_bluecherry
 from sandbox.bluecherry.config import BlueCherrySandboxConfig
 from sandbox.server import ServerThread
-from sync.exceptions import ExceptionRegister
-from sync.ledger import Ledger, LedgerEntry
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
+from state.orders import RedisOrderState
+from sync.ledger import LedgerEntry
 from sync.operations import Operation
 from sync.orders.records import parse_order_documents
-from sync.orders.state import RedisOrderState
-from tasks.orders import OrderContext, flush_bulk_buffer, refresh_aggregates, sync_order
 from workers.backfill_orders import DOCUMENT_RESOURCES, checkpoint_key, run_backfill
 
 KEY = "backfill-batches-key"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from state.stock import StockState
 from sync.catalog.records import SkuKey
-from sync.stock.state import StockState
 
 
 def test_a_reread_or_amended_line_counts_once_and_old_confirmations_leave_the_window(redis_client):

@@ -7,8 +7,10 @@ the delayed-retry schedule; a poll Klaviyo refuses for good dead-letters the job
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from config.task_names import CHECK_PROFILE_IMPORT_JOB as CHECK_TASK
+from config.task_names import DELIVER as DELIVER_TASK
 from connectors.klaviyo.errors import (
     EndpointParkedError,
     KlaviyoError,
@@ -16,15 +18,11 @@ from connectors.klaviyo.errors import (
     TransientError,
     row_of_pointer,
 )
+from delivery.runtime import Runtime
+from state.dead_letters import Attempt
 from sync.ledger import LedgerEntry
 from sync.operations import Operation
-from tasks.deadletters import Attempt
 
-if TYPE_CHECKING:
-    from tasks.delivery import Runtime
-
-CHECK_TASK = "bcsync.check_profile_import_job"
-DELIVER_TASK = "bcsync.deliver"
 ENDPOINT = "profile-bulk-import-jobs"
 JOB_POLL_SECONDS = 2.0
 IDENTIFIERS = ("email", "phone_number", "external_id")

@@ -21,11 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from connectors.klaviyo.resources import (
-    MAX_BULK_PROFILES,
-    MAX_CATALOG_BULK_ROWS,
-    MAX_SUBSCRIBE_PROFILES,
-    MAX_UNSUBSCRIBE_PROFILES,
+from connectors.klaviyo.bodies import (
     BackInStockBody,
     BulkEventAttributes,
     CatalogItemCreateAttributes,
@@ -47,10 +43,16 @@ from connectors.klaviyo.resources import (
     SubscribeJobBody,
     UnsubscribeJobBody,
 )
+from connectors.klaviyo.limits import (
+    MAX_BULK_EVENTS,
+    MAX_BULK_PROFILES,
+    MAX_CATALOG_BULK_ROWS,
+    MAX_REQUEST_BYTES,
+    MAX_STRING_BYTES,
+    MAX_SUBSCRIBE_PROFILES,
+    MAX_UNSUBSCRIBE_PROFILES,
+)
 
-MAX_REQUEST_BYTES = 5 * 1024 * 1024
-MAX_STRING_BYTES = 100 * 1024
-MAX_BULK_EVENTS = 1000
 CATALOG_ID_PREFIX = "$custom:::$default:::"
 
 

@@ -4,7 +4,7 @@ Klaviyo refuses any attribute it does not declare (400 `invalid`, with a pointer
 OpenAPI file nor its SDK models say so. Every model here therefore forbids undeclared fields, except the
 free-form objects (`properties`, `custom_metadata`, `patch_properties.append/unappend`), typed `FreeForm`.
 Shapes follow the OpenAPI schemas named in each body class's docstring-free name (ProfileUpsertQuery ->
-ProfileUpsertBody, EventsBulkCreateJob -> EventBulkCreateJobBody, ...). Builders are in `models`.
+ProfileUpsertBody, EventsBulkCreateJob -> EventBulkCreateJobBody, ...). Builders are in `builders`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MAX_BULK_PROFILES = 10_000
-MAX_SUBSCRIBE_PROFILES = 1000
-MAX_UNSUBSCRIBE_PROFILES = 100
-MAX_CATALOG_BULK_ROWS = 100
+from connectors.klaviyo.limits import (
+    MAX_BULK_PROFILES,
+    MAX_CATALOG_BULK_ROWS,
+    MAX_SUBSCRIBE_PROFILES,
+    MAX_UNSUBSCRIBE_PROFILES,
+)
 
 FreeForm = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """Senders for catalog and stock operations: Klaviyo catalog bulk jobs on the batch lane, PATCHes otherwise.
 
-Kinds handled (`BULK_SENDERS`, merged into `tasks.transport._SENDERS`): `catalog_item_upsert`,
+Kinds handled (entries of `delivery.registry.SENDERS`): `catalog_item_upsert`,
 `catalog_variant_upsert`, `variant_inventory`. One operation -> one call (the fast lane's PATCH); more ->
 bulk jobs of at most 100 rows, with at most `MAX_JOBS_IN_FLIGHT` jobs in flight fleet-wide (counted in
 Redis; rows over the cap come back through the delayed schedule).
@@ -25,26 +25,27 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from config.celery import app
+from config.task_names import CHECK_CATALOG_JOB, DELIVER
+from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.errors import KlaviyoError, PermanentError, TransientError
-from sync.ledger import Ledger, LedgerEntry, summarize_response
+from connectors.klaviyo.limits import MAX_CATALOG_BULK_ROWS
+from delivery.envelope import envelope
+from delivery.results import SendResult, ledger_entry
+from delivery.runtime import Runtime, runtime
+from delivery.senders.rows import chunks
+from state.dead_letters import Attempt
+from state.ledger import Ledger
+from state.stock import StockState
+from sync.ledger import LedgerEntry
 from sync.operations import Operation
 from sync.stock.coalesce import newest_wins
-from sync.stock.state import StockState
 from sync.stock.urgency import inventory_key
-from tasks.deadletters import Attempt
-
-if TYPE_CHECKING:
-    from connectors.klaviyo.client import KlaviyoClient
-    from tasks.delivery import Runtime
-    from tasks.transport import SendResult
 
 log = logging.getLogger(__name__)
 
-CHECK_JOB = "bcsync.check_catalog_job"
-JOB_ROWS = 100
+JOB_ROWS = MAX_CATALOG_BULK_ROWS
 MAX_JOBS_IN_FLIGHT = 500
 JOB_POLL_SECONDS = 1.0
 CAP_RETRY_SECONDS = 2.0
@@ -53,28 +54,8 @@ ITEM_WAIT_ROUNDS = 60
 REPAIR_ROUNDS = 5
 
 
-def _rt() -> Runtime:
-    from tasks.delivery import runtime
-
-    return runtime()
-
-
 def stock_state(rt: Runtime) -> StockState:
     return StockState(rt.redis, rt.settings.key_prefix, rt.settings.ledger_ttl_days)
-
-
-def _entry(
-    op: Operation, status: int | None, endpoint: str, data: Any = None, version: str | None = None
-) -> LedgerEntry:
-    return LedgerEntry(
-        key=op.key,
-        delivered_at=time.time(),
-        status=status,
-        endpoint=endpoint,
-        version=version if version is not None else op.version,
-        record=op.record,
-        response=summarize_response(data),
-    )
 
 
 def record_if_newer(ledger: Ledger, entries: list[LedgerEntry]) -> None:
@@ -107,14 +88,8 @@ def _still_newest(
     return keep, dropped
 
 
-def _chunks(ops: list[Operation], size: int = JOB_ROWS) -> list[list[Operation]]:
-    return [ops[i : i + size] for i in range(0, len(ops), size)]
-
-
 def _later(result: SendResult, ops: list[Operation], lane: str, delay: float) -> None:
     """Hand rows back to the delayed schedule as a new delivery envelope."""
-    from tasks.delivery import DELIVER, envelope
-
     if ops:
         result.followups.append((DELIVER, [envelope(ops, lane)], delay))
 
@@ -128,7 +103,7 @@ def _start_job(
     carried: dict[str, str] | None = None,
 ) -> bool:
     """Create one bulk job if a slot is free (False otherwise); its read-back is a follow-up."""
-    rt = _rt()
+    rt = runtime()
     state = stock_state(rt)
     if state.jobs_in_flight() >= MAX_JOBS_IN_FLIGHT:
         return False
@@ -151,7 +126,7 @@ def _start_job(
         return True
     state.job_started(job_id)
     args = [kind, job_id, [op.model_dump(mode="json") for op in rows], client.lane, carried or {}]
-    result.followups.append((CHECK_JOB, args, JOB_POLL_SECONDS))
+    result.followups.append((CHECK_CATALOG_JOB, args, JOB_POLL_SECONDS))
     return True
 
 
@@ -163,11 +138,11 @@ def _send_jobs(
     result: SendResult,
     carried_of: Any = None,
 ) -> None:
-    for n, chunk in enumerate(_chunks(ops)):
+    for n, chunk in enumerate(chunks(ops, JOB_ROWS)):
         payloads = [payload_of(op) for op in chunk]
         carried = carried_of(chunk, payloads) if carried_of else None
         if not _start_job(kind, chunk, payloads, client, result, carried):
-            rest = [op for c in _chunks(ops)[n:] for op in c]
+            rest = [op for c in chunks(ops, JOB_ROWS)[n:] for op in c]
             _later(result, rest, client.lane, CAP_RETRY_SECONDS)
             return
 
@@ -177,7 +152,7 @@ def _send_jobs(
 
 def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
     """One figure: PATCH now. Several: bulk variant update jobs of the figures still newest right now."""
-    rt = _rt()
+    rt = runtime()
     state = stock_state(rt)
     todo, dropped = _still_newest(ops, rt.ledger, state)
     result.skipped.extend(dropped)
@@ -197,7 +172,7 @@ def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: 
                 raise
             result.skipped.append(op.key)  # deleted meanwhile: a later creation carries the figure
             return
-        result.delivered.append(_entry(op, resp.status, "catalog-variants:update", resp.data))
+        result.delivered.append(ledger_entry(op, resp.status, "catalog-variants:update", resp.data))
         return
 
     def payload(op: Operation) -> dict[str, Any]:
@@ -207,7 +182,7 @@ def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: 
         return {op.payload["external_id"]: op.version or "" for op in chunk}
 
     # Re-check right before the request: the ledger may have moved while this envelope waited.
-    for chunk in _chunks(todo):
+    for chunk in chunks(todo, JOB_ROWS):
         fresh, late = _still_newest(chunk, rt.ledger, state)
         result.skipped.extend(late)
         if fresh:
@@ -219,13 +194,13 @@ def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: 
 
 def send_catalog_items(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
     """Item upserts: create what Klaviyo does not hold yet, update the rest."""
-    state = stock_state(_rt())
+    state = stock_state(runtime())
     known = state.created("item", [op.payload["external_id"] for op in ops])
     if len(ops) == 1:
         op = ops[0]
         resp = client.upsert_catalog_item(op.payload)
         state.mark_created("item", [op.payload["external_id"]])
-        result.delivered.append(_entry(op, resp.status, "catalog_item_upsert", resp.data))
+        result.delivered.append(ledger_entry(op, resp.status, "catalog_item_upsert", resp.data))
         return
     creates = [op for op in ops if op.payload["external_id"] not in known]
     updates = [op for op in ops if op.payload["external_id"] in known]
@@ -245,7 +220,7 @@ def _variant_update_payload(op: Operation) -> dict[str, Any]:
 
 def send_catalog_variants(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
     """Variant upserts: creations carry the newest ATS figure; updates never carry stock."""
-    rt = _rt()
+    rt = runtime()
     state = stock_state(rt)
     ids = [op.payload["external_id"] for op in ops]
     known = state.created("variant", ids)
@@ -291,10 +266,10 @@ def _send_one_variant(
             resp = client.update_catalog_variant(_variant_update_payload(op))
         state.mark_created("variant", [external_id])
         if figure is not None:
-            _after_stock_landed(_rt(), client, {external_id: figure[1]}, created=True)
+            _after_stock_landed(runtime(), client, {external_id: figure[1]}, created=True)
     else:
         resp = client.update_catalog_variant(_variant_update_payload(op))
-    result.delivered.append(_entry(op, resp.status, "catalog_variant_upsert", resp.data))
+    result.delivered.append(ledger_entry(op, resp.status, "catalog_variant_upsert", resp.data))
 
 
 # --- read-back of a job -----------------------------------------------------------------------------
@@ -316,11 +291,11 @@ def check_catalog_job(
     try:
         job = client.get_catalog_job(kind, job_id)
     except TransientError:
-        rt.delayed.add(CHECK_JOB, args, lane, time.time() + JOB_POLL_SECONDS * 2)
+        rt.delayed.add(CHECK_CATALOG_JOB, args, lane, time.time() + JOB_POLL_SECONDS * 2)
         return
     attrs = job.get("attributes", {}) if isinstance(job, dict) else {}
     if attrs.get("status") not in ("complete", "cancelled"):
-        rt.delayed.add(CHECK_JOB, args, lane, time.time() + JOB_POLL_SECONDS)
+        rt.delayed.add(CHECK_CATALOG_JOB, args, lane, time.time() + JOB_POLL_SECONDS)
         return
     state = stock_state(rt)
     state.job_finished(job_id)
@@ -336,7 +311,7 @@ def check_catalog_job(
         state.mark_created(object_kind, [op.payload["external_id"] for op in done])
     applied = [op for i, op in enumerate(ops) if i not in failed]
     answer = {"data": {"id": job_id, "type": kind}}
-    entries = [_entry(op, 200, f"catalog-{kind}-job", answer) for op in applied]
+    entries = [ledger_entry(op, 200, f"catalog-{kind}-job", answer) for op in applied]
     if kind == "variant-update" and all(op.kind == "variant_inventory" for op in ops):
         record_if_newer(rt.ledger, entries)
     else:
@@ -353,7 +328,7 @@ def check_catalog_job(
             errors=[{k: error.get(k) for k in ("code", "title", "detail", "source")}],
         )
         rt.dead_letters.add(
-            "bcsync.deliver",
+            DELIVER,
             lane,
             ops[i].kind,
             [ops[i].model_dump(mode="json")],
@@ -361,8 +336,6 @@ def check_catalog_job(
             f"catalog job {job_id} reported an error for this row",
         )
     if duplicates:  # Klaviyo already holds them: send the same rows again, now as updates
-        from tasks.delivery import DELIVER, envelope
-
         again = [ops[i] for i in duplicates]
         rt.delayed.add(DELIVER, [envelope(again, lane)], lane, time.time())
     landed = {e: v for e, v in carried.items() if any(op.payload["external_id"] == e for op in applied)}
@@ -401,23 +374,6 @@ def _after_stock_landed(
             except KlaviyoError as exc:  # the next change of this SKU repairs it; say so loudly
                 log.warning("stock repair of %s failed: %s", external_id, exc)
                 break
-            record_if_newer(rt.ledger, [_entry(op, resp.status, "catalog-variants:update", resp.data)])
+            record_if_newer(rt.ledger, [ledger_entry(op, resp.status, "catalog-variants:update", resp.data)])
             sent = figure[1]
 
-
-@app.task(name=CHECK_JOB, ignore_result=True, acks_late=True)
-def check_catalog_job_task(
-    kind: str,
-    job_id: str,
-    operations: list[dict[str, Any]],
-    lane: str = "batch",
-    carried: dict[str, str] | None = None,
-) -> None:
-    check_catalog_job(_rt(), kind, job_id, operations, lane, carried or {})
-
-
-BULK_SENDERS = {
-    "variant_inventory": send_variant_inventory,
-    "catalog_item_upsert": send_catalog_items,
-    "catalog_variant_upsert": send_catalog_variants,
-}

@@ -1,0 +1,25 @@
+"""Every Celery task name, in one place: the poller, beat, the delivery engine and the tasks themselves use
+these. The names are the wire contract of messages already in queues, the delayed-retry schedule and dead
+letters: never rename one (add a new task and keep the old name registered instead).
+
+It lives in config/ because beat's schedule (config/celery.py) and every layer above need the names, and
+config is the one layer they may all import.
+"""
+
+from __future__ import annotations
+
+DELIVER = "bcsync.deliver"
+CHECK_PROFILE_IMPORT_JOB = "bcsync.check_profile_import_job"
+CHECK_CATALOG_JOB = "bcsync.check_catalog_job"
+HANDLE_CHANGE = "bcsync.handle_change"
+HANDLE_CUSTOMER_CHANGES = "bcsync.handle_customer_changes"
+DAILY_PROFILE_BATCH = "bcsync.daily_profile_batch"
+DUPLICATE_PROFILE = "bcsync.customers.duplicate_profile"
+FLUSH_ORDER_BULK = "bcsync.orders.flush_bulk"
+FLUSH_STOCK = "bcsync.flush_stock"
+STOCK_RECORDS = "bcsync.stock_records"
+
+ALL = (
+    DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
+    DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, FLUSH_STOCK, STOCK_RECORDS,
+)

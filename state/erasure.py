@@ -1,0 +1,94 @@
+"""Erasure: forget what the fleet keeps about a customer, and remember only THAT it was erased.
+
+`purge_customer_state` drops the customer's fingerprint, daily-batch entry, delivery-ledger trail and
+exception records. `ErasureTombstones` (Redis hash ``<prefix>:customers:erased``: customer code -> the
+version stamp, ``YYYY-MM-DDTHH:MM:SSZ``, of the ERP state that was erased) holds the customer code and a
+time, nothing personal. It exists because forgetting the fingerprint makes the next read of the same ERP
+record look new: a still-flagged record re-read inside the overlap window would request the deletion again,
+and a record erased with `bcsync erase` while still in the ERP would be re-created at once. Changes not newer
+than the tombstone are dropped; a newer ERP change (the ERP is the truth) goes through as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+
+from state.daily_batch import DailyBatchStore
+from state.exceptions import ExceptionRegister
+from state.fingerprints import FingerprintStore
+from state.ledger import Ledger
+from sync.customers.erasure import version_stamp
+
+
+class ErasureTombstones:
+    def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 400) -> None:
+        self.client = client
+        self.key = f"{key_prefix}:customers:erased"
+        self.ttl = int(ttl_days * 86400)
+
+    def mark(self, code: str, stamp: str) -> None:
+        """Remember the erasure (keeping the newest stamp when erased twice)."""
+        current = self.client.hget(self.key, code)
+        if current is None or str(current) < stamp:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(self.key, code, stamp)
+            pipe.expire(self.key, self.ttl)
+            pipe.execute()
+
+    def stamps(self, codes: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(codes))
+        if not wanted:
+            return {}
+        values = self.client.hmget(self.key, wanted)
+        return {code: str(v) for code, v in zip(wanted, values, strict=True) if v is not None}
+
+    def erased(self, code: str, version: str) -> bool:
+        """True when a change with `version` is not newer than the customer's erasure."""
+        stamp = self.stamps([code]).get(code)
+        return stamp is not None and version_stamp(version) <= stamp
+
+
+@dataclass
+class PurgeReport:
+    fingerprint: bool = False
+    daily_entry: bool = False
+    ledger_entries: int = 0
+    exceptions: int = 0
+
+
+def purge_customer_state(
+    client: redis.Redis,
+    key_prefix: str,
+    code: str,
+    record_key: str | None,
+    exceptions: ExceptionRegister,
+) -> PurgeReport:
+    """Drop the fleet's own state for customer `code` (`record_key` = its ERP pkey, for the fingerprint)."""
+    report = PurgeReport()
+    daily = DailyBatchStore(client, key_prefix)
+    report.daily_entry = bool(client.hexists(daily.key, code))
+    daily.discard(code)
+    if record_key:
+        fingerprints = FingerprintStore(client, key_prefix)
+        report.fingerprint = bool(client.hexists(fingerprints.key("customer"), record_key))
+        fingerprints.forget("customer", record_key)
+    report.ledger_entries = Ledger(client, key_prefix).forget_record(f"customer:{code}")
+    report.exceptions = _forget_exceptions(client, exceptions, f"customer:{code}")
+    return report
+
+
+def _forget_exceptions(client: redis.Redis, register: ExceptionRegister, record_key: str) -> int:
+    """Every exception about `record_key`, whatever its type (idents are ``<type>|<record key>``)."""
+    suffix = f"|{record_key}"
+    members = (m.decode() if isinstance(m, bytes) else str(m) for m, _ in client.zscan_iter(register.index))
+    idents = [ident for ident in members if ident.endswith(suffix)]
+    if not idents:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    pipe.delete(*[register.item_prefix + ident for ident in idents])
+    pipe.zrem(register.index, *idents)
+    pipe.execute()
+    return len(idents)

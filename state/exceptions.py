@@ -1,0 +1,101 @@
+"""The exception register: one record per data problem, with an owner team, for operators.
+
+De-duplicated by (type, record key): a problem seen again bumps `count` and `last_seen` instead of adding a
+row. Each record expires after the retention (``exception_ttl_days``); the index is pruned lazily.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from config.mapping import ExceptionOwners
+from sync.exceptions import ExceptionRecord, Severity
+
+
+class ExceptionRegister:
+    def __init__(
+        self, client: redis.Redis, key_prefix: str, owners: ExceptionOwners, ttl_days: int = 90
+    ) -> None:
+        self.client = client
+        self.owners = owners
+        self.ttl = int(ttl_days * 86400)
+        self.index = f"{key_prefix}:exceptions"
+        self.item_prefix = f"{key_prefix}:exception:"
+
+    def record(
+        self,
+        type: str,
+        record_key: str,
+        reason: str,
+        severity: Severity = "error",
+        details: dict[str, Any] | None = None,
+    ) -> ExceptionRecord:
+        now = time.time()
+        ident = f"{type}|{record_key}"
+        key = self.item_prefix + ident
+        raw = self.client.get(key)
+        if raw:
+            rec = ExceptionRecord.model_validate_json(raw)
+            rec.count += 1
+            rec.last_seen = now
+            rec.reason = reason
+            rec.severity = severity
+            rec.status = "open"
+            if details:
+                rec.details = details
+        else:
+            rec = ExceptionRecord(
+                type=type, owner=self.owners.owner_of(type), severity=severity, record_key=record_key,
+                reason=reason, first_seen=now, last_seen=now, count=1, details=details or {},
+            )
+        pipe = self.client.pipeline()
+        pipe.set(key, rec.model_dump_json(), ex=self.ttl)
+        pipe.zadd(self.index, {ident: now})
+        pipe.execute()
+        return rec
+
+    def resolve(self, type: str, record_key: str) -> bool:
+        key = self.item_prefix + f"{type}|{record_key}"
+        raw = self.client.get(key)
+        if not raw:
+            return False
+        rec = ExceptionRecord.model_validate_json(raw)
+        rec.status = "resolved"
+        self.client.set(key, rec.model_dump_json(), ex=self.ttl)
+        return True
+
+    def get(self, type: str, record_key: str) -> ExceptionRecord | None:
+        raw = self.client.get(self.item_prefix + f"{type}|{record_key}")
+        return ExceptionRecord.model_validate_json(raw) if raw else None
+
+    def list(
+        self, owner: str | None = None, type: str | None = None, status: str | None = "open", limit: int = 1000
+    ) -> list[ExceptionRecord]:
+        idents = self.client.zrevrange(self.index, 0, -1)
+        out: list[ExceptionRecord] = []
+        expired: list[str] = []
+        for ident in idents:
+            raw = self.client.get(self.item_prefix + ident)
+            if raw is None:
+                expired.append(ident)
+                continue
+            rec = ExceptionRecord.model_validate_json(raw)
+            if owner and rec.owner != owner or type and rec.type != type or status and rec.status != status:
+                continue
+            out.append(rec)
+            if len(out) >= limit:
+                break
+        if expired:
+            self.client.zrem(self.index, *expired)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        by: dict[str, int] = {}
+        for rec in self.list(limit=10**9):
+            by[f"{rec.owner}/{rec.type}"] = by.get(f"{rec.owner}/{rec.type}", 0) + 1
+        return by
+
+

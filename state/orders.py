@@ -1,0 +1,264 @@
+"""What the fleet keeps per order in Redis, behind a small interface so the domain stays pure.
+
+Per order number (``<prefix>:orders:...``):
+- ``doc:<num>``      hash ``<resource>:<key>`` -> the latest raw ERP record (header+lines, pick tickets,
+                     invoices, credit memos), newest `last_mod` wins; picks/invoices/memos find their order
+                     through the mapping's ``order`` field;
+- ``meta:<num>``     hash: ``revision`` (last delivered `Revision` JSON), ``pending`` (revision waiting for
+                     its Placed/Updated keys to reach the ledger, with those keys), ``refund_pin`` (memo that
+                     went out with the order-level refund id), ``profile`` (whose aggregates it counts for);
+- ``seen:<num>``     list of the ERP versions seen (newest last, capped), for `bcsync audit order`;
+- ``computed:<num>`` hash ledger key -> JSON of the event computed for it (first computation kept);
+- ``customer:<profile key>`` set of the order numbers of one profile (for the ERP aggregates).
+
+Retention: an order that is closed or cancelled (its stage per the mapping) expires with everything above
+after ``fingerprint_ttl_days`` from its last change, like the poller's fingerprints; open orders are kept.
+A re-scan after lost state rebuilds all of it from the ERP (the desired-state design makes that safe).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+from redis.client import Pipeline
+
+from config.mapping import Mapping
+from sync.localtime import local_to_utc
+from sync.orders.revision import Revision
+from sync.orders.state import (
+    FINAL_STAGES,
+    ORDER_RESOURCES,
+    SEEN_KEPT,
+    OrderSnapshot,
+    PendingRevision,
+    StoredDocuments,
+    pending_from_json,
+    stored_documents,
+)
+from sync.orders.status import classify_status
+
+
+class RedisOrderState:
+    def __init__(self, client: redis.Redis, key_prefix: str, mapping: Mapping,
+                 retention_days: int = 400) -> None:
+        self.client = client
+        self.mapping = mapping
+        self.base = f"{key_prefix}:orders"
+        self.ttl = int(retention_days * 86400)
+        self.zone = ZoneInfo(mapping.tenant.timezone)
+
+    # --- keys -------------------------------------------------------------------------------------
+    def _key(self, kind: str, ident: str) -> str:
+        return f"{self.base}:{kind}:{ident}"
+
+    def _order_keys(self, number: str) -> list[str]:
+        return [self._key(kind, number) for kind in ("doc", "meta", "seen", "computed")]
+
+    # --- documents --------------------------------------------------------------------------------
+    def order_number(self, resource: str, record: dict[str, Any]) -> str | None:
+        """The order a record belongs to: the header's number, or a document's `order` link."""
+        fields = getattr(self.mapping.fields, resource)
+        link = fields.number if resource == "order" else fields.order
+        value = record.get(link)
+        text = "" if value is None else str(value).strip()
+        return text or None
+
+    def _stamp(self, record: dict[str, Any], resource: str) -> str:
+        raw = record.get(getattr(self.mapping.resources, resource).last_mod)
+        try:
+            return local_to_utc(str(raw), self.zone).isoformat() if raw else ""
+        except ValueError:
+            return ""
+
+    def put_document(self, resource: str, record: dict[str, Any], version: str = "") -> str | None:
+        """Keep `record` as the latest version of its document unless a newer one is stored. Returns the
+        order number it belongs to (None: the record names no order, nothing stored)."""
+        return self.put_documents(resource, [record], version)[0]
+
+    def put_documents(self, resource: str, records: list[dict[str, Any]], version: str = "") -> list[str | None]:
+        """`put_document` for many records of one resource in a few round trips (a backfill page): read
+        the stored stamps, write the newer versions, then apply the retention of every order touched.
+        Same outcome as putting them one by one in list order."""
+        if resource not in ORDER_RESOURCES:
+            raise ValueError(f"not an order document resource: {resource!r}")
+        res = getattr(self.mapping.resources, resource)
+        number_field = getattr(self.mapping.fields, resource).number
+        numbers = [self.order_number(resource, record) for record in records]
+        slots = [(n, f"{resource}:{record.get(res.key) or record.get(number_field)}")
+                 for n, record in zip(numbers, records, strict=True) if n is not None]
+        if not slots:
+            return numbers
+        pipe = self.client.pipeline(transaction=False)
+        for owner, ident in slots:
+            pipe.hget(self._key("doc", owner), ident)
+        stored = dict(zip(slots, pipe.execute(), strict=True))
+        stamps = {slot: json.loads(raw).get("stamp", "") for slot, raw in stored.items() if raw}
+        pipe = self.client.pipeline()
+        headers: dict[str, dict[str, Any] | None] = {}
+        for number, record in zip(numbers, records, strict=True):
+            if number is None:
+                continue
+            slot = (number, f"{resource}:{record.get(res.key) or record.get(number_field)}")
+            stamp = self._stamp(record, resource)
+            if stamps.get(slot, "") > stamp:  # an older read arriving late never replaces a newer one
+                headers.setdefault(number, None)
+                continue
+            stamps[slot] = stamp
+            # the document's own number (order, pick ticket, invoice, credit memo) is what finance looks for
+            document = record.get(getattr(self.mapping.fields, resource).number)
+            seen = {"resource": resource, "key": slot[1], "document": document, "version": version,
+                    "last_mod": record.get(res.last_mod), "stored_at": time.time()}
+            if resource == "order":
+                seen["status"] = record.get(self.mapping.fields.order.status)
+                headers[number] = record
+            else:
+                headers.setdefault(number, None)
+            entry = {"stamp": stamp, "version": version, "record": record}
+            pipe.hset(self._key("doc", number), slot[1], json.dumps(entry))
+            pipe.rpush(self._key("seen", number), json.dumps(seen))
+            pipe.ltrim(self._key("seen", number), -SEEN_KEPT, -1)
+        pipe.execute()
+        self._retain_many(headers)
+        return numbers
+
+    def _retain_many(self, headers: dict[str, dict[str, Any] | None]) -> None:
+        """Closed/cancelled orders expire after the retention; open ones are kept (persist). A None header
+        is read from the state (the order's stored header, if any)."""
+        missing = [number for number, header in headers.items() if header is None]
+        if missing:
+            pipe = self.client.pipeline(transaction=False)
+            for number in missing:
+                pipe.hgetall(self._key("doc", number))
+            for number, docs in zip(missing, pipe.execute(), strict=True):
+                raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
+                headers[number] = json.loads(raw)["record"] if raw else None
+        pipe = self.client.pipeline(transaction=False)
+        for number, header in headers.items():
+            code = str((header or {}).get(self.mapping.fields.order.status, "")).strip()
+            final = classify_status(code, self.mapping.lifecycle) in FINAL_STAGES
+            for key in self._order_keys(number):
+                if final:
+                    pipe.expire(key, self.ttl)
+                else:
+                    pipe.persist(key)
+        pipe.execute()
+
+    def documents(self, number: str) -> StoredDocuments:
+        return stored_documents(self.client.hgetall(self._key("doc", number)))
+
+    def documents_many(self, numbers: list[str]) -> dict[str, StoredDocuments]:
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hgetall(self._key("doc", number))
+        return {n: stored_documents(raw) for n, raw in zip(numbers, pipe.execute(), strict=True)}
+
+    def snapshots(self, numbers: list[str]) -> dict[str, OrderSnapshot]:
+        """Documents, delivered/pending revision, refund pin and computed keys of many orders, one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hgetall(self._key("doc", number))
+            pipe.hgetall(self._key("meta", number))
+            pipe.hkeys(self._key("computed", number))
+        replies = pipe.execute()
+        out: dict[str, OrderSnapshot] = {}
+        for i, number in enumerate(numbers):
+            docs, meta, computed = replies[3 * i: 3 * i + 3]
+            out[number] = OrderSnapshot(
+                documents=stored_documents(docs),
+                revision=Revision.model_validate_json(meta["revision"]) if meta.get("revision") else None,
+                pending=pending_from_json(meta.get("pending")),
+                refund_pin=str(meta["refund_pin"]) if meta.get("refund_pin") else None,
+                computed=tuple(sorted(computed)),
+            )
+        return out
+
+    # --- what was delivered -----------------------------------------------------------------------
+    def delivered_revision(self, number: str) -> Revision | None:
+        raw = self.client.hget(self._key("meta", number), "revision")
+        return Revision.model_validate_json(raw) if raw else None
+
+    def set_delivered_revision(self, number: str, revision: Revision, pipe: Pipeline | None = None) -> None:
+        with _batch(self.client, pipe) as p:
+            p.hset(self._key("meta", number), "revision", revision.model_dump_json())
+            p.hdel(self._key("meta", number), "pending")
+
+    def pending_revision(self, number: str) -> PendingRevision | None:
+        return pending_from_json(self.client.hget(self._key("meta", number), "pending"))
+
+    def set_pending_revision(self, number: str, revision: Revision, keys: Iterable[str],
+                             pipe: Pipeline | None = None) -> None:
+        body = {"revision": revision.model_dump(mode="json"), "keys": list(keys)}
+        with _batch(self.client, pipe) as p:
+            p.hset(self._key("meta", number), "pending", json.dumps(body))
+
+    def refund_pin(self, number: str) -> str | None:
+        value = self.client.hget(self._key("meta", number), "refund_pin")
+        return str(value) if value else None
+
+    def set_refund_pin(self, number: str, memo: str, pipe: Pipeline | None = None) -> None:
+        with _batch(self.client, pipe) as p:
+            p.hset(self._key("meta", number), "refund_pin", memo)
+
+    # --- customers, audit ---------------------------------------------------------------------------
+    def index_customer(self, number: str, profile_key: str, pipe: Pipeline | None = None) -> None:
+        with _batch(self.client, pipe) as p:
+            p.sadd(self._key("customer", profile_key), number)
+            p.expire(self._key("customer", profile_key), self.ttl)
+            p.hset(self._key("meta", number), "profile", profile_key)
+
+    def customer_orders(self, profile_key: str) -> list[str]:
+        """The profile's orders still in state (expired ones are pruned from the index)."""
+        return self.customer_orders_many([profile_key])[profile_key]
+
+    def customer_orders_many(self, profile_keys: list[str]) -> dict[str, list[str]]:
+        """`customer_orders` of many profiles in three round trips at most."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in profile_keys:
+            pipe.smembers(self._key("customer", key))
+        members = {key: sorted(found) for key, found in zip(profile_keys, pipe.execute(), strict=True)}
+        pipe = self.client.pipeline(transaction=False)
+        for numbers in members.values():
+            for number in numbers:
+                pipe.exists(self._key("doc", number))
+        alive = iter(pipe.execute())
+        out: dict[str, list[str]] = {}
+        pipe = self.client.pipeline(transaction=False)
+        for key, numbers in members.items():
+            flags = [bool(next(alive)) for _ in numbers]
+            gone = [n for n, ok in zip(numbers, flags, strict=True) if not ok]
+            if gone:
+                pipe.srem(self._key("customer", key), *gone)
+            out[key] = [n for n, ok in zip(numbers, flags, strict=True) if ok]
+        pipe.execute()
+        return out
+
+    def note_computed(self, number: str, entries: dict[str, dict[str, Any]], pipe: Pipeline | None = None) -> None:
+        if not entries:
+            return
+        with _batch(self.client, pipe) as p:
+            for key, entry in entries.items():
+                p.hsetnx(self._key("computed", number), key, json.dumps(entry))
+
+    def computed(self, number: str) -> dict[str, dict[str, Any]]:
+        return {k: json.loads(v) for k, v in self.client.hgetall(self._key("computed", number)).items()}
+
+    def versions_seen(self, number: str) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in self.client.lrange(self._key("seen", number), 0, -1)]
+
+
+@contextmanager
+def _batch(client: redis.Redis, pipe: Pipeline | None) -> Iterator[Pipeline]:
+    """Queue writes on the caller's pipeline, or on an own one executed at the end."""
+    if pipe is not None:
+        yield pipe
+        return
+    own = client.pipeline()
+    yield own
+    own.execute()
+
