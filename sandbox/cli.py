@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Run a sandbox server (Klaviyo or Blue Cherry) on loopback.", no_args_is_help=True)
+app = typer.Typer(help="Run a sandbox server (Klaviyo or Blue Cherry) on loopback.", no_args_is_help=True,
+                  add_completion=False)  # run inside `bcsync sandbox`, whose completion is bcsync's
 
 
 @app.command("klaviyo")

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from sandbox.cli import app as sandbox_app
 from workers import dlq_cli, exceptions_cli
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
@@ -34,7 +33,6 @@ def _refuse_bad_configuration() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(dlq_cli.app, name="dlq")
 app.command("exceptions")(exceptions_cli.exceptions)
 
@@ -107,9 +105,36 @@ def demo(
     minutes: Annotated[float, typer.Option(help="stop after this long (0 = until Ctrl-C)")] = 0.0,
 ) -> None:
     """Run the fleet against both sandboxes (live trading on) with a live view of what flows."""
+    from sandbox.extra import first_missing, install_hint
+
+    missing = first_missing()  # before anything starts: the sandboxes it runs need the extra
+    if missing:
+        typer.echo(install_hint("bcsync demo", missing), err=True)
+        raise typer.Exit(2)
     from workers.demo import run_demo
 
     run_demo(minutes)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,  # `bcsync sandbox --help` is the sandbox CLI's own help
+)
+def sandbox(ctx: typer.Context) -> None:
+    """Run a sandbox server (Klaviyo or Blue Cherry) on loopback: `bcsync sandbox --help`."""
+    # Loaded only when asked for: no fleet command imports the sandboxes or what only they need (the
+    # `sandbox` extra). Without the extra, one line says how to install it, exit code 2.
+    from sandbox.cli import app as sandbox_app
+    from sandbox.extra import install_hint, missing_from_extra
+
+    try:
+        sandbox_app(args=ctx.args, prog_name="bcsync sandbox")
+    except ImportError as exc:
+        missing = missing_from_extra(exc)
+        if missing is None:
+            raise
+        typer.echo(install_hint("bcsync sandbox", missing), err=True)
+        raise typer.Exit(2) from None
 
 
 def _register_flows() -> None:
