@@ -1,6 +1,6 @@
 """Backfill of N sandbox orders through bulk jobs: events per minute and share of Klaviyo's bulk ceiling.
 
-    .venv/bin/python bench/backfill_orders.py --orders 100000 [--workers 1]
+    .venv/bin/python -m bench.backfill_orders --orders 100000 [--workers 1]
 
 Starts a private redis-server, a Blue Cherry sandbox holding a generated tenant of N historic orders (with
 their pick tickets, invoices and credit memos), a Klaviyo sandbox with its rate limits on, and real
@@ -22,7 +22,6 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from sandbox.bluecherry.app import create_app as create_bluecherry  # noqa: E402
 from sandbox.bluecherry.config import BlueCherrySandboxConfig  # noqa: E402

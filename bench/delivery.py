@@ -1,7 +1,7 @@
 """Events per second through the lanes into the Klaviyo sandbox, with Klaviyo's limits off and on.
 
-    .venv/bin/python bench/delivery.py                       # both runs, ~3 minutes on 2 cores
-    .venv/bin/python bench/delivery.py --events 1200 --bulk-events 15000 --workers 1 --concurrency 2 \
+    .venv/bin/python -m bench.delivery                       # both runs, ~3 minutes on 2 cores
+    .venv/bin/python -m bench.delivery --events 1200 --bulk-events 15000 --workers 1 --concurrency 2 \
         --seconds 60 --rate-scale 0.1                        # the defaults, spelled out
 
 Everything is real: a private redis-server (sandbox.redis_server.PrivateRedis), the Klaviyo sandbox as a
@@ -55,7 +55,6 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings  # noqa: E402
 from connectors.klaviyo.limiter import lane_caps  # noqa: E402
@@ -412,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table(rows))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     console.print(f"{os.cpu_count()} cores, load average {load} (the machine is shared: CPU-bound rows move with it)")
-    console.print(f"command: {' '.join([Path(sys.executable).name, 'bench/delivery.py', *sys.argv[1:]])}")
+    console.print(f"command: {' '.join([Path(sys.executable).name, '-m', 'bench.delivery', *sys.argv[1:]])}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Benchmark (not a test): time and peak memory of the Blue Cherry tenant generator.
 
-    .venv/bin/python bench/generator.py                 # 1,000,000 orders into a temporary SQLite file
-    .venv/bin/python bench/generator.py --orders 50000 --db /tmp/tenant.sqlite
+    .venv/bin/python -m bench.generator                 # 1,000,000 orders into a temporary SQLite file
+    .venv/bin/python -m bench.generator --orders 50000 --db /tmp/tenant.sqlite
 
 Prints the record counts, the wall time, orders per second and the peak RSS of the process.
 """
@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sandbox.bluecherry.clock import SandboxClock  # noqa: E402
 from sandbox.bluecherry.generator import generate_tenant  # noqa: E402

@@ -1,6 +1,6 @@
 """Redis memory per million customers, orders and SKUs, measured on a private redis-server.
 
-    .venv/bin/python bench/redis_memory.py --records 100000
+    .venv/bin/python -m bench.redis_memory --records 100000
 
 For each kind it starts a fresh private redis-server (tests/support/redis_server.PrivateRedis), writes
 N records' worth of the fleet's state, and reports the growth of ``used_memory`` (and RSS) scaled to
@@ -29,11 +29,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from state.fingerprints import FingerprintStore
 from state.ledger import Ledger

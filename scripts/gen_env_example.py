@@ -1,7 +1,7 @@
 """Write `.env.example` from `config.settings.Settings`: every setting, its default and what it means.
 
-    .venv/bin/python scripts/gen_env_example.py          # rewrite .env.example
-    .venv/bin/python scripts/gen_env_example.py --check  # exit 1 when .env.example is out of date
+    .venv/bin/python -m scripts.gen_env_example          # rewrite .env.example
+    .venv/bin/python -m scripts.gen_env_example --check  # exit 1 when .env.example is out of date
 
 A setting's meaning is its ``Field(description=...)``; for fields declared without one, ``MEANINGS`` below
 supplies it. A new setting with neither is refused, so the file never lists a value nobody explained.
@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from config.settings import Settings  # noqa: E402 - needs the repo on sys.path when run as a script
 
@@ -121,7 +119,7 @@ def main() -> int:
     if args.check:
         if target.exists() and target.read_text(encoding="utf-8") == text:
             return 0
-        print(f"{target} is out of date with config/settings.py: run scripts/gen_env_example.py")
+        print(f"{target} is out of date with config/settings.py: run python -m scripts.gen_env_example")
         return 1
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target} ({len(Settings.model_fields)} settings)")

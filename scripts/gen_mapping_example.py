@@ -1,7 +1,7 @@
 """Write `config/mapping.example.toml` (and the key reference in docs/configuration.md) from the Mapping defaults.
 
-    .venv/bin/python scripts/gen_mapping_example.py          # rewrite both
-    .venv/bin/python scripts/gen_mapping_example.py --check  # exit 1 when either is out of date
+    .venv/bin/python -m scripts.gen_mapping_example          # rewrite both
+    .venv/bin/python -m scripts.gen_mapping_example --check  # exit 1 when either is out of date
 
 Every key of `config.mapping.Mapping` is written with its default and a comment line saying what it means.
 A key's meaning is its ``Field(description=...)`` when it has one, else ``MEANINGS`` below (by model class
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,7 +26,6 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from config.mapping import Mapping  # noqa: E402 - needs the repo on sys.path when run as a script
 
@@ -394,7 +392,7 @@ def main() -> int:
              if not path.exists() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
-            print(f"{path} is out of date with config/mapping.py: run scripts/gen_mapping_example.py")
+            print(f"{path} is out of date with config/mapping.py: run python -m scripts.gen_mapping_example")
         return 1 if stale else 0
     for path in stale:
         path.write_text(wanted[path], encoding="utf-8")

@@ -21,15 +21,11 @@ from config.mapping import Mapping, load_mapping
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "mapping.example.toml"
 DOC = REPO / "docs" / "configuration.md"
-GENERATOR = REPO / "scripts" / "gen_mapping_example.py"
+GENERATOR = ["-m", "scripts.gen_mapping_example"]  # run from the repository root
 
 
 def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_mapping_example", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.gen_mapping_example")
 
 
 def leaf_keys(model: BaseModel, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
@@ -45,19 +41,20 @@ def leaf_keys(model: BaseModel, path: tuple[str, ...] = ()) -> Iterator[tuple[tu
 
 def test_the_example_file_is_up_to_date() -> None:
     assert EXAMPLE.read_text(encoding="utf-8") == load_generator().render(), (
-        "config/mapping.example.toml is out of date: run .venv/bin/python scripts/gen_mapping_example.py"
+        "config/mapping.example.toml is out of date: run .venv/bin/python -m scripts.gen_mapping_example"
     )
 
 
 def test_the_key_reference_in_the_doc_is_up_to_date() -> None:
     doc = DOC.read_text(encoding="utf-8")
     assert doc == load_generator().with_reference(doc), (
-        "the key reference in docs/configuration.md is out of date: run scripts/gen_mapping_example.py"
+        "the key reference in docs/configuration.md is out of date: run python -m scripts.gen_mapping_example"
     )
 
 
 def test_the_check_mode_agrees() -> None:
-    done = subprocess.run([sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, *GENERATOR, "--check"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

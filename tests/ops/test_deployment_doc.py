@@ -25,5 +25,5 @@ def test_the_doc_covers_what_operators_need() -> None:
         assert heading in DOC
     assert "http://localhost:5555" in DOC
     assert "noeviction" in DOC and "appendonly" in DOC
-    assert "bench/redis_memory.py --records" in DOC
+    assert "python -m bench.redis_memory --records" in DOC
     assert re.search(r"\| \*\*1M customers \+ 1M orders \+ 1M SKUs\*\* \| \| \| \*\*[\d,]+\*\*", DOC)

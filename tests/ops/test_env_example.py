@@ -16,21 +16,17 @@ from config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO / ".env.example"
-GENERATOR = REPO / "scripts" / "gen_env_example.py"
+GENERATOR = ["-m", "scripts.gen_env_example"]  # run from the repository root
 
 
 def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_env_example", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.gen_env_example")
 
 
 def test_env_example_is_up_to_date_with_settings() -> None:
     expected = load_generator().render()
     assert ENV_EXAMPLE.read_text(encoding="utf-8") == expected, (
-        ".env.example is out of date: run .venv/bin/python scripts/gen_env_example.py"
+        ".env.example is out of date: run .venv/bin/python -m scripts.gen_env_example"
     )
 
 
@@ -74,7 +70,7 @@ def test_a_setting_without_a_meaning_is_refused(monkeypatch: pytest.MonkeyPatch)
 
 def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
     def check(path: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(GENERATOR), "--check", "--file", str(path)], cwd=REPO,
+        return subprocess.run([sys.executable, *GENERATOR, "--check", "--file", str(path)], cwd=REPO,
                               capture_output=True, text=True, timeout=60)
 
     assert check(ENV_EXAMPLE).returncode == 0

@@ -1,4 +1,4 @@
-"""bench/redis_memory.py still runs against the fleet's stores and reports a sane table."""
+"""`python -m bench.redis_memory` still runs against the fleet's stores and reports a sane table."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ ROW = r"^\| (?P<kind>customers|orders|skus) \| (?P<keys>[\d.]+) \| (?P<bytes>[\d
 
 def test_bench_reports_memory_per_million_for_each_kind() -> None:
     result = subprocess.run(
-        [sys.executable, "bench/redis_memory.py", "--records", "3000"],
+        [sys.executable, "-m", "bench.redis_memory", "--records", "3000"],
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stderr

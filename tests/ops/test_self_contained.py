@@ -54,3 +54,19 @@ def test_no_tracked_file_refers_outside_the_repository() -> None:
         "files refer to a folder outside the repository; vendor what is needed (vendor/) or say it in docs/:\n"
         + "\n".join(offenders)
     )
+
+
+def test_benches_and_scripts_run_as_modules_without_path_edits() -> None:
+    """bench/ and scripts/ are packages run from the root (`python -m bench.NAME`): no sys.path edits, and no
+    tracked text tells anyone to run them by file path."""
+    path_edit = "sys.path." + "insert"
+    by_path = re.compile(r"python3?\s+(?:bench|scripts)/\w+\.py")
+    offenders = []
+    for path in tracked_text_files():
+        relative = path.relative_to(ROOT).as_posix()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if relative.startswith(("bench/", "scripts/")) and path_edit in text:
+            offenders.append(f"{relative}: {path_edit}")
+        offenders += [f"{relative}: {match.group(0)}" for match in by_path.finditer(text)]
+    assert not offenders, "\n".join(offenders)
+    assert (ROOT / "bench" / "__init__.py").is_file() and (ROOT / "scripts" / "__init__.py").is_file()
