@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from config.mapping import Lane
+from config.lanes import LANES, Lane
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.limits import (
     MAX_BULK_EVENTS,
@@ -21,7 +21,7 @@ from delivery.senders import catalog, consent, events, profiles, single
 from sync.operations import Operation
 
 SendFunction = Callable[[list[Operation], KlaviyoClient, SendResult], None]
-ALL_LANES: frozenset[Lane] = frozenset({"fast", "default", "batch"})
+ALL_LANES: frozenset[Lane] = frozenset(LANES)
 BATCH_LANE: frozenset[Lane] = frozenset({"batch"})
 
 

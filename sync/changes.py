@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.mapping import Lane, Mapping
+from config.lanes import Lane
+from config.mapping import Mapping
 from sync.fingerprints import (
     StoredFingerprint,
     changed_fields,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Lane = Literal["fast", "default", "batch"]
+from config.lanes import Lane
 
 OperationKind = Literal[
     # payload: profile-import attributes: email, phone_number, external_id, first_name, last_name,

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
+from config.lanes import LANES
 from workers import dlq_cli, exceptions_cli
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
@@ -35,8 +36,6 @@ def _refuse_bad_configuration() -> None:
 
 app.add_typer(dlq_cli.app, name="dlq")
 app.command("exceptions")(exceptions_cli.exceptions)
-
-LANES = ("fast", "default", "batch")
 
 
 @app.command()

@@ -27,14 +27,13 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import redis
 
+from config.lanes import LANES
 from connectors.klaviyo.endpoints import ENDPOINTS, Tier
 
-Lane = Literal["fast", "default", "batch"]
-LANES: tuple[str, ...] = ("fast", "default", "batch")
 WINDOWS_MS = (1000, 60_000)
 T = TypeVar("T")
 

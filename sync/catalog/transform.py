@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from config.lanes import Lane
 from config.mapping import Mapping
 from sync.catalog.records import RecordError, Sku, SkuKey, Style, parse_style
 from sync.catalog.templates import MissingField, check_templates, render
-from sync.operations import Lane, Operation
+from sync.operations import Operation
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from config.lanes import Lane
 from config.mapping import Mapping
 from sync.customers.records import CustomerRecord
-from sync.operations import Lane, Operation
+from sync.operations import Operation
 
 Scope = Literal["immediate", "full"]
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from config.mapping import Lane, Mapping
+from config.lanes import Lane
+from config.mapping import Mapping
 from sync.operations import Operation
 from sync.orders.lifecycle import (
     DispatchDocument,

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
+from config.lanes import Lane
 from config.mapping import Stock
 from sync.catalog.records import SkuKey
-from sync.operations import Lane, Operation
+from sync.operations import Operation
 
 
 def listed_high_demand(stock: Stock, sku: SkuKey, upc: str = "", external_id: str = "") -> bool:
