@@ -13,12 +13,17 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
+from config.lanes import LANES
 from config.settings import Settings, get_settings
 from config.task_names import DAILY_PROFILE_BATCH, FLUSH_STOCK
 
-LANES = ("fast", "default", "batch")
 # Imported by every worker (by name: config/ never imports tasks/ itself).
 TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock")
+
+
+def broker_key_prefix(prefix: str) -> str:
+    """Where kombu keeps the lanes' queues (``<prefix>:broker:<lane>``): Celery's keys, not the fleet's."""
+    return f"{prefix}:broker:"
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -51,7 +56,7 @@ def make_app(settings: Settings | None = None) -> Celery:
             "unacked_restore_interval": settings.redelivery_check_seconds,
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": 60,
-            "global_keyprefix": f"{settings.key_prefix}:broker:",
+            "global_keyprefix": broker_key_prefix(settings.key_prefix),
         },
         broker_connection_retry_on_startup=True,
         task_queues=[Queue(lane, exchange, routing_key=lane) for lane in LANES],

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from config.redis import redis_client
-from config.settings import get_settings
 from delivery.publish import publish
-from state.delayed import DelayedSchedule
+from state.factory import stores
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +18,7 @@ class Drainer(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        s = get_settings()
-        schedule = DelayedSchedule(redis_client(s.redis_url), s.key_prefix)
+        schedule = stores().delayed
         while not self.stopping.is_set():
             try:
                 while schedule.drain(publish) >= 500:

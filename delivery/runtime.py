@@ -1,34 +1,52 @@
-"""Per-process connections and state stores: created after fork, in the process that uses them."""
+"""Per-process connections: the state stores (`state.factory`), the fleet-wide rate limiter and one Klaviyo
+client per lane, created after fork, in the process that uses them."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
-from config.mapping import get_mapping
-from config.redis import redis_client
-from config.settings import Settings, get_settings
+import redis
+
+from config.settings import Settings
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.limiter import FleetRateLimiter
 from state.dead_letters import DeadLetters
 from state.delayed import DelayedSchedule
 from state.exceptions import ExceptionRegister
+from state.factory import Stores, reset_stores, stores
 from state.ledger import Ledger
 
 
 @dataclass
 class Runtime:
-    """Per-process connections and state stores (created after fork, in the process that uses them)."""
-
-    settings: Settings
-    redis: Any
+    stores: Stores
     limiter: FleetRateLimiter
-    ledger: Ledger
-    dead_letters: DeadLetters
-    delayed: DelayedSchedule
-    exceptions: ExceptionRegister
-    clients: dict[str, KlaviyoClient]
+    clients: dict[str, KlaviyoClient] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.stores.settings
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self.stores.redis
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.stores.ledger
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        return self.stores.dead_letters
+
+    @property
+    def delayed(self) -> DelayedSchedule:
+        return self.stores.delayed
+
+    @property
+    def exceptions(self) -> ExceptionRegister:
+        return self.stores.exceptions
 
     def client(self, lane: str) -> KlaviyoClient:
         if lane not in self.clients:
@@ -42,27 +60,22 @@ class Runtime:
         return self.clients[lane]
 
 
+def build_runtime(state: Stores) -> Runtime:
+    s = state.settings
+    limiter = FleetRateLimiter(
+        state.redis, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
+        batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale,
+    )
+    return Runtime(stores=state, limiter=limiter)
+
+
 _runtime: tuple[int, Runtime] | None = None
 
 
 def runtime() -> Runtime:
     global _runtime
     if _runtime is None or _runtime[0] != os.getpid():
-        s = get_settings()
-        client = redis_client(s.redis_url)
-        _runtime = (os.getpid(), Runtime(
-            settings=s,
-            redis=client,
-            limiter=FleetRateLimiter(
-                client, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
-                batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale,
-            ),
-            ledger=Ledger(client, s.key_prefix, s.ledger_ttl_days),
-            dead_letters=DeadLetters(client, s.key_prefix, s.dead_letter_ttl_days),
-            delayed=DelayedSchedule(client, s.key_prefix),
-            exceptions=ExceptionRegister(client, s.key_prefix, get_mapping().owners, s.exception_ttl_days),
-            clients={},
-        ))
+        _runtime = (os.getpid(), build_runtime(stores()))
     return _runtime[1]
 
 
@@ -72,3 +85,4 @@ def reset_runtime() -> None:
         for c in _runtime[1].clients.values():
             c.close()
     _runtime = None
+    reset_stores()

@@ -37,6 +37,7 @@ from state.daily_batch import DailyBatchStore
 from state.delayed import DelayedSchedule
 from state.erasure import ErasureTombstones, PurgeReport, purge_customer_state
 from state.exceptions import ExceptionRegister
+from state.keys import RedisKeys
 from sync.changes import ChangeEvent
 from sync.customers.duplicates import resolve_duplicate_profile
 from sync.customers.erasure import version_stamp
@@ -193,7 +194,7 @@ def daily_batch_due(ctx: CustomerContext, now: datetime | None = None) -> bool:
     local = (now or datetime.now(zone)).astimezone(zone)
     if local.hour < ctx.mapping.field_policy.daily_batch_hour:
         return False
-    marker = f"{ctx.key_prefix}:customers:daily-ran:{local.date().isoformat()}"
+    marker = RedisKeys(ctx.key_prefix).daily_batch_ran(local.date().isoformat())
     return bool(ctx.redis.set(marker, "1", nx=True, ex=2 * 86400))
 
 

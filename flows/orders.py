@@ -38,11 +38,13 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from config.mapping import Lane, Mapping, get_mapping
+from config.lanes import Lane
+from config.mapping import Mapping, get_mapping
 from config.task_names import FLUSH_ORDER_BULK
 from delivery.publish import submit
 from delivery.runtime import runtime
 from state.exceptions import ExceptionRegister
+from state.keys import RedisKeys
 from state.ledger import Ledger
 from state.orders import RedisOrderState
 from state.stock import StockState
@@ -74,13 +76,17 @@ class OrderContext:
     exceptions: ExceptionRegister
     submit: Submit
     schedule_flush: Callable[[], None] | None = None
-    buffer: str = "orders:bulk"  # Redis list (under the prefix): batch-lane operations awaiting a bulk job
+    buffer: str | None = None  # Redis list of batch-lane operations awaiting a bulk job (default: the flow's)
+
+    @property
+    def bulk_buffer(self) -> str:
+        return self.buffer or RedisKeys(self.key_prefix).order_bulk_buffer
 
 
 def default_context() -> OrderContext:
     rt = runtime()
     mapping = get_mapping()
-    state = RedisOrderState(rt.redis, rt.settings.key_prefix, mapping, rt.settings.fingerprint_ttl_days)
+    state = rt.stores.orders
 
     def schedule_flush() -> None:
         rt.delayed.add(FLUSH_ORDER_BULK, [], "batch", time.time() + FLUSH_DELAY_SECONDS)
@@ -304,7 +310,7 @@ def is_bulk_cycle(ctx: OrderContext, resource: str, key: str, now: float | None 
     """More distinct records of `resource` changed within one poll interval than `bulk_threshold`?"""
     now = time.time() if now is None else now
     window = float(getattr(ctx.mapping.resources, resource).poll_seconds)
-    zkey = f"{ctx.key_prefix}:orders:window:{resource}"
+    zkey = RedisKeys(ctx.key_prefix).order_bulk_window(resource)
     pipe = ctx.redis.pipeline()
     pipe.zadd(zkey, {key: now})
     pipe.zremrangebyscore(zkey, "-inf", now - window)
@@ -315,7 +321,7 @@ def is_bulk_cycle(ctx: OrderContext, resource: str, key: str, now: float | None 
 
 
 def buffer_bulk(ops: Iterable[Operation], ctx: OrderContext) -> None:
-    buffer = f"{ctx.key_prefix}:{ctx.buffer}"
+    buffer = ctx.bulk_buffer
     size = ctx.redis.rpush(buffer, *[op.model_dump_json() for op in ops])
     if size >= BULK_CHUNK:
         flush_bulk_buffer(ctx)
@@ -326,7 +332,7 @@ def buffer_bulk(ops: Iterable[Operation], ctx: OrderContext) -> None:
 
 def flush_bulk_buffer(ctx: OrderContext) -> int:
     """Submit the buffered batch-lane operations in chunks of up to 1000; returns how many."""
-    buffer = f"{ctx.key_prefix}:{ctx.buffer}"
+    buffer = ctx.bulk_buffer
     sent = 0
     while True:
         raws = ctx.redis.lpop(buffer, BULK_CHUNK)

@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 
+from state.keys import RedisKeys
+
 _DELETE_IF_SAME = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then " \
                   "return redis.call('HDEL', KEYS[1], ARGV[1]) else return 0 end"
 
@@ -20,7 +22,7 @@ _DELETE_IF_SAME = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then " \
 class DailyBatchStore:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
-        self.key = f"{key_prefix}:customers:daily"
+        self.key = RedisKeys(key_prefix).daily_batch
         self._delete_if_same = client.register_script(_DELETE_IF_SAME)
 
     def park(self, code: str, record: dict[str, Any], version: str) -> None:

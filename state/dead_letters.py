@@ -14,6 +14,9 @@ from typing import Any
 import redis
 from pydantic import BaseModel, Field
 
+from config.lanes import LANES
+from state.keys import RedisKeys
+
 
 class Attempt(BaseModel):
     at: float
@@ -53,14 +56,14 @@ class DeadLetter(BaseModel):
 class DeadLetters:
     def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 30) -> None:
         self.client = client
-        self.prefix = key_prefix
+        self.keys = RedisKeys(key_prefix)
         self.ttl = int(ttl_days * 86400)
 
     def _index(self, lane: str) -> str:
-        return f"{self.prefix}:dlq:{lane}"
+        return self.keys.dead_letters(lane)
 
     def _item(self, entry_id: str) -> str:
-        return f"{self.prefix}:dlq-entry:{entry_id}"
+        return self.keys.dead_letter(entry_id)
 
     def add(
         self, task: str, lane: str, kind: str, operations: list[dict[str, Any]], attempts: list[Attempt],
@@ -82,8 +85,6 @@ class DeadLetters:
         return DeadLetter.model_validate_json(raw) if raw else None
 
     def list(self, lane: str | None = None, code: str | None = None) -> list[DeadLetter]:
-        from config.celery import LANES
-
         out: list[DeadLetter] = []
         for ln in [lane] if lane else list(LANES):
             ids = self.client.zrange(self._index(ln), 0, -1)

@@ -20,6 +20,8 @@ from typing import Any
 
 import redis
 
+from state.keys import RedisKeys
+
 RECLAIM_AFTER = 30.0
 
 _CLAIM = """
@@ -54,9 +56,10 @@ return 1
 class DelayedSchedule:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
-        self.due_key = f"{key_prefix}:delayed:due"
-        self.inflight_key = f"{key_prefix}:delayed:inflight"
-        self.payload_key = f"{key_prefix}:delayed:payload"
+        keys = RedisKeys(key_prefix)
+        self.due_key = keys.delayed_due
+        self.inflight_key = keys.delayed_inflight
+        self.payload_key = keys.delayed_payload
         self._claim = client.register_script(_CLAIM)
         self._reclaim = client.register_script(_RECLAIM)
         self._done = client.register_script(_DONE)

@@ -19,6 +19,7 @@ import redis
 from state.daily_batch import DailyBatchStore
 from state.exceptions import ExceptionRegister
 from state.fingerprints import FingerprintStore
+from state.keys import RedisKeys
 from state.ledger import Ledger
 from sync.customers.erasure import version_stamp
 
@@ -26,7 +27,7 @@ from sync.customers.erasure import version_stamp
 class ErasureTombstones:
     def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 400) -> None:
         self.client = client
-        self.key = f"{key_prefix}:customers:erased"
+        self.key = RedisKeys(key_prefix).erased_customers
         self.ttl = int(ttl_days * 86400)
 
     def mark(self, code: str, stamp: str) -> None:

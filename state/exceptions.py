@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from config.mapping import ExceptionOwners
+from state.keys import RedisKeys
 from sync.exceptions import ExceptionRecord, Severity
 
 
@@ -22,8 +23,9 @@ class ExceptionRegister:
         self.client = client
         self.owners = owners
         self.ttl = int(ttl_days * 86400)
-        self.index = f"{key_prefix}:exceptions"
-        self.item_prefix = f"{key_prefix}:exception:"
+        keys = RedisKeys(key_prefix)
+        self.index = keys.exceptions
+        self.item_prefix = keys.exception("")
 
     def record(
         self,

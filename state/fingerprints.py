@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 
+from state.keys import RedisKeys
 from sync.fingerprints import StoredFingerprint
 
 
@@ -20,11 +21,11 @@ class FingerprintStore:
 
     def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 400) -> None:
         self.client = client
-        self.key_prefix = key_prefix
+        self.keys = RedisKeys(key_prefix)
         self.ttl = int(ttl_days * 86400)
 
     def key(self, resource: str) -> str:
-        return f"{self.key_prefix}:fp:{resource}"
+        return self.keys.fingerprints(resource)
 
     def get_many(self, resource: str, keys: Sequence[str]) -> dict[str, StoredFingerprint]:
         if not keys:

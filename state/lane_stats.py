@@ -8,14 +8,17 @@ import time
 
 import redis
 
+from state.keys import RedisKeys
+
 KEEP = 200  # latest latencies kept per lane
 
 
 class LaneStats:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
-        self.counts = f"{key_prefix}:stats:delivered"
-        self.latency_prefix = f"{key_prefix}:stats:latency:"
+        keys = RedisKeys(key_prefix)
+        self.counts = keys.delivered_counts
+        self.latency_prefix = keys.latencies("")
 
     def delivered(self, lane: str, rows: int, created: float | None) -> None:
         if rows <= 0:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import redis
 
+from state.keys import RedisKeys
 from sync.ledger import LedgerEntry
 
 
 class Ledger:
     def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 400) -> None:
         self.client = client
-        self.prefix = f"{key_prefix}:ledger:"
-        self.index_prefix = f"{key_prefix}:ledger-index:"
+        keys = RedisKeys(key_prefix)
+        self.prefix = keys.ledger("")
+        self.index_prefix = keys.ledger_index("")
         self.ttl = int(ttl_days * 86400)
         self._set_if_not_older = client.register_script(_SET_IF_NOT_OLDER)
 

@@ -29,6 +29,7 @@ import redis
 from redis.client import Pipeline
 
 from config.mapping import Mapping
+from state.keys import RedisKeys
 from sync.localtime import local_to_utc
 from sync.orders.revision import Revision
 from sync.orders.state import (
@@ -49,7 +50,7 @@ class RedisOrderState:
                  retention_days: int = 400) -> None:
         self.client = client
         self.mapping = mapping
-        self.base = f"{key_prefix}:orders"
+        self.base = RedisKeys(key_prefix).orders
         self.ttl = int(retention_days * 86400)
         self.zone = ZoneInfo(mapping.tenant.timezone)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 
+from state.keys import RedisKeys
 from sync.catalog.records import SkuKey
 from sync.operations import Operation
 from sync.stock.coalesce import PendingFigure
@@ -57,7 +58,7 @@ def _figure(raw: str | None) -> Figure | None:
 class StockState:
     def __init__(self, client: redis.Redis, key_prefix: str, ttl_days: int = 400) -> None:
         self.r = client
-        self.p = f"{key_prefix}:stock:"
+        self.p = RedisKeys(key_prefix).stock
         self.ttl = int(ttl_days * 86400)
         self._delete_if_same = client.register_script(_DELETE_IF_SAME)
         self._set_if_newer = client.register_script(_SET_IF_NEWER)

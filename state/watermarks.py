@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 
 import redis
 
+from state.keys import RedisKeys
+
 
 class WatermarkStore:
     """Redis hash ``<prefix>:watermarks``: resource -> UTC ISO instant of the newest `last_mod` handed on."""
 
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
-        self.key = f"{key_prefix}:watermarks"
+        self.key = RedisKeys(key_prefix).watermarks
 
     def get(self, resource: str) -> datetime | None:
         raw = self.client.hget(self.key, resource)

@@ -37,16 +37,15 @@ def order_report(number: str) -> dict[str, Any]:
     from config.mapping import get_mapping
     from config.settings import get_settings
     from flows.orders import OrderContext, audit_trail
-    from state.orders import RedisOrderState
-    from workers import stores
+    from state.factory import stores
 
     settings = get_settings()
     mapping = get_mapping()
-    client = stores.client()
+    client = stores().redis
     ctx = OrderContext(
         client, settings.key_prefix, mapping,
-        RedisOrderState(client, settings.key_prefix, mapping, settings.fingerprint_ttl_days),
-        stores.ledger(), stores.exceptions(), submit=lambda ops: None,
+        stores().orders,
+        stores().ledger, stores().exceptions, submit=lambda ops: None,
     )
     trail = audit_trail(number, ctx)
     records = set(trail["records"])
@@ -54,11 +53,11 @@ def order_report(number: str) -> dict[str, Any]:
     dead = [
         {"id": d.id, "lane": d.lane, "reason": d.reason, "code": d.code, "records": d.records,
          "last_failure": d.last_failure}
-        for d in stores.dead_letters().list()
+        for d in stores().dead_letters.list()
         if any(r in records or r.startswith(f"order:{number}/") for r in d.records)
     ]
     exceptions = [
-        e.model_dump() for e in stores.exceptions().list(status=None, limit=100_000)
+        e.model_dump() for e in stores().exceptions.list(status=None, limit=100_000)
         if e.record_key in records or e.record_key.startswith(f"order:{number}/")
         or e.details.get("order") == number
     ]

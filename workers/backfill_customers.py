@@ -36,6 +36,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.bluecherry.client import BlueCherryClient
 from flows.customers import CustomerContext
+from state.keys import RedisKeys
 from sync.customers.planner import CustomerPlan, plan_backfill
 from sync.localtime import local_to_utc
 from workers.backfill_orders import _since as parse_since  # the same --since rule for both backfills
@@ -91,7 +92,7 @@ class BackfillStats:
 
 
 def checkpoint_key(ctx: CustomerContext) -> str:
-    return f"{ctx.key_prefix}:backfill:customers"
+    return RedisKeys(ctx.key_prefix).customer_backfill
 
 
 class CustomerBackfill:

@@ -32,6 +32,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from config.mapping import Mapping
 from connectors.bluecherry.client import BlueCherryClient
 from flows.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
+from state.keys import RedisKeys
 from sync.operations import Operation
 from sync.orders.lifecycle import profile_key
 
@@ -39,7 +40,6 @@ log = logging.getLogger("bcsync.backfill")
 console = Console()
 app = typer.Typer(help="Historical backfills into Klaviyo (no flows fire).", no_args_is_help=True)
 DOCUMENT_RESOURCES = ("pick", "invoice", "creditmemo")
-PROFILES_TOUCHED = "backfill:orders:profile-keys"  # profiles whose aggregates are due at the end
 AGGREGATE_CHUNK = 200
 
 
@@ -80,7 +80,7 @@ class CountingSubmit:
 
 
 def checkpoint_key(ctx: OrderContext, resource: str) -> str:
-    return f"{ctx.key_prefix}:backfill:orders:{resource}"
+    return RedisKeys(ctx.key_prefix).order_backfill(resource)
 
 
 def run_backfill(ctx: OrderContext, client: BlueCherryClient, since: str | None, *, dry_run: bool = False,
@@ -110,7 +110,7 @@ def run_backfill(ctx: OrderContext, client: BlueCherryClient, since: str | None,
         ctx.submit = real_submit
     if not dry_run:
         ctx.redis.delete(*[checkpoint_key(ctx, r) for r in (*DOCUMENT_RESOURCES, "order")],
-                         f"{ctx.key_prefix}:{PROFILES_TOUCHED}")
+                         RedisKeys(ctx.key_prefix).backfill_profiles_touched)
     return stats
 
 
@@ -146,13 +146,13 @@ def _order_page(ctx: OrderContext, page: list[dict[str, Any]], stats: BackfillSt
         elif (key := profile_key(plan.docs.order, ctx.mapping)) is not None:
             profiles.add(key)
     if profiles:
-        ctx.redis.sadd(f"{ctx.key_prefix}:{PROFILES_TOUCHED}", *profiles)
+        ctx.redis.sadd(RedisKeys(ctx.key_prefix).backfill_profiles_touched, *profiles)
 
 
 def _aggregates(ctx: OrderContext, progress: Progress | None) -> None:
     """ERP aggregates of every profile whose orders were backfilled, once per profile, on the batch lane,
     in chunks of `AGGREGATE_CHUNK` profiles."""
-    touched = f"{ctx.key_prefix}:{PROFILES_TOUCHED}"
+    touched = RedisKeys(ctx.key_prefix).backfill_profiles_touched
     task = progress.add_task("profile aggregates", total=ctx.redis.scard(touched)) if progress else None
     keys = sorted(str(k) for k in ctx.redis.sscan_iter(touched, count=1000))
     for start in range(0, len(keys), AGGREGATE_CHUNK):
@@ -181,15 +181,14 @@ def cli_context(mapping: Mapping | None = None) -> OrderContext:
     from config.settings import get_settings
     from delivery.publish import submit
     from delivery.runtime import runtime
-    from state.orders import RedisOrderState
 
     rt = runtime()
     settings = get_settings()
     mapping = mapping or get_mapping()
     return OrderContext(
         rt.redis, settings.key_prefix, mapping,
-        RedisOrderState(rt.redis, settings.key_prefix, mapping, settings.fingerprint_ttl_days),
-        rt.ledger, rt.exceptions, submit, buffer="backfill:orders:bulk",
+        rt.stores.orders,
+        rt.ledger, rt.exceptions, submit, buffer=RedisKeys(settings.key_prefix).backfill_bulk_buffer,
     )
 
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from connectors.bluecherry.csv_drops import CsvDropError, DropTracker, pending_drops, read_drop, report_kind
+from state.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def csv_drops(
     if settings.csv_drop_dir is None:
         raise typer.BadParameter("set BCSYNC_CSV_DROP_DIR (the folder Blue Cherry drops its reports into)")
     rt = runtime()
-    tracker = RedisDropTracker(rt.redis, f"{settings.key_prefix}:csvdrop:", settings.ledger_ttl_days)
+    tracker = RedisDropTracker(rt.redis, RedisKeys(settings.key_prefix).csv_drops, settings.ledger_ttl_days)
 
     def publish(task: str, args: list[Any]) -> None:
         app.send_task(task, args=args, queue="batch")

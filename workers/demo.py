@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from config.celery import LANES
+from config.lanes import LANES
 from config.settings import get_settings
 from sandbox.server import free_port
+from state.keys import RedisKeys
 from state.lane_stats import LaneStats
 from workers.fleet import Child, Supervisor, bcsync_argv, fleet_children
 
@@ -48,6 +49,7 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def _snapshot(klaviyo_url: str, client: redis.Redis, prefix: str) -> dict[str, Any]:
+    keys = RedisKeys(prefix)
     try:
         state = httpx.get(f"{klaviyo_url}/_sandbox/state", timeout=5.0).json()
     except (httpx.HTTPError, ValueError):
@@ -68,10 +70,10 @@ def _snapshot(klaviyo_url: str, client: redis.Redis, prefix: str) -> dict[str, A
         "events": {metric: len(events) for metric, events in state.get("events", {}).items()},
         "duplicates suppressed": state.get("duplicates_suppressed", 0),
         "catalog variants": counts.get("catalog_variants", 0),
-        "queues": {lane: int(client.llen(f"{prefix}:broker:{lane}")) for lane in LANES},
+        "queues": {lane: int(client.llen(keys.queue(lane))) for lane in LANES},
         "lanes": LaneStats(client, prefix).summary(LANES),
-        "dead letters": {lane: int(client.zcard(f"{prefix}:dlq:{lane}")) for lane in LANES},
-        "open exceptions": int(client.zcard(f"{prefix}:exceptions")),
+        "dead letters": {lane: int(client.zcard(keys.dead_letters(lane))) for lane in LANES},
+        "open exceptions": int(client.zcard(keys.exceptions)),
     }
 
 
@@ -96,7 +98,7 @@ def _forget_demo_state(client: redis.Redis, prefix: str) -> int:
     """The sandboxes start empty every run, so the last run's watermarks, ledger and queues would only
     hide this run's flows: the demo's own prefix is cleared at start and at the end (nothing else)."""
     removed = 0
-    for key in client.scan_iter(f"{prefix}:*", count=1000):
+    for key in client.scan_iter(RedisKeys(prefix).everything, count=1000):
         removed += int(client.unlink(key))
     return removed
 

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from config.celery import LANES
+from config.lanes import LANES
 from state.dead_letters import DeadLetter
-from workers import stores
+from state.factory import stores
 from workers.render_cli import compact_table, one_of, short_time
 
 app = typer.Typer(help="Dead-letter queues (one per lane): list, show, requeue, purge.", no_args_is_help=True)
@@ -49,7 +49,7 @@ def _records(entry: DeadLetter) -> str:
 @app.command("list")
 def list_entries(lane: LaneOpt = None, code: CodeOpt = None, as_json: bool = typer.Option(False, "--json")) -> None:
     """Every dead letter, oldest first: id, lane, Klaviyo's code, tries, last failure, records, the error."""
-    entries = stores.dead_letters().list(lane, code)
+    entries = stores().dead_letters.list(lane, code)
     if as_json:
         print(json.dumps([e.model_dump() | {"code": e.code} for e in entries], indent=2))
         return
@@ -69,7 +69,7 @@ def list_entries(lane: LaneOpt = None, code: CodeOpt = None, as_json: bool = typ
 
 
 def _get(entry_id: str) -> DeadLetter:
-    entry = stores.dead_letters().get(entry_id.strip())
+    entry = stores().dead_letters.get(entry_id.strip())
     if entry is None:
         raise typer.BadParameter(f"no dead letter {entry_id!r} (ids: bcsync dlq list)", param_hint="ID")
     return entry
@@ -89,7 +89,7 @@ def _requeue(entry: DeadLetter) -> None:
     env = envelope([Operation.model_validate(o) for o in entry.operations], entry.lane)
     env["requeued_from"] = entry.id
     publish(entry.task, [env], entry.lane)
-    stores.dead_letters().remove(entry)
+    stores().dead_letters.remove(entry)
 
 
 def _select(entry_id: str | None, lane: str | None, code: str | None, all_: bool) -> list[DeadLetter]:
@@ -97,7 +97,7 @@ def _select(entry_id: str | None, lane: str | None, code: str | None, all_: bool
     if entry_id:
         return [_get(entry_id)]
     if lane and (all_ or code):
-        return stores.dead_letters().list(lane, code)
+        return stores().dead_letters.list(lane, code)
     raise typer.BadParameter("give an ID, or --lane L with --all or --code C")
 
 
@@ -120,7 +120,7 @@ def purge(
     yes: bool = typer.Option(False, "--yes", help="do not ask"),
 ) -> None:
     """Delete dead letters for good (asks first, unless --yes)."""
-    dlq = stores.dead_letters()
+    dlq = stores().dead_letters
     entries = _select(entry_id, lane, code, all_)
     if not entries:
         console.print("nothing to purge")

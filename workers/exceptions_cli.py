@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from config.mapping import Owner
+from state.factory import stores
 from sync.exceptions import ExceptionRecord, dump
-from workers import stores
 from workers.render_cli import compact_table, one_of, short_time
 
 console = Console()
@@ -34,7 +34,7 @@ def exceptions(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Data problems with their owner team, reason, record and how often they were seen."""
-    records = stores.exceptions().list(owner=owner, type=type_, status=None if status == "all" else status)
+    records = stores().exceptions.list(owner=owner, type=type_, status=None if status == "all" else status)
     if as_json:
         print(dump(records))
         return

@@ -30,7 +30,9 @@ from config.settings import Settings, get_settings
 from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
+from state.factory import stores
 from state.fingerprints import FingerprintStore
+from state.keys import RedisKeys
 from state.watermarks import WatermarkStore
 from sync.changes import ChangeEvent, classify
 from sync.customers.records import parse_customer
@@ -133,7 +135,7 @@ class Poller:
             self.overlap_seconds if self.overlap_seconds is not None else self.settings.poll_overlap_seconds
         )
         self.lock = self.redis.lock(
-            f"{prefix}:poller:lock", timeout=self.lock_ttl, sleep=min(0.2, self.lock_ttl / 10),
+            RedisKeys(prefix).poller_lock, timeout=self.lock_ttl, sleep=min(0.2, self.lock_ttl / 10),
             thread_local=False,
         )
         self._lost = threading.Event()
@@ -344,15 +346,10 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def build_poller(resources: Sequence[str] = (), emit: Emit | None = None) -> Poller:
-    from config.redis import redis_client
-    from state.exceptions import ExceptionRegister
-
-    settings = get_settings()
-    mapping = get_mapping()
-    client = redis_client(settings.redis_url)
-    register = ExceptionRegister(client, settings.key_prefix, mapping.owners, settings.exception_ttl_days)
+    state = stores()
+    settings, mapping = state.settings, state.mapping
     return Poller(
-        BlueCherryClient.from_settings(settings, mapping), client, emit or celery_emit, register,
+        BlueCherryClient.from_settings(settings, mapping), state.redis, emit or celery_emit, state.exceptions,
         mapping=mapping, settings=settings, resources=resources,
     )
 

@@ -9,11 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
-from config.celery import LANES
+from config.lanes import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
-from state.lane_stats import LaneStats
-from workers import stores
+from state.factory import stores
 from workers.render_cli import compact_table, short_time
 
 console = Console()
@@ -21,9 +20,9 @@ console = Console()
 
 def collect_status() -> dict[str, Any]:
     s = get_settings()
-    client = stores.client()
-    queues = {lane: int(client.llen(f"{s.key_prefix}:broker:{lane}")) for lane in LANES}
-    dlq = stores.dead_letters()
+    client = stores().redis
+    queues = {lane: int(client.llen(stores().keys.queue(lane))) for lane in LANES}
+    dlq = stores().dead_letters
     memory = client.info("memory")
     limiter = FleetRateLimiter(client, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
                                batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale)
@@ -32,10 +31,10 @@ def collect_status() -> dict[str, Any]:
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
     return {
         "queues": queues,
-        "lanes": LaneStats(client, s.key_prefix).summary(LANES),
-        "delayed_retries": stores.delayed().pending(),
+        "lanes": stores().lane_stats.summary(LANES),
+        "delayed_retries": stores().delayed.pending(),
         "dead_letters": {lane: dlq.count(lane) for lane in LANES},
-        "exceptions": stores.exceptions().counts(),
+        "exceptions": stores().exceptions.counts(),
         "paused_endpoints": paused,
         "parked_endpoints": parked,
         "redis_memory": {

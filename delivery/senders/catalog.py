@@ -55,7 +55,7 @@ REPAIR_ROUNDS = 5
 
 
 def stock_state(rt: Runtime) -> StockState:
-    return StockState(rt.redis, rt.settings.key_prefix, rt.settings.ledger_ttl_days)
+    return rt.stores.stock
 
 
 def record_if_newer(ledger: Ledger, entries: list[LedgerEntry]) -> None:

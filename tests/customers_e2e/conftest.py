@@ -59,9 +59,6 @@ def _reset_caches() -> None:
     config.settings.reload_settings()
     config.mapping.get_mapping.cache_clear()
     delivery.runtime.reset_runtime()
-    from workers import stores
-
-    stores.client.cache_clear()
 
 
 class CustomerFleet:

@@ -137,7 +137,7 @@ def sandbox_runtime(redis_client, redis_url) -> Iterator[tuple[Runtime, str]]:
     server = ServerThread(create_app(KlaviyoSandboxConfig(rate_limits_enabled=False)))
     server.start()
     rt = make_runtime(redis_client, redis_url)
-    rt.settings = rt.settings.model_copy(update={"klaviyo_base_url": server.url})
+    rt.stores.settings = rt.settings.model_copy(update={"klaviyo_base_url": server.url})
     yield rt, server.url
     for client in rt.clients.values():
         client.close()

@@ -3,30 +3,23 @@ Real Redis; the Klaviyo client points at a closed port, so any request attempt w
 
 from __future__ import annotations
 
-from config.mapping import ExceptionOwners
+from config.mapping import Mapping
 from config.settings import Settings
 from connectors.klaviyo.limiter import FleetRateLimiter
 from delivery.engine import process_envelope
 from delivery.envelope import envelope
 from delivery.runtime import Runtime
 from sandbox.server import free_port
-from state.dead_letters import DeadLetters
-from state.delayed import DelayedSchedule
 from state.erasure import ErasureTombstones
-from state.exceptions import ExceptionRegister
-from state.ledger import Ledger
+from state.factory import Stores
 from sync.operations import Operation
 
 
 def make_runtime(redis_client, redis_url: str) -> Runtime:
     settings = Settings(redis_url=redis_url, key_prefix="t", klaviyo_base_url=f"http://127.0.0.1:{free_port()}",
                         klaviyo_api_key="pk_test_x", max_attempts=3)
-    return Runtime(
-        settings=settings, redis=redis_client, limiter=FleetRateLimiter(redis_client, "t"),
-        ledger=Ledger(redis_client, "t"), dead_letters=DeadLetters(redis_client, "t"),
-        delayed=DelayedSchedule(redis_client, "t"), exceptions=ExceptionRegister(redis_client, "t", ExceptionOwners()),
-        clients={},
-    )
+    stores = Stores(settings, Mapping(), redis_client)
+    return Runtime(stores=stores, limiter=FleetRateLimiter(redis_client, "t"))
 
 
 def test_a_payload_our_models_refuse_is_dead_lettered_not_lost(redis_client, redis_url):

@@ -68,7 +68,8 @@ class Delivery:
 def context(client: redis.Redis, prefix: str, mapping: Mapping) -> tuple[OrderContext, Delivery]:
     delivery = Delivery(client, prefix)
     ctx = OrderContext(client, prefix, mapping, RedisOrderState(client, prefix, mapping), delivery.ledger,
-                       ExceptionRegister(client, prefix, mapping.owners), delivery, buffer="backfill:orders:bulk")
+                       ExceptionRegister(client, prefix, mapping.owners), delivery,
+                       buffer=f"{prefix}:backfill:orders:bulk")
     return ctx, delivery
 
 

@@ -1,0 +1,132 @@
+"""Every Redis key the fleet writes, in one place: `RedisKeys(prefix)` names each of them.
+
+All keys live under one prefix (``BCSYNC_KEY_PREFIX``), so tenants and tests can share a Redis. The stores of
+`state/` take their keys from here; the stock and order stores own the sub-keys of their namespace
+(``<prefix>:stock:...``, ``<prefix>:orders:...``; their module docstrings list them). Celery's own keys (the
+broker's queues, RedBeat's schedule) are named by `config.celery`, and the Klaviyo rate limiter's windows
+(``<prefix>:rl:...``) by `connectors.klaviyo.limiter`; they are listed here for operators' tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.celery import broker_key_prefix
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # --- delivery: ledger, dead letters, delayed-retry schedule, lane statistics ----------------------
+    def ledger(self, operation_key: str) -> str:
+        return self._key("ledger", operation_key)
+
+    def ledger_index(self, record: str) -> str:
+        return self._key("ledger-index", record)
+
+    def dead_letters(self, lane: str) -> str:
+        return self._key("dlq", lane)
+
+    def dead_letter(self, entry_id: str) -> str:
+        return self._key("dlq-entry", entry_id)
+
+    @property
+    def delayed_due(self) -> str:
+        return self._key("delayed", "due")
+
+    @property
+    def delayed_inflight(self) -> str:
+        return self._key("delayed", "inflight")
+
+    @property
+    def delayed_payload(self) -> str:
+        return self._key("delayed", "payload")
+
+    @property
+    def delivered_counts(self) -> str:
+        return self._key("stats", "delivered")
+
+    def latencies(self, lane: str) -> str:
+        return self._key("stats", "latency", lane)
+
+    # --- reading Blue Cherry: fingerprints, watermarks, the poller's lock, CSV drops ------------------
+    def fingerprints(self, resource: str) -> str:
+        return self._key("fp", resource)
+
+    @property
+    def watermarks(self) -> str:
+        return self._key("watermarks")
+
+    @property
+    def poller_lock(self) -> str:
+        return self._key("poller", "lock")
+
+    @property
+    def csv_drops(self) -> str:
+        return self._key("csvdrop") + ":"  # the tracker appends file names
+
+    # --- operators: the exception register -------------------------------------------------------------
+    @property
+    def exceptions(self) -> str:
+        return self._key("exceptions")
+
+    def exception(self, ident: str) -> str:
+        return self._key("exception", ident)
+
+    # --- customers -------------------------------------------------------------------------------------
+    @property
+    def daily_batch(self) -> str:
+        return self._key("customers", "daily")
+
+    def daily_batch_ran(self, local_date: str) -> str:
+        return self._key("customers", "daily-ran", local_date)
+
+    @property
+    def erased_customers(self) -> str:
+        return self._key("customers", "erased")
+
+    # --- orders ----------------------------------------------------------------------------------------
+    @property
+    def orders(self) -> str:
+        return self._key("orders")
+
+    def order_bulk_window(self, resource: str) -> str:
+        return self._key("orders", "window", resource)
+
+    @property
+    def order_bulk_buffer(self) -> str:
+        return self._key("orders", "bulk")
+
+    @property
+    def backfill_bulk_buffer(self) -> str:
+        return self._key("backfill", "orders", "bulk")
+
+    # --- stock and catalog -----------------------------------------------------------------------------
+    @property
+    def stock(self) -> str:
+        return self._key("stock") + ":"
+
+    # --- backfills -------------------------------------------------------------------------------------
+    @property
+    def customer_backfill(self) -> str:
+        return self._key("backfill", "customers")
+
+    def order_backfill(self, resource: str) -> str:
+        return self._key("backfill", "orders", resource)
+
+    @property
+    def backfill_profiles_touched(self) -> str:
+        return self._key("backfill", "orders", "profile-keys")
+
+    # --- Celery's and the rate limiter's keys, for operators' tools ------------------------------------
+    def queue(self, lane: str) -> str:
+        return broker_key_prefix(self.prefix) + lane
+
+    @property
+    def everything(self) -> str:
+        """The pattern of every key of this prefix (the demo clears its own state with it)."""
+        return self._key("*")
