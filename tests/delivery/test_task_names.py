@@ -1,0 +1,64 @@
+"""Messages already in queues, in the delayed-retry schedule and in dead letters name their task and carry
+their arguments as the fleet wrote them before the layout moved (`tasks/` split into `flows/`, `delivery/`,
+`state/`). These pin that wire contract: the same names, the same argument lists, the same envelope."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+from config import task_names
+from config.celery import TASK_MODULES, app
+from delivery.envelope import Envelope, envelope
+from sync.operations import Operation
+
+# task name -> its parameters, as registered before the move (commit 585773f)
+WIRE_CONTRACT = {
+    "bcsync.deliver": ["env"],
+    "bcsync.check_profile_import_job": ["job_id", "operations", "lane"],
+    "bcsync.check_catalog_job": ["kind", "job_id", "operations", "lane", "carried"],
+    "bcsync.handle_change": ["body"],
+    "bcsync.handle_customer_changes": ["events"],
+    "bcsync.daily_profile_batch": ["force"],
+    "bcsync.customers.duplicate_profile": ["operation", "duplicate_profile_id"],
+    "bcsync.orders.flush_bulk": [],
+    "bcsync.flush_stock": [],
+    "bcsync.stock_records": ["resource", "records", "observed_at"],
+}
+
+# an envelope as the fleet published it before the move, e.g. held in the delayed schedule
+OLD_ENVELOPE = {
+    "id": "0f3c2a", "lane": "fast", "kind": "event",
+    "operations": [{"kind": "event", "key": "event:Placed Order:SO1", "lane": "fast",
+                    "payload": {"metric": "Placed Order", "profile": {"external_id": "C1"}, "properties": {},
+                                "unique_id": "SO1"}, "version": None, "record": "order:SO1"}],
+    "attempts": [{"at": 1.0, "status": 503, "endpoint": "events", "error": "unavailable", "errors": []}],
+    "created": 1.0,
+}
+
+
+def test_every_task_name_of_the_old_layout_is_still_registered_with_the_same_arguments() -> None:
+    for module in TASK_MODULES:
+        __import__(module)
+    for name, params in WIRE_CONTRACT.items():
+        assert name in app.tasks, f"{name} is no longer registered: its queued messages would be lost"
+        assert list(inspect.signature(app.tasks[name].run).parameters) == params, name
+
+
+def test_the_task_names_module_names_exactly_the_registered_fleet_tasks() -> None:
+    for module in TASK_MODULES:
+        __import__(module)
+    ours = {name for name in app.tasks if name.startswith("bcsync.") and not name.startswith("bcsync.test")}
+    assert ours == set(task_names.ALL) == set(WIRE_CONTRACT)
+
+
+def test_an_envelope_written_before_the_move_reads_and_writes_back_unchanged() -> None:
+    env = Envelope.from_message(json.loads(json.dumps(OLD_ENVELOPE)))
+    assert env.lane == "fast" and env.failures() == 1
+    Operation.model_validate(env.operations[0])
+    assert env.to_message() == OLD_ENVELOPE
+
+
+def test_a_new_envelope_has_the_old_wire_shape() -> None:
+    op = Operation.model_validate(OLD_ENVELOPE["operations"][0])
+    assert set(envelope([op], "fast")) == set(OLD_ENVELOPE)
