@@ -1,13 +1,29 @@
-"""Per-resource poll watermarks, and the tenant-local <-> UTC arithmetic that makes them DST-safe.
+"""Tenant-local time: Blue Cherry timestamps (tenant-local wall time, no zone) <-> aware UTC, and the
+DST-safe arithmetic of the poll watermarks.
 
-Blue Cherry stamps `last_mod` in tenant-local wall time, no zone, one-second resolution, and filters on that
-text. The watermark is kept in UTC (comparable across a daylight-saving change) and turned back into local
-wall time only to build the filter. See docs/poller.md.
+Blue Cherry stamps `last_mod` (and every order, pick, invoice and memo date) in tenant-local wall time, no
+zone, one-second resolution, and filters on that text. The watermark is kept in UTC (comparable across a
+daylight-saving change) and turned back into local wall time only to build the filter. See docs/poller.md.
+
+`parse_local` is the one parser. A string that carries its own UTC offset is honoured as such; a naive one
+is read in the tenant zone. Around daylight-saving changes a wall time can be ambiguous (it happens twice
+when clocks go back) or non-existent (skipped when clocks go forward). Both are resolved deterministically
+with `fold=0`, the PEP 495 default:
+
+- ambiguous (e.g. 01:30 on the autumn night in New York): the FIRST occurrence, i.e. still on
+  daylight time (01:30 EDT = 05:30 UTC). A watermark built from it can only be too early (re-read,
+  de-duplicated), never too late (missed);
+- non-existent (e.g. 02:30 on the spring night): read with the offset in force BEFORE the gap,
+  which lands the instant as far past the gap as the time was into it (02:30 EST = 07:30 UTC =
+  03:30 EDT).
+
+So the same ERP string always becomes the same instant, whichever worker converts it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 STAMP = "%Y-%m-%d %H:%M:%S"
@@ -15,21 +31,37 @@ STAMP = "%Y-%m-%d %H:%M:%S"
 DST_LOOKAHEAD = timedelta(hours=3)
 
 
-def parse_local(text: str) -> datetime:
-    """A tenant-local stamp (``YYYY-MM-DD HH:MM:SS``, ``...THH:MM:SS`` or a bare date) as a naive datetime."""
-    text = text.strip()
-    for fmt in (STAMP, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    raise ValueError(f"'{text}' is not a tenant-local time (expected 'YYYY-MM-DD HH:MM:SS')")
+class LocalTimeError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=16)
+def tenant_zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def parse_local(text: str, timezone: str | ZoneInfo) -> datetime:
+    """'2026-03-08 02:30:00' (or '2026-03-08', or ISO with 'T') in the tenant zone -> aware UTC.
+
+    A string that carries its own UTC offset is honoured as such; a naive one is read in `timezone` (a zone
+    name or a ZoneInfo) with fold=0. Raises LocalTimeError (a ValueError) for anything that is not a real
+    calendar date and time (e.g. '2026-02-30 10:00:00').
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise LocalTimeError(f"not a valid date/time 'YYYY-MM-DD HH:MM:SS': {text!r} ({exc})") from None
+    if moment.tzinfo is None:
+        zone = timezone if isinstance(timezone, ZoneInfo) else tenant_zone(timezone)
+        moment = moment.replace(tzinfo=zone, fold=0)
+    return moment.astimezone(UTC)
 
 
 def local_to_utc(text: str, zone: ZoneInfo) -> datetime:
-    """UTC instant of a local stamp. In a repeated (fall-back) hour the EARLIER instant is taken, so a
-    watermark built from it can only be too early (re-read, de-duplicated), never too late (missed)."""
-    return parse_local(text).replace(tzinfo=zone, fold=0).astimezone(UTC)
+    """UTC instant of a local stamp (`parse_local` with the tenant's ZoneInfo). In a repeated (fall-back)
+    hour the EARLIER instant is taken, so a watermark built from it can only be too early (re-read,
+    de-duplicated), never too late (missed). A stamp with its own UTC offset is taken at that offset."""
+    return parse_local(text, zone)
 
 
 def utc_to_local(instant: datetime, zone: ZoneInfo) -> str:

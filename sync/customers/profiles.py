@@ -63,7 +63,7 @@ def full_attributes(customer: CustomerRecord, mapping: Mapping) -> dict[str, Any
         "properties": properties(customer, mapping),
     }
     if customer.bill_to is not None:
-        location = customer.bill_to.model_dump(exclude={"name"}, exclude_none=True)
+        location = customer.bill_to.location()
         if location:
             attrs["location"] = location
     return attrs

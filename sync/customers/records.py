@@ -13,19 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from config.mapping import AddressFields, Mapping
+from sync.address import Address
 from sync.customers.validation import e164, email_problem, parse_erp_date, text_problem
-
-
-class Address(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str | None = None
-    address1: str | None = None
-    address2: str | None = None
-    city: str | None = None
-    region: str | None = None
-    zip: str | None = None
-    country: str | None = None
 
 
 class CustomerRecord(BaseModel):

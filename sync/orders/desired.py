@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from config.lanes import Lane
 from config.mapping import Mapping
+from sync.address import Address
 from sync.operations import Operation
 from sync.orders.lifecycle import (
     DispatchDocument,
@@ -28,7 +29,7 @@ from sync.orders.lifecycle import (
     klaviyo_order_id,
 )
 from sync.orders.problems import RecordProblem
-from sync.orders.records import Address, CreditMemo, DocumentLine, OrderDocuments, OrderHeader
+from sync.orders.records import CreditMemo, DocumentLine, OrderDocuments, OrderHeader
 from sync.orders.revision import Revision, money, order_revision, revision_changes
 from sync.orders.skus import ProductInfo, item_properties, item_summary
 from sync.orders.status import OrderStatus
@@ -93,12 +94,13 @@ class DesiredResult(BaseModel):
 def _address(address: Address | None) -> dict[str, Any] | None:
     if address is None:
         return None
-    first, _, last = address.name.partition(" ")
+    name = address.name or ""
+    first, _, last = name.partition(" ")
     return {
-        "Name": address.name, "FirstName": first, "LastName": last,
-        "Address1": address.addr1, "Address2": address.addr2, "City": address.city,
-        "Region": address.state, "Zip": address.zipcode, "Country": address.country,
-        "Phone": address.phone, "Email": address.email,
+        "Name": name, "FirstName": first, "LastName": last,
+        "Address1": address.address1 or "", "Address2": address.address2 or "", "City": address.city or "",
+        "Region": address.region or "", "Zip": address.zip or "", "Country": address.country or "",
+        "Phone": address.phone or "", "Email": address.email or "",
     }
 
 

@@ -28,7 +28,8 @@ from config.mapping import (
     PickFields,
     ResourceMapping,
 )
-from sync.orders.localtime import LocalTimeError, parse_local
+from sync.address import Address
+from sync.localtime import LocalTimeError, parse_local
 from sync.orders.problems import InvalidRecord, RecordProblem
 from sync.orders.status import OrderStatus, classify_status
 
@@ -37,18 +38,6 @@ ZERO = Decimal("0")
 
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class Address(Record):
-    name: str = ""
-    addr1: str = ""
-    addr2: str = ""
-    city: str = ""
-    state: str = ""
-    zipcode: str = ""
-    country: str = ""
-    email: str = ""
-    phone: str = ""
 
 
 class DocumentLine(Record):
@@ -282,18 +271,26 @@ def _lines(reader: _Reader, fields: LineFields, *, memo: bool = False) -> tuple[
     return tuple(lines)
 
 
+def _address(raw: AnyMapping[str, Any], fields: AddressFields) -> Address:
+    """Every field as text ("" when the row has none), read by the mapping's ERP names."""
+
+    def text(field: str) -> str:
+        return str(raw.get(field) or "").strip()
+
+    return Address(
+        name=text(fields.name), address1=text(fields.addr1), address2=text(fields.addr2), city=text(fields.city),
+        region=text(fields.state), zip=text(fields.zipcode), country=text(fields.country),
+        email=text(fields.email), phone=text(fields.phone),
+    )
+
+
 def _addresses(reader: _Reader, fields: AddressFields) -> dict[str, Address]:
     found: dict[str, Address] = {}
     for raw in reader.rows(fields.rows):
         kind = str(raw.get(fields.addr_type) or "").strip()
         if kind in found or kind not in (fields.bill_to, fields.ship_to):
             continue  # the first bill-to and ship-to count; other address types are not ours
-        found[kind] = Address(
-            **{
-                name: str(raw.get(getattr(fields, name)) or "").strip()
-                for name in Address.model_fields
-            }
-        )
+        found[kind] = _address(raw, fields)
     return found
 
 

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from config.mapping import FieldPolicy, Mapping
 from sync.changes import classify
 from sync.fingerprints import StoredFingerprint, fingerprint, mapped_values
-from sync.localtime import filter_start, local_to_utc
+from sync.localtime import LocalTimeError, filter_start, local_to_utc
 
 MAPPING = Mapping()
 NY = ZoneInfo("America/New_York")
@@ -127,3 +129,27 @@ def test_filter_start_widens_before_a_fall_back() -> None:
 
 def test_ambiguous_local_time_maps_to_the_earlier_instant() -> None:
     assert local_to_utc("2026-11-01 01:30:00", NY) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
+def test_a_stamp_with_its_own_offset_is_taken_at_that_offset() -> None:
+    assert local_to_utc("2026-03-01T10:00:00+00:00", NY) == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert local_to_utc("2026-03-01T10:00:00-08:00", NY) == datetime(2026, 3, 1, 18, tzinfo=UTC)
+    assert local_to_utc("2026-03-01T10:00:00Z", NY) == datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def test_naive_stamps_are_read_in_the_tenant_zone_as_before() -> None:
+    assert local_to_utc("2026-03-01 10:00:00", NY) == datetime(2026, 3, 1, 15, tzinfo=UTC)  # EST
+    assert local_to_utc("2026-03-01T10:00:00", NY) == datetime(2026, 3, 1, 15, tzinfo=UTC)
+    assert local_to_utc(" 2026-07-15 10:00:00 ", NY) == datetime(2026, 7, 15, 14, tzinfo=UTC)  # EDT
+    assert local_to_utc("2026-07-15", NY) == datetime(2026, 7, 15, 4, tzinfo=UTC)
+    # the repeated fall-back hour: the earlier instant (01:30 EDT), not the later one (01:30 EST = 06:30 UTC)
+    assert local_to_utc("2026-11-01 01:30:00", NY) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+    assert local_to_utc("2026-11-01 00:59:59", NY) == datetime(2026, 11, 1, 4, 59, 59, tzinfo=UTC)
+    assert local_to_utc("2026-11-01 02:00:00", NY) == datetime(2026, 11, 1, 7, tzinfo=UTC)
+
+
+def test_a_stamp_that_is_no_time_is_refused_with_a_value_error() -> None:
+    for bad in ("", "yesterday", "2026-02-30 10:00:00", "2026-01-01 25:00:00"):
+        with pytest.raises(LocalTimeError) as caught:
+            local_to_utc(bad, NY)
+        assert isinstance(caught.value, ValueError)  # what the poller, changes and backfills catch

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from config.mapping import LineFields, Mapping, OrderFields
-from sync.orders.localtime import LocalTimeError, parse_local
+from sync.localtime import LocalTimeError, parse_local
 from sync.orders.records import (
     InvalidRecord,
     parse_credit_memo,
