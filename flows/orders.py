@@ -338,8 +338,8 @@ def flush_bulk_buffer(ctx: OrderContext) -> int:
         raws = ctx.redis.lpop(buffer, BULK_CHUNK)
         if not raws:
             break
-        ctx.submit([Operation.model_validate_json(raw) for raw in raws])  # type: ignore[union-attr]
-        sent += len(raws)  # type: ignore[arg-type]
+        ctx.submit([Operation.model_validate_json(raw) for raw in raws])
+        sent += len(raws)
     ctx.redis.delete(f"{buffer}:flush-due")
     return sent
 

@@ -49,13 +49,13 @@ class Ledger:
         return {k: LedgerEntry.model_validate_json(r) for k, r in zip(keys, raws, strict=True) if r}
 
     def for_record(self, record: str) -> list[LedgerEntry]:
-        keys = sorted(self.client.smembers(self.index_prefix + record))  # type: ignore[arg-type]
+        keys = sorted(self.client.smembers(self.index_prefix + record))
         found = self.delivered(keys)
         return sorted(found.values(), key=lambda e: e.delivered_at)
 
     def forget_record(self, record: str) -> int:
         """Erasure: drop the fleet's own trail of a record."""
-        keys = list(self.client.smembers(self.index_prefix + record))  # type: ignore[arg-type]
+        keys = list(self.client.smembers(self.index_prefix + record))
         if keys:
             self.client.delete(*[self.prefix + k for k in keys])
         self.client.delete(self.index_prefix + record)

@@ -29,7 +29,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 REQUEUE_PAUSE_SECONDS = 1.0  # a moment's pause, so a Redis blip does not become a hot requeue loop
 
 
-class FleetTask(Task):  # type: ignore[misc]
+class FleetTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)

@@ -15,7 +15,7 @@ from sandbox.bluecherry.tenant import OpError
 
 
 def sandbox_of(request: Request) -> BlueCherrySandbox:
-    return request.app.state.sandbox  # type: ignore[no-any-return]
+    return request.app.state.sandbox
 
 
 async def body_of(request: Request, default: Any) -> Any:

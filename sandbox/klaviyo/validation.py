@@ -127,7 +127,7 @@ def _pointer_for_loc(body: Any, loc: tuple[int | str, ...], missing: bool) -> st
         in_dict = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if in_dict or in_list:
-            node = node[part]  # type: ignore[index]
+            node = node[part]
             path.append(part)
         elif missing and isinstance(node, dict) and part == loc[-1]:
             path.append(part)
