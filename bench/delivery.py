@@ -56,8 +56,11 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from config.celery import make_app  # noqa: E402
 from config.settings import Settings  # noqa: E402
+from config.task_names import DELIVER  # noqa: E402
 from connectors.klaviyo.limiter import lane_caps  # noqa: E402
+from delivery.packing import group_for_delivery  # noqa: E402
 from sandbox.redis_server import PrivateRedis  # noqa: E402
 from sandbox.server import free_port  # noqa: E402
 from sync.operations import Operation  # noqa: E402
@@ -133,10 +136,6 @@ class Fleet:
 
     def publish(self, operations: list[Operation]) -> int:
         """Publish exactly as producers do (`delivery.envelope.group_for_delivery`), with the workers' settings."""
-        from config.celery import make_app
-        from config.task_names import DELIVER
-        from delivery.packing import group_for_delivery
-
         settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()  # type: ignore[arg-type]
                                if k.startswith("BCSYNC_")})
         app = make_app(settings)

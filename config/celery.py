@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from config.lanes import LANES
+from config.mapping import MappingError, get_mapping
 from config.settings import Settings, get_settings
 from config.task_names import DAILY_PROFILE_BATCH, FLUSH_STOCK
 
@@ -90,8 +91,6 @@ def make_app(settings: Settings | None = None) -> Celery:
 def _refuse_bad_configuration(**_: Any) -> None:
     """A plain `celery -A config.celery:app worker` refuses a wrong mapping file before taking any message
     (a task would otherwise fail on it and its message be acknowledged)."""
-    from config.mapping import MappingError, get_mapping
-
     try:
         get_mapping()
     except MappingError as exc:

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from config.settings import get_settings
+
 Owner = Literal["operations", "ecommerce", "finance"]
-Lane = Literal["fast", "default", "batch"]
 
 
 class Strict(BaseModel):
@@ -366,6 +367,4 @@ def load_mapping(path: Path | None) -> Mapping:
 
 @lru_cache(maxsize=1)
 def get_mapping() -> Mapping:
-    from config.settings import get_settings
-
     return load_mapping(get_settings().mapping_file)

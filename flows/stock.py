@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.mapping import Mapping, get_mapping
+from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
 from delivery.envelope import envelope
 from delivery.publish import publish_envelopes, submit
@@ -130,8 +131,6 @@ def _sellable(mapping: Mapping, state: StockState, rt: Runtime) -> frozenset[str
     try:
         check_formula(mapping.stock.formula, mapping.fields.inventory)
         if not state.locations() and not mapping.stock.sellable_warehouses:
-            from connectors.bluecherry.client import BlueCherryClient
-
             try:
                 with BlueCherryClient.from_settings(mapping=mapping) as client:
                     store_locations(client.locations(), mapping, rt)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from sandbox.bluecherry.cli import bluecherry_command
+from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
+
 app = typer.Typer(help="Run a sandbox server (Klaviyo or Blue Cherry) on loopback.", no_args_is_help=True,
                   add_completion=False)  # run inside `bcsync sandbox`, whose completion is bcsync's
 
@@ -41,9 +44,10 @@ def klaviyo(
     fault_seed: int | None = typer.Option(None, "--fault-seed", help="Seed for the fault dice."),
 ) -> None:
     """The Klaviyo API sandbox (docs/sandbox.md)."""
-    from sandbox.klaviyo.app import create_app
-    from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
-    from sandbox.server import serve_forever
+    # imported here: the app needs the sandbox extra, which `bcsync sandbox --help` and `bcsync sandbox
+    # bluecherry` do without; the server stack (uvicorn) loads only when a sandbox runs
+    from sandbox.klaviyo.app import create_app  # noqa: PLC0415
+    from sandbox.server import serve_forever  # noqa: PLC0415
 
     try:
         rates = {}
@@ -76,8 +80,6 @@ def klaviyo(
 
 
 def _register_bluecherry() -> None:
-    from sandbox.bluecherry.cli import bluecherry_command
-
     app.command("bluecherry")(bluecherry_command)
 
 

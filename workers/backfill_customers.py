@@ -34,8 +34,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
-from flows.customers import CustomerContext
+from delivery.runtime import runtime
+from flows.customers import CustomerContext, default_context, klaviyo_consent_lookup
 from state.keys import RedisKeys
 from sync.customers.planner import CustomerPlan, plan_backfill
 from sync.localtime import local_to_utc
@@ -184,9 +186,6 @@ class CustomerBackfill:
 
 def cli_context() -> CustomerContext:
     """The worker's customer context, with the consent guard reading on the batch lane's budget."""
-    from delivery.runtime import runtime
-    from flows.customers import default_context, klaviyo_consent_lookup
-
     ctx = default_context()
     ctx.lookup = klaviyo_consent_lookup(runtime().client("batch"))
     return ctx
@@ -202,8 +201,6 @@ def backfill_customers(
 ) -> None:
     """Load the customer master into Klaviyo on the batch lane (bulk profile import, consent under the
     guard); resumable after an interruption."""
-    from config.settings import get_settings
-
     start = parse_since(since)
     ctx = cli_context()
     if restart and not dry_run:

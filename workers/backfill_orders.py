@@ -29,8 +29,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from config.mapping import Mapping
+from config.mapping import Mapping, get_mapping
+from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
+from delivery.publish import submit
+from delivery.runtime import runtime
 from flows.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
 from state.keys import RedisKeys
 from sync.operations import Operation
@@ -177,11 +180,6 @@ def _since(value: str | None) -> str | None:
 
 
 def cli_context(mapping: Mapping | None = None) -> OrderContext:
-    from config.mapping import get_mapping
-    from config.settings import get_settings
-    from delivery.publish import submit
-    from delivery.runtime import runtime
-
     rt = runtime()
     settings = get_settings()
     mapping = mapping or get_mapping()
@@ -199,8 +197,6 @@ def backfill_orders(
     restart: Annotated[bool, typer.Option("--restart", help="forget an earlier run's checkpoints")] = False,
 ) -> None:
     """Send historical order events with backfill=true (no flows) on the batch lane; resumable."""
-    from config.settings import get_settings
-
     start = _since(since)
     ctx = cli_context()
     if restart:

@@ -8,9 +8,20 @@ from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.lanes import LANES
+from config.mapping import MappingError, get_mapping
+from config.settings import get_settings
 from workers import dlq_cli, exceptions_cli
+from workers.audit import app as audit_app
+from workers.backfill_customers import backfill_customers
+from workers.backfill_orders import backfill_orders
+from workers.csv_drops import csv_drops
+from workers.erase import erase
+from workers.poller import app as poller_app
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
 
@@ -19,11 +30,6 @@ app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=Tru
 def _refuse_bad_configuration() -> None:
     """Every command starts by reading the settings and the mapping file: a wrong one is refused here, with
     the file, the key and what was expected, before any process starts or any message is taken."""
-    from pydantic import ValidationError
-
-    from config.mapping import MappingError, get_mapping
-    from config.settings import get_settings
-
     try:
         get_settings()
         get_mapping()
@@ -47,9 +53,9 @@ def worker(
     """One Celery worker consuming one lane (the same as `celery -A config.celery:app worker -Q LANE`)."""
     if lane not in LANES:
         raise typer.BadParameter(f"lane must be one of {', '.join(LANES)}", param_hint="--lane")
-    from config.celery import app as celery_app
-    from config.settings import get_settings
-    from workers.monitoring import init_monitoring
+    # per command: the Celery app and Sentry are what only the worker, beat and Flower processes run
+    from config.celery import app as celery_app  # noqa: PLC0415
+    from workers.monitoring import init_monitoring  # noqa: PLC0415
 
     init_monitoring()
     argv = ["worker", "-Q", lane, "-n", f"{lane}@%h", f"--loglevel={loglevel}",
@@ -61,8 +67,9 @@ def worker(
 @app.command()
 def beat(loglevel: str = "INFO") -> None:
     """The beat scheduler (RedBeat: a second beat only waits for the lock)."""
-    from config.celery import app as celery_app
-    from workers.monitoring import init_monitoring
+    # per command: the Celery app and Sentry are what only the worker, beat and Flower processes run
+    from config.celery import app as celery_app  # noqa: PLC0415
+    from workers.monitoring import init_monitoring  # noqa: PLC0415
 
     init_monitoring()
     celery_app.start(["beat", f"--loglevel={loglevel}"])
@@ -71,8 +78,7 @@ def beat(loglevel: str = "INFO") -> None:
 @app.command()
 def flower(port: Annotated[int | None, typer.Option(help="default BCSYNC_FLOWER_PORT")] = None) -> None:
     """Flower, the Celery monitor, behind basic auth from settings."""
-    from config.celery import app as celery_app
-    from config.settings import get_settings
+    from config.celery import app as celery_app  # noqa: PLC0415  per command: only Celery's processes run the app
 
     s = get_settings()
     # through the environment, not argv: a password on the command line shows in `ps`
@@ -86,7 +92,7 @@ def run(
     with_flower: Annotated[bool, typer.Option("--flower/--no-flower")] = True,
 ) -> None:
     """The whole fleet on this machine: three lanes, beat, poller and Flower, supervised."""
-    from workers.fleet import Supervisor, fleet_children
+    from workers.fleet import Supervisor, fleet_children  # noqa: PLC0415  per command: only `bcsync run` supervises
 
     Supervisor(fleet_children(with_poller=poller, with_flower=with_flower)).run()
 
@@ -94,7 +100,7 @@ def run(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Queues, delayed retries, dead letters, exceptions, rate budgets and Redis memory."""
-    from workers.status import show_status
+    from workers.status import show_status  # noqa: PLC0415  per command: only `bcsync status` reports
 
     show_status(as_json)
 
@@ -104,13 +110,15 @@ def demo(
     minutes: Annotated[float, typer.Option(help="stop after this long (0 = until Ctrl-C)")] = 0.0,
 ) -> None:
     """Run the fleet against both sandboxes (live trading on) with a live view of what flows."""
-    from sandbox.extra import first_missing, install_hint
+    # The product imports sandbox/ only inside `bcsync demo` and `bcsync sandbox` (the import contracts), and
+    # workers.demo runs the sandboxes, so only once the extra they need is known to be installed.
+    from sandbox.extra import first_missing, install_hint  # noqa: PLC0415
 
     missing = first_missing()  # before anything starts: the sandboxes it runs need the extra
     if missing:
         typer.echo(install_hint("bcsync demo", missing), err=True)
         raise typer.Exit(2)
-    from workers.demo import run_demo
+    from workers.demo import run_demo  # noqa: PLC0415
 
     run_demo(minutes)
 
@@ -123,8 +131,8 @@ def sandbox(ctx: typer.Context) -> None:
     """Run a sandbox server (Klaviyo or Blue Cherry) on loopback: `bcsync sandbox --help`."""
     # Loaded only when asked for: no fleet command imports the sandboxes or what only they need (the
     # `sandbox` extra). Without the extra, one line says how to install it, exit code 2.
-    from sandbox.cli import app as sandbox_app
-    from sandbox.extra import install_hint, missing_from_extra
+    from sandbox.cli import app as sandbox_app  # noqa: PLC0415
+    from sandbox.extra import install_hint, missing_from_extra  # noqa: PLC0415
 
     try:
         sandbox_app(args=ctx.args, prog_name="bcsync sandbox")
@@ -138,13 +146,6 @@ def sandbox(ctx: typer.Context) -> None:
 
 def _register_flows() -> None:
     """Commands of the flows (poller, audit, backfills, erase, CSV drops), imported when the CLI starts."""
-    from workers.audit import app as audit_app
-    from workers.backfill_customers import backfill_customers
-    from workers.backfill_orders import backfill_orders
-    from workers.csv_drops import csv_drops
-    from workers.erase import erase
-    from workers.poller import app as poller_app
-
     app.add_typer(poller_app, name="poller")
     app.add_typer(audit_app, name="audit")
     backfill_app = typer.Typer(help="Historical loads on the batch lane (no flows fire).", no_args_is_help=True)
@@ -170,14 +171,9 @@ def _redacted(url: str) -> str:
 
 def main() -> None:
     """The entry point: an unreachable Redis is one clear line and exit code 1, not a traceback."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
     try:
         app()
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        from config.settings import get_settings
-
         url = _redacted(get_settings().redis_url)
         typer.echo(f"bcsync: Redis at {url} is not reachable ({exc}); check BCSYNC_REDIS_URL and that Redis "
                    "is up", err=True)

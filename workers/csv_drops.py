@@ -18,7 +18,20 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.bluecherry.csv_drops import CsvDropError, DropTracker, pending_drops, read_drop, report_kind
+import config.celery
+from config.mapping import get_mapping
+from config.settings import get_settings
+from config.task_names import STOCK_RECORDS as RECORDS
+from connectors.bluecherry.csv_drops import (
+    CsvDropError,
+    DropTracker,
+    RedisDropTracker,
+    file_id,
+    pending_drops,
+    read_drop,
+    report_kind,
+)
+from delivery.runtime import runtime
 from state.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -29,9 +42,6 @@ Publish = Callable[[str, list[Any]], None]
 
 def process_drops(folder: Path, tracker: DropTracker, publish: Publish, record_problem: Callable[..., Any]) -> int:
     """Publish every pending drop's records; returns the number of files handled."""
-    from config.mapping import get_mapping
-    from config.task_names import STOCK_RECORDS as RECORDS
-
     mapping = get_mapping()
     files = pending_drops(folder, tracker)
     files.sort(key=lambda path: _kind_rank(path))  # styles first: variants exist before their stock
@@ -62,8 +72,6 @@ def _kind_rank(path: Path) -> int:
 
 
 def _file_id(path: Path) -> str:
-    from connectors.bluecherry.csv_drops import file_id
-
     try:
         return file_id(path)
     except OSError:
@@ -75,11 +83,6 @@ def csv_drops(
     interval: Annotated[float, typer.Option(help="seconds between scans")] = 30.0,
 ) -> None:
     """Process CSV report drops from BCSYNC_CSV_DROP_DIR into the stock and catalog flow."""
-    from config.celery import app
-    from config.settings import get_settings
-    from connectors.bluecherry.csv_drops import RedisDropTracker
-    from delivery.runtime import runtime
-
     settings = get_settings()
     if settings.csv_drop_dir is None:
         raise typer.BadParameter("set BCSYNC_CSV_DROP_DIR (the folder Blue Cherry drops its reports into)")
@@ -87,7 +90,7 @@ def csv_drops(
     tracker = RedisDropTracker(rt.redis, RedisKeys(settings.key_prefix).csv_drops, settings.ledger_ttl_days)
 
     def publish(task: str, args: list[Any]) -> None:
-        app.send_task(task, args=args, queue="batch")
+        config.celery.app.send_task(task, args=args, queue="batch")
 
     while True:
         try:

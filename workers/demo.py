@@ -20,6 +20,7 @@ from rich.table import Table
 
 from config.lanes import LANES
 from config.settings import get_settings
+from sandbox.redis_server import PrivateRedis
 from sandbox.server import free_port
 from state.keys import RedisKeys
 from state.lane_stats import LaneStats
@@ -108,8 +109,6 @@ def run_demo(minutes: float = 0.0) -> None:
     private = None
     redis_url = settings.redis_url
     if not _redis_answers(redis_url):
-        from sandbox.redis_server import PrivateRedis
-
         private = PrivateRedis.start()
         redis_url = private.url
         console.print(f"no Redis at {settings.redis_url}: started a private one at {redis_url}")

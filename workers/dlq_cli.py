@@ -12,8 +12,11 @@ from rich.console import Console
 from rich.text import Text
 
 from config.lanes import LANES
+from delivery.envelope import envelope
+from delivery.publish import publish
 from state.dead_letters import DeadLetter
 from state.factory import stores
+from sync.operations import Operation
 from workers.render_cli import compact_table, one_of, short_time
 
 app = typer.Typer(help="Dead-letter queues (one per lane): list, show, requeue, purge.", no_args_is_help=True)
@@ -82,10 +85,6 @@ def show(entry_id: IdArg) -> None:
 
 
 def _requeue(entry: DeadLetter) -> None:
-    from delivery.envelope import envelope
-    from delivery.publish import publish
-    from sync.operations import Operation
-
     env = envelope([Operation.model_validate(o) for o in entry.operations], entry.lane)
     env["requeued_from"] = entry.id
     publish(entry.task, [env], entry.lane)

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
+from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
-from flows.customers import CustomerContext, forget_customer, resolve_deletions
+from flows.customers import CustomerContext, default_context, forget_customer, resolve_deletions
 from state.erasure import PurgeReport
 from sync.customers.erasure import version_stamp
 from sync.customers.planner import deletion_operation
@@ -87,9 +88,6 @@ def erase(
     customer: Annotated[str, typer.Argument(help="the Blue Cherry customer code, e.g. C0000042")],
 ) -> None:
     """Erase a customer: Klaviyo data-privacy deletion of the profile, and the fleet forgets the customer."""
-    from config.settings import get_settings
-    from flows.customers import default_context
-
     code = customer.strip()
     if not code:
         raise typer.BadParameter("the customer code is empty", param_hint="CUSTOMER")

@@ -35,8 +35,10 @@ def bluecherry_command(
     malformed_rate: Annotated[float, typer.Option(help="Share of served records that are malformed.")] = 0.0,
 ) -> None:
     """Run the Blue Cherry (bcapi) sandbox until SIGTERM / Ctrl-C."""
-    from sandbox.bluecherry.app import create_app
-    from sandbox.server import serve_forever
+    # imported here: the server stack (starlette, uvicorn, ~0.25 s) loads only when this sandbox runs, not
+    # for `bcsync sandbox --help` or the Klaviyo sandbox
+    from sandbox.bluecherry.app import create_app  # noqa: PLC0415
+    from sandbox.server import serve_forever  # noqa: PLC0415
 
     faults = FaultConfig(
         rate_429=rate_429,

@@ -12,7 +12,7 @@ from connectors.bluecherry.errors import (
     BlueCherryRetryableError,
     error_message,
 )
-from sandbox.server import ServerThread
+from sandbox.server import ServerThread, free_port
 from tests.bluecherry.conftest import KEY, Script, sandbox_post
 
 MAPPING = Mapping()
@@ -109,8 +109,6 @@ def test_other_4xx_is_not_retried(scripted: tuple[Script, ServerThread]) -> None
 
 
 def test_connection_errors_are_retried_then_raised() -> None:
-    from sandbox.server import free_port
-
     client = BlueCherryClient(f"http://127.0.0.1:{free_port()}", KEY, timeout=1, max_attempts=2,
                               backoff_base_seconds=0.01, backoff_max_seconds=0.02, mapping=MAPPING)
     with pytest.raises(BlueCherryRetryableError, match="connection failed"):

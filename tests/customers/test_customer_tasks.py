@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import redis
 
 from config.mapping import Mapping
+from connectors.klaviyo.errors import RateLimitedLocally, TransientError
 from flows.customers import (
     CustomerContext,
     daily_batch_due,
+    handle_changes_or_retry,
     handle_duplicate_profile,
     process_customer_changes,
     run_daily_batch,
 )
+from state.delayed import DelayedSchedule
 from state.exceptions import ExceptionRegister
 from state.fingerprints import FingerprintStore
 from sync.operations import Operation
@@ -39,9 +45,6 @@ def test_daily_batch_sends_parked_customers_once(redis_client: redis.Redis) -> N
 
 
 def test_daily_batch_runs_once_a_day_after_its_hour(redis_client: redis.Redis) -> None:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     ctx = context(redis_client, [])
     ny = ZoneInfo("America/New_York")
     assert not daily_batch_due(ctx, datetime(2026, 3, 2, 2, 0, tzinfo=ny))
@@ -75,10 +78,6 @@ def test_duplicate_profile_records_a_mismatch_and_retries_without_phone(redis_cl
 def test_changes_whose_consent_guard_cannot_reach_klaviyo_now_come_back_later(redis_client: redis.Redis) -> None:
     # The poller remembers fingerprints once the message is queued: a task that raised here (the guard's
     # profile lookup over the fleet budget, a 429, a 5xx) was acked and the new customer never synced.
-    from connectors.klaviyo.errors import RateLimitedLocally, TransientError
-    from flows.customers import handle_changes_or_retry
-    from state.delayed import DelayedSchedule
-
     sent: list[Operation] = []
     ctx = context(redis_client, sent)
     delayed = DelayedSchedule(redis_client, PREFIX)

@@ -36,7 +36,7 @@ from sandbox.server import ServerThread
 from state.exceptions import ExceptionRegister
 from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_for, wait_idle
 from tests.support.redis_server import PrivateRedis
-from workers.poller import CycleResult, Poller
+from workers.poller import CycleResult, Poller, build_poller
 
 BC_KEY = "customers-e2e-key"
 KLAVIYO_KEY = "pk_test_0123456789abcdef"
@@ -104,8 +104,6 @@ class CustomerFleet:
     # --- the fleet --------------------------------------------------------------------------------
     def poller(self) -> Poller:
         """The real poller with its real emit (`celery_emit` publishes through the patched app)."""
-        from workers.poller import build_poller
-
         if self._poller is None:
             self._poller = build_poller(("customer",))
         return self._poller

@@ -18,6 +18,7 @@ from tests.customers_e2e.conftest import (
     marketing,
 )
 from tests.support.fleet import wait_for
+from workers.cli import app as cli
 
 pytestmark = pytest.mark.integration
 CUSTOMER_TASK = "bcsync.handle_customer_changes"
@@ -129,8 +130,6 @@ def test_malformed_customers_become_exceptions_and_the_rest_of_their_pages_arriv
     finally:
         fleet.bc_faults(reset=True)
     assert damaged and damaged < set(burst), "the fault damaged nothing (or everything): the test proves nothing"
-
-    from workers.cli import app as cli
 
     out = CliRunner().invoke(cli, ["exceptions", "--json", "--type", "invalid_record"], env=fleet.env)
     assert out.exit_code == 0, out.output

@@ -7,9 +7,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from flows.customers import default_context
 from state.ledger import Ledger
 from tests.customers_e2e.conftest import DELETION, CustomerFleet
-from workers.erase import erase
+from tests.support.fleet import wait_for
+from workers.erase import erase, erase_customer
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +44,6 @@ def test_the_erp_delete_flag_erases_the_profile_and_the_fleets_state(fleet: Cust
     fleet.edit(code, delete_flag="Y")
     fleet.poll()
     fleet.wait_idle()
-    from tests.support.fleet import wait_for
-
     wait_for(lambda: fleet.profile(code) is None, 30, message="the profile deleted in Klaviyo")
     assert fleet.received(DELETION) == deletions + 1
     _purged(fleet, code)
@@ -62,8 +62,6 @@ def test_bcsync_erase_erases_and_a_rescan_does_not_bring_the_profile_back(fleet:
     assert "deletion requested" in out.output and "email=joan.e2e@example.com" in out.output
     assert not fleet.redis.hexists(f"{fleet.prefix}:fp:customer", pkey)
     _purged(fleet, code)
-    from tests.support.fleet import wait_for
-
     wait_for(lambda: fleet.profile(code) is None, 30, message="the profile deleted in Klaviyo")
     # the customer is still in the ERP and inside the poller's overlap window: the tombstone keeps it out
     fleet.poll()
@@ -76,15 +74,10 @@ def test_bcsync_erase_erases_and_a_rescan_does_not_bring_the_profile_back(fleet:
 
 
 def test_erasing_a_customer_unknown_to_the_erp_finds_the_profile_by_external_id(fleet: CustomerFleet) -> None:
-    from flows.customers import default_context
-    from workers.erase import erase_customer
-
     rec = fleet.new_customer(email="kay.e2e@example.com")
     code = rec["customer"]
     fleet.poll()
     profile_id = next(pid for pid, p in fleet.state()["profiles"].items() if p.get("external_id") == code)
     result = erase_customer(code, default_context(), None)  # as if Blue Cherry no longer had it
     assert [op.payload for op in result.deletions] == [{"profile": {"id": profile_id}}]
-    from tests.support.fleet import wait_for
-
     wait_for(lambda: fleet.profile(code) is None, 30, message="the profile deleted by id")

@@ -16,9 +16,16 @@ import httpx
 import pytest
 import redis
 
+from config.celery import make_app
+from config.settings import Settings
+from config.task_names import DELIVER
+from delivery.envelope import envelope
+from delivery.packing import group_for_delivery
 from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
+from state.dead_letters import DeadLetters
+from state.lane_stats import LaneStats
 from sync.operations import Operation
 from tests.support.fleet import WorkerProcess, fleet_env, wait_for
 
@@ -51,11 +58,6 @@ class Fleet:
 
     def submit(self, ops: list[Operation]) -> None:
         """Publish exactly as producers do, from a process configured like the workers."""
-        from config.celery import make_app
-        from config.settings import Settings
-        from config.task_names import DELIVER
-        from delivery.packing import group_for_delivery
-
         settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
                                if k.startswith("BCSYNC_")})
         app = make_app(settings)
@@ -65,11 +67,6 @@ class Fleet:
 
     def publish_single(self, ops: list[Operation]) -> None:
         """One message per operation even on the batch lane (to load one endpoint from two lanes)."""
-        from config.celery import make_app
-        from config.settings import Settings
-        from config.task_names import DELIVER
-        from delivery.envelope import envelope
-
         settings = Settings(**{k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
                                if k.startswith("BCSYNC_")})
         app = make_app(settings)
@@ -125,8 +122,6 @@ def test_profile_upserts_land_once_through_the_fast_lane(fleet_factory):
     assert fleet.dead_letters() == 0
     # the ledger recorded every write; the lane's counters saw them
     assert all(fleet.redis.exists(f"{fleet.prefix}:ledger:profile:C{n:05d}") for n in range(20))
-    from state.lane_stats import LaneStats
-
     assert LaneStats(fleet.redis, fleet.prefix).summary(("fast",))["fast"]["delivered"] == 20
 
 
@@ -159,8 +154,6 @@ def test_a_permanent_400_is_dead_lettered_with_klaviyos_error_and_requeue_delive
                                 "pointer": "/data/attributes/phone_number"}])
     fleet.submit([profile_op(1)])
     wait_for(lambda: fleet.dead_letters() == 1, 60, message="a dead letter")
-    from state.dead_letters import DeadLetters
-
     dlq = DeadLetters(fleet.redis, fleet.prefix)
     (entry,) = dlq.list("fast")
     assert entry.code == "invalid" and entry.records == ["customer:C00001"]

@@ -8,6 +8,7 @@ from config.mapping import ExceptionOwners
 from state.dead_letters import Attempt, DeadLetters
 from state.delayed import RECLAIM_AFTER, DelayedSchedule
 from state.exceptions import ExceptionRegister
+from state.lane_stats import KEEP, LaneStats
 from state.ledger import Ledger
 from sync.ledger import LedgerEntry
 
@@ -93,8 +94,6 @@ def test_delayed_schedule_reclaims_entries_of_a_drainer_that_died(redis_client):
 
 
 def test_lane_stats_count_deliveries_and_keep_recent_latencies(redis_client):
-    from state.lane_stats import KEEP, LaneStats
-
     stats = LaneStats(redis_client, "t")
     stats.delivered("fast", 3, time.time() - 0.2)
     stats.delivered("batch", 1000, time.time() - 30)
@@ -126,8 +125,6 @@ def test_delayed_entry_rescheduled_while_being_published_is_not_lost(redis_clien
 
 
 def test_lane_latency_percentiles_are_ordered_for_any_sample(redis_client):
-    from state.lane_stats import LaneStats
-
     stats = LaneStats(redis_client, "p")
     now = time.time()
     for age in (13.8, 12.4, 1.0, 14.0):

@@ -6,14 +6,13 @@ import pytest
 import redis
 from celery.exceptions import Reject
 
+import tasks.customers  # noqa: F401  registers its tasks on the app
+import tasks.delivery  # noqa: F401  registers its tasks on the app
 from config.celery import app
 from tasks import base
 
 
 def test_every_fleet_task_uses_the_base_class():
-    import tasks.customers  # noqa: F401
-    import tasks.delivery  # noqa: F401
-
     ours = [t for name, t in app.tasks.items() if name.startswith("bcsync.")]
     assert ours and all(isinstance(t, base.FleetTask) for t in ours)
 

@@ -19,7 +19,8 @@ def decode_body(body: bytes, encoding: str) -> bytes:
     if encoding == "deflate":
         return zlib.decompress(body)
     if encoding == "br":
-        import brotli  # type: ignore[import-not-found]  # only when the SDK found it installed too
+        # optional: the SDK sends brotli only when it found it installed too
+        import brotli  # type: ignore[import-not-found]  # noqa: PLC0415
 
         return bytes(brotli.decompress(body))
     if encoding in ("", "identity"):

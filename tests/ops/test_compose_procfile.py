@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,8 +156,6 @@ def test_dockerfile_builds_one_image_running_as_non_root() -> None:
 def test_the_cli_offers_every_subcommand_used_once_it_exists() -> None:
     """The subcommands are written in parallel: once any of them exists, all must. `bcsync poller`
     arrives with the customers flow, so it is held to this only once it is there."""
-    import typer.main
-
     cli = importlib.import_module("workers.cli")  # by name: its imports are not ours to type-check
     group = typer.main.get_command(cli.app)
     offered = set(getattr(group, "commands", {}))

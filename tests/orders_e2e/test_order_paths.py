@@ -3,9 +3,14 @@ the Klaviyo sandbox. The tenant mapping turns on the storefront-reference option
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from tests.orders_e2e.conftest import OrderFleet
+from tests.support.fleet import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -210,11 +215,6 @@ def _events_of(state: dict, order: str) -> dict[str, list[dict]]:
 
 
 def _cli(f: OrderFleet, module: str, *args: str) -> str:
-    import subprocess
-    import sys
-
-    from tests.support.fleet import ROOT
-
     done = subprocess.run([sys.executable, "-c", f"from {module} import app; app()", *args], cwd=ROOT,
                           env=f.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -222,8 +222,6 @@ def _cli(f: OrderFleet, module: str, *args: str) -> str:
 
 
 def test_backfill_sends_history_with_backfill_true_once_and_audit_shows_the_trail(order_fleet: OrderFleet) -> None:
-    import json
-
     f = order_fleet
     customer = f.new_customer()
     upc = f.upcs[0]

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from sandbox.bluecherry.clock import SandboxClock
-from sandbox.bluecherry.generator import generate_tenant
+from sandbox.bluecherry.generator import fast_stamper, generate_tenant
 from sandbox.bluecherry.store import RecordStore
 from sandbox.bluecherry.tenant import picked, reservations
 from tests.sandbox_bluecherry.conftest import BlueCherry
@@ -81,8 +81,6 @@ def test_tenant_is_realistic_apparel_data(start_sandbox: Callable[..., BlueCherr
 
 
 def test_fast_stamps_equal_the_clock_across_daylight_saving_changes() -> None:
-    from sandbox.bluecherry.generator import fast_stamper
-
     for zone in ("America/New_York", "Europe/London", "Asia/Kathmandu", "Australia/Lord_Howe", "UTC"):
         clock = SandboxClock(zone, "2026-01-01 00:00:00", frozen=True)
         stamp = fast_stamper(clock)

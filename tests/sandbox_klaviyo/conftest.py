@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -83,8 +84,6 @@ def start_sandbox() -> Iterator[Callable[..., Running]]:
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.02) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from sandbox.cli import app
 from sandbox.server import free_port
 from tests.sandbox_klaviyo.conftest import HEADERS
 
@@ -44,9 +46,5 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_fault_flags() -> None:
-    from typer.testing import CliRunner
-
-    from sandbox.cli import app
-
     result = CliRunner().invoke(app, ["klaviyo", "--error-rate", "418=0.5"])
     assert result.exit_code != 0

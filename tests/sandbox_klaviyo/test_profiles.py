@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.sandbox_klaviyo import bodies
@@ -92,8 +93,6 @@ def test_get_profiles_greater_than_updated(klaviyo: Running) -> None:
         not_a_date = klaviyo.client.get("/api/profiles", params={"filter": 'greater-than(updated,"soon")'})
         assert not_a_date.status_code == 400
     finally:
-        import time
-
         klaviyo.sandbox.clock = time.time
 
 

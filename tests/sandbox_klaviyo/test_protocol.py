@@ -6,9 +6,12 @@ import copy
 import json
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
+from sandbox.klaviyo.operations import OPERATIONS
+from sandbox.klaviyo.validation import validate_body
 from tests.sandbox_klaviyo import bodies
 from tests.sandbox_klaviyo.conftest import HEADERS, Running
 from tests.support.openapi import klaviyo_openapi
@@ -36,16 +39,12 @@ def test_missing_authorization_is_401(klaviyo: Running) -> None:
 
 
 def test_missing_authorization_header_entirely(klaviyo: Running) -> None:
-    import httpx
-
     headers = {k: v for k, v in HEADERS.items() if k != "Authorization"}
     response = httpx.get(f"{klaviyo.url}/api/profiles", headers=headers)
     assert_error(response, 401, code="not_authenticated")
 
 
 def test_missing_or_bad_revision_is_400(klaviyo: Running) -> None:
-    import httpx
-
     headers = {k: v for k, v in HEADERS.items() if k != "revision"}
     response = httpx.get(f"{klaviyo.url}/api/profiles", headers=headers)
     error = assert_error(response, 400)
@@ -310,9 +309,6 @@ def spec() -> dict[str, Any]:
 
 @pytest.mark.parametrize(("path", "method", "body"), SPEC_CASES)
 def test_sample_bodies_satisfy_the_openapi_spec(spec: dict[str, Any], path: str, method: str, body: dict) -> None:
-    from sandbox.klaviyo.operations import OPERATIONS
-    from sandbox.klaviyo.validation import validate_body
-
     schema_ref = spec["paths"][path][method]["requestBody"]["content"]["application/vnd.api+json"]["schema"]
     validator = jsonschema.Draft202012Validator({**schema_ref, "components": spec["components"]})
     validator.validate(body)  # the OpenAPI file accepts it ...

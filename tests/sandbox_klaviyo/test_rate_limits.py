@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.klaviyo.ratelimit import RateLimiter, scaled
 from tests.sandbox_klaviyo import bodies
-from tests.sandbox_klaviyo.conftest import FakeClock, Running
+from tests.sandbox_klaviyo.conftest import HEADERS, FakeClock, Running
 
 
 def test_scaling_rounds_up_and_keeps_at_least_one() -> None:
@@ -92,10 +93,6 @@ def test_limits_are_per_endpoint(start_sandbox: Callable[..., Running]) -> None:
 
 
 def test_shared_by_every_caller(start_sandbox: Callable[..., Running]) -> None:
-    import httpx
-
-    from tests.sandbox_klaviyo.conftest import HEADERS
-
     clock = FakeClock()
     running = start_sandbox(KlaviyoSandboxConfig(rate_limit_scale=0.01), clock)
     other_key = HEADERS | {"Authorization": "Klaviyo-API-Key pk_other_integration"}

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import redis
 
+from config.celery import make_app
+from config.settings import Settings
 from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
@@ -55,9 +57,6 @@ class StockFleet:
         self.workers: list[WorkerProcess] = []
         self._flushing = threading.Event()
         self._flusher: threading.Thread | None = None
-        from config.celery import make_app
-        from config.settings import Settings
-
         settings = Settings.model_validate({k[len("BCSYNC_"):].lower(): v for k, v in self.env.items()
                                             if k.startswith("BCSYNC_")})
         self.celery = make_app(settings)

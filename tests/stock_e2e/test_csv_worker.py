@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from connectors.bluecherry.csv_drops import RedisDropTracker
+from workers.csv_drops import process_drops
 
 INVENTORY = "Style,Color,Label,Dimension,Size,UPC,Location,Total QOH,Total Pick,Avail QOH,Total Open\n" \
             "T100,BLK,,,M,000000000012,WH1,10,2,8,3\n"
@@ -15,8 +16,6 @@ INVENTORY = "Style,Color,Label,Dimension,Size,UPC,Location,Total QOH,Total Pick,
 
 def test_a_drop_is_published_once_and_only_marked_after_publishing(redis_client: redis.Redis,
                                                                    tmp_path: Path) -> None:
-    from workers.csv_drops import process_drops
-
     (tmp_path / "inventory_20261120.csv").write_text(INVENTORY)
     (tmp_path / "garbage.csv").write_text("what,is,this\n1,2,3\n")
     problems: list[tuple] = []

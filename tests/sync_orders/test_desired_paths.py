@@ -6,6 +6,7 @@ import pytest
 
 from config.mapping import Mapping
 from sync.orders.desired import DeliveredView, desired_operations
+from sync.orders.records import parse_order_documents
 from sync.orders.skus import ProductDetails, StyleCatalog
 from tests.sync_orders.factories import ErpOrder
 from tests.sync_orders.fleet import Fleet
@@ -324,8 +325,6 @@ def test_revision_survives_a_json_round_trip_as_the_baseline() -> None:
 
 
 def test_shipped_pick_without_ship_date_uses_last_mod_or_waits_as_a_problem() -> None:
-    from sync.orders.records import parse_order_documents
-
     erp = ErpOrder(MAPPING)
     erp.confirm()
     erp.ship("P1")
