@@ -25,6 +25,7 @@ import redis
 import typer
 from redis.exceptions import LockError
 
+import config.celery
 from config.mapping import Mapping, get_mapping
 from config.settings import Settings, get_settings
 from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES
@@ -95,18 +96,17 @@ class _Pass:
 def celery_emit(events: list[ChangeEvent]) -> None:
     """Default emit: customers go to `tasks.customers` (one message per lane and page), other resources to
     `bcsync.handle_change`. Returns once the broker holds every message."""
-    from config.celery import app  # imported here: the poller's own tests run without a broker
-
+    celery_app = config.celery.app  # looked up per call: tests/customers_e2e swaps the app for its fleet's
     customers: dict[str, list[dict[str, Any]]] = {}
-    with app.producer_or_acquire() as producer:
+    with celery_app.producer_or_acquire() as producer:
         for event in events:
             body = event.model_dump(mode="json")
             if event.resource == "customer":
                 customers.setdefault(event.lane, []).append(body)
             else:
-                app.send_task(HANDLE_CHANGE, args=[body], queue=event.lane, producer=producer)
+                celery_app.send_task(HANDLE_CHANGE, args=[body], queue=event.lane, producer=producer)
         for lane, bodies in customers.items():
-            app.send_task(HANDLE_CUSTOMER_CHANGES, args=[bodies], queue=lane, producer=producer)
+            celery_app.send_task(HANDLE_CUSTOMER_CHANGES, args=[bodies], queue=lane, producer=producer)
 
 
 @dataclass
@@ -179,9 +179,23 @@ class Poller:
         return result
 
     def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> None:
-        resource = getattr(self.mapping.resources, name)
         tally.pages += 1
         tally.records += len(page)
+        events = self._change_events(name, self._usable_records(name, page, tally), tally)
+        if not events:
+            return
+        if self._lost.is_set():
+            raise LockLost("the poller lock was lost; another poller is active")
+        self.emit(events)
+        # Only after the queue has them: a crash in between re-emits (harmless), never loses.
+        self.fingerprints.remember(
+            name, [(e.key, s) for e in events if (s := StoredFingerprint.decode(e.state)) is not None]
+        )
+        tally.emitted += len(events)
+
+    def _usable_records(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> list[tuple[str, dict[str, Any]]]:
+        """The page's records that can be classified, by key; the invalid ones are recorded as exceptions."""
+        resource = getattr(self.mapping.resources, name)
         validator = VALIDATORS.get(name)
         skip = SKIP.get(name)
         usable: list[tuple[str, dict[str, Any]]] = []
@@ -205,6 +219,10 @@ class Poller:
                 self._record_invalid(name, record, problems)
                 continue
             usable.append((str(key), record))
+        return usable
+
+    def _change_events(self, name: str, usable: list[tuple[str, dict[str, Any]]], tally: _Pass) -> list[ChangeEvent]:
+        """The change events of the usable records against their stored fingerprints."""
         stored = self.fingerprints.get_many(name, [k for k, _ in usable])
         events: list[ChangeEvent] = []
         seen: set[str] = set()
@@ -219,16 +237,7 @@ class Poller:
                 old = self._instant(previous.last_mod) if previous else self._instant(event.last_mod)
                 if old is not None and (tally.earliest_touched is None or old < tally.earliest_touched):
                     tally.earliest_touched = old
-        if not events:
-            return
-        if self._lost.is_set():
-            raise LockLost("the poller lock was lost; another poller is active")
-        self.emit(events)
-        # Only after the queue has them: a crash in between re-emits (harmless), never loses.
-        self.fingerprints.remember(
-            name, [(e.key, s) for e in events if (s := StoredFingerprint.decode(e.state)) is not None]
-        )
-        tally.emitted += len(events)
+        return events
 
     def _record_invalid(self, name: str, record: dict[str, Any], problems: list[str]) -> None:
         resource = getattr(self.mapping.resources, name)

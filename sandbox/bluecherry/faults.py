@@ -73,13 +73,7 @@ def corrupt(resource: str, record: dict[str, Any], kind: str) -> dict[str, Any]:
     elif kind == "unknown_status":
         rec[STATUS_FIELD[resource]] = "Z"
     elif kind == "negative_qty":
-        rows, field = LINES[resource]
-        if rec.get(rows, {}).get("rows"):
-            rec[rows]["rows"][0][field] = -abs(rec[rows]["rows"][0][field] or 1)
-        elif resource in STATUS_FIELD:  # children not included: damage what is there
-            rec[STATUS_FIELD[resource]] = "Z"
-        else:
-            rec["total_amt"] = -abs(rec.get("total_amt") or 1.0)
+        _negative_qty(resource, rec)
     elif kind == "impossible_date":
         rec[DATE_FIELD[resource]] = "2026-02-30 25:61:00"
     elif kind == "broken_encoding":
@@ -88,6 +82,17 @@ def corrupt(resource: str, record: dict[str, Any], kind: str) -> dict[str, Any]:
     elif kind == "oversized_text":
         rec[TEXT_FIELD[resource]] = "X" * 70000
     return rec
+
+
+def _negative_qty(resource: str, rec: dict[str, Any]) -> None:
+    """A negative quantity on the first line (or, without lines, an unknown status or a negative total)."""
+    rows, field = LINES[resource]
+    if rec.get(rows, {}).get("rows"):
+        rec[rows]["rows"][0][field] = -abs(rec[rows]["rows"][0][field] or 1)
+    elif resource in STATUS_FIELD:  # children not included: damage what is there
+        rec[STATUS_FIELD[resource]] = "Z"
+    else:
+        rec["total_amt"] = -abs(rec.get("total_amt") or 1.0)
 
 
 class FaultState:

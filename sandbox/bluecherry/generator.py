@@ -12,6 +12,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -114,6 +115,8 @@ def generate_tenant(
     batch: int = 20000,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
+    # One random stream for the whole tenant: the order of its draws is the data, so the parts below run in
+    # this order and each draws in the same order as ever.
     rng = random.Random(seed)
     now = clock.timestamp()
     stamp = fast_stamper(clock)
@@ -123,6 +126,47 @@ def generate_tenant(
         out.add("Location", loc[0], stamp(now - history_days * DAY), location_body(*loc))
 
     catalog = build_styles(max(1, styles), seed)
+    skus = _add_styles(out, rng, stamp, catalog, now, history_days)
+    store.insert_skus((s["upc"], s["style"], dumps(s)) for s in skus)
+
+    start = now - history_days * DAY
+    wholesale = _add_customers(out, rng, stamp, seed, customers, start, now)
+    store.set_counter("customer", customers)
+
+    history = _History(rng, stamp, out, now, seed, customers, wholesale,
+                       active=[s for s in skus if s["status"] == "A"] or skus)
+    span = now - start
+    for n in range(orders):
+        history.add_order(n, start + (n + rng.random()) * span / max(1, orders))
+        if progress is not None and n % 100000 == 0 and n:
+            progress(n)
+    numbers = history.numbers
+    for kind, value in numbers.items():
+        store.set_counter(kind, value)
+    store.set_counter("order", NUMBER_START["order"] + orders)
+
+    _add_inventory(out, rng, stamp, skus, history, now)
+    out.flush()
+    return {
+        "customers": customers + 1 + len(wholesale),
+        "styles": len(catalog),
+        "skus": len(skus),
+        "orders": orders,
+        "picks": numbers["pick"] - NUMBER_START["pick"],
+        "invoices": numbers["invoice"] - NUMBER_START["invoice"],
+        "creditmemos": numbers["memo"] - NUMBER_START["memo"],
+    }
+
+
+def _add_styles(
+    out: _Batches,
+    rng: random.Random,
+    stamp: Callable[[float], str],
+    catalog: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    now: float,
+    history_days: int,
+) -> list[dict[str, Any]]:
+    """The style masters (about 5% discontinued, with their SKUs); returns every SKU."""
     skus: list[dict[str, Any]] = []
     for header, style_skus in catalog:
         if rng.random() < 0.05:
@@ -136,10 +180,20 @@ def generate_tenant(
             style_body(header, style_skus),
         )
         skus.extend(style_skus)
-    store.insert_skus((s["upc"], s["style"], dumps(s)) for s in skus)
-    active = [s for s in skus if s["status"] == "A"] or skus
+    return skus
 
-    start = now - history_days * DAY
+
+def _add_customers(
+    out: _Batches,
+    rng: random.Random,
+    stamp: Callable[[float], str],
+    seed: int,
+    customers: int,
+    start: float,
+    now: float,
+) -> list[str]:
+    """The web guest, the wholesale accounts and `customers` consumers (some opted in to email or SMS since
+    they were created); returns the wholesale accounts' codes."""
     guest_p = person(seed, 0)
     out.add(
         "customer",
@@ -177,45 +231,97 @@ def generate_tenant(
             stamp(modified),
             customer_body(customer_code(i), person(seed, i), stamp(created), **fields),
         )
-    store.set_counter("customer", customers)
+    return wholesale
 
-    open_tally: Counter[tuple[str, str]] = Counter()
-    pick_tally: Counter[tuple[str, str]] = Counter()
-    numbers = {kind: NUMBER_START[kind] for kind in ("pick", "invoice", "memo")}
 
-    def next_num(kind: str) -> str:
-        numbers[kind] += 1
-        return str(numbers[kind])
+# What becomes of an order, by a roll of the dice under each threshold in turn (else shipped): orders older
+# than ten days are settled, recent ones may be anywhere from entered to shipped.
+SETTLED_FATES = ((0.07, "cancel"), (0.12, "return"))
+RECENT_FATES = ((0.2, "enter"), (0.5, "confirm"), (0.6, "pick"), (0.7, "partial"), (0.75, "hold"), (0.8, "cancel"))
 
-    span = now - start
-    for n in range(orders):
-        ts = start + (n + rng.random()) * span / max(1, orders)
+
+def _fate(age_days: float, roll: float) -> str:
+    for limit, fate in SETTLED_FATES if age_days > 10 else RECENT_FATES:
+        if roll < limit:
+            return fate
+    return "ship"
+
+
+@dataclass
+class _History:
+    """Writes the order history: each order with the documents its fate leaves (pick ticket, invoice, credit
+    memo), numbering the documents and tallying per (UPC, location) what is picked and what is still open."""
+
+    rng: random.Random
+    stamp: Callable[[float], str]
+    out: _Batches
+    now: float
+    seed: int
+    customers: int
+    wholesale: list[str]
+    active: list[dict[str, Any]]
+    numbers: dict[str, int] = field(
+        default_factory=lambda: {kind: NUMBER_START[kind] for kind in ("pick", "invoice", "memo")}
+    )
+    open_tally: Counter[tuple[str, str]] = field(default_factory=Counter)
+    pick_tally: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def next_num(self, kind: str) -> str:
+        self.numbers[kind] += 1
+        return str(self.numbers[kind])
+
+    def add_order(self, n: int, ts: float) -> None:
+        rng = self.rng
         ord_num = str(NUMBER_START["order"] + n + 1)
         roll = rng.random()
         ord_type, channel, location = (
             ("WEB", "WEB", "WH1") if roll < 0.6 else (("RTL", "POS", "WH1") if roll < 0.75 else ("WHL", "EDI", "WH2"))
         )
+        code, addresses = self.buyer(n, ord_type)
+        lines, first_season = self.order_lines(ord_type)
+        order = order_body(
+            ord_num,
+            code,
+            ord_type,
+            channel,
+            location,
+            self.stamp(ts),
+            addresses,
+            lines,
+            web_ref=f"SHOP#{n + 1}" if ord_type == "WEB" else "",
+            season=first_season,
+            po_num=f"PO{n + 1}" if ord_type == "WHL" else "",
+            discount_pct=0.1 if rng.random() < 0.15 else 0.0,
+        )
+        last = self.fulfil(order, lines, ts)
+        self.open_tally.update(reservations(order))
+        self.out.add("order", ord_num, self.stamp(last), order)
+
+    def buyer(self, n: int, ord_type: str) -> tuple[str, list[dict[str, Any]]]:
+        """Who orders (a wholesale account, a web guest or one of the customers), and the addresses."""
+        rng, seed = self.rng, self.seed
         if ord_type == "WHL":
-            code = rng.choice(wholesale)
+            code = rng.choice(self.wholesale)
             p = person(seed, 9_000_000 + len(code))
-            addresses = [address("BT", code, p), address("ST", code, p)]
-        elif customers == 0 or ord_type == "WEB" and rng.random() < 0.3:
-            code = GUEST
+            return code, [address("BT", code, p), address("ST", code, p)]
+        if self.customers == 0 or ord_type == "WEB" and rng.random() < 0.3:
             p = person(seed, 10_000_000 + n)
             name = f"{p['first_name']} {p['last_name']}"
-            addresses = [
+            return GUEST, [
                 address("BT", name, p, p["email"], p["phone"]),
                 address("ST", name, p, "", p["phone"]),
             ]
-        else:
-            i = rng.randint(1, customers)
-            code = customer_code(i)
-            p = person(seed, i)
-            name = f"{p['first_name']} {p['last_name']}"
-            addresses = [
-                address("BT", name, p, p["email"], p["phone"]),
-                address("ST", name, p, p["email"], ""),
-            ]
+        i = rng.randint(1, self.customers)
+        p = person(seed, i)
+        name = f"{p['first_name']} {p['last_name']}"
+        return customer_code(i), [
+            address("BT", name, p, p["email"], p["phone"]),
+            address("ST", name, p, p["email"], ""),
+        ]
+
+    def order_lines(self, ord_type: str) -> tuple[list[dict[str, Any]], str]:
+        """One to four lines of active SKUs (wholesale: by the case at half price), and the first one's season."""
+        rng, active = self.rng, self.active
         lines = []
         first_season = ""
         for seq in range(1, rng.choice((1, 1, 2, 2, 3, 4)) + 1):
@@ -224,114 +330,94 @@ def generate_tenant(
             price = round(sku["retail_price"] * (0.5 if ord_type == "WHL" else 1.0), 2)
             lines.append(order_line(seq, sku, qty, price))
             first_season = first_season or sku["season"]
-        order = order_body(
-            ord_num,
-            code,
-            ord_type,
-            channel,
-            location,
-            stamp(ts),
-            addresses,
-            lines,
-            web_ref=f"SHOP#{n + 1}" if ord_type == "WEB" else "",
-            season=first_season,
-            po_num=f"PO{n + 1}" if ord_type == "WHL" else "",
-            discount_pct=0.1 if rng.random() < 0.15 else 0.0,
-        )
-        age = (now - ts) / DAY
-        fate = rng.random()
+        return lines, first_season
+
+    def fulfil(self, order: dict[str, Any], lines: list[dict[str, Any]], ts: float) -> float:
+        """Applies the order's fate to it (with its documents); returns the time of its last change."""
+        rng = self.rng
+        fate = _fate((self.now - ts) / DAY, rng.random())
         last = ts
-        if age > 10:
-            fate_name = "cancel" if fate < 0.07 else "return" if fate < 0.12 else "ship"
-        else:
-            fate_name = (
-                "enter"
-                if fate < 0.2
-                else "confirm"
-                if fate < 0.5
-                else "pick"
-                if fate < 0.6
-                else "partial"
-                if fate < 0.7
-                else "hold"
-                if fate < 0.75
-                else "cancel"
-                if fate < 0.8
-                else "ship"
-            )
-        if fate_name != "enter":
+        if fate != "enter":
             last = ts + rng.uniform(60, 3600)
             order["ord_status"] = "O"
-            order["confirm_date"] = stamp(last)
-        if fate_name == "hold":
+            order["confirm_date"] = self.stamp(last)
+        if fate == "hold":
             order["ord_status"] = "H"
             order["hold_reason"] = "CREDIT"
-        elif fate_name == "cancel":
+        elif fate == "cancel":
             last += rng.uniform(60, DAY)
             order["ord_status"] = "X"
             for line in lines:
                 line["cancel_qty"] = line["ord_qty"]
-        elif fate_name in ("pick", "partial", "ship", "return"):
-            chosen = [(line, line["ord_qty"]) for line in (lines[:1] if fate_name == "partial" else lines)]
-            for line, qty in chosen:
-                line["pick_qty"] = qty
-            last += rng.uniform(DAY / 4, min(3 * DAY, max(DAY / 4, now - last - 60)))
-            last = min(last, now - 1)
-            pick = pick_body(order, next_num("pick"), chosen, stamp(last))
-            if fate_name != "pick":
-                pick.update(
-                    pick_status="S",
-                    ship_date=stamp(last),
-                    end_date=stamp(last),
-                    shipper=rng.choice(CARRIERS),
-                    tracking_num=f"1Z{rng.randrange(10**15):016d}",
-                )
-                inv = invoice_body(pick, order, next_num("invoice"), stamp(last), True)
-                pick["inv_num"] = inv["inv_num"]
-                for line, qty in chosen:
-                    line["ship_qty"] = line["inv_qty"] = qty
-                order["ord_status"] = "P" if fate_name == "partial" else "C"
-                out.add("invoice", inv["inv_num"], stamp(last), inv)
-                if fate_name == "return":
-                    when = min(now - 1, last + rng.uniform(3 * DAY, 30 * DAY))
-                    row = inv["invoicedetail"]["rows"][0]
-                    restock = rng.random() < 0.8
-                    memo = memo_body(
-                        next_num("memo"),
-                        inv,
-                        stamp(when),
-                        "R",
-                        rng.choice(RETURN_REASONS),
-                        restock,
-                        [(row, row["inv_qty"])],
-                    )
-                    out.add("creditmemo", memo["memo_num"], stamp(when), memo)
-            pick_tally.update(picked(pick))
-            out.add("pick", pick["pick_num"], stamp(last), pick)
-        open_tally.update(reservations(order))
-        out.add("order", ord_num, stamp(last), order)
-        if progress is not None and n % 100000 == 0 and n:
-            progress(n)
-    for kind, value in numbers.items():
-        store.set_counter(kind, value)
-    store.set_counter("order", NUMBER_START["order"] + orders)
+        elif fate in ("pick", "partial", "ship", "return"):
+            last = self.pick(order, lines, fate, last)
+        return last
 
+    def pick(self, order: dict[str, Any], lines: list[dict[str, Any]], fate: str, last: float) -> float:
+        """The pick ticket (every line, or the first for a partial shipment); unless only picked, shipped with
+        its invoice, and for a return a credit memo too. Returns the time of the pick ticket."""
+        rng, now, stamp = self.rng, self.now, self.stamp
+        chosen = [(line, line["ord_qty"]) for line in (lines[:1] if fate == "partial" else lines)]
+        for line, qty in chosen:
+            line["pick_qty"] = qty
+        last += rng.uniform(DAY / 4, min(3 * DAY, max(DAY / 4, now - last - 60)))
+        last = min(last, now - 1)
+        pick = pick_body(order, self.next_num("pick"), chosen, stamp(last))
+        if fate != "pick":
+            pick.update(
+                pick_status="S",
+                ship_date=stamp(last),
+                end_date=stamp(last),
+                shipper=rng.choice(CARRIERS),
+                tracking_num=f"1Z{rng.randrange(10**15):016d}",
+            )
+            inv = invoice_body(pick, order, self.next_num("invoice"), stamp(last), True)
+            pick["inv_num"] = inv["inv_num"]
+            for line, qty in chosen:
+                line["ship_qty"] = line["inv_qty"] = qty
+            order["ord_status"] = "P" if fate == "partial" else "C"
+            self.out.add("invoice", inv["inv_num"], stamp(last), inv)
+            if fate == "return":
+                self.credit(inv, last)
+        self.pick_tally.update(picked(pick))
+        self.out.add("pick", pick["pick_num"], stamp(last), pick)
+        return last
+
+    def credit(self, inv: dict[str, Any], last: float) -> None:
+        """A return of the invoice's first line, 3 to 30 days after shipping, mostly restocked."""
+        rng = self.rng
+        when = min(self.now - 1, last + rng.uniform(3 * DAY, 30 * DAY))
+        row = inv["invoicedetail"]["rows"][0]
+        restock = rng.random() < 0.8
+        memo = memo_body(
+            self.next_num("memo"),
+            inv,
+            self.stamp(when),
+            "R",
+            rng.choice(RETURN_REASONS),
+            restock,
+            [(row, row["inv_qty"])],
+        )
+        self.out.add("creditmemo", memo["memo_num"], self.stamp(when), memo)
+
+
+def _add_inventory(
+    out: _Batches,
+    rng: random.Random,
+    stamp: Callable[[float], str],
+    skus: list[dict[str, Any]],
+    history: _History,
+    now: float,
+) -> None:
+    """Stock of every SKU in the sellable warehouses and some in QC: at least what is picked, but about 3%
+    negative, with the open quantities of the history."""
     for sku in skus:
         for location in (*SELLABLE, "QC"):
             if location == "QC" and rng.random() < 0.8:
                 continue
             on_hand = rng.choice((0, 0, 2, 5, 12, 25, 40, 80, 150)) + rng.randint(0, 9)
             key = (sku["upc"], location)
-            on_hand = max(on_hand, pick_tally[key]) if rng.random() < 0.97 else -rng.randint(1, 3)
-            body = inventory_body(sku, location, on_hand, pick_tally[key], open_tally[key])
+            picked_qty = history.pick_tally[key]
+            on_hand = max(on_hand, picked_qty) if rng.random() < 0.97 else -rng.randint(1, 3)
+            body = inventory_body(sku, location, on_hand, picked_qty, history.open_tally[key])
             out.add("inventory", inventory_key(sku["upc"], location), stamp(now - rng.uniform(0, 30 * DAY)), body)
-    out.flush()
-    return {
-        "customers": customers + 1 + len(wholesale),
-        "styles": len(catalog),
-        "skus": len(skus),
-        "orders": orders,
-        "picks": numbers["pick"] - NUMBER_START["pick"],
-        "invoices": numbers["invoice"] - NUMBER_START["invoice"],
-        "creditmemos": numbers["memo"] - NUMBER_START["memo"],
-    }

@@ -33,15 +33,29 @@ class LiveTrader:
 
     def tick(self, seconds: float) -> int:
         """Apply the events due for ``seconds`` of trading; returns how many were applied."""
-        r = self.rates
         store = self.tenant.store
         with store.lock:
             orders = [row.body for row in store.recent("order", 300)]
             invoices = [row.body for row in store.recent("invoice", 100)]
             customers = [row.body["customer"] for row in store.recent("customer", 200) if row.body["customer"] != GUEST]
             upcs = [row.body["upc"] for row in store.recent("inventory", 200)]
-        entered = [o["ord_num"] for o in orders if o["ord_status"] == "E"]
-        shippable = [o["ord_num"] for o in orders if o["ord_status"] in ("O", "P")]
+        # one random stream: the ops are drawn in this order
+        ops = self.customer_ops(customers, seconds)
+        ops += self.order_ops(orders, invoices, customers, upcs, seconds)
+        ops += self.stock_ops(upcs, seconds)
+        done = 0
+        for item in ops:  # one op per transaction: a refused op (e.g. a race with a cancel) skips only itself
+            try:
+                apply_ops(self.tenant, [item])
+                done += 1
+            except OpError:
+                self.failed += 1
+        self.applied += done
+        return done
+
+    def customer_ops(self, customers: list[str], seconds: float) -> list[dict[str, Any]]:
+        """New customers, consent changes and customer edits due."""
+        r = self.rates
         ops: list[dict[str, Any]] = []
         for _ in range(self.due("customers", r.customers, seconds)):
             ops.append({"op": "create_customer", "email_optin": self.rng.random() < 0.6})
@@ -65,6 +79,17 @@ class LiveTrader:
                         "fields": {"phone": f"(212) {self.rng.randint(200, 999)}-{self.rng.randint(1000, 9999)}"},
                     }
                 )
+        return ops
+
+    def order_ops(
+        self, orders: list[dict[str, Any]], invoices: list[dict[str, Any]], customers: list[str], upcs: list[str],
+        seconds: float,
+    ) -> list[dict[str, Any]]:
+        """New orders, confirmations, shipments, cancellations and returns due."""
+        r = self.rates
+        entered = [o["ord_num"] for o in orders if o["ord_status"] == "E"]
+        shippable = [o["ord_num"] for o in orders if o["ord_status"] in ("O", "P")]
+        ops: list[dict[str, Any]] = []
         for _ in range(self.due("orders", r.orders, seconds)):
             if upcs:
                 lines = [
@@ -90,6 +115,12 @@ class LiveTrader:
                         "restock": self.rng.random() < 0.8,
                     }
                 )
+        return ops
+
+    def stock_ops(self, upcs: list[str], seconds: float) -> list[dict[str, Any]]:
+        """Stock adjustments and bursts (many customers changed at once) due."""
+        r = self.rates
+        ops: list[dict[str, Any]] = []
         for _ in range(self.due("stock", r.stock_adjustments, seconds)):
             if upcs:
                 ops.append(
@@ -102,12 +133,4 @@ class LiveTrader:
                 )
         for _ in range(self.due("bursts", r.bursts, seconds)):
             ops.append({"op": "burst", "resource": "customer", "count": r.burst_size})
-        done = 0
-        for item in ops:  # one op per transaction: a refused op (e.g. a race with a cancel) skips only itself
-            try:
-                apply_ops(self.tenant, [item])
-                done += 1
-            except OpError:
-                self.failed += 1
-        self.applied += done
-        return done
+        return ops

@@ -127,18 +127,9 @@ class ApiPipeline:
                 api_error(503, "The service is temporarily unavailable (sandbox outage).", "/")
             ), False
         if targeted:
-            if faults.latency_ms:
-                await asyncio.sleep(faults.latency_ms / 1000)
-            if faults.drop_rate and sandbox.dice.random() < faults.drop_rate and drop_connection(scope):
-                budget.faults += 1
-                return None, False
-            roll = sandbox.dice.random() if faults.error_rates else 1.0
-            for status in ERROR_STATUSES:
-                rate = faults.error_rates.get(status, 0.0)
-                if roll < rate:
-                    budget.faults += 1
-                    return error_response(api_error(status, f"Injected fault: HTTP {status}.", "/")), False
-                roll -= rate
+            injected = await self.inject_fault(scope, budget)
+            if injected is not None:
+                return injected
         headers = Headers(scope=scope)
         try:
             self.check_protocol(headers, op, body)
@@ -177,6 +168,24 @@ class ApiPipeline:
         if slow:
             budget.faults += 1
         return response, slow
+
+    async def inject_fault(self, scope: dict[str, Any], budget: EndpointBudget) -> tuple[Response | None, bool] | None:
+        """The configured latency, then a dropped connection or an injected error by the dice; None: no fault."""
+        sandbox = self.sandbox
+        faults = sandbox.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.drop_rate and sandbox.dice.random() < faults.drop_rate and drop_connection(scope):
+            budget.faults += 1
+            return None, False
+        roll = sandbox.dice.random() if faults.error_rates else 1.0
+        for status in ERROR_STATUSES:
+            rate = faults.error_rates.get(status, 0.0)
+            if roll < rate:
+                budget.faults += 1
+                return error_response(api_error(status, f"Injected fault: HTTP {status}.", "/")), False
+            roll -= rate
+        return None
 
     def check_protocol(self, headers: Headers, op: Operation, body: bytes) -> None:
         authorization = headers.get("authorization")

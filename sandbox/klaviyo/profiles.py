@@ -245,19 +245,7 @@ class ProfileBook:
                 profile.location.update(attributes["location"])
         if attributes.get("properties"):
             profile.properties.update(attributes["properties"])
-        patch = (meta or {}).get("patch_properties") or {}
-        for key, value in (patch.get("append") or {}).items():
-            current = profile.properties.get(key)
-            current = current if isinstance(current, list) else ([] if current is None else [current])
-            profile.properties[key] = current + (value if isinstance(value, list) else [value])
-        for key, value in (patch.get("unappend") or {}).items():
-            current = profile.properties.get(key)
-            if isinstance(current, list):
-                removed = value if isinstance(value, list) else [value]
-                profile.properties[key] = [item for item in current if item not in removed]
-        unset = patch.get("unset")
-        for key in [unset] if isinstance(unset, str) else unset or []:
-            profile.properties.pop(key, None)
+        patch_properties(profile.properties, (meta or {}).get("patch_properties") or {})
         self.touch(profile, now)
 
     @staticmethod
@@ -268,6 +256,22 @@ class ProfileBook:
         self.by_id.clear()
         for index in self.index.values():
             index.clear()
+
+
+def patch_properties(properties: dict[str, Any], patch: dict[str, Any]) -> None:
+    """``meta.patch_properties``: append to / unappend from list properties, unset properties."""
+    for key, value in (patch.get("append") or {}).items():
+        current = properties.get(key)
+        current = current if isinstance(current, list) else ([] if current is None else [current])
+        properties[key] = current + (value if isinstance(value, list) else [value])
+    for key, value in (patch.get("unappend") or {}).items():
+        current = properties.get(key)
+        if isinstance(current, list):
+            removed = value if isinstance(value, list) else [value]
+            properties[key] = [item for item in current if item not in removed]
+    unset = patch.get("unset")
+    for key in [unset] if isinstance(unset, str) else unset or []:
+        properties.pop(key, None)
 
 
 def subscribe(profile: Profile, channels: dict[str, Any], historical: bool, list_id: str | None, now: float) -> None:

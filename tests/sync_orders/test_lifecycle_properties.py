@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from config.mapping import Mapping
 from sync.operations import Operation
-from sync.orders.desired import DesiredResult
+from sync.orders.desired import DesiredResult, desired_operations
 from tests.sync_orders.factories import ErpOrder
 from tests.sync_orders.fleet import Fleet
 
@@ -61,18 +61,23 @@ class Story:
             line = self.draw(st.sampled_from(erp.lines))
             erp.cancel_line(line.seq, self.draw(st.integers(line.cancel_qty, line.qty)))
         elif op in ("ship", "pick_unshipped", "invoice", "credit") and self.open_lines():
-            self.documents += 1
-            seq = self.draw(st.sampled_from(sorted(self.open_lines())))
-            units = {seq: self.draw(st.integers(1, self.open_lines()[seq]))}
-            number = f"{op[0].upper()}{self.documents}"
-            if op == "ship":
-                erp.ship(number, units)
-            elif op == "pick_unshipped":
-                erp.pick_unshipped(number)
-            elif op == "invoice":
-                erp.invoice(number, units)
-            else:  # memos arrive in date order here; a backdated memo after lost state is documented
-                erp.credit(f"M{self.documents:03d}", self.draw(st.sampled_from(["5.00", "20.00"])), units)
+            self.add_document(op)
+
+    def add_document(self, op: str) -> None:
+        """A pick ticket, shipment, invoice or credit memo over some units of one open line."""
+        erp = self.erp
+        self.documents += 1
+        seq = self.draw(st.sampled_from(sorted(self.open_lines())))
+        units = {seq: self.draw(st.integers(1, self.open_lines()[seq]))}
+        number = f"{op[0].upper()}{self.documents}"
+        if op == "ship":
+            erp.ship(number, units)
+        elif op == "pick_unshipped":
+            erp.pick_unshipped(number)
+        elif op == "invoice":
+            erp.invoice(number, units)
+        else:  # memos arrive in date order here; a backdated memo after lost state is documented
+            erp.credit(f"M{self.documents:03d}", self.draw(st.sampled_from(["5.00", "20.00"])), units)
 
     def process(self) -> None:
         docs = self.erp.documents()
@@ -88,8 +93,6 @@ class Story:
         all_ops = self.draw(st.booleans())
         if all_ops:
             return self.fleet.process(docs)
-        from sync.orders.desired import desired_operations
-
         result = desired_operations(docs, self.fleet.view, MAPPING)
         cut = self.draw(st.integers(0, len(result.operations)))
         delivered = result.operations[:cut]
