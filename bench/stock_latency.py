@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.redis_server import PrivateRedis
-from tests.stock_e2e.conftest import StockFleet, inventory_row, variant_id
+from tests.integration.stock.conftest import StockFleet, inventory_row, variant_id
 from tests.support.fleet import wait_for
 
 OLD = "2026-11-20T10:00:00~2026-11-20T18:00:00.000000Z"

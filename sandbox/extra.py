@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 # Top-level modules of the extra's distributions: klaviyo-api ships `klaviyo_api` and `openapi_client`
-# (tests/cli/test_sandbox_extra.py keeps this in step with pyproject.toml).
+# (tests/integration/cli/test_sandbox_extra.py keeps this in step with pyproject.toml).
 EXTRA_MODULES = ("openapi_client", "klaviyo_api")
 INSTALL = "pip install 'bcsync[sandbox]'"
 

@@ -10,7 +10,7 @@ refused, so the example never lists a value nobody explained. Keys whose default
 written commented out: TOML has no null.
 
 `tomli-w` is not installed and the mapping uses only strings, booleans, numbers, lists of strings and
-nested tables, so a small emitter does the writing; `tests/config` proves the file loads back to exactly
+nested tables, so a small emitter does the writing; `tests/unit/config` proves the file loads back to exactly
 the defaults.
 """
 

@@ -96,7 +96,7 @@ class _Pass:
 def celery_emit(events: list[ChangeEvent]) -> None:
     """Default emit: customers go to `tasks.customers` (one message per lane and page), other resources to
     `bcsync.handle_change`. Returns once the broker holds every message."""
-    celery_app = config.celery.app  # looked up per call: tests/customers_e2e swaps the app for its fleet's
+    celery_app = config.celery.app  # looked up per call: tests/integration/customers swaps the app for its fleet's
     customers: dict[str, list[dict[str, Any]]] = {}
     with celery_app.producer_or_acquire() as producer:
         for event in events:

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from config.mapping import Mapping, ResourceMapping
+from connectors.bluecherry.client import BlueCherryClient
+from connectors.bluecherry.errors import (
+    BlueCherryAuthError,
+    BlueCherryResponseError,
+    BlueCherryRetryableError,
+    error_message,
+)
+from sandbox.server import ServerThread, free_port
+from tests.unit.connectors.bluecherry.conftest import KEY, Script, sandbox_post
+
+MAPPING = Mapping()
+CUSTOMER = MAPPING.resources.customer
+
+
+def client_for(server: ServerThread, key: str = KEY, attempts: int = 4) -> BlueCherryClient:
+    return BlueCherryClient(server.url, key, timeout=5, max_attempts=attempts, backoff_base_seconds=0.01,
+                            backoff_max_seconds=0.05, mapping=MAPPING)
+
+
+def test_pages_cover_every_record_once_and_stop_at_the_first_short_page(bc_sandbox: ServerThread) -> None:
+    with client_for(bc_sandbox) as client:
+        pages = list(client.iter_pages(CUSTOMER, None, page_size=200))
+    sizes = [len(p) for p in pages]
+    assert sizes[:-1] == [200] * (len(pages) - 1) and sizes[-1] < 200
+    keys = [r[MAPPING.fields.customer.code] for p in pages for r in p]
+    assert len(keys) == len(set(keys)) >= 450
+    assert "custaddress" in pages[0][0]  # _include=all brings the children
+
+
+def test_filter_is_ge_on_last_mod(bc_sandbox: ServerThread) -> None:
+    sandbox_post(bc_sandbox, "/_sandbox/clock", {"now": "2026-03-02 11:00:00"})
+    sandbox_post(bc_sandbox, "/_sandbox/apply", [{"op": "create_customer", "customer": "NEWC1"}])
+    with client_for(bc_sandbox) as client:
+        at = [r for p in client.iter_pages(CUSTOMER, "2026-03-02 11:00:00") for r in p]
+        after = [r for p in client.iter_pages(CUSTOMER, "2026-03-02 11:00:01") for r in p]
+        without_children = next(client.iter_pages(CUSTOMER, "2026-03-02 11:00:00", include_children=False))
+    assert [r["customer"] for r in at] == ["NEWC1"]  # ge: the boundary second is included
+    assert after == []
+    assert "custaddress" not in without_children[0]
+
+
+def test_get_by_pkey_and_missing(bc_sandbox: ServerThread) -> None:
+    with client_for(bc_sandbox) as client:
+        first = next(client.iter_pages(CUSTOMER, None, page_size=1))[0]
+        assert client.get(CUSTOMER, first["pkey"]) == first
+        assert client.get(CUSTOMER, 99_999_999) is None
+
+
+def test_location_lookup_is_flat(bc_sandbox: ServerThread) -> None:
+    with client_for(bc_sandbox) as client:
+        locations = client.locations()
+    assert locations and all(MAPPING.fields.location.code in loc for loc in locations)
+
+
+def test_wrong_key_is_a_clear_auth_error_without_retries(bc_sandbox: ServerThread) -> None:
+    with client_for(bc_sandbox, key="wrong") as client, pytest.raises(BlueCherryAuthError) as info:
+        next(client.iter_pages(CUSTOMER, None))
+    assert info.value.status == 401 and "invalid subscription key" in str(info.value)
+
+
+def test_retries_429_and_5xx_then_succeeds(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [
+        (429, {"message": "slow down"}, {"Retry-After": "0"}),
+        (503, {"errors": [{"message": "busy"}]}, {}),
+        (200, {"data": {"header": [{"pkey": 1, "last_mod": "2026-01-01 00:00:00"}]}}, {}),
+    ]
+    with client_for(server) as client:
+        pages = list(client.iter_pages(CUSTOMER, "2026-01-01 00:00:00", page_size=5))
+    assert pages == [[{"pkey": 1, "last_mod": "2026-01-01 00:00:00"}]]
+    assert len(script.requests) == 3
+    params = script.requests[-1].query_params
+    assert params["$filter"] == "last_mod ge '2026-01-01 00:00:00'"
+    assert params["_pgno"] == "1" and params["_pgsize"] == "5" and params["_include"] == "all"
+    assert script.requests[-1].headers["Ocp-Apim-Subscription-Key"] == KEY
+
+
+def test_retry_after_is_honoured(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [(429, {"message": "throttled"}, {"Retry-After": "1"}), (200, {"data": []}, {})]
+    client = BlueCherryClient(server.url, KEY, max_attempts=3, backoff_base_seconds=0.001,
+                              backoff_max_seconds=5, mapping=MAPPING)
+    started = time.monotonic()
+    list(client.iter_pages(CUSTOMER, None))
+    assert time.monotonic() - started >= 1.0  # waited for Retry-After, not the 1 ms backoff
+
+
+def test_gives_up_after_max_attempts(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [(500, {"message": [{"message": "db down"}]}, {})] * 3
+    with client_for(server, attempts=3) as client, pytest.raises(BlueCherryRetryableError) as info:
+        list(client.iter_pages(CUSTOMER, None))
+    assert len(script.requests) == 3 and info.value.status == 500 and "db down" in str(info.value)
+
+
+def test_other_4xx_is_not_retried(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [(400, {"errors": [{"errorMessage": "bad $filter"}]}, {})]
+    with client_for(server) as client, pytest.raises(BlueCherryResponseError, match="bad \\$filter"):
+        list(client.iter_pages(CUSTOMER, None))
+    assert len(script.requests) == 1
+
+
+def test_connection_errors_are_retried_then_raised() -> None:
+    client = BlueCherryClient(f"http://127.0.0.1:{free_port()}", KEY, timeout=1, max_attempts=2,
+                              backoff_base_seconds=0.01, backoff_max_seconds=0.02, mapping=MAPPING)
+    with pytest.raises(BlueCherryRetryableError, match="connection failed"):
+        list(client.iter_pages(CUSTOMER, None))
+
+
+def test_resource_path_comes_from_the_mapping(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    custom = ResourceMapping(path="CustomerMaster", last_mod="chg_date", include_children=False)
+    with client_for(server) as client:
+        list(client.iter_pages(custom, "2026-01-01 00:00:00"))
+    request = script.requests[0]
+    assert request.url.path == "/api/CustomerMaster"
+    assert request.query_params["$filter"] == "chg_date ge '2026-01-01 00:00:00'"
+    assert "_include" not in request.query_params
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"errors": [{"errorMessage": "A"}]}, "A"),
+        ({"errors": [{"message": "B"}]}, "B"),
+        ({"message": [{"message": "C"}]}, "C"),
+        ({"message": "D"}, "D"),
+        ({"unexpected": 1}, "default"),
+        ("plain text", "plain text"),
+    ],
+)
+def test_error_shapes(body: object, expected: str) -> None:
+    assert error_message(body, default="default") == expected

@@ -1,0 +1,46 @@
+"""`bcsync sandbox bluecherry` as a real process: prints its URL, serves, stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
+BCSYNC = [sys.executable, "-c", "from workers.cli import main; main()", "sandbox", "bluecherry"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_and_stops_cleanly_on_a_signal(stop: signal.Signals, tmp_path: Path) -> None:
+    options = ["--port", "0", "--customers", "5", "--styles", "2", "--orders", "10", "--key", "k1"]
+    command = [*BCSYNC, *options, "--csv-dir", str(tmp_path)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Blue Cherry sandbox listening on http://127.0.0.1:"), line
+        url = line.split(" on ")[1].strip()
+        response = httpx.get(f"{url}/api/order", headers={"Ocp-Apim-Subscription-Key": "k1"}, timeout=10)
+        assert response.status_code == 200 and len(response.json()["data"]["header"]) == 10
+        assert httpx.post(f"{url}/_sandbox/csv-drop", timeout=10).status_code == 200
+        proc.send_signal(stop)
+        assert proc.wait(timeout=20) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_cli_refuses_bad_options_clearly() -> None:
+    command = [*BCSYNC, "--timezone", "Nowhere/Land"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown time zone 'Nowhere/Land'" in done.stderr

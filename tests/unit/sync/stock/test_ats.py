@@ -1,0 +1,146 @@
+"""Available-to-sell: the formula and its edge cases, sellable warehouses, versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from config.mapping import InventoryFields, Stock
+from sync.catalog.records import RecordError, SkuKey
+from sync.stock.ats import (
+    StockConfigError,
+    check_formula,
+    compute_ats,
+    parse_inventory_row,
+    sellable_warehouses,
+)
+from sync.stock.versions import StockVersion
+from tests.unit.sync.stock.conftest import LOCATIONS, OBSERVED, inventory_record, sample_inventory
+
+FIELDS = InventoryFields()
+SELLABLE = frozenset({"WH1", "WH2"})
+BLK_S = SkuKey("T100", "BLK", "", "", "S")
+
+
+def ats(records: list[dict], sellable: frozenset[str] = SELLABLE, **kw: object) -> dict[SkuKey, int]:
+    rows = [parse_inventory_row(r, FIELDS) for r in records]
+    return {sku: f.quantity for sku, f in compute_ats(rows, sellable, OBSERVED, **kw).items()}  # type: ignore[arg-type]
+
+
+def rec(location: str, **kw: int) -> dict:
+    return inventory_record("T100", "BLK", "S", "11", location, **kw)  # type: ignore[arg-type]
+
+
+def test_default_formula_is_avail_minus_open_summed_over_sellable_warehouses() -> None:
+    # WH1: 10 on hand - 2 picked - 3 open = 5; WH2: 4 - 0 - 1 = 3; QC (not sellable): 50 ignored
+    assert ats(sample_inventory())[BLK_S] == 8
+
+
+def test_picked_is_not_subtracted_twice() -> None:
+    # qty_avail already excludes picked units; subtracting qty_pick again would give 1
+    assert ats([rec("WH1", oh=10, pick=4, open_qty=2)])[BLK_S] == 4
+
+
+def test_available_derived_from_on_hand_minus_picked_when_the_row_lacks_it() -> None:
+    record = rec("WH1", oh=10, pick=4, open_qty=2)
+    record["qty_avail"] = None
+    assert ats([record])[BLK_S] == 4
+
+
+def test_fully_picked_or_reserved_stock_is_zero_although_on_hand_is_positive() -> None:
+    assert ats([rec("WH1", oh=7, pick=7)])[BLK_S] == 0
+    assert ats([rec("WH1", oh=7, pick=2, open_qty=5)])[BLK_S] == 0
+
+
+def test_negative_buckets_offset_other_warehouses_and_the_total_is_floored_at_zero() -> None:
+    oversold = rec("WH2", oh=0, open_qty=4)  # WH2 owes 4 units
+    assert ats([rec("WH1", oh=10), oversold])[BLK_S] == 6  # floored per warehouse would claim 10
+    assert ats([rec("WH1", oh=3), oversold])[BLK_S] == 0  # never negative
+    adjusted = rec("WH1", oh=-2)  # a negative adjustment
+    assert ats([adjusted])[BLK_S] == 0
+
+
+def test_sku_missing_in_a_warehouse_counts_zero_there_and_unknown_skus_are_zero() -> None:
+    only_wh2 = ats([rec("WH2", oh=5)])
+    assert only_wh2[BLK_S] == 5
+    other = SkuKey("T100", "BLK", "", "", "XL")
+    assert ats([rec("WH2", oh=5)], skus=[other])[other] == 0
+
+
+def test_non_sellable_warehouses_are_ignored_even_when_they_hold_all_the_stock() -> None:
+    assert ats([rec("QC", oh=500), rec("RTN", oh=20)])[BLK_S] == 0
+
+
+def test_style_with_a_new_size_added_later_gets_its_own_figure() -> None:
+    first = [rec("WH1", oh=5)]
+    before = ats(first)
+    new_size = inventory_record("T100", "BLK", "XXL", "19", "WH1", oh=2, last_mod="2026-11-21 08:00:00")
+    after = ats([*first, new_size])
+    assert before == {BLK_S: 5}
+    assert after == {BLK_S: 5, SkuKey("T100", "BLK", "", "", "XXL"): 2}
+
+
+def test_a_row_read_twice_counts_once_and_the_newest_row_wins() -> None:
+    old = rec("WH1", oh=5)
+    newer = {**rec("WH1", oh=9), "last_mod": "2026-11-20 10:00:01"}
+    assert ats([old, old])[BLK_S] == 5
+    assert ats([newer, old])[BLK_S] == 9
+
+
+def test_direct_ats_field_when_configured() -> None:
+    fields = InventoryFields(ats="qty_ats")
+    record = {**rec("WH1", oh=10), "qty_ats": 3}
+    other = {**rec("WH2", oh=1), "qty_ats": -1}
+    rows = [parse_inventory_row(record, fields), parse_inventory_row(other, fields)]
+    figures = compute_ats(rows, SELLABLE, OBSERVED, formula="direct_ats")
+    assert figures[BLK_S].quantity == 2
+    with pytest.raises(StockConfigError, match="fields.inventory.ats"):
+        check_formula("direct_ats", InventoryFields())
+
+
+def test_fractional_quantities_round_down() -> None:
+    assert ats([{**rec("WH1", oh=0), "qty_avail": "2.75"}])[BLK_S] == 2
+
+
+def test_sellable_warehouses_from_config_or_location_flags() -> None:
+    assert sellable_warehouses(Stock(sellable_warehouses=("WH9",)), LOCATIONS) == {"WH9"}
+    assert sellable_warehouses(Stock(), LOCATIONS) == {"WH1", "WH2"}
+    with pytest.raises(StockConfigError, match="no sellable warehouse"):
+        sellable_warehouses(Stock(), [{"location": "QC", "sellable": "N"}])
+
+
+def test_bad_inventory_rows_raise_record_errors_naming_the_row() -> None:
+    with pytest.raises(RecordError, match=r"inventory:T100-BLK---S@WH1: qty_open: expected a number"):
+        parse_inventory_row({**rec("WH1", oh=1), "qty_open": "lots"}, FIELDS)
+    with pytest.raises(RecordError, match="no warehouse"):
+        parse_inventory_row({**rec("WH1", oh=1), "location": ""}, FIELDS)
+
+
+def test_version_is_the_newest_last_mod_of_the_sellable_rows_plus_the_observation_time() -> None:
+    rows = [parse_inventory_row(r, FIELDS) for r in sample_inventory()]
+    figure = compute_ats(rows, SELLABLE, OBSERVED)[BLK_S]
+    assert figure.version == StockVersion(datetime(2026, 11, 20, 10, 5, 0), OBSERVED)
+    assert figure.version.encode() == "2026-11-20T10:05:00~2026-11-20T18:00:00.000000Z"
+    assert StockVersion.parse(figure.version.encode()) == figure.version
+    assert figure.by_warehouse == {"WH1": Decimal(5), "WH2": Decimal(3)}
+
+
+def test_versions_order_by_last_mod_then_observation_and_encode_in_the_same_order() -> None:
+    early = StockVersion.of(datetime(2026, 11, 20, 10, 0, 0), OBSERVED + timedelta(hours=1))
+    later_same_second = StockVersion.of(datetime(2026, 11, 20, 10, 0, 0), OBSERVED + timedelta(hours=2))
+    newer = StockVersion.of(datetime(2026, 11, 20, 10, 0, 1), OBSERVED)
+    never = StockVersion.of(None, OBSERVED)
+    ordered = [never, early, later_same_second, newer]
+    assert sorted(reversed(ordered)) == ordered
+    assert sorted(v.encode() for v in reversed(ordered)) == [v.encode() for v in ordered]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        StockVersion.of(None, datetime(2026, 1, 1))
+    assert StockVersion.of(None, OBSERVED.astimezone(UTC)).encode().startswith("0001-01-01T00:00:00~")
+
+
+def test_the_upc_comes_from_any_warehouse_row() -> None:
+    no_upc = {**rec("WH1", oh=2), "upc": ""}
+    rows = [parse_inventory_row(no_upc, FIELDS), parse_inventory_row(rec("QC", oh=1), FIELDS)]
+    assert compute_ats(rows, SELLABLE, OBSERVED)[BLK_S].upc == "11"
