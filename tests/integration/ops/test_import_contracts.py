@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
 from tests.support.paths import REPO_ROOT
@@ -60,3 +61,13 @@ def test_a_deliberate_violation_breaks_the_contracts(
     result = lint_imports(copy_of_the_product)
     assert result.returncode != 0
     assert f"{broken}" in result.stdout and "BROKEN" in result.stdout, result.stdout
+
+
+def test_no_module_of_the_product_takes_part_in_an_import_cycle() -> None:
+    """Layers say nothing about modules of one package importing each other in a circle: check that too."""
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    cycles = [
+        (module, other) for module in graph.modules for other in graph.find_modules_directly_imported_by(module)
+        if other != module and graph.chain_exists(importer=other, imported=module)
+    ]
+    assert cycles == []
