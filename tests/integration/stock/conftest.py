@@ -114,7 +114,17 @@ class StockFleet:
         return ids
 
     def recorded(self, path: Path) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        """Every request the sandbox has answered so far. It records a request just after applying it, so a
+        test that saw the effect in the sandbox's state waits here for the line too."""
+        answered = sum(budget.received for budget in list(self.sandbox.limiter.budgets.values()))
+        deadline = time.monotonic() + 10
+        while True:
+            entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            if sum(1 for e in entries if str(e["path"]).startswith("/api/")) >= answered:
+                return entries
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{answered} requests answered, fewer recorded in {path}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self._flushing.set()
