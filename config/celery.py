@@ -15,16 +15,13 @@ from kombu import Exchange, Queue
 
 from config.lanes import LANES
 from config.mapping import MappingError, get_mapping
+from config.redis import broker_key_prefix
 from config.settings import Settings, get_settings
 from config.task_names import DAILY_PROFILE_BATCH, FLUSH_STOCK
 
 # Imported by every worker (by name: config/ never imports tasks/ itself).
 TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock")
 
-
-def broker_key_prefix(prefix: str) -> str:
-    """Where kombu keeps the lanes' queues (``<prefix>:broker:<lane>``): Celery's keys, not the fleet's."""
-    return f"{prefix}:broker:"
 
 
 def make_app(settings: Settings | None = None) -> Celery:

@@ -16,6 +16,7 @@ def redis_client(url: str | None = None) -> redis.Redis:
     )
 
 
-def state_key(*parts: str, prefix: str | None = None) -> str:
-    """Every key the fleet writes lives under one prefix so tests and tenants can share a Redis."""
-    return ":".join([prefix or get_settings().key_prefix, *parts])
+def broker_key_prefix(prefix: str) -> str:
+    """Where kombu keeps the lanes' queues (``<prefix>:broker:<lane>``): Celery's keys, not the fleet's. Here,
+    not in config/celery.py, so `state.keys` can name them without importing the Celery app."""
+    return f"{prefix}:broker:"

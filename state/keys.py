@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.celery import broker_key_prefix
+from config.redis import broker_key_prefix
 
 
 @dataclass(frozen=True)
