@@ -53,6 +53,11 @@ class RedisKeys:
     def latencies(self, lane: str) -> str:
         return self._key("stats", "latency", lane)
 
+    # --- beat: the schedule's heartbeat ----------------------------------------------------------------
+    @property
+    def beat_last_tick(self) -> str:
+        return self._key("beat", "last-tick")
+
     # --- reading Blue Cherry: fingerprints, watermarks, the poller's lock, CSV drops ------------------
     def fingerprints(self, resource: str) -> str:
         return self._key("fp", resource)
