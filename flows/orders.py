@@ -43,6 +43,7 @@ from config.mapping import Mapping, get_mapping
 from config.task_names import FLUSH_ORDER_BULK
 from delivery.publish import submit
 from delivery.runtime import runtime
+from state.claims import ClaimStore
 from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
 from state.ledger import Ledger
@@ -322,7 +323,7 @@ def is_bulk_cycle(ctx: OrderContext, resource: str, key: str, now: float | None 
 
 def buffer_bulk(ops: Iterable[Operation], ctx: OrderContext) -> None:
     buffer = ctx.bulk_buffer
-    size = ctx.redis.rpush(buffer, *[op.model_dump_json() for op in ops])
+    size = ClaimStore(ctx.redis, ctx.key_prefix).push(buffer, [op.model_dump_json() for op in ops])
     if size >= BULK_CHUNK:
         flush_bulk_buffer(ctx)
     elif ctx.schedule_flush is not None and ctx.redis.set(f"{buffer}:flush-due", "1", nx=True,
@@ -331,15 +332,17 @@ def buffer_bulk(ops: Iterable[Operation], ctx: OrderContext) -> None:
 
 
 def flush_bulk_buffer(ctx: OrderContext) -> int:
-    """Submit the buffered batch-lane operations in chunks of up to 1000; returns how many."""
+    """Submit the buffered batch-lane operations in chunks of up to 1000; returns how many. Each chunk is
+    claimed, submitted, then deleted (`state/claims.py`): a flush that dies in between loses nothing, its
+    claim goes back to the buffer (here, at the start of a later flush, or from the worker's drainer)."""
     buffer = ctx.bulk_buffer
+    claims = ClaimStore(ctx.redis, ctx.key_prefix)
+    claims.reclaim_stale()
     sent = 0
-    while True:
-        raws = ctx.redis.lpop(buffer, BULK_CHUNK)
-        if not raws:
-            break
-        ctx.submit([Operation.model_validate_json(raw) for raw in raws])
-        sent += len(raws)
+    while (claim := claims.claim_list(buffer, BULK_CHUNK)) is not None:
+        with claims.publishing(claim):
+            ctx.submit([Operation.model_validate_json(raw) for raw in claim.values])
+        sent += len(claim)
     ctx.redis.delete(f"{buffer}:flush-due")
     return sent
 

@@ -40,7 +40,7 @@ from sync.stock.ats import (
     parse_inventory_row,
     sellable_warehouses,
 )
-from sync.stock.coalesce import due, merge
+from sync.stock.coalesce import PendingFigure, due, merge
 from sync.stock.plan import key_only_external_ids, plan_stock
 from sync.stock.urgency import inventory_operation
 
@@ -222,16 +222,27 @@ def ingest_styles(raws: list[dict[str, Any]], mapping: Mapping, rt: Runtime) -> 
 
 
 def flush(rt: Runtime, now: float | None = None) -> int:
-    """Send due debounced figures and held catalog rows as batch envelopes; returns envelopes published."""
+    """Send due debounced figures and held catalog rows as batch envelopes; returns envelopes published.
+    Both are claimed, published, then deleted (`state/claims.py`): a flush that dies in between loses
+    nothing, its claims go back (at the start of a later flush, or from the worker's drainer)."""
     now = now if now is not None else time.time()
     state = stock_state(rt)
     mapping = get_mapping()
+    state.claims.reclaim_stale()
     ready = due(state.pending(), now, mapping.stock.debounce_seconds)[:FLUSH_STOCK_FIGURES]
+    figures_claim, figures = state.claim_pending(ready)
+    # if this claim fails, the figures' claim is reclaimed later: nothing is lost either way
+    catalog_claim, catalog = state.claim_catalog(FLUSH_CATALOG_ROWS)
+    with state.claims.publishing(figures_claim, catalog_claim):  # released once published, else put back
+        return publish_envelopes(_flush_envelopes(catalog, figures))
+
+
+def _flush_envelopes(catalog: list[Operation], figures: list[PendingFigure]) -> list[dict[str, Any]]:
+    """Catalog rows (items before variants), then stock figures, in bulk-job-sized batch envelopes."""
     stock_ops = [
         inventory_operation(f.external_id, f.quantity, f.version, "batch", f"variant:{f.external_id}")
-        for f in state.take_pending(ready)
+        for f in figures
     ]
-    catalog = state.take_catalog(FLUSH_CATALOG_ROWS)
     envelopes: list[dict[str, Any]] = []
     for kind in CATALOG_ORDER:
         rows = [op for op in catalog if op.kind == kind]
@@ -239,5 +250,4 @@ def flush(rt: Runtime, now: float | None = None) -> int:
     envelopes.extend(
         envelope(stock_ops[i : i + JOB_ROWS], "batch") for i in range(0, len(stock_ops), JOB_ROWS)
     )
-    return publish_envelopes(envelopes)
-
+    return envelopes

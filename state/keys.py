@@ -53,10 +53,21 @@ class RedisKeys:
     def latencies(self, lane: str) -> str:
         return self._key("stats", "latency", lane)
 
-    # --- beat: the schedule's heartbeat ----------------------------------------------------------------
+    # --- buffers: claims of work taken out of a buffer until it is published (state/claims.py) --------
     @property
-    def beat_last_tick(self) -> str:
-        return self._key("beat", "last-tick")
+    def claims(self) -> str:
+        return self._key("claims")
+
+    def claim(self, claim_id: str) -> str:
+        return self._key("claim", claim_id)
+
+    def claim_meta(self, claim_id: str) -> str:
+        return self._key("claim", claim_id, "meta")
+
+    @staticmethod
+    def buffer_since(buffer: str) -> str:
+        """When the buffer `buffer` (a full key) last became non-empty (epoch seconds)."""
+        return f"{buffer}:since"
 
     # --- reading Blue Cherry: fingerprints, watermarks, the poller's lock, CSV drops ------------------
     def fingerprints(self, resource: str) -> str:

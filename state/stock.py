@@ -11,10 +11,14 @@ refreshed on write, so SKUs that stop changing age out):
                        mistaken for a no-op
   pending              hash variant external_id -> JSON PendingFigure (debounced batch figures)
   outbox               hash operation key -> JSON Operation (catalog rows waiting to be packed into bulk jobs)
+  outbox:since         when the outbox last became non-empty (state/claims.py)
   skumap               hash SKU text -> variant external_id (learnt from styles; for non key-only templates)
   created:item|variant set of external_ids Klaviyo is known to hold (created or seen as 409 duplicate)
   confirmed:<sku text> zset "<ref>:<units>" scored by confirmation time (dynamic high-demand rule)
   inflight             zset catalog bulk job id -> created time (at most 500 in flight)
+
+The flush takes pending figures and outbox rows through claims (`state/claims.py`): claimed, published,
+then deleted, so a flush that dies in between loses nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 import redis
 
+from state.claims import Claim, ClaimStore
 from state.keys import RedisKeys
 from sync.catalog.records import SkuKey
 from sync.operations import Operation
@@ -34,8 +39,27 @@ from sync.stock.coalesce import PendingFigure
 
 Figure = tuple[int, str]  # (quantity, StockVersion.encode())
 
-# Compare-and-delete: a pending figure is removed only if nobody merged a newer one since it was read.
-_DELETE_IF_SAME = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"  # noqa: E501
+# Queue catalog rows (ARGV: now, then key, row, version triples) unless the outbox holds a newer version of
+# the row; note when the outbox became non-empty in the same step (its age for operators).
+_QUEUE_IF_NOT_OLDER = """
+local queued = 0
+for i = 2, #ARGV, 3 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  local older = false
+  if held then
+    local ok, doc = pcall(cjson.decode, held)
+    local v = (ok and type(doc) == 'table' and type(doc['version']) == 'string') and doc['version'] or ''
+    older = v > ARGV[i + 2]
+  end
+  if not older then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    queued = queued + 1
+  end
+end
+if queued > 0 then redis.call('SET', KEYS[2], ARGV[1], 'NX') end
+return queued
+"""
+QUEUE_CHUNK = 500  # rows per script call: a large style page does not block Redis in one long script
 # Keep the newer figure: set field to ARGV[2] only if absent or its version (after '|') is older.
 _SET_IF_NEWER = """
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -60,8 +84,17 @@ class StockState:
         self.r = client
         self.p = RedisKeys(key_prefix).stock
         self.ttl = int(ttl_days * 86400)
-        self._delete_if_same = client.register_script(_DELETE_IF_SAME)
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._queue_if_not_older = client.register_script(_QUEUE_IF_NOT_OLDER)
+        self.claims = ClaimStore(client, key_prefix)
+
+    @property
+    def pending_key(self) -> str:
+        return f"{self.p}pending"
+
+    @property
+    def outbox_key(self) -> str:
+        return f"{self.p}outbox"
 
     def _touch(self, *keys: str) -> None:
         pipe = self.r.pipeline(transaction=False)
@@ -148,48 +181,45 @@ class StockState:
     def drop_pending(self, external_id: str) -> None:
         self.r.hdel(f"{self.p}pending", external_id)
 
-    def take_pending(self, figures: list[PendingFigure]) -> list[PendingFigure]:
-        """Remove due figures, except those a newer merge replaced meanwhile (they wait for their turn)."""
-        pipe = self.r.pipeline(transaction=False)
-        for figure in figures:
-            encoded = json.dumps(asdict(figure))
-            self._delete_if_same(keys=[f"{self.p}pending"], args=[figure.external_id, encoded], client=pipe)
-        taken = pipe.execute()
-        return [figure for figure, removed in zip(figures, taken, strict=True) if removed]
+    def claim_pending(self, figures: list[PendingFigure]) -> tuple[Claim | None, list[PendingFigure]]:
+        """Claim due figures, except those a newer merge replaced meanwhile (they wait for their turn); the
+        caller publishes them inside `self.claims.publishing(claim)`."""
+        expected = {figure.external_id: json.dumps(asdict(figure)) for figure in figures}
+        claim = self.claims.claim_if_same(self.pending_key, expected, track_since=False)
+        if claim is None:
+            return None, []
+        return claim, [PendingFigure(**json.loads(raw)) for raw in claim.values]
+
+    def oldest_pending_seen(self) -> float | None:
+        """When the longest-waiting pending figure first became pending (None: nothing pending)."""
+        return min((figure.first_seen for figure in self.pending()), default=None)
 
     # --- catalog outbox ----------------------------------------------------------------------
     def queue_catalog(self, ops: Iterable[Operation]) -> int:
         """Hold catalog rows for bulk packing; a newer version of the same object replaces an older one."""
+        rows = [(op.key, op.model_dump_json(), op.version or "") for op in ops]
+        keys = [self.outbox_key, RedisKeys.buffer_since(self.outbox_key)]
         count = 0
-        key = f"{self.p}outbox"
-        for op in ops:
-            held = self.r.hget(key, op.key)
-            if held is not None:
-                older = Operation.model_validate_json(held)
-                if (older.version or "") > (op.version or ""):
-                    continue
-            self.r.hset(key, op.key, op.model_dump_json())
-            count += 1
+        for start in range(0, len(rows), QUEUE_CHUNK):
+            args = [f"{time.time():.6f}", *(part for row in rows[start:start + QUEUE_CHUNK] for part in row)]
+            count += int(self._queue_if_not_older(keys=keys, args=args))
         return count
 
-    def take_catalog(self, limit: int) -> list[Operation]:
-        """Up to `limit` held rows, removed from the outbox (the caller enqueues them)."""
-        key = f"{self.p}outbox"
-        keys: list[str] = []
-        for field, _ in self.r.hscan_iter(key, count=limit):
-            keys.append(field)
-            if len(keys) >= limit:
+    def claim_catalog(self, limit: int) -> tuple[Claim | None, list[Operation]]:
+        """Claim up to `limit` held rows out of the outbox; the caller publishes them inside
+        `self.claims.publishing(claim)`."""
+        fields: list[str] = []
+        for field, _ in self.r.hscan_iter(self.outbox_key, count=limit):
+            fields.append(field)
+            if len(fields) >= limit:
                 break
-        if not keys:
-            return []
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hmget(key, keys)
-        pipe.hdel(key, *keys)
-        raws, _ = pipe.execute()
-        return [Operation.model_validate_json(raw) for raw in raws if raw]
+        claim = self.claims.claim_fields(self.outbox_key, fields)
+        if claim is None:
+            return None, []
+        return claim, [Operation.model_validate_json(raw) for raw in claim.values]
 
     def outbox_size(self) -> int:
-        return int(self.r.hlen(f"{self.p}outbox"))
+        return int(self.r.hlen(self.outbox_key))
 
     # --- identities --------------------------------------------------------------------------
     def remember_variants(self, mapping: dict[str, str]) -> None:

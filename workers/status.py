@@ -12,7 +12,7 @@ from rich.console import Console
 from config.lanes import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
-from state.beat import BeatHeartbeat
+from state.buffers import buffer_ages
 from state.factory import stores
 from workers.render_cli import compact_table, short_time
 
@@ -30,18 +30,15 @@ def collect_status() -> dict[str, Any]:
     now = time.time()
     paused = {ep: round(until - now, 1) for ep, until in limiter.paused_endpoints().items()}
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
-    beat_tick = BeatHeartbeat(client, s.key_prefix).last_tick()
     return {
         "queues": queues,
         "lanes": stores().lane_stats.summary(LANES),
         "delayed_retries": stores().delayed.pending(),
+        "buffers": {name: age.as_dict() for name, age in buffer_ages(stores()).items()},
         "dead_letters": {lane: dlq.count(lane) for lane in LANES},
         "exceptions": stores().exceptions.counts(),
         "paused_endpoints": paused,
         "parked_endpoints": parked,
-        # the beat holding the schedule lock ticks every second or so; None: no beat ticked since Redis started
-        "beat_last_tick": beat_tick,
-        "beat_last_tick_age_seconds": None if beat_tick is None else round(max(0.0, now - beat_tick), 1),
         "redis_memory": {
             "used": memory.get("used_memory_human"),
             "peak": memory.get("used_memory_peak_human"),
@@ -72,12 +69,12 @@ def show_status(as_json: bool) -> None:
                       str(data["dead_letters"][lane]))
     console.print(table)
     console.print(f"delayed retries waiting: {data['delayed_retries']}")
+    buffers = {name: f"{b['items']}" + (f" ({_seconds(b['oldest_age_seconds'])} s)" if b["items"] else "")
+               for name, b in data["buffers"].items()}
+    console.print(f"buffers, items (oldest age): {_listing(buffers)}")
     console.print(f"paused endpoints (s left): {_listing(data['paused_endpoints'])}")
     parked = {ep: f"until {short_time(p['until'])} UTC ({p['reason']})" for ep, p in data["parked_endpoints"].items()}
     console.print(f"parked endpoints: {_listing(parked)}")
-    age = data["beat_last_tick_age_seconds"]
-    console.print("beat's last tick: " + ("never (no beat ticked since Redis started)" if age is None
-                                          else f"{age:g} s ago ({short_time(data['beat_last_tick'])} UTC)"))
     console.print(f"open exceptions (owner/type): {_listing(data['exceptions'])}")
     mem = data["redis_memory"]
     limit = "no maxmemory set" if mem["maxmemory"] in (None, "0B") else f"max {mem['maxmemory']}"
