@@ -64,10 +64,15 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_create_missing_queues=False,
         timezone="UTC",
         enable_utc=True,
-        # RedBeat keeps the schedule in Redis behind a lock: a second beat only waits.
-        beat_scheduler="redbeat.RedBeatScheduler",
+        # RedBeat keeps the schedule in Redis behind a lock: a second beat only waits. Named by its dotted
+        # path (config/ never imports workers/): RedBeat that reconnects, re-takes its lock and re-installs
+        # the schedule after a Redis restart instead of exiting.
+        beat_scheduler="workers.beat_scheduler:ResilientRedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
+        # a Redis host that drops packets must fail beat's commands (then retried), not hang them
+        redbeat_redis_options={"socket_connect_timeout": 5, "socket_timeout": 10, "health_check_interval": 30},
         redbeat_key_prefix=f"{settings.key_prefix}:redbeat:",
+        bcsync_key_prefix=settings.key_prefix,  # where the beat scheduler writes its heartbeat (state/beat.py)
         # The holder renews the lock every loop (at least 3 loops per timeout); a standby beat retries the
         # lock every loop too, so it takes over within about one timeout of the holder's crash.
         redbeat_lock_timeout=settings.beat_lock_timeout_seconds,

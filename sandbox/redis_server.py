@@ -40,29 +40,49 @@ class PrivateRedis:
     def start(cls) -> PrivateRedis:
         workdir = Path(tempfile.mkdtemp(prefix="bcsync-redis-"))
         port = free_port()
-        process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir), "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    process.kill()
-                    raise RuntimeError("private redis-server did not start") from None
-                time.sleep(0.05)
-        return cls(port=port, process=process, workdir=workdir)
+        return cls(port=port, process=_serve(port, workdir), workdir=workdir)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its port and folder: clients see connection errors until `resume`."""
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def resume(self) -> None:
+        """A fresh server on the same port. It keeps nothing on disk, so it starts empty (a Redis restart)."""
+        self.process = _serve(self.port, self.workdir)
+
+    def restart(self) -> None:
+        self.halt()
+        self.resume()
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _serve(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """redis-server on `port`, without persistence, once it answers PING."""
+    process = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir), "--maxmemory-policy", "noeviction"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                client.ping()
+                return process
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    process.kill()
+                    process.wait()
+                    raise RuntimeError("private redis-server did not start") from None
+                time.sleep(0.05)
+    finally:
+        client.close()

@@ -53,6 +53,11 @@ class RedisKeys:
     def latencies(self, lane: str) -> str:
         return self._key("stats", "latency", lane)
 
+    # --- beat: the schedule's heartbeat ----------------------------------------------------------------
+    @property
+    def beat_last_tick(self) -> str:
+        return self._key("beat", "last-tick")
+
     # --- buffers: claims of work taken out of a buffer until it is published (state/claims.py) --------
     @property
     def claims(self) -> str:

@@ -12,6 +12,7 @@ from rich.console import Console
 from config.lanes import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
+from state.beat import BeatHeartbeat
 from state.buffers import buffer_ages
 from state.factory import stores
 from workers.render_cli import compact_table, short_time
@@ -30,6 +31,7 @@ def collect_status() -> dict[str, Any]:
     now = time.time()
     paused = {ep: round(until - now, 1) for ep, until in limiter.paused_endpoints().items()}
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
+    beat_tick = BeatHeartbeat(client, s.key_prefix).last_tick()
     return {
         "queues": queues,
         "lanes": stores().lane_stats.summary(LANES),
@@ -39,6 +41,9 @@ def collect_status() -> dict[str, Any]:
         "exceptions": stores().exceptions.counts(),
         "paused_endpoints": paused,
         "parked_endpoints": parked,
+        # the beat holding the schedule lock ticks every second or so; None: no beat ticked since Redis started
+        "beat_last_tick": beat_tick,
+        "beat_last_tick_age_seconds": None if beat_tick is None else round(max(0.0, now - beat_tick), 1),
         "redis_memory": {
             "used": memory.get("used_memory_human"),
             "peak": memory.get("used_memory_peak_human"),
@@ -75,6 +80,9 @@ def show_status(as_json: bool) -> None:
     console.print(f"paused endpoints (s left): {_listing(data['paused_endpoints'])}")
     parked = {ep: f"until {short_time(p['until'])} UTC ({p['reason']})" for ep, p in data["parked_endpoints"].items()}
     console.print(f"parked endpoints: {_listing(parked)}")
+    age = data["beat_last_tick_age_seconds"]
+    console.print("beat's last tick: " + ("never (no beat ticked since Redis started)" if age is None
+                                          else f"{age:g} s ago ({short_time(data['beat_last_tick'])} UTC)"))
     console.print(f"open exceptions (owner/type): {_listing(data['exceptions'])}")
     mem = data["redis_memory"]
     limit = "no maxmemory set" if mem["maxmemory"] in (None, "0B") else f"max {mem['maxmemory']}"

@@ -8,12 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from config.mapping import ExceptionOwners
+from state.beat import BeatHeartbeat
 from state.dead_letters import Attempt, DeadLetters
 from state.exceptions import ExceptionRegister
 
@@ -95,8 +97,19 @@ def test_status_text_and_json(redis_url: str, dead_letter: str) -> None:
     assert out.returncode == 0, out.stderr
     assert_fits(out.stdout, 80)
     assert "None" not in out.stdout and "{" not in out.stdout  # no Python reprs for operators
+    assert "beat's last tick: never" in out.stdout
     data = json.loads(bcsync("status", "--json", redis_url=redis_url).stdout)
     assert data["dead_letters"]["fast"] == 1
+    assert data["beat_last_tick"] is None and data["beat_last_tick_age_seconds"] is None
+
+
+def test_status_shows_beats_last_tick(redis_url: str, redis_client: redis.Redis) -> None:
+    ticked = time.time() - 42
+    BeatHeartbeat(redis_client, PREFIX).tick(ticked)
+    data = json.loads(bcsync("status", "--json", redis_url=redis_url).stdout)
+    assert data["beat_last_tick"] == ticked and 42 <= data["beat_last_tick_age_seconds"] < 60
+    out = bcsync("status", redis_url=redis_url).stdout
+    assert "beat's last tick: 4" in out and " s ago (" in out
 
 
 def test_unreachable_redis_is_one_clear_line() -> None:
