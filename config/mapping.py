@@ -307,6 +307,8 @@ class ExceptionOwners(Strict):
     unknown_status: Owner = "operations"
     revenue_mismatch: Owner = "finance"
     catalog_error: Owner = "ecommerce"
+    dead_letter_expiring: Owner = "operations"
+    dead_letter_expired: Owner = "operations"
     default: Owner = "operations"
 
     def owner_of(self, exception_type: str) -> Owner:

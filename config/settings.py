@@ -79,7 +79,14 @@ class Settings(BaseSettings):
 
     # --- Retention ------------------------------------------------------------------------------
     ledger_ttl_days: int = 400
-    dead_letter_ttl_days: int = 30
+    dead_letter_ttl_days: int = Field(
+        30, ge=1, description="Days a dead letter is kept for an operator's requeue or purge; the sweep warns its "
+        "owner before deleting it. Consent operations and privacy deletions never expire.",
+    )
+    dead_letter_expiry_warning_days: int = Field(
+        3, ge=1, description="Days before a dead letter's deletion its owner is warned (a dead_letter_expiring "
+        "exception); a warning that came late postpones the deletion to this long after it.",
+    )
     exception_ttl_days: int = 90
     fingerprint_ttl_days: int = 400
 

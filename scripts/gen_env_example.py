@@ -42,7 +42,6 @@ MEANINGS: dict[str, str] = {
     "task_time_limit_seconds": "Hard time limit of one task: its process is killed after this.",
     "worker_concurrency": "Processes per worker (per lane); scale the batch lane's first.",
     "ledger_ttl_days": "Retention of delivery-ledger entries (what was delivered, when), in days.",
-    "dead_letter_ttl_days": "Retention of dead letters not requeued or purged, in days.",
     "exception_ttl_days": "Retention of exception-register entries (data problems for operators), in days.",
     "fingerprint_ttl_days": "Retention of per-record fingerprints and delivered versions, in days.",
     "poller_lock_ttl_seconds": "Lifetime of the poller's Redis lock; a standby poller takes over after this.",

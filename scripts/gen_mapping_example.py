@@ -281,6 +281,8 @@ MEANINGS: dict[str, str] = {
     "ExceptionOwners.unknown_status": "A status code the mapping does not know.",
     "ExceptionOwners.revenue_mismatch": "ERP revenue and Klaviyo's disagree (reconciliation).",
     "ExceptionOwners.catalog_error": "A style or SKU that cannot become a catalog item or variant.",
+    "ExceptionOwners.dead_letter_expiring": "A dead letter nobody requeued or purged is deleted in a few days.",
+    "ExceptionOwners.dead_letter_expired": "Retention deleted a dead letter after its warning (its work not done).",
     "ExceptionOwners.default": "Owner of any exception type not listed here.",
 }
 

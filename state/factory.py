@@ -41,7 +41,10 @@ class Stores:
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
-        return DeadLetters(self.redis, self.settings.key_prefix, self.settings.dead_letter_ttl_days)
+        s = self.settings
+        return DeadLetters(
+            self.redis, s.key_prefix, s.dead_letter_ttl_days, s.dead_letter_expiry_warning_days, self.exceptions
+        )
 
     @cached_property
     def delayed(self) -> DelayedSchedule:

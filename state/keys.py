@@ -35,6 +35,10 @@ class RedisKeys:
         return self._key("dlq-entry", entry_id)
 
     @property
+    def dead_letter_sweep(self) -> str:
+        return self._key("dlq-sweep")  # the retention sweep's once-per-interval gate (expires by itself)
+
+    @property
     def delayed_due(self) -> str:
         return self._key("delayed", "due")
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from config.lanes import LANES
 from delivery.envelope import envelope
 from delivery.publish import publish
-from state.dead_letters import DeadLetter
+from state.dead_letters import Attempt, DeadLetter
 from state.factory import stores
 from sync.operations import Operation
 from workers.render_cli import compact_table, one_of, short_time
@@ -25,6 +25,7 @@ LaneOpt = Annotated[str | None, typer.Option("--lane", callback=one_of(LANES), h
 CodeOpt = Annotated[str | None, typer.Option("--code", help="Klaviyo error code or HTTP status, e.g. invalid")]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="a dead letter's id (`bcsync dlq list`)")]
 OptionalIdArg = Annotated[str | None, typer.Argument(metavar="ID", help="one entry; or --lane with --all/--code")]
+SHOW_ARGS_CHARS = 2000  # a page of change events is long: `--json` has it all
 
 
 def _when(ts: float) -> str:
@@ -49,12 +50,25 @@ def _records(entry: DeadLetter) -> str:
     return recs[0] + (f" (+{len(recs) - 1} more)" if len(recs) > 1 else "") if recs else "-"
 
 
+def _what(entry: DeadLetter) -> str:
+    """`unsubscribe customer:C1`; a task's message by its task: `handle_change order:SO7`."""
+    name = entry.task.removeprefix("bcsync.") if entry.kind == "task" else entry.kind
+    return f"{name} {_records(entry)}"
+
+
+def _retention(entry: DeadLetter) -> str:
+    if entry.expires_at is None:
+        return "" if entry.legacy else "(kept)"
+    day = dt.datetime.fromtimestamp(entry.expires_at, dt.UTC).strftime("%m-%d")
+    return f"({'EXPIRING' if entry.warned_at else 'expires'} {day})"
+
+
 @app.command("list")
 def list_entries(lane: LaneOpt = None, code: CodeOpt = None, as_json: bool = typer.Option(False, "--json")) -> None:
     """Every dead letter, oldest first: id, lane, Klaviyo's code, tries, last failure, records, the error."""
     entries = stores().dead_letters.list(lane, code)
     if as_json:
-        print(json.dumps([e.model_dump() | {"code": e.code} for e in entries], indent=2))
+        print(json.dumps([e.model_dump() | {"code": e.code, "records": e.records} for e in entries], indent=2))
         return
     if not entries:
         console.print("no dead letters" + (f" in lane {lane}" if lane else "") + (f" with code {code}" if code else ""))
@@ -62,12 +76,16 @@ def list_entries(lane: LaneOpt = None, code: CodeOpt = None, as_json: bool = typ
     table = compact_table(f"Dead letters ({len(entries)})",
                           ("id", "lane", "code", "tries", "last failure"), "records / Klaviyo's error")
     for e in entries:
-        what = Text(f"{e.kind} {_records(e)}")
+        what = Text(f"{_what(e)} {_retention(e)}".rstrip())
         what.append(f"\n{klaviyo_error(e)}", style="dim")
         table.add_row(e.id, e.lane, e.code or "-", str(len(e.attempts)), short_time(e.last_failure), what)
     console.print(table)
     by_cause = Counter(f"{e.lane}/{e.code or '-'}" for e in entries)
     console.print("by lane/code: " + ", ".join(f"{k} {n}" for k, n in by_cause.most_common()))
+    if any(e.expires_at is None and not e.legacy for e in entries):
+        console.print("(kept): consent or a privacy deletion, kept until purged")
+    if expiring := sum(1 for e in entries if e.warned_at):
+        console.print(f"{expiring} EXPIRING: requeue or purge them, or they are deleted at the time shown")
     console.print("[dim]one in full: bcsync dlq show ID[/dim]")
 
 
@@ -79,15 +97,70 @@ def _get(entry_id: str) -> DeadLetter:
 
 
 @app.command()
-def show(entry_id: IdArg) -> None:
-    """One dead letter in full, as JSON: operations and every attempt with Klaviyo's error."""
-    print(_get(entry_id).model_dump_json(indent=2))
+def show(entry_id: IdArg, as_json: bool = typer.Option(False, "--json", help="the whole entry as JSON")) -> None:
+    """One dead letter in full: what it carried, its retention, every attempt with Klaviyo's error and the
+    traceback of an unexpected error."""
+    entry = _get(entry_id)
+    if as_json:
+        print(entry.model_dump_json(indent=2))
+        return
+    for line in show_lines(entry):
+        console.print(line, markup=False, highlight=False)
+
+
+def show_lines(entry: DeadLetter) -> list[str]:
+    what = f"task {entry.task}" if entry.kind == "task" else f"{entry.kind}, task {entry.task}"
+    lines = [f"dead letter {entry.id}: {what}, lane {entry.lane}",
+             f"reason: {entry.reason}",
+             f"failed: first {_when(entry.first_failure)}, last {_when(entry.last_failure)} (UTC)",
+             f"retention: {_retention_in_full(entry)}",
+             f"records: {', '.join(entry.records) or '-'}"]
+    if entry.is_task:
+        args = json.dumps(entry.args, default=str)
+        lines.append("args: " + (args if len(args) <= SHOW_ARGS_CHARS else args[:SHOW_ARGS_CHARS] + " ... (--json)"))
+    if entry.operations:
+        lines.append(f"operations ({len(entry.operations)}):")
+    for op in entry.operations:
+        rec = f" ({op['record']})" if op.get("record") else ""
+        lines.append(f"  {op.get('kind', '?')} {op.get('key', '?')}{rec}")
+    lines.append(f"attempts ({len(entry.attempts)}):")
+    for n, attempt in enumerate(entry.attempts, 1):
+        lines += _attempt_lines(n, attempt)
+    return lines
+
+
+def _attempt_lines(n: int, attempt: Attempt) -> list[str]:
+    """One attempt: when, HTTP status and endpoint, the error; Klaviyo's errors; the traceback, if any."""
+    head = " ".join(x for x in (f"HTTP {attempt.status}" if attempt.status else "", attempt.endpoint or "") if x)
+    lines = [f"  {n}. {_when(attempt.at)} {head + ': ' if head else ''}{attempt.error}"]
+    for err in attempt.errors:
+        said = " ".join(str(err[k]) for k in ("code", "detail", "pointer") if err.get(k))
+        if said:
+            lines.append(f"     Klaviyo: {said}")
+    if attempt.traceback:
+        lines += ["     " + tb for tb in attempt.traceback.rstrip().splitlines()]
+    return lines
+
+
+def _retention_in_full(entry: DeadLetter) -> str:
+    if entry.expires_at is None:
+        if entry.legacy:
+            return "written by an older version; the next sweep gives it an expiry"
+        return "kept until purged (consent or privacy deletion)"
+    if entry.warned_at:
+        return f"deleted after {_when(entry.expires_at)} UTC (owner warned {_when(entry.warned_at)} UTC)"
+    return f"expires {_when(entry.expires_at)} UTC (the owner is warned first)"
 
 
 def _requeue(entry: DeadLetter) -> None:
-    env = envelope([Operation.model_validate(o) for o in entry.operations], entry.lane)
-    env["requeued_from"] = entry.id
-    publish(entry.task, [env], entry.lane)
+    """Publish again, and only once the broker has it, remove the entry (a failed publish keeps it)."""
+    if entry.is_task:
+        assert entry.args is not None
+        publish(entry.task, entry.args, entry.lane)
+    else:
+        env = envelope([Operation.model_validate(o) for o in entry.operations], entry.lane)
+        env["requeued_from"] = entry.id
+        publish(entry.task, [env], entry.lane)
     stores().dead_letters.remove(entry)
 
 
@@ -124,7 +197,9 @@ def purge(
     if not entries:
         console.print("nothing to purge")
         return
-    if not yes and not typer.confirm(f"purge {len(entries)} dead letter(s)?"):
+    kept = sum(1 for e in entries if e.expires_at is None and not e.legacy)
+    also = f" ({kept} of them consent or privacy deletions, never sent otherwise)" if kept else ""
+    if not yes and not typer.confirm(f"purge {len(entries)} dead letter(s){also}?"):
         raise typer.Abort()
     for e in entries:
         dlq.remove(e)
