@@ -47,13 +47,16 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds,
         broker_transport_options={
-            # Redis re-delivers a message whose worker died only after this; must exceed the hard limit.
+            # A message no heartbeat vouched for this long (its worker died) goes back on its lane. Short for
+            # every lane and independent of the time limits: each live worker refreshes its messages' time
+            # in kombu's unacked index every few seconds (delivery/heartbeat.py, state/unacked.py).
             "visibility_timeout": settings.visibility_timeout_seconds,
-            # look for a dead worker's messages every N seconds (kombu's default sweep is ~100 s), and never
-            # let a worker that died mid-sweep block the sweep for long
+            # look for a dead worker's messages every N seconds (kombu's default sweep is ~100 s), and let a
+            # worker that died mid-sweep block the sweep for one interval at most (overlapping sweeps are
+            # harmless: each restore is a transaction watching the unacked hash, a message is restored once)
             "unacked_restore_interval": settings.redelivery_check_seconds,
             "unacked_restore_throttle": 1,
-            "unacked_mutex_expire": 60,
+            "unacked_mutex_expire": settings.redelivery_check_seconds,
             "global_keyprefix": broker_key_prefix(settings.key_prefix),
         },
         broker_connection_retry_on_startup=True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,10 +64,16 @@ class Settings(BaseSettings):
 
     # --- Celery ---------------------------------------------------------------------------------
     visibility_timeout_seconds: int = Field(
-        300, description="Redis redelivers an unacknowledged message after this; longer than the hard limit."
+        20, ge=1, description="A message whose worker died goes back on its lane once no heartbeat has vouched "
+        "for it for this long (plus at most the redelivery check). Independent of the time limits: while its "
+        "worker lives, a message is never redelivered, however long its task runs. At least 3 heartbeats.",
     )
     redelivery_check_seconds: int = Field(
-        10, ge=1, description="How often workers look for messages of dead workers past the visibility timeout."
+        5, ge=1, description="How often workers look for messages of dead workers past the visibility timeout."
+    )
+    unacked_heartbeat_seconds: float = Field(
+        2.0, gt=0, description="How often each worker vouches for the messages it holds unacknowledged (their "
+        "time in the broker's unacknowledged index becomes now), so only a dead worker's messages grow old.",
     )
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 180
@@ -106,6 +112,14 @@ class Settings(BaseSettings):
     # --- Demo -----------------------------------------------------------------------------------
     demo_klaviyo_port: int = 8702
     demo_bluecherry_port: int = 8701
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_the_visibility_timeout(self) -> Settings:
+        # a heartbeat late by a few intervals (a Redis blip, a busy main process) must not get a live worker's
+        # messages redelivered
+        if self.visibility_timeout_seconds < 3 * self.unacked_heartbeat_seconds:
+            raise ValueError("visibility_timeout_seconds must be at least 3 x unacked_heartbeat_seconds")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -152,6 +152,21 @@ class RedisKeys:
         return broker_key_prefix(self.prefix) + lane
 
     @property
+    def broker_unacked(self) -> str:
+        """kombu's hash of unacknowledged messages (`Channel.unacked_key`): tag -> [payload, exchange, lane]."""
+        return broker_key_prefix(self.prefix) + "unacked"
+
+    @property
+    def broker_unacked_index(self) -> str:
+        """kombu's sorted set tag -> when last vouched for (`Channel.unacked_index_key`; see state/unacked.py)."""
+        return broker_key_prefix(self.prefix) + "unacked_index"
+
+    @property
+    def unacked_taken(self) -> str:
+        """The fleet's own hash: tag of an unacknowledged message -> when its current holder took it."""
+        return self._key("unacked", "taken")
+
+    @property
     def everything(self) -> str:
         """The pattern of every key of this prefix (the demo clears its own state with it)."""
         return self._key("*")

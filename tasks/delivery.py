@@ -12,6 +12,7 @@ from config.task_names import CHECK_CATALOG_JOB, CHECK_PROFILE_IMPORT_JOB, DELIV
 from delivery import bulk_jobs
 from delivery.drainer import Drainer
 from delivery.engine import process_envelope
+from delivery.heartbeat import Heartbeat
 from delivery.runtime import runtime
 from delivery.senders import catalog
 
@@ -38,6 +39,7 @@ def check_catalog_job(
 
 
 _drainer: Drainer | None = None
+_heartbeat: Heartbeat | None = None
 
 
 @signals.worker_ready.connect
@@ -47,7 +49,21 @@ def _start_drainer(**_: Any) -> None:
     _drainer.start()
 
 
+@signals.worker_ready.connect
+def _start_heartbeat(**_: Any) -> None:
+    global _heartbeat
+    _heartbeat = Heartbeat(get_settings().unacked_heartbeat_seconds)
+    _heartbeat.start()
+
+
 @signals.worker_shutdown.connect
 def _stop_drainer(**_: Any) -> None:
     if _drainer is not None:
         _drainer.stopping.set()
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    # sent after the warm shutdown has finished (and acknowledged) the running tasks
+    if _heartbeat is not None:
+        _heartbeat.stopping.set()

@@ -15,6 +15,7 @@ from connectors.klaviyo.limiter import FleetRateLimiter
 from state.beat import BeatHeartbeat
 from state.buffers import buffer_ages
 from state.factory import stores
+from state.unacked import UnackedMessages
 from workers.render_cli import compact_table, short_time
 
 console = Console()
@@ -34,6 +35,10 @@ def collect_status() -> dict[str, Any]:
     beat_tick = BeatHeartbeat(client, s.key_prefix).last_tick()
     return {
         "queues": queues,
+        # taken by a worker, not yet acknowledged; "orphaned": no live worker vouched for them lately (their
+        # worker died), back on the lane within the visibility timeout + the redelivery check
+        "unacked": {lane: u.as_json() for lane, u in UnackedMessages(client, s.key_prefix).by_lane(
+            LANES, now, orphaned_after=3 * s.unacked_heartbeat_seconds).items()},
         "lanes": stores().lane_stats.summary(LANES),
         "delayed_retries": stores().delayed.pending(),
         "buffers": {name: age.as_dict() for name, age in buffer_ages(stores()).items()},
@@ -57,6 +62,11 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _unacked(lane: Mapping[str, Any]) -> str:
+    """`2 (41)`: two messages taken by workers and not acknowledged, the oldest taken 41 s ago."""
+    return f"{lane['count']} ({_seconds(lane['oldest_seconds'])})" if lane["count"] else "0"
+
+
 def _listing(items: Mapping[str, object]) -> str:
     return ", ".join(f"{k} {v}" for k, v in items.items()) if items else "none"
 
@@ -66,13 +76,18 @@ def show_status(as_json: bool) -> None:
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    table = compact_table("Lanes", ("lane", "queued", "delivered", "latency p50 / p95 (s)"), "dead letters")
+    table = compact_table("Lanes", ("lane", "queued", "unacked (s)", "delivered", "latency p50 / p95 (s)"),
+                          "dead letters")
     for lane in LANES:
         stats = data["lanes"][lane]
-        table.add_row(lane, str(data["queues"][lane]), str(stats["delivered"]),
+        table.add_row(lane, str(data["queues"][lane]), _unacked(data["unacked"][lane]), str(stats["delivered"]),
                       f"{_seconds(stats['p50_seconds'])} / {_seconds(stats['p95_seconds'])}",
                       str(data["dead_letters"][lane]))
     console.print(table)
+    s = get_settings()
+    orphaned = {lane: u["orphaned"] for lane, u in data["unacked"].items() if u["orphaned"]}
+    console.print(f"unacked of dead workers (back on their lane within "
+                  f"{s.visibility_timeout_seconds + s.redelivery_check_seconds} s): {_listing(orphaned)}")
     console.print(f"delayed retries waiting: {data['delayed_retries']}")
     buffers = {name: f"{b['items']}" + (f" ({_seconds(b['oldest_age_seconds'])} s)" if b["items"] else "")
                for name, b in data["buffers"].items()}
