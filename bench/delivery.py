@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from config.celery import make_app  # noqa: E402
 from config.settings import Settings  # noqa: E402
-from config.task_names import DELIVER  # noqa: E402
+from config.task_names import deliver_task  # noqa: E402
 from connectors.klaviyo.limiter import lane_caps  # noqa: E402
 from delivery.packing import group_for_delivery  # noqa: E402
 from sandbox.redis_server import PrivateRedis  # noqa: E402
@@ -142,7 +142,7 @@ class Fleet:
         envelopes = group_for_delivery(operations)
         with app.producer_or_acquire() as producer:
             for env in envelopes:
-                app.send_task(DELIVER, args=[env], queue=env["lane"], producer=producer)
+                app.send_task(deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
         return len(envelopes)
 
 

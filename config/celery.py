@@ -38,9 +38,13 @@ def make_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        task_acks_on_failure_or_timeout=True,
+        # tasks never fail (tasks/base.py hands every failure on first); on a hard time limit the task's
+        # on_failure hands the message on, and only then is it acknowledged
+        task_acks_on_failure=True,
+        task_acks_on_timeout=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=settings.worker_concurrency,
+        worker_lost_wait=settings.worker_lost_wait_seconds,
         worker_hijack_root_logger=False,
         worker_send_task_events=True,
         task_send_sent_event=True,

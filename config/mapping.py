@@ -309,6 +309,9 @@ class ExceptionOwners(Strict):
     catalog_error: Owner = "ecommerce"
     dead_letter_expiring: Owner = "operations"
     dead_letter_expired: Owner = "operations"
+    consent_lookup_refused: Owner = "operations"
+    beat_stale: Owner = "operations"
+    buffer_stale: Owner = "operations"
     default: Owner = "operations"
 
     def owner_of(self, exception_type: str) -> Owner:

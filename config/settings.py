@@ -58,6 +58,18 @@ class Settings(BaseSettings):
 
     # --- Retries and dead letters ---------------------------------------------------------------
     max_attempts: int = Field(8, ge=1, description="Deliveries tried before a message is dead-lettered.")
+    poison_message_limit: int = Field(
+        3, ge=1, description="Starts of one task message that never finished (its worker died, or the hard time "
+        "limit killed it) before the message is dead-lettered instead of redelivered again.",
+    )
+    inflight_stale_seconds: float = Field(
+        3600.0, gt=0, description="An operation key claimed by an envelope not heard of for this long may be "
+        "submitted again (risks a duplicate attempt, which the ledger absorbs; never a lost operation).",
+    )
+    stale_after_seconds: float = Field(
+        120.0, gt=0, description="Beat silent, or a buffer (stock figures past their debounce, the order bulk "
+        "buffer, the catalog outbox) holding work, for longer than this raises an exception for operations.",
+    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0
@@ -78,6 +90,11 @@ class Settings(BaseSettings):
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 180
     worker_concurrency: int = 2
+    worker_lost_wait_seconds: float = Field(
+        10.0, gt=0, description="How long a worker waits to confirm that a pool process died before it puts "
+        "that process's message back (Celery's worker_lost_wait); each such death counts towards "
+        "poison_message_limit.",
+    )
     beat_lock_timeout_seconds: int = Field(
         30, ge=3, description="The beat lock (RedBeat) expires this long after its holder stops renewing it: "
         "how long a crashed beat's schedule waits before a standby beat takes over.",

@@ -8,7 +8,7 @@ config is the one layer they may all import.
 
 from __future__ import annotations
 
-DELIVER = "bcsync.deliver"
+DELIVER = "bcsync.deliver"  # the one name before 2026-12; still registered for messages written under it
 CHECK_PROFILE_IMPORT_JOB = "bcsync.check_profile_import_job"
 CHECK_CATALOG_JOB = "bcsync.check_catalog_job"
 HANDLE_CHANGE = "bcsync.handle_change"
@@ -19,7 +19,23 @@ FLUSH_ORDER_BULK = "bcsync.orders.flush_bulk"
 FLUSH_STOCK = "bcsync.flush_stock"
 STOCK_RECORDS = "bcsync.stock_records"
 
+# The delivery task under one name per operation kind, so Flower shows what is delivered
+# (`bcsync.deliver.subscribe`, `bcsync.deliver.event`, ...). The kinds are sync.operations.OperationKind's
+# (a unit test keeps the two equal; config/ cannot import sync/).
+DELIVERY_KINDS = (
+    "profile_upsert", "event", "subscribe", "unsubscribe", "catalog_item_upsert", "catalog_variant_upsert",
+    "variant_inventory", "catalog_retire", "profile_deletion",
+)
+
+
+def deliver_task(kind: str) -> str:
+    """The delivery task's name for envelopes of `kind` (the generic name for a kind this version lacks)."""
+    return f"{DELIVER}.{kind}" if kind in DELIVERY_KINDS else DELIVER
+
+
+DELIVER_BY_KIND = tuple(deliver_task(kind) for kind in DELIVERY_KINDS)
+
 ALL = (
-    DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
+    *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
     DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, FLUSH_STOCK, STOCK_RECORDS,
 )

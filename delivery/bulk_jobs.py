@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from config.task_names import CHECK_PROFILE_IMPORT_JOB as CHECK_TASK
-from config.task_names import DELIVER as DELIVER_TASK
+from config.task_names import deliver_task
 from connectors.klaviyo.errors import (
     EndpointParkedError,
     KlaviyoError,
@@ -91,7 +91,7 @@ def check_profile_import_job(rt: Runtime, job_id: str, operations: list[dict[str
         data = exc.to_dict()
         attempt = Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
                           errors=data["errors"])
-        rt.dead_letters.add(DELIVER_TASK, lane, "profile_upsert", operations, [attempt],
+        rt.dead_letters.add(deliver_task("profile_upsert"), lane, "profile_upsert", operations, [attempt],
                             f"bulk import job {job_id} could not be read ({exc.status})")
         return
     failed = _failed_rows(errors, ops)
@@ -113,4 +113,5 @@ def check_profile_import_job(rt: Runtime, job_id: str, operations: list[dict[str
             reason = f"bulk import job {job_id} was cancelled before this row was confirmed"
         else:
             continue
-        rt.dead_letters.add(DELIVER_TASK, lane, "profile_upsert", [op.model_dump(mode="json")], [attempt], reason)
+        rt.dead_letters.add(deliver_task("profile_upsert"), lane, "profile_upsert", [op.model_dump(mode="json")],
+                            [attempt], reason)

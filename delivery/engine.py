@@ -23,8 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.settings import Settings
-from config.task_names import DELIVER
+from config.task_names import deliver_task
 from connectors.klaviyo.errors import (
     DuplicateProfileError,
     EndpointParkedError,
@@ -34,6 +33,7 @@ from connectors.klaviyo.errors import (
     TransientError,
 )
 from delivery.envelope import Envelope
+from delivery.failures import backoff_delay, short_traceback
 from delivery.policy import Action, action_for
 from delivery.publish import submit
 from delivery.registry import SENDERS
@@ -56,21 +56,26 @@ def _attempt(exc: KlaviyoError) -> Attempt:
                    errors=data["errors"])
 
 
-def _local_attempt(error: str) -> Attempt:
-    return Attempt(at=time.time(), error=error[:2000])
+def _local_attempt(error: str, exc: BaseException | None = None) -> Attempt:
+    return Attempt(at=time.time(), error=error[:2000], traceback=short_traceback(exc) if exc else None)
 
 
-def backoff_delay(attempts: int, settings: Settings) -> float:
-    base = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** max(0, attempts - 1))
-    return base * random.uniform(0.5, 1.0)
+
+
+def _keys(ops: list[dict[str, Any]]) -> list[str]:
+    return [str(op["key"]) for op in ops if isinstance(op, dict) and op.get("key")]
 
 
 def _reschedule(rt: Runtime, env: Envelope, delay: float) -> None:
-    rt.delayed.add(DELIVER, [env.to_message()], env.lane, time.time() + max(0.05, delay), entry_id=env.id)
+    due = time.time() + max(0.05, delay)
+    rt.delayed.add(deliver_task(env.kind), [env.to_message()], env.lane, due, entry_id=env.id)
+    rt.stores.inflight.touch(env.id, _keys(env.operations), due)  # still this envelope's work until then
 
 
 def _dead_letter(rt: Runtime, env: Envelope, ops: list[dict[str, Any]], reason: str) -> None:
-    entry = rt.dead_letters.add(DELIVER, env.lane, env.kind, ops, env.attempts, reason)
+    entry = rt.dead_letters.add(deliver_task(env.kind), env.lane, env.kind, ops, env.attempts, reason)
+    # in an operator's hands now: a later change of the same record may be submitted again
+    rt.stores.inflight.release(env.id, _keys(ops))
     log.warning("dead-lettered %s (%s rows, lane %s): %s", entry.id, len(ops), env.lane, reason)
 
 
@@ -119,15 +124,17 @@ def _wait_after_429(rt: Runtime, env: Envelope, ops: list[Operation], exc: Excep
 
 
 def _retry(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
-    attempt = _attempt(exc) if isinstance(exc, KlaviyoError) else _local_attempt(f"{type(exc).__name__}: {exc}")
-    env = env.with_attempt(attempt)
+    local = _local_attempt(f"{type(exc).__name__}: {exc}", exc)
+    env = env.with_attempt(_attempt(exc) if isinstance(exc, KlaviyoError) else local)
     failures = env.failures()
     if failures >= rt.settings.max_attempts:
-        what = "transient failures" if isinstance(exc, TransientError) else "failures"
+        what = "transient failures" if isinstance(exc, TransientError) else f"failures ({type(exc).__name__})"
         _dead_letter(rt, env, env.operations, f"gave up after {failures} {what}")
     else:
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         _reschedule(rt, env, retry_after or backoff_delay(failures, rt.settings))
+        if isinstance(exc, TransientError):  # Klaviyo down or unreachable: resume as soon as it answers
+            rt.stores.outage.note_waiting(env.id)
 
 
 def _resolve_duplicate(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
@@ -137,6 +144,7 @@ def _resolve_duplicate(rt: Runtime, env: Envelope, ops: list[Operation], exc: Ex
         # the documented rule (sync/customers/duplicates.py): resend without the phone when it was the
         # phone that collided; otherwise an operator merges the profiles and requeues the dead letter
         resolution = resolve_duplicate_profile(op, exc.duplicate_profile_id)
+        rt.stores.inflight.release(env.id, [op.key])  # the retry below is new work under the same key
         rt.exceptions.record(
             "customer_mismatch", op.record or op.key, resolution.reason,
             severity="warning" if resolution.retry else "error", details=resolution.details,
@@ -153,11 +161,11 @@ def _dead_letter_refused(rt: Runtime, env: Envelope, ops: list[Operation], exc: 
     _dead_letter(rt, env.with_attempt(_attempt(exc)), env.operations, f"Klaviyo refused the request ({exc.status})")
 
 
-def _dead_letter_unexpected(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
-    # a bug or a payload no sender expected: the task would ack and drop the message (acks_on_failure);
-    # keep it for an operator instead, with what went wrong
+def _retry_unexpected(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
+    # a bug, or trouble no rule names: it may pass (a deploy fixes it, a lookup answers again), so it is
+    # retried like a transient failure and dead-lettered with its traceback after max_attempts
     log.error("unexpected error delivering envelope %s", env.id, exc_info=exc)
-    _dead_letter_local(rt, env, env.operations, f"unexpected error: {type(exc).__name__}: {exc}")
+    _retry(rt, env, ops, exc)
 
 
 HANDLERS: dict[Action, Handler] = {
@@ -168,7 +176,7 @@ HANDLERS: dict[Action, Handler] = {
     Action.RETRY: _retry,
     Action.RESOLVE_DUPLICATE: _resolve_duplicate,
     Action.DEAD_LETTER: _dead_letter_refused,
-    Action.DEAD_LETTER_UNEXPECTED: _dead_letter_unexpected,
+    Action.RETRY_UNEXPECTED: _retry_unexpected,
 }
 
 
@@ -186,9 +194,15 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
     erased = _erased_since(rt, ops)
     if erased:
         log.info("dropped %d operation(s) for erased customers", len(erased))
+        rt.stores.inflight.release(env.id, erased)
         ops = [op for op in ops if op.key not in erased]
-        if not ops:
-            return None
+    held = _held_elsewhere(rt, env, ops)
+    if held:
+        log.info("dropped %d operation(s) another envelope holds (newer, or submitted since)", len(held))
+        ops = [op for op in ops if op.key not in held]
+        env = env.model_copy(update={"operations": [o for o in env.operations if o.get("key") not in held]})
+    if not ops:
+        return None
     client = rt.client(env.lane)
     try:
         result = send_operations(ops, client, rt.ledger)
@@ -201,8 +215,18 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
     return result
 
 
+def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> set[str]:
+    """Keys another envelope claimed in the in-flight registry: a newer version, or a resubmission after this
+    envelope looked lost. That envelope delivers them; sending them here too would be the work twice."""
+    holders = rt.stores.inflight.holders([op.key for op in ops])
+    return {key for key, holder in holders.items() if holder.envelope != env.id}
+
+
 def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: SendResult) -> None:
     rt.ledger.record(result.delivered)
+    rt.stores.inflight.release(env.id, [op.key for op in ops])
+    if result.delivered and rt.stores.outage.resume() > 0:
+        log.info("Klaviyo answers again: work waiting out an outage's backoff resumes now")
     if env.kind == "subscribe" and result.delivered:
         delivered = {entry.key for entry in result.delivered}
         again = crossed_by_newer_unsubscribe([op for op in ops if op.key in delivered], rt.ledger)

@@ -32,7 +32,7 @@ class Action(Enum):
     RETRY = "retry with exponential backoff; dead-letter after max_attempts"
     RESOLVE_DUPLICATE = "the duplicate-profile rule: resend without the colliding phone, or dead-letter"
     DEAD_LETTER = "dead-letter with Klaviyo's error: a permanent refusal is never retried"
-    DEAD_LETTER_UNEXPECTED = "dead-letter with the error: a bug or a payload no sender expected"
+    RETRY_UNEXPECTED = "retry with backoff (a bug or unknown trouble may pass); dead-letter with its traceback"
 
 
 POLICY: tuple[tuple[tuple[type[BaseException], ...], Action], ...] = (
@@ -45,7 +45,7 @@ POLICY: tuple[tuple[tuple[type[BaseException], ...], Action], ...] = (
     ((PermanentError,), Action.DEAD_LETTER),
     # unclassified trouble on the way (a time limit, a socket): never lose the message, retry it
     ((SoftTimeLimitExceeded, httpx.HTTPError, redis.RedisError, OSError), Action.RETRY),
-    ((Exception,), Action.DEAD_LETTER_UNEXPECTED),
+    ((Exception,), Action.RETRY_UNEXPECTED),
 )
 
 

@@ -1,17 +1,28 @@
-"""Handing work to the broker: the poller and the flows submit operations; the engine publishes follow-ups."""
+"""Handing work to the broker: the poller and the flows submit operations; the engine publishes follow-ups.
+
+Every new envelope first claims its operation keys in the in-flight registry (`state.inflight`): an operation
+already queued, scheduled or being sent by another envelope is not published again (one piece of work in
+flight once; a newer version takes the key over). Claims of envelopes that could not be published are
+released, so a caller that retries after a broker error is not refused by its own failed attempt.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from config.celery import app
-from config.task_names import DELIVER
+from config.task_names import deliver_task
 from delivery.packing import group_for_delivery
+from state.factory import stores
+from state.inflight import InFlight
 from sync.operations import Operation
 
+log = logging.getLogger(__name__)
 
-def publish(task: str, args: list[Any], queue: str) -> None:
-    app.send_task(task, args=args, queue=queue)
+
+def publish(task: str, args: list[Any], queue: str, *, task_id: str | None = None) -> None:
+    app.send_task(task, args=args, queue=queue, task_id=task_id)
 
 
 def submit(operations: list[Operation]) -> int:
@@ -20,9 +31,38 @@ def submit(operations: list[Operation]) -> int:
     return publish_envelopes(group_for_delivery(operations))
 
 
-def publish_envelopes(envelopes: list[dict[str, Any]]) -> int:
+def claim_operations(envelopes: list[dict[str, Any]], inflight: InFlight) -> list[dict[str, Any]]:
+    """The envelopes cut down to the operations they may carry (empty ones left out)."""
+    kept: list[dict[str, Any]] = []
+    for env in envelopes:
+        ops = env["operations"]
+        accepted = inflight.claim(env["id"], [(str(op.get("key")), op.get("version")) for op in ops])
+        mine = [op for op in ops if op.get("key") in accepted]
+        if len(mine) < len(ops):
+            log.info("%d %s operation(s) already in flight: not submitted again", len(ops) - len(mine), env["kind"])
+        if mine:
+            kept.append(env if len(mine) == len(ops) else {**env, "operations": mine})
+    return kept
+
+
+def publish_envelopes(envelopes: list[dict[str, Any]], inflight: InFlight | None = None) -> int:
     """Publish delivery envelopes on their lanes over one producer; returns the number published."""
-    with app.producer_or_acquire() as producer:
-        for env in envelopes:
-            app.send_task(DELIVER, args=[env], queue=env["lane"], producer=producer)
-    return len(envelopes)
+    inflight = inflight or stores().inflight
+    claimed = claim_operations(envelopes, inflight)
+    published = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            for env in claimed:
+                app.send_task(deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
+                published += 1
+    except BaseException:
+        for env in claimed[published:]:
+            inflight.release(env["id"], _keys(env))
+        raise
+    finally:
+        inflight.confirm((env["id"], _keys(env)) for env in claimed[:published])
+    return published
+
+
+def _keys(env: dict[str, Any]) -> list[str]:
+    return [str(op.get("key")) for op in env["operations"]]

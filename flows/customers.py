@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,10 +30,17 @@ from config.mapping import Mapping, get_mapping
 from config.redis import redis_client
 from config.settings import get_settings
 from config.task_names import HANDLE_CUSTOMER_CHANGES
-from connectors.klaviyo.errors import EndpointParkedError, RateLimitedLocally, TransientError
+from connectors.klaviyo.errors import (
+    EndpointParkedError,
+    KlaviyoError,
+    PermanentError,
+    RateLimitedLocally,
+    TransientError,
+)
 from delivery.publish import submit
 from delivery.runtime import runtime
 from state.daily_batch import DailyBatchStore
+from state.dead_letters import Attempt, DeadLetters
 from state.delayed import DelayedSchedule
 from state.erasure import ErasureTombstones, PurgeReport, purge_customer_state
 from state.exceptions import ExceptionRegister
@@ -217,13 +224,53 @@ def handle_duplicate_profile(
 # --- Celery wiring -----------------------------------------------------------------------------------
 
 
-def handle_changes_or_retry(events: list[dict[str, Any]], ctx: CustomerContext, delayed: DelayedSchedule) -> bool:
+def klaviyo_attempt(exc: KlaviyoError) -> Attempt:
+    data = exc.to_dict()
+    return Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
+                   errors=data["errors"])
+
+
+def _recording(lookup: ConsentLookup | None, asked: set[str]) -> ConsentLookup | None:
+    """The consent lookup, noting every email it was asked about (to tell which changes needed it)."""
+    if lookup is None:
+        return None
+
+    def recorded(emails: list[str]) -> dict[str, dict[str, Any]]:
+        asked.update(e.strip().lower() for e in emails)
+        return lookup(emails)
+
+    return recorded
+
+
+def handle_changes_or_retry(
+    events: list[dict[str, Any]], ctx: CustomerContext, delayed: DelayedSchedule,
+    dead_letters: DeadLetters | None = None,
+) -> bool:
     """Process the poller's customer changes; when Klaviyo cannot be asked now (the consent guard's or an
     erasure's profile lookup: fleet budget, 429, parked, 5xx), the message waits in the delayed-retry
     schedule. Raising would ack and lose it: the poller has already remembered these records as seen.
-    Nothing is submitted before those lookups, so a retry repeats no delivery. False when rescheduled."""
+    Nothing is submitted before those lookups, so a retry repeats no delivery. False when rescheduled.
+
+    Klaviyo refusing the consent lookup (a 403 after the key's scopes changed, a 401 after a rotation) fails
+    only the changes that needed it: they are dead-lettered with Klaviyo's error (requeue them once the key
+    is fixed), and the page's other changes - another customer's unsubscribe above all - go on."""
+    asked: set[str] = set()
     try:
-        process_customer_changes([ChangeEvent.model_validate(e) for e in events], ctx)
+        process_customer_changes([ChangeEvent.model_validate(e) for e in events],
+                                 replace(ctx, lookup=_recording(ctx.lookup, asked)))
+    except PermanentError as exc:
+        email = ctx.mapping.fields.customer.email
+        failing = [e for e in events if str(e.get("record", {}).get(email) or "").strip().lower() in asked]
+        if not failing or dead_letters is None:
+            raise  # not the consent lookup's refusal: the task's retry-then-dead-letter rule applies
+        lane = str(events[0].get("lane") or "fast")
+        entry = dead_letters.add_task(HANDLE_CUSTOMER_CHANGES, lane, [failing], [klaviyo_attempt(exc)],
+                                      f"Klaviyo refused the consent lookup ({exc.status}): {exc.message}"[:500])
+        ctx.exceptions.record("consent_lookup_refused", f"dead-letter:{entry.id}",
+                              f"Klaviyo refused the consent lookup ({exc.status}) for {len(failing)} change(s); "
+                              f"fix the API key's scopes, then `bcsync dlq requeue {entry.id}`", severity="critical")
+        rest = [e for e in events if e not in failing]
+        return handle_changes_or_retry(rest, ctx, delayed, dead_letters) if rest else True
     except (RateLimitedLocally, EndpointParkedError, TransientError) as exc:
         if isinstance(exc, RateLimitedLocally):
             delay = exc.delay

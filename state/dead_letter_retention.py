@@ -12,11 +12,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from state.dead_letters import DeadLetter
+
+class RetainedEntry(Protocol):
+    """What the retention rules read of a dead letter (state.dead_letters.DeadLetter; a protocol, so the two
+    modules do not import each other)."""
+
+    id: str
+    task: str
+    lane: str
+    kind: str
+    reason: str
+    first_failure: float
+    last_failure: float
+    expires_at: float | None
+    warned_at: float | None
+
+    @property
+    def attempts(self) -> Sized: ...
+    @property
+    def records(self) -> list[str]: ...
+    @property
+    def code(self) -> str | None: ...
+    def model_dump_json(self) -> str: ...
+    def model_dump(self) -> dict[str, Any]: ...
 
 EXPIRING = "dead_letter_expiring"  # exception types (owners: config.mapping.ExceptionOwners)
 EXPIRED = "dead_letter_expired"
@@ -54,7 +76,7 @@ def _may_carry_consent(value: Any, depth: int) -> bool:
     return False
 
 
-def next_step(entry: DeadLetter, now: float, window: float) -> Step:
+def next_step(entry: RetainedEntry, now: float, window: float) -> Step:
     if entry.expires_at is None:
         return "keep"
     if entry.warned_at is None:
@@ -73,7 +95,7 @@ def utc(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _what(entry: DeadLetter) -> str:
+def _what(entry: RetainedEntry) -> str:
     recs = entry.records
     about = recs[0] + (f" +{len(recs) - 1} more" if len(recs) > 1 else "") if recs else "no record"
     if entry.kind == "task":
@@ -81,19 +103,19 @@ def _what(entry: DeadLetter) -> str:
     return f"{entry.kind} {about}, lane {entry.lane}, task {entry.task}"
 
 
-def expiring_reason(entry: DeadLetter) -> str:
+def expiring_reason(entry: RetainedEntry) -> str:
     assert entry.expires_at is not None
     return (f"dead letter {entry.id} ({_what(entry)}) is deleted after {utc(entry.expires_at)} unless requeued "
             f"or purged: bcsync dlq show {entry.id}. It failed: {entry.reason}")
 
 
-def expired_reason(entry: DeadLetter, now: float) -> str:
+def expired_reason(entry: RetainedEntry, now: float) -> str:
     warned = utc(entry.warned_at) if entry.warned_at else "never"
     return (f"dead letter {entry.id} ({_what(entry)}) deleted at {utc(now)} by retention (owner warned "
             f"{warned}); its work was not done. It failed: {entry.reason}")
 
 
-def details(entry: DeadLetter, keep_entry: bool = False) -> dict[str, Any]:
+def details(entry: RetainedEntry, keep_entry: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "dead_letter": entry.id, "lane": entry.lane, "task": entry.task, "kind": entry.kind,
         "records": entry.records[:20], "code": entry.code, "tries": len(entry.attempts),

@@ -15,14 +15,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
 from state.keys import RedisKeys
 
 RECLAIM_AFTER = 30.0
+
+
+class Publish(Protocol):
+    def __call__(self, task: str, args: list[Any], queue: str, *, task_id: str | None = None) -> None: ...
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -64,17 +67,25 @@ class DelayedSchedule:
         self._reclaim = client.register_script(_RECLAIM)
         self._done = client.register_script(_DONE)
 
-    def add(self, task: str, args: list[Any], queue: str, due: float, entry_id: str | None = None) -> str:
+    def add(
+        self, task: str, args: list[Any], queue: str, due: float, entry_id: str | None = None,
+        task_id: str | None = None,
+    ) -> str:
+        """Schedule a task message; `task_id` republishes it under the id of the message it retries, so its
+        failures keep adding up (state.task_runs)."""
         entry_id = entry_id or uuid.uuid4().hex
         # the token makes every add's body unique, so a re-add of the same id is told apart from the original
-        body = json.dumps({"task": task, "args": args, "queue": queue, "token": uuid.uuid4().hex})
+        fields: dict[str, Any] = {"task": task, "args": args, "queue": queue, "token": uuid.uuid4().hex}
+        if task_id:
+            fields["task_id"] = task_id
+        body = json.dumps(fields)
         pipe = self.client.pipeline()
         pipe.hset(self.payload_key, entry_id, body)
         pipe.zadd(self.due_key, {entry_id: due})
         pipe.execute()
         return entry_id
 
-    def drain(self, publish: Callable[[str, list[Any], str], None], limit: int = 500) -> int:
+    def drain(self, publish: Publish, limit: int = 500) -> int:
         """Publish every entry that is due (up to ``limit``); returns how many were published."""
         now = time.time()
         self._reclaim(keys=[self.due_key, self.inflight_key], args=[now - RECLAIM_AFTER])
@@ -86,7 +97,10 @@ class DelayedSchedule:
                 self.client.zrem(self.inflight_key, entry_id)
                 continue
             body = json.loads(raw)
-            publish(body["task"], body["args"], body["queue"])
+            if body.get("task_id"):
+                publish(body["task"], body["args"], body["queue"], task_id=body["task_id"])
+            else:
+                publish(body["task"], body["args"], body["queue"])
             self._done(keys=[self.payload_key, self.inflight_key], args=[entry_id, raw])
             published += 1
         return published

@@ -20,11 +20,14 @@ from state.delayed import DelayedSchedule
 from state.erasure import ErasureTombstones
 from state.exceptions import ExceptionRegister
 from state.fingerprints import FingerprintStore
+from state.inflight import InFlight
 from state.keys import RedisKeys
 from state.lane_stats import LaneStats
 from state.ledger import Ledger
 from state.orders import RedisOrderState
+from state.outage import KlaviyoOutage
 from state.stock import StockState
+from state.task_runs import TaskRuns
 from state.watermarks import WatermarkStore
 
 
@@ -54,6 +57,18 @@ class Stores:
     def exceptions(self) -> ExceptionRegister:
         s = self.settings
         return ExceptionRegister(self.redis, s.key_prefix, self.mapping.owners, s.exception_ttl_days)
+
+    @cached_property
+    def task_runs(self) -> TaskRuns:
+        return TaskRuns(self.redis, self.settings.key_prefix)
+
+    @cached_property
+    def outage(self) -> KlaviyoOutage:
+        return KlaviyoOutage(self.redis, self.settings.key_prefix, self.keys.delayed_due)
+
+    @cached_property
+    def inflight(self) -> InFlight:
+        return InFlight(self.redis, self.settings.key_prefix, self.settings.inflight_stale_seconds)
 
     @cached_property
     def lane_stats(self) -> LaneStats:

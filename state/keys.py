@@ -57,6 +57,16 @@ class RedisKeys:
     def latencies(self, lane: str) -> str:
         return self._key("stats", "latency", lane)
 
+    def task_run(self, message_id: str) -> str:
+        return self._key("task-run", message_id)
+
+    def task_run_attempts(self, message_id: str) -> str:
+        return self._key("task-run", message_id, "attempts")
+
+    @property
+    def inflight_operations(self) -> str:
+        return self._key("inflight", "ops")
+
     # --- beat: the schedule's heartbeat ----------------------------------------------------------------
     @property
     def beat_last_tick(self) -> str:
@@ -77,6 +87,22 @@ class RedisKeys:
     def buffer_since(buffer: str) -> str:
         """When the buffer `buffer` (a full key) last became non-empty (epoch seconds)."""
         return f"{buffer}:since"
+
+    @property
+    def klaviyo_outage_since(self) -> str:
+        return self._key("outage", "since")
+
+    @property
+    def klaviyo_outage_waiting(self) -> str:
+        return self._key("outage", "waiting")
+
+    @property
+    def klaviyo_outage_probe(self) -> str:
+        return self._key("outage", "probe")
+
+    @property
+    def watchdog_gate(self) -> str:
+        return self._key("watchdog", "gate")
 
     # --- reading Blue Cherry: fingerprints, watermarks, the poller's lock, CSV drops ------------------
     def fingerprints(self, resource: str) -> str:

@@ -1,9 +1,16 @@
 """The task base class of every bcsync task (PyPI Warehouse's pattern: one class owns the policy).
 
-Tasks handle every failure they expect themselves (dead letters, the delayed-retry schedule). What can still
-escape is trouble with the infrastructure under them - Redis or the broker unreachable for a moment. Such a
-message must not be acknowledged and lost (`task_acks_on_failure_or_timeout` would ack it): it is rejected
-*with requeue*, so it goes back on its lane and runs again once Redis answers.
+Nothing is acknowledged until its work is durably done or durably handed on (docs/architecture.md, "When a
+message is acknowledged"):
+- Redis or the broker unreachable for a moment: the message is rejected *with requeue* and runs again once
+  Redis answers (nothing can be written down while Redis is away);
+- any other exception, and the hard time limit: the message goes to the delayed-retry schedule with backoff
+  under its own id, and to its lane's dead-letter queue after ``max_attempts`` (`delivery.failures`);
+- a message whose worker died while running it comes back (`task_reject_on_worker_lost`); its starts are
+  counted in Redis before the body runs, so one that kills its worker every time is dead-lettered after
+  ``poison_message_limit`` starts instead of looping.
+Tasks whose work lives in Redis buffers and that beat sends every second (`retry_through_schedule = False`)
+are not rescheduled: the next tick does their work; their failure is logged and reported to Sentry.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from typing import Any
 import kombu.exceptions
 import redis
 from celery import Task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, TimeLimitExceeded
+
+from delivery.failures import dead_letter_poisoned, hand_on_failed_task
+from state.factory import stores
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +40,58 @@ REQUEUE_PAUSE_SECONDS = 1.0  # a moment's pause, so a Redis blip does not become
 
 
 class FleetTask(Task):
+    retry_through_schedule = True
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
+        request = self.request
+        message_id = request.id
+        if request.is_eager or request.called_directly or not message_id:
             return super().__call__(*args, **kwargs)
+        lane = str((request.delivery_info or {}).get("routing_key") or "default")
+        try:
+            runs = stores().task_runs
+            starts = runs.started(message_id, self.name, lane)
+            if starts > stores().settings.poison_message_limit:
+                dead_letter_poisoned(stores(), self.name, message_id, list(args), lane, starts - 1)
+                return None
+            result = super().__call__(*args, **kwargs)
+            runs.forget(message_id)
+            return result
         except INFRASTRUCTURE_ERRORS as exc:
-            log.warning("%s: %s: %s; the message goes back on its lane", self.name, type(exc).__name__, exc)
-            time.sleep(REQUEUE_PAUSE_SECONDS)
-            raise Reject(exc, requeue=True) from exc
+            self._requeue(message_id, exc)
+        except Exception as exc:  # noqa: BLE001  every failure is handed on, never acknowledged away
+            self._hand_on(message_id, list(args), lane, exc)
+        return None
+
+    def _hand_on(self, message_id: str, args: list[Any], lane: str, exc: BaseException) -> None:
+        if not self.retry_through_schedule:
+            log.error("%s[%s] failed; its next run does the work", self.name, message_id, exc_info=exc)
+            stores().task_runs.forget(message_id)
+            return
+        log.error("%s[%s] failed", self.name, message_id, exc_info=exc)
+        try:
+            hand_on_failed_task(stores(), self.name, message_id, args, lane, exc)
+        except INFRASTRUCTURE_ERRORS as infra:
+            self._requeue(message_id, infra)
+
+    def _requeue(self, message_id: str, exc: BaseException) -> None:
+        log.warning("%s: %s: %s; the message goes back on its lane", self.name, type(exc).__name__, exc)
+        try:  # not a crash: this start must not count towards the poison limit
+            stores().task_runs.ended(message_id)
+        except INFRASTRUCTURE_ERRORS:
+            pass
+        time.sleep(REQUEUE_PAUSE_SECONDS)
+        raise Reject(exc, requeue=True) from exc
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Runs in the worker's main process when the hard time limit killed the task; Celery acknowledges
+        the message only after this returns, so the work is handed on first (an error here leaves the
+        message unacknowledged, to be redelivered)."""
+        if not isinstance(exc, TimeLimitExceeded) or not task_id:
+            return
+        run = stores().task_runs.get(task_id)
+        lane = (run.lane if run else None) or "default"
+        if self.retry_through_schedule:
+            hand_on_failed_task(stores(), self.name, task_id, list(args or []), lane, exc)
+        else:
+            stores().task_runs.forget(task_id)

@@ -13,7 +13,8 @@ from sync.operations import Operation
 
 @app.task(name=HANDLE_CUSTOMER_CHANGES, ignore_result=True, acks_late=True)
 def handle_customer_changes(events: list[dict[str, Any]]) -> None:
-    customers.handle_changes_or_retry(events, customers.default_context(), runtime().delayed)
+    customers.handle_changes_or_retry(events, customers.default_context(), runtime().delayed,
+                                     runtime().dead_letters)
 
 
 @app.task(name=DAILY_PROFILE_BATCH, ignore_result=True, acks_late=True)

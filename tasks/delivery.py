@@ -8,7 +8,7 @@ from celery import signals
 
 from config.celery import app
 from config.settings import get_settings
-from config.task_names import CHECK_CATALOG_JOB, CHECK_PROFILE_IMPORT_JOB, DELIVER
+from config.task_names import CHECK_CATALOG_JOB, CHECK_PROFILE_IMPORT_JOB, DELIVER, DELIVER_BY_KIND
 from delivery import bulk_jobs
 from delivery.drainer import Drainer
 from delivery.engine import process_envelope
@@ -17,9 +17,14 @@ from delivery.runtime import runtime
 from delivery.senders import catalog
 
 
-@app.task(name=DELIVER, ignore_result=True, acks_late=True)
 def deliver(env: dict[str, Any]) -> None:
     process_envelope(env, runtime())
+
+
+# one registered name per operation kind, so Flower shows what is delivered; the generic name stays
+# registered for messages published under it before (queues, the delayed schedule, dead letters)
+deliver_tasks = {name: app.task(name=name, ignore_result=True, acks_late=True)(deliver)
+                 for name in (*DELIVER_BY_KIND, DELIVER)}
 
 
 @app.task(name=CHECK_PROFILE_IMPORT_JOB, ignore_result=True, acks_late=True)

@@ -17,6 +17,6 @@ def stock_records(resource: str, records: list[dict[str, Any]], observed_at: str
     stock.ingest(resource, records, datetime.fromisoformat(observed_at))
 
 
-@app.task(name=FLUSH_STOCK, ignore_result=True)
+@app.task(name=FLUSH_STOCK, ignore_result=True, retry_through_schedule=False)
 def flush_stock() -> None:
     stock.flush(runtime())

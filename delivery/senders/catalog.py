@@ -27,7 +27,7 @@ import logging
 import time
 from typing import Any
 
-from config.task_names import CHECK_CATALOG_JOB, DELIVER
+from config.task_names import CHECK_CATALOG_JOB, deliver_task
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.errors import KlaviyoError, PermanentError, TransientError
 from connectors.klaviyo.limits import MAX_CATALOG_BULK_ROWS
@@ -91,7 +91,7 @@ def _still_newest(
 def _later(result: SendResult, ops: list[Operation], lane: str, delay: float) -> None:
     """Hand rows back to the delayed schedule as a new delivery envelope."""
     if ops:
-        result.followups.append((DELIVER, [envelope(ops, lane)], delay))
+        result.followups.append((deliver_task(ops[0].kind), [envelope(ops, lane)], delay))
 
 
 def _start_job(
@@ -328,7 +328,7 @@ def check_catalog_job(
             errors=[{k: error.get(k) for k in ("code", "title", "detail", "source")}],
         )
         rt.dead_letters.add(
-            DELIVER,
+            deliver_task(ops[i].kind),
             lane,
             ops[i].kind,
             [ops[i].model_dump(mode="json")],
@@ -337,7 +337,7 @@ def check_catalog_job(
         )
     if duplicates:  # Klaviyo already holds them: send the same rows again, now as updates
         again = [ops[i] for i in duplicates]
-        rt.delayed.add(DELIVER, [envelope(again, lane)], lane, time.time())
+        rt.delayed.add(deliver_task(again[0].kind), [envelope(again, lane)], lane, time.time())
     landed = {e: v for e, v in carried.items() if any(op.payload["external_id"] == e for op in applied)}
     if kind == "variant-create":  # created without a figure: stock as computed since, if any
         for op in applied:

@@ -75,14 +75,20 @@ class WorkerProcess:
     lane: str
     env: dict[str, str]
     concurrency: int = 1
+    include: tuple[str, ...] = ()  # extra task modules (test tasks that fail on purpose), via Celery itself
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="bcsync-worker-", suffix=".log")[1]))
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         out = self.log.open("ab")
+        command = [sys.executable, "-m", "workers.cli", "worker", "--lane", self.lane,
+                   "--concurrency", str(self.concurrency), "--loglevel", "INFO"]
+        if self.include:
+            command = [sys.executable, "-m", "celery", "-A", "config.celery:app", "worker", "-Q", self.lane,
+                       "-n", f"{self.lane}@%h", "--concurrency", str(self.concurrency), "--loglevel", "INFO",
+                       "--without-gossip", "--without-mingle", "--include", ",".join(self.include)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker", "--lane", self.lane,
-             "--concurrency", str(self.concurrency), "--loglevel", "INFO"],
+            command,
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.process = process

@@ -3,6 +3,8 @@ Real Redis; the Klaviyo client points at a closed port, so any request attempt w
 
 from __future__ import annotations
 
+import json
+
 from config.mapping import Mapping
 from config.settings import Settings
 from connectors.klaviyo.limiter import FleetRateLimiter
@@ -51,15 +53,23 @@ def test_operations_for_a_customer_erased_after_they_were_computed_are_dropped(r
     assert rt.delayed.pending() == 1  # a newer ERP change goes through (here: the closed port, so a retry)
 
 
-def test_an_unexpected_error_in_a_sender_dead_letters_the_envelope_instead_of_losing_it(redis_client, redis_url):
-    # the task acks on failure: an exception escaping process_envelope would drop the message silently
+def test_an_unexpected_error_in_a_sender_is_retried_then_dead_lettered_with_its_traceback(redis_client, redis_url):
+    # a bug may be fixed by a deploy: retried with backoff like a transient failure, never dropped
     rt = make_runtime(redis_client, redis_url)
     ops = [Operation(kind="variant_inventory", key=f"stock:V{i}", lane="batch", payload={"inventory_quantity": 1},
                      version="2026-01-01T00:00:00Z#000001") for i in range(2)]
-    process_envelope(envelope(ops, "batch"), rt)
+    message = envelope(ops, "batch")
+    for _ in range(rt.settings.max_attempts - 1):
+        process_envelope(message, rt)
+        assert rt.dead_letters.list("batch") == [] and rt.delayed.pending() == 1
+        body = json.loads(redis_client.hget(f"{rt.settings.key_prefix}:delayed:payload", message["id"]))
+        message = body["args"][0]
+        redis_client.delete(f"{rt.settings.key_prefix}:delayed:payload", f"{rt.settings.key_prefix}:delayed:due")
+    process_envelope(message, rt)
     (entry,) = rt.dead_letters.list("batch")
     assert [o["key"] for o in entry.operations] == ["stock:V0", "stock:V1"]
-    assert "unexpected error: KeyError" in entry.reason
+    assert "KeyError" in entry.reason and len(entry.attempts) == rt.settings.max_attempts
+    assert entry.attempts[-1].traceback and "_still_newest" in entry.attempts[-1].traceback
 
 
 def test_every_operation_of_an_erased_customer_in_one_envelope_is_dropped(redis_client, redis_url):

@@ -1,10 +1,9 @@
-"""The task base class: infrastructure trouble requeues the message instead of losing it (pure wrapping logic)."""
+"""The task base class: every fleet task uses it. What it does with a failing message is proven with real
+workers in tests/integration/delivery/test_nothing_acknowledged_until_safe.py; here, the plain call path."""
 
 from __future__ import annotations
 
 import pytest
-import redis
-from celery.exceptions import Reject
 
 import tasks.customers  # noqa: F401  registers its tasks on the app
 import tasks.delivery  # noqa: F401  registers its tasks on the app
@@ -17,23 +16,20 @@ def test_every_fleet_task_uses_the_base_class():
     assert ours and all(isinstance(t, base.FleetTask) for t in ours)
 
 
-def test_a_redis_blip_rejects_with_requeue_and_other_errors_propagate(monkeypatch):
-    monkeypatch.setattr(base, "REQUEUE_PAUSE_SECONDS", 0)
-    calls = {"n": 0}
-
-    @app.task(name="bcsync.test.flaky", bind=True)
-    def flaky(self, kind: str) -> str:
-        calls["n"] += 1
-        if kind == "redis":
-            raise redis.ConnectionError("Connection refused")
+def test_a_direct_call_outside_a_worker_runs_plainly_and_raises():
+    @app.task(name="bcsync.test.direct")
+    def direct(kind: str) -> str:
         if kind == "bug":
             raise KeyError("external_id")
         return "ok"
 
-    assert flaky("fine") == "ok"
-    with pytest.raises(Reject) as rejected:
-        flaky("redis")
-    assert rejected.value.requeue is True
-    with pytest.raises(KeyError):
-        flaky("bug")
-    assert calls["n"] == 3
+    assert direct("fine") == "ok"
+    with pytest.raises(KeyError):  # no message to hand on: the caller sees the error
+        direct("bug")
+
+
+def test_only_the_beat_flush_is_left_to_its_next_tick():
+    import tasks.stock  # noqa: F401, PLC0415  registers its tasks on the app
+
+    plain = {name for name, t in app.tasks.items() if name.startswith("bcsync.") and not t.retry_through_schedule}
+    assert plain == {"bcsync.flush_stock"}

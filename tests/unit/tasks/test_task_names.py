@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import inspect
 import json
+from typing import get_args
 
 from config import task_names
 from config.celery import TASK_MODULES, app
 from delivery.envelope import Envelope, envelope
-from sync.operations import Operation
+from sync.operations import Operation, OperationKind
 
 # task name -> its parameters, as registered before the move (commit 585773f)
 WIRE_CONTRACT = {
@@ -25,6 +26,8 @@ WIRE_CONTRACT = {
     "bcsync.flush_stock": [],
     "bcsync.stock_records": ["resource", "records", "observed_at"],
 }
+# the delivery task under one name per operation kind (Flower shows what is delivered), added later
+DELIVER_BY_KIND = {f"bcsync.deliver.{kind}": ["env"] for kind in get_args(OperationKind)}
 
 # an envelope as the fleet published it before the move, e.g. held in the delayed schedule
 OLD_ENVELOPE = {
@@ -49,7 +52,17 @@ def test_the_task_names_module_names_exactly_the_registered_fleet_tasks() -> Non
     for module in TASK_MODULES:
         __import__(module)
     ours = {name for name in app.tasks if name.startswith("bcsync.") and not name.startswith("bcsync.test")}
-    assert ours == set(task_names.ALL) == set(WIRE_CONTRACT)
+    assert ours == set(task_names.ALL) == set(WIRE_CONTRACT) | set(DELIVER_BY_KIND)
+
+
+def test_every_operation_kind_has_its_delivery_task_and_the_old_name_runs_the_same_function() -> None:
+    __import__("tasks.delivery")
+    assert set(task_names.DELIVERY_KINDS) == set(get_args(OperationKind))
+    for name, params in DELIVER_BY_KIND.items():
+        assert list(inspect.signature(app.tasks[name].run).parameters) == params, name
+        assert app.tasks[name].run is app.tasks["bcsync.deliver"].run
+    assert task_names.deliver_task("subscribe") == "bcsync.deliver.subscribe"
+    assert task_names.deliver_task("a kind of a newer version") == "bcsync.deliver"
 
 
 def test_an_envelope_written_before_the_move_reads_and_writes_back_unchanged() -> None:

@@ -1,0 +1,143 @@
+"""The in-flight registry: which envelope holds each operation key while it is queued, scheduled or sent.
+
+One piece of work is in flight once. `claim` registers an envelope's operation keys before it is published:
+a key already held by another live envelope is refused (that envelope will deliver it), unless the new
+operation carries a newer version - then the newer one takes the key, and the older envelope drops the
+operation when it runs (`holders` tells it). The engine `touch`es its keys when it reschedules (so a long
+backoff or a parked endpoint does not look abandoned) and `release`s them once the work is done, refused or
+dead-lettered. A holder not heard of for `stale_after` seconds is presumed lost and its keys may be claimed
+again: that risks a duplicate attempt (the ledger makes it harmless), never a lost operation.
+
+Hash `<prefix>:inflight:ops`: operation key -> {"env": envelope id, "version": str, "at": epoch seconds}.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+
+from state.keys import RedisKeys
+
+# KEYS[1] the hash; ARGV: now, stale_after, the time to record, then (key, envelope id, version) triples.
+# Returns the accepted keys.
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local stale = tonumber(ARGV[2])
+local claimed_at = tonumber(ARGV[3])
+local accepted = {}
+for i = 4, #ARGV, 3 do
+  local key, env, version = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local raw = redis.call('HGET', KEYS[1], key)
+  local take = true
+  if raw then
+    local cur = cjson.decode(raw)
+    if cur['env'] ~= env and tonumber(cur['at']) >= now - stale and (cur['version'] or '') >= version then
+      take = false
+    end
+  end
+  if take then
+    redis.call('HSET', KEYS[1], key, cjson.encode({env = env, version = version, at = claimed_at}))
+    table.insert(accepted, key)
+  end
+end
+return accepted
+"""
+
+# ARGV: envelope id, then keys: delete each key still held by that envelope.
+_RELEASE = """
+local n = 0
+for i = 2, #ARGV do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw and cjson.decode(raw)['env'] == ARGV[1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
+# ARGV: envelope id, time, then keys: refresh the time of each key still held by that envelope.
+_TOUCH = """
+for i = 3, #ARGV do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw then
+    local cur = cjson.decode(raw)
+    if cur['env'] == ARGV[1] then
+      cur['at'] = tonumber(ARGV[2])
+      redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(cur))
+    end
+  end
+end
+return 1
+"""
+
+
+PUBLISH_GRACE = 20.0  # seconds a claim stays good before the envelope is confirmed on the broker
+
+
+@dataclass(frozen=True)
+class Holder:
+    envelope: str
+    version: str
+    at: float
+
+
+class InFlight:
+    def __init__(self, client: redis.Redis, key_prefix: str, stale_after: float = 3600.0) -> None:
+        self.client = client
+        self.key = RedisKeys(key_prefix).inflight_operations
+        self.stale_after = stale_after
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+        self._touch = client.register_script(_TOUCH)
+
+    def claim(self, envelope_id: str, keys: Iterable[tuple[str, str | None]], now: float | None = None) -> set[str]:
+        """Register `(operation key, version)` pairs for one envelope; returns the keys it may carry.
+
+        A claim is provisional: it goes stale after `PUBLISH_GRACE` seconds unless `touch`ed once the envelope
+        is on the broker, so a process that dies between claiming and publishing blocks nobody for long."""
+        now = now or time.time()
+        args: list[str | float] = [now, self.stale_after, now - self.stale_after + PUBLISH_GRACE]
+        for key, version in keys:
+            args.extend((key, envelope_id, version or ""))
+        if len(args) == 3:
+            return set()
+        return set(self._claim(keys=[self.key], args=args))
+
+    def release(self, envelope_id: str, keys: Iterable[str]) -> int:
+        keys = list(keys)
+        return int(self._release(keys=[self.key], args=[envelope_id, *keys])) if keys else 0
+
+    def touch(self, envelope_id: str, keys: Iterable[str], at: float) -> None:
+        """Mark the keys as still held until `at` (a rescheduled envelope's due time)."""
+        keys = list(keys)
+        if keys:
+            self._touch(keys=[self.key], args=[envelope_id, at, *keys])
+
+    def confirm(self, envelopes: Iterable[tuple[str, list[str]]], now: float | None = None) -> None:
+        """The envelopes `(id, keys)` are on the broker: their claims hold for the full `stale_after`."""
+        now = now or time.time()
+        pipe = self.client.pipeline(transaction=False)
+        for envelope_id, keys in envelopes:
+            if keys:
+                self._touch(keys=[self.key], args=[envelope_id, now, *keys], client=pipe)
+        pipe.execute()
+
+    def holders(self, keys: list[str]) -> dict[str, Holder]:
+        if not keys:
+            return {}
+        raws = self.client.hmget(self.key, keys)
+        out: dict[str, Holder] = {}
+        for key, raw in zip(keys, raws, strict=True):
+            if raw:
+                data = json.loads(raw)
+                out[key] = Holder(envelope=str(data["env"]), version=str(data.get("version") or ""),
+                                  at=float(data["at"]))
+        return out
+
+    def count(self) -> int:
+        return int(self.client.hlen(self.key))

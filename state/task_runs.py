@@ -1,0 +1,74 @@
+"""Per-message run records: how often a task message started, how often it failed, and on which lane.
+
+A message that kills its worker (a poison message) is redelivered by `task_reject_on_worker_lost` without
+ever reaching our error handling, so only a count kept outside the process can stop it: every start is
+counted before the task body runs and the record is forgotten once the message is durably done or handed on.
+Failures are counted under the same message id: a task retried through the delayed-retry schedule is
+republished with its id, so its attempts add up across retries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from state.keys import RedisKeys
+
+RECORD_TTL_SECONDS = 14 * 86400  # outlives any backoff; a forgotten record expires instead of lingering
+ATTEMPTS_KEPT = 10
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    starts: int
+    failures: int
+    lane: str | None
+    task: str | None
+    first_start: float | None
+
+
+class TaskRuns:
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self.client = client
+        self.keys = RedisKeys(key_prefix)
+
+    def started(self, message_id: str, task: str, lane: str | None, now: float | None = None) -> int:
+        """Count one start of a message; returns the starts not yet matched by an end (this one included)."""
+        key = self.keys.task_run(message_id)
+        pipe = self.client.pipeline()
+        pipe.hincrby(key, "starts", 1)
+        pipe.hsetnx(key, "first_start", now or time.time())
+        pipe.hset(key, mapping={"task": task, **({"lane": lane} if lane else {})})
+        pipe.expire(key, RECORD_TTL_SECONDS)
+        return int(pipe.execute()[0])
+
+    def ended(self, message_id: str) -> None:
+        """The run finished in our hands (done, retried or dead-lettered): it was no crash."""
+        self.client.hset(self.keys.task_run(message_id), "starts", 0)
+
+    def failed(self, message_id: str, attempt: str) -> int:
+        """Count one failure and keep its record (JSON; the newest `ATTEMPTS_KEPT`); returns failures so far."""
+        key = self.keys.task_run(message_id)
+        pipe = self.client.pipeline()
+        pipe.hincrby(key, "failures", 1)
+        pipe.rpush(self.keys.task_run_attempts(message_id), attempt)
+        pipe.ltrim(self.keys.task_run_attempts(message_id), -ATTEMPTS_KEPT, -1)
+        pipe.expire(self.keys.task_run_attempts(message_id), RECORD_TTL_SECONDS)
+        pipe.expire(key, RECORD_TTL_SECONDS)
+        return int(pipe.execute()[0])
+
+    def attempts(self, message_id: str) -> list[str]:
+        return list(self.client.lrange(self.keys.task_run_attempts(message_id), 0, -1))
+
+    def get(self, message_id: str) -> TaskRun | None:
+        raw = self.client.hgetall(self.keys.task_run(message_id))
+        if not raw:
+            return None
+        return TaskRun(starts=int(raw.get("starts", 0)), failures=int(raw.get("failures", 0)),
+                       lane=raw.get("lane"), task=raw.get("task"),
+                       first_start=float(raw["first_start"]) if raw.get("first_start") else None)
+
+    def forget(self, message_id: str) -> None:
+        self.client.delete(self.keys.task_run(message_id), self.keys.task_run_attempts(message_id))
