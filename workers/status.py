@@ -41,6 +41,10 @@ def collect_status() -> dict[str, Any]:
             LANES, now, orphaned_after=3 * s.unacked_heartbeat_seconds).items()},
         "lanes": stores().lane_stats.summary(LANES),
         "delayed_retries": stores().delayed.pending(),
+        # operation keys an envelope holds (queued, scheduled or being sent): each is in flight once
+        "in_flight_operations": stores().inflight.count(),
+        # since when Klaviyo has failed transiently, and the envelopes the half-open probe will resume
+        "klaviyo_outage": {"since": stores().outage.since(), "waiting": stores().outage.waiting()},
         "buffers": {name: age.as_dict() for name, age in buffer_ages(stores()).items()},
         "dead_letters": {lane: dlq.count(lane) for lane in LANES},
         "exceptions": stores().exceptions.counts(),
@@ -88,7 +92,12 @@ def show_status(as_json: bool) -> None:
     orphaned = {lane: u["orphaned"] for lane, u in data["unacked"].items() if u["orphaned"]}
     console.print(f"unacked of dead workers (back on their lane within "
                   f"{s.visibility_timeout_seconds + s.redelivery_check_seconds} s): {_listing(orphaned)}")
-    console.print(f"delayed retries waiting: {data['delayed_retries']}")
+    console.print(f"delayed retries waiting: {data['delayed_retries']}; operations in flight: "
+                  f"{data['in_flight_operations']}")
+    outage = data["klaviyo_outage"]
+    if outage["since"] is not None:
+        console.print(f"Klaviyo failing since {short_time(outage['since'])} UTC: {outage['waiting']} envelope(s) "
+                      "resume as soon as the probe gets an answer")
     buffers = {name: f"{b['items']}" + (f" ({_seconds(b['oldest_age_seconds'])} s)" if b["items"] else "")
                for name, b in data["buffers"].items()}
     console.print(f"buffers, items (oldest age): {_listing(buffers)}")
