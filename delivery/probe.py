@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from connectors.klaviyo.errors import KlaviyoError
+from connectors.klaviyo.errors import KlaviyoError, ThrottledError, TransientError
 from delivery.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -21,10 +21,14 @@ def probe_after_outage(rt: Runtime) -> int:
     try:
         rt.client("batch").request("profiles:get", params={"page[size]": 1})
     except KlaviyoError as exc:
-        if exc.status is None or exc.status >= 500:
+        # down exactly when the engine would call the same answer an outage (delivery.engine._retry notes
+        # waiting work on a TransientError): a 5xx, a 408, a timeout, no connection; our own budget (no status)
+        # says nothing either way. Resuming on a 408 would re-run every waiting envelope into the same failure
+        # every few seconds, each run one attempt nearer its dead letter.
+        if exc.status is None or (isinstance(exc, TransientError) and not isinstance(exc, ThrottledError)):
             log.info("Klaviyo still unavailable (%s); waiting work keeps its backoff", exc)
             return 0
-        # a 4xx or a 429 is Klaviyo answering: the outage is over (what is wrong is the request's business)
+        # any other 4xx, or a 429, is Klaviyo answering: the outage is over (what is wrong is the request's business)
     resumed = outage.resume()
     if resumed > 0:
         log.warning("Klaviyo answers again: %d waiting envelope(s) resume now", resumed)
