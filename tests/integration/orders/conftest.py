@@ -37,11 +37,12 @@ use_storefront_ref = true
 
 
 class OrderFleet:
-    def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path) -> None:
+    def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path,
+                 **env: str) -> None:
         self.bc_url = bc.url
         self.klaviyo_url = klaviyo.url
         self.env = fleet_env(redis_url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
-                             BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping_file))
+                             BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping_file), **env)
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
         values = {k[len("BCSYNC_"):].lower(): v for k, v in self.env.items() if k.startswith("BCSYNC_")}
         self.settings = Settings.model_validate(values)
@@ -133,19 +134,21 @@ class OrderFleet:
 
 @contextmanager
 def running_fleet(redis_server: PrivateRedis, folder: Path, mapping: str,
-                  klaviyo_config: KlaviyoSandboxConfig | None = None) -> Iterator[OrderFleet]:
+                  klaviyo_config: KlaviyoSandboxConfig | None = None, lanes: dict[str, int] | None = None,
+                  include: tuple[str, ...] = (), **env: str) -> Iterator[OrderFleet]:
     """A Blue Cherry sandbox (one style, no orders), a Klaviyo sandbox (limits off unless configured) and
-    one worker per lane with the tenant mapping `mapping` (TOML)."""
+    one worker per lane with the tenant mapping `mapping` (TOML). `lanes` (lane -> concurrency; default every
+    lane at 1), `include` (extra modules the workers import) and `env` (BCSYNC_ overrides) tune the fleet."""
     mapping_file = folder / "mapping.toml"
     mapping_file.write_text(mapping, encoding="utf-8")
     bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, customers=0, styles=1, orders=0,
                                         start_time="2026-03-02 10:00:00", frozen=True)
     klaviyo_config = klaviyo_config or KlaviyoSandboxConfig(rate_limits_enabled=False)
     with ServerThread(create_bluecherry(bc_config)) as bc, ServerThread(create_klaviyo(klaviyo_config)) as klaviyo:
-        fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file)
+        fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file, **env)
         try:
-            for lane in ("default", "fast", "batch"):
-                fleet.workers.append(WorkerProcess(lane, fleet.env).start())
+            for lane, concurrency in (lanes or {"default": 1, "fast": 1, "batch": 1}).items():
+                fleet.workers.append(WorkerProcess(lane, fleet.env, concurrency, include).start())
             yield fleet
         finally:
             fleet.stop()  # workers stopped by pid; the servers stop on leaving the with
