@@ -48,6 +48,8 @@ from sync.operations import Operation
 
 log = logging.getLogger(__name__)
 
+OUTAGE_CONFIRMED_AFTER_SECONDS = 10.0  # several failed probes (every 2 s): Klaviyo fails for everyone
+
 
 
 def _attempt(exc: KlaviyoError) -> Attempt:
@@ -127,7 +129,10 @@ def _retry(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> 
     local = _local_attempt(f"{type(exc).__name__}: {exc}", exc)
     env = env.with_attempt(_attempt(exc) if isinstance(exc, KlaviyoError) else local)
     failures = env.failures()
-    if failures >= rt.settings.max_attempts:
+    # Klaviyo down for everyone (the probe confirms it) is not this payload's fault: the work waits out the
+    # outage instead of being dead-lettered by a count its backoff would run through in a few minutes
+    outage = isinstance(exc, TransientError) and rt.stores.outage.lasting(OUTAGE_CONFIRMED_AFTER_SECONDS)
+    if failures >= rt.settings.max_attempts and not outage:
         what = "transient failures" if isinstance(exc, TransientError) else f"failures ({type(exc).__name__})"
         _dead_letter(rt, env, env.operations, f"gave up after {failures} {what}")
     else:

@@ -47,6 +47,11 @@ class KlaviyoOutage:
         raw = self.client.get(self.since_key)
         return float(raw) if raw else None
 
+    def lasting(self, at_least: float, now: float | None = None) -> bool:
+        """An outage on record for at least `at_least` seconds (the probe clears it when Klaviyo answers)."""
+        since = self.since()
+        return since is not None and (now or time.time()) - since >= at_least
+
     def waiting(self) -> int:
         return int(self.client.scard(self.waiting_key))
 

@@ -4,6 +4,7 @@ Real Redis; the Klaviyo client points at a closed port, so any request attempt w
 from __future__ import annotations
 
 import json
+import time
 
 from config.mapping import Mapping
 from config.settings import Settings
@@ -79,3 +80,17 @@ def test_every_operation_of_an_erased_customer_in_one_envelope_is_dropped(redis_
                      version=f"2026-01-15T10:00:0{n}Z#1", record="customer:C1") for n in range(2)]
     process_envelope(envelope(ops, "batch"), rt)
     assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []  # neither was sent
+
+
+def test_transient_failures_during_a_confirmed_outage_wait_instead_of_dead_lettering(redis_client, redis_url):
+    rt = make_runtime(redis_client, redis_url)  # Klaviyo at a closed port: every attempt is a connection error
+    op = Operation(kind="profile_upsert", key="profile:C9", lane="fast", payload={"external_id": "C9"})
+    message = envelope([op], "fast")
+    message["attempts"] = [{"at": 1.0, "status": 503, "error": "unavailable"}] * (rt.settings.max_attempts - 1)
+    rt.stores.outage.note_waiting("another-envelope", now=time.time() - 60)  # the probe failed for a minute
+    process_envelope(message, rt)
+    assert rt.dead_letters.list("fast") == [] and rt.delayed.pending() == 1
+    rt.stores.outage.resume()  # Klaviyo answered the probe: this payload's failures count again
+    process_envelope(message, rt)
+    (entry,) = rt.dead_letters.list("fast")
+    assert "gave up after" in entry.reason
