@@ -12,6 +12,7 @@ import pytest
 
 import delivery.publish
 from config.celery import make_app
+from config.mapping import Mapping
 from config.settings import Settings
 from delivery.engine import process_envelope
 from delivery.envelope import envelope
@@ -21,6 +22,7 @@ from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
 from state.dead_letters import DeadLetters
 from state.delayed import DelayedSchedule
+from state.factory import Stores
 from state.ledger import Ledger
 from sync.operations import Operation
 from tests.integration.delivery.test_fleet_delivery import Fleet, fleet_factory  # noqa: F401  (the fleet fixture)
@@ -49,6 +51,9 @@ def submit_like_producers(monkeypatch: pytest.MonkeyPatch, fleet: Fleet, ops: li
         {k[len("BCSYNC_"):].lower(): v for k, v in fleet.env.items() if k.startswith("BCSYNC_")}
     )
     monkeypatch.setattr(delivery.publish, "app", make_app(settings))
+    # and its stores (the in-flight registry) on the fleet's Redis, never a machine-wide one
+    fleet_stores = Stores(settings, Mapping(), fleet.redis)
+    monkeypatch.setattr(delivery.publish, "stores", lambda: fleet_stores)
     return delivery.publish.submit(ops)
 
 
