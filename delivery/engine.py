@@ -33,7 +33,7 @@ from connectors.klaviyo.errors import (
     TransientError,
 )
 from delivery.envelope import Envelope
-from delivery.failures import backoff_delay, short_traceback
+from delivery.failures import attempt_of, backoff_delay, klaviyo_attempt
 from delivery.policy import Action, action_for
 from delivery.publish import submit
 from delivery.registry import SENDERS
@@ -52,14 +52,8 @@ OUTAGE_CONFIRMED_AFTER_SECONDS = 10.0  # several failed probes (every 2 s): Klav
 
 
 
-def _attempt(exc: KlaviyoError) -> Attempt:
-    data = exc.to_dict()
-    return Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
-                   errors=data["errors"])
-
-
-def _local_attempt(error: str, exc: BaseException | None = None) -> Attempt:
-    return Attempt(at=time.time(), error=error[:2000], traceback=short_traceback(exc) if exc else None)
+def _local_attempt(error: str) -> Attempt:
+    return Attempt(at=time.time(), error=error[:2000])
 
 
 
@@ -122,12 +116,11 @@ def _park(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> N
 
 def _wait_after_429(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
     assert isinstance(exc, ThrottledError)
-    _reschedule(rt, env.with_attempt(_attempt(exc)), (exc.retry_after or 1.0) + random.uniform(0, 1.0))
+    _reschedule(rt, env.with_attempt(klaviyo_attempt(exc)), (exc.retry_after or 1.0) + random.uniform(0, 1.0))
 
 
 def _retry(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
-    local = _local_attempt(f"{type(exc).__name__}: {exc}", exc)
-    env = env.with_attempt(_attempt(exc) if isinstance(exc, KlaviyoError) else local)
+    env = env.with_attempt(attempt_of(exc))
     failures = env.failures()
     # Klaviyo down for everyone (the probe confirms it) is not this payload's fault: the work waits out the
     # outage instead of being dead-lettered by a count its backoff would run through in a few minutes
@@ -144,7 +137,7 @@ def _retry(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> 
 
 def _resolve_duplicate(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
     assert isinstance(exc, DuplicateProfileError)
-    env = env.with_attempt(_attempt(exc))
+    env = env.with_attempt(klaviyo_attempt(exc))
     for op in ops:
         # the documented rule (sync/customers/duplicates.py): resend without the phone when it was the
         # phone that collided; otherwise an operator merges the profiles and requeues the dead letter
@@ -163,7 +156,8 @@ def _resolve_duplicate(rt: Runtime, env: Envelope, ops: list[Operation], exc: Ex
 
 def _dead_letter_refused(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
     assert isinstance(exc, KlaviyoError)
-    _dead_letter(rt, env.with_attempt(_attempt(exc)), env.operations, f"Klaviyo refused the request ({exc.status})")
+    reason = f"Klaviyo refused the request ({exc.status})"
+    _dead_letter(rt, env.with_attempt(klaviyo_attempt(exc)), env.operations, reason)
 
 
 def _retry_unexpected(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
@@ -229,8 +223,12 @@ def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> set[str
 
 def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: SendResult) -> None:
     rt.ledger.record(result.delivered)
-    rt.stores.inflight.release(env.id, [op.key for op in ops])
-    if result.delivered and rt.stores.outage.resume() > 0:
+    pipe = rt.redis.pipeline(transaction=False)  # one round trip on the hot path for both
+    rt.stores.inflight.release(env.id, [op.key for op in ops], client=pipe)
+    if result.delivered:
+        rt.stores.outage.resume(client=pipe)
+    done = pipe.execute()
+    if result.delivered and int(done[-1]) > 0:
         log.info("Klaviyo answers again: work waiting out an outage's backoff resumes now")
     if env.kind == "subscribe" and result.delivered:
         delivered = {entry.key for entry in result.delivered}
@@ -241,6 +239,6 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
     rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created)
     for op, err in result.rejected:
         reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
-        _dead_letter(rt, env.with_attempt(_attempt(err)), [op.model_dump(mode="json")], reason)
+        _dead_letter(rt, env.with_attempt(klaviyo_attempt(err)), [op.model_dump(mode="json")], reason)
     for task, args, delay in result.followups:
         rt.delayed.add(task, args, env.lane, time.time() + delay)

@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Literal
 
 from config.settings import Settings
+from connectors.klaviyo.errors import KlaviyoError
 from state.dead_letters import Attempt
 from state.factory import Stores
 
@@ -36,7 +37,19 @@ def short_traceback(exc: BaseException, limit: int = 8) -> str:
 
 
 def failure_attempt(exc: BaseException) -> Attempt:
+    """An attempt that failed on our side (a bug, a time limit): its type, message and a short traceback."""
     return Attempt(at=time.time(), error=f"{type(exc).__name__}: {exc}"[:2000], traceback=short_traceback(exc))
+
+
+def klaviyo_attempt(exc: KlaviyoError) -> Attempt:
+    """An attempt Klaviyo answered (or never answered): status, endpoint and Klaviyo's error objects."""
+    data = exc.to_dict()
+    return Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
+                   errors=data["errors"])
+
+
+def attempt_of(exc: BaseException) -> Attempt:
+    return klaviyo_attempt(exc) if isinstance(exc, KlaviyoError) else failure_attempt(exc)
 
 
 def hand_on_failed_task(

@@ -33,10 +33,12 @@ def submit(operations: list[Operation]) -> int:
 
 def claim_operations(envelopes: list[dict[str, Any]], inflight: InFlight) -> list[dict[str, Any]]:
     """The envelopes cut down to the operations they may carry (empty ones left out)."""
+    claims = inflight.claim_many(
+        [(env["id"], [(str(op.get("key")), op.get("version")) for op in env["operations"]]) for env in envelopes]
+    )
     kept: list[dict[str, Any]] = []
-    for env in envelopes:
+    for env, accepted in zip(envelopes, claims, strict=True):
         ops = env["operations"]
-        accepted = inflight.claim(env["id"], [(str(op.get("key")), op.get("version")) for op in ops])
         mine = [op for op in ops if op.get("key") in accepted]
         if len(mine) < len(ops):
             log.info("%d %s operation(s) already in flight: not submitted again", len(ops) - len(mine), env["kind"])
@@ -45,15 +47,18 @@ def claim_operations(envelopes: list[dict[str, Any]], inflight: InFlight) -> lis
     return kept
 
 
-def publish_envelopes(envelopes: list[dict[str, Any]], inflight: InFlight | None = None) -> int:
-    """Publish delivery envelopes on their lanes over one producer; returns the number published."""
+def publish_envelopes(
+    envelopes: list[dict[str, Any]], inflight: InFlight | None = None, task: str | None = None,
+) -> int:
+    """Publish delivery envelopes on their lanes over one producer; returns the number published. `task`
+    overrides the per-kind task name (a requeued dead letter keeps the name it was written under)."""
     inflight = inflight or stores().inflight
     claimed = claim_operations(envelopes, inflight)
     published = 0
     try:
         with app.producer_or_acquire() as producer:
             for env in claimed:
-                app.send_task(deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
+                app.send_task(task or deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
                 published += 1
     except BaseException:
         for env in claimed[published:]:

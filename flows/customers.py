@@ -32,15 +32,15 @@ from config.settings import get_settings
 from config.task_names import HANDLE_CUSTOMER_CHANGES
 from connectors.klaviyo.errors import (
     EndpointParkedError,
-    KlaviyoError,
     PermanentError,
     RateLimitedLocally,
     TransientError,
 )
+from delivery.failures import klaviyo_attempt
 from delivery.publish import submit
 from delivery.runtime import runtime
 from state.daily_batch import DailyBatchStore
-from state.dead_letters import Attempt, DeadLetters
+from state.dead_letters import DeadLetters
 from state.delayed import DelayedSchedule
 from state.erasure import ErasureTombstones, PurgeReport, purge_customer_state
 from state.exceptions import ExceptionRegister
@@ -222,12 +222,6 @@ def handle_duplicate_profile(
 
 
 # --- Celery wiring -----------------------------------------------------------------------------------
-
-
-def klaviyo_attempt(exc: KlaviyoError) -> Attempt:
-    data = exc.to_dict()
-    return Attempt(at=time.time(), status=exc.status, endpoint=exc.endpoint, error=data["message"],
-                   errors=data["errors"])
 
 
 def _recording(lookup: ConsentLookup | None, asked: set[str]) -> ConsentLookup | None:

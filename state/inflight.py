@@ -98,19 +98,31 @@ class InFlight:
     def claim(self, envelope_id: str, keys: Iterable[tuple[str, str | None]], now: float | None = None) -> set[str]:
         """Register `(operation key, version)` pairs for one envelope; returns the keys it may carry.
 
-        A claim is provisional: it goes stale after `PUBLISH_GRACE` seconds unless `touch`ed once the envelope
-        is on the broker, so a process that dies between claiming and publishing blocks nobody for long."""
-        now = now or time.time()
-        args: list[str | float] = [now, self.stale_after, now - self.stale_after + PUBLISH_GRACE]
-        for key, version in keys:
-            args.extend((key, envelope_id, version or ""))
-        if len(args) == 3:
-            return set()
-        return set(self._claim(keys=[self.key], args=args))
+        A claim is provisional: it goes stale after `PUBLISH_GRACE` seconds unless `confirm`ed once the
+        envelope is on the broker, so a process that dies between claiming and publishing blocks nobody for long."""
+        return self.claim_many([(envelope_id, list(keys))], now)[0]
 
-    def release(self, envelope_id: str, keys: Iterable[str]) -> int:
+    def claim_many(
+        self, envelopes: list[tuple[str, list[tuple[str, str | None]]]], now: float | None = None,
+    ) -> list[set[str]]:
+        """`claim` for many envelopes in one round trip (a poll's or a flush's submission)."""
+        now = now or time.time()
+        head: list[str | float] = [now, self.stale_after, now - self.stale_after + PUBLISH_GRACE]
+        pipe = self.client.pipeline(transaction=False)
+        for envelope_id, keys in envelopes:
+            args = list(head)
+            for key, version in keys:
+                args.extend((key, envelope_id, version or ""))
+            self._claim(keys=[self.key], args=args, client=pipe)
+        return [set(accepted or []) for accepted in pipe.execute()] if envelopes else []
+
+    def release(self, envelope_id: str, keys: Iterable[str], client: redis.client.Pipeline | None = None) -> int:
+        """Free the keys the envelope still holds (inside `client`'s pipeline if given: returns 0 then)."""
         keys = list(keys)
-        return int(self._release(keys=[self.key], args=[envelope_id, *keys])) if keys else 0
+        if not keys:
+            return 0
+        released = self._release(keys=[self.key], args=[envelope_id, *keys], client=client or self.client)
+        return 0 if client is not None else int(released)
 
     def touch(self, envelope_id: str, keys: Iterable[str], at: float) -> None:
         """Mark the keys as still held until `at` (a rescheduled envelope's due time)."""

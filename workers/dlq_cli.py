@@ -13,7 +13,7 @@ from rich.text import Text
 
 from config.lanes import LANES
 from delivery.envelope import envelope
-from delivery.publish import publish
+from delivery.publish import publish, publish_envelopes
 from state.dead_letters import Attempt, DeadLetter
 from state.factory import stores
 from sync.operations import Operation
@@ -160,7 +160,9 @@ def _requeue(entry: DeadLetter) -> None:
     else:
         env = envelope([Operation.model_validate(o) for o in entry.operations], entry.lane)
         env["requeued_from"] = entry.id
-        publish(entry.task, [env], entry.lane)
+        # through the in-flight registry like any submission: an envelope already holding these keys (a
+        # re-sync since) delivers them, and this one is not sent beside it
+        publish_envelopes([env], task=entry.task)
     stores().dead_letters.remove(entry)
 
 

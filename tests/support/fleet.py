@@ -9,11 +9,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +133,38 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _reset_caches() -> None:
+    # per call: only the in-process producer tests configure the test process like the workers
+    import config.mapping  # noqa: PLC0415
+    import config.settings  # noqa: PLC0415
+    import delivery.runtime  # noqa: PLC0415
+
+    config.settings.reload_settings()
+    config.mapping.get_mapping.cache_clear()
+    delivery.runtime.reset_runtime()
+
+
+@contextmanager
+def configured_like(env: dict[str, str], app: object) -> Iterator[None]:
+    """This test process configured like the fleet's workers (`env`'s BCSYNC_ settings, its Celery `app`), so
+    in-process producers - the poller's emit, `delivery.publish`, the CLI - use the fleet's Redis and never a
+    machine-wide one. Everything is restored, and the caches forgotten, on leaving."""
+    import config.celery  # noqa: PLC0415
+    import delivery.publish  # noqa: PLC0415
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("BCSYNC_")]:
+            mp.delenv(key)
+        for key, value in env.items():
+            if key.startswith("BCSYNC_"):
+                mp.setenv(key, value)
+        _reset_caches()
+        mp.setattr(config.celery, "app", app)
+        mp.setattr(delivery.publish, "app", app)
+        try:
+            yield
+        finally:
+            mp.undo()
+            _reset_caches()

@@ -9,8 +9,8 @@ never to a machine-wide one. Everything is restored when the module ends.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,6 @@ import httpx
 import pytest
 import redis
 
-import config.celery
-import config.mapping
-import config.settings
-import delivery.publish
-import delivery.runtime
 from config.celery import make_app
 from config.mapping import load_mapping
 from config.settings import Settings
@@ -34,7 +29,7 @@ from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
 from state.exceptions import ExceptionRegister
-from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_for, wait_idle
+from tests.support.fleet import WorkerProcess, configured_like, fleet_env, pending_work, wait_for, wait_idle
 from tests.support.redis_server import PrivateRedis
 from workers.poller import CycleResult, Poller, build_poller
 
@@ -53,12 +48,6 @@ page_size = 10
 [consent]
 historical_import = true
 """
-
-
-def _reset_caches() -> None:
-    config.settings.reload_settings()
-    config.mapping.get_mapping.cache_clear()
-    delivery.runtime.reset_runtime()
 
 
 class CustomerFleet:
@@ -189,20 +178,12 @@ def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) 
                                         start_time="2026-03-02 10:00:00", frozen=True)
     with ServerThread(create_bluecherry(bc_config)) as bc, \
             ServerThread(create_klaviyo(KlaviyoSandboxConfig(rate_limits_enabled=False))) as klaviyo, \
-            pytest.MonkeyPatch.context() as mp:
+            ExitStack() as stack:
         fleet = CustomerFleet(redis_server.url, bc, klaviyo, mapping_file)
-        for key in [k for k in os.environ if k.startswith("BCSYNC_")]:
-            mp.delenv(key)
-        for key, value in fleet.env.items():
-            if key.startswith("BCSYNC_"):
-                mp.setenv(key, value)
-        _reset_caches()
-        mp.setattr(config.celery, "app", fleet.app)
-        mp.setattr(delivery.publish, "app", fleet.app)
+        stack.enter_context(configured_like(fleet.env, fleet.app))
         try:
             for lane in ("fast", "batch"):
                 fleet.workers.append(WorkerProcess(lane, fleet.env).start())
             yield fleet
         finally:
             fleet.stop()  # workers stopped by pid; the servers stop on leaving the with
-    _reset_caches()  # the environment is restored: forget this module's settings

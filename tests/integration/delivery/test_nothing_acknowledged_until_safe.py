@@ -7,7 +7,6 @@ Real worker processes (default lane, concurrency 2) run tasks that fail on purpo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,15 +14,10 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-import config.celery
-import config.mapping
-import config.settings
-import delivery.publish
-import delivery.runtime
 from config.celery import make_app
 from config.settings import Settings
 from state.dead_letters import DeadLetter, DeadLetters
-from tests.support.fleet import WorkerProcess, fleet_env, wait_for
+from tests.support.fleet import WorkerProcess, configured_like, fleet_env, wait_for
 from tests.support.redis_server import PrivateRedis
 from workers.dlq_cli import app as dlq_app
 
@@ -58,30 +52,15 @@ class Fleet:
         return sum(int(self.redis.zcard(key)) for key in keys)
 
 
-def _reset_caches() -> None:
-    config.settings.reload_settings()
-    config.mapping.get_mapping.cache_clear()
-    delivery.runtime.reset_runtime()
-
-
 @contextmanager
 def running(fleet: Fleet) -> Iterator[Fleet]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith("BCSYNC_")]:
-            mp.delenv(key)
-        for key, value in fleet.env.items():
-            if key.startswith("BCSYNC_"):
-                mp.setenv(key, value)
-        _reset_caches()
-        mp.setattr(config.celery, "app", fleet.app)
-        mp.setattr(delivery.publish, "app", fleet.app)
+    with configured_like(fleet.env, fleet.app):
         fleet.worker.start()
         try:
             yield fleet
         finally:
             fleet.worker.stop()
             fleet.redis.close()
-    _reset_caches()
 
 
 @pytest.fixture(scope="module")
