@@ -1,5 +1,5 @@
 """Customers end to end: both sandboxes on ServerThread, real Redis, real `bcsync worker` processes for the
-fast and batch lanes (concurrency 1), the poller in-process with its real Celery emit.
+fast and batch lanes (concurrency 2), the poller in-process with its real Celery emit.
 
 The module's process is configured like the workers (the fleet's env is put in os.environ and the settings,
 mapping and Celery app rebuilt), so in-process producers - the poller's `celery_emit`, `delivery.publish.submit`
@@ -183,7 +183,7 @@ def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) 
         stack.enter_context(configured_like(fleet.env, fleet.app))
         try:
             for lane in ("fast", "batch"):
-                fleet.workers.append(WorkerProcess(lane, fleet.env).start())
+                fleet.workers.append(WorkerProcess(lane, fleet.env, concurrency=2).start())
             yield fleet
         finally:
             fleet.stop()  # workers stopped by pid; the servers stop on leaving the with

@@ -114,7 +114,7 @@ def test_beat_outlives_a_redis_restart_and_stock_reaches_klaviyo_after_it(restar
     beat = Beat("beat", fleet.env)
     try:
         fleet.seed_variants("TEE-BLK", [variant], quantity=0)
-        fleet.worker("batch")
+        fleet.worker("batch", concurrency=2)
         beat.start()
         heartbeat = BeatHeartbeat(fleet.redis, fleet.prefix)
         fleet.records("inventory", [stock_row(3, 0)], "2026-11-20T18:00:00+00:00", "batch")

@@ -101,7 +101,7 @@ def kill_and_recover(fleet: Fleet, timing: Timing, status: Any = None) -> float:
     fleet.publish_single(changes)
     wait_for(lambda: received(fleet, SUBSCRIBE) >= 1 and received(fleet, UNSUBSCRIBE) >= 1, 30,
              message="both consent changes in flight")
-    fleet.worker("fast")
+    fleet.worker("fast", concurrency=2)
     fleet.faults(slow_rate=0.0)  # for the redelivered requests; the first ones stay held until the kill
     os.killpg(doomed.pid, signal.SIGKILL)
     killed = time.monotonic()
@@ -150,8 +150,8 @@ def test_a_live_workers_task_longer_than_the_visibility_timeout_is_not_redeliver
                           BCSYNC_TASK_TIME_LIMIT_SECONDS="25")
     answer_after = 2 * FAST.bound  # Klaviyo answers only after two visibility timeouts and sweeps
     fleet.faults(latency_ms=answer_after * 1000, endpoints=[PROFILE_IMPORT])
-    fleet.worker("fast")
-    fleet.worker("fast")  # idle, sweeping: it would take the message if it were restored
+    fleet.worker("fast", concurrency=2)
+    fleet.worker("fast", concurrency=2)  # idle, sweeping: it would take the message if it were restored
     fleet.submit([profile_op(1)])
     wait_for(lambda: received(fleet, PROFILE_IMPORT) >= 1, 30, message="the upsert in flight")
     started = time.monotonic()

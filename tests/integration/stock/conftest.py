@@ -66,8 +66,8 @@ class StockFleet:
         sandbox: KlaviyoSandbox = self.app.state.sandbox
         return sandbox
 
-    def worker(self, lane: str) -> WorkerProcess:
-        w = WorkerProcess(lane, self.env, 1).start()
+    def worker(self, lane: str, concurrency: int = 1) -> WorkerProcess:
+        w = WorkerProcess(lane, self.env, concurrency).start()
         self.workers.append(w)
         return w
 

@@ -84,7 +84,7 @@ def test_after_a_killed_flush_every_figure_and_catalog_row_reaches_klaviyo(stock
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert not fleet.state.pending() and fleet.state.outbox_size() == 0
 
-    fleet.worker("batch")
+    fleet.worker("batch", concurrency=2)
     assert ClaimStore(fleet.redis, fleet.prefix).reclaim_stale(older_than=0) == 121  # as the drainer does
     fleet.publish("bcsync.flush_stock", [], "batch")
     item = fleet.sandbox.catalog.items[variant_id("CRASH-ITEM")]
