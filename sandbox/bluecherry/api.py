@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sandbox.bluecherry.filters import FilterError, compile_filter
-from sandbox.bluecherry.sandbox import BlueCherrySandbox
+from sandbox.bluecherry.sandbox import RESOURCES, BlueCherrySandbox
 
-RESOURCES = ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "Location")
 FLAT = ("Location",)  # small lookups answer {"data": [...]}
 MAX_PAGE = 200
 

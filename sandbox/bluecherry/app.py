@@ -59,6 +59,7 @@ def create_app(config: BlueCherrySandboxConfig | None = None) -> Starlette:
         Route("/_sandbox/live", control.live, methods=["GET", "POST"]),
         Route("/_sandbox/csv-drop", control.csv_drop, methods=["POST"]),
         Route("/_sandbox/stats", control.stats, methods=["GET"]),
+        Route("/_sandbox/dump", control.dump, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox

@@ -1,4 +1,4 @@
-"""Control endpoints under ``/_sandbox/`` (no auth): apply, faults, clock, reset, live, CSV drop, stats."""
+"""Control endpoints under ``/_sandbox/`` (no auth): apply, faults, clock, reset, live, CSV drop, stats, dump."""
 
 from __future__ import annotations
 
@@ -123,3 +123,14 @@ async def csv_drop(request: Request) -> Response:
 
 async def stats(request: Request) -> Response:
     return JSONResponse(sandbox_of(request).stats())
+
+
+async def dump(request: Request) -> Response:
+    """The whole tenant in one consistent read (``BlueCherrySandbox.dump``). Read and encoded in a worker
+    thread: a big tenant takes seconds, and the event loop keeps serving meanwhile (writers wait for the lock)."""
+    sandbox = sandbox_of(request)
+
+    def encoded() -> bytes:
+        return json.dumps(sandbox.dump(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    return Response(await run_in_threadpool(encoded), media_type="application/json")

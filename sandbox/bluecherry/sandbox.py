@@ -17,6 +17,9 @@ from sandbox.bluecherry.ops import apply_ops
 from sandbox.bluecherry.store import RecordStore
 from sandbox.bluecherry.tenant import Tenant
 
+RESOURCES = ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "Location")
+DIALECT = "default"  # how records are named and shaped; other tenant dialects come later
+
 
 class BlueCherrySandbox:
     def __init__(self, config: BlueCherrySandboxConfig) -> None:
@@ -85,17 +88,17 @@ class BlueCherrySandbox:
             "live": {"running": self.live.running, "applied": self.live.applied, "refused": self.live.failed},
             "csv_files": list(self.csv_files),
             "generated": self.generated,
-            "counts": {
-                r: self.store.count(r)
-                for r in (
-                    "customer",
-                    "order",
-                    "pick",
-                    "invoice",
-                    "creditmemo",
-                    "style",
-                    "inventory",
-                    "Location",
-                )
-            },
+            "counts": {r: self.store.count(r) for r in RESOURCES},
         }
+
+    def dump(self) -> dict[str, Any]:
+        """Every stored record of every resource as ``_include=all`` serves it, never malformed (the stored
+        truth an expected-state oracle compares against), with the clock. One read under the store lock: no
+        op, live trade or paging touch lands between two resources. Blocking: call it from a thread."""
+        with self.store.lock:
+            return {
+                "dumped_at": self.clock.as_dict(),
+                "timezone": self.clock.timezone,
+                "dialect": DIALECT,
+                "resources": {r: [row.record() for row in self.store.iterate(r)] for r in RESOURCES},
+            }
