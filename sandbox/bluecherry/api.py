@@ -36,9 +36,28 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     return value
 
 
+HANG_STEP_SECONDS = 0.05
+
+
+async def held_while_hung(sandbox: BlueCherrySandbox, request: Request) -> bool:
+    """The ``hang`` fault: hold the request with no answer at all (not even headers) until the fault is set
+    back to 0. False when the client gave up meanwhile (its read timeout), so nothing is left waiting.
+    Sleeps in small steps on the event loop: other requests and /_sandbox routes are served meanwhile."""
+    if not sandbox.faults.config.hang:
+        return True
+    sandbox.faults.injected["hang"] += 1
+    while sandbox.faults.config.hang:
+        if await request.is_disconnected():
+            return False
+        await asyncio.sleep(HANG_STEP_SECONDS)
+    return not await request.is_disconnected()
+
+
 async def list_resource(request: Request) -> Response:
     sandbox: BlueCherrySandbox = request.app.state.sandbox
     resource = request.path_params["resource"]
+    if not await held_while_hung(sandbox, request):
+        return Response(status_code=204)  # nobody reads it: the client disconnected
     response = await _list(sandbox, request, resource)
     sandbox.statuses[str(response.status_code)] += 1
     return response

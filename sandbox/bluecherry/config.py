@@ -19,6 +19,7 @@ class FaultConfig:
     modify_while_paging: int = 0  # records of the page just served to touch before the next page is read
     malformed_rate: float = 0.0
     malformed_kinds: tuple[str, ...] = ()  # empty = every kind that fits the resource
+    hang: float = 0.0  # non-zero: every /api request is held without any answer until this is 0 again
 
     def update(self, values: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
