@@ -22,7 +22,9 @@ class FaultSettings:
     long_throttle_endpoint: str | None = None  # e.g. "POST /api/events": 429 with a Retry-After of hours
     long_throttle_seconds: int = 67608
     other_integration_share: float = 0.0  # fraction of every rate-limit window already used by someone else
-    endpoints: list[str] | None = None  # restrict error/latency/drop/slow faults to these keys; None = all
+    throttle_rate: float = 0.0  # a 429 storm: probability per request of a Klaviyo 429 `throttled`
+    throttle_retry_after: int = 30  # the storm's Retry-After seconds
+    endpoints: list[str] | None = None  # restrict error/latency/drop/throttle/slow faults to these keys; None = all
     # Klaviyo-shaped 4xx refusals of every request to an endpoint, until lifted: a "permanent" error whose
     # cause an operator can fix (e.g. {"endpoint": "POST /api/profile-import", "status": 400,
     # "code": "invalid", "detail": "...", "pointer": "/data/attributes/phone_number"}).
@@ -40,6 +42,8 @@ class FaultSettings:
             "long_throttle_endpoint": self.long_throttle_endpoint,
             "long_throttle_seconds": self.long_throttle_seconds,
             "other_integration_share": self.other_integration_share,
+            "throttle_rate": self.throttle_rate,
+            "throttle_retry_after": self.throttle_retry_after,
             "endpoints": self.endpoints,
             "reject_rules": [dict(rule) for rule in self.reject_rules],
             "seed": self.seed,
@@ -68,6 +72,8 @@ class FaultSettings:
                 long_throttle_endpoint=data.get("long_throttle_endpoint"),
                 long_throttle_seconds=int(data.get("long_throttle_seconds", 67608)),
                 other_integration_share=float(data.get("other_integration_share", 0.0)),
+                throttle_rate=float(data.get("throttle_rate", 0.0)),
+                throttle_retry_after=_whole(data.get("throttle_retry_after", 30), "throttle_retry_after"),
                 endpoints=list(data["endpoints"]) if data.get("endpoints") is not None else None,
                 reject_rules=[dict(rule) for rule in data.get("reject_rules") or []],
                 seed=int(data["seed"]) if data.get("seed") is not None else None,
@@ -86,6 +92,7 @@ class FaultSettings:
             raise ValueError("error_rates: the rates add up to more than 1")
         _check_probability("drop_rate", self.drop_rate)
         _check_probability("slow_rate", self.slow_rate)
+        _check_probability("throttle_rate", self.throttle_rate)
         if not 0.0 <= self.other_integration_share < 1.0:
             raise ValueError("other_integration_share must be in [0, 1)")
         for rule in self.reject_rules:
@@ -97,9 +104,16 @@ class FaultSettings:
             unknown = set(rule) - {"endpoint", "status", "code", "detail", "pointer"}
             if unknown:
                 raise ValueError(f"reject_rules: unknown rule key(s) {sorted(unknown)}")
-        for name in ("latency_ms", "outage_seconds", "slow_seconds", "long_throttle_seconds"):
+        for name in ("latency_ms", "outage_seconds", "slow_seconds", "long_throttle_seconds", "throttle_retry_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+
+
+def _whole(value: Any, name: str) -> int:
+    """An integer setting: 30 or 30.0, never 29.5 (Retry-After is whole seconds) nor true."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{name} must be a whole number of seconds, got {value!r}")
+    return int(value)
 
 
 def _check_probability(name: str, value: float) -> None:

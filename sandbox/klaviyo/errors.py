@@ -9,6 +9,7 @@ from typing import Any
 TITLES = {
     400: "Invalid input.",
     401: "Authentication credentials were not provided.",
+    403: "You do not have permission to perform this action.",
     404: "Not found.",
     405: "Method not allowed.",
     409: "Conflict.",
@@ -22,6 +23,7 @@ TITLES = {
 }
 CODES = {
     400: "invalid",
+    403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",

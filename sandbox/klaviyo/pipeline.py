@@ -145,7 +145,8 @@ class ApiPipeline:
                     budget.faults += 1
                     raise ApiError([ErrorItem(
                         int(rule.get("status", 400)), str(rule.get("detail", "Injected refusal.")),
-                        str(rule.get("pointer", "/data")), code=str(rule.get("code", "invalid")),
+                        str(rule.get("pointer", "/data")),
+                        code=str(rule["code"]) if "code" in rule else None,  # None: the status's own code
                     )])
             reply = self.run(scope, op, params, body)
             response = Response(
@@ -170,7 +171,8 @@ class ApiPipeline:
         return response, slow
 
     async def inject_fault(self, scope: dict[str, Any], budget: EndpointBudget) -> tuple[Response | None, bool] | None:
-        """The configured latency, then a dropped connection or an injected error by the dice; None: no fault."""
+        """The configured latency, then a dropped connection, a 429 storm or an injected error by the dice;
+        None: no fault."""
         sandbox = self.sandbox
         faults = sandbox.faults
         if faults.latency_ms:
@@ -178,6 +180,10 @@ class ApiPipeline:
         if faults.drop_rate and sandbox.dice.random() < faults.drop_rate and drop_connection(scope):
             budget.faults += 1
             return None, False
+        if faults.throttle_rate and sandbox.dice.random() < faults.throttle_rate:
+            budget.faults += 1
+            budget.throttled += 1
+            return error_response(throttled(faults.throttle_retry_after)), False
         roll = sandbox.dice.random() if faults.error_rates else 1.0
         for status in ERROR_STATUSES:
             rate = faults.error_rates.get(status, 0.0)
