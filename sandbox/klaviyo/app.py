@@ -17,6 +17,7 @@ from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.klaviyo.pipeline import ApiPipeline
 from sandbox.klaviyo.recorder import Recorder
 from sandbox.klaviyo.state import KlaviyoSandbox
+from sandbox.klaviyo.tamper import tamper
 
 
 class KlaviyoSandboxApp(Starlette):
@@ -70,6 +71,14 @@ async def post_faults(request: Request) -> JSONResponse:
     return JSONResponse(sandbox.faults_json())
 
 
+async def post_tamper(request: Request) -> JSONResponse:
+    try:
+        results = tamper(_sandbox(request), json.loads(await request.body() or b"null"))
+    except ValueError as exc:  # TamperError, or a body that is not JSON
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse({"results": results})
+
+
 async def get_stats(request: Request) -> JSONResponse:
     return JSONResponse(_sandbox(request).stats())
 
@@ -107,6 +116,7 @@ def create_app(config: KlaviyoSandboxConfig | None = None) -> Starlette:
             Route("/_sandbox/faults", post_faults, methods=["POST"]),
             Route("/_sandbox/stats", get_stats, methods=["GET"]),
             Route("/_sandbox/complete-jobs", post_complete_jobs, methods=["POST"]),
+            Route("/_sandbox/tamper", post_tamper, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -46,6 +46,10 @@ class Event:
         }
 
 
+def dedup_key(profile_id: str, metric_id: str, unique_id: str | None, moment: datetime) -> tuple[str, str, str]:
+    return profile_id, metric_id, f"u:{unique_id}" if unique_id is not None else f"t:{int(moment.timestamp())}"
+
+
 class EventLog:
     def __init__(self, ids: IdFactory) -> None:
         self.ids = ids
@@ -77,11 +81,7 @@ class EventLog:
         event time to the second, so the sandbox does the same."""
         metric = self.metric(metric_name, now)
         unique_id = attributes.get("unique_id")
-        key = (
-            profile_id,
-            metric.id,
-            f"u:{unique_id}" if unique_id is not None else f"t:{int(moment.timestamp())}",
-        )
+        key = dedup_key(profile_id, metric.id, unique_id, moment)
         if key in self.seen:
             self.duplicates_suppressed += 1
             return None
@@ -101,6 +101,23 @@ class EventLog:
         self.by_profile[profile_id].append(event)
         self.count += 1
         return event
+
+    def find(self, event_id: str) -> Event | None:
+        return next((e for events in self.by_metric.values() for e in events if e.id == event_id), None)
+
+    def remove(self, event: Event) -> None:
+        """Forget one event as if it had never been received: a repeat of it would be stored again, and a
+        metric left without events goes too (only events create metrics)."""
+        self.by_metric[event.metric_id] = [e for e in self.by_metric[event.metric_id] if e is not event]
+        self.by_profile[event.profile_id] = [e for e in self.by_profile[event.profile_id] if e is not event]
+        if not self.by_profile[event.profile_id]:
+            del self.by_profile[event.profile_id]
+        if not self.by_metric[event.metric_id]:
+            del self.by_metric[event.metric_id]
+            metric = self.metrics.pop(event.metric_id)
+            del self.metrics_by_name[metric.name]
+        self.seen.discard(dedup_key(event.profile_id, event.metric_id, event.unique_id, event.time))
+        self.count -= 1
 
     def forget_profile(self, profile_id: str) -> None:
         events = self.by_profile.pop(profile_id, [])
