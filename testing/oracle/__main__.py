@@ -1,0 +1,5 @@
+import sys
+
+from testing.oracle.cli import main
+
+sys.exit(main())
