@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
-.venv/bin/mypy config connectors sync state delivery flows tasks workers sandbox
+.venv/bin/mypy config connectors sync state delivery flows tasks workers sandbox testing
 .venv/bin/lint-imports --no-cache
 .venv/bin/pytest "$@"

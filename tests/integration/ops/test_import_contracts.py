@@ -13,7 +13,7 @@ import pytest
 from tests.support.paths import REPO_ROOT
 
 REPO = REPO_ROOT
-PACKAGES = ("config", "connectors", "sync", "state", "delivery", "flows", "tasks", "workers", "sandbox")
+PACKAGES = ("config", "connectors", "sync", "state", "delivery", "flows", "tasks", "workers", "sandbox", "testing")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -52,6 +52,8 @@ def test_a_copy_keeps_them_too(copy_of_the_product: Path) -> None:
          "The sandboxes are stand-ins"),
         ("delivery/_violation.py", "from sandbox.server import free_port  # noqa: F401\n",
          "The product imports the sandboxes only"),
+        ("testing/oracle/_violation.py", "from sync.orders.aggregates import customer_aggregates  # noqa: F401\n",
+         "The oracle is independent"),
     ],
 )
 def test_a_deliberate_violation_breaks_the_contracts(
