@@ -31,16 +31,17 @@ class PrivateRedis:
     port: int
     process: subprocess.Popen[bytes]
     workdir: Path
+    persistent: bool = False  # an append-only file fsynced on every write: a restart loses nothing
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls) -> PrivateRedis:
+    def start(cls, persistent: bool = False) -> PrivateRedis:
         workdir = Path(tempfile.mkdtemp(prefix="bcsync-redis-"))
         port = free_port()
-        return cls(port=port, process=_serve(port, workdir), workdir=workdir)
+        return cls(port=port, process=_serve(port, workdir, persistent), workdir=workdir, persistent=persistent)
 
     def halt(self) -> None:
         """Stop the server, keeping its port and folder: clients see connection errors until `resume`."""
@@ -52,8 +53,8 @@ class PrivateRedis:
             self.process.wait()
 
     def resume(self) -> None:
-        """A fresh server on the same port. It keeps nothing on disk, so it starts empty (a Redis restart)."""
-        self.process = _serve(self.port, self.workdir)
+        """A new server on the same port (a Redis restart): empty, or, when persistent, replaying its AOF."""
+        self.process = _serve(self.port, self.workdir, self.persistent)
 
     def restart(self) -> None:
         self.halt()
@@ -64,11 +65,12 @@ class PrivateRedis:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _serve(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """redis-server on `port`, without persistence, once it answers PING."""
+def _serve(port: int, workdir: Path, persistent: bool = False) -> subprocess.Popen[bytes]:
+    """redis-server on `port` (persistent: an AOF fsynced on every write), once it answers PING."""
+    aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
     process = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--maxmemory-policy", "noeviction"],
+         *aof, "--dir", str(workdir), "--maxmemory-policy", "noeviction"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)

@@ -210,7 +210,7 @@ def _add_customers(
     )
     wholesale = [f"W{n + 1:05d}" for n in range(len(WHOLESALE_ACCOUNTS))]
     for code, name in zip(wholesale, WHOLESALE_ACCOUNTS, strict=True):
-        p = person(seed, 9_000_000 + len(code))
+        p = person(seed, 9_000_000 + int(code[1:]))
         out.add("customer", code, stamp(start), customer_body(code, p, stamp(start), wholesale_name=name))
     for i in range(1, customers + 1):
         created = start + (i / max(1, customers)) * (now - start) * 0.9
@@ -302,7 +302,7 @@ class _History:
         rng, seed = self.rng, self.seed
         if ord_type == "WHL":
             code = rng.choice(self.wholesale)
-            p = person(seed, 9_000_000 + len(code))
+            p = person(seed, 9_000_000 + int(code[1:]))
             return code, [address("BT", code, p), address("ST", code, p)]
         if self.customers == 0 or ord_type == "WEB" and rng.random() < 0.3:
             p = person(seed, 10_000_000 + n)

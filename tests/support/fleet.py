@@ -113,6 +113,12 @@ class WorkerProcess:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
 
+    def kill_group(self) -> None:
+        """SIGKILL the worker and its pool children at once, as a lost machine or the OOM killer would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process is None:
             return
