@@ -337,15 +337,16 @@ class _History:
         rng = self.rng
         fate = _fate((self.now - ts) / DAY, rng.random())
         last = ts
+        latest = max(ts, self.now - 1)  # nothing is stamped after the clock: a poller would skip past "now"
         if fate != "enter":
-            last = ts + rng.uniform(60, 3600)
+            last = min(latest, ts + rng.uniform(60, 3600))
             order["ord_status"] = "O"
             order["confirm_date"] = self.stamp(last)
         if fate == "hold":
             order["ord_status"] = "H"
             order["hold_reason"] = "CREDIT"
         elif fate == "cancel":
-            last += rng.uniform(60, DAY)
+            last = min(latest, last + rng.uniform(60, DAY))
             order["ord_status"] = "X"
             for line in lines:
                 line["cancel_qty"] = line["ord_qty"]

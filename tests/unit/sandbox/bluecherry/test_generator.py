@@ -97,3 +97,13 @@ def test_a_tenant_without_customers_still_takes_orders_from_guests_and_wholesale
     assert {
         r.body["customer"] == "WEBGUEST" or r.body["customer"].startswith("W0") for r in store.iterate("order")
     } == {True}
+
+
+def test_nothing_is_stamped_after_the_clock_and_no_two_customers_share_an_email() -> None:
+    # a record stamped in the future holds a poller's watermark past "now": changes made meanwhile go unseen
+    store = generated(7)
+    for resource in ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory"):
+        latest = max(row.last_mod for row in store.iterate(resource))
+        assert latest <= "2026-11-20 12:00:00", (resource, latest)
+    emails = Counter(row.body["email"] for row in store.iterate("customer") if row.body.get("email"))
+    assert max(emails.values()) == 1, emails.most_common(3)
