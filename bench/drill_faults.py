@@ -30,6 +30,7 @@ class Drill:
     stop: Callable[[DrillFleet], None] = _nothing
     during: Callable[[DrillFleet, float], None] = _each_second  # called about once a second while it lasts
     length: float = 1.0  # the fault window, as a multiple of the size's fault_seconds
+    settings: tuple[tuple[str, str], ...] = ()  # BCSYNC_ settings of this drill's fleet
 
 
 def _klaviyo_faults(**settings: object) -> Callable[[DrillFleet], None]:
@@ -119,6 +120,8 @@ DRILLS: dict[str, Drill] = {drill.name: drill for drill in (
     Drill("consent_lookup_403", "Klaviyo refuses the consent lookup (GET /api/profiles) with 403", transient=False,
           start=_klaviyo_faults(reject_rules=[CONSENT_LOOKUP_REFUSED]), stop=_clear_klaviyo),
     Drill("handler_bug", "a bug in the order handler (test-only hook) until 'deployed fixed'", transient=False,
-          start=_handler_bug(True), stop=_handler_bug(False)),
+          start=_handler_bug(True), stop=_handler_bug(False),
+          # a bug that outlasts the retries (1 + 2 + 4 s): dead letters, requeued once the fix is deployed
+          settings=(("BCSYNC_MAX_ATTEMPTS", "4"),)),
 )}
 QUICK_DRILLS = ("no_fault", "worker_sigkill", "klaviyo_5xx")

@@ -135,8 +135,10 @@ class Quiet:
 class DrillFleet:
     """Everything one drill runs on. Enter to start, leave to stop every process by its id."""
 
-    def __init__(self, size: DrillSize, *, concurrency: int = 2, seed: int = 7) -> None:
+    def __init__(self, size: DrillSize, *, concurrency: int = 2, seed: int = 7,
+                 settings: dict[str, str] | None = None) -> None:
         self.size = size
+        self.overrides = settings or {}
         self.concurrency = concurrency
         self.seed = seed
         self.folder = Path(tempfile.mkdtemp(prefix="bcsync-drill-"))
@@ -179,6 +181,7 @@ class DrillFleet:
             BCSYNC_BACKOFF_BASE_SECONDS="1", BCSYNC_BACKOFF_MAX_SECONDS="60",
             BCSYNC_KLAVIYO_TIMEOUT_SECONDS="4", BCSYNC_BLUECHERRY_TIMEOUT_SECONDS="5",
             BCSYNC_TASK_SOFT_TIME_LIMIT_SECONDS="12", BCSYNC_TASK_TIME_LIMIT_SECONDS="15",
+            **self.overrides,
         )
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
         self.settings = Settings.model_validate(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def run_drill_in(fleet: DrillFleet, drill: Drill) -> DrillResult:
 
 
 def run_drill(drill: Drill, size: DrillSize, concurrency: int = 2) -> DrillResult:
-    with DrillFleet(size, concurrency=concurrency) as fleet:
+    with DrillFleet(size, concurrency=concurrency, settings=dict(drill.settings)) as fleet:
         return run_drill_in(fleet, drill)
 
 
@@ -131,6 +132,27 @@ are reported as measured: the issues on profiles, consent, orders and stock brin
 """
 
 
+RESULTS_MARK = "<!-- drill results (read back by --write --drill): "
+
+
+def earlier_results(path: Path) -> list[DrillResult]:
+    """The rows a previous `--write` left in the doc, so a rerun of some drills keeps the others."""
+    if not path.exists() or RESULTS_MARK not in path.read_text():
+        return []
+    rows = json.loads(path.read_text().split(RESULTS_MARK, 1)[1].split(" -->", 1)[0])
+    return [DrillResult(drill=row["drill"], counts={k: row[k] for k in COLUMNS},
+                        dead_letters=Counter(row["dead_letters"]), exceptions=row["exceptions"],
+                        lost_for_good=row["lost_for_good"], quiescence_seconds=row["quiescence_seconds"],
+                        peak_worker_rss_mb=row["peak_worker_rss_mb"], examples=row.get("examples", ""),
+                        notes=row.get("notes", [])) for row in rows]
+
+
+def merged(path: Path, results: list[DrillResult]) -> list[DrillResult]:
+    fresh = {r.drill: r for r in results}
+    kept = {r.drill: r for r in earlier_results(path) if r.drill not in fresh}
+    return [fresh.get(name) or kept[name] for name in DRILLS if name in fresh or name in kept]
+
+
 def write_doc(path: Path, results: list[DrillResult], size: DrillSize, concurrency: int, command: str) -> None:
     drills = "; ".join(f"**{r.drill}**: {DRILLS[r.drill].what}" for r in results)
     head = DOC_HEAD.format(command=command, when=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -138,7 +160,9 @@ def write_doc(path: Path, results: list[DrillResult], size: DrillSize, concurren
                            concurrency=concurrency, fault=size.fault_seconds, drills=drills)
     details = "\n".join(f"### {r.drill}\n\n```\n{r.examples or 'no difference'}\n```\n"
                         + ("".join(f"\n{note}\n" for note in r.notes)) for r in results)
-    path.write_text(head + table(results) + "\n\n## What the oracle found, by drill\n\n" + details)
+    rows = json.dumps([{**r.as_row(), "examples": r.examples, "notes": r.notes} for r in results])
+    path.write_text(head + table(results) + "\n\n## What the oracle found, by drill\n\n" + details
+                    + f"\n{RESULTS_MARK}{rows} -->\n")
 
 
 def main() -> None:
@@ -165,8 +189,10 @@ def main() -> None:
         if result.examples:
             print(f"\n{result.drill}:\n{result.examples}")
     if args.write:
-        command = "python -m bench.drills" + (" --quick" if args.quick else "") + "".join(
-            f" --drill {n}" for n in args.drill or ()) + f" --write {args.write}"
+        command = "python -m bench.drills" + (" --quick" if args.quick else "") + f" --write {args.write}"
+        if args.drill:  # a rerun of some drills: the others' rows stay as the last full run left them
+            command += " (rows of " + ", ".join(args.drill) + " rerun with --drill)"
+            results = merged(args.write, results)
         write_doc(args.write, results, size, args.concurrency, command)
         print(f"wrote {args.write}")
 
