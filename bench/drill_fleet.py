@@ -284,11 +284,15 @@ class DrillFleet:
         return counts
 
     def requeue_dead_letters(self) -> str:
-        done = subprocess.run([sys.executable, "-m", "workers.cli", "dlq", "requeue", "--all"], cwd=ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"bcsync dlq requeue --all failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout.strip()
+        """`bcsync dlq requeue --lane L --all` for every lane, as an operator would once the cause is fixed."""
+        said = []
+        for lane in LANES:
+            done = subprocess.run([sys.executable, "-m", "workers.cli", "dlq", "requeue", "--lane", lane, "--all"],
+                                  cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"bcsync dlq requeue --lane {lane} --all failed:\n{done.stdout}\n{done.stderr}")
+            said.append(f"{lane}: {done.stdout.strip()}")
+        return "; ".join(said)
 
     def oracle_diff(self) -> Any:
         dump = self.bluecherry("dump")

@@ -177,10 +177,15 @@ def main() -> None:
     size = QUICK if args.quick else FULL
     names = args.drill or (QUICK_DRILLS if args.quick else tuple(DRILLS))
     results = []
+    command = "python -m bench.drills" + (" --quick" if args.quick else "") + f" --write {args.write}"
+    if args.drill:
+        command += " (rows of " + ", ".join(args.drill) + " rerun with --drill)"
     for name in names:
         started = time.monotonic()
         result = run_drill(DRILLS[name], size, args.concurrency)
         results.append(result)
+        if args.write:  # after every drill, so a long run that is stopped keeps what it measured
+            write_doc(args.write, merged(args.write, results), size, args.concurrency, command)
         print(f"{name}: done in {time.monotonic() - started:.0f} s; {result.counts}; dead letters "
               f"{dict(result.dead_letters)}; lost {result.lost_for_good}" + "".join(f"; {n}" for n in result.notes),
               flush=True)
@@ -189,11 +194,6 @@ def main() -> None:
         if result.examples:
             print(f"\n{result.drill}:\n{result.examples}")
     if args.write:
-        command = "python -m bench.drills" + (" --quick" if args.quick else "") + f" --write {args.write}"
-        if args.drill:  # a rerun of some drills: the others' rows stay as the last full run left them
-            command += " (rows of " + ", ".join(args.drill) + " rerun with --drill)"
-            results = merged(args.write, results)
-        write_doc(args.write, results, size, args.concurrency, command)
         print(f"wrote {args.write}")
 
 
