@@ -17,8 +17,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.redis_server import PrivateRedis
 from sandbox.server import ServerThread
+from state.buffers import buffer_ages
+from state.factory import stores  # the fleet's stores once configured_like points this process at it
 from testing.oracle import TenantRules, diff_state, expected_state
 from tests.support.fleet import ROOT, WorkerProcess, configured_like, fleet_env, pending_work
 
@@ -238,9 +239,6 @@ class DrillFleet:
 
     # --- watching ------------------------------------------------------------------------------------
     def quiet_sample(self) -> Quiet:
-        from state.buffers import buffer_ages  # noqa: PLC0415 - the stores exist once configured_like runs
-        from state.factory import stores  # noqa: PLC0415
-
         summary = self.klaviyo_control("state?summary=1")["counts"]
         return Quiet(
             pending_messages=pending_work(self.redis, self.prefix),
@@ -272,14 +270,10 @@ class DrillFleet:
         return None
 
     def dead_letters_by_kind(self) -> Counter[str]:
-        from state.factory import stores  # noqa: PLC0415
-
         return Counter(entry.task.removeprefix("bcsync.") if entry.is_task else entry.kind
                        for entry in stores().dead_letters.list())
 
     def exceptions_by_type(self) -> dict[str, int]:
-        from state.factory import stores  # noqa: PLC0415
-
         counts: dict[str, int] = stores().exceptions.counts()
         return counts
 
@@ -298,9 +292,3 @@ class DrillFleet:
         dump = self.bluecherry("dump")
         state = self.klaviyo_control("state")
         return diff_state(expected_state(dump, TenantRules.from_toml(self.mapping_file)), state)
-
-
-@contextmanager
-def drill_fleet(size: DrillSize, **options: Any) -> Iterator[DrillFleet]:
-    with DrillFleet(size, **options) as fleet:
-        yield fleet

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -165,6 +166,10 @@ def write_doc(path: Path, results: list[DrillResult], size: DrillSize, concurren
                     + f"\n{RESULTS_MARK}{rows} -->\n")
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small tenant and the short list of drills")
@@ -174,11 +179,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.concurrency < 2:
         parser.error("--concurrency must be at least 2: the drills exist to run lanes concurrently")
+    signal.signal(signal.SIGTERM, _stop)  # a kill stops the run cleanly too: every fleet process by its id
     size = QUICK if args.quick else FULL
     names = args.drill or (QUICK_DRILLS if args.quick else tuple(DRILLS))
     results = []
     command = "python -m bench.drills" + (" --quick" if args.quick else "") + f" --write {args.write}"
-    if args.drill:
+    if args.drill and set(args.drill) != set(DRILLS):  # the other rows are the last run's, kept by `merged`
         command += " (rows of " + ", ".join(args.drill) + " rerun with --drill)"
     for name in names:
         started = time.monotonic()
