@@ -1,4 +1,4 @@
-"""Both sandboxes, real Redis and three real worker processes (default, fast, batch; concurrency 1) for the
+"""Both sandboxes, real Redis and three real worker processes (default, fast, batch; concurrency 2) for the
 order lifecycle, shared by the module; the poller runs in-process, one cycle per step."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def running_fleet(redis_server: PrivateRedis, folder: Path, mapping: str,
                   include: tuple[str, ...] = (), **env: str) -> Iterator[OrderFleet]:
     """A Blue Cherry sandbox (one style, no orders), a Klaviyo sandbox (limits off unless configured) and
     one worker per lane with the tenant mapping `mapping` (TOML). `lanes` (lane -> concurrency; default every
-    lane at 1), `include` (extra modules the workers import) and `env` (BCSYNC_ overrides) tune the fleet."""
+    lane at 2), `include` (extra modules the workers import) and `env` (BCSYNC_ overrides) tune the fleet."""
     mapping_file = folder / "mapping.toml"
     mapping_file.write_text(mapping, encoding="utf-8")
     bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, customers=0, styles=1, orders=0,
@@ -147,7 +147,7 @@ def running_fleet(redis_server: PrivateRedis, folder: Path, mapping: str,
     with ServerThread(create_bluecherry(bc_config)) as bc, ServerThread(create_klaviyo(klaviyo_config)) as klaviyo:
         fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file, **env)
         try:
-            for lane, concurrency in (lanes or {"default": 1, "fast": 1, "batch": 1}).items():
+            for lane, concurrency in (lanes or {"default": 2, "fast": 2, "batch": 2}).items():
                 fleet.workers.append(WorkerProcess(lane, fleet.env, concurrency, include).start())
             yield fleet
         finally:

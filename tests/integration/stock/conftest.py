@@ -66,7 +66,7 @@ class StockFleet:
         sandbox: KlaviyoSandbox = self.app.state.sandbox
         return sandbox
 
-    def worker(self, lane: str, concurrency: int = 1) -> WorkerProcess:
+    def worker(self, lane: str, concurrency: int = 2) -> WorkerProcess:
         w = WorkerProcess(lane, self.env, concurrency).start()
         self.workers.append(w)
         return w
