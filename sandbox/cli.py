@@ -42,6 +42,12 @@ def klaviyo(
         [], "--fault-endpoint", help="Limit error/latency/drop/slow faults to this endpoint key (repeatable)."
     ),
     fault_seed: int | None = typer.Option(None, "--fault-seed", help="Seed for the fault dice."),
+    invalid_phone: str = typer.Option(
+        "refuse", "--invalid-phone", help="An invalid phone: refuse (400) or drop (ignored, partial-failure header)."
+    ),
+    profile_job_seconds: float | None = typer.Option(
+        None, "--profile-job-seconds", help="Keep profile bulk import jobs processing this long."
+    ),
 ) -> None:
     """The Klaviyo API sandbox (docs/sandbox.md)."""
     # imported here: the app needs the sandbox extra, which `bcsync sandbox --help` and `bcsync sandbox
@@ -66,6 +72,8 @@ def klaviyo(
             other_integration_share=other_share,
             endpoints=list(fault_endpoint) or None,
             seed=fault_seed,
+            invalid_phone=invalid_phone,
+            profile_job_seconds=profile_job_seconds,
         )
         config = KlaviyoSandboxConfig(
             rate_limit_scale=rate_scale,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 ERROR_STATUSES = (500, 502, 503, 504)
+INVALID_PHONE_MODES = ("refuse", "drop")
 
 
 @dataclass
@@ -30,6 +31,12 @@ class FaultSettings:
     # "code": "invalid", "detail": "...", "pointer": "/data/attributes/phone_number"}).
     reject_rules: list[dict[str, Any]] = field(default_factory=list)
     seed: int | None = None  # seed for the fault dice, for reproducible runs
+    # A phone number Klaviyo cannot validate: "refuse" answers 400 at its pointer; "drop" ignores the phone
+    # when the profile has another identifier and answers with `X-Klaviyo-Partial-Failure: phone_number`
+    # (Klaviyo's announced behaviour, see docs/sandbox.md "Identity resolution").
+    invalid_phone: str = "refuse"
+    # How long a profile bulk import job stays "processing"; None: one job step, like every other job.
+    profile_job_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +54,8 @@ class FaultSettings:
             "endpoints": self.endpoints,
             "reject_rules": [dict(rule) for rule in self.reject_rules],
             "seed": self.seed,
+            "invalid_phone": self.invalid_phone,
+            "profile_job_seconds": self.profile_job_seconds,
         }
 
     def merged(self, changes: dict[str, Any]) -> FaultSettings:
@@ -77,6 +86,10 @@ class FaultSettings:
                 endpoints=list(data["endpoints"]) if data.get("endpoints") is not None else None,
                 reject_rules=[dict(rule) for rule in data.get("reject_rules") or []],
                 seed=int(data["seed"]) if data.get("seed") is not None else None,
+                invalid_phone=str(data.get("invalid_phone", "refuse")),
+                profile_job_seconds=(
+                    float(data["profile_job_seconds"]) if data.get("profile_job_seconds") is not None else None
+                ),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid fault settings: {exc}") from exc
@@ -96,17 +109,25 @@ class FaultSettings:
         if not 0.0 <= self.other_integration_share < 1.0:
             raise ValueError("other_integration_share must be in [0, 1)")
         for rule in self.reject_rules:
-            if not isinstance(rule.get("endpoint"), str):
-                raise ValueError("reject_rules: every rule needs an 'endpoint' like 'POST /api/profile-import'")
-            status = rule.get("status", 400)
-            if not isinstance(status, int) or not 400 <= status < 500 or status == 429:
-                raise ValueError(f"reject_rules: status {status!r} must be a 4xx other than 429")
-            unknown = set(rule) - {"endpoint", "status", "code", "detail", "pointer"}
-            if unknown:
-                raise ValueError(f"reject_rules: unknown rule key(s) {sorted(unknown)}")
+            _check_reject_rule(rule)
         for name in ("latency_ms", "outage_seconds", "slow_seconds", "long_throttle_seconds", "throttle_retry_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.invalid_phone not in INVALID_PHONE_MODES:
+            raise ValueError(f"invalid_phone must be one of {INVALID_PHONE_MODES}, got {self.invalid_phone!r}")
+        if self.profile_job_seconds is not None and self.profile_job_seconds < 0:
+            raise ValueError("profile_job_seconds must not be negative")
+
+
+def _check_reject_rule(rule: dict[str, Any]) -> None:
+    if not isinstance(rule.get("endpoint"), str):
+        raise ValueError("reject_rules: every rule needs an 'endpoint' like 'POST /api/profile-import'")
+    status = rule.get("status", 400)
+    if not isinstance(status, int) or not 400 <= status < 500 or status == 429:
+        raise ValueError(f"reject_rules: status {status!r} must be a 4xx other than 429")
+    unknown = set(rule) - {"endpoint", "status", "code", "detail", "pointer"}
+    if unknown:
+        raise ValueError(f"reject_rules: unknown rule key(s) {sorted(unknown)}")
 
 
 def _whole(value: Any, name: str) -> int:

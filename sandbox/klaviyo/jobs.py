@@ -1,4 +1,5 @@
-"""Bulk jobs: accepted at once (202), then queued -> processing -> complete, one step per `step` seconds.
+"""Bulk jobs: accepted at once (202), then queued -> processing -> complete, one step per `step` seconds
+(a job type may stay processing longer: `processing_seconds`).
 
 Rows are applied when the job reaches `complete`; a row that fails becomes an import error on the job.
 Jobs advance on every status read, on `/_sandbox/state`, and from a background tick while the app runs.
@@ -57,9 +58,16 @@ class Job:
 
 
 class JobQueue:
-    def __init__(self, step: float, on_row_error: Callable[[Exception, str], ErrorItem]) -> None:
+    def __init__(
+        self,
+        step: float,
+        on_row_error: Callable[[Exception, str], ErrorItem],
+        processing_seconds: Callable[[Job], float | None] | None = None,
+    ) -> None:
         self.step = step
         self.on_row_error = on_row_error
+        # read on every advance, so a hold set at run time applies to jobs already pending; None: one step
+        self.processing_seconds = processing_seconds
         self.jobs: dict[str, Job] = {}
         self.pending: list[Job] = []
 
@@ -73,11 +81,15 @@ class JobQueue:
         for job in self.pending:
             if job.status == "queued" and (finish or now >= job.created_at + self.step):
                 job.status, job.started_at = "processing", now
-            if job.status == "processing" and (finish or now >= job.created_at + 2 * self.step):
+            if job.status == "processing" and (finish or now >= job.created_at + self.step + self._processing(job)):
                 self._run(job, now)
             if job.status != "complete":
                 still.append(job)
         self.pending = still
+
+    def _processing(self, job: Job) -> float:
+        hold = self.processing_seconds(job) if self.processing_seconds is not None else None
+        return self.step if hold is None else hold
 
     def _run(self, job: Job, now: float) -> None:
         for pointer, action in job.rows:

@@ -30,6 +30,7 @@ from sandbox.klaviyo.profiles import (
     check_email,
     check_identifiers,
     check_phone,
+    email_key,
     subscribe,
     unsubscribe,
 )
@@ -63,6 +64,29 @@ Handler = Callable[[Call], Reply]
 def _raise(errors: list[ErrorItem]) -> None:
     if errors:
         raise ApiError(errors[:50])
+
+
+# Klaviyo's announcement of its phone validation (docs/sandbox.md "Identity resolution"): a request whose
+# phone it cannot validate but that names the profile otherwise is processed without the phone, and says so
+PARTIAL_FAILURE_HEADER = "X-Klaviyo-Partial-Failure"
+PARTIAL_FAILURE_PHONE = "phone_number"
+OTHER_IDENTIFIERS = ("email", "external_id", "anonymous_id", "_kx")
+
+
+def _without_unusable_phone(
+    sandbox: KlaviyoSandbox, attributes: dict[str, Any], profile_id: str | None
+) -> tuple[dict[str, Any], bool]:
+    """(attributes, dropped): under the `invalid_phone: "drop"` fault, an invalid phone is left out when
+    something else identifies the profile; a phone-only profile keeps it, to be refused with a 400."""
+    if sandbox.faults.invalid_phone != "drop" or not check_phone(attributes.get("phone_number"), ""):
+        return attributes, False
+    if not profile_id and not any(attributes.get(name) for name in OTHER_IDENTIFIERS):
+        return attributes, False
+    return {key: value for key, value in attributes.items() if key != "phone_number"}, True
+
+
+def _partial_failure(dropped: bool) -> dict[str, str]:
+    return {PARTIAL_FAILURE_HEADER: PARTIAL_FAILURE_PHONE} if dropped else {}
 
 
 def _wants_subscriptions(call: Call) -> bool:
@@ -142,7 +166,7 @@ def _paged(call: Call, records: list[Any], size: int, to_json: Callable[[Any], d
 
 def profile_import(call: Call) -> Reply:
     data = call.body["data"]
-    attributes = data["attributes"]
+    attributes, dropped = _without_unusable_phone(call.sandbox, data["attributes"], data.get("id"))
     _raise(check_identifiers(attributes, "/data/attributes"))
     identifiers = {name: attributes.get(name) for name in ("email", "phone_number", "external_id")}
     identifiers["id"] = data.get("id")
@@ -167,7 +191,7 @@ def profile_import(call: Call) -> Reply:
     assert profile is not None
     book.apply(profile, attributes, data.get("meta"), call.now)
     body = render.document(call.base, render.profile_resource(call.base, profile, _wants_subscriptions(call)))
-    return Reply(201 if created else 200, body)
+    return Reply(201 if created else 200, body, _partial_failure(dropped))
 
 
 PROFILE_FILTERS = {
@@ -193,6 +217,25 @@ def _profile_candidates(call: Call, tree: Junction | None) -> list[Profile]:
     return list(book.by_id.values())
 
 
+def _fold_emails(node: Node) -> Any:
+    """`equals(email,...)` / `any(email,[...])` compare case-insensitively, as the email index does."""
+    if isinstance(node, Junction):
+        return Junction(node.op, tuple(_fold_emails(part) for part in node.parts))
+    if node.field != "email":
+        return node
+    fold = lambda value: email_key(value) if isinstance(value, str) else value  # noqa: E731
+    value = [fold(item) for item in node.value] if isinstance(node.value, list) else fold(node.value)
+    return Condition(node.op, node.field, value)
+
+
+def _folded_lookup(profile: Profile) -> Callable[[str], Any]:
+    def lookup(name: str) -> Any:
+        value = profile.lookup(name)
+        return email_key(value) if name == "email" and isinstance(value, str) else value
+
+    return lookup
+
+
 def get_profiles(call: Call) -> Reply:
     tree = _parsed_filter(call, PROFILE_FILTERS)
     size = _page_size(call, 20, 100)
@@ -201,7 +244,8 @@ def get_profiles(call: Call) -> Reply:
         raise _parameter_error("sort", f"Invalid sort field '{sort}'.")
     records = _profile_candidates(call, tree)
     if tree is not None:
-        records = [p for p in records if evaluate(tree, p.lookup)]
+        folded = _fold_emails(tree)
+        records = [p for p in records if evaluate(folded, _folded_lookup(p))]
     if sort:
         key = sort.lstrip("-")
         records.sort(key=lambda p: (p.lookup(key) is None, p.lookup(key) or ""), reverse=sort.startswith("-"))
@@ -214,8 +258,11 @@ def profile_bulk_import(call: Call) -> Reply:
     rows = data["attributes"]["profiles"]["data"]
     batch_size_error(rows, limits.MAX_BULK_PROFILES, "profiles", "/data/attributes/profiles/data")
     errors: list[ErrorItem] = []
+    dropped = False
     for i, row in enumerate(rows):
-        errors += check_identifiers(row["attributes"], f"/data/attributes/profiles/data/{i}/attributes")
+        attributes, row_dropped = _without_unusable_phone(call.sandbox, row["attributes"], row.get("id"))
+        row["attributes"], dropped = attributes, dropped or row_dropped
+        errors += check_identifiers(attributes, f"/data/attributes/profiles/data/{i}/attributes")
     _raise(errors)
     list_ids = [item["id"] for item in (((data.get("relationships") or {}).get("lists") or {}).get("data") or [])]
     sandbox = call.sandbox
@@ -237,7 +284,7 @@ def profile_bulk_import(call: Call) -> Reply:
         "profile-bulk-import-job",
         [(f"/data/attributes/profiles/data/{i}", importer(row)) for i, row in enumerate(rows)],
     )
-    return Reply(202, render.document(call.base, render.job_resource(call.base, job)))
+    return Reply(202, render.document(call.base, render.job_resource(call.base, job)), _partial_failure(dropped))
 
 
 def _submit(call: Call, type_: str, rows: list[tuple[str, Callable[[], None]]], status: bool = True) -> Job:
@@ -322,9 +369,15 @@ def subscribe_profiles(call: Call) -> Reply:
     batch_size_error(rows, limits.MAX_SUBSCRIBES, "profiles", "/data/attributes/profiles/data")
     historical = bool(attributes.get("historical_import"))
     errors: list[ErrorItem] = []
+    dropped = False
     for i, row in enumerate(rows):
         pointer = f"/data/attributes/profiles/data/{i}/attributes"
-        errors += _subscription_errors(row["attributes"], pointer, historical, call.now)
+        row_attributes, row_dropped = _without_unusable_phone(call.sandbox, row["attributes"], row.get("id"))
+        if row_dropped:  # no phone, no SMS consent: the email part of the row still goes through
+            channels = {k: v for k, v in (row_attributes.get("subscriptions") or {}).items() if k != "sms"}
+            row_attributes = {**row_attributes, "subscriptions": channels}
+        row["attributes"], dropped = row_attributes, dropped or row_dropped
+        errors += _subscription_errors(row_attributes, pointer, historical, call.now)
     _raise(errors)
     list_id = _list_id(data)
     sandbox = call.sandbox
@@ -332,7 +385,7 @@ def subscribe_profiles(call: Call) -> Reply:
     def action(row: dict[str, Any]) -> Callable[[], None]:
         def run() -> None:
             row_attributes = row["attributes"]
-            profile = _profile_for(sandbox, row_attributes, row.get("id"))
+            profile = _subscriber(sandbox, row_attributes, row.get("id"))
             channels = row_attributes["subscriptions"]
             consented = {
                 channel: {
@@ -357,13 +410,26 @@ def subscribe_profiles(call: Call) -> Reply:
         [(f"/data/attributes/profiles/data/{i}", action(row)) for i, row in enumerate(rows)],
         status=False,
     )
-    return Reply(202)
+    return Reply(202, headers=_partial_failure(dropped))
 
 
-def _profile_for(sandbox: KlaviyoSandbox, attributes: dict[str, Any], profile_id: str | None) -> Profile:
+def _subscriber(sandbox: KlaviyoSandbox, attributes: dict[str, Any], profile_id: str | None) -> Profile:
+    """Subscribe rows resolve strictly: `id` (when given) is the lookup, the row's email and phone are set on
+    that profile, and an email or phone another profile owns fails the row (409 duplicate_profile) rather
+    than put consent on the wrong person."""
+    identifiers = {name: attributes.get(name) for name in ("email", "phone_number")}
+    profile, _ = sandbox.profiles.resolve({**identifiers, "id": profile_id}, sandbox.now(), strict=True)
+    assert profile is not None
+    sandbox.profiles.apply(profile, {k: v for k, v in identifiers.items() if v}, None, sandbox.now())
+    return profile
+
+
+def _profile_for(
+    sandbox: KlaviyoSandbox, attributes: dict[str, Any], profile_id: str | None, id_pointer: str = "/data/id"
+) -> Profile:
     identifiers = {name: attributes.get(name) for name in ("email", "phone_number", "external_id")}
     identifiers["id"] = profile_id
-    profile, created = sandbox.profiles.resolve(identifiers, sandbox.now(), strict=False)
+    profile, created = sandbox.profiles.resolve(identifiers, sandbox.now(), strict=False, id_pointer=id_pointer)
     assert profile is not None
     if created:
         sandbox.profiles.apply(profile, {k: v for k, v in identifiers.items() if k != "id"}, None, sandbox.now())
@@ -385,8 +451,16 @@ def unsubscribe_profiles(call: Call) -> Reply:
 
     def action(row: dict[str, Any]) -> Callable[[], None]:
         def run() -> None:
-            profile = _profile_for(sandbox, row["attributes"], None)
-            unsubscribe(profile, row["attributes"]["subscriptions"], list_id, sandbox.now())
+            attributes = row["attributes"]
+            channels = attributes["subscriptions"]
+            by_email = sandbox.profiles.find("email", attributes.get("email"))
+            by_phone = sandbox.profiles.find("phone_number", attributes.get("phone_number"))
+            if by_email is not None and by_phone is not None and by_email is not by_phone:
+                # two people: each address is unsubscribed on the profile that owns it, none is left behind
+                unsubscribe(by_email, {"email": channels.get("email")}, list_id, sandbox.now())
+                unsubscribe(by_phone, {"sms": channels.get("sms")}, list_id, sandbox.now())
+                return
+            unsubscribe(_profile_for(sandbox, attributes, None), channels, list_id, sandbox.now())
 
         return run
 
@@ -402,9 +476,11 @@ def unsubscribe_profiles(call: Call) -> Reply:
 # --- events ----------------------------------------------------------------------------------------------
 
 
-def _store_event(sandbox: KlaviyoSandbox, profile_ref: dict[str, Any], attributes: dict[str, Any]) -> None:
+def _store_event(
+    sandbox: KlaviyoSandbox, profile_ref: dict[str, Any], attributes: dict[str, Any], id_pointer: str
+) -> None:
     profile_attributes = profile_ref.get("attributes") or {}
-    profile = _profile_for(sandbox, profile_attributes, profile_ref.get("id"))
+    profile = _profile_for(sandbox, profile_attributes, profile_ref.get("id"), id_pointer)
     now = sandbox.now()
     sandbox.profiles.apply(profile, profile_attributes, profile_ref.get("meta"), now)
     moment = limits.parse_time(attributes["time"]) if attributes.get("time") is not None else from_epoch(now)
@@ -414,13 +490,22 @@ def _store_event(sandbox: KlaviyoSandbox, profile_ref: dict[str, Any], attribute
         profile.last_event_date = moment
 
 
+def _usable_profile_ref(sandbox: KlaviyoSandbox, profile_ref: Any) -> tuple[Any, bool]:
+    """The event's profile reference, without an invalid phone under the `drop` fault."""
+    if not isinstance(profile_ref, dict):
+        return profile_ref, False
+    attributes, dropped = _without_unusable_phone(sandbox, profile_ref.get("attributes") or {}, profile_ref.get("id"))
+    return ({**profile_ref, "attributes": attributes} if dropped else profile_ref), dropped
+
+
 def create_event(call: Call) -> Reply:
     attributes = call.body["data"]["attributes"]
+    profile_ref, dropped = _usable_profile_ref(call.sandbox, attributes["profile"]["data"])
     errors = limits.event_errors(attributes, "/data/attributes", call.now)
-    errors += limits.profile_errors(attributes["profile"]["data"], "/data/attributes/profile/data")
+    errors += limits.profile_errors(profile_ref, "/data/attributes/profile/data")
     _raise(errors)
-    _store_event(call.sandbox, attributes["profile"]["data"], attributes)
-    return Reply(202)
+    _store_event(call.sandbox, profile_ref, attributes, "/data/attributes/profile/data/id")
+    return Reply(202, headers=_partial_failure(dropped))
 
 
 def bulk_create_events(call: Call) -> Reply:
@@ -441,9 +526,12 @@ def bulk_create_events(call: Call) -> Reply:
     seen: dict[tuple[Any, ...], str] = {}
     rows: list[tuple[str, Callable[[], None]]] = []
     sandbox = call.sandbox
+    dropped = False
     for g, group in enumerate(groups):
-        profile_ref = group["attributes"]["profile"]["data"]
-        errors += limits.profile_errors(profile_ref, f"{base}/{g}/attributes/profile/data")
+        profile_ref, group_dropped = _usable_profile_ref(sandbox, group["attributes"]["profile"]["data"])
+        dropped = dropped or group_dropped
+        profile_pointer = f"{base}/{g}/attributes/profile/data"
+        errors += limits.profile_errors(profile_ref, profile_pointer)
         for e, event in enumerate(group["attributes"]["events"]["data"]):
             pointer = f"{base}/{g}/attributes/events/data/{e}/attributes"
             attributes = event["attributes"]
@@ -465,10 +553,10 @@ def bulk_create_events(call: Call) -> Reply:
                         )
                     )
                 seen.setdefault(key, f"{pointer}/unique_id")
-            rows.append((pointer, partial(_store_event, sandbox, profile_ref, attributes)))
+            rows.append((pointer, partial(_store_event, sandbox, profile_ref, attributes, f"{profile_pointer}/id")))
     _raise(errors)
     _submit(call, "event-bulk-create-job", rows, status=False)
-    return Reply(202)
+    return Reply(202, headers=_partial_failure(dropped))
 
 
 EVENT_FILTERS = {
@@ -589,7 +677,7 @@ def back_in_stock(call: Call) -> Reply:
     _raise(errors)
     variant_id = data["relationships"]["variant"]["data"]["id"]
     call.sandbox.catalog.get("catalog-variant", variant_id)
-    profile = _profile_for(call.sandbox, profile_attributes, profile_ref.get("id"))
+    profile = _profile_for(call.sandbox, profile_attributes, profile_ref.get("id"), "/data/attributes/profile/data/id")
     call.sandbox.back_in_stock.append(
         {
             "profile_id": profile.id,

@@ -20,6 +20,11 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LIFTED_BY_SUBSCRIBE = {"UNSUBSCRIBE", "SPAM_REPORT", "USER_SUPPRESSED"}
 
 
+def email_key(email: str) -> str:
+    """Emails identify case-insensitively; the profile keeps the spelling it was last sent."""
+    return email.lower()
+
+
 class ProfileConflict(Exception):
     def __init__(self, duplicate_profile_id: str) -> None:
         super().__init__(duplicate_profile_id)
@@ -169,7 +174,7 @@ class ProfileBook:
 
     @staticmethod
     def _key(name: str, value: str) -> str:
-        return value.lower() if name == "email" else value
+        return email_key(value) if name == "email" else value
 
     def find(self, name: str, value: str | None) -> Profile | None:
         if value is None:
@@ -209,16 +214,23 @@ class ProfileBook:
         self.by_id.pop(profile.id, None)
 
     def resolve(
-        self, identifiers: dict[str, Any], now: float, strict: bool, create: bool = True
+        self,
+        identifiers: dict[str, Any],
+        now: float,
+        strict: bool,
+        create: bool = True,
+        id_pointer: str = "/data/id",
     ) -> tuple[Profile | None, bool]:
-        """The profile the identifiers name (created when none does).
+        """The profile the identifiers name (created when none does); docs/sandbox.md "Identity resolution".
 
-        strict (profile-import): identifiers owned by two different profiles raise ProfileConflict.
-        Lenient (events, subscriptions): the most authoritative match wins and keeps its identifiers.
+        strict (profile import, bulk import rows, subscribe rows): identifiers owned by two different
+        profiles raise ProfileConflict naming the second one. Lenient (events, back in stock, unsubscribe):
+        the most authoritative match (id > external_id > email > phone_number) wins; identifiers another
+        profile owns stay with that profile. An `id` no profile has is a 404 either way.
         """
         profile_id = identifiers.get("id")
         if profile_id is not None and profile_id not in self.by_id:
-            raise ApiError([ErrorItem(404, f"A profile with id '{profile_id}' does not exist.", "/data/id")])
+            raise ApiError([ErrorItem(404, f"A profile with id '{profile_id}' does not exist.", id_pointer)])
         found = self.matches(identifiers)
         if len(found) > 1 and strict:
             raise ProfileConflict(found[1].id)

@@ -12,7 +12,7 @@ from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.klaviyo.errors import ApiError, ErrorItem
 from sandbox.klaviyo.events import EventLog
 from sandbox.klaviyo.ids import IdFactory
-from sandbox.klaviyo.jobs import JobQueue
+from sandbox.klaviyo.jobs import Job, JobQueue
 from sandbox.klaviyo.profiles import ProfileBook, ProfileConflict
 from sandbox.klaviyo.ratelimit import RateLimiter
 from sandbox.klaviyo.timeutil import iso
@@ -50,11 +50,15 @@ class KlaviyoSandbox:
         self.events = EventLog(self.ids)
         self.catalog = Catalog()
         self.back_in_stock: list[dict[str, Any]] = []
-        self.jobs = JobQueue(self.config.job_step_seconds, row_error)
+        self.jobs = JobQueue(self.config.job_step_seconds, row_error, self._processing_seconds)
         self.deleted_profiles: list[str] = []
 
     def now(self) -> float:
         return self.clock()
+
+    def _processing_seconds(self, job: Job) -> float | None:
+        """The `profile_job_seconds` fault holds profile bulk imports (only them) in "processing"."""
+        return self.faults.profile_job_seconds if job.type == "profile-bulk-import-job" else None
 
     # --- faults -------------------------------------------------------------------------------------
     def set_faults(self, settings: FaultSettings) -> None:

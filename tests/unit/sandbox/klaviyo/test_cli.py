@@ -26,7 +26,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     command = [
         sys.executable, "-c", "from workers.cli import main; main()",
         "sandbox", "klaviyo", "--port", str(port), "--rate-scale", "0.1", "--record", str(record),
-        "--error-rate", "500=0", "--latency-ms", "0",
+        "--error-rate", "500=0", "--latency-ms", "0", "--invalid-phone", "drop", "--profile-job-seconds", "2.5",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -37,15 +37,24 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         response = httpx.get(f"{url}/api/profiles", headers=HEADERS, timeout=10)
         assert response.status_code == 200
         assert response.headers["RateLimit-Limit"] == "75"  # 750/min x 0.1
+        faults = httpx.get(f"{url}/_sandbox/faults", timeout=10).json()
+        assert (faults["invalid_phone"], faults["profile_job_seconds"]) == ("drop", 2.5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert record.read_text().count("\n") == 1
+    assert record.read_text().count("\n") == 2  # control endpoints are recorded too
 
 
 def test_cli_rejects_bad_fault_flags() -> None:
     result = CliRunner().invoke(app, ["klaviyo", "--error-rate", "418=0.5"])
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("flags", [["--invalid-phone", "ignore"], ["--profile-job-seconds", "-1"]])
+def test_cli_rejects_bad_identity_fault_flags(flags: list[str]) -> None:
+    result = CliRunner().invoke(app, ["klaviyo", *flags])
+    assert result.exit_code != 0
+    assert "invalid_phone" in result.output or "profile_job_seconds" in result.output
