@@ -25,8 +25,8 @@ from sync.customers.consent import (
     guard_conflict,
 )
 from sync.customers.profiles import ATTRIBUTES_OF, cleared_attributes, profile_operation
-from sync.customers.records import parse_customer
-from sync.customers.validation import e164
+from sync.customers.records import ParsedCustomer, parse_customer
+from sync.customers.validation import e164, normalize_email
 from sync.operations import Operation
 
 GUARD_BATCH = 100  # Klaviyo's largest `page[size]` for GET /api/profiles; one call per 100 customers
@@ -59,6 +59,14 @@ def invalid_record_problem(code: str, reasons: list[str], event: ChangeEvent | N
     return Problem("invalid_record", f"customer:{code or '?'}", "; ".join(reasons), details=details)
 
 
+def unusable_phone_problem(parsed: ParsedCustomer) -> list[Problem]:
+    """The customer goes without its phone: operations hear of it (fix the number in the ERP)."""
+    if parsed.customer is None or not parsed.unusable_phone:
+        return []
+    return [Problem("unusable_phone", f"customer:{parsed.customer.code}",
+                    f"phone left out of the Klaviyo profile: {parsed.unusable_phone}", severity="warning")]
+
+
 def plan_customer_changes(
     events: Sequence[ChangeEvent], mapping: Mapping, lookup: ConsentLookup | None = None
 ) -> CustomerPlan:
@@ -79,12 +87,15 @@ def plan_customer_changes(
             plan.problems.append(invalid_record_problem(parsed.code, parsed.problems, event))
             continue
         customer = parsed.customer
+        plan.problems.extend(unusable_phone_problem(parsed))
         if event.kind == "created":
             profiles.append(profile_operation(customer, mapping, "full", "fast", event.version))
         else:
             changed = [name for name in event.changed_fields if ATTRIBUTES_OF.get(name)]
             if set(changed) & immediate:
                 cleared = cleared_attributes(event.changed_fields, customer)
+                if parsed.unusable_phone:  # left out, not cleared: the ERP's number is unreadable, not gone
+                    cleared.discard("phone_number")
                 profiles.append(
                     profile_operation(customer, mapping, "immediate", "fast", event.version, cleared)
                 )
@@ -117,7 +128,7 @@ def deletion_operation(code: str, email: Any, phone: Any, mapping: Mapping, vers
     Klaviyo cannot delete by external_id: the task resolves such a payload to profile ids before sending."""
     profile: dict[str, Any]
     if email and str(email).strip():
-        profile = {"email": str(email).strip()}
+        profile = {"email": normalize_email(str(email))}
     else:
         try:
             profile = {"phone_number": e164(str(phone).strip(), mapping.tenant.default_phone_region)}
@@ -136,7 +147,7 @@ def _guard(
     plan: CustomerPlan,
 ) -> list[tuple[ConsentIntent, str]]:
     """Drop first-sync subscribes that Klaviyo's newer unsubscribe/suppression forbids."""
-    guarded = [i.customer.email for i, _ in intents if i.first_sync and i.action == "subscribe"]
+    guarded = [normalize_email(i.customer.email) for i, _ in intents if i.first_sync and i.action == "subscribe"]
     if not guarded:
         return intents
     if lookup is None:
@@ -146,7 +157,7 @@ def _guard(
     allowed: list[tuple[ConsentIntent, str]] = []
     for intent, version in intents:
         if intent.first_sync and intent.action == "subscribe":
-            subscriptions = state.get(intent.customer.email.lower())
+            subscriptions = state.get(normalize_email(intent.customer.email))
             reason = guard_conflict(subscriptions, intent.channel, erp_instant(intent.consented_at, zone))
             if reason:
                 plan.problems.append(Problem(
@@ -164,7 +175,7 @@ def read_consent(emails: Iterable[str], lookup: ConsentLookup) -> dict[str, dict
     unique = list(dict.fromkeys(emails))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(unique), GUARD_BATCH):
-        found.update({k.lower(): v for k, v in lookup(unique[start : start + GUARD_BATCH]).items()})
+        found.update({normalize_email(k): v for k, v in lookup(unique[start : start + GUARD_BATCH]).items()})
     return found
 
 
@@ -176,6 +187,7 @@ def plan_daily_batch(entries: Iterable[tuple[str, dict[str, Any], str]], mapping
         if parsed.customer is None:
             plan.problems.append(invalid_record_problem(parsed.code or code, parsed.problems))
             continue
+        plan.problems.extend(unusable_phone_problem(parsed))
         plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))
     return plan
 
@@ -193,6 +205,7 @@ def plan_backfill(
         if parsed.customer is None:
             plan.problems.append(invalid_record_problem(parsed.code, parsed.problems))
             continue
+        plan.problems.extend(unusable_phone_problem(parsed))
         plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))
         found, problems = consent_intents("created", [], parsed.customer)
         intents.extend((intent, version) for intent in found)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from config.mapping import AddressFields, Mapping
 from sync.address import Address
-from sync.customers.validation import e164, email_problem, parse_erp_date, text_problem
+from sync.customers.validation import e164, email_problem, normalize_email, parse_erp_date, text_problem
 
 
 class CustomerRecord(BaseModel):
@@ -46,6 +46,8 @@ class ParsedCustomer:
     customer: CustomerRecord | None
     problems: list[str] = field(default_factory=list)
     code: str = ""
+    # what was left out of a customer that is still synced: a phone that is not a usable E.164 number
+    unusable_phone: str | None = None
 
 
 def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> str | None:
@@ -105,15 +107,17 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
         email_reason = text_problem(str(email_raw).strip())
     if email_reason:
         problems.append(f"{email_reason} ({f.email})")
-    email = None if email_reason else str(email_raw).strip()
+    # Klaviyo matches emails case-insensitively and the fleet compares them: one form everywhere
+    email = None if email_reason else normalize_email(str(email_raw))
 
     phone = None
+    unusable_phone = None
     phone_raw = raw.get(f.phone)
     if phone_raw is not None and str(phone_raw).strip():
         try:
             phone = e164(str(phone_raw).strip(), mapping.tenant.default_phone_region)
-        except ValueError as exc:
-            problems.append(f"{exc} ({f.phone})")
+        except ValueError as exc:  # the phone is left out; the customer's other fields still go
+            unusable_phone = f"{exc} ({f.phone})"
 
     status = str(raw.get(f.status, "")).strip()
     statuses = mapping.customer_status
@@ -149,4 +153,4 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
         active=status in statuses.active, last_mod=str(raw.get(mapping.resources.customer.last_mod, "")),
         **values,
     )
-    return ParsedCustomer(customer, [], code)
+    return ParsedCustomer(customer, [], code, unusable_phone)

@@ -58,6 +58,12 @@ def email_problem(value: str | None) -> str | None:
     return None
 
 
+def normalize_email(value: str) -> str:
+    """The one form an email is sent and compared in: trimmed, lower-cased (Klaviyo matches emails
+    case-insensitively; an upper-case ERP email must name the same profile as its lower-case twin)."""
+    return value.strip().lower()
+
+
 def e164(value: str, region: str) -> str:
     """The phone number in E.164, reading national numbers in `region`; ValueError says why not."""
     try:

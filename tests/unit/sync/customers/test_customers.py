@@ -36,7 +36,6 @@ def no_klaviyo_profiles(emails: list[str]) -> dict[str, dict[str, Any]]:
     [
         ({"email": ""}, "email is missing"),
         ({"email": "ann at example.com"}, "not a valid address"),
-        ({"phone": "call after 5"}, "phone"),
         ({"status": "Z"}, "unknown status"),
         ({"created": "2026-02-30 25:61:00"}, "not a valid date"),
         ({"name": "RenÃ©e\ufffd"}, "replacement character"),
@@ -48,6 +47,19 @@ def no_klaviyo_profiles(emails: list[str]) -> dict[str, dict[str, Any]]:
 def test_malformed_customers_are_refused_with_a_reason(overrides: dict[str, Any], expected: str) -> None:
     parsed = parse_customer(customer(**overrides), MAPPING)
     assert parsed.customer is None and expected in "; ".join(parsed.problems)
+
+
+def test_an_unusable_phone_is_left_out_and_the_customer_still_goes_with_a_warning() -> None:
+    plan = plan_customer_changes(events_for(None, customer(phone="call after 5")), MAPPING, no_klaviyo_profiles)
+    (profile,) = [op for op in plan.operations if op.kind == "profile_upsert"]
+    assert "phone_number" not in profile.payload and profile.payload["email"] == "ann@example.com"
+    (problem,) = [p for p in plan.problems if p.type == "unusable_phone"]
+    assert problem.severity == "warning" and problem.record_key == "customer:C1" and "call after 5" in problem.reason
+
+
+def test_emails_are_sent_and_compared_trimmed_and_lower_cased() -> None:
+    parsed = parse_customer(customer(email="  Ann.Lee@Example.COM "), MAPPING)
+    assert parsed.customer is not None and parsed.customer.email == "ann.lee@example.com"
 
 
 def test_a_good_customer_becomes_a_full_profile_on_the_fast_lane() -> None:
@@ -94,7 +106,8 @@ def test_consent_on_and_off_for_both_channels_unsubscribes_first() -> None:
     assert unsub.lane == sub.lane == "fast"
     assert unsub.key == "consent:email:C1" and unsub.payload == {
         "channel": "email", "profile": {"email": "ann@example.com"}, "list_id": "LEMAIL"}
-    assert sub.payload["profile"] == {"phone_number": "+12125550100", "external_id": "C1"}
+    # no external_id in a subscription job: the profile's Klaviyo id is put in at delivery
+    assert sub.payload["profile"] == {"phone_number": "+12125550100"} and sub.profile_of == "C1"
     assert sub.payload["list_id"] == "LSMS" and sub.payload["custom_source"] == "Blue Cherry ERP"
     assert sub.payload["historical_import"] is False and sub.payload["consented_at"] is None
 
