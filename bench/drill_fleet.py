@@ -32,7 +32,7 @@ from config.settings import Settings
 from sandbox.bluecherry.app import create_app as create_bluecherry
 from sandbox.bluecherry.config import BlueCherrySandboxConfig, LiveRates
 from sandbox.klaviyo.app import create_app as create_klaviyo
-from sandbox.klaviyo.config import KlaviyoSandboxConfig
+from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.redis_server import PrivateRedis
 from sandbox.server import ServerThread
 from state.buffers import buffer_ages
@@ -137,8 +137,9 @@ class DrillFleet:
     """Everything one drill runs on. Enter to start, leave to stop every process by its id."""
 
     def __init__(self, size: DrillSize, *, concurrency: int = 2, seed: int = 7,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, klaviyo_faults: dict[str, Any] | None = None) -> None:
         self.size = size
+        self.klaviyo_faults = klaviyo_faults or {}  # in force from the first request (e.g. held-back upserts)
         self.overrides = settings or {}
         self.concurrency = concurrency
         self.seed = seed
@@ -170,7 +171,8 @@ class DrillFleet:
                                             live_rates=rates)
         self.bc = self._stack.enter_context(ServerThread(create_bluecherry(bc_config)))
         self.klaviyo = self._stack.enter_context(
-            ServerThread(create_klaviyo(KlaviyoSandboxConfig(seed=self.seed, job_step_seconds=0.1))))
+            ServerThread(create_klaviyo(KlaviyoSandboxConfig(
+                seed=self.seed, job_step_seconds=0.1, faults=FaultSettings().merged(self.klaviyo_faults)))))
         self.mapping_file = self.folder / "mapping.toml"
         self.mapping_file.write_text(MAPPING)
         self.env = fleet_env(

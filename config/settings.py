@@ -70,6 +70,15 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Beat silent, or a buffer (stock figures past their debounce, the order bulk "
         "buffer, the catalog outbox) holding work, for longer than this raises an exception for operations.",
     )
+    profile_wait_seconds: float = Field(
+        900.0, gt=0, description="Subscribes, order events and aggregate refreshes wait for their customer's "
+        "Klaviyo profile (the upsert goes first); past this an exception names the customer and what waited, and "
+        "the waiting operations are dead-lettered for an operator to requeue once the profile exists.",
+    )
+    profile_lease_seconds: float = Field(
+        900.0, gt=0, description="Longest one profile write (a bulk import job until Klaviyo completes it) "
+        "holds a customer's profile before another write may go (a lease lost with its worker ends then).",
+    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0

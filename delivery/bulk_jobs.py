@@ -18,6 +18,7 @@ from connectors.klaviyo.errors import (
     TransientError,
     row_of_pointer,
 )
+from delivery.identity import upsert_customer, written
 from delivery.runtime import Runtime
 from state.dead_letters import Attempt
 from sync.ledger import LedgerEntry
@@ -64,12 +65,18 @@ def _error_item(attrs: dict[str, Any]) -> dict[str, Any]:
             "title": attrs.get("title"), "detail": attrs.get("detail"), "pointer": source.get("pointer")}
 
 
-def check_profile_import_job(rt: Runtime, job_id: str, operations: list[dict[str, Any]], lane: str) -> None:
+def check_profile_import_job(
+    rt: Runtime, job_id: str, operations: list[dict[str, Any]], lane: str, holder: str | None = None
+) -> None:
+    """`holder`: the envelope whose write leases the job's customers are under until it completes."""
     ops = [Operation.model_validate(o) for o in operations]
     client = rt.client(lane)
+    customers = {code for op in ops if (code := upsert_customer(op))}
 
     def poll_later(delay: float) -> None:
-        rt.delayed.add(CHECK_TASK, [job_id, operations, lane], lane, time.time() + max(0.05, delay))
+        if holder:
+            rt.stores.profiles.renew(customers, holder, rt.settings.profile_lease_seconds)
+        rt.delayed.add(CHECK_TASK, [job_id, operations, lane, holder], lane, time.time() + max(0.05, delay))
 
     try:
         job = client.get_profile_import_job(job_id)
@@ -93,15 +100,27 @@ def check_profile_import_job(rt: Runtime, job_id: str, operations: list[dict[str
                           errors=data["errors"])
         rt.dead_letters.add(deliver_task("profile_upsert"), lane, "profile_upsert", operations, [attempt],
                             f"bulk import job {job_id} could not be read ({exc.status})")
+        if holder:
+            rt.stores.profiles.release(customers, holder)
         return
-    failed = _failed_rows(errors, ops)
+    _settle_rows(rt, job_id, ops, _failed_rows(errors, ops), lane, cancelled=status == "cancelled")
+    if holder:
+        rt.stores.profiles.release(customers, holder)
+
+
+def _settle_rows(rt: Runtime, job_id: str, ops: list[Operation], failed: dict[int, dict[str, Any]], lane: str,
+                 cancelled: bool) -> None:
+    """A finished job: its confirmed rows to the ledger (and their field versions), the rest to dead letters."""
     now = time.time()
-    cancelled = status == "cancelled"
     rt.ledger.record([
         LedgerEntry(key=op.key, delivered_at=now, status=200, endpoint=ENDPOINT,
                     version=op.version, record=op.record, response={"job": job_id})
         for i, op in enumerate(ops) if i not in failed and not cancelled
     ])
+    if not cancelled:
+        rt.stores.profiles.record_writes(
+            [w for i, op in enumerate(ops) if i not in failed and (w := written(op)) is not None]
+        )
     for i, op in enumerate(ops):
         if i in failed:
             attrs = failed[i]

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from config.task_names import deliver_task
+from config.task_names import CHECK_PROFILE_IMPORT_JOB, deliver_task
 from connectors.klaviyo.errors import (
     DuplicateProfileError,
     EndpointParkedError,
@@ -32,6 +33,7 @@ from connectors.klaviyo.errors import (
     ThrottledError,
     TransientError,
 )
+from delivery import identity
 from delivery.envelope import Envelope
 from delivery.failures import attempt_of, backoff_delay, klaviyo_attempt
 from delivery.policy import Action, action_for
@@ -42,8 +44,10 @@ from delivery.runtime import Runtime
 from delivery.senders.consent import crossed_by_newer_unsubscribe
 from delivery.sending import send_operations
 from state.dead_letters import Attempt
+from state.profiles import Identity
 from sync.customers.duplicates import resolve_duplicate_profile
 from sync.customers.erasure import version_stamp
+from sync.ledger import LedgerEntry
 from sync.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -204,14 +208,125 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
         return None
     client = rt.client(env.lane)
     try:
+        prepared = _prepare_identities(rt, env, ops, client)
+    except Exception as exc:  # noqa: BLE001  a lookup that failed: the envelope's action, as for a send
+        _act_on(rt, env, ops, exc)
+        return None
+    env, ops = _set_aside(rt, env, prepared)
+    if not ops:
+        return None
+    try:
         result = send_operations(ops, client, rt.ledger)
     except Exception as exc:  # noqa: BLE001  every failure has its action in the policy table
-        action = action_for(exc)
-        assert action is not None  # every Exception matches the table's last row
-        HANDLERS[action](rt, env, ops, exc)
+        rt.stores.profiles.release(prepared.leased, env.id)
+        _act_on(rt, env, ops, exc)
         return None
     _after_delivery(rt, env, ops, result)
+    _after_profile_writes(rt, env, ops, result, prepared.leased)
     return result
+
+
+def _act_on(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
+    action = action_for(exc)
+    assert action is not None  # every Exception matches the table's last row
+    HANDLERS[action](rt, env, ops, exc)
+
+
+# --- profiles named by id, one write per customer at a time (delivery/identity.py) ------------------
+
+BUSY_RETRY_SECONDS = 1.0  # another envelope writes the customer's profile: it is one call away from done
+WAIT_RETRY_MAX_SECONDS = 30.0
+
+
+def _prepare_identities(rt: Runtime, env: Envelope, ops: list[Operation], client: Any) -> identity.Prepared:
+    if not any(op.profile_of or identity.upsert_customer(op) for op in ops):
+        return identity.Prepared(ready=ops)
+    # customers whose profile upsert another envelope carries now: their id is coming, no lookup spent on them
+    keys = [f"profile:{op.profile_of}:{scope}" for op in ops if op.profile_of for scope in ("full", "immediate")]
+    coming = {key.split(":")[1] for key, holder in rt.stores.inflight.holders(keys).items()
+              if holder.envelope != env.id}
+    return identity.prepare(ops, rt.stores.profiles, client, env.id, rt.settings.profile_lease_seconds, coming)
+
+
+def _set_aside(rt: Runtime, env: Envelope, prepared: identity.Prepared) -> tuple[Envelope, list[Operation]]:
+    """Send what is ready; what waits for a profile id or for another write goes in envelopes of its own."""
+    now = time.time()
+    if prepared.done:
+        # newer writes already set every attribute these carry: nothing is left to send
+        rt.ledger.record([LedgerEntry(key=op.key, delivered_at=now, status=None, endpoint="superseded",
+                                      version=op.version, record=op.record) for op in prepared.done])
+        rt.stores.inflight.release(env.id, [op.key for op in prepared.done])
+        finished = {c for op in prepared.done if (c := identity.upsert_customer(op))} - {
+            identity.upsert_customer(op) for op in prepared.ready}
+        rt.stores.profiles.release(finished, env.id)
+        prepared.leased -= finished
+    if prepared.busy:
+        _continue_apart(rt, env, prepared.busy, BUSY_RETRY_SECONDS + random.uniform(0, 1.0), env.waiting_since)
+    if prepared.waiting:
+        since = env.waiting_since or now
+        if now - since > rt.settings.profile_wait_seconds:
+            _give_up_waiting(rt, env, prepared.waiting, now - since)
+        else:
+            delay = min(WAIT_RETRY_MAX_SECONDS, max(1.0, (now - since) / 4)) + random.uniform(0, 1.0)
+            _continue_apart(rt, env, prepared.waiting, delay, since)
+    ready_keys = {op.key for op in prepared.ready}
+    return env.model_copy(update={"operations": [o for o in env.operations if o.get("key") in ready_keys]}), \
+        prepared.ready
+
+
+def _continue_apart(rt: Runtime, env: Envelope, ops: list[Operation], delay: float, since: float | None) -> None:
+    keys = {op.key for op in ops}
+    apart = env.model_copy(update={
+        "id": uuid.uuid4().hex, "waiting_since": since,
+        "operations": [o for o in env.operations if o.get("key") in keys],
+    })
+    due = time.time() + delay
+    rt.stores.inflight.transfer(env.id, apart.id, keys, due)
+    rt.delayed.add(deliver_task(apart.kind), [apart.to_message()], apart.lane, due, entry_id=apart.id)
+
+
+def _give_up_waiting(rt: Runtime, env: Envelope, ops: list[Operation], waited: float) -> None:
+    by_customer: dict[str, list[Operation]] = {}
+    for op in ops:
+        by_customer.setdefault(op.profile_of or "?", []).append(op)
+    for code, theirs in by_customer.items():
+        reason = (f"{len(theirs)} {env.kind} operation(s) waited {waited:.0f} s for customer {code}'s Klaviyo "
+                  "profile, which the fleet has not written: see the customer's own exceptions and dead "
+                  "letters (its profile upsert), then requeue these")
+        rt.exceptions.record("profile_missing", f"customer:{code}", reason, severity="error",
+                             details={"waiting": [op.key for op in theirs], "kind": env.kind})
+        keys = {op.key for op in theirs}
+        raw = [o for o in env.operations if o.get("key") in keys]
+        _dead_letter_local(rt, env, raw, f"waited {waited:.0f} s for customer {code}'s Klaviyo profile")
+
+
+def _after_profile_writes(rt: Runtime, env: Envelope, ops: list[Operation], result: SendResult,
+                          leased: set[str]) -> None:
+    """Keep what Klaviyo answered (the profile id, the identifiers it holds, each attribute's version) and
+    free the customers' write leases - except those of a bulk import job, freed when the job completes."""
+    if not leased:
+        return
+    by_key = {op.key: op for op in ops}
+    delivered = {entry.key for entry in result.delivered}
+    writes = [w for key in delivered if key in by_key
+              and (w := identity.written(by_key[key], result.answers.get(key))) is not None]
+    rt.stores.profiles.record_writes(writes)
+    rt.stores.profiles.remember({
+        code: Identity(id=str(answer["id"]))
+        for key, answer in result.answers.items()
+        if key in by_key and (code := identity.upsert_customer(by_key[key])) and answer.get("id")
+    })
+    for op, header in result.partial_failures:
+        rt.exceptions.record(
+            "klaviyo_partial_failure", op.record or op.key,
+            f"Klaviyo accepted the profile without part of it: {header[:300]}", severity="warning",
+            details={"header": header[:2000]},
+        )
+    in_jobs: set[str] = set()
+    for task, args, _ in result.followups:
+        if task == CHECK_PROFILE_IMPORT_JOB:
+            in_jobs |= {code for raw in args[1] if (code := identity.upsert_customer(Operation.model_validate(raw)))}
+    rt.stores.profiles.release(leased - in_jobs, env.id)
 
 
 def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> set[str]:
@@ -241,4 +356,6 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
         reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
         _dead_letter(rt, env.with_attempt(klaviyo_attempt(err)), [op.model_dump(mode="json")], reason)
     for task, args, delay in result.followups:
+        if task == CHECK_PROFILE_IMPORT_JOB:  # the job's rows hold their customers' write leases until done
+            args = [*args[:2], env.lane, env.id]
         rt.delayed.add(task, args, env.lane, time.time() + delay)

@@ -30,6 +30,8 @@ class Envelope(BaseModel):
     operations: list[dict[str, Any]] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
     created: float | None = None
+    # when its operations began waiting for a customer's Klaviyo profile id (delivery/identity.py)
+    waiting_since: float | None = None
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Envelope:
@@ -43,7 +45,10 @@ class Envelope(BaseModel):
                        kind=str(raw.get("kind") or "unknown"), operations=ops if isinstance(ops, list) else [])
 
     def to_message(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        message = self.model_dump(mode="json")
+        if message.get("waiting_since") is None:  # the wire shape of envelopes that never waited stays as it was
+            message.pop("waiting_since", None)
+        return message
 
     def with_attempt(self, attempt: Attempt) -> Envelope:
         """A copy with one more attempt, keeping the newest `MAX_ATTEMPTS_KEPT`."""

@@ -18,6 +18,10 @@ class SendResult:
     rejected: list[tuple[Operation, KlaviyoError]] = field(default_factory=list)
     # work to come back to: (task name, args, delay seconds), e.g. polling a bulk import job
     followups: list[tuple[str, list[Any], float]] = field(default_factory=list)
+    # operation key -> Klaviyo's answer (`data`) for a profile written by a single call: its id and identifiers
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (operation, X-Klaviyo-Partial-Failure): accepted without part of it (a phone Klaviyo could not validate)
+    partial_failures: list[tuple[Operation, str]] = field(default_factory=list)
 
 
 

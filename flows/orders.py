@@ -291,6 +291,8 @@ def refresh_profiles(keys: list[str], ctx: OrderContext, lane: Lane = "default")
             kind="profile_upsert", key=f"profile-aggregates:{key}", lane=lane,
             payload={kind: ident, "properties": customer_aggregates(mine, ctx.mapping)},
             version=f"{time.time():017.6f}", record=f"customer-aggregates:{key}",
+            # a customer's aggregates update its profile by id, so they can never create another one
+            profile_of=ident if kind == "external_id" else None,
         ))
     deliver(ops, ctx)
     return ops

@@ -21,6 +21,7 @@ from state.exceptions import ExceptionRegister
 from state.fingerprints import FingerprintStore
 from state.keys import RedisKeys
 from state.ledger import Ledger
+from state.profiles import ProfileStore
 from sync.customers.erasure import version_stamp
 
 
@@ -77,6 +78,7 @@ def purge_customer_state(
         report.fingerprint = bool(client.hexists(fingerprints.key("customer"), record_key))
         fingerprints.forget("customer", record_key)
     report.ledger_entries = Ledger(client, key_prefix).forget_record(f"customer:{code}")
+    ProfileStore(client, key_prefix).forget(code)  # its Klaviyo id and the email / phone Klaviyo held
     report.exceptions = _forget_exceptions(client, exceptions, f"customer:{code}")
     return report
 

@@ -26,6 +26,7 @@ from state.lane_stats import LaneStats
 from state.ledger import Ledger
 from state.orders import RedisOrderState
 from state.outage import KlaviyoOutage
+from state.profiles import ProfileStore
 from state.stock import StockState
 from state.task_runs import TaskRuns
 from state.watermarks import WatermarkStore
@@ -85,6 +86,10 @@ class Stores:
     @cached_property
     def daily_batch(self) -> DailyBatchStore:
         return DailyBatchStore(self.redis, self.settings.key_prefix)
+
+    @cached_property
+    def profiles(self) -> ProfileStore:
+        return ProfileStore(self.redis, self.settings.key_prefix)
 
     @cached_property
     def erasures(self) -> ErasureTombstones:

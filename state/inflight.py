@@ -76,6 +76,23 @@ return 1
 """
 
 
+# ARGV: from envelope id, to envelope id, time, then keys: hand the keys `from` holds over to `to`.
+_TRANSFER = """
+for i = 4, #ARGV do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw then
+    local cur = cjson.decode(raw)
+    if cur['env'] == ARGV[1] then
+      cur['env'] = ARGV[2]
+      cur['at'] = tonumber(ARGV[3])
+      redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(cur))
+    end
+  end
+end
+return 1
+"""
+
+
 PUBLISH_GRACE = 20.0  # seconds a claim stays good before the envelope is confirmed on the broker
 
 
@@ -94,6 +111,7 @@ class InFlight:
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._touch = client.register_script(_TOUCH)
+        self._transfer = client.register_script(_TRANSFER)
 
     def claim(self, envelope_id: str, keys: Iterable[tuple[str, str | None]], now: float | None = None) -> set[str]:
         """Register `(operation key, version)` pairs for one envelope; returns the keys it may carry.
@@ -129,6 +147,12 @@ class InFlight:
         keys = list(keys)
         if keys:
             self._touch(keys=[self.key], args=[envelope_id, at, *keys])
+
+    def transfer(self, from_envelope: str, to_envelope: str, keys: Iterable[str], at: float) -> None:
+        """Part of an envelope's work continues in another envelope (it waits while the rest is sent)."""
+        keys = list(keys)
+        if keys:
+            self._transfer(keys=[self.key], args=[from_envelope, to_envelope, at, *keys])
 
     def confirm(self, envelopes: Iterable[tuple[str, list[str]]], now: float | None = None) -> None:
         """The envelopes `(id, keys)` are on the broker: their claims hold for the full `stale_after`."""

@@ -136,6 +136,12 @@ class RedisKeys:
     def daily_batch_ran(self, local_date: str) -> str:
         return self._key("customers", "daily-ran", local_date)
 
+    def profile(self, customer_code: str) -> str:
+        return self._key("profile", customer_code)  # the Klaviyo profile's id, identifiers, field versions
+
+    def profile_lease(self, customer_code: str) -> str:
+        return self._key("profile-lease", customer_code)  # one profile write per customer at a time
+
     @property
     def erased_customers(self) -> str:
         return self._key("customers", "erased")

@@ -19,10 +19,11 @@ OperationKind = Literal[
     # payload: profile-import attributes: email, phone_number, external_id, first_name, last_name,
     #          location{address1,address2,city,region,zip,country}, properties{...}
     "profile_upsert",
-    # payload: metric (name), profile{email|phone_number|external_id}, properties{}, time (ISO 8601),
+    # payload: metric (name), profile{email (guests) | external_id (customers: `id` put in at delivery)},
+    #          properties{}, time (ISO 8601),
     #          value (float|None), value_currency (str|None), unique_id (str), backfill (bool)
     "event",
-    # payload: channel ("email"|"sms"), profile{email|phone_number, external_id?}, list_id (str|None),
+    # payload: channel ("email"|"sms"), profile{email|phone_number, id (put in at delivery)}, list_id (str|None),
     #          custom_source (str|None), consented_at (ISO|None), historical_import (bool)
     "subscribe",
     # payload: channel ("email"|"sms"), profile{email|phone_number}, list_id (str|None)
@@ -51,3 +52,7 @@ class Operation(BaseModel):
     payload: dict[str, Any]
     version: str | None = Field(None, description="ERP version it was computed from (newest wins)")
     record: str | None = Field(None, description="ERP record it came from, for operators: 'customer:C1001'")
+    profile_of: str | None = Field(
+        None, description="Customer code whose Klaviyo profile the operation names: delivery puts the profile's "
+        "id in (subscribes, events, aggregates wait for it) or the email/phone Klaviyo holds (unsubscribes)",
+    )

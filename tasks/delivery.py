@@ -28,8 +28,10 @@ deliver_tasks = {name: app.task(name=name, ignore_result=True, acks_late=True)(d
 
 
 @app.task(name=CHECK_PROFILE_IMPORT_JOB, ignore_result=True, acks_late=True)
-def check_profile_import_job(job_id: str, operations: list[dict[str, Any]], lane: str = "batch") -> None:
-    bulk_jobs.check_profile_import_job(runtime(), job_id, operations, lane)
+def check_profile_import_job(
+    job_id: str, operations: list[dict[str, Any]], lane: str = "batch", holder: str | None = None
+) -> None:
+    bulk_jobs.check_profile_import_job(runtime(), job_id, operations, lane, holder)
 
 
 @app.task(name=CHECK_CATALOG_JOB, ignore_result=True, acks_late=True)

@@ -299,19 +299,24 @@ _UNSUBSCRIBE_KEYS = {"channel", "profile", "list_id"}
 _CHANNEL_ID = {"email": "email", "sms": "phone_number"}
 
 
-def _subscription_profile(payload: dict[str, Any], what: str, row: int) -> tuple[str, dict[str, Any]]:
+def _subscription_profile(
+    payload: dict[str, Any], what: str, row: int, with_id: bool = False
+) -> tuple[str, dict[str, Any], str | None]:
+    """(channel, identifier attributes, profile id). Subscription jobs take a profile `id` (Klaviyo looks the
+    profile up by it) plus the channel's address; unsubscribe jobs take the addresses only. external_id is
+    a field of neither (Klaviyo answers 400)."""
     channel = payload.get("channel")
     if channel not in _CHANNEL_ID:
         raise PayloadError(what, ["channel: must be 'email' or 'sms'"], row)
     profile = payload.get("profile")
     if not isinstance(profile, dict):
         raise PayloadError(what, ["profile: an object with email or phone_number is required"], row)
-    _refuse_unknown(profile, {"email", "phone_number", "external_id"}, what + " profile", row)
+    _refuse_unknown(profile, {"email", "phone_number", "id"} if with_id else {"email", "phone_number"},
+                    what + " profile", row)
     if not profile.get(_CHANNEL_ID[channel]):
         raise PayloadError(what, [f"profile.{_CHANNEL_ID[channel]}: required for channel '{channel}'"], row)
-    # external_id is not a field of subscription profiles (Klaviyo answers 400): identify by channel
-    # address only; the profile upsert that precedes consent carries external_id.
-    return channel, {k: profile[k] for k in ("email", "phone_number") if profile.get(k)}
+    profile_id = profile.get("id") if with_id else None
+    return channel, {k: profile[k] for k in ("email", "phone_number") if profile.get(k)}, profile_id
 
 
 def _list_relationship(list_id: str | None) -> dict[str, Any] | None:
@@ -331,7 +336,7 @@ def subscribe_body(payloads: Sequence[dict[str, Any]]) -> list[BulkBody]:
     for i, payload in enumerate(payloads):
         payload = _require(payload, what, i)
         _refuse_unknown(payload, _SUBSCRIBE_KEYS, what, i)
-        channel, identifiers = _subscription_profile(payload, what, i)
+        channel, identifiers, profile_id = _subscription_profile(payload, what, i, with_id=True)
         historical = bool(payload.get("historical_import"))
         consent: dict[str, Any] = {"consent": "SUBSCRIBED"}
         if historical:
@@ -341,7 +346,10 @@ def subscribe_body(payloads: Sequence[dict[str, Any]]) -> list[BulkBody]:
         profile_attributes = {**identifiers, "subscriptions": {channel: {"marketing": consent}}}
         key = (channel, payload.get("list_id"), historical, payload.get("custom_source"))
         profiles, rows = jobs.setdefault(key, ([], []))
-        profiles.append({"type": "profile", "attributes": profile_attributes})
+        resource: dict[str, Any] = {"type": "profile", "attributes": profile_attributes}
+        if profile_id:
+            resource["id"] = str(profile_id)
+        profiles.append(resource)
         rows.append(i)
     bodies = []
     for (_, list_id, historical, source), (profiles, rows) in jobs.items():
@@ -366,7 +374,7 @@ def unsubscribe_body(payloads: Sequence[dict[str, Any]]) -> list[BulkBody]:
     for i, payload in enumerate(payloads):
         payload = _require(payload, what, i)
         _refuse_unknown(payload, _UNSUBSCRIBE_KEYS, what, i)
-        channel, identifiers = _subscription_profile(payload, what, i)
+        channel, identifiers, _ = _subscription_profile(payload, what, i)
         attributes = {**identifiers, "subscriptions": {channel: {"marketing": {"consent": "UNSUBSCRIBED"}}}}
         profiles, rows = jobs.setdefault((channel, payload.get("list_id")), ([], []))
         profiles.append({"type": "profile", "attributes": attributes})

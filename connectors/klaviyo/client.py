@@ -8,6 +8,7 @@ through its delayed-retry schedule, so a worker slot is never held by a long bac
 
 from __future__ import annotations
 
+import json as _json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -55,6 +56,16 @@ class KlaviyoResponse:
     @property
     def created(self) -> bool:
         return self.status == 201
+
+    @property
+    def partial_failure(self) -> str | None:
+        """`X-Klaviyo-Partial-Failure`: what Klaviyo accepted the request without (e.g. a phone it could not
+        validate). Named in Klaviyo's announcement of its phone validation, in neither the OpenAPI spec nor
+        the API reference: read when present, never relied on."""
+        for name, value in self.headers.items():
+            if name.lower() == "x-klaviyo-partial-failure":
+                return value
+        return None
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -269,6 +280,15 @@ class KlaviyoClient:
         if additional_fields:
             params["additional-fields[profile]"] = ",".join(additional_fields)
         yield from self._paginate("profiles:get", None, params)
+
+    def profiles_by_external_id(self, external_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Profiles whose external_id is one of these (any number: 100 per call, Klaviyo's page size)."""
+        unique = sorted(set(external_ids))
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(unique), 100):
+            filter_ = f"any(external_id,{_json.dumps(unique[start:start + 100])})"
+            found.extend(self.get_profiles(filter_, page_size=100))
+        return found
 
     def get_events(self, filter: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
         """Events matching a Klaviyo filter (metric_id, profile_id, datetime...), every page."""

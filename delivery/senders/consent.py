@@ -30,7 +30,7 @@ def crossed_by_newer_unsubscribe(subscribed: list[Operation], ledger: Ledger) ->
             profile = {k: v for k, v in op.payload.get("profile", {}).items() if k in ("email", "phone_number")}
             payload = {"channel": op.payload["channel"], "profile": profile, "list_id": op.payload.get("list_id")}
             again.append(Operation(kind="unsubscribe", key=op.key, lane="fast", payload=payload,
-                                   version=entry.version + "~again", record=op.record))
+                                   version=entry.version + "~again", record=op.record, profile_of=op.profile_of))
     return again
 
 

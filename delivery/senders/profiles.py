@@ -16,6 +16,10 @@ def send_profiles(ops: list[Operation], client: KlaviyoClient, result: SendResul
     if len(ops) == 1:
         resp = client.import_profile(ops[0].payload)
         result.delivered.append(ledger_entry(ops[0], resp.status, "profile-import", resp.data))
+        if isinstance(resp.data, dict) and isinstance(resp.data.get("data"), dict):
+            result.answers[ops[0].key] = resp.data["data"]
+        if resp.partial_failure is not None:
+            result.partial_failures.append((ops[0], resp.partial_failure))
         return
     for chunk in chunks(ops, MAX_BULK_PROFILES):
         remaining = without_rejected_rows(

@@ -127,7 +127,6 @@ def consent_operation(intent: ConsentIntent, mapping: Mapping, version: str) -> 
     if intent.action == "subscribe":
         historical = mapping.consent.historical_import
         consented = erp_instant(intent.consented_at, ZoneInfo(mapping.tenant.timezone))
-        payload["profile"] = identifier | {"external_id": customer.code}
         payload.update({
             "custom_source": mapping.consent.custom_source,
             "consented_at": consented.isoformat() if historical and consented else None,
@@ -140,4 +139,5 @@ def consent_operation(intent: ConsentIntent, mapping: Mapping, version: str) -> 
         payload=payload,
         version=version,
         record=f"customer:{customer.code}",
+        profile_of=customer.code,  # a subscribe waits for the profile's id; an unsubscribe never waits
     )

@@ -143,7 +143,7 @@ class _OrderEvents:
         }
         self.operations.append(Operation(
             kind="event", key=key, lane="batch" if self.backfill else lane, payload=payload,
-            version=_iso(version), record=record,
+            version=_iso(version), record=record, profile_of=self.profile.get("external_id"),
         ))
         return key
 

@@ -77,8 +77,7 @@ def _email_of(order: OrderHeader) -> str:
 
 def event_profile(order: OrderHeader, mapping: Mapping) -> dict[str, str] | RecordProblem:
     """Profile identifiers for the order's events. Catch-all accounts (web guests) are identified by the
-    shopper's bill-to email only; everyone else by customer code, plus the email when the order has a
-    valid one."""
+    shopper's bill-to email only; everyone else by customer code alone."""
     email = _email_of(order)
     valid = bool(_EMAIL.match(email))
     if order.customer in mapping.lifecycle.catch_all_customers:
@@ -91,10 +90,9 @@ def event_profile(order: OrderHeader, mapping: Mapping) -> dict[str, str] | Reco
             )
             return RecordProblem(order.record_key, field, reason, "customer_mismatch")
         return {"email": email}
-    profile = {"external_id": order.customer}
-    if valid:
-        profile["email"] = email
-    return profile
+    # a customer's events name its profile by external_id here and by the profile's Klaviyo id once
+    # delivered (`Operation.profile_of`): never by the bill-to email, which may be someone else's
+    return {"external_id": order.customer}
 
 
 def profile_key(order: OrderHeader, mapping: Mapping) -> str | None:

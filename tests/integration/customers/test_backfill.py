@@ -45,7 +45,7 @@ def test_backfill_dry_run_then_an_interrupted_run_resumes(fleet: CustomerFleet) 
     ops = [Operation.model_validate(json.loads(line)) for line in out.stdout.splitlines() if line.startswith("{")]
     assert {op.payload["external_id"] for op in ops if op.kind == "profile_upsert"} == valid
     subscribes = [op for op in ops if op.kind == "subscribe"]
-    assert {op.payload["profile"]["external_id"] for op in subscribes} == set(consenting)
+    assert {op.profile_of for op in subscribes} == set(consenting)
     assert all(op.lane == "batch" for op in ops)
     assert all(op.payload["historical_import"] and op.payload["consented_at"] for op in subscribes)
     assert f"would record invalid_record for customer:{bad}" in out.output

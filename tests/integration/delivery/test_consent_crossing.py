@@ -20,9 +20,9 @@ KEY = "consent:email:C00001"
 def consent(kind: str, version: str, lane: str) -> Operation:
     payload: dict = {"channel": "email", "profile": {"email": "shopper1@example.com"}, "list_id": None}
     if kind == "subscribe":
-        payload["profile"]["external_id"] = "C00001"
         payload.update({"custom_source": "Blue Cherry ERP", "consented_at": None, "historical_import": False})
-    return Operation(kind=kind, key=KEY, lane=lane, payload=payload, version=version, record="customer:C00001")
+    return Operation(kind=kind, key=KEY, lane=lane, payload=payload, version=version, record="customer:C00001",
+                     profile_of="C00001")
 
 
 def email_consent(fleet) -> str | None:

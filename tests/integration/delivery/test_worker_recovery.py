@@ -54,7 +54,7 @@ def consent_changes() -> list[Operation]:
     subscribe = Operation(
         kind="subscribe", key="consent:email:C00001", lane="fast", version="2026-11-26T10:00:00Z#000001",
         record="customer:C00001",
-        payload={"channel": "email", "profile": {"email": "shopper1@example.com", "external_id": "C00001"},
+        payload={"channel": "email", "profile": {"email": "shopper1@example.com"},
                  "list_id": None, "custom_source": "Blue Cherry ERP", "consented_at": None,
                  "historical_import": False})
     unsubscribe = Operation(

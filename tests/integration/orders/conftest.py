@@ -16,6 +16,7 @@ from config.celery import make_app
 from config.mapping import load_mapping
 from config.settings import Settings
 from config.task_names import HANDLE_CHANGE as CHANGE_TASK
+from config.task_names import HANDLE_CUSTOMER_CHANGES as CUSTOMER_TASK
 from connectors.bluecherry.client import BlueCherryClient
 from sandbox.bluecherry.app import create_app as create_bluecherry
 from sandbox.bluecherry.config import BlueCherrySandboxConfig
@@ -30,6 +31,8 @@ from workers.poller import Poller
 
 BC_KEY = "orders-e2e-key"
 ORDER_RESOURCES = ("order", "pick", "invoice", "creditmemo")
+# customers are polled too: a customer's order events name its Klaviyo profile by id, which its upsert makes
+POLLED = ("customer", *ORDER_RESOURCES)
 MAPPING = """
 [lifecycle]
 use_storefront_ref = true
@@ -75,10 +78,18 @@ class OrderFleet:
 
     # --- the fleet --------------------------------------------------------------------------------
     def emit(self, events: list[ChangeEvent]) -> None:
+        """As the poller's emit: customers in one message per lane (their profiles come first: an order's
+        events wait for the customer's profile id), every other change in a message of its own."""
+        customers: dict[str, list[dict[str, Any]]] = {}
         with self.app.producer_or_acquire() as producer:
             for event in events:
+                if event.resource == "customer":
+                    customers.setdefault(event.lane, []).append(event.model_dump(mode="json"))
+                    continue
                 self.app.send_task(CHANGE_TASK, args=[event.model_dump(mode="json")], queue=event.lane,
                                    producer=producer)
+            for lane, bodies in customers.items():
+                self.app.send_task(CUSTOMER_TASK, args=[bodies], queue=lane, producer=producer)
 
     def poll(self) -> None:
         """One poller cycle over the order resources, then wait until every lane is idle."""
@@ -90,7 +101,7 @@ class OrderFleet:
         captured: list[ChangeEvent] = []
         register = ExceptionRegister(self.redis, self.prefix, self.mapping.owners)
         poller = Poller(self.bc, self.redis, captured.extend, register, mapping=self.mapping,
-                        settings=self.settings, resources=ORDER_RESOURCES)
+                        settings=self.settings, resources=POLLED)
         poller.run_once()
         return captured
 

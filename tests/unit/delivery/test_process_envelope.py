@@ -45,7 +45,8 @@ def test_a_malformed_envelope_is_dead_lettered(redis_client, redis_url):
 def test_operations_for_a_customer_erased_after_they_were_computed_are_dropped(redis_client, redis_url):
     rt = make_runtime(redis_client, redis_url)
     ErasureTombstones(redis_client, "t").mark("C1", "2026-02-01T00:00:00Z")
-    stale = Operation(kind="profile_upsert", key="profile:C1", lane="fast", payload={"external_id": "C1"},
+    stale = Operation(kind="profile_upsert", key="profile:C1", lane="fast",
+                      payload={"external_id": "C1", "first_name": "Ann"},
                       version="2026-01-15T10:00:00Z#1", record="customer:C1")
     process_envelope(envelope([stale], "fast"), rt)
     assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []  # never sent, nothing to retry

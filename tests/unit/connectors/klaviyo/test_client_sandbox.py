@@ -181,7 +181,7 @@ def test_subscribe_and_unsubscribe(control: httpx.Client, make_client: ClientFac
         [
             {
                 "channel": "email",
-                "profile": {"email": "ada@example.com", "external_id": "C1"},
+                "profile": {"email": "ada@example.com"},
                 "list_id": None,
             },
             {"channel": "sms", "profile": {"phone_number": "+12125550100"}, "list_id": None},

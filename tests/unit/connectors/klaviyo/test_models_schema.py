@@ -122,7 +122,7 @@ def test_bulk_events_grouped_per_profile(request_schema: Schema) -> None:
 
 def test_subscribe_one_job_per_combination(request_schema: Schema) -> None:
     payloads: list[dict[str, Any]] = [
-        {"channel": "email", "profile": {"email": "a@example.com", "external_id": "C1"}, "list_id": "L1"},
+        {"channel": "email", "profile": {"email": "a@example.com", "id": "01PROFILEC1"}, "list_id": "L1"},
         {"channel": "sms", "profile": {"phone_number": "+12125550100"}, "list_id": "L1"},
         {"channel": "email", "profile": {"email": "b@example.com"}, "list_id": "L1", "custom_source": "ERP"},
         {
@@ -139,6 +139,9 @@ def test_subscribe_one_job_per_combination(request_schema: Schema) -> None:
     for job in jobs:
         assert_valid(validator, job.body)
     assert [job.rows for job in jobs] == [[[0], [4]], [[1]], [[2]], [[3]]]
+    # the profile's Klaviyo id goes on the resource (Klaviyo looks the profile up by it), not in attributes
+    first = jobs[0].body["data"]["attributes"]["profiles"]["data"][0]
+    assert first["id"] == "01PROFILEC1" and "id" not in first["attributes"]
     historical = jobs[3].body["data"]
     assert historical["attributes"]["historical_import"] is True
     assert "relationships" not in historical
