@@ -96,14 +96,20 @@ class OrderFleet:
         self.emit(self.capture())
         self.wait_idle()
 
-    def capture(self) -> list[ChangeEvent]:
-        """One poller cycle over the order resources; its change events are returned instead of sent."""
+    def capture(self, resources: tuple[str, ...] = POLLED) -> list[ChangeEvent]:
+        """One poller cycle over customers and the order resources; its change events are returned instead
+        of sent."""
         captured: list[ChangeEvent] = []
         register = ExceptionRegister(self.redis, self.prefix, self.mapping.owners)
         poller = Poller(self.bc, self.redis, captured.extend, register, mapping=self.mapping,
-                        settings=self.settings, resources=POLLED)
+                        settings=self.settings, resources=resources)
         poller.run_once()
         return captured
+
+    def poll_customers(self) -> None:
+        """Only the customers: their Klaviyo profiles exist before any order of theirs is read."""
+        self.emit(self.capture(("customer",)))
+        self.wait_idle()
 
     def busy(self) -> int:
         return pending_work(self.redis, self.prefix, ("orders:bulk",))

@@ -227,7 +227,8 @@ def test_backfill_sends_history_with_backfill_true_once_and_audit_shows_the_trai
     upc = f.upcs[0]
     order = f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1, "price": 20}], confirm=True)
     f.apply({"op": "ship", "ord_num": order})
-    # never polled: only the backfill reads it
+    f.poll_customers()  # the customer's profile first (its events name it by id)
+    # the order never polled: only the backfill reads it
     out = _cli(f, "workers.backfill_orders", "orders")
     assert "events queued on the batch lane" in out
     f.wait_idle()

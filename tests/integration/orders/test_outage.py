@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 
 OUTAGE_SECONDS = 20.0
 RESUME_WITHIN_SECONDS = 8.0
-FLEET_LANES = {"default": 2, "batch": 2}
+FLEET_LANES = {"fast": 2, "default": 2, "batch": 2}  # fast: the customer's profile
 PLACED = "Placed Order"
 Event = tuple[str, str]  # (metric, unique_id)
 
@@ -135,7 +135,9 @@ def _stored(f: OrderFleet, order: str) -> dict[Event, int]:
 def run_outage(f: OrderFleet, outage_seconds: float, record: Path, patience: float = 60.0) -> OutageReport:
     """Place an order, take Klaviyo down for `outage_seconds` while the order re-syncs, wait until its events
     are delivered (at most `patience` seconds after the end) and the fleet is idle; report what was seen."""
-    order = f.new_order(customer=f.new_customer(), confirm=True,
+    customer = f.new_customer()
+    f.poll_customers()  # the customer's profile exists: what is measured is the order's re-syncs
+    order = f.new_order(customer=customer, confirm=True,
                         lines=[{"upc": f.upcs[0], "qty": 2, "price": 40}, {"upc": f.upcs[1], "qty": 1, "price": 25}])
     with EnvelopeWatch(f.redis, f.prefix) as watch:
         answer = httpx.post(f"{f.klaviyo_url}/_sandbox/faults", json={"outage_seconds": outage_seconds}, timeout=10)
