@@ -29,6 +29,7 @@ from connectors.klaviyo.errors import (
     DuplicateProfileError,
     EndpointParkedError,
     KlaviyoError,
+    PermanentError,
     RateLimitedLocally,
     ThrottledError,
     TransientError,
@@ -219,11 +220,22 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
         result = send_operations(ops, client, rt.ledger)
     except Exception as exc:  # noqa: BLE001  every failure has its action in the policy table
         rt.stores.profiles.release(prepared.leased, env.id)
+        if _names_a_gone_profile(exc, ops):
+            # the kept id names a profile Klaviyo no longer has (merged or deleted there): look it up again
+            for code in {op.profile_of for op in ops if op.profile_of}:
+                rt.stores.profiles.forget_id(code)
+            _retry(rt, env, ops, exc)
+            return None
         _act_on(rt, env, ops, exc)
         return None
     _after_delivery(rt, env, ops, result)
     _after_profile_writes(rt, env, ops, result, prepared.leased)
     return result
+
+
+def _names_a_gone_profile(exc: Exception, ops: list[Operation]) -> bool:
+    return isinstance(exc, PermanentError) and exc.status == 404 and any(
+        op.profile_of and op.kind in identity.NEEDS_ID for op in ops)
 
 
 def _act_on(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
