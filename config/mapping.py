@@ -301,6 +301,9 @@ class Profiles(Strict):
 class ExceptionOwners(Strict):
     invalid_record: Owner = "operations"
     customer_mismatch: Owner = "operations"
+    unusable_phone: Owner = "operations"
+    profile_missing: Owner = "operations"
+    klaviyo_partial_failure: Owner = "operations"
     consent_conflict: Owner = "ecommerce"
     delivery_failed: Owner = "operations"
     endpoint_parked: Owner = "operations"

@@ -275,6 +275,9 @@ MEANINGS: dict[str, str] = {
     # --- owners ---
     "ExceptionOwners.invalid_record": "A record that cannot be read (missing/invalid fields).",
     "ExceptionOwners.customer_mismatch": "Identifiers that belong to different profiles; no usable shopper.",
+    "ExceptionOwners.unusable_phone": "A customer's phone is no valid number: the profile went without it.",
+    "ExceptionOwners.profile_missing": "Work waited too long for a customer's Klaviyo profile; dead-lettered.",
+    "ExceptionOwners.klaviyo_partial_failure": "Klaviyo accepted a profile without part of it (its header says what).",
     "ExceptionOwners.consent_conflict": "Klaviyo holds a newer unsubscribe or suppression than the ERP consent.",
     "ExceptionOwners.delivery_failed": "A delivery dead-lettered.",
     "ExceptionOwners.endpoint_parked": "Klaviyo throttled an endpoint for longer than the park cap.",
