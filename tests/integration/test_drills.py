@@ -23,6 +23,9 @@ def assert_nothing_lost_nothing_doubled(result: DrillResult, transient: bool) ->
     assert result.counts["events_missing"] == 0, summary
     assert result.counts["events_duplicated"] == 0, summary
     assert result.lost_for_good == 0, summary
+    # one profile per customer with the right identifiers, whatever the fault (issue 12)
+    for name in ("profiles_missing", "profiles_split", "profiles_extra", "profiles_wrong"):
+        assert result.counts[name] == 0, summary
     if transient:
         assert not result.dead_letters, summary
 
