@@ -276,7 +276,9 @@ def _set_aside(rt: Runtime, env: Envelope, prepared: identity.Prepared) -> tuple
         _continue_apart(rt, env, prepared.busy, BUSY_RETRY_SECONDS + random.uniform(0, 1.0), env.waiting_since)
     if prepared.waiting:
         since = env.waiting_since or now
-        if now - since > rt.settings.profile_wait_seconds:
+        # every profile awaited on its way (a first load's backlog of upserts): waiting on is right, however long
+        on_its_way = {op.profile_of for op in prepared.waiting} <= prepared.coming
+        if now - since > rt.settings.profile_wait_seconds and not on_its_way:
             _give_up_waiting(rt, env, prepared.waiting, now - since)
         else:
             delay = min(WAIT_RETRY_MAX_SECONDS, max(1.0, (now - since) / 4)) + random.uniform(0, 1.0)

@@ -68,6 +68,7 @@ class Prepared:
     busy: list[Operation] = field(default_factory=list)  # another envelope writes the profile right now
     done: list[Operation] = field(default_factory=list)  # newer writes already set everything they carry
     leased: set[str] = field(default_factory=set)  # customers whose write lease this envelope took
+    coming: set[str] = field(default_factory=set)  # waiting customers whose profile upsert is in flight now
 
 
 def _identity_of(profile: dict[str, Any]) -> Identity:
@@ -138,6 +139,7 @@ def prepare(ops: list[Operation], store: ProfileStore, client: KlaviyoClient, ho
                 out.ready.append(_with_id(op, identity.id))
             else:
                 out.waiting.append(op)
+        out.coming = {op.profile_of for op in out.waiting if op.profile_of} & (upserts_in_flight or set())
     if unsubscribes:
         unknown = {op.profile_of for op in unsubscribes if op.profile_of and op.profile_of not in known}
         if unknown:

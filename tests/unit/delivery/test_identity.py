@@ -155,3 +155,13 @@ def test_an_id_klaviyo_no_longer_knows_is_forgotten_and_looked_up_again(rt: Runt
     assert rt.stores.profiles.identities(["C6"])["C6"].id == real
     state = httpx.get(f"{klaviyo.url}/_sandbox/state", timeout=10).json()
     assert [e["profile_id"] for e in state["events"]["Placed Order"]] == [real]
+
+
+def test_past_the_wait_work_whose_profile_upsert_is_on_its_way_waits_on(rt: Runtime) -> None:
+    # a first load's backlog: C8's upsert is queued behind thousands of others, longer than the wait
+    rt.stores.inflight.claim("the-upsert-envelope", [("profile:C8:full", V1)])
+    message = envelope([event("C8", "SO8")], "fast")
+    message["waiting_since"] = time.time() - 61
+    process_envelope(message, rt)
+    assert rt.dead_letters.list() == [] and rt.delayed.pending() == 1
+    assert rt.exceptions.get("profile_missing", "customer:C8") is None
