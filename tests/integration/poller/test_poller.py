@@ -67,7 +67,8 @@ def test_malformed_customers_become_exceptions_and_the_rest_of_the_page_arrives(
     assert not set(seen) & set(bad) and set(seen) | set(bad) == everyone
     assert all(e.owner == "operations" and e.reason for e in bad.values())
     reasons = " ".join(e.reason for e in bad.values())
-    for expected in ("email", "phone", "date", "characters", "replacement"):
+    # a bad phone no longer makes a record invalid: the customer goes without it (issue 12)
+    for expected in ("email", "date", "characters", "replacement"):
         assert expected in reasons
 
 
