@@ -48,6 +48,15 @@ def klaviyo(
     profile_job_seconds: float | None = typer.Option(
         None, "--profile-job-seconds", help="Keep profile bulk import jobs processing this long."
     ),
+    consent_job_delay: float = typer.Option(
+        0.0, "--consent-job-delay-seconds", help="Apply subscription jobs no sooner than this after acceptance."
+    ),
+    consent_job_jitter: float = typer.Option(
+        0.0, "--consent-job-jitter-seconds", help="Add a random [0, S) to each subscription job's delay."
+    ),
+    consent_job_reverse: bool = typer.Option(
+        False, "--consent-job-reverse", help="Apply pending subscription jobs newest first."
+    ),
 ) -> None:
     """The Klaviyo API sandbox (docs/sandbox.md)."""
     # imported here: the app needs the sandbox extra, which `bcsync sandbox --help` and `bcsync sandbox
@@ -74,6 +83,9 @@ def klaviyo(
             seed=fault_seed,
             invalid_phone=invalid_phone,
             profile_job_seconds=profile_job_seconds,
+            consent_job_delay_seconds=consent_job_delay,
+            consent_job_jitter_seconds=consent_job_jitter,
+            consent_job_reverse=consent_job_reverse,
         )
         config = KlaviyoSandboxConfig(
             rate_limit_scale=rate_scale,

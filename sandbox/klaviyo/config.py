@@ -37,6 +37,13 @@ class FaultSettings:
     invalid_phone: str = "refuse"
     # How long a profile bulk import job stays "processing"; None: one job step, like every other job.
     profile_job_seconds: float | None = None
+    # Subscription jobs (bulk create and delete) applied late and out of order, as Klaviyo may (it applies them
+    # asynchronously and shows no status): each is applied no sooner than `consent_job_delay_seconds` after it
+    # was accepted, plus its own random [0, consent_job_jitter_seconds) drawn from the fault dice on
+    # acceptance; `consent_job_reverse` applies pending ones newest first.
+    consent_job_delay_seconds: float = 0.0
+    consent_job_jitter_seconds: float = 0.0
+    consent_job_reverse: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +63,9 @@ class FaultSettings:
             "seed": self.seed,
             "invalid_phone": self.invalid_phone,
             "profile_job_seconds": self.profile_job_seconds,
+            "consent_job_delay_seconds": self.consent_job_delay_seconds,
+            "consent_job_jitter_seconds": self.consent_job_jitter_seconds,
+            "consent_job_reverse": self.consent_job_reverse,
         }
 
     def merged(self, changes: dict[str, Any]) -> FaultSettings:
@@ -90,6 +100,9 @@ class FaultSettings:
                 profile_job_seconds=(
                     float(data["profile_job_seconds"]) if data.get("profile_job_seconds") is not None else None
                 ),
+                consent_job_delay_seconds=float(data.get("consent_job_delay_seconds", 0.0)),
+                consent_job_jitter_seconds=float(data.get("consent_job_jitter_seconds", 0.0)),
+                consent_job_reverse=_flag(data.get("consent_job_reverse", False), "consent_job_reverse"),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid fault settings: {exc}") from exc
@@ -110,7 +123,15 @@ class FaultSettings:
             raise ValueError("other_integration_share must be in [0, 1)")
         for rule in self.reject_rules:
             _check_reject_rule(rule)
-        for name in ("latency_ms", "outage_seconds", "slow_seconds", "long_throttle_seconds", "throttle_retry_after"):
+        for name in (
+            "latency_ms",
+            "outage_seconds",
+            "slow_seconds",
+            "long_throttle_seconds",
+            "throttle_retry_after",
+            "consent_job_delay_seconds",
+            "consent_job_jitter_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.invalid_phone not in INVALID_PHONE_MODES:
@@ -135,6 +156,13 @@ def _whole(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         raise ValueError(f"{name} must be a whole number of seconds, got {value!r}")
     return int(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A JSON boolean: "false" or 0 would silently mean something else."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _check_probability(name: str, value: float) -> None:

@@ -3,6 +3,10 @@
 
 Rows are applied when the job reaches `complete`; a row that fails becomes an import error on the job.
 Jobs advance on every status read, on `/_sandbox/state`, and from a background tick while the app runs.
+
+Jobs Klaviyo applies asynchronously with no way to watch them (subscription jobs) can be applied late and
+out of order (`late_apply`): held until `created_at + delay + Job.extra_delay`, applied in the order they
+fall due, or newest first. Whatever completes in one advance is applied in that order, `finish` included.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Job:
     failed_count: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     has_status_endpoint: bool = True
+    extra_delay: float = 0.0  # drawn once when the job is accepted (jitter): its own share of a late apply
 
     @property
     def total_count(self) -> int:
@@ -57,17 +62,29 @@ class Job:
         return {"type": self.type, **self.attributes_json(with_errors=True)}
 
 
+@dataclass(frozen=True)
+class LateApply:
+    """How a job applied asynchronously is held back: `delay` seconds from acceptance at least (plus the
+    job's `extra_delay`); `newest_first`: such jobs are applied as a stack, an older one only once every
+    newer one pending has been applied."""
+
+    delay: float = 0.0
+    newest_first: bool = False
+
+
 class JobQueue:
     def __init__(
         self,
         step: float,
         on_row_error: Callable[[Exception, str], ErrorItem],
         processing_seconds: Callable[[Job], float | None] | None = None,
+        late_apply: Callable[[Job], LateApply | None] | None = None,
     ) -> None:
         self.step = step
         self.on_row_error = on_row_error
-        # read on every advance, so a hold set at run time applies to jobs already pending; None: one step
-        self.processing_seconds = processing_seconds
+        # both read on every advance, so a setting changed at run time applies to jobs already pending
+        self.processing_seconds = processing_seconds  # None: one step
+        self.late_apply = late_apply  # None for a job: it completes with the steps, in acceptance order
         self.jobs: dict[str, Job] = {}
         self.pending: list[Job] = []
 
@@ -77,19 +94,59 @@ class JobQueue:
         return job
 
     def advance(self, now: float, finish: bool = False) -> None:
-        still: list[Job] = []
+        due: list[Job] = []
         for job in self.pending:
             if job.status == "queued" and (finish or now >= job.created_at + self.step):
                 job.status, job.started_at = "processing", now
-            if job.status == "processing" and (finish or now >= job.created_at + self.step + self._processing(job)):
-                self._run(job, now)
-            if job.status != "complete":
-                still.append(job)
-        self.pending = still
+            if job.status == "processing" and (finish or now >= self._due_at(job)):
+                due.append(job)
+        for job in self._application_order(due):
+            self._run(job, now)
+        self.pending = [job for job in self.pending if job.status != "complete"]
 
     def _processing(self, job: Job) -> float:
         hold = self.processing_seconds(job) if self.processing_seconds is not None else None
         return self.step if hold is None else hold
+
+    def _late(self, job: Job) -> LateApply | None:
+        return self.late_apply(job) if self.late_apply is not None else None
+
+    def _due_at(self, job: Job) -> float:
+        stepped = job.created_at + self.step + self._processing(job)
+        late = self._late(job)
+        return stepped if late is None else max(stepped, job.created_at + late.delay + job.extra_delay)
+
+    def _newest_first(self, job: Job) -> bool:
+        late = self._late(job)
+        return late is not None and late.newest_first
+
+    def _application_order(self, due: list[Job]) -> list[Job]:
+        """Jobs without a late apply keep their places (acceptance order); the late ones take their own
+        places in the order they fell due (ties: acceptance order) - newest first when so set, which also
+        holds an older job back while a newer one is still pending and not due."""
+        late = [job for job in due if self._late(job) is not None]
+        if not late:
+            return due
+        due_ids = {job.id for job in due}
+        held: set[str] = set()
+        newer_waiting = False
+        for job in reversed(self.pending):
+            if not self._newest_first(job):
+                continue
+            if job.id not in due_ids:
+                newer_waiting = True
+            elif newer_waiting:
+                held.add(job.id)
+        stacked = [job for job in reversed(late) if self._newest_first(job) and job.id not in held]
+        timed = sorted((job for job in late if not self._newest_first(job)), key=self._due_at)  # stable
+        in_order = iter(timed + stacked)
+        ordered: list[Job] = []
+        for job in due:
+            if self._late(job) is None:
+                ordered.append(job)
+            elif (next_late := next(in_order, None)) is not None:
+                ordered.append(next_late)
+        return ordered
 
     def _run(self, job: Job, now: float) -> None:
         for pointer, action in job.rows:

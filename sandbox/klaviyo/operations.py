@@ -237,6 +237,9 @@ def _folded_lookup(profile: Profile) -> Callable[[str], Any]:
 
 
 def get_profiles(call: Call) -> Reply:
+    # every job due by now is applied first, so consent read back is what Klaviyo would show (never a
+    # subscription job still pending, never one already due but waiting for the background tick)
+    call.sandbox.jobs.advance(call.now)
     tree = _parsed_filter(call, PROFILE_FILTERS)
     size = _page_size(call, 20, 100)
     sort = call.query.get("sort")
@@ -289,7 +292,7 @@ def profile_bulk_import(call: Call) -> Reply:
 
 def _submit(call: Call, type_: str, rows: list[tuple[str, Callable[[], None]]], status: bool = True) -> Job:
     job = Job(call.sandbox.ids.ulid(call.now), type_, call.now, rows, has_status_endpoint=status)
-    return call.sandbox.jobs.submit(job)
+    return call.sandbox.submit_job(job)
 
 
 def _job(call: Call, type_: str) -> Job:

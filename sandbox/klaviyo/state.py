@@ -12,10 +12,13 @@ from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.klaviyo.errors import ApiError, ErrorItem
 from sandbox.klaviyo.events import EventLog
 from sandbox.klaviyo.ids import IdFactory
-from sandbox.klaviyo.jobs import Job, JobQueue
+from sandbox.klaviyo.jobs import Job, JobQueue, LateApply
 from sandbox.klaviyo.profiles import ProfileBook, ProfileConflict
 from sandbox.klaviyo.ratelimit import RateLimiter
 from sandbox.klaviyo.timeutil import iso
+
+# Klaviyo applies these asynchronously, with no status endpoint: the consent_job_* faults hold and reorder them
+CONSENT_JOB_TYPES = frozenset({"profile-subscription-bulk-create-job", "profile-subscription-bulk-delete-job"})
 
 
 def row_error(exc: Exception, pointer: str) -> ErrorItem:
@@ -50,7 +53,7 @@ class KlaviyoSandbox:
         self.events = EventLog(self.ids)
         self.catalog = Catalog()
         self.back_in_stock: list[dict[str, Any]] = []
-        self.jobs = JobQueue(self.config.job_step_seconds, row_error, self._processing_seconds)
+        self.jobs = JobQueue(self.config.job_step_seconds, row_error, self._processing_seconds, self._late_apply)
         self.deleted_profiles: list[str] = []
 
     def now(self) -> float:
@@ -59,6 +62,20 @@ class KlaviyoSandbox:
     def _processing_seconds(self, job: Job) -> float | None:
         """The `profile_job_seconds` fault holds profile bulk imports (only them) in "processing"."""
         return self.faults.profile_job_seconds if job.type == "profile-bulk-import-job" else None
+
+    def _late_apply(self, job: Job) -> LateApply | None:
+        """Subscription jobs: held `consent_job_delay_seconds` (+ the job's jitter), maybe newest first."""
+        if job.type not in CONSENT_JOB_TYPES:
+            return None
+        return LateApply(self.faults.consent_job_delay_seconds, self.faults.consent_job_reverse)
+
+    def submit_job(self, job: Job) -> Job:
+        """Queue an accepted job; a subscription job draws its jitter from the fault dice now, so two jobs
+        accepted in order may fall due in the opposite order."""
+        jitter = self.faults.consent_job_jitter_seconds
+        if job.type in CONSENT_JOB_TYPES and jitter > 0:  # no draw otherwise: other faults' dice stay as they were
+            job.extra_delay = self.dice.random() * jitter
+        return self.jobs.submit(job)
 
     # --- faults -------------------------------------------------------------------------------------
     def set_faults(self, settings: FaultSettings) -> None:

@@ -27,6 +27,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         sys.executable, "-c", "from workers.cli import main; main()",
         "sandbox", "klaviyo", "--port", str(port), "--rate-scale", "0.1", "--record", str(record),
         "--error-rate", "500=0", "--latency-ms", "0", "--invalid-phone", "drop", "--profile-job-seconds", "2.5",
+        "--consent-job-delay-seconds", "1.5", "--consent-job-jitter-seconds", "0.5", "--consent-job-reverse",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -39,6 +40,8 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert response.headers["RateLimit-Limit"] == "75"  # 750/min x 0.1
         faults = httpx.get(f"{url}/_sandbox/faults", timeout=10).json()
         assert (faults["invalid_phone"], faults["profile_job_seconds"]) == ("drop", 2.5)
+        consent_jobs = ("consent_job_delay_seconds", "consent_job_jitter_seconds", "consent_job_reverse")
+        assert [faults[name] for name in consent_jobs] == [1.5, 0.5, True]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     finally:
@@ -53,8 +56,16 @@ def test_cli_rejects_bad_fault_flags() -> None:
     assert result.exit_code != 0
 
 
-@pytest.mark.parametrize("flags", [["--invalid-phone", "ignore"], ["--profile-job-seconds", "-1"]])
-def test_cli_rejects_bad_identity_fault_flags(flags: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("flags", "setting"),
+    [
+        (["--invalid-phone", "ignore"], "invalid_phone"),
+        (["--profile-job-seconds", "-1"], "profile_job_seconds"),
+        (["--consent-job-delay-seconds", "-1"], "consent_job_delay_seconds"),
+        (["--consent-job-jitter-seconds", "-1"], "consent_job_jitter_seconds"),
+    ],
+)
+def test_cli_rejects_bad_identity_fault_flags(flags: list[str], setting: str) -> None:
     result = CliRunner().invoke(app, ["klaviyo", *flags])
     assert result.exit_code != 0
-    assert "invalid_phone" in result.output or "profile_job_seconds" in result.output
+    assert setting in result.output
