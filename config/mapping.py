@@ -37,6 +37,11 @@ class ResourceMapping(Strict):
     path: str
     key: str = "pkey"
     last_mod: str = "last_mod"
+    sequence_field: str | None = Field(
+        None,
+        description="A field holding the ERP's own monotonic change counter (e.g. rowversion): change versions "
+        "order by it instead of by last_mod. Unset: last_mod orders them. Once set, keep it set.",
+    )
     include_children: bool = True
     poll_seconds: float = 60.0
     page_size: int = Field(200, ge=1, le=200)

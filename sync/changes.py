@@ -4,17 +4,23 @@
 no entry -> created; same fingerprint -> None; otherwise which fields changed and whether the status moved.
 The mapping's field policy decides the lane for customers; other resources have a fixed default lane that
 their own handlers may refine.
+
+Every event carries a `version` that orders the changes of one record as plain strings (the ledger's newest
+wins, tombstones, per-attribute versions all compare them so): ``<last_mod UTC>#<fleet sequence>``, or, for
+a resource whose mapping names an ERP change counter (`sequence_field`),
+``s<counter, 20 digits>#<last_mod UTC>#<fleet sequence>`` (the ``s`` sorts after every digit, so such a
+version is newer than any stamp version of before the option was set). See docs/poller.md, "Versions".
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from config.lanes import Lane
-from config.mapping import Mapping
+from config.mapping import Mapping, ResourceMapping
 from sync.fingerprints import (
     StoredFingerprint,
     changed_fields,
@@ -22,9 +28,15 @@ from sync.fingerprints import (
     fingerprint,
     mapped_values,
 )
-from sync.localtime import local_to_utc
+from sync.localtime import parse_erp_instant, tenant_zone
 
 ChangeKind = Literal["created", "fields_changed", "status_transition", "deleted"]
+
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+STAMP_LENGTH = len("2026-01-01T00:00:00Z")
+NO_STAMP = "0000-00-00T00:00:00Z"  # an unreadable last_mod: older than any real one
+SEQUENCE_MARK = "s"
+SEQUENCE_DIGITS = 20  # an unsigned 64-bit counter (rowversion) has at most 20 digits
 
 # Lanes of non-customer resources (their handlers decide finer urgency, e.g. stock transitions).
 RESOURCE_LANES: dict[str, Lane] = {
@@ -49,7 +61,8 @@ class ChangeEvent(BaseModel):
     record: dict[str, Any]
     fingerprint: str
     last_mod: str
-    version: str = Field(description="Orders changes of one record: '<last_mod UTC ISO>#<sequence>'")
+    version: str = Field(description="Orders changes of one record: '<last_mod UTC ISO>#<sequence>', or "
+                         "'s<ERP counter>#<last_mod UTC ISO>#<sequence>' (see `change_version`)")
     state: str = Field("", exclude=True, description="The fingerprint entry to store once handed on")
 
     @property
@@ -74,6 +87,47 @@ def is_deleted(resource: str, record: dict[str, Any], mapping: Mapping) -> bool:
     return str(record.get(fields.delete_flag, "")).strip() in fields.yes_values
 
 
+def version_stamp(version: str) -> str:
+    """The last_mod UTC stamp a version carries, in either format."""
+    if version.startswith(SEQUENCE_MARK):
+        return version[len(SEQUENCE_MARK) + SEQUENCE_DIGITS + 1 :][:STAMP_LENGTH]
+    return version[:STAMP_LENGTH]
+
+
+def erp_sequence(record: dict[str, Any], resource: ResourceMapping) -> int | None:
+    """The record's ERP change counter (decimal, or hex as '0x...'), or None: no `sequence_field` in the
+    mapping, the record lacks it, or it is not a non-negative integer of at most 20 digits."""
+    if not resource.sequence_field:
+        return None
+    value = record.get(resource.sequence_field)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            number = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if 0 <= number < 10**SEQUENCE_DIGITS else None
+
+
+def change_version(last_mod: str, fleet_seq: int, mapping: Mapping, read_at: datetime,
+                   erp_seq: int | None = None) -> str:
+    """The version of a change read at `read_at`: last_mod resolved by `erp_instant` (a repeated hour's
+    wall time -> the latest instant not after the read), led by the ERP counter when there is one."""
+    try:
+        stamp = parse_erp_instant(last_mod, tenant_zone(mapping.tenant.timezone), read_at).strftime(STAMP_FORMAT)
+    except ValueError:
+        stamp = NO_STAMP
+    if erp_seq is None:
+        return f"{stamp}#{fleet_seq:06d}"
+    return f"{SEQUENCE_MARK}{erp_seq:0{SEQUENCE_DIGITS}d}#{stamp}#{fleet_seq:06d}"
+
+
 def lane_for(resource: str, kind: ChangeKind, changed: list[str], mapping: Mapping) -> Lane:
     if resource != "customer":
         return RESOURCE_LANES.get(resource, "default")
@@ -83,9 +137,12 @@ def lane_for(resource: str, kind: ChangeKind, changed: list[str], mapping: Mappi
 
 
 def classify(
-    previous: StoredFingerprint | None, record: dict[str, Any], resource: str, mapping: Mapping
+    previous: StoredFingerprint | None, record: dict[str, Any], resource: str, mapping: Mapping,
+    read_at: datetime | None = None,
 ) -> ChangeEvent | None:
-    """The change this read of `record` represents against `previous`, or None when nothing mapped changed."""
+    """The change this read of `record` represents against `previous`, or None when nothing mapped changed.
+    `read_at`: when the fleet read the record (aware; default now), which places a last_mod of a repeated
+    hour (see `change_version`)."""
     res = getattr(mapping.resources, resource)
     values = mapped_values(resource, record, mapping)
     fp = fingerprint(values)
@@ -101,10 +158,7 @@ def classify(
         changed = changed_fields(previous.digests, values)
         kind = "status_transition" if "status" in changed else "fields_changed"
     seq = (previous.seq if previous else 0) + 1
-    try:
-        stamp = local_to_utc(last_mod, ZoneInfo(mapping.tenant.timezone)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        stamp = "0000-00-00T00:00:00Z"
+    version = change_version(last_mod, seq, mapping, read_at or datetime.now(UTC), erp_sequence(record, res))
     state = StoredFingerprint(fp, last_mod, seq, field_digests(values)).encode()
     return ChangeEvent(
         resource=resource,
@@ -115,6 +169,6 @@ def classify(
         record=record,
         fingerprint=fp,
         last_mod=last_mod,
-        version=f"{stamp}#{seq:06d}",
+        version=version,
         state=state,
     )

@@ -17,7 +17,10 @@ with `fold=0`, the PEP 495 default:
   which lands the instant as far past the gap as the time was into it (02:30 EST = 07:30 UTC =
   03:30 EDT).
 
-So the same ERP string always becomes the same instant, whichever worker converts it.
+So the same ERP string always becomes the same instant, whichever worker converts it. That is right for
+watermarks and filters, not for ordering versions: two writes of one record in a repeated hour could sort
+the wrong way round. `erp_instant` orders them: it also knows when the fleet read the value (see its
+docstring and docs/poller.md, "Versions: an unambiguous order").
 """
 
 from __future__ import annotations
@@ -55,6 +58,38 @@ def parse_local(text: str, timezone: str | ZoneInfo) -> datetime:
         zone = timezone if isinstance(timezone, ZoneInfo) else tenant_zone(timezone)
         moment = moment.replace(tzinfo=zone, fold=0)
     return moment.astimezone(UTC)
+
+
+def erp_instant(local: datetime, zone: ZoneInfo, read_at: datetime) -> datetime:
+    """The UTC instant of a tenant-local wall time that the fleet read at `read_at` (aware), for ordering.
+
+    In a repeated (fall-back) hour the wall time has two candidate instants; the LATEST one not after
+    `read_at` is taken: a value cannot have been written after it was read, and of two successive writes
+    of one record the second happened after the first was read, so it always resolves later (proof in
+    docs/poller.md). When no candidate is at or before `read_at` (the ERP's clock ahead of ours) the
+    earliest is taken. A non-existent (spring-forward gap) time resolves as `parse_local` does, with the
+    offset in force before the gap (02:30 on the New York spring night = 07:30 UTC), whatever `read_at`.
+    An aware `local` is taken at its own offset.
+    """
+    if read_at.tzinfo is None:
+        raise TypeError("read_at must be an aware datetime (the fleet's read time, UTC)")
+    if local.tzinfo is not None:
+        return local.astimezone(UTC)
+    first = local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if second <= first:  # one instant, or a gap (where fold=0 is the later reading): as parse_local
+        return first
+    return second if second <= read_at else first
+
+
+def parse_erp_instant(text: str, zone: ZoneInfo, read_at: datetime) -> datetime:
+    """`erp_instant` of an ERP stamp ('2026-11-01 01:10:00', or ISO; one with its own UTC offset is honoured).
+    Raises LocalTimeError (a ValueError) for anything that is not a real calendar date and time."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise LocalTimeError(f"not a valid date/time 'YYYY-MM-DD HH:MM:SS': {text!r} ({exc})") from None
+    return erp_instant(moment, zone, read_at)
 
 
 def local_to_utc(text: str, zone: ZoneInfo) -> datetime:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,10 @@ Emit = Callable[[list[ChangeEvent]], None]
 # raw record -> the problems that make it unusable (empty: fine)
 Validator = Callable[[dict[str, Any], Mapping], list[str]]
 MAX_PASSES = 4
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ExceptionSink(Protocol):
@@ -122,6 +126,8 @@ class Poller:
     overlap_seconds: float | None = None
     max_passes: int = MAX_PASSES
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # When a page was read (aware UTC): it places a last_mod of a repeated hour in the change version.
+    clock: Callable[[], datetime] = utc_now
 
     def __post_init__(self) -> None:
         prefix = self.settings.key_prefix
@@ -179,9 +185,10 @@ class Poller:
         return result
 
     def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> None:
+        read_at = self.clock()  # the page has just arrived: every record in it was written before this
         tally.pages += 1
         tally.records += len(page)
-        events = self._change_events(name, self._usable_records(name, page, tally), tally)
+        events = self._change_events(name, self._usable_records(name, page, tally), tally, read_at)
         if not events:
             return
         if self._lost.is_set():
@@ -221,7 +228,8 @@ class Poller:
             usable.append((str(key), record))
         return usable
 
-    def _change_events(self, name: str, usable: list[tuple[str, dict[str, Any]]], tally: _Pass) -> list[ChangeEvent]:
+    def _change_events(self, name: str, usable: list[tuple[str, dict[str, Any]]], tally: _Pass,
+                       read_at: datetime) -> list[ChangeEvent]:
         """The change events of the usable records against their stored fingerprints."""
         stored = self.fingerprints.get_many(name, [k for k, _ in usable])
         events: list[ChangeEvent] = []
@@ -230,7 +238,7 @@ class Poller:
             if key in seen:  # the same record twice in one page: keep the first read
                 continue
             seen.add(key)
-            event = classify(stored.get(key), record, name, self.mapping)
+            event = classify(stored.get(key), record, name, self.mapping, read_at)
             if event is not None:
                 events.append(event)
                 previous = stored.get(key)

@@ -1,13 +1,9 @@
 """Erasure in the domain: a change not newer than a customer's erasure is dropped (the tombstones and the
-purge of the fleet's own state are in `state.erasure`)."""
+purge of the fleet's own state are in `state.erasure`). A change is compared with an erasure by the last_mod
+UTC stamp its version carries (`version_stamp`: either version format, see sync.changes)."""
 
 from __future__ import annotations
 
-STAMP_LENGTH = len("2026-01-01T00:00:00Z")
+from sync.changes import version_stamp
 
-
-def version_stamp(version: str) -> str:
-    """The UTC stamp part of a change version (``<stamp>#<sequence>``)."""
-    return version[:STAMP_LENGTH]
-
-
+__all__ = ["version_stamp"]
