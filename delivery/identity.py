@@ -115,6 +115,11 @@ def _held_identifiers(op: Operation, identity: Identity | None) -> Operation:
     return op.model_copy(update={"payload": {**op.payload, "profile": profile}})
 
 
+def _address(op: Operation) -> str | None:
+    profile = op.payload.get("profile") or {}
+    return profile.get("email" if op.payload.get("channel") == "email" else "phone_number") or None
+
+
 def prepare(ops: list[Operation], store: ProfileStore, client: KlaviyoClient, holder: str,
             lease_seconds: float, upserts_in_flight: set[str] | None = None) -> Prepared:
     """Name each operation's profile, or set it aside. `upserts_in_flight`: customers whose profile upsert
@@ -141,7 +146,8 @@ def prepare(ops: list[Operation], store: ProfileStore, client: KlaviyoClient, ho
                 out.waiting.append(op)
         out.coming = {op.profile_of for op in out.waiting if op.profile_of} & (upserts_in_flight or set())
     if unsubscribes:
-        unknown = {op.profile_of for op in unsubscribes if op.profile_of and op.profile_of not in known}
+        unknown = {op.profile_of for op in unsubscribes if op.profile_of and (
+            op.profile_of not in known or not _address(_held_identifiers(op, known[op.profile_of])))}
         if unknown:
             try:
                 found = look_up(client, unknown)
@@ -149,7 +155,10 @@ def prepare(ops: list[Operation], store: ProfileStore, client: KlaviyoClient, ho
                 known.update(found)
             except (KlaviyoError, RateLimitedLocally) as exc:  # never wait: the ERP's address goes
                 log.info("unsubscribes go by the ERP's identifiers (lookup failed: %s)", exc)
-        out.ready.extend(_held_identifiers(op, known.get(op.profile_of or "")) for op in unsubscribes)
+        for op in unsubscribes:
+            held = _held_identifiers(op, known.get(op.profile_of or ""))
+            # no address anywhere (an opt-out whose phone was blanked, and Klaviyo holds none): nothing to undo
+            (out.ready if _address(held) else out.done).append(held)
     if writes:
         _prepare_writes(writes, store, holder, lease_seconds, out)
     return out

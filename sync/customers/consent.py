@@ -5,7 +5,8 @@ Rules (docs/poller.md, "Consent"):
   fingerprint) - never because a name or an address changed;
 - subscribe only on explicit ERP consent (the flag is one of `yes_values`); the first sync of a customer
   without consent sends nothing (a storefront sign-up in Klaviyo is not ours to undo);
-- SMS needs a valid phone: consent without one is an exception, not a call;
+- a subscribe needs the channel's valid address (SMS: a phone): without one it is an exception, not a call;
+  an unsubscribe never does: it goes by the address Klaviyo holds for the customer;
 - the guard: on a first sync that would subscribe, Klaviyo's own state is read first; an unsubscribe or a
   suppression there newer than the ERP's consent time wins, and a `consent_conflict` is recorded;
 - one key per customer and channel (`consent:<channel>:<code>`) with the change's version, so the ledger
@@ -67,11 +68,15 @@ def consent_intents(
         if not opted_in and first_sync:
             continue
         action: Action = "subscribe" if opted_in else "unsubscribe"
-        if channel == "sms" and customer.phone_e164 is None:
+        # an opt-out never needs the ERP's address: it goes by the one Klaviyo holds (delivery/identity.py),
+        # so blanking or changing the phone in the same edit still unsubscribes the number that was subscribed
+        if action == "subscribe" and (customer.phone_e164 if channel == "sms" else customer.email) in (None, ""):
+            what = "phone number" if channel == "sms" else "email address"
             problems.append(ConsentProblem(
                 "invalid_record", customer.code,
-                f"SMS consent change ({action}) but the customer has no valid phone number; nothing sent",
-                {"channel": "sms", "action": action},
+                f"{channel.upper() if channel == 'sms' else 'Email'} consent change (subscribe) but the customer "
+                f"has no valid {what}; nothing sent",
+                {"channel": channel, "action": action},
             ))
             continue
         intents.append(ConsentIntent(channel, action, customer, first_sync))
@@ -120,9 +125,10 @@ def guard_conflict(
 def consent_operation(intent: ConsentIntent, mapping: Mapping, version: str) -> Operation:
     customer = intent.customer
     list_id = mapping.consent.email_list_id if intent.channel == "email" else mapping.consent.sms_list_id
-    identifier: dict[str, Any] = (
-        {"email": customer.email} if intent.channel == "email" else {"phone_number": customer.phone_e164}
-    )
+    address = customer.email if intent.channel == "email" else customer.phone_e164
+    # no address (an opt-out whose phone was blanked): delivery puts in the one Klaviyo holds
+    name = "email" if intent.channel == "email" else "phone_number"
+    identifier: dict[str, Any] = {name: address} if address else {}
     payload: dict[str, Any] = {"channel": intent.channel, "profile": identifier, "list_id": list_id}
     if intent.action == "subscribe":
         historical = mapping.consent.historical_import

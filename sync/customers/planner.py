@@ -85,23 +85,34 @@ def plan_customer_changes(
         parsed = parse_customer(event.record, mapping)
         if parsed.customer is None:
             plan.problems.append(invalid_record_problem(parsed.code, parsed.problems, event))
+            if parsed.consent is not None and event.kind != "created":
+                # a broken address, status or phone does not hold a consent change back (compliance)
+                found, problems = consent_intents(event.kind, event.changed_fields, parsed.consent)
+                intents.extend((intent, event.version) for intent in found)
+                plan.problems.extend(
+                    Problem(p.type, f"customer:{p.code}", p.reason, details=p.details) for p in problems
+                )
             continue
         customer = parsed.customer
         plan.problems.extend(unusable_phone_problem(parsed))
+        found, problems = consent_intents(event.kind, event.changed_fields, customer)
         if event.kind == "created":
             profiles.append(profile_operation(customer, mapping, "full", "fast", event.version))
         else:
             changed = [name for name in event.changed_fields if ATTRIBUTES_OF.get(name)]
+            # an SMS opt-out made together with a new or blanked phone goes by the number Klaviyo holds: that
+            # number stays on the profile (unsubscribed) until the daily batch, so the two can land in any order
+            sms_opt_out = "phone" in changed and any(i.channel == "sms" and i.action == "unsubscribe" for i in found)
             if set(changed) & immediate:
                 cleared = cleared_attributes(event.changed_fields, customer)
-                if parsed.unusable_phone:  # left out, not cleared: the ERP's number is unreadable, not gone
+                if parsed.unusable_phone or sms_opt_out:  # left out, not cleared
                     cleared.discard("phone_number")
-                profiles.append(
-                    profile_operation(customer, mapping, "immediate", "fast", event.version, cleared)
-                )
-            if set(changed) - immediate:
+                op = profile_operation(customer, mapping, "immediate", "fast", event.version, cleared)
+                if sms_opt_out:
+                    op.payload.pop("phone_number", None)
+                profiles.append(op)
+            if set(changed) - immediate or sms_opt_out:
                 plan.park.append((customer.code, event.record, event.version))
-        found, problems = consent_intents(event.kind, event.changed_fields, customer)
         intents.extend((intent, event.version) for intent in found)
         plan.problems.extend(
             Problem(p.type, f"customer:{p.code}", p.reason, details=p.details) for p in problems

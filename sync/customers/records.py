@@ -48,6 +48,9 @@ class ParsedCustomer:
     code: str = ""
     # what was left out of a customer that is still synced: a phone that is not a usable E.164 number
     unusable_phone: str | None = None
+    # an invalid record's consent, read from the fields that are valid (email "" and phone None when not):
+    # an invalid address, status or phone never blocks a consent change (docs/poller.md, "Consent")
+    consent: CustomerRecord | None = None
 
 
 def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> str | None:
@@ -147,7 +150,15 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
         "bill_to": _bill_to(raw, f.addresses, problems),
     }
     if problems or code is None or email is None:
-        return ParsedCustomer(None, problems, code or str(raw.get(f.code) or ""))
+        consent = None
+        if code is not None:
+            consent = CustomerRecord(
+                code=code, email=email or "", phone_e164=phone, status=status, active=status in statuses.active,
+                last_mod=str(raw.get(mapping.resources.customer.last_mod, "")),
+                **{k: values[k] for k in ("email_optin", "email_optin_date", "sms_optin", "sms_optin_date",
+                                          "email_optin_source", "sms_optin_source")},
+            )
+        return ParsedCustomer(None, problems, code or str(raw.get(f.code) or ""), unusable_phone, consent)
     customer = CustomerRecord(
         code=code, first_name=first, last_name=last, email=email, phone_e164=phone, status=status,
         active=status in statuses.active, last_mod=str(raw.get(mapping.resources.customer.last_mod, "")),

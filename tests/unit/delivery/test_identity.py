@@ -165,3 +165,30 @@ def test_past_the_wait_work_whose_profile_upsert_is_on_its_way_waits_on(rt: Runt
     process_envelope(message, rt)
     assert rt.dead_letters.list() == [] and rt.delayed.pending() == 1
     assert rt.exceptions.get("profile_missing", "customer:C8") is None
+
+
+def sms_opt_out(code: str) -> Operation:
+    return Operation(kind="unsubscribe", key=f"consent:sms:{code}", lane="fast", version=V2, profile_of=code,
+                     record=f"customer:{code}", payload={"channel": "sms", "profile": {}, "list_id": None})
+
+
+def test_an_sms_opt_out_without_a_phone_goes_by_the_phone_klaviyo_holds(rt: Runtime, klaviyo: ServerThread) -> None:
+    process_envelope(envelope([upsert("C7", V1, email="ed@example.com", phone_number="+12125550123")], "fast"), rt)
+    payload = {"channel": "sms", "profile": {"phone_number": "+12125550123"}, "list_id": None,
+               "custom_source": "ERP", "consented_at": None, "historical_import": False}
+    subscribe_sms = Operation(kind="subscribe", key="consent:sms:C7", lane="fast", version=V1, profile_of="C7",
+                              record="customer:C7", payload=payload)
+    process_envelope(envelope([subscribe_sms], "fast"), rt)
+    process_envelope(envelope([sms_opt_out("C7")], "fast"), rt)  # the ERP blanked the phone with the opt-out
+    httpx.post(f"{klaviyo.url}/_sandbox/complete-jobs", timeout=10).raise_for_status()
+    (profile,) = profiles(klaviyo)
+    assert profile["subscriptions"]["sms"]["marketing"]["consent"] == "UNSUBSCRIBED"
+    assert rt.dead_letters.list() == []
+
+
+def test_an_sms_opt_out_with_no_phone_anywhere_has_nothing_to_undo(rt: Runtime, klaviyo: ServerThread) -> None:
+    process_envelope(envelope([upsert("C10", V1, email="fi@example.com")], "fast"), rt)
+    process_envelope(envelope([sms_opt_out("C10")], "fast"), rt)
+    assert rt.dead_letters.list() == [] and rt.delayed.pending() == 0
+    entry = rt.ledger.get("consent:sms:C10")
+    assert entry is not None and entry.endpoint == "nothing-to-send" and entry.version == V2

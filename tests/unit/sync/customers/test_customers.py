@@ -195,3 +195,23 @@ def test_duplicate_profile_rule_drops_the_phone_once_then_stops() -> None:
     assert first.details["duplicate_profile_id"] == "01DUP"
     second = resolve_duplicate_profile(first.retry, "01DUP")
     assert second.retry is None and "merge" in second.reason
+
+
+def test_an_invalid_field_elsewhere_never_holds_an_opt_out_back() -> None:
+    on = customer(email_optin="Y", email_optin_date="2026-03-01 10:00:00")
+    broken = dict(on, email_optin="N", email_optin_date="2026-03-02 10:00:00", status="Z")  # unknown status
+    plan = plan_customer_changes(events_for(on, broken), MAPPING)
+    [unsubscribe] = plan.operations
+    assert unsubscribe.kind == "unsubscribe" and unsubscribe.payload["profile"] == {"email": "ann@example.com"}
+    assert unsubscribe.profile_of == "C1"
+    assert [p.type for p in plan.problems] == ["invalid_record"]  # the record's problem is still reported
+
+
+def test_an_sms_opt_out_with_the_phone_blanked_goes_by_the_phone_klaviyo_holds() -> None:
+    on = customer(sms_optin="Y", sms_optin_date="2026-03-01 10:00:00")
+    off = dict(on, sms_optin="N", sms_optin_date="2026-03-02 10:00:00", phone="")
+    plan = plan_customer_changes(events_for(on, off), MAPPING)
+    [unsubscribe] = [op for op in plan.operations if op.kind == "unsubscribe"]
+    # no address from the ERP: delivery puts in the number Klaviyo holds for C1
+    assert unsubscribe.payload["channel"] == "sms" and unsubscribe.payload["profile"] == {}
+    assert unsubscribe.profile_of == "C1" and not [p for p in plan.problems if p.type == "invalid_record"]
