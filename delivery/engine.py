@@ -48,6 +48,7 @@ from state.dead_letters import Attempt
 from state.profiles import Identity
 from sync.customers.duplicates import resolve_duplicate_profile
 from sync.customers.erasure import version_stamp
+from sync.customers.profiles import upsert_key
 from sync.ledger import LedgerEntry
 from sync.operations import Operation
 
@@ -254,7 +255,7 @@ def _prepare_identities(rt: Runtime, env: Envelope, ops: list[Operation], client
     if not any(op.profile_of or identity.upsert_customer(op) for op in ops):
         return identity.Prepared(ready=ops)
     # customers whose profile upsert another envelope carries now: their id is coming, no lookup spent on them
-    keys = [f"profile:{op.profile_of}:{scope}" for op in ops if op.profile_of for scope in ("full", "immediate")]
+    keys = [upsert_key(op.profile_of, scope) for op in ops if op.profile_of for scope in ("full", "immediate")]
     coming = {key.split(":")[1] for key, holder in rt.stores.inflight.holders(keys).items()
               if holder.envelope != env.id}
     return identity.prepare(ops, rt.stores.profiles, client, env.id, rt.settings.profile_lease_seconds, coming)
@@ -339,7 +340,8 @@ def _after_profile_writes(rt: Runtime, env: Envelope, ops: list[Operation], resu
     in_jobs: set[str] = set()
     for task, args, _ in result.followups:
         if task == CHECK_PROFILE_IMPORT_JOB:
-            in_jobs |= {code for raw in args[1] if (code := identity.upsert_customer(Operation.model_validate(raw)))}
+            in_jobs |= {code for raw in args[1] if raw["key"] in by_key
+                        and (code := identity.upsert_customer(by_key[raw["key"]]))}
     rt.stores.profiles.release(leased - in_jobs, env.id)
 
 

@@ -125,43 +125,60 @@ def prepare(ops: list[Operation], store: ProfileStore, client: KlaviyoClient, ho
     """Name each operation's profile, or set it aside. `upserts_in_flight`: customers whose profile upsert
     another envelope carries now (their id is coming: no lookup is spent on them)."""
     out = Prepared()
-    dependents = [op for op in ops if op.profile_of and op.kind in NEEDS_ID]
-    unsubscribes = [op for op in ops if op.profile_of and op.kind == "unsubscribe"]
-    writes = [op for op in ops if upsert_customer(op)]
-    others = [op for op in ops if op not in dependents and op not in unsubscribes and op not in writes]
-    out.ready.extend(others)
+    dependents: list[Operation] = []
+    unsubscribes: list[Operation] = []
+    writes: list[Operation] = []
+    for op in ops:  # one pass: a batch envelope carries up to 1,000 events
+        if op.profile_of and op.kind in NEEDS_ID:
+            dependents.append(op)
+        elif op.profile_of and op.kind == "unsubscribe":
+            unsubscribes.append(op)
+        elif upsert_customer(op):
+            writes.append(op)
+        else:
+            out.ready.append(op)
     known = store.identities({op.profile_of for op in dependents + unsubscribes if op.profile_of})
     if dependents:
-        missing = {op.profile_of for op in dependents if op.profile_of and not
-                   (op.profile_of in known and known[op.profile_of].id)} - (upserts_in_flight or set())
-        if missing:
-            found = look_up(client, missing)  # may raise: the engine's policy reschedules the envelope
-            store.remember(found)
-            known.update(found)
-        for op in dependents:
-            identity = known.get(op.profile_of or "")
-            if identity is not None and identity.id:
-                out.ready.append(_with_id(op, identity.id))
-            else:
-                out.waiting.append(op)
-        out.coming = {op.profile_of for op in out.waiting if op.profile_of} & (upserts_in_flight or set())
+        _prepare_dependents(dependents, known, store, client, upserts_in_flight or set(), out)
     if unsubscribes:
-        unknown = {op.profile_of for op in unsubscribes if op.profile_of and (
-            op.profile_of not in known or not _address(_held_identifiers(op, known[op.profile_of])))}
-        if unknown:
-            try:
-                found = look_up(client, unknown)
-                store.remember(found)
-                known.update(found)
-            except (KlaviyoError, RateLimitedLocally) as exc:  # never wait: the ERP's address goes
-                log.info("unsubscribes go by the ERP's identifiers (lookup failed: %s)", exc)
-        for op in unsubscribes:
-            held = _held_identifiers(op, known.get(op.profile_of or ""))
-            # no address anywhere (an opt-out whose phone was blanked, and Klaviyo holds none): nothing to undo
-            (out.ready if _address(held) else out.done).append(held)
+        _prepare_unsubscribes(unsubscribes, known, store, client, out)
     if writes:
         _prepare_writes(writes, store, holder, lease_seconds, out)
     return out
+
+
+def _prepare_dependents(ops: list[Operation], known: dict[str, Identity], store: ProfileStore,
+                        client: KlaviyoClient, coming: set[str], out: Prepared) -> None:
+    missing = {op.profile_of for op in ops if op.profile_of and not
+               (op.profile_of in known and known[op.profile_of].id)} - coming
+    if missing:
+        found = look_up(client, missing)  # may raise: the engine's policy reschedules the envelope
+        store.remember(found)
+        known.update(found)
+    for op in ops:
+        identity = known.get(op.profile_of or "")
+        if identity is not None and identity.id:
+            out.ready.append(_with_id(op, identity.id))
+        else:
+            out.waiting.append(op)
+    out.coming = {op.profile_of for op in out.waiting if op.profile_of} & coming
+
+
+def _prepare_unsubscribes(ops: list[Operation], known: dict[str, Identity], store: ProfileStore,
+                          client: KlaviyoClient, out: Prepared) -> None:
+    unknown = {op.profile_of for op in ops if op.profile_of and (
+        op.profile_of not in known or not _address(_held_identifiers(op, known[op.profile_of])))}
+    if unknown:
+        try:
+            found = look_up(client, unknown)
+            store.remember(found)
+            known.update(found)
+        except (KlaviyoError, RateLimitedLocally) as exc:  # never wait: the ERP's address goes
+            log.info("unsubscribes go by the ERP's identifiers (lookup failed: %s)", exc)
+    for op in ops:
+        held = _held_identifiers(op, known.get(op.profile_of or ""))
+        # no address anywhere (an opt-out whose phone was blanked, and Klaviyo holds none): nothing to undo
+        (out.ready if _address(held) else out.done).append(held)
 
 
 def _prepare_writes(writes: list[Operation], store: ProfileStore, holder: str, lease_seconds: float,

@@ -60,23 +60,8 @@ end
 return n
 """
 
-# ARGV: envelope id, time, then keys: refresh the time of each key still held by that envelope.
-_TOUCH = """
-for i = 3, #ARGV do
-  local raw = redis.call('HGET', KEYS[1], ARGV[i])
-  if raw then
-    local cur = cjson.decode(raw)
-    if cur['env'] == ARGV[1] then
-      cur['at'] = tonumber(ARGV[2])
-      redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(cur))
-    end
-  end
-end
-return 1
-"""
-
-
-# ARGV: from envelope id, to envelope id, time, then keys: hand the keys `from` holds over to `to`.
+# ARGV: from envelope id, to envelope id, time, then keys: each key `from` still holds is now `to`'s, as of that
+# time (from == to: the holder's time is refreshed).
 _TRANSFER = """
 for i = 4, #ARGV do
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
@@ -110,7 +95,6 @@ class InFlight:
         self.stale_after = stale_after
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
-        self._touch = client.register_script(_TOUCH)
         self._transfer = client.register_script(_TRANSFER)
 
     def claim(self, envelope_id: str, keys: Iterable[tuple[str, str | None]], now: float | None = None) -> set[str]:
@@ -144,9 +128,7 @@ class InFlight:
 
     def touch(self, envelope_id: str, keys: Iterable[str], at: float) -> None:
         """Mark the keys as still held until `at` (a rescheduled envelope's due time)."""
-        keys = list(keys)
-        if keys:
-            self._touch(keys=[self.key], args=[envelope_id, at, *keys])
+        self.transfer(envelope_id, envelope_id, keys, at)
 
     def transfer(self, from_envelope: str, to_envelope: str, keys: Iterable[str], at: float) -> None:
         """Part of an envelope's work continues in another envelope (it waits while the rest is sent)."""
@@ -160,7 +142,7 @@ class InFlight:
         pipe = self.client.pipeline(transaction=False)
         for envelope_id, keys in envelopes:
             if keys:
-                self._touch(keys=[self.key], args=[envelope_id, now, *keys], client=pipe)
+                self._transfer(keys=[self.key], args=[envelope_id, envelope_id, now, *keys], client=pipe)
         pipe.execute()
 
     def holders(self, keys: list[str]) -> dict[str, Holder]:

@@ -87,13 +87,18 @@ def profile_payload(
     return {k: v for k, v in attrs.items() if v is not None or (k in cleared and k in CLEARABLE)}
 
 
+def upsert_key(code: str, scope: Scope) -> str:
+    """The idempotency key of a customer's profile upsert (delivery looks for it in flight too)."""
+    return f"profile:{code}:{scope}"
+
+
 def profile_operation(
     customer: CustomerRecord, mapping: Mapping, scope: Scope, lane: Lane, version: str,
     cleared: set[str] | None = None,
 ) -> Operation:
     return Operation(
         kind="profile_upsert",
-        key=f"profile:{customer.code}:{scope}",
+        key=upsert_key(customer.code, scope),
         lane=lane,
         payload=profile_payload(customer, mapping, scope, cleared),
         version=version,
