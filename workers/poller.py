@@ -36,6 +36,7 @@ from state.fingerprints import FingerprintStore
 from state.keys import RedisKeys
 from state.watermarks import WatermarkStore
 from sync.changes import ChangeEvent, classify
+from sync.customers.consent_changes import classify_consent
 from sync.customers.records import parse_customer
 from sync.fingerprints import StoredFingerprint
 from sync.localtime import filter_start, local_to_utc
@@ -70,7 +71,14 @@ def is_catch_all_customer(record: dict[str, Any], mapping: Mapping) -> bool:
     return str(record.get(mapping.fields.customer.code, "")) in mapping.lifecycle.catch_all_customers
 
 
+def customer_consent_readable(record: dict[str, Any], mapping: Mapping) -> bool:
+    """An invalid customer whose consent fields can still be read: its consent change must not be blocked."""
+    return parse_customer(record, mapping).consent is not None
+
+
 VALIDATORS: dict[str, Validator] = {"customer": validate_customer}
+# resource -> does an invalid record still carry a consent change to classify (see `_consent_events`)
+CONSENT_READABLE: dict[str, Callable[[dict[str, Any], Mapping], bool]] = {"customer": customer_consent_readable}
 SKIP: dict[str, Callable[[dict[str, Any], Mapping], bool]] = {"customer": is_catch_all_customer}
 
 
@@ -188,7 +196,9 @@ class Poller:
         read_at = self.clock()  # the page has just arrived: every record in it was written before this
         tally.pages += 1
         tally.records += len(page)
-        events = self._change_events(name, self._usable_records(name, page, tally), tally, read_at)
+        consent_only: list[tuple[str, dict[str, Any]]] = []
+        events = self._change_events(name, self._usable_records(name, page, tally, consent_only), tally, read_at)
+        events += self._consent_events(name, consent_only, {e.key for e in events}, tally, read_at)
         if not events:
             return
         if self._lost.is_set():
@@ -200,8 +210,11 @@ class Poller:
         )
         tally.emitted += len(events)
 
-    def _usable_records(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> list[tuple[str, dict[str, Any]]]:
-        """The page's records that can be classified, by key; the invalid ones are recorded as exceptions."""
+    def _usable_records(self, name: str, page: list[dict[str, Any]], tally: _Pass,
+                        consent_only: list[tuple[str, dict[str, Any]]] | None = None,
+                        ) -> list[tuple[str, dict[str, Any]]]:
+        """The page's records that can be classified, by key; the invalid ones are recorded as exceptions,
+        and those whose consent can still be read are added to `consent_only`."""
         resource = getattr(self.mapping.resources, name)
         validator = VALIDATORS.get(name)
         skip = SKIP.get(name)
@@ -216,14 +229,18 @@ class Poller:
             if stamp is None:
                 stamp_text = record.get(resource.last_mod)
                 problems.append(f"'{resource.last_mod}' {stamp_text!r} is not a local time")
+            validated = False  # only a record the validator judged (key and stamp fine) may carry consent on
             if not problems and validator is not None:
                 try:
                     problems = validator(record, self.mapping)
+                    validated = True
                 except Exception as exc:  # a validator bug must not stop the page
                     problems = [f"validation failed: {exc!r}"]
             if problems:
                 tally.invalid += 1
                 self._record_invalid(name, record, problems)
+                if validated and consent_only is not None and self._consent_readable(name, record):
+                    consent_only.append((str(key), record))
                 continue
             usable.append((str(key), record))
         return usable
@@ -241,11 +258,40 @@ class Poller:
             event = classify(stored.get(key), record, name, self.mapping, read_at)
             if event is not None:
                 events.append(event)
-                previous = stored.get(key)
-                old = self._instant(previous.last_mod) if previous else self._instant(event.last_mod)
-                if old is not None and (tally.earliest_touched is None or old < tally.earliest_touched):
-                    tally.earliest_touched = old
+                self._touched(tally, stored.get(key), event)
         return events
+
+    def _consent_readable(self, name: str, record: dict[str, Any]) -> bool:
+        readable = CONSENT_READABLE.get(name)
+        try:
+            return readable is not None and readable(record, self.mapping)
+        except Exception:  # a parser bug must not stop the page: the record stays only an exception
+            log.exception("could not read the consent of an invalid %s record", name)
+            return False
+
+    def _consent_events(self, name: str, records: list[tuple[str, dict[str, Any]]], taken: set[str],
+                        tally: _Pass, read_at: datetime) -> list[ChangeEvent]:
+        """Consent-only change events of invalid but known records (issue 13: a bad unrelated field never
+        blocks an opt-out); the rest of such a record stays unseen until it is fixed."""
+        if not records:
+            return []
+        stored = self.fingerprints.get_many(name, [k for k, _ in records])
+        events: list[ChangeEvent] = []
+        for key, record in records:
+            if key in taken:  # the same record twice in one page: keep the first read
+                continue
+            taken.add(key)
+            event = classify_consent(stored.get(key), record, self.mapping, read_at)
+            if event is not None:
+                events.append(event)
+                self._touched(tally, stored.get(key), event)
+        return events
+
+    def _touched(self, tally: _Pass, previous: StoredFingerprint | None, event: ChangeEvent) -> None:
+        """Note the lowest old last_mod of a changed record (it bounds the watermark of a churning window)."""
+        old = self._instant(previous.last_mod) if previous else self._instant(event.last_mod)
+        if old is not None and (tally.earliest_touched is None or old < tally.earliest_touched):
+            tally.earliest_touched = old
 
     def _record_invalid(self, name: str, record: dict[str, Any], problems: list[str]) -> None:
         resource = getattr(self.mapping.resources, name)
