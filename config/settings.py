@@ -79,6 +79,19 @@ class Settings(BaseSettings):
         900.0, gt=0, description="Longest one profile write (a bulk import job until Klaviyo completes it) "
         "holds a customer's profile before another write may go (a lease lost with its worker ends then).",
     )
+    consent_confirm_seconds: float = Field(
+        300.0, gt=0, description="One consent job in flight per customer and channel: a later change waits until "
+        "the profile's subscriptions read back show the earlier job applied. Past this wait a consent_unconfirmed "
+        "exception is raised and the latest state is sent again.",
+    )
+    consent_check_seconds: float = Field(
+        2.0, gt=0, description="First read-back of a consent job's profile after its 202; later reads back off "
+        "(doubling, at most 30 s apart) until it is confirmed or consent_confirm_seconds have passed.",
+    )
+    consent_settle_seconds: float = Field(
+        10.0, gt=0, description="A consent job whose profile already showed the state it sets (the read cannot "
+        "tell whether it applied, and Klaviyo's last_updated did not move) counts as applied after this.",
+    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0
@@ -145,6 +158,13 @@ class Settings(BaseSettings):
         # messages redelivered
         if self.visibility_timeout_seconds < 3 * self.unacked_heartbeat_seconds:
             raise ValueError("visibility_timeout_seconds must be at least 3 x unacked_heartbeat_seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _consent_settles_within_its_bound(self) -> Settings:
+        # a job that can only be confirmed by the settle time must be confirmed before the bound gives up on it
+        if self.consent_settle_seconds >= self.consent_confirm_seconds:
+            raise ValueError("consent_settle_seconds must be less than consent_confirm_seconds")
         return self
 
 

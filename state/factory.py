@@ -14,6 +14,7 @@ import redis
 from config.mapping import Mapping, get_mapping
 from config.redis import redis_client
 from config.settings import Settings, get_settings
+from state.consent_jobs import ConsentJobs
 from state.daily_batch import DailyBatchStore
 from state.dead_letters import DeadLetters
 from state.delayed import DelayedSchedule
@@ -90,6 +91,14 @@ class Stores:
     @cached_property
     def profiles(self) -> ProfileStore:
         return ProfileStore(self.redis, self.settings.key_prefix)
+
+    @cached_property
+    def consent_jobs(self) -> ConsentJobs:
+        s = self.settings
+        # a claim outlives any one send (the task's hard limit); a sent job outlives its bound, so only a check
+        # lost with its state (not a slow one) frees the key by expiry
+        return ConsentJobs(self.redis, s.key_prefix, claim_ttl=2.0 * s.task_time_limit_seconds,
+                           sent_ttl=2.0 * s.consent_confirm_seconds + 60.0)
 
     @cached_property
     def erasures(self) -> ErasureTombstones:

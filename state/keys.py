@@ -142,6 +142,9 @@ class RedisKeys:
     def profile_lease(self, customer_code: str) -> str:
         return self._key("profile-lease", customer_code)  # one profile write per customer at a time
 
+    def consent_job(self, operation_key: str) -> str:
+        return self._key("consent-job", operation_key)  # the one consent job in flight per customer and channel
+
     @property
     def erased_customers(self) -> str:
         return self._key("customers", "erased")
