@@ -318,6 +318,7 @@ class ExceptionOwners(Strict):
     dead_letter_expiring: Owner = "operations"
     dead_letter_expired: Owner = "operations"
     consent_lookup_refused: Owner = "operations"
+    consent_unconfirmed: Owner = "operations"
     beat_stale: Owner = "operations"
     buffer_stale: Owner = "operations"
     default: Owner = "operations"

@@ -11,6 +11,7 @@ from __future__ import annotations
 DELIVER = "bcsync.deliver"  # the one name before 2026-12; still registered for messages written under it
 CHECK_PROFILE_IMPORT_JOB = "bcsync.check_profile_import_job"
 CHECK_CATALOG_JOB = "bcsync.check_catalog_job"
+CHECK_CONSENT_JOBS = "bcsync.check_consent_jobs"
 HANDLE_CHANGE = "bcsync.handle_change"
 HANDLE_CUSTOMER_CHANGES = "bcsync.handle_customer_changes"
 DAILY_PROFILE_BATCH = "bcsync.daily_profile_batch"
@@ -36,6 +37,7 @@ def deliver_task(kind: str) -> str:
 DELIVER_BY_KIND = tuple(deliver_task(kind) for kind in DELIVERY_KINDS)
 
 ALL = (
-    *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
+    *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
+    HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
     DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, FLUSH_STOCK, STOCK_RECORDS,
 )

@@ -35,6 +35,7 @@ from connectors.klaviyo.errors import (
     TransientError,
 )
 from delivery import identity
+from delivery.consent_confirm import CONSENT_KINDS, schedule_check
 from delivery.envelope import Envelope
 from delivery.failures import attempt_of, backoff_delay, klaviyo_attempt
 from delivery.policy import Action, action_for
@@ -78,6 +79,7 @@ def _dead_letter(rt: Runtime, env: Envelope, ops: list[dict[str, Any]], reason: 
     entry = rt.dead_letters.add(deliver_task(env.kind), env.lane, env.kind, ops, env.attempts, reason)
     # in an operator's hands now: a later change of the same record may be submitted again
     rt.stores.inflight.release(env.id, _keys(ops))
+    _release_consent_claims(rt, env.kind, ops)
     log.warning("dead-lettered %s (%s rows, lane %s): %s", entry.id, len(ops), env.lane, reason)
 
 
@@ -200,10 +202,12 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
     if erased:
         log.info("dropped %d operation(s) for erased customers", len(erased))
         rt.stores.inflight.release(env.id, erased)
+        _release_consent_claims(rt, env.kind, [o for o in env.operations if o.get("key") in erased])
         ops = [op for op in ops if op.key not in erased]
     held = _held_elsewhere(rt, env, ops)
     if held:
         log.info("dropped %d operation(s) another envelope holds (newer, or submitted since)", len(held))
+        _release_consent_claims(rt, env.kind, [o for o in env.operations if o.get("key") in held])
         ops = [op for op in ops if op.key not in held]
         env = env.model_copy(update={"operations": [o for o in env.operations if o.get("key") not in held]})
     if not ops:
@@ -215,6 +219,8 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
         _act_on(rt, env, ops, exc)
         return None
     env, ops = _set_aside(rt, env, prepared)
+    if ops and env.kind in CONSENT_KINDS:
+        env, ops = _claim_consent(rt, env, ops)
     if not ops:
         return None
     try:
@@ -345,6 +351,46 @@ def _after_profile_writes(rt: Runtime, env: Envelope, ops: list[Operation], resu
     rt.stores.profiles.release(leased - in_jobs, env.id)
 
 
+# --- consent: one job in flight per customer and channel (delivery/consent_confirm.py) ---------------
+
+CONSENT_WAIT_MAX_SECONDS = 10.0
+
+
+def _claim_consent(rt: Runtime, env: Envelope, ops: list[Operation]) -> tuple[Envelope, list[Operation]]:
+    """Send only the consent changes whose customer and channel has no other job in flight; the others wait in
+    an envelope of their own until that job is seen applied (never dead-lettered for it: the bound of the job
+    they wait for ends the wait)."""
+    now = time.time()
+    claims = rt.stores.consent_jobs.claim(
+        env.id, [(op.key, op.version or "", op.kind, op.model_dump(mode="json")) for op in ops], now)
+    if claims.overtaken:  # a newer change of the same customer and channel is already in flight: it wins
+        log.info("dropped %d consent operation(s) a newer change in flight overtook", len(claims.overtaken))
+        rt.stores.inflight.release(env.id, claims.overtaken)
+    if claims.waiting:
+        since = min(claims.waiting.values())
+        # the job waited for is read back after consent_check_seconds, then less and less often
+        delay = min(CONSENT_WAIT_MAX_SECONDS, max(1.0, (now - since) / 4)) + random.uniform(0, 1.0)
+        _continue_apart(rt, env, [op for op in ops if op.key in claims.waiting], delay, env.waiting_since)
+    return (env.model_copy(update={"operations": [o for o in env.operations if o.get("key") in claims.ok]}),
+            [op for op in ops if op.key in claims.ok])
+
+
+def _release_consent_claims(rt: Runtime, kind: str, ops: list[dict[str, Any]]) -> None:
+    """Claims of consent operations that will not be sent by this envelope (a sent job stays pending)."""
+    if kind in CONSENT_KINDS and ops:
+        rt.stores.consent_jobs.release(
+            [(str(o["key"]), str(o.get("version") or "")) for o in ops if isinstance(o, dict) and o.get("key")])
+
+
+def _after_consent_jobs(rt: Runtime, env: Envelope, ops: list[Operation], result: SendResult) -> None:
+    """Accepted jobs are pending until read back applied (the check scheduled here); skipped ones free their key."""
+    versions = {op.key: op.version or "" for op in ops}
+    sent = [(entry.key, versions[entry.key]) for entry in result.delivered if entry.key in versions]
+    rt.stores.consent_jobs.mark_sent(sent, time.time())
+    rt.stores.consent_jobs.release([(key, versions[key]) for key in result.skipped if key in versions])
+    schedule_check(rt, sent, env.lane, rt.settings.consent_check_seconds)
+
+
 def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> set[str]:
     """Keys another envelope claimed in the in-flight registry: a newer version, or a resubmission after this
     envelope looked lost. That envelope delivers them; sending them here too would be the work twice."""
@@ -361,6 +407,8 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
     done = pipe.execute()
     if result.delivered and int(done[-1]) > 0:
         log.info("Klaviyo answers again: work waiting out an outage's backoff resumes now")
+    if env.kind in CONSENT_KINDS:
+        _after_consent_jobs(rt, env, ops, result)
     if env.kind == "subscribe" and result.delivered:
         delivered = {entry.key for entry in result.delivered}
         again = crossed_by_newer_unsubscribe([op for op in ops if op.key in delivered], rt.ledger)

@@ -8,8 +8,14 @@ from celery import signals
 
 from config.celery import app
 from config.settings import get_settings
-from config.task_names import CHECK_CATALOG_JOB, CHECK_PROFILE_IMPORT_JOB, DELIVER, DELIVER_BY_KIND
-from delivery import bulk_jobs
+from config.task_names import (
+    CHECK_CATALOG_JOB,
+    CHECK_CONSENT_JOBS,
+    CHECK_PROFILE_IMPORT_JOB,
+    DELIVER,
+    DELIVER_BY_KIND,
+)
+from delivery import bulk_jobs, consent_confirm
 from delivery.drainer import Drainer
 from delivery.engine import process_envelope
 from delivery.heartbeat import Heartbeat
@@ -43,6 +49,11 @@ def check_catalog_job(
     carried: dict[str, str] | None = None,
 ) -> None:
     catalog.check_catalog_job(runtime(), kind, job_id, operations, lane, carried or {})
+
+
+@app.task(name=CHECK_CONSENT_JOBS, ignore_result=True, acks_late=True)
+def check_consent_jobs(jobs: list[dict[str, Any]], lane: str = "fast") -> None:
+    consent_confirm.check_consent_jobs(runtime(), jobs, lane)
 
 
 _drainer: Drainer | None = None

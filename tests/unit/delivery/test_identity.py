@@ -13,7 +13,9 @@ import pytest
 
 from config.mapping import Mapping
 from config.settings import Settings
+from config.task_names import CHECK_CONSENT_JOBS
 from connectors.klaviyo.limiter import FleetRateLimiter
+from delivery.consent_confirm import check_consent_jobs
 from delivery.engine import process_envelope
 from delivery.envelope import envelope
 from delivery.runtime import Runtime
@@ -64,12 +66,16 @@ def profiles(klaviyo: ServerThread) -> list[dict[str, Any]]:
 
 
 def run_waiting(rt: Runtime) -> None:
-    """Run every envelope the delayed schedule holds, now, as the drainer and a worker would when due."""
+    """Run every task the delayed schedule holds (envelopes, consent read-backs), now, as the drainer and a
+    worker would when due."""
     rt.redis.zadd(rt.stores.keys.delayed_due, {m: 0 for m in rt.redis.zrange(rt.stores.keys.delayed_due, 0, -1)})
-    messages: list[dict[str, Any]] = []
-    rt.delayed.drain(lambda task, args, queue, **_: messages.append(args[0]))
-    for message in messages:
-        process_envelope(message, rt)
+    tasks: list[tuple[str, list[Any]]] = []
+    rt.delayed.drain(lambda task, args, queue, **_: tasks.append((task, args)))
+    for task, args in tasks:
+        if task == CHECK_CONSENT_JOBS:
+            check_consent_jobs(rt, *args)
+        else:
+            process_envelope(args[0], rt)
 
 
 def test_a_subscribe_waits_for_the_profile_then_names_it_by_id(rt: Runtime, klaviyo: ServerThread) -> None:
@@ -82,6 +88,7 @@ def test_a_subscribe_waits_for_the_profile_then_names_it_by_id(rt: Runtime, klav
     httpx.post(f"{klaviyo.url}/_sandbox/complete-jobs", timeout=10).raise_for_status()
     (profile,) = profiles(klaviyo)
     assert profile["subscriptions"]["email"]["marketing"]["consent"] == "SUBSCRIBED"
+    run_waiting(rt)  # the subscribe's read-back: seen applied
     assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []
 
 
@@ -179,6 +186,8 @@ def test_an_sms_opt_out_without_a_phone_goes_by_the_phone_klaviyo_holds(rt: Runt
     subscribe_sms = Operation(kind="subscribe", key="consent:sms:C7", lane="fast", version=V1, profile_of="C7",
                               record="customer:C7", payload=payload)
     process_envelope(envelope([subscribe_sms], "fast"), rt)
+    httpx.post(f"{klaviyo.url}/_sandbox/complete-jobs", timeout=10).raise_for_status()
+    run_waiting(rt)  # the subscribe seen applied: the next change of the customer's SMS consent may go
     process_envelope(envelope([sms_opt_out("C7")], "fast"), rt)  # the ERP blanked the phone with the opt-out
     httpx.post(f"{klaviyo.url}/_sandbox/complete-jobs", timeout=10).raise_for_status()
     (profile,) = profiles(klaviyo)
