@@ -127,8 +127,8 @@ missing or dead-lettered after it.
 What the drills are: {drills}.
 
 Gates (`tests/integration/test_drills.py` runs `--quick` in the test command): 0 events missing, 0 duplicated,
-0 profiles missing / split / extra / wrong and nothing lost for good in every drill; 0 dead letters in the
-transient ones. Consent, stock and aggregates are reported as measured: the issues on consent, orders and stock
+0 profiles missing / split / extra / wrong, 0 consent wrong and nothing lost for good in every drill; 0 dead
+letters in the transient ones. Stock and aggregates are reported as measured: the issues on orders and stock
 bring them to 0.
 
 """

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     poller_lock_ttl_seconds: int = 30
     poll_overlap_seconds: int = 120
     poll_start: str = Field("2000-01-01 00:00:00", description="Tenant-local time the first scan starts from.")
+    rescan_recent_hours: float = Field(
+        24.0, ge=0,
+        description="A customer the fleet holds no state for (go-live's first scan, a re-scan after Redis lost "
+        "its data) whose last change is older than this is re-synced on the batch lane; newer ones are new "
+        "customers or recent changes (an opt-out in flight when the state was lost) and go fast.",
+    )
 
     # --- Monitoring -----------------------------------------------------------------------------
     sentry_dsn: SecretStr = SecretStr("")

@@ -14,6 +14,7 @@ CHECK_CATALOG_JOB = "bcsync.check_catalog_job"
 CHECK_CONSENT_JOBS = "bcsync.check_consent_jobs"
 HANDLE_CHANGE = "bcsync.handle_change"
 HANDLE_CUSTOMER_CHANGES = "bcsync.handle_customer_changes"
+GUARD_CONSENT = "bcsync.customers.guard_consent"  # a first sync's consent, retried apart from its page
 DAILY_PROFILE_BATCH = "bcsync.daily_profile_batch"
 DUPLICATE_PROFILE = "bcsync.customers.duplicate_profile"
 FLUSH_ORDER_BULK = "bcsync.orders.flush_bulk"
@@ -39,5 +40,5 @@ DELIVER_BY_KIND = tuple(deliver_task(kind) for kind in DELIVERY_KINDS)
 ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
-    DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, FLUSH_STOCK, STOCK_RECORDS,
+    GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, FLUSH_STOCK, STOCK_RECORDS,
 )

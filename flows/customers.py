@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,9 +29,10 @@ import redis
 from config.mapping import Mapping, get_mapping
 from config.redis import redis_client
 from config.settings import get_settings
-from config.task_names import HANDLE_CUSTOMER_CHANGES
+from config.task_names import GUARD_CONSENT
 from connectors.klaviyo.errors import (
     EndpointParkedError,
+    KlaviyoError,
     PermanentError,
     RateLimitedLocally,
     TransientError,
@@ -48,7 +49,15 @@ from state.keys import RedisKeys
 from sync.changes import ChangeEvent
 from sync.customers.duplicates import resolve_duplicate_profile
 from sync.customers.erasure import version_stamp
-from sync.customers.planner import ConsentLookup, CustomerPlan, plan_customer_changes, plan_daily_batch
+from sync.customers.planner import (
+    ConsentLookup,
+    CustomerPlan,
+    Guarded,
+    guard_consent,
+    guarded_operations,
+    plan_customer_changes,
+    plan_daily_batch,
+)
 from sync.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -158,23 +167,72 @@ def forget_customer(ctx: CustomerContext, code: str, record_key: str | None) -> 
     return purge_customer_state(ctx.redis, ctx.key_prefix, code, record_key, ctx.exceptions)
 
 
-def process_customer_changes(events: list[ChangeEvent], ctx: CustomerContext) -> CustomerPlan:
+def _without_erased(events: list[ChangeEvent], ctx: CustomerContext) -> list[ChangeEvent]:
+    """Drop what an erasure already covered (a re-read, or an older change still in flight)."""
     code_field = ctx.mapping.fields.customer.code
     codes = [str(e.record.get(code_field) or "") for e in events]
     stamps = ctx.tombstones.stamps(c for c in codes if c)
-    if stamps:  # drop what an erasure already covered (a re-read, or an older change still in flight)
-        kept = [e for e, c in zip(events, codes, strict=True)
-                if c not in stamps or version_stamp(e.version) > stamps[c]]
-        if len(kept) < len(events):
-            log.info("dropped %d change(s) of erased customers", len(events) - len(kept))
-        events = kept
-    plan = plan_customer_changes(events, ctx.mapping, ctx.lookup)
+    if not stamps:
+        return events
+    kept = [e for e, c in zip(events, codes, strict=True) if c not in stamps or version_stamp(e.version) > stamps[c]]
+    if len(kept) < len(events):
+        log.info("dropped %d change(s) of erased customers", len(events) - len(kept))
+    return kept
+
+
+def process_customer_changes(events: list[ChangeEvent], ctx: CustomerContext) -> CustomerPlan:
+    """Plan and submit a page's changes. Everything that needs no Klaviyo read (opt-outs above all) is
+    submitted first; then the guard reads Klaviyo for the first-sync consent (GuardDeferred: only that part
+    is left for the caller to retry)."""
+    events = _without_erased(events, ctx)
+    plan = plan_customer_changes(events, ctx.mapping)
     apply_plan(plan, ctx)
+    code_field = ctx.mapping.fields.customer.code
     for event in events:
         code = str(event.record.get(code_field) or "")
         if event.kind == "deleted" and code:
             ctx.tombstones.mark(code, version_stamp(event.version))
+    settle_guarded(plan.guarded, ctx)
     return plan
+
+
+class GuardDeferred(Exception):
+    """The guard could not read Klaviyo (`cause`): `guarded` is the first-sync consent still to settle;
+    nothing of it was submitted."""
+
+    def __init__(self, guarded: list[Guarded], cause: KlaviyoError) -> None:
+        super().__init__(str(cause))
+        self.guarded = guarded
+        self.cause = cause
+
+
+def settle_guarded(guarded: list[Guarded], ctx: CustomerContext) -> None:
+    """The guard's read of Klaviyo, then the first-sync consent it allows (GuardDeferred when it cannot read)."""
+    if not guarded:
+        return
+    if ctx.lookup is None:
+        raise ValueError("first-sync consent needs a Klaviyo consent lookup (the consent guard)")
+    verdict = CustomerPlan()
+    try:
+        allowed = guard_consent(guarded, ctx.mapping, ctx.lookup, verdict)
+    except KlaviyoError as exc:  # 429, 5xx, budget, parked, 403: only this part waits or is dead-lettered
+        raise GuardDeferred(guarded, exc) from exc
+    verdict.operations = guarded_operations(allowed, ctx.mapping)
+    apply_plan(verdict, ctx)
+
+
+def guarded_events(guarded: list[Guarded]) -> list[dict[str, Any]]:
+    """The change events whose first-sync consent is still to settle (what a retry carries)."""
+    events: dict[tuple[str, str], dict[str, Any]] = {}
+    for g in guarded:
+        if g.event is not None:
+            events.setdefault((g.event.key, g.event.version), g.event.model_dump(mode="json"))
+    return list(events.values())
+
+
+def process_guarded_consent(events: list[ChangeEvent], ctx: CustomerContext) -> None:
+    """A retry of the guard alone: the changes' other operations were submitted when they first came."""
+    settle_guarded(plan_customer_changes(_without_erased(events, ctx), ctx.mapping).guarded, ctx)
 
 
 def run_daily_batch(ctx: CustomerContext, limit: int | None = None) -> int:
@@ -224,62 +282,47 @@ def handle_duplicate_profile(
 # --- Celery wiring -----------------------------------------------------------------------------------
 
 
-def _recording(lookup: ConsentLookup | None, asked: set[str]) -> ConsentLookup | None:
-    """The consent lookup, noting every email it was asked about (to tell which changes needed it)."""
-    if lookup is None:
-        return None
-
-    def recorded(emails: list[str]) -> dict[str, dict[str, Any]]:
-        asked.update(e.strip().lower() for e in emails)
-        return lookup(emails)
-
-    return recorded
-
-
 def handle_changes_or_retry(
     events: list[dict[str, Any]], ctx: CustomerContext, delayed: DelayedSchedule,
-    dead_letters: DeadLetters | None = None,
+    dead_letters: DeadLetters | None = None, guard_only: bool = False,
 ) -> bool:
-    """Process the poller's customer changes; when Klaviyo cannot be asked now (the consent guard's or an
-    erasure's profile lookup: fleet budget, 429, parked, 5xx), the message waits in the delayed-retry
-    schedule. Raising would ack and lose it: the poller has already remembered these records as seen.
-    Nothing is submitted before those lookups, so a retry repeats no delivery. False when rescheduled.
+    """Process the poller's customer changes. Everything but the first-sync consent is planned and submitted
+    without reading Klaviyo. When the guard's read cannot be made now (fleet budget, 429, parked, 5xx), the
+    changes still to guard wait in the delayed-retry schedule as a `bcsync.customers.guard_consent` message
+    (raising would ack and lose them: the poller has already remembered these records as seen). Klaviyo
+    refusing the read (a 403 after the key's scopes changed, a 401 after a rotation) dead-letters them with
+    Klaviyo's error for an operator to requeue once the key is fixed. False when something was rescheduled.
 
-    Klaviyo refusing the consent lookup (a 403 after the key's scopes changed, a 401 after a rotation) fails
-    only the changes that needed it: they are dead-lettered with Klaviyo's error (requeue them once the key
-    is fixed), and the page's other changes - another customer's unsubscribe above all - go on."""
-    asked: set[str] = set()
+    `guard_only`: the message is such a retry (its other operations went when the changes first came)."""
+    parsed = [ChangeEvent.model_validate(e) for e in events]
     try:
-        process_customer_changes([ChangeEvent.model_validate(e) for e in events],
-                                 replace(ctx, lookup=_recording(ctx.lookup, asked)))
-    except PermanentError as exc:
-        email = ctx.mapping.fields.customer.email
-        failing = [e for e in events if str(e.get("record", {}).get(email) or "").strip().lower() in asked]
-        if not failing or dead_letters is None:
-            raise  # not the consent lookup's refusal: the task's retry-then-dead-letter rule applies
-        lane = str(events[0].get("lane") or "fast")
-        entry = dead_letters.add_task(HANDLE_CUSTOMER_CHANGES, lane, [failing], [klaviyo_attempt(exc)],
+        if guard_only:
+            process_guarded_consent(parsed, ctx)
+        else:
+            process_customer_changes(parsed, ctx)
+        return True
+    except GuardDeferred as deferred:
+        waiting = events if guard_only else guarded_events(deferred.guarded)
+        exc = deferred.cause
+    lane = str(waiting[0].get("lane") or "fast") if waiting else "fast"
+    if isinstance(exc, PermanentError):
+        if dead_letters is None:
+            raise exc
+        entry = dead_letters.add_task(GUARD_CONSENT, lane, [waiting], [klaviyo_attempt(exc)],
                                       f"Klaviyo refused the consent lookup ({exc.status}): {exc.message}"[:500])
         ctx.exceptions.record("consent_lookup_refused", f"dead-letter:{entry.id}",
-                              f"Klaviyo refused the consent lookup ({exc.status}) for {len(failing)} change(s); "
+                              f"Klaviyo refused the consent lookup ({exc.status}) for {len(waiting)} change(s); "
                               f"fix the API key's scopes, then `bcsync dlq requeue {entry.id}`", severity="critical")
-        rest = [e for e in events if e not in failing]
-        return handle_changes_or_retry(rest, ctx, delayed, dead_letters) if rest else True
-    except (RateLimitedLocally, EndpointParkedError, TransientError) as exc:
-        if isinstance(exc, RateLimitedLocally):
-            delay = exc.delay
-        elif isinstance(exc, EndpointParkedError):
-            delay = exc.until - time.time()
-        else:
-            delay = exc.retry_after or 5.0
-        lane = str(events[0].get("lane") or "fast") if events else "fast"
-        delayed.add(HANDLE_CUSTOMER_CHANGES, [events], lane, time.time() + max(0.05, delay) + random.uniform(0, 1.0))
-        log.warning("customer changes (%d) wait for Klaviyo: %s", len(events), exc.message)
-        return False
-    return True
-
-
-
+        return True
+    if isinstance(exc, RateLimitedLocally):
+        delay = exc.delay
+    elif isinstance(exc, EndpointParkedError):
+        delay = exc.until - time.time()
+    else:
+        delay = exc.retry_after if isinstance(exc, TransientError) and exc.retry_after else 5.0
+    delayed.add(GUARD_CONSENT, [waiting], lane, time.time() + max(0.05, delay) + random.uniform(0, 1.0))
+    log.warning("first-sync consent of %d change(s) waits for Klaviyo: %s", len(waiting), exc)
+    return False
 
 
 def daily_batch_if_due(ctx: CustomerContext, force: bool = False) -> int:

@@ -3,14 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+Clock = Callable[[], float]
+
+
+def own_clock(app: Any) -> Clock | None:
+    """The sandbox's own clock when it keeps one apart from the real time (`app.state.date_clock`)."""
+    clock = getattr(getattr(app, "state", None), "date_clock", None)
+    return clock if callable(clock) else None
+
+
+def with_date_header(app: Any) -> Any:
+    """The app with its HTTP `Date` header from its own clock: a server's Date says what time it is there, and a
+    sandbox whose clock was set elsewhere says so (the poller places an ERP's local stamps by it). Apps without
+    a clock of their own are served as they are (uvicorn dates them; the Klaviyo sandbox's dropped connections
+    need uvicorn's own `send`)."""
+    clock = own_clock(app)
+    if clock is None:
+        return app
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+
+        async def dated(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"date"]
+                stamp = email.utils.formatdate(clock(), usegmt=True).encode("latin-1")
+                message = {**message, "headers": [*headers, (b"date", stamp)]}
+            await send(message)
+
+        await app(scope, receive, dated)
+
+    return asgi
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,7 +73,8 @@ class ServerThread:
         if self.port == 0:
             self.port = free_port(self.host)
         config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", lifespan="on", access_log=False
+            with_date_header(self.app), host=self.host, port=self.port, log_level="warning", lifespan="on",
+            access_log=False, date_header=own_clock(self.app) is None,
         )
         server = uvicorn.Server(config)  # in a thread, uvicorn leaves signals alone
         self._server = server
@@ -67,7 +104,8 @@ def serve_forever(app: Any, name: str, host: str, port: int) -> None:
     """Foreground serving for `bcsync sandbox ...`: prints the URL, stops cleanly on SIGTERM/SIGINT."""
     if port == 0:
         port = free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(with_date_header(app), host=host, port=port, log_level="warning", lifespan="on",
+                            date_header=own_clock(app) is None)
     server = uvicorn.Server(config)
 
     async def announce() -> None:

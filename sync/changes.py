@@ -30,7 +30,7 @@ from sync.fingerprints import (
 )
 from sync.localtime import parse_erp_instant, tenant_zone
 
-ChangeKind = Literal["created", "fields_changed", "status_transition", "deleted"]
+ChangeKind = Literal["created", "resynced", "fields_changed", "status_transition", "deleted"]
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 STAMP_LENGTH = len("2026-01-01T00:00:00Z")
@@ -128,9 +128,19 @@ def change_version(last_mod: str, fleet_seq: int, mapping: Mapping, read_at: dat
     return f"{SEQUENCE_MARK}{erp_seq:0{SEQUENCE_DIGITS}d}#{stamp}#{fleet_seq:06d}"
 
 
+def _older_than(last_mod: str, mapping: Mapping, read_at: datetime, seconds: float) -> bool:
+    try:
+        changed_at = parse_erp_instant(last_mod, tenant_zone(mapping.tenant.timezone), read_at)
+    except ValueError:
+        return False
+    return (read_at - changed_at).total_seconds() > seconds
+
+
 def lane_for(resource: str, kind: ChangeKind, changed: list[str], mapping: Mapping) -> Lane:
     if resource != "customer":
         return RESOURCE_LANES.get(resource, "default")
+    if kind == "resynced":
+        return "batch"
     if kind in ("created", "deleted"):
         return "fast"
     return "fast" if set(changed) & immediate_fields(mapping) else "batch"
@@ -138,27 +148,32 @@ def lane_for(resource: str, kind: ChangeKind, changed: list[str], mapping: Mappi
 
 def classify(
     previous: StoredFingerprint | None, record: dict[str, Any], resource: str, mapping: Mapping,
-    read_at: datetime | None = None,
+    read_at: datetime | None = None, recent_seconds: float | None = None,
 ) -> ChangeEvent | None:
     """The change this read of `record` represents against `previous`, or None when nothing mapped changed.
     `read_at`: when the fleet read the record (aware; default now), which places a last_mod of a repeated
-    hour (see `change_version`)."""
+    hour (see `change_version`). `recent_seconds`: a customer the fleet holds nothing of whose last change is
+    older than this before `read_at` is "resynced" (a re-scan after state loss, go-live's first scan: the
+    batch lane), not "created" (a new customer: the fast lane)."""
     res = getattr(mapping.resources, resource)
     values = mapped_values(resource, record, mapping)
     fp = fingerprint(values)
     if previous is not None and previous.fingerprint == fp:
         return None
     last_mod = str(record.get(res.last_mod, ""))
+    read_at = read_at or datetime.now(UTC)
     kind: ChangeKind
     if is_deleted(resource, record, mapping):
         kind, changed = "deleted", []
     elif previous is None:
-        kind, changed = "created", sorted(values)
+        old = resource == "customer" and recent_seconds is not None and _older_than(
+            last_mod, mapping, read_at, recent_seconds)
+        kind, changed = "resynced" if old else "created", sorted(values)
     else:
         changed = changed_fields(previous.digests, values)
         kind = "status_transition" if "status" in changed else "fields_changed"
     seq = (previous.seq if previous else 0) + 1
-    version = change_version(last_mod, seq, mapping, read_at or datetime.now(UTC), erp_sequence(record, res))
+    version = change_version(last_mod, seq, mapping, read_at, erp_sequence(record, res))
     state = StoredFingerprint(fp, last_mod, seq, field_digests(values)).encode()
     return ChangeEvent(
         resource=resource,

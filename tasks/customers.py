@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.celery import app
-from config.task_names import DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, HANDLE_CUSTOMER_CHANGES
+from config.task_names import DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, GUARD_CONSENT, HANDLE_CUSTOMER_CHANGES
 from delivery.runtime import runtime
 from flows import customers
 from sync.operations import Operation
@@ -15,6 +15,12 @@ from sync.operations import Operation
 def handle_customer_changes(events: list[dict[str, Any]]) -> None:
     customers.handle_changes_or_retry(events, customers.default_context(), runtime().delayed,
                                      runtime().dead_letters)
+
+
+@app.task(name=GUARD_CONSENT, ignore_result=True, acks_late=True)
+def guard_consent(events: list[dict[str, Any]]) -> None:
+    customers.handle_changes_or_retry(events, customers.default_context(), runtime().delayed,
+                                     runtime().dead_letters, guard_only=True)
 
 
 @app.task(name=DAILY_PROFILE_BATCH, ignore_result=True, acks_late=True)

@@ -193,7 +193,9 @@ class Poller:
         return result
 
     def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> None:
-        read_at = self.clock()  # the page has just arrived: every record in it was written before this
+        # the page has just arrived: every record in it was written before this, by Blue Cherry's own clock
+        # (its HTTP Date) where it gives it - an ERP clock apart from the fleet's still places its stamps
+        read_at = self._server_time() or self.clock()
         tally.pages += 1
         tally.records += len(page)
         consent_only: list[tuple[str, dict[str, Any]]] = []
@@ -255,7 +257,8 @@ class Poller:
             if key in seen:  # the same record twice in one page: keep the first read
                 continue
             seen.add(key)
-            event = classify(stored.get(key), record, name, self.mapping, read_at)
+            event = classify(stored.get(key), record, name, self.mapping, read_at,
+                             self.settings.rescan_recent_hours * 3600)
             if event is not None:
                 events.append(event)
                 self._touched(tally, stored.get(key), event)
@@ -305,6 +308,10 @@ class Poller:
             )
         except Exception:  # the register being down must not stop polling
             log.exception("could not record invalid %s", ref)
+
+    def _server_time(self) -> datetime | None:
+        value = getattr(self.client, "server_time", None)
+        return value if isinstance(value, datetime) else None
 
     def _instant(self, value: Any) -> datetime | None:
         try:

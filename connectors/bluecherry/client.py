@@ -7,8 +7,10 @@ module never names a resource or field itself.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -71,6 +73,8 @@ class BlueCherryClient:
         self.max_attempts = max(1, max_attempts)
         self.mapping = mapping or get_mapping()
         self._wait = _BackoffOrRetryAfter(backoff_base_seconds, backoff_max_seconds)
+        # Blue Cherry's clock as its last answer gave it (HTTP Date): what "now" is for the tenant's stamps
+        self.server_time: datetime | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Ocp-Apim-Subscription-Key": subscription_key, "Accept": "application/json"},
@@ -174,6 +178,7 @@ class BlueCherryClient:
         except httpx.TransportError as exc:
             raise BlueCherryRetryableError(f"connection failed: {exc!r}", url=url) from exc
         status = response.status_code
+        self.server_time = _server_time(response) or self.server_time
         if status < 400:
             try:
                 return response.json()
@@ -208,6 +213,18 @@ class BlueCherryClient:
                 f"unexpected response shape for '{resource.path}': {str(body)[:200]}", url=resource.path
             )
         return data
+
+
+def _server_time(response: httpx.Response) -> datetime | None:
+    """The server's clock from its HTTP `Date` header (aware UTC), or None."""
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _json_or_text(response: httpx.Response) -> Any:

@@ -63,4 +63,5 @@ def create_app(config: BlueCherrySandboxConfig | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
+    app.state.date_clock = lambda: app.state.sandbox.clock.timestamp()  # the Date header: the tenant's time
     return app

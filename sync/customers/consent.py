@@ -3,8 +3,12 @@
 Rules (docs/poller.md, "Consent"):
 - consent is sent only when a channel's consent fields changed, or on the first sync of a customer (no
   fingerprint) - never because a name or an address changed;
-- subscribe only on explicit ERP consent (the flag is one of `yes_values`); the first sync of a customer
-  without consent sends nothing (a storefront sign-up in Klaviyo is not ours to undo);
+- subscribe only on explicit ERP consent (the flag is one of `yes_values`);
+- the first sync of a customer without consent (a new customer, or every customer again after the fleet lost
+  its state) reads Klaviyo first: where Klaviyo holds a subscribe older than the ERP's dated opt-out (the
+  channel's consent date with the flag off), the opt-out wins and is sent - an unsubscribe that was queued when
+  the fleet's state was lost is not lost with it; a Klaviyo subscribe with no such ERP date, or newer than it
+  (a storefront sign-up), is not ours to undo: it is left alone and recorded as a `consent_conflict`;
 - a subscribe needs the channel's valid address (SMS: a phone): without one it is an exception, not a call;
   an unsubscribe never does: it goes by the address Klaviyo holds for the customer;
 - the guard: on a first sync that would subscribe, Klaviyo's own state is read first; an unsubscribe or a
@@ -31,6 +35,8 @@ CHANNEL_FIELDS: dict[Channel, tuple[str, ...]] = {
     "sms": ("sms_optin", "sms_optin_date"),
 }
 BLOCKING_CONSENT = {"UNSUBSCRIBED"}
+# change kinds that are a customer's first sync: the fleet holds nothing of it (sync/changes.py)
+FIRST_SYNC = ("created", "resynced")
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,11 @@ def consent_intents(
         return [], []
     intents: list[ConsentIntent] = []
     problems: list[ConsentProblem] = []
-    first_sync = kind == "created"
+    first_sync = kind in FIRST_SYNC
     for channel, fields in CHANNEL_FIELDS.items():
         if not first_sync and not set(fields) & set(changed_fields):
             continue
         opted_in = customer.email_optin if channel == "email" else customer.sms_optin
-        if not opted_in and first_sync:
-            continue
         action: Action = "subscribe" if opted_in else "unsubscribe"
         # an opt-out never needs the ERP's address: it goes by the one Klaviyo holds (delivery/identity.py),
         # so blanking or changing the phone in the same edit still unsubscribes the number that was subscribed
@@ -120,6 +124,27 @@ def guard_conflict(
             erp = erp_consented_at.isoformat() if erp_consented_at else "no ERP consent time"
             return f"{reason} at {stamp}, newer than the ERP consent ({erp})"
     return None
+
+
+def first_sync_opt_out(
+    subscriptions: dict[str, Any] | None, channel: Channel, erp_opted_out_at: datetime | None
+) -> tuple[bool, str | None]:
+    """A first sync of an ERP "not subscribed": (send the unsubscribe?, the conflict to record or None).
+
+    Klaviyo not subscribed: nothing to do. Klaviyo subscribed before the ERP's dated opt-out: the opt-out is
+    the newer truth and is sent. Klaviyo subscribed with no ERP opt-out date, or after it: left alone (a web
+    form's consent is not the fleet's to undo) and an operator is told."""
+    marketing = (((subscriptions or {}).get(channel) or {}).get("marketing")) or {}
+    if str(marketing.get("consent", "")).upper() != "SUBSCRIBED":
+        return False, None
+    when = _instant(marketing.get("consent_timestamp")) or _instant(marketing.get("last_updated"))
+    if erp_opted_out_at is not None and (when is None or when < erp_opted_out_at):
+        return True, None
+    stamp = when.isoformat() if when else "an unknown time"
+    erp = (f"its opt-out at {erp_opted_out_at.isoformat()} is older" if erp_opted_out_at
+           else "it gives no opt-out date")
+    return False, (f"{channel} SUBSCRIBED in Klaviyo since {stamp} but not subscribed in the ERP, and {erp}: "
+                   "left as Klaviyo holds it")
 
 
 def consent_operation(intent: ConsentIntent, mapping: Mapping, version: str) -> Operation:

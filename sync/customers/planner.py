@@ -1,11 +1,19 @@
 """From customer change events to the Klaviyo operations they require (pure apart from the consent lookup).
 
 - created: the full profile on the fast lane (welcome flows need it now), plus consent under the guard;
+- resynced (a customer the fleet has no state for whose last change is old: a re-scan after state loss, or
+  the first scan of go-live): the full profile on the batch lane, consent under the guard;
 - immediate fields changed (field policy): a profile with the identifiers and the immediate attributes,
   fast lane; other mapped fields changed: the customer is parked for the daily batch;
 - consent fields changed: subscribe / unsubscribe on the fast lane;
 - deleted (the ERP's delete flag): a data-privacy deletion, and the caller purges the fleet's state.
 Operations come out in delivery order: unsubscribes, profiles, subscribes, deletions.
+
+The guard (a first sync's consent, which depends on what Klaviyo holds) is the only part that reads Klaviyo.
+Without a lookup, `plan_customer_changes` leaves those intents in `CustomerPlan.guarded` and plans everything
+else: the caller submits that at once and settles the guarded part on its own (`guard_consent`), so a lookup
+that fails or is throttled holds back only the first-sync consent that needs it - never another customer's
+opt-out, never a profile.
 """
 
 from __future__ import annotations
@@ -15,13 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from config.lanes import Lane
 from config.mapping import Mapping
 from sync.changes import ChangeEvent, immediate_fields
 from sync.customers.consent import (
+    FIRST_SYNC,
     ConsentIntent,
     consent_intents,
     consent_operation,
     erp_instant,
+    first_sync_opt_out,
     guard_conflict,
 )
 from sync.customers.profiles import ATTRIBUTES_OF, cleared_attributes, profile_operation
@@ -50,6 +61,18 @@ class CustomerPlan:
     park: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # (code, raw record, version)
     # (customer code, record key) of erased customers: the caller purges the fleet's state for them
     erase: list[tuple[str, str]] = field(default_factory=list)
+    # first-sync consent waiting for the guard's read of Klaviyo (planned without a lookup)
+    guarded: list[Guarded] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A first sync's consent intent and the change it came from (what is retried when Klaviyo cannot be read)."""
+
+    intent: ConsentIntent
+    version: str
+    event: ChangeEvent | None = None
+    lane: Lane = "fast"
 
 
 def invalid_record_problem(code: str, reasons: list[str], event: ChangeEvent | None = None) -> Problem:
@@ -70,10 +93,12 @@ def unusable_phone_problem(parsed: ParsedCustomer) -> list[Problem]:
 def plan_customer_changes(
     events: Sequence[ChangeEvent], mapping: Mapping, lookup: ConsentLookup | None = None
 ) -> CustomerPlan:
+    """The operations of these changes. With `lookup`, first-sync consent is guarded here; without, it is left
+    in `plan.guarded` for `guard_consent`."""
     plan = CustomerPlan()
     profiles: list[Operation] = []
     deletions: list[Operation] = []
-    intents: list[tuple[ConsentIntent, str]] = []
+    intents: list[Guarded] = []
     immediate = immediate_fields(mapping)
     for event in events:
         f = mapping.fields.customer
@@ -85,10 +110,10 @@ def plan_customer_changes(
         parsed = parse_customer(event.record, mapping)
         if parsed.customer is None:
             plan.problems.append(invalid_record_problem(parsed.code, parsed.problems, event))
-            if parsed.consent is not None and event.kind != "created":
+            if parsed.consent is not None and event.kind not in FIRST_SYNC:
                 # a broken address, status or phone does not hold a consent change back (compliance)
                 found, problems = consent_intents(event.kind, event.changed_fields, parsed.consent)
-                intents.extend((intent, event.version) for intent in found)
+                intents.extend(Guarded(intent, event.version, event) for intent in found)
                 plan.problems.extend(
                     Problem(p.type, f"customer:{p.code}", p.reason, details=p.details) for p in problems
                 )
@@ -96,8 +121,9 @@ def plan_customer_changes(
         customer = parsed.customer
         plan.problems.extend(unusable_phone_problem(parsed))
         found, problems = consent_intents(event.kind, event.changed_fields, customer)
-        if event.kind == "created":
-            profiles.append(profile_operation(customer, mapping, "full", "fast", event.version))
+        if event.kind in FIRST_SYNC:
+            lane: Lane = "fast" if event.kind == "created" else "batch"
+            profiles.append(profile_operation(customer, mapping, "full", lane, event.version))
         else:
             changed = [name for name in event.changed_fields if ATTRIBUTES_OF.get(name)]
             # an SMS opt-out made together with a new or blanked phone goes by the number Klaviyo holds: that
@@ -113,12 +139,17 @@ def plan_customer_changes(
                 profiles.append(op)
             if set(changed) - immediate or sms_opt_out:
                 plan.park.append((customer.code, event.record, event.version))
-        intents.extend((intent, event.version) for intent in found)
+        lane = "batch" if event.kind == "resynced" else "fast"
+        intents.extend(Guarded(intent, event.version, event, lane) for intent in found)
         plan.problems.extend(
             Problem(p.type, f"customer:{p.code}", p.reason, details=p.details) for p in problems
         )
-    allowed = _guard(intents, mapping, lookup, plan)
-    consent = [consent_operation(intent, mapping, version) for intent, version in allowed]
+    plan.guarded = [g for g in intents if g.intent.first_sync]
+    allowed = [g for g in intents if not g.intent.first_sync]
+    if lookup is not None and plan.guarded:
+        allowed += guard_consent(plan.guarded, mapping, lookup, plan)
+        plan.guarded = []
+    consent = [_consent_operation(g, mapping) for g in allowed]
     plan.operations = (
         [op for op in consent if op.kind == "unsubscribe"]
         + profiles
@@ -151,34 +182,50 @@ def deletion_operation(code: str, email: Any, phone: Any, mapping: Mapping, vers
     )
 
 
-def _guard(
-    intents: list[tuple[ConsentIntent, str]],
-    mapping: Mapping,
-    lookup: ConsentLookup | None,
-    plan: CustomerPlan,
-) -> list[tuple[ConsentIntent, str]]:
-    """Drop first-sync subscribes that Klaviyo's newer unsubscribe/suppression forbids."""
-    guarded = [normalize_email(i.customer.email) for i, _ in intents if i.first_sync and i.action == "subscribe"]
+def _consent_operation(guarded: Guarded, mapping: Mapping) -> Operation:
+    op = consent_operation(guarded.intent, mapping, guarded.version)
+    return op if guarded.lane == op.lane else op.model_copy(update={"lane": guarded.lane})
+
+
+def guard_consent(
+    guarded: list[Guarded], mapping: Mapping, lookup: ConsentLookup, plan: CustomerPlan
+) -> list[Guarded]:
+    """The first-sync consent Klaviyo's own state allows (conflicts go to `plan.problems`). May raise what the
+    lookup raises: nothing of it has been acted on then.
+
+    - subscribe: dropped when Klaviyo holds an unsubscribe or suppression newer than the ERP consent;
+    - unsubscribe (the ERP says not subscribed): sent only when Klaviyo is subscribed since before the ERP's
+      dated opt-out; a Klaviyo subscribe with no such date, or newer, is left alone."""
     if not guarded:
-        return intents
-    if lookup is None:
-        raise ValueError("first-sync subscribes need a Klaviyo consent lookup (the consent guard)")
-    state = read_consent(sorted(set(guarded)), lookup)
+        return []
+    state = read_consent(sorted({normalize_email(g.intent.customer.email) for g in guarded
+                                 if g.intent.customer.email}), lookup)
     zone = ZoneInfo(mapping.tenant.timezone)
-    allowed: list[tuple[ConsentIntent, str]] = []
-    for intent, version in intents:
-        if intent.first_sync and intent.action == "subscribe":
-            subscriptions = state.get(normalize_email(intent.customer.email))
-            reason = guard_conflict(subscriptions, intent.channel, erp_instant(intent.consented_at, zone))
-            if reason:
-                plan.problems.append(Problem(
-                    "consent_conflict", f"customer:{intent.customer.code}",
-                    f"not subscribed: {reason}", severity="warning",
-                    details={"channel": intent.channel, "klaviyo": subscriptions or {}},
-                ))
-                continue
-        allowed.append((intent, version))
+    allowed: list[Guarded] = []
+    for g in guarded:
+        intent = g.intent
+        subscriptions = state.get(normalize_email(intent.customer.email)) if intent.customer.email else None
+        erp_time = erp_instant(intent.consented_at, zone)
+        if intent.action == "subscribe":
+            reason = guard_conflict(subscriptions, intent.channel, erp_time)
+            send = reason is None
+            reason = f"not subscribed: {reason}" if reason else None
+        else:
+            send, reason = first_sync_opt_out(subscriptions, intent.channel, erp_time)
+        if reason:
+            plan.problems.append(Problem(
+                "consent_conflict", f"customer:{intent.customer.code}", reason, severity="warning",
+                details={"channel": intent.channel, "erp": intent.action, "klaviyo": subscriptions or {}},
+            ))
+        if send:
+            allowed.append(g)
     return allowed
+
+
+def guarded_operations(guarded: list[Guarded], mapping: Mapping) -> list[Operation]:
+    """The operations of guarded intents the guard allowed, unsubscribes first."""
+    ops = [_consent_operation(g, mapping) for g in guarded]
+    return [op for op in ops if op.kind == "unsubscribe"] + [op for op in ops if op.kind != "unsubscribe"]
 
 
 def read_consent(emails: Iterable[str], lookup: ConsentLookup) -> dict[str, dict[str, Any]]:
@@ -210,7 +257,7 @@ def plan_backfill(
     imports by delivery) and each customer's ERP consent as on a first sync - subscribes only on explicit
     consent and under the guard, `historical_import` with `consented_at` when the mapping says so."""
     plan = CustomerPlan()
-    intents: list[tuple[ConsentIntent, str]] = []
+    intents: list[Guarded] = []
     for record, version in records:
         parsed = parse_customer(record, mapping)
         if parsed.customer is None:
@@ -219,13 +266,12 @@ def plan_backfill(
         plan.problems.extend(unusable_phone_problem(parsed))
         plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))
         found, problems = consent_intents("created", [], parsed.customer)
-        intents.extend((intent, version) for intent in found)
+        intents.extend(Guarded(intent, version, None, "batch") for intent in found)
         plan.problems.extend(
             Problem(p.type, f"customer:{p.code}", p.reason, details=p.details) for p in problems
         )
-    allowed = _guard(intents, mapping, lookup, plan)
-    plan.operations += [
-        consent_operation(intent, mapping, version).model_copy(update={"lane": "batch"})
-        for intent, version in allowed
-    ]
+    if intents and lookup is None:
+        raise ValueError("a backfill's consent needs a Klaviyo consent lookup (the consent guard)")
+    allowed = guard_consent(intents, mapping, lookup, plan) if lookup is not None else []
+    plan.operations += guarded_operations(allowed, mapping)
     return plan

@@ -1,6 +1,9 @@
-"""Klaviyo refusing the consent guard's lookup (a 403 after the API key lost a scope) fails only the changes
-that needed it: another customer's unsubscribe on the same page still reaches Klaviyo, the failing change is
-dead-lettered (never acknowledged away), and `bcsync dlq requeue` delivers it once the key is fixed."""
+"""The consent guard's read of Klaviyo holds back only the first-sync consent that needs it (issue 13, item 1):
+- refused (a 403 after the API key lost a scope): another customer's unsubscribe on the same page and the new
+  customer's profile still reach Klaviyo; the new customer's consent is dead-lettered (never acknowledged
+  away) and `bcsync dlq requeue` delivers it once the key is fixed;
+- throttled (429 on every read): the page's unsubscribe and the new profile arrive while the reads are still
+  refused; the subscribe arrives once Klaviyo answers again."""
 
 from __future__ import annotations
 
@@ -35,13 +38,14 @@ def test_a_refused_consent_lookup_dead_letters_its_change_and_the_page_s_unsubsc
         fleet.consent(known, "email", False)  # same page: an unsubscribe needs no lookup
         fleet.poll()
         fleet.wait_profile(known, lambda p: marketing(p, "email") == "UNSUBSCRIBED", "the page's unsubscribe")
+        fleet.wait_profile(new, bool, "the new customer's profile: it needs no consent read")
         (entry,) = fleet_dead_letters(fleet)
-        assert entry.task == "bcsync.handle_customer_changes" and entry.lane == "fast"
+        assert entry.task == "bcsync.customers.guard_consent" and entry.lane == "fast"
         assert entry.args and [e["record"]["customer"] for e in entry.args[0]] == [new]
         assert entry.attempts[-1].status == 403
         assert any(k.endswith("/consent_lookup_refused") for k in fleet.exceptions.counts()), "operators are told"
         p = fleet.profile(new)
-        assert p is None or marketing(p, "email") != "SUBSCRIBED"
+        assert p is not None and marketing(p, "email") != "SUBSCRIBED"
     finally:
         _faults(fleet, reject_rules=[])
 
@@ -55,3 +59,25 @@ def test_a_refused_consent_lookup_dead_letters_its_change_and_the_page_s_unsubsc
 def fleet_dead_letters(fleet: CustomerFleet) -> list[DeadLetter]:
     dlq = DeadLetters(fleet.redis, fleet.prefix)
     return list(wait_for(lambda: dlq.list("fast"), 30, message="the refused change's dead letter"))  # type: ignore[call-overload]
+
+
+def test_a_throttled_consent_lookup_delays_only_the_subscribe_that_needs_it(fleet: CustomerFleet) -> None:
+    known = fleet.new_customer(email="known.429@example.com", email_optin="Y")["customer"]
+    fleet.poll()
+    fleet.wait_profile(known, lambda p: marketing(p, "email") == "SUBSCRIBED", "the known customer's subscribe")
+    fleet.wait_idle()
+
+    _faults(fleet, throttle_rate=1.0, throttle_retry_after=5, endpoints=[LOOKUP])
+    try:
+        new = fleet.new_customer(email="new.429@example.com", email_optin="Y")["customer"]
+        fleet.consent(known, "email", False)
+        assert fleet.poller().run_once()["customer"].emitted == 2  # one page; not idle while the guard waits
+        fleet.wait_profile(known, lambda p: marketing(p, "email") == "UNSUBSCRIBED", "the page's unsubscribe")
+        fleet.wait_profile(new, bool, "the new customer's profile")
+        assert marketing(fleet.profile(new) or {}, "email") != "SUBSCRIBED"  # its guard is still throttled
+        assert fleet.stats()["endpoints"][LOOKUP]["throttled"] > 0, "the lookup really was throttled"
+    finally:
+        _faults(fleet, throttle_rate=0.0, endpoints=None)
+    fleet.wait_profile(new, lambda p: marketing(p, "email") == "SUBSCRIBED", "the subscribe, once Klaviyo answers")
+    fleet.wait_idle()
+    assert fleet.dead_letters() == 0

@@ -30,6 +30,7 @@ WIRE_CONTRACT = {
 DELIVER_BY_KIND = {f"bcsync.deliver.{kind}": ["env"] for kind in get_args(OperationKind)}
 # tasks added since the move: their messages are a wire contract from now on too
 ADDED = {
+    "bcsync.customers.guard_consent": ["events"],
     "bcsync.check_consent_jobs": ["jobs", "lane"],
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -215,3 +216,66 @@ def test_an_sms_opt_out_with_the_phone_blanked_goes_by_the_phone_klaviyo_holds()
     # no address from the ERP: delivery puts in the number Klaviyo holds for C1
     assert unsubscribe.payload["channel"] == "sms" and unsubscribe.payload["profile"] == {}
     assert unsubscribe.profile_of == "C1" and not [p for p in plan.problems if p.type == "invalid_record"]
+
+
+# --- issue 13: first-sync opt-outs after state loss, the guard apart from the rest of the page ------------------
+
+def klaviyo_subscribed_at(stamp: str) -> Any:
+    def klaviyo(emails: list[str]) -> dict[str, dict[str, Any]]:
+        return {e: {"email": {"marketing": {"consent": "SUBSCRIBED", "consent_timestamp": stamp}}} for e in emails}
+    return klaviyo
+
+
+def test_first_sync_opt_out_newer_than_klaviyo_s_subscribe_unsubscribes() -> None:
+    # state lost while an unsubscribe was queued: the re-scan sees "not subscribed" with the opt-out's date
+    opted_out = customer(email_optin="N", email_optin_date="2026-03-02 09:00:00")
+    plan = plan_customer_changes(events_for(None, opted_out), MAPPING, klaviyo_subscribed_at("2026-02-01T00:00:00Z"))
+    assert [op.kind for op in plan.operations] == ["unsubscribe", "profile_upsert"]
+    assert plan.problems == []
+
+
+@pytest.mark.parametrize("erp_date", ["", "2026-01-15 09:00:00"])
+def test_first_sync_not_subscribed_leaves_a_newer_or_undated_klaviyo_subscribe_and_tells_ecommerce(
+    erp_date: str,
+) -> None:
+    record = customer(email_optin="N", email_optin_date=erp_date)
+    plan = plan_customer_changes(events_for(None, record), MAPPING, klaviyo_subscribed_at("2026-02-01T00:00:00Z"))
+    assert [op.kind for op in plan.operations] == ["profile_upsert"]
+    [conflict] = plan.problems
+    assert conflict.type == "consent_conflict" and conflict.record_key == "customer:C1"
+    assert "SUBSCRIBED in Klaviyo" in conflict.reason and MAPPING.owners.consent_conflict == "ecommerce"
+
+
+def test_first_sync_not_subscribed_and_klaviyo_not_subscribed_sends_nothing() -> None:
+    plan = plan_customer_changes(events_for(None, customer(email_optin_date="2026-03-02 09:00:00")), MAPPING,
+                                 no_klaviyo_profiles)
+    assert [op.kind for op in plan.operations] == ["profile_upsert"] and plan.problems == []
+
+
+def test_without_a_lookup_the_guarded_consent_is_left_apart_and_the_page_s_opt_out_is_planned() -> None:
+    known = customer(customer="K1", pkey=1, email="k1@example.com", email_optin="Y",
+                     email_optin_date="2026-01-01 00:00:00")
+    [opt_out] = events_for(known, dict(known, email_optin="N", email_optin_date="2026-03-02 09:00:00"))
+    [new] = events_for(None, customer(customer="N1", pkey=2, email="n1@example.com", email_optin="Y",
+                                      email_optin_date="2026-03-02 09:00:00"))
+    plan = plan_customer_changes([new, opt_out], MAPPING)
+    assert [(op.kind, op.record) for op in plan.operations] == [
+        ("unsubscribe", "customer:K1"), ("profile_upsert", "customer:N1")]
+    # the new customer's consent on both channels waits for the guard (SMS: "not subscribed" is checked too)
+    assert [(g.intent.channel, g.intent.action, g.intent.customer.code, g.event) for g in plan.guarded] == [
+        ("email", "subscribe", "N1", new), ("sms", "unsubscribe", "N1", new)]
+
+
+def test_a_customer_the_fleet_holds_nothing_of_and_changed_long_ago_is_resynced_on_the_batch_lane() -> None:
+    read_at = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    old = classify(None, customer(last_mod="2026-03-02 10:00:00"), "customer", MAPPING, read_at, 24 * 3600)
+    new = classify(None, customer(last_mod="2026-03-10 06:30:00"), "customer", MAPPING, read_at, 24 * 3600)
+    assert old is not None and (old.kind, old.lane) == ("resynced", "batch")
+    assert new is not None and (new.kind, new.lane) == ("created", "fast")
+    plan = plan_customer_changes([old], MAPPING, no_klaviyo_profiles)
+    assert [(op.kind, op.lane) for op in plan.operations] == [("profile_upsert", "batch")]
+    opted_in = classify(None, customer(email_optin="Y", email_optin_date="2026-01-01 00:00:00"), "customer",
+                        MAPPING, read_at, 24 * 3600)
+    assert opted_in is not None
+    plan = plan_customer_changes([opted_in], MAPPING, no_klaviyo_profiles)
+    assert [(op.kind, op.lane) for op in plan.operations] == [("profile_upsert", "batch"), ("subscribe", "batch")]
