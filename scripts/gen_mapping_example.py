@@ -286,7 +286,8 @@ MEANINGS: dict[str, str] = {
     "ExceptionOwners.catalog_error": "A style or SKU that cannot become a catalog item or variant.",
     "ExceptionOwners.dead_letter_expiring": "A dead letter nobody requeued or purged is deleted in a few days.",
     "ExceptionOwners.dead_letter_expired": "Retention deleted a dead letter after its warning (its work not done).",
-    "ExceptionOwners.consent_lookup_refused": "Klaviyo refused the consent guard's lookup (key scopes): changes wait.",
+    "ExceptionOwners.consent_lookup_refused": "Klaviyo refused the consent guard's read (key scopes): the "
+    "first-sync consent that needed it is dead-lettered; the rest of the page went.",
     "ExceptionOwners.consent_unconfirmed": "A consent job not seen applied in time: the latest state was sent again.",
     "ExceptionOwners.beat_stale": "Beat stopped ticking: stock figures and the hourly profile batch are not sent.",
     "ExceptionOwners.buffer_stale": "A buffer (stock figures, order bulk, catalog outbox) holds work its flush misses.",
