@@ -99,6 +99,7 @@ def check_consent_jobs(rt: Runtime, jobs: list[dict[str, Any]], lane: str, resub
     settle, bound = rt.settings.consent_settle_seconds, rt.settings.consent_confirm_seconds
     waiting: list[PendingJob] = []
     other: list[tuple[str, str]] = []
+    freed: list[str] = []
     for job in pending:
         assert job.sent_at is not None
         at = where[job.key]
@@ -108,19 +109,31 @@ def check_consent_jobs(rt: Runtime, jobs: list[dict[str, Any]], lane: str, resub
                         claimed_at=job.claimed_at, sent_at=job.sent_at, now=now, settle=settle)
         if verdict.applied:
             store.settle(job.key, job.version, job.action, seen.last_updated if seen else None, now)
+            freed.append(job.key)
             log.info("consent job %s %s (%s) seen applied after %.1f s", job.action, job.key, job.version,
                      now - job.sent_at)
         elif now - job.sent_at >= bound:
             _give_up(rt, job, seen, now, "its profile does not show it", resubmit)
+            freed.append(job.key)
         else:
             waiting.append(job)
             if verdict.other and not job.seen_other:
                 other.append((job.key, job.version))
     store.note_seen_other(other)
+    _wake_waiting(rt, freed, {job.key: job.envelope for job in pending})
     if waiting:
         age = min(now - (job.sent_at or now) for job in waiting)
         schedule_check(rt, [(j.key, j.version) for j in waiting], lane,
                        next_check_delay(age, rt.settings.consent_check_seconds, bound, settle))
+
+
+def _wake_waiting(rt: Runtime, keys: list[str], senders: dict[str, str]) -> None:
+    """The changes waiting for these keys go now instead of at their next try: the envelope holding a key in the
+    in-flight registry (not the one that sent the job) is the waiting one, scheduled under its own id."""
+    holders = rt.stores.inflight.holders(keys)
+    waiting = {holder.envelope for key, holder in holders.items() if holder.envelope != senders.get(key)}
+    if waiting:
+        rt.delayed.hasten(sorted(waiting), time.time())
 
 
 def _read_failed(rt: Runtime, pending: list[PendingJob], lane: str, exc: KlaviyoError, resubmit: Resubmit) -> None:
@@ -134,6 +147,7 @@ def _read_failed(rt: Runtime, pending: list[PendingJob], lane: str, exc: Klaviyo
     late = [job for job in pending if refused or now - (job.sent_at or now) >= bound]
     for job in late:
         _give_up(rt, job, None, now, why, resubmit, resend=not refused)
+    _wake_waiting(rt, [job.key for job in late], {job.key: job.envelope for job in late})
     rest = [job for job in pending if job not in late]
     if not rest:
         return

@@ -105,6 +105,14 @@ class DelayedSchedule:
             published += 1
         return published
 
+    def hasten(self, entry_ids: list[str], due: float) -> int:
+        """Bring scheduled entries forward to `due` (never back); ids not (or no longer) scheduled are left out.
+        Returns how many moved."""
+        if not entry_ids:
+            return 0
+        return int(self.client.zadd(self.due_key, {entry_id: due for entry_id in entry_ids}, xx=True, lt=True,
+                                    ch=True))
+
     def pending(self) -> int:
         return int(self.client.zcard(self.due_key)) + int(self.client.zcard(self.inflight_key))
 

@@ -83,16 +83,27 @@ def email_consent(klaviyo: ServerThread) -> str:
     return str(profile["subscriptions"]["email"]["marketing"]["consent"])
 
 
-def take(rt: Runtime) -> list[tuple[str, list[Any], float]]:
-    """Everything the delayed schedule holds, taken out in the order it falls due: (task, args, seconds until due)."""
+def take(rt: Runtime, only: str | None = None) -> list[tuple[str, list[Any], float]]:
+    """What the delayed schedule holds (of task `only`, if given), taken out in the order it falls due: (task, args,
+    seconds until due)."""
     keys, now = rt.stores.keys, time.time()
     out: list[tuple[str, list[Any], float]] = []
     for entry, due in rt.redis.zrange(keys.delayed_due, 0, -1, withscores=True):
         body = json.loads(rt.redis.hget(keys.delayed_payload, entry))
+        if only is not None and body["task"] != only:
+            continue
         out.append((body["task"], body["args"], due - now))
         rt.redis.zrem(keys.delayed_due, entry)
         rt.redis.hdel(keys.delayed_payload, entry)
     return out
+
+
+def waits(rt: Runtime) -> list[tuple[str, list[Any], float]]:
+    """What the delayed schedule holds, left there: (task, args, seconds until due)."""
+    keys, now = rt.stores.keys, time.time()
+    return [(body["task"], body["args"], due - now)
+            for entry, due in rt.redis.zrange(keys.delayed_due, 0, -1, withscores=True)
+            if (body := json.loads(rt.redis.hget(keys.delayed_payload, entry)))]
 
 
 def run(rt: Runtime, tasks: list[tuple[str, list[Any], float]], resent: list[Operation] | None = None) -> None:
@@ -129,6 +140,10 @@ def test_a_later_change_waits_until_the_earlier_job_is_read_back_applied(rt: Run
     assert rt.dead_letters.list() == [], "waiting is not failing"
 
     faults(klaviyo, consent_job_delay_seconds=0)  # Klaviyo applies the subscribe
+    httpx.post(f"{klaviyo.url}/_sandbox/complete-jobs", timeout=10).raise_for_status()
+    run(rt, take(rt, only=CHECK_CONSENT_JOBS))
+    ((task, _, wait),) = waits(rt)
+    assert task == "bcsync.deliver.unsubscribe" and wait <= 0, "the read-back that freed the key wakes the change"
     run_until_idle(rt)
     assert received(klaviyo, UNSUBSCRIBE) == 1 and received(klaviyo, SUBSCRIBE) == 1
     assert email_consent(klaviyo) == "UNSUBSCRIBED", "the last ERP state is the one Klaviyo ends with"

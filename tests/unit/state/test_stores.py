@@ -146,3 +146,11 @@ def test_the_ledger_keeps_the_newest_version_of_a_key(redis_client):
     unversioned = LedgerEntry(key="event:Placed Order:SO1", delivered_at=1.0, status=202, endpoint="events")
     ledger.record([unversioned, unversioned.model_copy(update={"status": 200})])
     assert ledger.get("event:Placed Order:SO1").status == 200
+
+
+def test_delayed_entries_are_brought_forward_never_back_and_unknown_ids_stay_out(redis_client):
+    delayed = DelayedSchedule(redis_client, "t")
+    delayed.add("task", [], "fast", due=time.time() + 60, entry_id="waiting")
+    assert delayed.hasten(["waiting", "gone"], due=time.time()) == 1
+    assert delayed.next_due() <= time.time() and redis_client.zcard(delayed.due_key) == 1
+    assert delayed.hasten(["waiting"], due=time.time() + 600) == 0, "never later than it was"
