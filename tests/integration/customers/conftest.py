@@ -10,7 +10,7 @@ never to a machine-wide one. Everything is restored when the module ends.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +51,13 @@ historical_import = true
 
 
 class CustomerFleet:
-    def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path) -> None:
+    def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path,
+                 **env: str) -> None:
         self.bc_url = bc.url
         self.klaviyo_url = klaviyo.url
         self.env = fleet_env(redis_url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
                              BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping_file),
-                             BCSYNC_KLAVIYO_API_KEY=KLAVIYO_KEY)
+                             BCSYNC_KLAVIYO_API_KEY=KLAVIYO_KEY, **env)
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
         values = {k[len("BCSYNC_"):].lower(): v for k, v in self.env.items() if k.startswith("BCSYNC_")}
         self.settings = Settings.model_validate(values)
@@ -171,6 +172,14 @@ def marketing(profile: dict[str, Any], channel: str) -> str:
 
 @pytest.fixture(scope="module")
 def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CustomerFleet]:
+    with customer_fleet(redis_server, tmp_path_factory) as made:
+        yield made
+
+
+@contextmanager
+def customer_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory,
+                   **env: str) -> Iterator[CustomerFleet]:
+    """The fleet of this package's tests; `env`: BCSYNC_ settings of its own (a module's `fleet` fixture)."""
     mapping_file = tmp_path_factory.mktemp("customers-e2e") / "mapping.toml"
     mapping_file.write_text(MAPPING, encoding="utf-8")
     # The ERP clock is in the past, so Klaviyo's own changes (real time) are newer than any ERP consent.
@@ -179,7 +188,7 @@ def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) 
     with ServerThread(create_bluecherry(bc_config)) as bc, \
             ServerThread(create_klaviyo(KlaviyoSandboxConfig(rate_limits_enabled=False))) as klaviyo, \
             ExitStack() as stack:
-        fleet = CustomerFleet(redis_server.url, bc, klaviyo, mapping_file)
+        fleet = CustomerFleet(redis_server.url, bc, klaviyo, mapping_file, **env)
         stack.enter_context(configured_like(fleet.env, fleet.app))
         try:
             for lane in ("fast", "batch"):
