@@ -315,6 +315,7 @@ class ExceptionOwners(Strict):
     unknown_status: Owner = "operations"
     revenue_mismatch: Owner = "finance"
     catalog_error: Owner = "ecommerce"
+    storefront_ref_missing: Owner = "ecommerce"
     dead_letter_expiring: Owner = "operations"
     dead_letter_expired: Owner = "operations"
     consent_lookup_refused: Owner = "operations"

@@ -22,7 +22,8 @@ Bulk cycles. The poller's event count per cycle is not visible here, so each han
 records of its resource changed within one poll interval of that resource (`resources.<r>.poll_seconds`)
 in a Redis sorted set (`<prefix>:orders:window:<resource>`). Once more than `lifecycle.bulk_threshold`
 records of one resource arrived in that window, the order's operations (and aggregates) go to the batch
-lane through a Redis buffer (`<prefix>:orders:bulk`) that is flushed in bulk requests of up to 1000 events
+lane - except fast-lane ones (a Cancelled Order of a placed order), which stay fast - through a Redis
+buffer (`<prefix>:orders:bulk`) that is flushed in bulk requests of up to 1000 events
 (at once when full, otherwise by `bcsync.orders.flush_bulk` a few seconds later via the delayed schedule).
 The first `bulk_threshold` changes of a bulk update are already on their way on the default lane.
 """
@@ -216,7 +217,10 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
                                   details={"field": problem.field, "order": number})
         if result.excluded is not None:
             continue
-        ops = [op.model_copy(update={"lane": lane}) if lane else op for op in result.operations]
+        # a bulk cycle moves the order's work to the batch lane, but never what is urgent: a stock-out that
+        # cancels 500 orders must not queue their Cancelled Order behind the catalog backlog
+        ops = [op.model_copy(update={"lane": lane}) if lane and op.lane != "fast" else op
+               for op in result.operations]
         remember(number, result, plan.view, ops, ctx, pipe)
         key = profile_key(plan.docs.order, ctx.mapping)
         if key is not None:

@@ -282,6 +282,8 @@ MEANINGS: dict[str, str] = {
     "ExceptionOwners.delivery_failed": "A delivery dead-lettered.",
     "ExceptionOwners.endpoint_parked": "Klaviyo throttled an endpoint for longer than the park cap.",
     "ExceptionOwners.unknown_status": "A status code the mapping does not know.",
+    "ExceptionOwners.storefront_ref_missing": "A storefront order without its storefront reference: its events "
+    "wait (they would match no Placed Order).",
     "ExceptionOwners.revenue_mismatch": "ERP revenue and Klaviyo's disagree (reconciliation).",
     "ExceptionOwners.catalog_error": "A style or SKU that cannot become a catalog item or variant.",
     "ExceptionOwners.dead_letter_expiring": "A dead letter nobody requeued or purged is deleted in a few days.",

@@ -301,9 +301,17 @@ def desired_operations(
     if isinstance(profile, RecordProblem):
         return DesiredResult(problems=(profile,))
 
+    storefront_places = order.sales_channel in mapping.lifecycle.storefront_sends_placed
+    if storefront_places and mapping.lifecycle.use_storefront_ref and not order.storefront_ref:
+        # the storefront's Placed Order carries its own reference: anything sent under the ERP number would
+        # match no order in Klaviyo (a Cancelled or Refunded that flows never connect). Wait for the reference.
+        return DesiredResult(problems=(RecordProblem(
+            f"order:{order.number}", mapping.fields.order.storefront_ref,
+            f"{order.sales_channel} order without its storefront reference: its Cancelled / Refunded / "
+            "Fulfilled events would match no Placed Order in Klaviyo, so they wait until Blue Cherry has it",
+            type="storefront_ref_missing"),))
     events = _OrderEvents(order_docs, delivered, mapping, catalog, profile, backfill)
     metrics = mapping.metrics
-    storefront_places = order.sales_channel in mapping.lifecycle.storefront_sends_placed
     placed_delivered = events.key(metrics.placed_order, events.order_id) in delivered.keys
     confirmed = is_confirmed(order)
     placing_now = confirmed and not storefront_places and not placed_delivered

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # Matches the exception types of `config.mapping.ExceptionOwners`, so the register can pick an owner.
-ProblemType = Literal["invalid_record", "unknown_status", "customer_mismatch"]
+ProblemType = Literal["invalid_record", "unknown_status", "customer_mismatch", "storefront_ref_missing"]
 
 
 @dataclass(frozen=True)

@@ -120,8 +120,33 @@ def test_a_bulk_status_update_goes_through_the_bulk_events_api(recorded_fleet: t
     assert f.dead_letters() == 0
 
 
-def _orders_by_api(record: Path, orders: list[str]) -> tuple[set[str], set[str]]:
-    """ERP order numbers whose events reached Klaviyo by single `POST /api/events`, and by bulk jobs."""
+def test_cancellations_of_a_bulk_cycle_stay_on_the_fast_lane(recorded_fleet: tuple[OrderFleet, Path]) -> None:
+    """A stock-out cancels many placed orders in one cycle (20x the bulk threshold): the cycle is bulk, but the
+    Cancelled Order events are urgent and go one by one on the fast lane (single `POST /api/events`), not in
+    bulk jobs behind the batch lane's backlog (issue 14, item 3)."""
+    f, record = recorded_fleet
+    customer = f.new_customer()
+    upc = f.upcs[0]
+    orders = [f.new_order(customer=customer, lines=[{"upc": upc, "qty": 1, "price": 20 + n}])
+              for n in range(THRESHOLD * 20)]
+    f.apply(*[{"op": "confirm", "ord_num": order} for order in orders])
+    f.poll()
+    assert all(f.unique_ids(order).get(PLACED) == [order] for order in orders)
+
+    f.apply(*[{"op": "cancel", "ord_num": order} for order in orders])  # the stock-out: one cycle
+    f.poll()
+    assert all(f.unique_ids(order).get(CANCELLED) == [order] for order in orders)
+    single, bulk = _orders_by_api(record, orders, CANCELLED)
+    assert bulk == set(), f"{len(bulk)} cancellations went in bulk jobs (the batch lane)"
+    assert single == set(orders)
+    _, bulk_placed = _orders_by_api(record, orders, PLACED)
+    assert bulk_placed, "the confirmations were a bulk cycle too (the threshold is met)"
+    assert f.dead_letters() == 0
+
+
+def _orders_by_api(record: Path, orders: list[str], metric: str | None = None) -> tuple[set[str], set[str]]:
+    """ERP order numbers whose events (of `metric`, or any) reached Klaviyo by single `POST /api/events`, and
+    by bulk jobs."""
     wanted = set(orders)
     single: set[str] = set()
     bulk: set[str] = set()
@@ -138,6 +163,8 @@ def _orders_by_api(record: Path, orders: list[str]) -> tuple[set[str], set[str]]
             into = bulk
         else:
             continue
+        if metric is not None:
+            attributes = [a for a in attributes if a["metric"]["data"]["attributes"]["name"] == metric]
         into |= {a["properties"].get("ErpOrderNumber") for a in attributes} & wanted
     return single, bulk
 

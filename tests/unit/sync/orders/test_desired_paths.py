@@ -187,6 +187,25 @@ def test_storefront_channel_skips_placed_and_products_but_sends_the_rest() -> No
     assert fleet.ids(M.refunded_order) == {"#1042"}
 
 
+def test_storefront_order_without_its_reference_waits_with_an_exception_for_ecommerce() -> None:
+    # issue 14, item 4: under the ERP number its refund would match no Placed Order in Klaviyo
+    mapping = MAPPING.model_copy(update={"lifecycle": MAPPING.lifecycle.model_copy(
+        update={"use_storefront_ref": True, "storefront_sends_placed": ("WEB",)})})
+    erp, fleet = ErpOrder(mapping, storefront_ref=""), Fleet(mapping)
+    erp.confirm()
+    erp.ship("P1")
+    erp.invoice("I1")
+    erp.credit("M1", "20.00", {1: 1})
+    result = fleet.process(erp.documents())
+    assert not result.operations
+    (problem,) = result.problems
+    assert (problem.type, problem.record_key, problem.field) == ("storefront_ref_missing", "order:SO1001", "web_ref")
+    assert mapping.owners.owner_of(problem.type) == "ecommerce"
+    erp.storefront_ref = "#1042"  # Blue Cherry gets the reference: everything goes, under it
+    assert fleet.ids(M.refunded_order) == set() and keys(fleet, erp.documents())
+    assert fleet.ids(M.refunded_order) == {"#1042"}
+
+
 def test_invoice_as_dispatch_document() -> None:
     mapping = MAPPING.model_copy(update={"lifecycle": MAPPING.lifecycle.model_copy(
         update={"dispatch_document": "invoice"})})
