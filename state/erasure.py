@@ -1,12 +1,13 @@
 """Erasure: forget what the fleet keeps about a customer, and remember only THAT it was erased.
 
-`purge_customer_state` drops the customer's fingerprint, daily-batch entry, delivery-ledger trail and
-exception records. `ErasureTombstones` (Redis hash ``<prefix>:customers:erased``: customer code -> the
-version stamp, ``YYYY-MM-DDTHH:MM:SSZ``, of the ERP state that was erased) holds the customer code and a
-time, nothing personal. It exists because forgetting the fingerprint makes the next read of the same ERP
-record look new: a still-flagged record re-read inside the overlap window would request the deletion again,
-and a record erased with `bcsync erase` while still in the ERP would be re-created at once. Changes not newer
-than the tombstone are dropped; a newer ERP change (the ERP is the truth) goes through as usual.
+`purge_customer_state` drops the customer's fingerprint, daily-batch entry, delivery-ledger trail, exception
+records and its orders' durable facts (`state.order_facts`). `ErasureTombstones` (Redis hash
+``<prefix>:customers:erased``: customer code -> the version stamp, ``YYYY-MM-DDTHH:MM:SSZ``, of the ERP state
+that was erased) holds the customer code and a time, nothing personal. It exists because forgetting the
+fingerprint makes the next read of the same ERP record look new: a still-flagged record re-read inside the
+overlap window would request the deletion again, and a record erased with `bcsync erase` while still in the ERP
+would be re-created at once. Changes not newer than the tombstone are dropped; a newer ERP change (the ERP is
+the truth) goes through as usual.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from state.exceptions import ExceptionRegister
 from state.fingerprints import FingerprintStore
 from state.keys import RedisKeys
 from state.ledger import Ledger
+from state.order_facts import OrderFactsStore
 from state.profiles import ProfileStore
 from sync.customers.erasure import version_stamp
+from sync.orders.facts import customer_profile_key
 
 
 class ErasureTombstones:
@@ -59,6 +62,7 @@ class PurgeReport:
     daily_entry: bool = False
     ledger_entries: int = 0
     exceptions: int = 0
+    order_facts: int = 0  # orders whose durable facts were dropped
 
 
 def purge_customer_state(
@@ -79,6 +83,8 @@ def purge_customer_state(
         fingerprints.forget("customer", record_key)
     report.ledger_entries = Ledger(client, key_prefix).forget_record(f"customer:{code}")
     ProfileStore(client, key_prefix).forget(code)  # its Klaviyo id and the email / phone Klaviyo held
+    # its orders' facts are kept for as long as the customer: its erasure is their end
+    report.order_facts = OrderFactsStore(client, key_prefix).forget(customer_profile_key(code))
     report.exceptions = _forget_exceptions(client, exceptions, f"customer:{code}")
     return report
 

@@ -165,6 +165,10 @@ class RedisKeys:
     def backfill_bulk_buffer(self) -> str:
         return self._key("backfill", "orders", "bulk")
 
+    def order_facts(self, profile_key: str) -> str:
+        # one hash per profile (order number -> facts), no expiry: outside `orders:`, whose keys expire
+        return self._key("order-facts", profile_key)
+
     # --- stock and catalog -----------------------------------------------------------------------------
     @property
     def stock(self) -> str:

@@ -109,4 +109,5 @@ def erase(
     p = result.purged
     console.print(f"{code}: fleet state purged - fingerprint {'yes' if p.fingerprint else 'none'}, "
                   f"daily-batch entry {'yes' if p.daily_entry else 'none'}, {p.ledger_entries} ledger entries, "
-                  f"{p.exceptions} exceptions" + ("" if result.erp_record else " (not in Blue Cherry)"))
+                  f"{p.exceptions} exceptions, {p.order_facts} orders' facts"
+                  + ("" if result.erp_record else " (not in Blue Cherry)"))

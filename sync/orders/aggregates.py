@@ -1,4 +1,6 @@
-"""ERP-truth aggregates of a customer, recomputed from all their orders' documents.
+"""ERP-truth aggregates of a customer, recomputed from all their orders: from the documents
+(`customer_aggregates`) or from the orders' durable facts (`facts_aggregates`, what the fleet uses, since a
+closed order's documents expire but its facts stay as long as the customer).
 
 Never incremented per message: the same documents always give the same numbers, so a redelivered or
 reordered task cannot double-count. Klaviyo's own lifetime value counts a refund only when its
@@ -18,9 +20,10 @@ from decimal import Decimal
 from typing import Any
 
 from config.mapping import Mapping
-from sync.orders.lifecycle import confirmation_time, exclusion_reason, is_confirmed
+from sync.orders.facts import OrderFacts, order_facts
+from sync.orders.lifecycle import exclusion_reason, is_confirmed
 from sync.orders.records import OrderDocuments
-from sync.orders.revision import money, order_revision
+from sync.orders.revision import money
 from sync.orders.status import OrderStatus
 
 
@@ -39,19 +42,25 @@ def customer_aggregates(orders: Iterable[OrderDocuments], mapping: Mapping) -> d
     Group the orders by `sync.orders.lifecycle.profile_key` first, so web-guest orders on a catch-all
     account count for the shopper's email, not for the catch-all account.
     """
+    return facts_aggregates((f for docs in orders if (f := order_facts(docs, mapping)) is not None), mapping)
+
+
+def facts_aggregates(orders: Iterable[OrderFacts], mapping: Mapping) -> dict[str, Any]:
+    """`customer_aggregates` over the orders' durable facts (`sync.orders.facts`): the same numbers for the
+    same orders, and what the fleet computes, so orders whose documents expired still count."""
     gross = Decimal(0)
     refunds = Decimal(0)
     count = 0
     dates = []
     seen: set[str] = set()
-    for docs in orders:
-        if docs.order.number in seen or not counts_for_customer(docs, mapping):
+    for facts in orders:
+        if facts.number in seen or not facts.counts or facts.placed_at is None:
             continue  # the same order twice (e.g. two versions handed in) counts once
-        seen.add(docs.order.number)
+        seen.add(facts.number)
         count += 1
-        gross += order_revision(docs.order, mapping).value
-        refunds += sum((memo.total for memo in docs.credit_memos), Decimal(0))
-        dates.append(confirmation_time(docs.order))
+        gross += facts.value
+        refunds += facts.refunded
+        dates.append(facts.placed_at)
     prefix = mapping.profiles.aggregate_prefix
     return {
         f"{prefix}order_count": count,

@@ -1,0 +1,120 @@
+"""The durable per-order facts (`sync.orders.facts`) in Redis: one hash per profile
+(``<prefix>:order-facts:<profile key>``, order number -> compact facts JSON), with no expiry.
+
+An order's documents expire once it is closed or cancelled (`state.orders`); its facts stay for as long as its
+customer, so the customer's aggregates always cover the whole history. They are written with the order's
+computed state (the order flow's write pipeline) and dropped only by an erasure (`state.erasure`) or when the
+order leaves the mapping's filters. One hash per profile: the aggregates of a profile are one HGETALL, and the
+hash is the customer's index of orders too.
+
+Rewriting an order's facts keeps every refund id already recorded as sent (``refund_ids_sent`` only grows, in
+one Lua call), so facts rebuilt from the documents never forget what went out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from redis.client import Pipeline
+
+from config.mapping import Mapping
+from state.keys import RedisKeys
+from sync.orders.facts import OrderFacts, decode_facts, encode_facts, order_facts
+from sync.orders.lifecycle import profile_key
+from sync.orders.records import OrderDocuments
+
+# KEYS[1] the profile's facts hash; ARGV[1] the order number, ARGV[2] its new facts (JSON). The refund ids
+# already stored are kept: a union, sorted, as `order_facts` writes them.
+_PUT = """
+local new = ARGV[2]
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local prev = cjson.decode(old)
+  if type(prev.ri) == 'table' and #prev.ri > 0 then
+    local cur = cjson.decode(new)
+    local ids, seen = {}, {}
+    for _, list in ipairs({prev.ri, type(cur.ri) == 'table' and cur.ri or {}}) do
+      for _, id in ipairs(list) do
+        if not seen[id] then
+          seen[id] = true
+          ids[#ids + 1] = id
+        end
+      end
+    end
+    table.sort(ids)
+    cur.ri = ids
+    new = cjson.encode(cur)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], new)
+return 1
+"""
+
+
+class OrderFactsStore:
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self.client = client
+        self.keys = RedisKeys(key_prefix)
+        self._put = client.register_script(_PUT)
+
+    def key(self, profile: str) -> str:
+        return self.keys.order_facts(profile)
+
+    def record(self, docs: OrderDocuments, mapping: Mapping, pipe: Pipeline | None = None) -> OrderFacts | None:
+        """Keep the order's facts as its documents say now; an order outside the mapping's filters has its facts
+        dropped (it no longer counts), one whose profile cannot be told has none. Returns what was kept."""
+        profile = profile_key(docs.order, mapping)
+        if profile is None:
+            return None
+        facts = order_facts(docs, mapping, profile)
+        with _batch(self.client, pipe) as p:
+            if facts is None:
+                p.hdel(self.key(profile), docs.order.number)
+            else:
+                self.put(facts, p)
+        return facts
+
+    def put(self, facts: OrderFacts, pipe: Pipeline | None = None) -> None:
+        if not facts.profile:
+            raise ValueError(f"order {facts.number}: facts without a profile key cannot be stored")
+        with _batch(self.client, pipe) as p:
+            self._put(keys=[self.key(facts.profile)], args=[facts.number, encode_facts(facts)], client=p)
+
+    def of_profile(self, profile: str) -> list[OrderFacts]:
+        return self.of_profiles([profile])[profile]
+
+    def of_profiles(self, profiles: list[str]) -> dict[str, list[OrderFacts]]:
+        """Every order's facts of each profile (by order number), in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for profile in profiles:
+            pipe.hgetall(self.key(profile))
+        out: dict[str, list[OrderFacts]] = {}
+        for profile, raw in zip(profiles, pipe.execute(), strict=True):
+            entries = sorted((_text(number), value) for number, value in raw.items())
+            out[profile] = [decode_facts(number, profile, value) for number, value in entries]
+        return out
+
+    def forget(self, profile: str) -> int:
+        """Drop a profile's facts (an erasure); returns how many orders' facts there were."""
+        pipe = self.client.pipeline()
+        pipe.hlen(self.key(profile))
+        pipe.delete(self.key(profile))
+        count, _ = pipe.execute()
+        return int(count)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@contextmanager
+def _batch(client: redis.Redis, pipe: Pipeline | None) -> Iterator[Pipeline]:
+    """Queue writes on the caller's pipeline, or on an own one executed at the end."""
+    if pipe is not None:
+        yield pipe
+        return
+    own = client.pipeline()
+    yield own
+    own.execute()
