@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -51,7 +52,7 @@ from state.ledger import Ledger
 from state.orders import RedisOrderState
 from state.stock import StockState
 from sync.catalog.records import SkuKey
-from sync.changes import ChangeEvent
+from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_stamp
 from sync.operations import Operation
 from sync.orders.aggregates import customer_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
@@ -122,7 +123,17 @@ def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext) -> Ord
     for problem in parsed.problems:
         ctx.exceptions.record(problem.type, problem.record_key, str(problem),
                               details={"field": problem.field, "order": number})
-    return parsed.documents
+    return _with_read_instant(parsed.documents, stored.order_version)
+
+
+def _with_read_instant(docs: OrderDocuments | None, version: str) -> OrderDocuments | None:
+    """The header's last_mod as the instant the poller placed it (a repeated hour's wall time resolved by the
+    read: docs/poller.md, "Versions"), so a cancellation at 01:10 EST is not timed before a confirmation at
+    01:40 EDT. Documents stored without a change version (a backfill) keep the earlier instant."""
+    if docs is None or not is_change_version(version):
+        return docs
+    instant = datetime.strptime(version_stamp(version), STAMP_FORMAT).replace(tzinfo=UTC)
+    return docs.model_copy(update={"order": docs.order.model_copy(update={"last_mod": instant})})
 
 
 @dataclass

@@ -30,6 +30,7 @@ from redis.client import Pipeline
 
 from config.mapping import Mapping
 from state.keys import RedisKeys
+from sync.changes import is_change_version
 from sync.localtime import local_to_utc
 from sync.orders.revision import Revision
 from sync.orders.state import (
@@ -70,7 +71,12 @@ class RedisOrderState:
         text = "" if value is None else str(value).strip()
         return text or None
 
-    def _stamp(self, record: dict[str, Any], resource: str) -> str:
+    def _stamp(self, record: dict[str, Any], resource: str, version: str = "") -> str:
+        """What orders two reads of one document: the poller's change version where there is one (the ERP's
+        counter, or last_mod placed unambiguously in a repeated hour: docs/poller.md, "Versions"), else
+        last_mod read as the earlier instant (a backfill's re-read). Both start with the UTC stamp."""
+        if is_change_version(version):
+            return version
         raw = record.get(getattr(self.mapping.resources, resource).last_mod)
         try:
             return local_to_utc(str(raw), self.zone).isoformat() if raw else ""
@@ -106,7 +112,7 @@ class RedisOrderState:
             if number is None:
                 continue
             slot = (number, f"{resource}:{record.get(res.key) or record.get(number_field)}")
-            stamp = self._stamp(record, resource)
+            stamp = self._stamp(record, resource, version)
             if stamps.get(slot, "") > stamp:  # an older read arriving late never replaces a newer one
                 headers.setdefault(number, None)
                 continue

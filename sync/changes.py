@@ -14,6 +14,7 @@ version is newer than any stamp version of before the option was set). See docs/
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -85,6 +86,15 @@ def is_deleted(resource: str, record: dict[str, Any], mapping: Mapping) -> bool:
         return False
     fields = mapping.fields.customer
     return str(record.get(fields.delete_flag, "")).strip() in fields.yes_values
+
+
+CHANGE_VERSION = re.compile(
+    rf"^({SEQUENCE_MARK}\d{{{SEQUENCE_DIGITS}}}#)?\d{{4}}-\d{{2}}-\d{{2}}T\d{{2}}:\d{{2}}:\d{{2}}Z#\d+")
+
+
+def is_change_version(version: str) -> bool:
+    """A version `change_version` built (either format), as opposed to a tag like "backfill"."""
+    return bool(CHANGE_VERSION.match(version))
 
 
 def version_stamp(version: str) -> str:

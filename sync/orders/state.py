@@ -21,6 +21,7 @@ class StoredDocuments:
     """The raw documents of one order as stored (the header may be missing: children seen first)."""
 
     order: dict[str, Any] | None = None
+    order_version: str = ""  # the poller's change version of the header as stored (docs/poller.md, "Versions")
     picks: list[dict[str, Any]] = field(default_factory=list)
     invoices: list[dict[str, Any]] = field(default_factory=list)
     credit_memos: list[dict[str, Any]] = field(default_factory=list)
@@ -48,9 +49,11 @@ def stored_documents(raw: dict[str, str]) -> StoredDocuments:
     out = StoredDocuments()
     for ident, entry in sorted(raw.items()):
         resource = ident.split(":", 1)[0]
-        record = json.loads(entry)["record"]
+        parsed = json.loads(entry)
+        record = parsed["record"]
         if resource == "order":
             out.order = record
+            out.order_version = str(parsed.get("version") or "")
         elif resource == "pick":
             out.picks.append(record)
         elif resource == "invoice":

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.mapping import Mapping, load_mapping
-from sync.changes import ChangeEvent, classify, version_stamp
+from sync.changes import ChangeEvent, classify, is_change_version, version_stamp
 from sync.customers.erasure import version_stamp as erasure_version_stamp
 from sync.fingerprints import StoredFingerprint
 from sync.localtime import LocalTimeError, erp_instant, local_to_utc, parse_erp_instant
@@ -194,3 +194,9 @@ def test_the_counter_does_not_make_a_change_by_itself(counted: Mapping) -> None:
     assert first is not None
     assert classify(StoredFingerprint.decode(first.state), customer(rowversion=2), "customer", counted,
                     utc("2026-03-02 15:00:06")) is None
+
+
+def test_change_versions_are_told_from_tags() -> None:
+    assert is_change_version("2026-11-01T06:10:00Z#000002")
+    assert is_change_version("s00000000000000001005#2026-11-01T06:10:00Z#000002")
+    assert not is_change_version("backfill") and not is_change_version("")
