@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     )
     exception_ttl_days: int = 90
     fingerprint_ttl_days: int = 400
+    order_retention_days: float = Field(
+        400, gt=0, description="Days a closed or cancelled order's documents and lifecycle state are kept after its "
+        "last change (open orders are kept): how long the ERP may still change it. Its durable facts, from which the "
+        "customer's aggregates are computed, stay as long as the customer. Fractions allowed (tests use seconds).",
+    )
 
     # --- Poller ---------------------------------------------------------------------------------
     poller_lock_ttl_seconds: int = 30

@@ -49,12 +49,13 @@ from state.claims import ClaimStore
 from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
 from state.ledger import Ledger
+from state.order_facts import OrderFactsStore
 from state.orders import RedisOrderState
 from state.stock import StockState
 from sync.catalog.records import SkuKey
 from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_stamp
 from sync.operations import Operation
-from sync.orders.aggregates import customer_aggregates
+from sync.orders.aggregates import facts_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
 from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
 from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
@@ -84,6 +85,10 @@ class OrderContext:
     @property
     def bulk_buffer(self) -> str:
         return self.buffer or RedisKeys(self.key_prefix).order_bulk_buffer
+
+    @property
+    def facts(self) -> OrderFactsStore:
+        return OrderFactsStore(self.redis, self.key_prefix)
 
 
 def default_context() -> OrderContext:
@@ -226,6 +231,8 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
         for problem in result.problems:
             ctx.exceptions.record(problem.type, problem.record_key, str(problem),
                                   details={"field": problem.field, "order": number})
+        # the durable facts the customer's aggregates are summed from (they outlive the documents)
+        ctx.facts.record(plan.docs, ctx.mapping, pipe)
         if result.excluded is not None:
             continue
         # a bulk cycle moves the order's work to the batch lane, but never what is urgent: a stock-out that
@@ -284,7 +291,7 @@ def deliver(ops: list[Operation], ctx: OrderContext) -> None:
 
 
 def refresh_aggregates(docs: OrderDocuments, ctx: OrderContext, lane: Lane = "default") -> Operation | None:
-    """Recompute the profile's ERP aggregates from every order of it in state (never incremented)."""
+    """Recompute the profile's ERP aggregates from the facts of every order of it (never incremented)."""
     key = profile_key(docs.order, ctx.mapping)
     if key is None:
         return None
@@ -293,32 +300,21 @@ def refresh_aggregates(docs: OrderDocuments, ctx: OrderContext, lane: Lane = "de
 
 
 def refresh_profiles(keys: list[str], ctx: OrderContext, lane: Lane = "default") -> list[Operation]:
-    """The ERP aggregates of many profiles (`lifecycle.profile_key`s) from their orders in state, read in
-    a few round trips, delivered as one `profile_upsert` each."""
-    orders = ctx.state.customer_orders_many(keys)
-    stored = ctx.state.documents_many(sorted({n for numbers in orders.values() for n in numbers}))
-    parsed = {n: d for n, s in stored.items() if (d := _quiet_documents(s, ctx)) is not None}
+    """The ERP aggregates of many profiles (`lifecycle.profile_key`s) over their whole history: the durable
+    facts of all their orders (`state.order_facts`, one read), delivered as one `profile_upsert` each."""
+    facts = ctx.facts.of_profiles(keys)
     ops = []
     for key in keys:
         kind, _, ident = key.partition(":")
-        mine = [parsed[n] for n in orders[key] if n in parsed]
         ops.append(Operation(
             kind="profile_upsert", key=f"profile-aggregates:{key}", lane=lane,
-            payload={kind: ident, "properties": customer_aggregates(mine, ctx.mapping)},
+            payload={kind: ident, "properties": facts_aggregates(facts[key], ctx.mapping)},
             version=f"{time.time():017.6f}", record=f"customer-aggregates:{key}",
             # a customer's aggregates update its profile by id, so they can never create another one
             profile_of=ident if kind == "external_id" else None,
         ))
     deliver(ops, ctx)
     return ops
-
-
-def _quiet_documents(stored: StoredDocuments, ctx: OrderContext) -> OrderDocuments | None:
-    """An order's documents for aggregates; its own problems were registered when it was processed."""
-    if stored.order is None:
-        return None
-    return parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
-                                 stored.credit_memos).documents
 
 
 # --- bulk cycles ----------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ class Stores:
     @cached_property
     def orders(self) -> RedisOrderState:
         s = self.settings
-        return RedisOrderState(self.redis, s.key_prefix, self.mapping, s.fingerprint_ttl_days)
+        return RedisOrderState(self.redis, s.key_prefix, self.mapping, s.order_retention_days)
 
     @cached_property
     def stock(self) -> StockState:

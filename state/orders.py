@@ -12,7 +12,8 @@ Per order number (``<prefix>:orders:...``):
 - ``customer:<profile key>`` set of the order numbers of one profile (for the ERP aggregates).
 
 Retention: an order that is closed or cancelled (its stage per the mapping) expires with everything above
-after ``fingerprint_ttl_days`` from its last change, like the poller's fingerprints; open orders are kept.
+after ``order_retention_days`` from its last change; open orders are kept. What the customer's aggregates need
+of it outlives this: its durable facts (`state.order_facts`) stay as long as the customer.
 A re-scan after lost state rebuilds all of it from the ERP (the desired-state design makes that safe).
 """
 
@@ -48,11 +49,11 @@ from sync.orders.status import classify_status
 
 class RedisOrderState:
     def __init__(self, client: redis.Redis, key_prefix: str, mapping: Mapping,
-                 retention_days: int = 400) -> None:
+                 retention_days: float = 400) -> None:
         self.client = client
         self.mapping = mapping
         self.base = RedisKeys(key_prefix).orders
-        self.ttl = int(retention_days * 86400)
+        self.ttl = max(1, int(retention_days * 86400))
         self.zone = ZoneInfo(mapping.tenant.timezone)
 
     # --- keys -------------------------------------------------------------------------------------
