@@ -15,6 +15,10 @@ where the owning code does not exist yet:
             Fulfilled, Updated) and the per-record ledger index
   sku       fingerprint entry in ``<p>:fp:skus`` (8 field digests), last delivered stock version in
             ``<p>:stock-delivered`` (version string)
+  facts     an order's durable facts (``state.order_facts.OrderFactsStore``, kept as long as the customer, no
+            retention): one field of its profile's ``<p>:order-facts:<profile key>`` hash, written by the store
+            itself; ``--orders-per-customer`` orders per profile (3), a storefront reference on every order, a
+            partial cancellation on one in 10, a refund on one in 5 (with its refund id)
 
 Broker queues, dead letters and exceptions are not included: they are bounded by backlog and retention, not
 by the size of the tenant.
@@ -29,13 +33,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import redis
 
 from state.fingerprints import FingerprintStore
 from state.ledger import Ledger
+from state.order_facts import OrderFactsStore
 from sync.fingerprints import NAME_BYTES, VALUE_BYTES, StoredFingerprint
 from sync.ledger import LedgerEntry
+from sync.orders.facts import OrderFacts
+from sync.orders.status import OrderStatus
 from tests.support.redis_server import PrivateRedis  # noqa: E402
 
 PREFIX = "bcsync"
@@ -120,8 +129,37 @@ def write_skus(client: redis.Redis, ids: range) -> None:
         client.hset(f"{PREFIX}:stock-delivered", mapping=versions)  # type: ignore[arg-type]
 
 
+ORDERS_PER_CUSTOMER = 3  # --orders-per-customer
+
+
+def order_facts(i: int, per_customer: int = ORDERS_PER_CUSTOMER) -> OrderFacts:
+    """A closed web order's facts, shaped like the fleet's (values vary with `i`)."""
+    number = f"{1000000 + i}"
+    placed = Decimal(100 + i % 400) + Decimal(i % 100) / 100
+    cancelled = Decimal(20) if i % 10 == 0 else Decimal(0)
+    refunded = Decimal(35) + Decimal(i % 100) / 100 if i % 5 == 0 else Decimal(0)
+    return OrderFacts(
+        number=number, profile=f"external_id:C{1000000 + i // per_customer}", status=OrderStatus.CLOSED,
+        placed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=7 * i), placed_value=placed,
+        cancelled_value=cancelled, shipped_value=placed - cancelled, refunded=refunded,
+        storefront_ref=f"SHOP#{number}", refund_ids_sent=(f"SHOP#{number}",) if refunded else (),
+    )
+
+
+def facts_writer(per_customer: int) -> Callable[[redis.Redis, range], None]:
+    def write_facts(client: redis.Redis, ids: range) -> None:
+        store = OrderFactsStore(client, PREFIX)
+        for chunk in chunks(ids):
+            pipe = client.pipeline(transaction=False)
+            for i in chunk:
+                store.put(order_facts(i, per_customer), pipe)
+            pipe.execute()
+    return write_facts
+
+
 KINDS: dict[str, Callable[[redis.Redis, range], None]] = {
     "customers": write_customers, "orders": write_orders, "skus": write_skus,
+    "facts": facts_writer(ORDERS_PER_CUSTOMER),
 }
 
 
@@ -194,8 +232,11 @@ def table(results: list[Measurement], version: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Redis memory per million customers, orders and SKUs.")
     parser.add_argument("--records", type=int, default=100_000, help="records written per kind (scaled)")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated: customers,orders,skus")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated: customers,orders,skus,facts")
+    parser.add_argument("--orders-per-customer", type=int, default=ORDERS_PER_CUSTOMER,
+                        help="orders per profile for the facts (one hash per profile)")
     args = parser.parse_args()
+    KINDS["facts"] = facts_writer(max(1, args.orders_per_customer))
     kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown or args.records <= 0:

@@ -12,7 +12,7 @@ from tests.support.paths import REPO_ROOT
 # included: at 300 records its SKU delta came out negative).
 
 REPO = REPO_ROOT
-ROW = r"^\| (?P<kind>customers|orders|skus) \| (?P<keys>[\d.]+) \| (?P<bytes>[\d,]+) \|"
+ROW = r"^\| (?P<kind>customers|orders|skus|facts) \| (?P<keys>[\d.]+) \| (?P<bytes>[\d,]+) \|"
 
 
 def test_bench_reports_memory_per_million_for_each_kind() -> None:
@@ -25,9 +25,11 @@ def test_bench_reports_memory_per_million_for_each_kind() -> None:
         match["kind"]: (float(match["keys"]), float(match["bytes"].replace(",", "")))
         for match in re.finditer(ROW, result.stdout, re.MULTILINE)
     }
-    assert set(rows) == {"customers", "orders", "skus"}, result.stdout
+    assert set(rows) == {"customers", "orders", "skus", "facts"}, result.stdout
     # every kind wrote something, and an order (documents + 5 ledger entries) outweighs a customer
     assert all(size > 0 for _, size in rows.values())
     assert rows["orders"][1] > rows["customers"][1] > rows["skus"][1]
     assert rows["orders"][0] >= 6, "documents + 5 ledger entries + index per order"
+    # an order's durable facts: a field of its profile's hash (3 orders per profile), far smaller than its state
+    assert rows["facts"][0] < 0.5 and rows["facts"][1] < rows["orders"][1] / 4
     assert "per 1,000,000" in result.stdout

@@ -10,6 +10,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from state.order_facts import OrderFactsStore
 from tests.integration.orders.conftest import MAPPING, OrderFleet, running_fleet
 from tests.support.fleet import wait_for
 from tests.support.redis_server import PrivateRedis
@@ -55,6 +56,9 @@ def test_aggregates_count_every_order_after_the_old_orders_documents_expired(fle
     for order in (first, cancelled):
         wait_for(lambda order=order: not f.redis.exists(f"{f.prefix}:orders:doc:{order}"), 60,  # type: ignore[misc]
                  message=f"order {order}'s documents to expire")
+    facts = OrderFactsStore(f.redis, f.prefix).of_profile(f"external_id:{customer}")
+    assert [x.number for x in facts] == sorted([first, cancelled]), "the facts outlive the documents"
+    assert f.redis.ttl(OrderFactsStore(f.redis, f.prefix).key(f"external_id:{customer}")) == -1
     httpx.post(f"{f.bc_url}/_sandbox/clock", json={"advance": MORE_THAN_A_YEAR}, timeout=10).raise_for_status()
     new = f.new_order(customer=customer, confirm=True, lines=[{"upc": b, "qty": 3, "price": 20}])
     f.poll()
