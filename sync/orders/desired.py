@@ -45,9 +45,13 @@ class DeliveredView(BaseModel):
 
     keys: ledger keys of this order's delivered event operations.
     revision: the last revision delivered (the baseline for Updated Order); None after lost state.
-    refund_memo_with_order_id: the credit memo whose Refunded Order went out with the order-level
-        unique_id (the ledger entry of `event:<Refunded Order>:<order id>` has `record` =
-        'creditmemo:<memo>'); it pins that id to that memo for good.
+    refund_memo_with_order_id: the credit memo whose Refunded Order carries the order-level unique_id,
+        decided when the order's first refund was computed (kept by the fleet, or recovered from Klaviyo
+        after state loss); it pins that id to that memo for good.
+    refund_memos_composite: memos whose Refunded Order already has its composite id
+        (`<num>:refund:<memo>`): none of them may take the order-level id.
+    refund_ids_unknown: what went out cannot be told now (state lost and Klaviyo did not answer): no
+        refund is computed until it can be.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -55,6 +59,18 @@ class DeliveredView(BaseModel):
     keys: frozenset[str] = frozenset()
     revision: Revision | None = None
     refund_memo_with_order_id: str | None = None
+    refund_memos_composite: frozenset[str] = frozenset()
+    refund_ids_unknown: bool = False
+
+    def decided(self, result: DesiredResult) -> DeliveredView:
+        """The view once the result's refund ids are remembered (at computation, before any is sent): the
+        memo given the order-level id keeps it and every other memo keeps its composite id."""
+        if not result.refund_ids:
+            return self
+        pinned = self.refund_memo_with_order_id or result.refund_memo_with_order_id
+        composite = {memo for memo in result.refund_ids if memo != pinned}
+        return self.model_copy(update={"refund_memo_with_order_id": pinned,
+                                       "refund_memos_composite": self.refund_memos_composite | composite})
 
     def after(self, result: DesiredResult, delivered: Iterable[Operation] | None = None) -> DeliveredView:
         """The view once `delivered` (default: all) of the result's operations were delivered: what
@@ -69,7 +85,8 @@ class DeliveredView(BaseModel):
         revision = self.revision
         if result.revision is not None and not outstanding & set(result.revision_keys):
             revision = result.revision
-        return DeliveredView(keys=frozenset(keys), revision=revision, refund_memo_with_order_id=pinned)
+        return self.model_copy(update={"keys": frozenset(keys), "revision": revision,
+                                       "refund_memo_with_order_id": pinned})
 
 
 class DesiredResult(BaseModel):
@@ -78,7 +95,9 @@ class DesiredResult(BaseModel):
     revision: record it as the order's last delivered revision once the operations whose keys are in
         `revision_keys` (its Placed/Updated) are delivered; None = leave the stored one as it is.
     refund_memo_with_order_id / refund_key: the memo carrying the order-level refund id and that
-        event's ledger key; record the pin when that key is delivered.
+        event's ledger key.
+    refund_ids: credit memo -> the unique_id of its Refunded Order, for every memo of the order; remember
+        them (and the pin) when the result is computed, before anything is sent.
     excluded: why the order is outside the mapping's filters (then nothing else is set).
     """
 
@@ -87,6 +106,7 @@ class DesiredResult(BaseModel):
     revision_keys: tuple[str, ...] = ()
     refund_memo_with_order_id: str | None = None
     refund_key: str | None = None
+    refund_ids: dict[str, str] = {}
     problems: tuple[RecordProblem, ...] = ()
     excluded: str | None = None
 
@@ -248,22 +268,29 @@ class _OrderEvents:
             lane=lane,
         )
 
-    def refunds(self) -> tuple[str | None, str | None]:
-        """Refunded Order per credit memo; returns (memo carrying the order id, its ledger key)."""
+    def refunds(self) -> tuple[str | None, str | None, dict[str, str]]:
+        """Refunded Order per credit memo; returns (memo carrying the order id, its ledger key, memo -> id).
+
+        The order-level id goes to the memo it already went to (the pin); with none, to the earliest memo
+        (date, then number) that has no composite id yet. Every other memo gets its composite id."""
         memos = sorted(self.docs.credit_memos, key=lambda memo: (memo.date, memo.number))
-        if not memos:
-            return None, None
-        numbers = [memo.number for memo in memos]
+        if not memos or self.delivered.refund_ids_unknown:
+            return None, None, {}
         pinned = self.delivered.refund_memo_with_order_id
-        primary = pinned if pinned is not None else numbers[0]
+        free = [memo.number for memo in memos if memo.number not in self.delivered.refund_memos_composite]
+        primary = pinned if pinned is not None else (free[0] if free else None)
         primary_key = self.key(self.mapping.metrics.refunded_order, self.order_id)
+        ids: dict[str, str] = {}
         for memo in memos:
             composite = f"{self.order.number}:refund:{memo.number}"
             unique_id = self.order_id if memo.number == primary else composite
+            ids[memo.number] = unique_id
             self.add(self.mapping.metrics.refunded_order, unique_id, time=memo.date,
                      properties=self.refund_properties(memo), value=money(memo.total),
                      record=f"creditmemo:{memo.number}", version=memo.last_mod)
-        return primary, primary_key
+        if primary not in ids:
+            return None, None, ids
+        return primary, primary_key, ids
 
     def refund_properties(self, memo: CreditMemo) -> dict[str, Any]:
         items = self.items((line, line.qty) for line in memo.lines if line.qty > 0)
@@ -336,12 +363,13 @@ def desired_operations(
     if cancelled:
         # Cancelled rides with the Placed it follows when both go now, so one lane keeps their order.
         events.cancelled(current, lane="default" if placing_now else "fast")
-    memo, refund_key = events.refunds()
+    memo, refund_key, refund_ids = events.refunds()
     return DesiredResult(
         operations=events.operations,
         revision=None if cancelled else current,
         revision_keys=tuple(revision_keys),
         refund_memo_with_order_id=memo,
         refund_key=refund_key,
+        refund_ids=refund_ids,
         problems=tuple(problems),
     )
