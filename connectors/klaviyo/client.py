@@ -294,6 +294,11 @@ class KlaviyoClient:
         """Events matching a Klaviyo filter (metric_id, profile_id, datetime...), every page."""
         yield from self._paginate("events:get", None, {"filter": filter, "page[size]": page_size})
 
+    def get_metrics(self) -> Iterator[dict[str, Any]]:
+        """Every metric of the account (id, `attributes.name`), every page: how a metric's id is found to
+        filter events by it (Klaviyo filters metrics by integration only, not by name)."""
+        yield from self._paginate("metrics:get", None, {})
+
     def _paginate(self, key: str, path: str | None, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         response = self.request(key, path=path, params=params)
         while True:

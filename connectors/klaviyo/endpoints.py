@@ -52,6 +52,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         _e("profiles:get", "GET", "/api/profiles", L),
         _e("events", "POST", "/api/events", XL),
         _e("events:get", "GET", "/api/events", XL),
+        _e("metrics:get", "GET", "/api/metrics", M),
         _e("event-bulk-create-jobs", "POST", "/api/event-bulk-create-jobs", M),
         _e("profile-bulk-import-jobs", "POST", "/api/profile-bulk-import-jobs", M),
         _e("profile-bulk-import-jobs:get", "GET", "/api/profile-bulk-import-jobs/{id}", M),

@@ -1,6 +1,13 @@
-"""Events: one create call, or bulk create jobs grouped per profile (each event sent once per request)."""
+"""Events: one create call, or bulk create jobs grouped per profile (each event sent once per request).
+
+Every event carries its operation's ledger key in its properties (`bcsync_key`): Klaviyo's `GET /api/events`
+does not return an event's unique_id, so that key is how the fleet tells, from Klaviyo alone, what it already
+sent under which id (the refund ids after state loss: docs/order-lifecycle.md).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.limits import (
@@ -9,17 +16,18 @@ from connectors.klaviyo.limits import (
 from delivery.results import SendResult, ledger_entry
 from delivery.senders.rows import chunks, without_rejected_rows
 from sync.operations import Operation
+from sync.orders.refund_ids import KEY_PROPERTY
 
 
 def send_events(ops: list[Operation], client: KlaviyoClient, result: SendResult) -> None:
     if len(ops) == 1:
-        resp = client.create_event(ops[0].payload)
+        resp = client.create_event(stamped(ops[0]))
         result.delivered.append(ledger_entry(ops[0], resp.status, "events"))
         return
     ops, repeats = _first_of_each_event(ops)
     for chunk in chunks(ops, MAX_BULK_EVENTS):
         sent = without_rejected_rows(
-            chunk, lambda rows: client.bulk_create_events([op.payload for op in rows]), result
+            chunk, lambda rows: client.bulk_create_events([stamped(op) for op in rows]), result
         )
         if sent is None:
             continue
@@ -27,6 +35,11 @@ def send_events(ops: list[Operation], client: KlaviyoClient, result: SendResult)
         # Klaviyo has no status endpoint for event bulk jobs: the 202 is all there is to record.
         result.delivered.extend(ledger_entry(op, 202, "event-bulk-create-jobs") for op in rows)
     _same_outcome_for_repeats(repeats, result)
+
+
+def stamped(op: Operation) -> dict[str, Any]:
+    """The event's payload with its ledger key among its properties."""
+    return {**op.payload, "properties": {**(op.payload.get("properties") or {}), KEY_PROPERTY: op.key}}
 
 
 
