@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         10.0, gt=0, description="A consent job whose profile already showed the state it sets (the read cannot "
         "tell whether it applied, and Klaviyo's last_updated did not move) counts as applied after this.",
     )
+    order_lock_seconds: float = Field(
+        30.0, gt=0, description="One computation per order at a time: how long an order's lock outlives a worker "
+        "lost while holding it. A computation that outlasts it writes nothing and its orders are synced again.",
+    )
+    order_lock_wait_seconds: float = Field(
+        5.0, ge=0, description="How long an order change waits for the order's lock (another worker computing it) "
+        "before the order goes to the delayed schedule to be synced again a second later.",
+    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0

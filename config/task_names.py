@@ -18,6 +18,7 @@ GUARD_CONSENT = "bcsync.customers.guard_consent"  # a first sync's consent, retr
 DAILY_PROFILE_BATCH = "bcsync.daily_profile_batch"
 DUPLICATE_PROFILE = "bcsync.customers.duplicate_profile"
 FLUSH_ORDER_BULK = "bcsync.orders.flush_bulk"
+RESYNC_ORDERS = "bcsync.orders.resync"  # orders another worker was computing, or whose refund ids must be read
 FLUSH_STOCK = "bcsync.flush_stock"
 STOCK_RECORDS = "bcsync.stock_records"
 
@@ -40,5 +41,6 @@ DELIVER_BY_KIND = tuple(deliver_task(kind) for kind in DELIVERY_KINDS)
 ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
-    GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, FLUSH_STOCK, STOCK_RECORDS,
+    GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, FLUSH_STOCK,
+    STOCK_RECORDS,
 )

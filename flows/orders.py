@@ -6,7 +6,8 @@ the ledger and the state, call `desired_operations`, register problems, submit w
 recompute the customer's ERP aggregates (a `profile_upsert` with only those properties, default lane).
 `sync_orders(numbers)` does the same for many orders at once in a few Redis round trips (one state read, one
 ledger read per round, one write pipeline), without aggregates; the backfill calls it per page and
-`refresh_profiles` per 200 profiles.
+`refresh_profiles` per 200 profiles. Each order is computed under its lock, one computation at a time
+(`flows/order_locking.py`), and the ids of its refunds are decided once (`flows/order_refunds.py`).
 
 Ordering of an order's events (Placed before Cancelled, Fulfilled, Refunded). We rely on the desired-state
 recomputation and Klaviyo's `unique_id`, not on one envelope per order: the delivery backbone sends a
@@ -45,12 +46,15 @@ from config.mapping import Mapping, get_mapping
 from config.task_names import FLUSH_ORDER_BULK
 from delivery.publish import submit
 from delivery.runtime import runtime
+from flows.order_locking import confirm_held, one_computation_per_order, resync_current
+from flows.order_refunds import KlaviyoRefunds, RecoverRefunds, remember_refund_ids, with_refund_ids
 from state.claims import ClaimStore
 from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
 from state.ledger import Ledger
 from state.order_facts import OrderFactsStore
 from state.orders import RedisOrderState
+from state.refund_ids import RefundIdStore
 from state.stock import StockState
 from sync.catalog.records import SkuKey
 from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_stamp
@@ -66,6 +70,7 @@ Submit = Callable[[list[Operation]], Any]
 BULK_CHUNK = 1000
 FLUSH_DELAY_SECONDS = 2.0
 MAX_LEDGER_ROUNDS = 6
+REFUND_IDS_RETRY_SECONDS = 30.0  # an order whose refund ids Klaviyo could not tell is synced again after this
 
 
 @dataclass
@@ -81,6 +86,9 @@ class OrderContext:
     submit: Submit
     schedule_flush: Callable[[], None] | None = None
     buffer: str | None = None  # Redis list of batch-lane operations awaiting a bulk job (default: the flow's)
+    lock_seconds: float = 30.0  # one computation per order at a time: the lock's TTL (flows.order_locking)
+    lock_wait_seconds: float = 5.0  # longest wait for an order's lock before it is synced again later
+    recover_refunds: RecoverRefunds | None = None  # refund ids from Klaviyo when the fleet has none of an order
 
     @property
     def bulk_buffer(self) -> str:
@@ -89,6 +97,10 @@ class OrderContext:
     @property
     def facts(self) -> OrderFactsStore:
         return OrderFactsStore(self.redis, self.key_prefix)
+
+    @property
+    def refund_ids(self) -> RefundIdStore:
+        return RefundIdStore(self.redis, self.key_prefix)
 
 
 def default_context() -> OrderContext:
@@ -100,7 +112,12 @@ def default_context() -> OrderContext:
         rt.delayed.add(FLUSH_ORDER_BULK, [], "batch", time.time() + FLUSH_DELAY_SECONDS)
 
     return OrderContext(rt.redis, rt.settings.key_prefix, mapping, state, rt.ledger, rt.exceptions, submit,
-                        schedule_flush)
+                        schedule_flush, lock_seconds=rt.settings.order_lock_seconds,
+                        # waiting for a lock must never be what runs a task into its time limit
+                        lock_wait_seconds=min(rt.settings.order_lock_wait_seconds,
+                                              rt.settings.task_soft_time_limit_seconds / 4),
+                        recover_refunds=KlaviyoRefunds(rt.client("default"), rt.stores.profiles, mapping,
+                                                       rt.exceptions))
 
 
 # --- the flow -------------------------------------------------------------------------------------
@@ -180,6 +197,8 @@ def plan_orders(docs: dict[str, OrderDocuments], snapshots: dict[str, OrderSnaps
             pin = entry.record.split(":", 1)[1]
             ctx.state.set_refund_pin(number, pin, pipe)
         views[number] = DeliveredView(keys=keys, revision=revision, refund_memo_with_order_id=pin)
+    views, unknown = with_refund_ids(views, docs, ctx.refund_ids, ctx.recover_refunds)
+    resync_current(unknown, REFUND_IDS_RETRY_SECONDS)
     # Keys never computed before (a re-scan, a new memo) may still be in the ledger: ask until stable.
     planned: dict[str, Planned] = {}
     unsettled = list(docs)
@@ -213,6 +232,7 @@ def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, back
     return planned.result
 
 
+@one_computation_per_order
 def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = None,
                 backfill: bool = False) -> dict[str, Planned]:
     """`sync_order` for many orders (a backfill page) in a few Redis round trips: one read of their
@@ -244,9 +264,17 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
         if key is not None:
             ctx.state.index_customer(number, key, pipe)
         outgoing.extend(ops)
+    confirm_held()  # still the only computation of these orders: write, else none of it (synced again)
     pipe.execute()
     deliver(outgoing, ctx)
     return {n: planned[n] for n in docs}
+
+
+def resync(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = None, backfill: bool = False) -> None:
+    """Orders handed to the delayed schedule (another worker was computing them, or their refund ids could not
+    be read): bring each up to date from what is stored now, aggregates included (`bcsync.orders.resync`)."""
+    for number in numbers:
+        sync_order(number, ctx, lane=lane, backfill=backfill)
 
 
 def feed_demand(docs: OrderDocuments, ctx: OrderContext) -> None:
@@ -273,6 +301,7 @@ def remember(number: str, result: DesiredResult, view: DeliveredView, ops: list[
                  "backfill": op.payload.get("backfill", False)}
         for op in ops
     }, pipe)
+    remember_refund_ids(number, result, ctx.refund_ids, pipe)
     if result.revision is not None:
         outstanding = set(result.revision_keys) - view.keys
         if outstanding:

@@ -34,6 +34,7 @@ from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
 from delivery.publish import submit
 from delivery.runtime import runtime
+from flows.order_refunds import KlaviyoRefunds
 from flows.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
 from state.keys import RedisKeys
 from sync.operations import Operation
@@ -187,6 +188,9 @@ def cli_context(mapping: Mapping | None = None) -> OrderContext:
         rt.redis, settings.key_prefix, mapping,
         rt.stores.orders,
         rt.ledger, rt.exceptions, submit, buffer=RedisKeys(settings.key_prefix).backfill_bulk_buffer,
+        lock_seconds=settings.order_lock_seconds, lock_wait_seconds=settings.order_lock_wait_seconds,
+        # an order read with its credit memos: which went under which refund id is asked of Klaviyo
+        recover_refunds=KlaviyoRefunds(rt.client("batch"), rt.stores.profiles, mapping, rt.exceptions),
     )
 
 

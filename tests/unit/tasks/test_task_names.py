@@ -32,6 +32,7 @@ DELIVER_BY_KIND = {f"bcsync.deliver.{kind}": ["env"] for kind in get_args(Operat
 ADDED = {
     "bcsync.customers.guard_consent": ["events"],
     "bcsync.check_consent_jobs": ["jobs", "lane"],
+    "bcsync.orders.resync": ["numbers", "lane", "backfill"],
 }
 
 # an envelope as the fleet published it before the move, e.g. held in the delayed schedule
