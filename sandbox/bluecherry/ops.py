@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sandbox.bluecherry.catalog import CARRIERS, CREDIT_REASONS, GUEST, RETURN_REASONS, customer_code, person
@@ -397,8 +398,24 @@ def credit_memo(t: Tenant, params: dict[str, Any]) -> None:
     if amount <= 0 or amount > invoice["total_amt"]:
         raise OpError(f"invoice {invoice['inv_num']}: amount {amount} outside (0, {invoice['total_amt']}]")
     reason = reason_of(params, CREDIT_REASONS)
+    memo_date = memo_date_of(params, t.now())
     memo_num = str(t.next_number("memo"))
-    t.save("creditmemo", memo_num, memo_body(memo_num, invoice, t.now(), "C", reason, False, [], float(amount)))
+    t.save("creditmemo", memo_num, memo_body(memo_num, invoice, memo_date, "C", reason, False, [], float(amount)))
+
+
+def memo_date_of(params: dict[str, Any], now: str) -> str:
+    """`memo_date` (tenant-local `YYYY-MM-DD HH:MM:SS`, not after now): a memo dated earlier than it is
+    entered, as a backdated credit is; default now. Its `last_mod` is now either way."""
+    if "memo_date" not in params:
+        return now
+    text = need(params, "memo_date")
+    try:
+        datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise OpError(f"'memo_date' is not 'YYYY-MM-DD HH:MM:SS': {text!r}") from None
+    if text > now:
+        raise OpError(f"'memo_date' {text} is after now ({now})")
+    return str(text)
 
 
 @op("return")
