@@ -316,6 +316,7 @@ class ExceptionOwners(Strict):
     revenue_mismatch: Owner = "finance"
     catalog_error: Owner = "ecommerce"
     storefront_ref_missing: Owner = "ecommerce"
+    refund_ids_unreadable: Owner = "operations"
     dead_letter_expiring: Owner = "operations"
     dead_letter_expired: Owner = "operations"
     consent_lookup_refused: Owner = "operations"

@@ -32,7 +32,7 @@ from sync.orders.records import OrderDocuments
 from sync.orders.refund_ids import SentRefunds, sent_refunds
 
 log = logging.getLogger(__name__)
-UNREADABLE = "refund_ids_unreadable"  # exception type: Klaviyo refused the read-back (owner: the default)
+UNREADABLE = "refund_ids_unreadable"  # exception type: Klaviyo refused the read-back (owner: operations)
 # (Klaviyo account as the client names it, metric name) -> metric id: found once per process, never changes
 _METRIC_IDS: dict[tuple[str, str], str] = {}
 

@@ -282,6 +282,8 @@ MEANINGS: dict[str, str] = {
     "ExceptionOwners.delivery_failed": "A delivery dead-lettered.",
     "ExceptionOwners.endpoint_parked": "Klaviyo throttled an endpoint for longer than the park cap.",
     "ExceptionOwners.unknown_status": "A status code the mapping does not know.",
+    "ExceptionOwners.refund_ids_unreadable": "Klaviyo refused the read-back of an order's refund ids (key "
+    "scopes): its refunds wait.",
     "ExceptionOwners.storefront_ref_missing": "A storefront order without its storefront reference: its events "
     "wait (they would match no Placed Order).",
     "ExceptionOwners.revenue_mismatch": "ERP revenue and Klaviyo's disagree (reconciliation).",
