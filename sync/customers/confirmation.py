@@ -16,8 +16,9 @@ reads the profile back (`additional-fields[profile]=subscriptions`) until the jo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
+
+from sync.customers.consent import klaviyo_instant
 
 CLOCK_TOLERANCE = 1.0  # seconds: the fleet's clock against Klaviyo's, only where no earlier job gives a baseline
 CHECK_MAX_SECONDS = 30.0  # the longest gap between two read-backs of one job
@@ -39,13 +40,8 @@ class Verdict:
 
 
 def _epoch(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    moment = klaviyo_instant(text)
+    return None if moment is None else moment.timestamp()
 
 
 def observed(subscriptions: dict[str, Any] | None, channel: str) -> Observed:

@@ -87,7 +87,8 @@ def consent_intents(
     return intents, problems
 
 
-def _instant(text: Any) -> datetime | None:
+def klaviyo_instant(text: Any) -> datetime | None:
+    """A Klaviyo ISO timestamp ('...Z' or with an offset; naive read as UTC), None when absent or unreadable."""
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -112,12 +113,12 @@ def guard_conflict(
     marketing = ((subscriptions.get(channel) or {}).get("marketing")) or {}
     blockers: list[tuple[str, datetime | None]] = []
     if str(marketing.get("consent", "")).upper() in BLOCKING_CONSENT:
-        when = _instant(marketing.get("consent_timestamp")) or _instant(marketing.get("last_updated"))
+        when = klaviyo_instant(marketing.get("consent_timestamp")) or klaviyo_instant(marketing.get("last_updated"))
         blockers.append((f"{channel} marketing consent is UNSUBSCRIBED in Klaviyo", when))
     for entry in marketing.get("suppression") or marketing.get("suppressions") or []:
         if isinstance(entry, dict):
             blockers.append((f"{channel} suppressed in Klaviyo ({entry.get('reason', '?')})",
-                             _instant(entry.get("timestamp"))))
+                             klaviyo_instant(entry.get("timestamp"))))
     for reason, when in blockers:
         if erp_consented_at is None or when is None or when > erp_consented_at:
             stamp = when.isoformat() if when else "unknown time"
@@ -137,7 +138,7 @@ def first_sync_opt_out(
     marketing = (((subscriptions or {}).get(channel) or {}).get("marketing")) or {}
     if str(marketing.get("consent", "")).upper() != "SUBSCRIBED":
         return False, None
-    when = _instant(marketing.get("consent_timestamp")) or _instant(marketing.get("last_updated"))
+    when = klaviyo_instant(marketing.get("consent_timestamp")) or klaviyo_instant(marketing.get("last_updated"))
     if erp_opted_out_at is not None and (when is None or when < erp_opted_out_at):
         return True, None
     stamp = when.isoformat() if when else "an unknown time"
