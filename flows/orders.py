@@ -236,8 +236,8 @@ def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, back
 def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = None,
                 backfill: bool = False) -> dict[str, Planned]:
     """`sync_order` for many orders (a backfill page) in a few Redis round trips: one read of their
-    state, the ledger reads of `plan_orders`, one write pipeline (computed events, revisions, customer
-    index), then delivery in list order. No aggregates, no demand feed. Orders whose header was not
+    state, the ledger reads of `plan_orders`, one write pipeline (computed events, revisions, refund ids,
+    facts), then delivery in list order. No aggregates, no demand feed. Orders whose header was not
     read yet are left out of the answer."""
     numbers = list(dict.fromkeys(numbers))
     snapshots = ctx.state.snapshots(numbers)
@@ -260,9 +260,6 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
         ops = [op.model_copy(update={"lane": lane}) if lane and op.lane != "fast" else op
                for op in result.operations]
         remember(number, result, plan.view, ops, ctx, pipe)
-        key = profile_key(plan.docs.order, ctx.mapping)
-        if key is not None:
-            ctx.state.index_customer(number, key, pipe)
         outgoing.extend(ops)
     confirm_held()  # still the only computation of these orders: write, else none of it (synced again)
     pipe.execute()
@@ -324,7 +321,6 @@ def refresh_aggregates(docs: OrderDocuments, ctx: OrderContext, lane: Lane = "de
     key = profile_key(docs.order, ctx.mapping)
     if key is None:
         return None
-    ctx.state.index_customer(docs.order.number, key)
     return refresh_profiles([key], ctx, lane)[0]
 
 

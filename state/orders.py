@@ -6,10 +6,10 @@ Per order number (``<prefix>:orders:...``):
                      through the mapping's ``order`` field;
 - ``meta:<num>``     hash: ``revision`` (last delivered `Revision` JSON), ``pending`` (revision waiting for
                      its Placed/Updated keys to reach the ledger, with those keys), ``refund_pin`` (memo that
-                     went out with the order-level refund id), ``profile`` (whose aggregates it counts for);
+                     went out with the order-level refund id);
 - ``seen:<num>``     list of the ERP versions seen (newest last, capped), for `bcsync audit order`;
-- ``computed:<num>`` hash ledger key -> JSON of the event computed for it (first computation kept);
-- ``customer:<profile key>`` set of the order numbers of one profile (for the ERP aggregates).
+- ``computed:<num>`` hash ledger key -> JSON of the event computed for it (first computation kept).
+A profile's orders are found through its durable facts (`state.order_facts`: one hash per profile).
 
 Retention: an order that is closed or cancelled (its stage per the mapping) expires with everything above
 after ``order_retention_days`` from its last change; open orders are kept. What the customer's aggregates need
@@ -213,39 +213,7 @@ class RedisOrderState:
         with _batch(self.client, pipe) as p:
             p.hset(self._key("meta", number), "refund_pin", memo)
 
-    # --- customers, audit ---------------------------------------------------------------------------
-    def index_customer(self, number: str, profile_key: str, pipe: Pipeline | None = None) -> None:
-        with _batch(self.client, pipe) as p:
-            p.sadd(self._key("customer", profile_key), number)
-            p.expire(self._key("customer", profile_key), self.ttl)
-            p.hset(self._key("meta", number), "profile", profile_key)
-
-    def customer_orders(self, profile_key: str) -> list[str]:
-        """The profile's orders still in state (expired ones are pruned from the index)."""
-        return self.customer_orders_many([profile_key])[profile_key]
-
-    def customer_orders_many(self, profile_keys: list[str]) -> dict[str, list[str]]:
-        """`customer_orders` of many profiles in three round trips at most."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in profile_keys:
-            pipe.smembers(self._key("customer", key))
-        members = {key: sorted(found) for key, found in zip(profile_keys, pipe.execute(), strict=True)}
-        pipe = self.client.pipeline(transaction=False)
-        for numbers in members.values():
-            for number in numbers:
-                pipe.exists(self._key("doc", number))
-        alive = iter(pipe.execute())
-        out: dict[str, list[str]] = {}
-        pipe = self.client.pipeline(transaction=False)
-        for key, numbers in members.items():
-            flags = [bool(next(alive)) for _ in numbers]
-            gone = [n for n, ok in zip(numbers, flags, strict=True) if not ok]
-            if gone:
-                pipe.srem(self._key("customer", key), *gone)
-            out[key] = [n for n, ok in zip(numbers, flags, strict=True) if ok]
-        pipe.execute()
-        return out
-
+    # --- audit ---------------------------------------------------------------------------------------
     def note_computed(self, number: str, entries: dict[str, dict[str, Any]], pipe: Pipeline | None = None) -> None:
         if not entries:
             return
