@@ -18,7 +18,8 @@ where the owning code does not exist yet:
   facts     an order's durable facts (``state.order_facts.OrderFactsStore``, kept as long as the customer, no
             retention): one field of its profile's ``<p>:order-facts:<profile key>`` hash, written by the store
             itself; ``--orders-per-customer`` orders per profile (3), a storefront reference on every order, a
-            partial cancellation on one in 10, a refund on one in 5 (with its refund id)
+            partial cancellation on one in 10, a refund on one in 5 (with its refund id: the memo under the
+            order-level id)
 
 Broker queues, dead letters and exceptions are not included: they are bounded by backlog and retention, not
 by the size of the tenant.
@@ -142,7 +143,7 @@ def order_facts(i: int, per_customer: int = ORDERS_PER_CUSTOMER) -> OrderFacts:
         number=number, profile=f"external_id:C{1000000 + i // per_customer}", status=OrderStatus.CLOSED,
         placed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=7 * i), placed_value=placed,
         cancelled_value=cancelled, shipped_value=placed - cancelled, refunded=refunded,
-        storefront_ref=f"SHOP#{number}", refund_ids_sent=(f"SHOP#{number}",) if refunded else (),
+        storefront_ref=f"SHOP#{number}", refund_order_id_memo=f"CM{number}" if refunded else None,
     )
 
 

@@ -2,11 +2,12 @@
 order's order-level Refunded Order id is decided once and never again.
 
 Before an order is computed (under its lock, `flows.order_locking`), `with_refund_ids` tells the domain
-what its memos were given: the fleet's own record (`state.refund_ids`, kept for good) or, for an order with
-memos the fleet has no record of (state lost, or an order first read with its memos), what Klaviyo holds -
-read back by the ledger key every event carries (`bcsync_key`), one `GET /api/events` per customer profile.
-When Klaviyo cannot answer, the order is computed without its refunds and synced again a little later.
-After the computation `remember_refund_ids` records the ids given, before anything is sent.
+what its memos were given: the fleet's own record, kept with the order's durable facts (`state.order_facts`:
+as long as the customer, purged by its erasure), or, for an order with memos the fleet has no record of
+(state lost, an erased customer's order, an order first read with its memos), what Klaviyo holds - read back
+by the ledger key every event carries (`bcsync_key`), one `GET /api/events` per customer profile. When
+Klaviyo cannot answer, the order is computed without its refunds and synced again a little later. After the
+computation the order flow records the ids given with the order's facts, before anything is sent.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.errors import KlaviyoError, PermanentError
 from delivery.identity import look_up
 from state.exceptions import ExceptionRegister
+from state.order_facts import OrderFactsStore
 from state.profiles import ProfileStore
-from state.refund_ids import RefundIdStore
-from sync.orders.desired import DeliveredView, DesiredResult
+from sync.orders.desired import DeliveredView
 from sync.orders.lifecycle import event_profile, exclusion_reason, klaviyo_order_id
 from sync.orders.problems import RecordProblem
 from sync.orders.records import OrderDocuments
@@ -40,12 +41,12 @@ _METRIC_IDS: dict[tuple[str, str], str] = {}
 RecoverRefunds = Callable[[dict[str, OrderDocuments]], dict[str, SentRefunds | None]]
 
 
-def with_refund_ids(views: dict[str, DeliveredView], docs: dict[str, OrderDocuments], store: RefundIdStore,
-                    recover: RecoverRefunds | None) -> tuple[dict[str, DeliveredView], list[str]]:
+def with_refund_ids(views: dict[str, DeliveredView], docs: dict[str, OrderDocuments], facts: OrderFactsStore,
+                    mapping: Mapping, recover: RecoverRefunds | None) -> tuple[dict[str, DeliveredView], list[str]]:
     """The views with each order's refund ids as decided so far, and the orders whose refund ids cannot be
     told now (computed without refunds: sync them again later). `recover` None: nothing to ask (tools and
     tests without Klaviyo), an order the fleet has no record of has sent nothing."""
-    kept = store.read(list(docs))
+    kept = facts.refund_ids(docs, mapping)
     out = dict(views)
     unknown: list[str] = []
     ask: dict[str, OrderDocuments] = {}
@@ -69,12 +70,6 @@ def with_refund_ids(views: dict[str, DeliveredView], docs: dict[str, OrderDocume
                     "refund_memos_composite": sent.composite,
                 })
     return out, unknown
-
-
-def remember_refund_ids(number: str, result: DesiredResult, store: RefundIdStore, pipe: Any) -> None:
-    """Record the ids this computation gave the order's memos (first decision wins), on `pipe`."""
-    if result.refund_ids:
-        store.remember(number, result.refund_ids, result.refund_memo_with_order_id, pipe)
 
 
 class KlaviyoRefunds:

@@ -47,14 +47,13 @@ from config.task_names import FLUSH_ORDER_BULK
 from delivery.publish import submit
 from delivery.runtime import runtime
 from flows.order_locking import confirm_held, one_computation_per_order, resync_current
-from flows.order_refunds import KlaviyoRefunds, RecoverRefunds, remember_refund_ids, with_refund_ids
+from flows.order_refunds import KlaviyoRefunds, RecoverRefunds, with_refund_ids
 from state.claims import ClaimStore
 from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
 from state.ledger import Ledger
 from state.order_facts import OrderFactsStore
 from state.orders import RedisOrderState
-from state.refund_ids import RefundIdStore
 from state.stock import StockState
 from sync.catalog.records import SkuKey
 from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_stamp
@@ -63,6 +62,7 @@ from sync.orders.aggregates import facts_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
 from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
 from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
+from sync.orders.refund_ids import decided_refunds
 from sync.orders.state import OrderSnapshot, StoredDocuments
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,6 @@ class OrderContext:
     @property
     def facts(self) -> OrderFactsStore:
         return OrderFactsStore(self.redis, self.key_prefix)
-
-    @property
-    def refund_ids(self) -> RefundIdStore:
-        return RefundIdStore(self.redis, self.key_prefix)
 
 
 def default_context() -> OrderContext:
@@ -197,7 +193,7 @@ def plan_orders(docs: dict[str, OrderDocuments], snapshots: dict[str, OrderSnaps
             pin = entry.record.split(":", 1)[1]
             ctx.state.set_refund_pin(number, pin, pipe)
         views[number] = DeliveredView(keys=keys, revision=revision, refund_memo_with_order_id=pin)
-    views, unknown = with_refund_ids(views, docs, ctx.refund_ids, ctx.recover_refunds)
+    views, unknown = with_refund_ids(views, docs, ctx.facts, ctx.mapping, ctx.recover_refunds)
     resync_current(unknown, REFUND_IDS_RETRY_SECONDS)
     # Keys never computed before (a re-scan, a new memo) may still be in the ledger: ask until stable.
     planned: dict[str, Planned] = {}
@@ -251,8 +247,9 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
         for problem in result.problems:
             ctx.exceptions.record(problem.type, problem.record_key, str(problem),
                                   details={"field": problem.field, "order": number})
-        # the durable facts the customer's aggregates are summed from (they outlive the documents)
-        ctx.facts.record(plan.docs, ctx.mapping, pipe)
+        # the durable facts the customer's aggregates are summed from (they outlive the documents), with the
+        # refund ids this computation gave the memos: recorded before anything is sent, first decision wins
+        ctx.facts.record(plan.docs, ctx.mapping, pipe, decided_refunds(result))
         if result.excluded is not None:
             continue
         # a bulk cycle moves the order's work to the batch lane, but never what is urgent: a stock-out that
@@ -298,7 +295,6 @@ def remember(number: str, result: DesiredResult, view: DeliveredView, ops: list[
                  "backfill": op.payload.get("backfill", False)}
         for op in ops
     }, pipe)
-    remember_refund_ids(number, result, ctx.refund_ids, pipe)
     if result.revision is not None:
         outstanding = set(result.revision_keys) - view.keys
         if outstanding:

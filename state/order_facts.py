@@ -7,8 +7,11 @@ computed state (the order flow's write pipeline) and dropped only by an erasure 
 order leaves the mapping's filters. One hash per profile: the aggregates of a profile are one HGETALL, and the
 hash is the customer's index of orders too.
 
-Rewriting an order's facts keeps every refund id already recorded as sent (``refund_ids_sent`` only grows, in
-one Lua call), so facts rebuilt from the documents never forget what went out.
+They are also the fleet's record of the refund ids given to the order's credit memos (which memo has the
+order-level Refunded Order id, which ones their composite id: docs/order-lifecycle.md, "Refund ids"), read
+before every computation of the order (`refund_ids`). Rewriting an order's facts never changes a decision
+already recorded (in one Lua call: the memo under the order-level id stays, composite memos only grow), so
+facts rebuilt from the documents never forget what went out, and the first decision wins.
 """
 
 from __future__ import annotations
@@ -24,27 +27,31 @@ from state.keys import RedisKeys
 from sync.orders.facts import OrderFacts, decode_facts, encode_facts, order_facts
 from sync.orders.lifecycle import profile_key
 from sync.orders.records import OrderDocuments
+from sync.orders.refund_ids import SentRefunds
 
 # KEYS[1] the profile's facts hash; ARGV[1] the order number, ARGV[2] its new facts (JSON). The refund ids
-# already stored are kept: a union, sorted, as `order_facts` writes them.
+# already recorded win: the stored memo under the order-level id (ro) stays, the composite memos (rc) are the
+# union of both, without the order-level one, sorted - as `encode_facts` writes them.
 _PUT = """
 local new = ARGV[2]
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local prev = cjson.decode(old)
-  if type(prev.ri) == 'table' and #prev.ri > 0 then
+  if prev.ro or prev.rc then
     local cur = cjson.decode(new)
-    local ids, seen = {}, {}
-    for _, list in ipairs({prev.ri, type(cur.ri) == 'table' and cur.ri or {}}) do
-      for _, id in ipairs(list) do
-        if not seen[id] then
-          seen[id] = true
-          ids[#ids + 1] = id
+    if prev.ro then cur.ro = prev.ro end
+    local memos, seen = {}, {}
+    for _, list in ipairs({prev.rc or {}, cur.rc or {}}) do
+      for _, memo in ipairs(list) do
+        if memo ~= cur.ro and not seen[memo] then
+          seen[memo] = true
+          memos[#memos + 1] = memo
         end
       end
     end
-    table.sort(ids)
-    cur.ri = ids
+    table.sort(memos)
+    cur.rc = nil
+    if #memos > 0 then cur.rc = memos end
     new = cjson.encode(cur)
   end
 end
@@ -62,13 +69,15 @@ class OrderFactsStore:
     def key(self, profile: str) -> str:
         return self.keys.order_facts(profile)
 
-    def record(self, docs: OrderDocuments, mapping: Mapping, pipe: Pipeline | None = None) -> OrderFacts | None:
-        """Keep the order's facts as its documents say now; an order outside the mapping's filters has its facts
-        dropped (it no longer counts), one whose profile cannot be told has none. Returns what was kept."""
+    def record(self, docs: OrderDocuments, mapping: Mapping, pipe: Pipeline | None = None,
+               refund_ids: SentRefunds | None = None) -> OrderFacts | None:
+        """Keep the order's facts as its documents say now, with the refund ids its computation gave its memos
+        (kept unless already decided); an order outside the mapping's filters has its facts dropped (it no longer
+        counts), one whose profile cannot be told has none (and no events). Returns what was written."""
         profile = profile_key(docs.order, mapping)
         if profile is None:
             return None
-        facts = order_facts(docs, mapping, profile)
+        facts = order_facts(docs, mapping, profile, refund_ids)
         with _batch(self.client, pipe) as p:
             if facts is None:
                 p.hdel(self.key(profile), docs.order.number)
@@ -94,6 +103,20 @@ class OrderFactsStore:
         for profile, raw in zip(profiles, pipe.execute(), strict=True):
             entries = sorted((_text(number), value) for number, value in raw.items())
             out[profile] = [decode_facts(number, profile, value) for number, value in entries]
+        return out
+
+    def refund_ids(self, orders: dict[str, OrderDocuments], mapping: Mapping) -> dict[str, SentRefunds | None]:
+        """The refund ids recorded for each order's memos, one round trip (None: none recorded - no refund of it
+        was computed, or its facts are gone: state lost, the customer erased)."""
+        profiles = {number: profile_key(docs.order, mapping) for number, docs in orders.items()}
+        asked = [(number, profile) for number, profile in profiles.items() if profile is not None]
+        pipe = self.client.pipeline(transaction=False)
+        for number, profile in asked:
+            pipe.hget(self.key(profile), number)
+        out: dict[str, SentRefunds | None] = dict.fromkeys(orders)
+        for (number, profile), raw in zip(asked, pipe.execute(), strict=True):
+            if raw:
+                out[number] = decode_facts(number, profile, raw).refund_ids
         return out
 
     def forget(self, profile: str) -> int:

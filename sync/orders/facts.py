@@ -13,8 +13,10 @@ What the facts hold, and why each:
   an order cancelled in full), so the order's current value, its gross revenue, is the difference;
 - ``shipped_value``: the merchandise on its dispatch documents; ``refunded``: all its credit memos;
 - ``status``: its lifecycle stage; ``storefront_ref``: the storefront's order reference, if any;
-- ``refund_ids_sent``: the Refunded Order unique_ids known to have gone out (filled by the refund logic;
-  stored facts only ever gain ids, see `state.order_facts`).
+- ``refund_order_id_memo`` / ``refund_composite_memos``: which Refunded Order id each credit memo was given -
+  the memo under the order-level id `<id>`, the memos under `<num>:refund:<memo>` (docs/order-lifecycle.md,
+  "Refund ids"). Decided when the order's refunds are computed and recorded before any is sent; stored facts
+  never change a decision already recorded (`state.order_facts`), so facts rebuilt from the documents keep them.
 An order outside the mapping's filters has no facts (`order_facts` returns None).
 """
 
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from config.mapping import Mapping
 from sync.orders.lifecycle import confirmation_time, dispatch_documents, exclusion_reason, is_confirmed
 from sync.orders.records import OrderDocuments
+from sync.orders.refund_ids import SentRefunds
 from sync.orders.revision import order_revision, order_value, plain
 from sync.orders.skus import CENT
 from sync.orders.status import OrderStatus
@@ -53,7 +56,8 @@ class OrderFacts(BaseModel):
     shipped_value: Decimal = ZERO
     refunded: Decimal = ZERO
     storefront_ref: str = ""
-    refund_ids_sent: tuple[str, ...] = ()
+    refund_order_id_memo: str | None = None
+    refund_composite_memos: tuple[str, ...] = ()
 
     @property
     def counts(self) -> bool:
@@ -65,10 +69,18 @@ class OrderFacts(BaseModel):
         """Its current value (after partial cancellations): what gross revenue counts."""
         return self.placed_value - self.cancelled_value
 
+    @property
+    def refund_ids(self) -> SentRefunds | None:
+        """The refund ids its memos were given (None: no refund of it was ever computed)."""
+        if self.refund_order_id_memo is None and not self.refund_composite_memos:
+            return None
+        return SentRefunds(self.refund_order_id_memo, frozenset(self.refund_composite_memos))
+
 
 def order_facts(docs: OrderDocuments, mapping: Mapping, profile: str = "",
-                refund_ids_sent: tuple[str, ...] = ()) -> OrderFacts | None:
-    """The facts of one order as its documents say now (None: outside the mapping's filters)."""
+                refund_ids: SentRefunds | None = None) -> OrderFacts | None:
+    """The facts of one order as its documents say now (None: outside the mapping's filters), with the
+    refund ids its computation gave its memos (`sync.orders.refund_ids.decided_refunds`)."""
     order = docs.order
     if exclusion_reason(order, mapping) is not None:
         return None
@@ -88,7 +100,8 @@ def order_facts(docs: OrderDocuments, mapping: Mapping, profile: str = "",
         shipped_value=shipped.quantize(CENT),
         refunded=sum((memo.total for memo in docs.credit_memos), ZERO),
         storefront_ref=order.storefront_ref,
-        refund_ids_sent=tuple(sorted(set(refund_ids_sent))),
+        refund_order_id_memo=refund_ids.order_id_memo if refund_ids else None,
+        refund_composite_memos=tuple(sorted(refund_ids.composite)) if refund_ids else (),
     )
 
 
@@ -108,8 +121,10 @@ def encode_facts(facts: OrderFacts) -> str:
             body[short] = plain(amount)  # exact decimal text: sums are the same as over the documents
     if facts.storefront_ref:
         body["sf"] = facts.storefront_ref
-    if facts.refund_ids_sent:
-        body["ri"] = list(facts.refund_ids_sent)
+    if facts.refund_order_id_memo is not None:
+        body["ro"] = facts.refund_order_id_memo
+    if facts.refund_composite_memos:
+        body["rc"] = list(facts.refund_composite_memos)
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -125,5 +140,6 @@ def decode_facts(number: str, profile: str, raw: str | bytes) -> OrderFacts:
         shipped_value=Decimal(body.get("sv", "0")),
         refunded=Decimal(body.get("rf", "0")),
         storefront_ref=body.get("sf", ""),
-        refund_ids_sent=tuple(body.get("ri", ())),
+        refund_order_id_memo=body.get("ro"),
+        refund_composite_memos=tuple(body.get("rc", ())),
     )

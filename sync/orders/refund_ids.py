@@ -4,7 +4,8 @@ holds - for when the fleet's own record of it is gone (docs/order-lifecycle.md, 
 Klaviyo's `GET /api/events` does not return an event's `unique_id`, so every event the fleet sends carries
 its own ledger key in its properties (`bcsync_key`, stamped by the event sender); that key is
 `event:<metric>:<unique_id>`, so it tells which id a Refunded Order went under, and the event's
-`CreditMemo` property which memo it was.
+`CreditMemo` property which memo it was. `decided_refunds` is what one computation gave the memos, which the
+fleet records with the order's durable facts (`sync.orders.facts`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.orders.desired import event_key
+from sync.orders.desired import DesiredResult, event_key
 
 KEY_PROPERTY = "bcsync_key"  # the event property carrying the operation's ledger key
 
@@ -29,6 +30,15 @@ class SentRefunds:
 
 def composite_id(number: str, memo: str) -> str:
     return f"{number}:refund:{memo}"
+
+
+def decided_refunds(result: DesiredResult) -> SentRefunds | None:
+    """The refund ids a computation gave the order's memos, as the fleet records them (None: no refund was
+    computed). A memo other than the one under the order-level id has its composite id."""
+    if not result.refund_ids:
+        return None
+    pinned = result.refund_memo_with_order_id
+    return SentRefunds(pinned, frozenset(memo for memo in result.refund_ids if memo != pinned))
 
 
 def sent_refunds(number: str, order_id: str, metric: str, properties: Iterable[dict[str, Any]]) -> SentRefunds:

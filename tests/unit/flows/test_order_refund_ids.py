@@ -21,12 +21,12 @@ from flows.orders import OrderContext, resync, sync_orders
 from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.server import ServerThread
+from state.erasure import purge_customer_state
 from state.exceptions import ExceptionRegister
 from state.ledger import Ledger
 from state.order_locks import OrderLocks
 from state.orders import RedisOrderState
 from state.profiles import ProfileStore
-from state.refund_ids import RefundIdStore
 from sync.operations import Operation
 from sync.orders.records import OrderDocuments
 from sync.orders.refund_ids import SentRefunds
@@ -56,6 +56,11 @@ def refunded_order() -> ErpOrder:
     erp.ship("P1")
     erp.credit("M1", "20.00", {1: 1})
     return erp
+
+
+def refund_ids(ctx: OrderContext, number: str = "SO1001") -> SentRefunds | None:
+    """What the fleet has recorded of the order's refund ids (with its durable facts)."""
+    return {f.number: f.refund_ids for f in ctx.facts.of_profile("external_id:C1001")}.get(number)
 
 
 def resync_entries(client: redis.Redis) -> dict[str, dict[str, object]]:
@@ -92,7 +97,7 @@ def test_a_lock_lost_before_the_results_are_written_writes_and_sends_nothing(red
     store(ctx, refunded_order())
     assert sync_orders(["SO1001"], ctx) == {}
     assert sent == [] and ctx.state.computed("SO1001") == {}
-    assert ctx.refund_ids.read(["SO1001"]) == {"SO1001": None}, "no decision written"
+    assert refund_ids(ctx) is None, "no decision written"
     assert "order-resync:SO1001" in resync_entries(redis_client)
 
 
@@ -100,7 +105,7 @@ def test_refund_ids_are_recorded_before_anything_is_submitted(redis_client: redi
     recorded: list[SentRefunds | None] = []
 
     def submit(ops: list[Operation]) -> None:
-        recorded.append(RefundIdStore(redis_client, PREFIX).read(["SO1001"])["SO1001"])
+        recorded.append(refund_ids(ctx))
 
     ctx = OrderContext(redis_client, PREFIX, MAPPING, RedisOrderState(redis_client, PREFIX, MAPPING),
                        Ledger(redis_client, PREFIX), ExceptionRegister(redis_client, PREFIX, MAPPING.owners), submit)
@@ -121,7 +126,7 @@ def test_unknown_refund_ids_hold_only_the_refunds_and_sync_the_order_again(redis
     planned = sync_orders(["SO1001"], ctx)
     metrics = {op.payload["metric"] for ops in sent for op in ops if op.kind == "event"}
     assert "Placed Order" in metrics and "Refunded Order" not in metrics
-    assert planned["SO1001"].result.refund_ids == {} and ctx.refund_ids.read(["SO1001"]) == {"SO1001": None}
+    assert planned["SO1001"].result.refund_ids == {} and refund_ids(ctx) is None
     assert "order-resync:SO1001" in resync_entries(redis_client)
 
 
@@ -178,3 +183,30 @@ def test_a_read_back_klaviyo_refuses_or_cannot_answer_is_unknown(klaviyo: Server
     assert read_back(orders) == {"SO1001": None}
     record = register.get("refund_ids_unreadable", "order:SO1001")
     assert record is not None and record.owner == "operations"
+
+
+def test_the_fleets_refund_ids_last_as_long_as_the_customer_and_go_with_its_erasure(
+        redis_client: redis.Redis) -> None:
+    asked: list[list[str]] = []
+
+    def klaviyo_holds_nothing(orders: dict[str, OrderDocuments]) -> dict[str, SentRefunds | None]:
+        asked.append(sorted(orders))
+        return {n: SentRefunds() for n in orders}
+
+    sent: list[list[Operation]] = []
+    ctx = context(redis_client, sent, recover_refunds=klaviyo_holds_nothing)
+    erp = refunded_order()
+    store(ctx, erp)
+    assert sync_orders(["SO1001"], ctx)["SO1001"].result.refund_ids == {"M1": "SO1001"}
+    assert asked == [["SO1001"]], "the first memo: the fleet has no record yet, Klaviyo is asked"
+    erp.credit("M0", "5.00", {1: 1}, when=erp.entered)  # backdated
+    store(ctx, erp)
+    assert sync_orders(["SO1001"], ctx)["SO1001"].result.refund_ids == {"M0": "SO1001:refund:M0", "M1": "SO1001"}
+    assert asked == [["SO1001"]], "the fleet's own record decides: Klaviyo is not asked again"
+
+    report = purge_customer_state(redis_client, PREFIX, "C1001", None, ctx.exceptions)  # the customer's erasure
+    assert report.order_facts == 1
+    kept = [k.removeprefix(f"{PREFIX}:") for k in redis_client.scan_iter(f"{PREFIX}:*")]
+    assert not [k for k in kept if "refund-ids" in k or "order-facts" in k], f"refund ids outlived it: {kept}"
+    sync_orders(["SO1001"], ctx)
+    assert asked == [["SO1001"], ["SO1001"]], "after the erasure the fleet holds no refund id of the customer"

@@ -16,6 +16,7 @@ from sync.orders.aggregates import customer_aggregates, facts_aggregates
 from sync.orders.facts import OrderFacts, customer_profile_key, decode_facts, encode_facts, order_facts
 from sync.orders.lifecycle import confirmation_time, exclusion_reason, is_confirmed, profile_key
 from sync.orders.records import OrderDocuments
+from sync.orders.refund_ids import SentRefunds
 from sync.orders.revision import money, order_revision
 from sync.orders.status import OrderStatus
 from tests.support.orders import ErpOrder
@@ -100,7 +101,9 @@ def test_the_stored_form_is_compact_and_exact() -> None:
     assert "SO1" not in raw and "C1001" not in raw, "number and profile are the hash field and key"
     assert '"cv"' not in raw and '"ri"' not in raw, "empty fields are left out"
     assert decode_facts("SO1", "external_id:C1001", raw) == facts
-    with_ids = facts.model_copy(update={"refund_ids_sent": ("SO1", "SO1:refund:M2")})
+    assert facts.refund_ids is None, "no refund computed: nothing decided"
+    with_ids = order_facts(erp.documents(), MAPPING, "external_id:C1001", SentRefunds("M1", frozenset({"M3", "M2"})))
+    assert with_ids is not None and with_ids.refund_ids == SentRefunds("M1", frozenset({"M2", "M3"}))
     assert decode_facts("SO1", "external_id:C1001", encode_facts(with_ids)) == with_ids
     assert len(raw) < 100, raw
 
