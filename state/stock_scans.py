@@ -25,8 +25,7 @@ last settle deletes them first):
   scans               zset scan id -> last activity (a row expected or stored, the close): the live scans
   sweeps              zset scan id -> last progress: closed or expired scans whose sweep has not finished
   held                zset SKU text -> since when its figure is held (for `bcsync status`)
-  scan:<id>           hash source, opened, closed (empty while open), observed, rows, stored, swept, expired,
-                      reported
+  scan:<id>           hash source, opened, closed (empty while open), rows, stored, swept, expired, reported
   scan:<id>:expect    hash entry -> JSON [SKU text, warehouse]: rows expected and not stored yet
   scan:<id>:missing   hash SKU text -> entries of it not stored yet (no field: none)
   scan:<id>:skus      hash SKU text -> JSON [style, color, label, dimension, size]: every SKU the scan touched
@@ -67,17 +66,16 @@ local function drop(base)
 end
 """
 
-# KEYS: scans; ARGV: scan prefix, scan id, source, now, ttl, observed, then (entry, sku, warehouse, parts)
-# quadruples. Returns how many entries were new.
+# KEYS: scans; ARGV: scan prefix, scan id, source, now, ttl, then (entry, sku, warehouse, parts) quadruples.
+# Returns how many entries were new.
 _EXPECT = """
 local prefix, scan, now, ttl = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[5])
 local base = prefix .. scan
 redis.call('HSETNX', base, 'source', ARGV[3])
 redis.call('HSETNX', base, 'opened', now)
 redis.call('HSETNX', base, 'closed', '')
-redis.call('HSETNX', base, 'observed', ARGV[6])
 local added = 0
-for i = 7, #ARGV, 4 do
+for i = 6, #ARGV, 4 do
   local sku = ARGV[i + 1]
   if redis.call('HSETNX', base .. ':expect', ARGV[i], cjson.encode({sku, ARGV[i + 2]})) == 1 then
     redis.call('HINCRBY', base .. ':missing', sku, 1)
@@ -243,7 +241,6 @@ class ExpiredScan:
     source: str
     opened: float | None
     closed: float | None  # None: the read itself never finished (the reader stopped)
-    observed: str
     missing: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -279,11 +276,10 @@ class StockScans:
         return self.scan_prefix + scan
 
     # --- the reader ------------------------------------------------------------------------------
-    def expect(self, scan: str, source: str, rows: list[ExpectedRow], observed: str = "",
-               now: float | None = None) -> int:
+    def expect(self, scan: str, source: str, rows: list[ExpectedRow], now: float | None = None) -> int:
         """Register rows the scan is about to hand to the queues (before they are handed on)."""
         now = time.time() if now is None else now
-        args: list[str] = [self.scan_prefix, scan, source, f"{now:.6f}", str(self.ttl), observed]
+        args: list[str] = [self.scan_prefix, scan, source, f"{now:.6f}", str(self.ttl)]
         for row in rows:
             args += [row.entry, row.sku.text, row.warehouse, json.dumps(list(row.sku))]
         return int(self._expect(keys=[self.scans_key], args=args))
@@ -337,13 +333,13 @@ class StockScans:
 
     def stale_sweeps(self, quiet_seconds: float, now: float | None = None) -> list[str]:
         """Scans to sweep whose sweep made no progress for `quiet_seconds` (lost with a worker, or never
-        published): to be swept again (a sweep is idempotent)."""
+        published): to be swept again (a sweep is idempotent). Each counts as progressing from now, so a sweep
+        waiting in a long queue is not handed out again at every check."""
         now = time.time() if now is None else now
-        return list(self.r.zrangebyscore(self.sweeps_key, "-inf", f"{now - quiet_seconds:.6f}"))
-
-    def observed(self, scan: str) -> str:
-        """When the scan's rows were observed (a CSV report's time; empty: the release's own time)."""
-        return str(self.r.hget(self.key(scan), "observed") or "")
+        stale = list(self.r.zrangebyscore(self.sweeps_key, "-inf", f"{now - quiet_seconds:.6f}"))
+        if stale:
+            self.r.zadd(self.sweeps_key, dict.fromkeys(stale, now), xx=True)
+        return stale
 
     # --- the bound ---------------------------------------------------------------------------------
     def expire(self, quiet_seconds: float, now: float | None = None) -> list[str]:
@@ -359,8 +355,7 @@ class StockScans:
         meta = self.r.hgetall(base)
         if not meta.get("expired") or meta.get("reported"):
             return None
-        gone = ExpiredScan(scan, str(meta.get("source", "")), _float(meta.get("opened")), _float(meta.get("closed")),
-                           str(meta.get("observed", "")))
+        gone = ExpiredScan(scan, str(meta.get("source", "")), _float(meta.get("opened")), _float(meta.get("closed")))
         for raw in self.r.hvals(f"{base}:expect"):
             sku, warehouse = json.loads(raw)
             gone.missing.setdefault(sku, []).append(warehouse)

@@ -108,6 +108,7 @@ def test_a_scan_whose_rows_stop_arriving_expires_with_the_rows_it_never_got(redi
     assert scans.expire(10, now=1013.0) == [scan]
     assert scans.stale_sweeps(60, now=1013.0) == [], "listed to be swept, not lost yet"
     assert scans.stale_sweeps(60, now=1074.0) == [scan], "a sweep lost with its worker is found again"
+    assert scans.stale_sweeps(60, now=1075.0) == [], "handed out once per quiet period"
     gone = scans.expired_report(scan)
     assert gone is not None and (gone.scan, gone.source, gone.closed) == (scan, SOURCE, 1001.0)
     assert gone.missing == {X.text: ["WH2"], Y.text: ["WH1"]}
