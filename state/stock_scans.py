@@ -28,7 +28,7 @@ last settle deletes them first):
   scan:<id>           hash source, opened, closed (empty while open), rows, stored, swept, expired, reported
   scan:<id>:expect    hash entry -> JSON [SKU text, warehouse]: rows expected and not stored yet
   scan:<id>:missing   hash SKU text -> entries of it not stored yet (no field: none)
-  scan:<id>:skus      hash SKU text -> JSON [style, color, label, dimension, size]: every SKU the scan touched
+  scan:<id>:skus      set of SKU texts: every SKU the scan touched
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
 
 from state.keys import RedisKeys
-from sync.catalog.records import SkuKey
 
 SCAN_TTL_SECONDS = 7 * 86400
 SWEEP_CHUNK = 500  # SKUs per release decision during a sweep: a huge first load does not block Redis
@@ -52,7 +52,7 @@ local function held_by(prefix, live, sku)
   for _, s in ipairs(live) do
     local base = prefix .. s
     local closed = redis.call('HGET', base, 'closed')
-    if (not closed or closed == '') and redis.call('HEXISTS', base .. ':skus', sku) == 1 then
+    if (not closed or closed == '') and redis.call('SISMEMBER', base .. ':skus', sku) == 1 then
       return true
     end
     if tonumber(redis.call('HGET', base .. ':missing', sku) or '0') > 0 then
@@ -66,8 +66,8 @@ local function drop(base)
 end
 """
 
-# KEYS: scans; ARGV: scan prefix, scan id, source, now, ttl, then (entry, sku, warehouse, parts) quadruples.
-# Returns how many entries were new.
+# KEYS: scans; ARGV: scan prefix, scan id, source, now, ttl, then (entry, sku, warehouse) triples. Returns how
+# many entries were new.
 _EXPECT = """
 local prefix, scan, now, ttl = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[5])
 local base = prefix .. scan
@@ -75,13 +75,13 @@ redis.call('HSETNX', base, 'source', ARGV[3])
 redis.call('HSETNX', base, 'opened', now)
 redis.call('HSETNX', base, 'closed', '')
 local added = 0
-for i = 6, #ARGV, 4 do
+for i = 6, #ARGV, 3 do
   local sku = ARGV[i + 1]
   if redis.call('HSETNX', base .. ':expect', ARGV[i], cjson.encode({sku, ARGV[i + 2]})) == 1 then
     redis.call('HINCRBY', base .. ':missing', sku, 1)
     added = added + 1
   end
-  redis.call('HSETNX', base .. ':skus', sku, ARGV[i + 3])
+  redis.call('SADD', base .. ':skus', sku)
 end
 redis.call('HINCRBY', base, 'rows', added)
 redis.call('ZADD', KEYS[1], now, scan)
@@ -229,7 +229,7 @@ class ScanRows:
 @dataclass(frozen=True)
 class ExpectedRow:
     entry: str
-    sku: SkuKey
+    sku: str  # the SKU's text (`SkuKey.text`), as the stock store keys its rows
     warehouse: str
 
 
@@ -281,7 +281,7 @@ class StockScans:
         now = time.time() if now is None else now
         args: list[str] = [self.scan_prefix, scan, source, f"{now:.6f}", str(self.ttl)]
         for row in rows:
-            args += [row.entry, row.sku.text, row.warehouse, json.dumps(list(row.sku))]
+            args += [row.entry, row.sku, row.warehouse]
         return int(self._expect(keys=[self.scans_key], args=args))
 
     def close_source(self, source: str, now: float | None = None) -> list[str]:
@@ -292,40 +292,37 @@ class StockScans:
         return list(self._close(keys=keys, args=[self.scan_prefix, source, f"{now:.6f}"]))
 
     # --- the worker storing rows -----------------------------------------------------------------
-    def settle(self, stored: list[tuple[str, str]], skus: list[SkuKey], now: float | None = None) -> list[SkuKey]:
+    def settle(self, stored: list[tuple[str, str]], skus: Iterable[str], now: float | None = None) -> list[str]:
         """Mark stored rows (`(scan, entry)` pairs; an empty scan marks nothing) and decide, for the SKUs of
-        those rows, which no live scan holds: those are returned, to be computed now; the others are held."""
-        if not skus and not stored:
+        those rows (texts), which no live scan holds: those are returned, to be computed now; the others are
+        held."""
+        texts = list(dict.fromkeys(skus))
+        if not texts and not stored:
             return []
         now = time.time() if now is None else now
-        by_text = {sku.text: sku for sku in skus}
         args: list[str] = [self.scan_prefix, f"{now:.6f}", str(len(stored))]
         for scan, entry in stored:
             args += [scan, entry]
-        args += list(by_text)
-        released = self._settle(keys=[self.scans_key, self.held_key], args=args)
-        return [by_text[text] for text in released]
+        return list(self._settle(keys=[self.scans_key, self.held_key], args=[*args, *texts]))
 
-    def holding(self, skus: list[SkuKey]) -> set[SkuKey]:
-        """The SKUs a live scan holds right now (a location change must not compute them yet)."""
-        if not skus:
+    def holding(self, skus: Iterable[str]) -> set[str]:
+        """The SKUs (texts) a live scan holds right now (a location change must not compute them yet)."""
+        texts = list(dict.fromkeys(skus))
+        if not texts:
             return set()
-        by_text = {sku.text: sku for sku in skus}
-        held = self._holding(keys=[self.scans_key], args=[self.scan_prefix, *by_text])
-        return {by_text[text] for text in held}
+        return set(self._holding(keys=[self.scans_key], args=[self.scan_prefix, *texts]))
 
     # --- the release sweep -----------------------------------------------------------------------
-    def release_step(self, scan: str, cursor: int = 0, count: int = SWEEP_CHUNK) -> tuple[int, list[SkuKey]]:
+    def release_step(self, scan: str, cursor: int = 0, count: int = SWEEP_CHUNK) -> tuple[int, list[str]]:
         """One step of the sweep of a closed or expired scan: the next SKUs it touched (from `cursor`) that no
         live scan holds any more, released in one atomic decision. Returns the next cursor (0: the last step;
         then compute the SKUs and `finish`)."""
-        next_cursor, fields = self.r.hscan(f"{self.key(scan)}:skus", cursor, count=count)
+        next_cursor, members = self.r.sscan(f"{self.key(scan)}:skus", cursor, count=count)
         self.r.zadd(self.sweeps_key, {scan: time.time()}, xx=True)  # progress: not a lost sweep
-        batch = {text: SkuKey(*json.loads(parts)) for text, parts in fields.items()}
-        if not batch:
+        if not members:
             return int(next_cursor), []
-        released = self._release(keys=[self.scans_key, self.held_key], args=[self.scan_prefix, *batch])
-        return int(next_cursor), [batch[text] for text in released]
+        released = self._release(keys=[self.scans_key, self.held_key], args=[self.scan_prefix, *members])
+        return int(next_cursor), list(released)
 
     def finish(self, scan: str) -> None:
         """The sweep is done and its SKUs computed: the scan is dropped (once it holds no row any more)."""

@@ -11,18 +11,18 @@ import redis
 from state.stock_scans import ExpectedRow, StockScans
 from sync.catalog.records import SkuKey
 
-X = SkuKey("S100", "BLK", "", "", "M")
-Y = SkuKey("S100", "BLK", "", "", "L")
+X = SkuKey("S100", "BLK", "", "", "M").text
+Y = SkuKey("S100", "BLK", "", "", "L").text
 SOURCE = "poll:inventory"
 
 
-def row(sku: SkuKey, warehouse: str) -> ExpectedRow:
-    return ExpectedRow(f"{sku.text}@{warehouse}#1", sku, warehouse)
+def row(sku: str, warehouse: str) -> ExpectedRow:
+    return ExpectedRow(f"{sku}@{warehouse}#1", sku, warehouse)
 
 
-def swept(scans: StockScans, scan: str, count: int = 500) -> set[SkuKey]:
+def swept(scans: StockScans, scan: str, count: int = 500) -> set[str]:
     """A whole sweep, as `bcsync.stock.release_scan` runs it: step by step, then finish."""
-    released: set[SkuKey] = set()
+    released: set[str] = set()
     cursor = 0
     while True:
         cursor, skus = scans.release_step(scan, cursor, count)
@@ -111,7 +111,7 @@ def test_a_scan_whose_rows_stop_arriving_expires_with_the_rows_it_never_got(redi
     assert scans.stale_sweeps(60, now=1075.0) == [], "handed out once per quiet period"
     gone = scans.expired_report(scan)
     assert gone is not None and (gone.scan, gone.source, gone.closed) == (scan, SOURCE, 1001.0)
-    assert gone.missing == {X.text: ["WH2"], Y.text: ["WH1"]}
+    assert gone.missing == {X: ["WH2"], Y: ["WH1"]}
     scans.reported(scan)
     assert scans.expired_report(scan) is None, "reported once"
     assert swept(scans, scan) == {X, Y}
@@ -124,13 +124,13 @@ def test_a_scan_whose_rows_stop_arriving_expires_with_the_rows_it_never_got(redi
 def _one_round(scans: StockScans, rnd: int) -> None:
     rng = random.Random(rnd)
     scan = scans.new_id()
-    skus = [SkuKey("S", str(rnd), "", "", str(n)) for n in range(60)]
+    skus = [SkuKey("S", str(rnd), "", "", str(n)).text for n in range(60)]
     rows = [row(sku, wh) for sku in skus for wh in ("WH1", "WH2", "WH3")[: rng.randint(1, 3)]]
     scans.expect(scan, SOURCE, rows)
     todo = rows + rng.sample(rows, 20)  # redeliveries
     rng.shuffle(todo)
     stored: set[str] = set()
-    released: list[tuple[SkuKey, frozenset[str]]] = []
+    released: list[tuple[str, frozenset[str]]] = []
     lock = threading.Lock()
 
     def worker(part: list[ExpectedRow]) -> None:
@@ -161,7 +161,7 @@ def _one_round(scans: StockScans, rnd: int) -> None:
         t.join()
     assert {sku for sku, _ in released} == set(skus)
     for sku, seen in released:
-        assert {r.entry for r in rows if r.sku == sku} <= seen, f"{sku.text} released before all its rows"
+        assert {r.entry for r in rows if r.sku == sku} <= seen, f"{sku} released before all its rows"
     assert scans.held() == (0, None) and scans.live() == 0
 
 
