@@ -1,15 +1,21 @@
 """The stock and catalog flow: style / inventory / location records in, catalog and stock operations out.
 
-Inventory: each row is stored (newest `last_mod` per SKU and warehouse), the SKU's available-to-sell is
-recomputed over all its stored rows, and the figure goes on the lane its change deserves: fast ->
-`submit` at once; batch -> merged into the debounced pending figures, which `bcsync.flush_stock` (beat,
-every second) sends as bulk variant updates once quiet for `stock.debounce_seconds`.
+Inventory: each record comes with its version (the poller's change version; for a CSV report drop, one
+built from the report's as-of time: `sync.stock.versions`). Per SKU, storing its rows (newest version per
+warehouse) and recomputing its available-to-sell over all its stored rows is ONE atomic step
+(`store_and_compute`, on `StockState.update_sku`): concurrent workers never keep a stale row nor compute
+from rows that were never stored together. The figure's version derives from every row of the SKU and every
+location record (`FigureVersion`), so figures are ordered by the ERP, never by a worker's clock or by
+arrival. The figure then goes on the lane its change deserves (`plan_figure`): fast -> `submit` at once;
+batch -> merged into the debounced pending figures, which `bcsync.flush_stock` (beat, every second) sends
+as bulk variant updates once quiet for `stock.debounce_seconds`.
 Styles: catalog operations; upserts wait in the catalog outbox and leave in bulk jobs of 100 rows with
 the same flush; retirements are single calls on the batch lane.
-Locations: stored; a changed lookup re-computes every SKU (a warehouse made sellable or not). Stock read
-before any location reads the lookup from Blue Cherry first.
-The REST path (`handle_change`) and the CSV path (`bcsync.stock_records`, fed by `workers/csv_drops.py`)
-run the same functions.
+Locations: stored newest version first; a newer one re-computes every SKU, each in its own atomic step (a
+warehouse made sellable or not makes a newer figure). Stock read before any location reads the lookup from
+Blue Cherry first.
+The REST path (`handle_change`) and the CSV path (`bcsync.stock_records` -> `ingest_report`, fed by
+`workers/csv_drops.py`) run the same functions.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +34,7 @@ from delivery.envelope import envelope
 from delivery.publish import publish_envelopes, submit
 from delivery.runtime import Runtime, runtime
 from delivery.senders.catalog import JOB_ROWS, stock_state
-from state.stock import StockState
+from state.stock import SkuStep, StockState
 from sync.catalog.records import RecordError, SkuKey
 from sync.catalog.transform import catalog_operations
 from sync.changes import ChangeEvent
@@ -36,13 +43,15 @@ from sync.stock.ats import (
     AtsFigure,
     StockConfigError,
     check_formula,
-    compute_ats,
     parse_inventory_row,
     sellable_warehouses,
+    stored_figure,
 )
-from sync.stock.coalesce import PendingFigure, due, merge
+from sync.stock.coalesce import PendingFigure, due, merge, newest_wins
 from sync.stock.plan import key_only_external_ids, plan_stock
+from sync.stock.rows import Versioned, decode_all, encode, merge_newest
 from sync.stock.urgency import inventory_operation
+from sync.stock.versions import report_version
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +59,37 @@ FLUSH_STOCK_FIGURES = 5000  # due figures sent per flush (50 jobs); the rest go 
 FLUSH_CATALOG_ROWS = 5000  # catalog rows packed per flush (50 jobs); the rest wait for the next tick
 CATALOG_ORDER = ("catalog_item_upsert", "catalog_variant_upsert")  # items before their variants
 
+Record = tuple[dict[str, Any], str]  # a raw record and its version
+
 
 # --- entry points -----------------------------------------------------------------------------------
 
 
 def handle_change(event: ChangeEvent) -> None:
-    """A poller change event of a style, inventory or location record."""
-    ingest(event.resource, [event.record], datetime.now(UTC))
+    """A poller change event of a style, inventory or location record, ordered by its change version."""
+    ingest(event.resource, [(event.record, event.version)])
 
 
+def ingest_report(resource: str, records: list[dict[str, Any]], as_of: datetime, rt: Runtime | None = None) -> None:
+    """Records of a CSV report drop (or any bulk read) true as of `as_of` (aware): each is versioned from its
+    last_mod resolved against that time, or from the time itself when it has none (`report_version`)."""
+    mapping = get_mapping()
+    resource_mapping = getattr(mapping.resources, resource, None)
+    field = resource_mapping.last_mod if resource_mapping is not None else "last_mod"
+    zone = mapping.tenant.timezone
+    ingest(resource, [(raw, report_version(raw.get(field), as_of, zone)) for raw in records], rt)
 
-def ingest(
-    resource: str, records: list[dict[str, Any]], observed_at: datetime, rt: Runtime | None = None
-) -> None:
+
+def ingest(resource: str, records: list[Record], rt: Runtime | None = None) -> None:
     rt = rt or runtime()
     mapping = get_mapping()
     if resource == "inventory":
-        ingest_inventory(records, observed_at, mapping, rt)
+        ingest_inventory(records, mapping, rt)
     elif resource == "style":
-        ingest_styles(records, mapping, rt)
+        ingest_styles([raw for raw, _ in records], mapping, rt)
     elif resource == "location":
         if store_locations(records, mapping, rt):
-            recompute_all(observed_at, mapping, rt)
+            recompute_all(mapping, rt)
     else:
         log.warning("tasks.stock does not handle %s records; %s acknowledged", resource, len(records))
 
@@ -86,95 +104,163 @@ def record_confirmed_units(sku: SkuKey, ref: str, units: float, at: float | None
 # --- inventory ---------------------------------------------------------------------------------------
 
 
-def ingest_inventory(
-    raws: Iterable[dict[str, Any]], observed_at: datetime, mapping: Mapping, rt: Runtime
-) -> None:
-    fields = mapping.fields.inventory
-    last_mod_field = mapping.resources.inventory.last_mod
+def ingest_inventory(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> None:
+    """Per SKU: store its rows and compute its figure in one atomic step, then plan the figure."""
     state = stock_state(rt)
-    touched: set[SkuKey] = set()
-    for raw in raws:  # rows are kept first, whatever happens next: nothing read is ever lost
+    by_sku = _rows_by_sku(records, mapping, rt)
+    if not by_sku:
+        return
+    _read_locations_if_none(mapping, state, rt)
+    for sku in sorted(by_sku):
+        settled = store_and_compute(sku.text, by_sku[sku], mapping, state, rt)
+        if settled is not None:
+            plan_figure(settled.figure, settled.external_id, mapping, state, rt)
+
+
+def _rows_by_sku(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> dict[SkuKey, list[tuple[str, Versioned]]]:
+    """The valid rows by SKU as (warehouse, row); an invalid one becomes an exception (nothing else)."""
+    fields, last_mod_field = mapping.fields.inventory, mapping.resources.inventory.last_mod
+    by_sku: dict[SkuKey, list[tuple[str, Versioned]]] = {}
+    for raw, version in records:
         try:
             row = parse_inventory_row(raw, fields, last_mod_field)
         except RecordError as exc:
             rt.exceptions.record("invalid_record", exc.record, exc.reason)
             continue
-        stamp = row.last_mod.isoformat() if row.last_mod else ""
-        state.store_row(row.sku, row.warehouse, raw, stamp)
-        touched.add(row.sku)
-    sellable = _sellable(mapping, state, rt)
-    if sellable is None:
-        return
-    for sku in sorted(touched):
-        rows = [parse_inventory_row(r, fields, last_mod_field) for r in state.rows(sku)]
-        figures = compute_ats(rows, sellable, observed_at, mapping.stock.formula, skus=[sku])
-        plan_figure(figures[sku], mapping, state, rt)
+        by_sku.setdefault(row.sku, []).append((row.warehouse, Versioned(raw, version)))
+    return by_sku
 
 
-def store_locations(records: Iterable[dict[str, Any]], mapping: Mapping, rt: Runtime) -> int:
+@dataclass(frozen=True)
+class Settled:
+    """A figure recorded as its variant's newest, still to be planned."""
+
+    figure: AtsFigure
+    external_id: str
+
+
+def store_and_compute(
+    sku_text: str, incoming: list[tuple[str, Versioned]], mapping: Mapping, state: StockState, rt: Runtime
+) -> Settled | None:
+    """ONE atomic step of a SKU: keep the incoming rows newer than those stored, compute the figure over
+    every stored row (`stored_figure`, versioned by every row and location record) and record it as the
+    variant's newest figure. Without incoming rows (a location changed) only the figure is recomputed.
+    Returns the figure to plan: one newly recorded, or - for a step that changed nothing, e.g. a task run
+    again after a crash - the held figure if it is exactly this one and was never planned."""
+    zone = mapping.tenant.timezone
+    outcome: dict[str, Any] = {}
+
+    def step(held_rows: dict[str, str], held_locations: dict[str, str]) -> SkuStep:
+        outcome.clear()
+        rows = decode_all(held_rows, zone)
+        changed = merge_newest(rows, incoming)
+        rows.update(changed)
+        written = {warehouse: encode(row) for warehouse, row in changed.items()}
+        try:
+            figure = _figure_of(rows.values(), decode_all(held_locations).values(), mapping)
+        except StockConfigError as exc:  # rows are kept: the figures follow once the configuration is fixed
+            outcome["problem"] = exc
+            return SkuStep(rows=written)
+        external_id = _external_id(figure, state, mapping) if figure is not None else None
+        if figure is None or external_id is None:
+            outcome["unknown"] = figure
+            return SkuStep(rows=written)
+        outcome["settled"] = Settled(figure, external_id)
+        if not changed and incoming:
+            return SkuStep()  # nothing new stored: nothing to recompute
+        return SkuStep(rows=written, figure=(external_id, figure.quantity, figure.version.encode()))
+
+    decided, recorded = state.update_sku(sku_text, step)
+    if "problem" in outcome:
+        rt.exceptions.record("catalog_error", "stock:configuration", str(outcome["problem"]), severity="critical")
+        return None
+    if outcome.get("unknown") is not None:
+        rt.exceptions.record("catalog_error", f"sku:{sku_text}",
+                             "stock for a SKU whose style was not read yet (no catalog variant)", severity="warning")
+        return None
+    settled: Settled | None = outcome.get("settled")
+    if settled is None or recorded:
+        return settled
+    if decided.figure is None and _never_planned(settled, state):
+        return settled
+    return None  # a newer (or this very) figure is already recorded and planned
+
+
+def _figure_of(rows: Iterable[Versioned], locations: Iterable[Versioned], mapping: Mapping) -> AtsFigure | None:
+    held = list(locations)
+    check_formula(mapping.stock.formula, mapping.fields.inventory)
+    sellable = sellable_warehouses(mapping.stock, [loc.raw for loc in held], mapping.fields.location)
+    return stored_figure(rows, held, sellable, mapping.fields.inventory, mapping.resources.inventory.last_mod,
+                         mapping.stock.formula)
+
+
+def _external_id(figure: AtsFigure, state: StockState, mapping: Mapping) -> str | None:
+    by_key = key_only_external_ids(mapping.catalog)
+    return (by_key(figure.sku, figure.upc) if by_key else None) or state.variant_of(figure.sku)
+
+
+def _never_planned(settled: Settled, state: StockState) -> bool:
+    version = settled.figure.version.encode()
+    if state.figure(settled.external_id) != (settled.figure.quantity, version):
+        return False
+    planned = state.planned([settled.external_id]).get(settled.external_id)
+    return planned is None or planned[1] < version
+
+
+def store_locations(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> int:
+    """Keep each location record unless a newer version of it is held; returns how many were newer."""
     state = stock_state(rt)
     code_field = mapping.fields.location.code
     stored = 0
-    for raw in records:
+    for raw, version in records:
         code = str(raw.get(code_field) or "").strip()
         if not code:
             rt.exceptions.record("invalid_record", "location:?", f"no location code in '{code_field}'")
             continue
-        state.store_location(code, raw)
-        stored += 1
+        stored += state.store_location(code, Versioned(raw, version))
     return stored
 
 
-def _sellable(mapping: Mapping, state: StockState, rt: Runtime) -> frozenset[str] | None:
-    """The sellable warehouses; when no location was read yet (stock polled before the hourly location
-    lookup), read the lookup from Blue Cherry now instead of computing figures over no warehouse."""
+def _read_locations_if_none(mapping: Mapping, state: StockState, rt: Runtime) -> None:
+    """When no location was read yet (stock polled before the hourly location lookup), read the lookup
+    from Blue Cherry now instead of computing figures over no warehouse."""
+    if mapping.stock.sellable_warehouses or state.locations():
+        return
     try:
-        check_formula(mapping.stock.formula, mapping.fields.inventory)
-        if not state.locations() and not mapping.stock.sellable_warehouses:
-            try:
-                with BlueCherryClient.from_settings(mapping=mapping) as client:
-                    store_locations(client.locations(), mapping, rt)
-            except BlueCherryError as exc:
-                log.warning("could not read the location lookup from Blue Cherry: %s", exc)
-        return sellable_warehouses(mapping.stock, state.locations(), mapping.fields.location)
-    except StockConfigError as exc:
-        # rows are stored: the figures follow as soon as the locations or the mapping are fixed
-        rt.exceptions.record("catalog_error", "stock:configuration", str(exc), severity="critical")
-        return None
+        with BlueCherryClient.from_settings(mapping=mapping) as client:
+            records = client.locations()
+            read_at = client.server_time or datetime.now(UTC)  # Blue Cherry's clock (HTTP Date) first
+    except BlueCherryError as exc:
+        log.warning("could not read the location lookup from Blue Cherry: %s", exc)
+        return
+    field, zone = mapping.resources.location.last_mod, mapping.tenant.timezone
+    store_locations([(raw, report_version(raw.get(field), read_at, zone)) for raw in records], mapping, rt)
 
 
-def recompute_all(observed_at: datetime, mapping: Mapping, rt: Runtime) -> int:
-    """A changed location lookup (a warehouse made sellable or not) re-computes every SKU's figure."""
+def recompute_all(mapping: Mapping, rt: Runtime) -> int:
+    """A newer location record (a warehouse made sellable or not) re-computes every SKU's figure; returns the
+    figures planned."""
+    return recompute_skus(stock_state(rt).sku_texts(), mapping, rt)
+
+
+def recompute_skus(sku_texts: Iterable[str], mapping: Mapping, rt: Runtime) -> int:
+    """Re-compute these SKUs' figures from their stored rows, each SKU in its own atomic step, and plan those
+    that are new (or recorded but never planned); returns the figures planned."""
     state = stock_state(rt)
-    sellable = _sellable(mapping, state, rt)
-    if sellable is None:
-        return 0
-    fields, last_mod_field = mapping.fields.inventory, mapping.resources.inventory.last_mod
     planned = 0
-    for raws in state.all_rows():
-        rows = [parse_inventory_row(r, fields, last_mod_field) for r in raws]
-        if not rows:
-            continue
-        figures = compute_ats(rows, sellable, observed_at, mapping.stock.formula, skus=[rows[0].sku])
-        planned += plan_figure(figures[rows[0].sku], mapping, state, rt) is not None
+    for sku_text in sku_texts:
+        settled = store_and_compute(sku_text, [], mapping, state, rt)
+        if settled is not None:
+            planned += plan_figure(settled.figure, settled.external_id, mapping, state, rt) is not None
     return planned
 
 
-def plan_figure(figure: AtsFigure, mapping: Mapping, state: StockState, rt: Runtime) -> Operation | None:
-    """Decide and dispatch one SKU's new figure; returns the operation planned (None: nothing to do)."""
-    by_key = key_only_external_ids(mapping.catalog)
-    external_id = (by_key(figure.sku, figure.upc) if by_key else None) or state.variant_of(figure.sku)
-    if not external_id:
-        rt.exceptions.record(
-            "catalog_error",
-            f"sku:{figure.sku.text}",
-            "stock for a SKU whose style was not read yet (no catalog variant)",
-            severity="warning",
-        )
-        return None
+def plan_figure(
+    figure: AtsFigure, external_id: str, mapping: Mapping, state: StockState, rt: Runtime
+) -> Operation | None:
+    """Decide and dispatch one SKU's figure, recorded as its variant's newest (`store_and_compute`);
+    returns the operation planned (None: nothing to do, or a newer figure was computed meanwhile)."""
     version = figure.version.encode()
-    if not state.set_figure(external_id, figure.quantity, version):
-        return None  # a newer figure was already computed for this variant
     planned = state.planned([external_id]).get(external_id)
     window = mapping.stock.high_demand_window_hours
     plan = plan_stock(
@@ -187,14 +273,15 @@ def plan_figure(figure: AtsFigure, mapping: Mapping, state: StockState, rt: Runt
     if not plan.operations:
         return None
     op = plan.operations[0]
-    state.set_planned(external_id, figure.quantity, version)
+    if not state.plan_if_current(external_id, figure.quantity, version):
+        return None  # a newer figure was recorded meanwhile: its own planning decides
     if op.lane == "fast":
-        state.drop_pending(external_id)  # older than this figure: it would be dropped at send time anyway
+        # a pending figure older than this one would be dropped at send time anyway; a newer one stays
+        state.fold_pending(external_id, lambda held: held if held and not newest_wins(held.version, version) else None)
         submit([op])
     else:
-        state.put_pending(
-            merge(state.held_pending(external_id), external_id, figure.quantity, version, time.time())
-        )
+        now = time.time()
+        state.fold_pending(external_id, lambda held: merge(held, external_id, figure.quantity, version, now))
     return op
 
 

@@ -2,9 +2,11 @@
 
 Keys (all under `<prefix>:stock:`; every one but the in-flight job register expires after the retention,
 refreshed on write, so SKUs that stop changing age out):
-  rows:<sku text>      hash warehouse -> latest raw inventory row (newest `last_mod` wins)
-  locations            hash location code -> raw Location record
+  rows:<sku text>      hash warehouse -> JSON {"raw": inventory row, "version": its change version}
+                       (`sync/stock/rows.py`; the newest version wins)
+  locations            hash location code -> JSON {"raw": Location record, "version": its change version}
   figure               hash variant external_id -> "quantity|version": the newest ATS computed
+                       (`sync.stock.versions.FigureVersion`; string order is version order)
   patched              hash variant external_id -> "0|version": newest single stock PATCH started
   planned              hash variant external_id -> "quantity|version": the figure last handed to delivery
                        (or to coalescing); the "previous" of the lane rule, so a pending batch figure is never
@@ -19,15 +21,22 @@ refreshed on write, so SKUs that stop changing age out):
 
 The flush takes pending figures and outbox rows through claims (`state/claims.py`): claimed, published,
 then deleted, so a flush that dies in between loses nothing.
+
+A SKU's rows and its figure change together in ONE atomic step (`update_sku`: WATCH the SKU's rows and the
+locations, read them, let the caller compute, write rows and figure in MULTI/EXEC, again on a conflict): two
+workers storing rows of one SKU never keep a stale row nor compute from a set of rows that was never stored.
+What follows a figure (planned, pending) is written only while it is still the newest one computed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Iterable
-from dataclasses import asdict
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
+from typing import Any, cast
 
 import redis
 
@@ -36,8 +45,12 @@ from state.keys import RedisKeys
 from sync.catalog.records import SkuKey
 from sync.operations import Operation
 from sync.stock.coalesce import PendingFigure
+from sync.stock.rows import Versioned, decode, encode
 
-Figure = tuple[int, str]  # (quantity, StockVersion.encode())
+log = logging.getLogger(__name__)
+
+Figure = tuple[int, str]  # (quantity, FigureVersion.encode())
+MAX_CONFLICTS = 200  # a SKU step retried this often in a row gives up (the task is retried as a whole)
 
 # Queue catalog rows (ARGV: now, then key, row, version triples) unless the outbox holds a newer version of
 # the row; note when the outbox became non-empty in the same step (its age for operators).
@@ -60,6 +73,38 @@ if queued > 0 then redis.call('SET', KEYS[2], ARGV[1], 'NX') end
 return queued
 """
 QUEUE_CHUNK = 500  # rows per script call: a large style page does not block Redis in one long script
+# Keep the newer entry of a hash of {"raw", "version"} JSON: set field ARGV[1] to ARGV[2] only if absent or its
+# version is older than ARGV[3] (an entry of before versions has none: any versioned one replaces it).
+_PUT_IF_NEWER = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then
+  local ok, doc = pcall(cjson.decode, held)
+  local v = (ok and type(doc) == 'table' and type(doc['version']) == 'string') and doc['version'] or ''
+  if v >= ARGV[3] then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+# Planned follows the figure: set planned ARGV[1] to ARGV[2] only while the figure held is still ARGV[2] (no
+# newer one was computed meanwhile) and planned holds no newer version (after '|') than ARGV[3].
+_PLAN_IF_CURRENT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held then
+  local v = string.sub(held, string.find(held, '|', 1, true) + 1)
+  if v > ARGV[3] then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+# Compare-and-set of one hash field: ARGV[2] is the value the caller read ("" = absent), ARGV[3] the new
+# one ("" = delete the field).
+_SWAP_IF_SAME = """
+local held = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if held ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
+"""
 # Keep the newer figure: set field to ARGV[2] only if absent or its version (after '|') is older.
 _SET_IF_NEWER = """
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -70,6 +115,15 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class SkuStep:
+    """What one atomic step of a SKU writes: rows (warehouse -> `sync.stock.rows.encode`) and its newest
+    figure (variant external_id, quantity, version), if any."""
+
+    rows: dict[str, str] = dataclass_field(default_factory=dict)
+    figure: tuple[str, int, str] | None = None
 
 
 def _figure(raw: str | None) -> Figure | None:
@@ -85,6 +139,10 @@ class StockState:
         self.p = RedisKeys(key_prefix).stock
         self.ttl = int(ttl_days * 86400)
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._put_if_newer = client.register_script(_PUT_IF_NEWER)
+        self._plan_if_current = client.register_script(_PLAN_IF_CURRENT)
+        self._swap_if_same = client.register_script(_SWAP_IF_SAME)
+        self.conflicts = 0  # SKU steps re-run because another worker changed their rows or the locations
         self._queue_if_not_older = client.register_script(_QUEUE_IF_NOT_OLDER)
         self.claims = ClaimStore(client, key_prefix)
 
@@ -102,32 +160,60 @@ class StockState:
             pipe.expire(key, self.ttl)
         pipe.execute()
 
-    # --- ERP rows ----------------------------------------------------------------------------
-    def store_row(self, sku: SkuKey, warehouse: str, raw: dict[str, Any], last_mod: str) -> bool:
-        """Keep the row unless an already stored one is newer (a re-read overlap row changes nothing)."""
-        key = f"{self.p}rows:{sku.text}"
-        held = self.r.hget(key, warehouse)
-        if held is not None and json.loads(held)["last_mod"] > last_mod:
-            return False
-        self.r.hset(key, warehouse, json.dumps({"raw": raw, "last_mod": last_mod}, default=str))
-        self._touch(key)
-        return True
+    # --- ERP rows ---------------------------------------------------------------------------
+    def rows_key(self, sku_text: str) -> str:
+        return f"{self.p}rows:{sku_text}"
 
-    def rows(self, sku: SkuKey) -> list[dict[str, Any]]:
-        held = self.r.hgetall(f"{self.p}rows:{sku.text}")
-        return [json.loads(value)["raw"] for value in held.values()]
+    def update_sku(
+        self, sku_text: str, step: Callable[[dict[str, str], dict[str, str]], SkuStep]
+    ) -> tuple[SkuStep, bool]:
+        """ONE atomic step of a SKU: `step(rows, locations)` gets the SKU's stored rows and the stored
+        locations (field -> stored JSON) and says what to write; rows and figure are written only if
+        neither hash changed since they were read, else the step runs again on what is stored then. Returns
+        what was written and whether the figure was (False: none, or a newer one was already held)."""
+        rows_key, locations_key, figure_key = self.rows_key(sku_text), f"{self.p}locations", f"{self.p}figure"
+        for _ in range(MAX_CONFLICTS):
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(rows_key, locations_key)
+                    rows = cast(dict[str, str], pipe.hgetall(rows_key))
+                    decided = step(rows, cast(dict[str, str], pipe.hgetall(locations_key)))
+                    if not decided.rows and decided.figure is None:
+                        return decided, False
+                    pipe.multi()
+                    if decided.rows:
+                        pipe.hset(rows_key, mapping=decided.rows)  # type: ignore[arg-type]
+                        pipe.expire(rows_key, self.ttl)
+                    if decided.figure is not None:
+                        external_id, quantity, version = decided.figure
+                        args = [external_id, f"{quantity}|{version}", version]
+                        self._set_if_newer(keys=[figure_key], args=args, client=pipe)
+                    written = pipe.execute()
+                except redis.WatchError:
+                    self.conflicts += 1
+                    continue
+            return decided, decided.figure is not None and bool(written[-1])
+        raise RuntimeError(f"stock rows of {sku_text}: {MAX_CONFLICTS} conflicting writers in a row")
 
-    def all_rows(self) -> Iterable[list[dict[str, Any]]]:
-        """Every SKU's stored rows (a location change re-computes every SKU it may concern)."""
-        for key in self.r.scan_iter(f"{self.p}rows:*", count=1000):
-            yield [json.loads(value)["raw"] for value in self.r.hgetall(key).values()]
+    def sku_texts(self) -> Iterable[str]:
+        """Every SKU with stored rows (a location change re-computes every SKU)."""
+        start = len(self.rows_key(""))
+        for key in self.r.scan_iter(self.rows_key("*"), count=1000):
+            yield str(key)[start:]
 
-    def store_location(self, code: str, raw: dict[str, Any]) -> None:
-        self.r.hset(f"{self.p}locations", code, json.dumps(raw, default=str))
+    def rows(self, sku_text: str, timezone: str = "UTC") -> dict[str, Versioned]:
+        held = self.r.hgetall(self.rows_key(sku_text))
+        return {warehouse: decode(text, timezone) for warehouse, text in held.items()}
+
+    def store_location(self, code: str, entry: Versioned) -> bool:
+        """Keep the location record unless a newer version of it is held; True when stored."""
+        args = [code, encode(entry), entry.version]
+        stored = bool(self._put_if_newer(keys=[f"{self.p}locations"], args=args))
         self._touch(f"{self.p}locations")
+        return stored
 
     def locations(self) -> list[dict[str, Any]]:
-        return [json.loads(v) for v in self.r.hgetall(f"{self.p}locations").values()]
+        return [decode(text).raw for text in self.r.hvals(f"{self.p}locations")]
 
     # --- figures -----------------------------------------------------------------------------
     def set_figure(self, external_id: str, quantity: int, version: str) -> bool:
@@ -155,6 +241,12 @@ class StockState:
     def set_planned(self, external_id: str, quantity: int, version: str) -> None:
         self.r.hset(f"{self.p}planned", external_id, f"{quantity}|{version}")
 
+    def plan_if_current(self, external_id: str, quantity: int, version: str) -> bool:
+        """Record the figure as planned only while it is still the newest computed for the variant (and
+        nothing newer is planned): of two workers planning figures of one variant, the older one stops."""
+        keys = [f"{self.p}figure", f"{self.p}planned"]
+        return bool(self._plan_if_current(keys=keys, args=[external_id, f"{quantity}|{version}", version]))
+
     def planned(self, external_ids: list[str]) -> dict[str, Figure]:
         if not external_ids:
             return {}
@@ -180,6 +272,20 @@ class StockState:
 
     def drop_pending(self, external_id: str) -> None:
         self.r.hdel(f"{self.p}pending", external_id)
+
+    def fold_pending(
+        self, external_id: str, fold: Callable[[PendingFigure | None], PendingFigure | None]
+    ) -> PendingFigure | None:
+        """Replace the variant's pending figure by `fold(held)` (None: drop it) as one compare-and-set, again
+        on what is held then if another worker changed it meanwhile: no pending figure is lost to a race."""
+        key = self.pending_key
+        for _ in range(MAX_CONFLICTS):
+            held_raw = self.r.hget(key, external_id) or ""
+            folded = fold(PendingFigure(**json.loads(held_raw)) if held_raw else None)
+            new_raw = json.dumps(asdict(folded)) if folded is not None else ""
+            if new_raw == held_raw or self._swap_if_same(keys=[key], args=[external_id, held_raw, new_raw]):
+                return folded
+        raise RuntimeError(f"pending figure of {external_id}: {MAX_CONFLICTS} conflicting writers in a row")
 
     def claim_pending(self, figures: list[PendingFigure]) -> tuple[Claim | None, list[PendingFigure]]:
         """Claim due figures, except those a newer merge replaced meanwhile (they wait for their turn); the

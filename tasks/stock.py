@@ -13,8 +13,9 @@ from flows import stock
 
 @app.task(name=STOCK_RECORDS, ignore_result=True, acks_late=True)
 def stock_records(resource: str, records: list[dict[str, Any]], observed_at: str) -> None:
-    """Records of one resource from a CSV report drop (or any bulk reader), observed at `observed_at`."""
-    stock.ingest(resource, records, datetime.fromisoformat(observed_at))
+    """Records of one resource from a CSV report drop (or any bulk reader), true as of `observed_at` (the
+    report's as-of time, ISO with its offset): their versions are built from it, never from this worker's clock."""
+    stock.ingest_report(resource, records, datetime.fromisoformat(observed_at))
 
 
 @app.task(name=FLUSH_STOCK, ignore_result=True, retry_through_schedule=False)

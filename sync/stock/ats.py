@@ -24,7 +24,8 @@ from typing import Any, Literal
 from config.mapping import InventoryFields, LocationFields, MappingError, Stock
 from sync.catalog.records import RecordError, SkuKey
 from sync.catalog.values import code, decimal, flag, stamp
-from sync.stock.versions import StockVersion
+from sync.stock.rows import Versioned
+from sync.stock.versions import FigureVersion
 
 Formula = Literal["avail_minus_open", "direct_ats"]
 
@@ -53,7 +54,7 @@ class AtsFigure:
     sku: SkuKey
     upc: str
     quantity: int  # what Klaviyo's inventory_quantity must be
-    version: StockVersion
+    version: FigureVersion  # from every row and location record it was computed from
     by_warehouse: MappingABC[str, Decimal]  # unfloored figure per sellable warehouse with a row
 
 
@@ -145,13 +146,14 @@ def latest_rows(rows: Iterable[InventoryRow]) -> dict[tuple[SkuKey, str], Invent
 def compute_ats(
     rows: Iterable[InventoryRow],
     sellable: frozenset[str],
-    observed_at: datetime,
     formula: Formula = "avail_minus_open",
     skus: Iterable[SkuKey] = (),
+    versions: MappingABC[SkuKey, FigureVersion] | None = None,
 ) -> dict[SkuKey, AtsFigure]:
     """Available-to-sell for every SKU in `rows` (and in `skus`, which are 0 when they have no rows).
 
-    `observed_at` (aware) is when the rows were read: the tie-breaker of the figures' versions.
+    `versions`: each SKU's figure version (see `stored_figure`, which computes it from what was stored);
+    a SKU not in it gets the version of no input.
     """
     per_sku: dict[SkuKey, list[InventoryRow]] = {sku: [] for sku in skus}
     upcs: dict[SkuKey, str] = {}
@@ -165,12 +167,30 @@ def compute_ats(
     for sku, sellable_rows in per_sku.items():
         by_warehouse = {row.warehouse: warehouse_ats(row, formula) for row in sellable_rows}
         total = sum(by_warehouse.values(), Decimal(0))
-        stamps = [row.last_mod for row in sellable_rows if row.last_mod is not None]
         figures[sku] = AtsFigure(
             sku=sku,
             upc=upcs.get(sku, ""),
             quantity=max(0, math.floor(total)),
-            version=StockVersion.of(max(stamps, default=None), observed_at),
+            version=(versions or {}).get(sku) or FigureVersion.of(()),
             by_warehouse=by_warehouse,
         )
     return figures
+
+
+def stored_figure(
+    rows: Iterable[Versioned],
+    locations: Iterable[Versioned],
+    sellable: frozenset[str],
+    fields: InventoryFields,
+    last_mod_field: str = "last_mod",
+    formula: Formula = "avail_minus_open",
+) -> AtsFigure | None:
+    """The figure of ONE SKU from all its stored rows (one per warehouse), versioned by every row - sellable
+    or not - and every location record (`FigureVersion`); None when there is no row."""
+    held = list(rows)
+    parsed = [parse_inventory_row(row.raw, fields, last_mod_field) for row in held]
+    if not parsed:
+        return None
+    sku = parsed[0].sku
+    version = FigureVersion.of([row.version for row in held] + [loc.version for loc in locations])
+    return compute_ats(parsed, sellable, formula, skus=[sku], versions={sku: version})[sku]

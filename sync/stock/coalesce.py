@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from sync.stock.versions import StockVersion
+from sync.stock.versions import is_stock_version
 
 
 @dataclass(frozen=True, slots=True)
 class PendingFigure:
     external_id: str
     quantity: int
-    version: str  # StockVersion.encode()
+    version: str  # FigureVersion.encode() (or a version of the former format)
     first_seen: float  # when this variant first became pending
     last_seen: float  # when its latest change arrived
 
@@ -35,12 +35,11 @@ def newest_wins(delivered_version: str | None, candidate_version: str | None) ->
         return True
     if candidate_version is None:
         return False
-    candidate = StockVersion.parse(candidate_version)
-    try:
-        delivered = StockVersion.parse(delivered_version)
-    except ValueError:
+    if not is_stock_version(candidate_version):
+        raise ValueError(f"not a stock version: {candidate_version!r}")
+    if not is_stock_version(delivered_version):
         return True
-    return candidate > delivered
+    return candidate_version > delivered_version  # encoded so that string order is version order
 
 
 def merge(

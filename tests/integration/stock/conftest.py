@@ -66,8 +66,8 @@ class StockFleet:
         sandbox: KlaviyoSandbox = self.app.state.sandbox
         return sandbox
 
-    def worker(self, lane: str, concurrency: int = 2) -> WorkerProcess:
-        w = WorkerProcess(lane, self.env, concurrency).start()
+    def worker(self, lane: str, concurrency: int = 2, include: tuple[str, ...] = ()) -> WorkerProcess:
+        w = WorkerProcess(lane, self.env, concurrency, include).start()
         self.workers.append(w)
         return w
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,9 +14,11 @@ from sync.stock.ats import (
     compute_ats,
     parse_inventory_row,
     sellable_warehouses,
+    stored_figure,
 )
-from sync.stock.versions import StockVersion
-from tests.unit.sync.stock.conftest import LOCATIONS, OBSERVED, inventory_record, sample_inventory
+from sync.stock.rows import Versioned
+from sync.stock.versions import FigureVersion
+from tests.unit.sync.stock.conftest import LOCATIONS, inventory_record, sample_inventory
 
 FIELDS = InventoryFields()
 SELLABLE = frozenset({"WH1", "WH2"})
@@ -26,7 +27,7 @@ BLK_S = SkuKey("T100", "BLK", "", "", "S")
 
 def ats(records: list[dict], sellable: frozenset[str] = SELLABLE, **kw: object) -> dict[SkuKey, int]:
     rows = [parse_inventory_row(r, FIELDS) for r in records]
-    return {sku: f.quantity for sku, f in compute_ats(rows, sellable, OBSERVED, **kw).items()}  # type: ignore[arg-type]
+    return {sku: f.quantity for sku, f in compute_ats(rows, sellable, **kw).items()}  # type: ignore[arg-type]
 
 
 def rec(location: str, **kw: int) -> dict:
@@ -94,7 +95,7 @@ def test_direct_ats_field_when_configured() -> None:
     record = {**rec("WH1", oh=10), "qty_ats": 3}
     other = {**rec("WH2", oh=1), "qty_ats": -1}
     rows = [parse_inventory_row(record, fields), parse_inventory_row(other, fields)]
-    figures = compute_ats(rows, SELLABLE, OBSERVED, formula="direct_ats")
+    figures = compute_ats(rows, SELLABLE, formula="direct_ats")
     assert figures[BLK_S].quantity == 2
     with pytest.raises(StockConfigError, match="fields.inventory.ats"):
         check_formula("direct_ats", InventoryFields())
@@ -118,29 +119,22 @@ def test_bad_inventory_rows_raise_record_errors_naming_the_row() -> None:
         parse_inventory_row({**rec("WH1", oh=1), "location": ""}, FIELDS)
 
 
-def test_version_is_the_newest_last_mod_of_the_sellable_rows_plus_the_observation_time() -> None:
-    rows = [parse_inventory_row(r, FIELDS) for r in sample_inventory()]
-    figure = compute_ats(rows, SELLABLE, OBSERVED)[BLK_S]
-    assert figure.version == StockVersion(datetime(2026, 11, 20, 10, 5, 0), OBSERVED)
-    assert figure.version.encode() == "2026-11-20T10:05:00~2026-11-20T18:00:00.000000Z"
-    assert StockVersion.parse(figure.version.encode()) == figure.version
+def test_a_stored_figure_is_versioned_by_every_row_sellable_or_not_and_every_location() -> None:
+    records = [r for r in sample_inventory() if (r["style"], r["color_code"], r["size_desc"]) == ("T100", "BLK", "S")]
+    versions = {"WH1": "2026-11-20T15:00:00Z#000001", "WH2": "2026-11-20T15:05:00Z#000002",
+                "QC": "2026-11-20T15:07:00Z#000001"}
+    rows = [Versioned(r, versions[r["location"]]) for r in records]
+    locations = [Versioned(loc, "2026-11-20T09:00:00Z#000001") for loc in LOCATIONS]
+    figure = stored_figure(rows, locations, SELLABLE, FIELDS)
+    assert figure is not None and figure.sku == BLK_S and figure.quantity == 8
     assert figure.by_warehouse == {"WH1": Decimal(5), "WH2": Decimal(3)}
-
-
-def test_versions_order_by_last_mod_then_observation_and_encode_in_the_same_order() -> None:
-    early = StockVersion.of(datetime(2026, 11, 20, 10, 0, 0), OBSERVED + timedelta(hours=1))
-    later_same_second = StockVersion.of(datetime(2026, 11, 20, 10, 0, 0), OBSERVED + timedelta(hours=2))
-    newer = StockVersion.of(datetime(2026, 11, 20, 10, 0, 1), OBSERVED)
-    never = StockVersion.of(None, OBSERVED)
-    ordered = [never, early, later_same_second, newer]
-    assert sorted(reversed(ordered)) == ordered
-    assert sorted(v.encode() for v in reversed(ordered)) == [v.encode() for v in ordered]
-    with pytest.raises(ValueError, match="timezone-aware"):
-        StockVersion.of(None, datetime(2026, 1, 1))
-    assert StockVersion.of(None, OBSERVED.astimezone(UTC)).encode().startswith("0001-01-01T00:00:00~")
+    # QC is not sellable, yet its row is an input of the figure: the newest version is its own
+    expected = FigureVersion.of([*versions.values(), *["2026-11-20T09:00:00Z#000001"] * 3])
+    assert figure.version == expected and expected.newest == "2026-11-20T15:07:00Z#000001"
+    assert stored_figure([], locations, SELLABLE, FIELDS) is None
 
 
 def test_the_upc_comes_from_any_warehouse_row() -> None:
     no_upc = {**rec("WH1", oh=2), "upc": ""}
     rows = [parse_inventory_row(no_upc, FIELDS), parse_inventory_row(rec("QC", oh=1), FIELDS)]
-    assert compute_ats(rows, SELLABLE, OBSERVED)[BLK_S].upc == "11"
+    assert compute_ats(rows, SELLABLE)[BLK_S].upc == "11"

@@ -24,7 +24,6 @@ from sync.catalog.transform import catalog_operations
 from sync.stock.ats import compute_ats, parse_inventory_row, sellable_warehouses
 from tests.unit.sync.stock.conftest import (
     LOCATIONS,
-    OBSERVED,
     inventory_csv,
     sample_inventory,
     sample_styles,
@@ -42,7 +41,7 @@ def write(folder: Path, name: str, data: bytes) -> Path:
 
 def ats_of(records: list[dict]) -> dict:
     rows = [parse_inventory_row(r, MAPPING.fields.inventory) for r in records]
-    figures = compute_ats(rows, sellable_warehouses(MAPPING.stock, LOCATIONS), OBSERVED)
+    figures = compute_ats(rows, sellable_warehouses(MAPPING.stock, LOCATIONS))
     return {sku: f.quantity for sku, f in figures.items()}
 
 

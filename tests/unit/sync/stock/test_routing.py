@@ -18,7 +18,8 @@ from sync.stock.urgency import (
     stock_lane,
     units_in_window,
 )
-from tests.unit.sync.stock.conftest import OBSERVED, inventory_record
+from sync.stock.versions import FigureVersion
+from tests.unit.sync.stock.conftest import inventory_record
 
 HOT = SkuKey("T100", "BLK", "", "", "S")
 COLD = SkuKey("T100", "BLK", "", "", "M")
@@ -62,11 +63,12 @@ def test_dynamic_rule_counts_units_confirmed_in_the_window_above_the_threshold()
     assert is_high_demand(stock, COLD, recent_confirmed_units=21)
 
 
-def _figures(oh: int, last_mod: str = "2026-11-20 10:00:00", observed: datetime = OBSERVED) -> list:
-    rows = [parse_inventory_row(inventory_record("T100", "BLK", size, "1" + size, "WH1", oh=oh,
-                                                 last_mod=last_mod), InventoryFields())
+def _figures(oh: int, *versions: str) -> list:
+    """Figures of two SKUs at `oh` units, versioned by the given record versions (default: one change)."""
+    rows = [parse_inventory_row(inventory_record("T100", "BLK", size, "1" + size, "WH1", oh=oh), InventoryFields())
             for size in ("S", "M")]
-    return list(compute_ats(rows, frozenset({"WH1"}), observed).values())
+    version = FigureVersion.of(versions or ("2026-11-20T15:00:00Z#000001",))
+    return list(compute_ats(rows, frozenset({"WH1"}), versions={HOT: version, COLD: version}).values())
 
 
 def test_plan_routes_3_to_5_fast_for_high_demand_and_batch_for_others() -> None:
@@ -78,7 +80,7 @@ def test_plan_routes_3_to_5_fast_for_high_demand_and_batch_for_others() -> None:
     op = plan.operations[0]
     assert op.kind == "variant_inventory"
     assert op.payload == {"external_id": "T100-BLK---S", "inventory_quantity": 5}
-    assert op.version == "2026-11-20T10:00:00~2026-11-20T18:00:00.000000Z"
+    assert op.version == FigureVersion.of(["2026-11-20T15:00:00Z#000001"]).encode()
 
 
 def test_plan_routes_0_to_5_and_5_to_0_fast_for_every_sku() -> None:
@@ -105,8 +107,8 @@ def test_key_only_external_ids_needs_a_catalog_lookup_for_style_fields() -> None
 
 
 def test_newest_wins_drops_a_bulk_figure_computed_before_a_restock() -> None:
-    bulk = _figures(0, last_mod="2026-11-20 10:00:00", observed=OBSERVED)[0]  # computed first, still 0
-    restock = _figures(8, last_mod="2026-11-20 10:00:30", observed=OBSERVED + timedelta(seconds=31))[0]
+    bulk = _figures(0, "2026-11-20T15:00:00Z#000001")[0]  # computed first, still 0
+    restock = _figures(8, "2026-11-20T15:00:30Z#000002")[0]
     # the fast restock is delivered first ...
     assert newest_wins(None, restock.version.encode())
     # ... then the slow bulk update arrives at send time: dropped, Klaviyo keeps 8
@@ -114,9 +116,9 @@ def test_newest_wins_drops_a_bulk_figure_computed_before_a_restock() -> None:
     assert newest_wins(bulk.version.encode(), restock.version.encode())
 
 
-def test_newest_wins_breaks_same_second_ties_by_observation_time_and_refuses_equal_or_unversioned() -> None:
-    first = _figures(2, observed=OBSERVED)[0].version.encode()
-    second = _figures(3, observed=OBSERVED + timedelta(milliseconds=5))[0].version.encode()
+def test_newest_wins_orders_same_second_changes_by_sequence_and_refuses_equal_or_unversioned() -> None:
+    first = _figures(2, "2026-11-20T15:00:00Z#000001")[0].version.encode()
+    second = _figures(3, "2026-11-20T15:00:00Z#000002")[0].version.encode()
     assert newest_wins(first, second)
     assert not newest_wins(second, first)
     assert not newest_wins(first, first)
@@ -126,13 +128,19 @@ def test_newest_wins_breaks_same_second_ties_by_observation_time_and_refuses_equ
         newest_wins(first, "garbage")
 
 
+def test_every_figure_version_is_newer_than_any_of_the_former_format() -> None:
+    former = "9999-12-31T23:59:59~9999-12-31T23:59:59.999999Z"
+    oldest = FigureVersion.of(()).encode()
+    assert newest_wins(former, oldest)
+    assert not newest_wins(oldest, former)
+
+
 def test_merge_keeps_the_newest_figure_not_the_last_arrival() -> None:
-    v1 = "2026-11-20T10:00:00~2026-11-20T18:00:00.000000Z"
-    v2 = "2026-11-20T10:00:05~2026-11-20T18:00:06.000000Z"
+    v1, v2, v3 = (FigureVersion.of([f"2026-11-20T15:00:0{n}Z#000001"]).encode() for n in (0, 5, 9))
     held = merge(None, "v", 4, v2, now=100.0)
     held = merge(held, "v", 9, v1, now=101.0)  # older figure arriving late: figure kept, clock restarted
     assert (held.quantity, held.version, held.first_seen, held.last_seen) == (4, v2, 100.0, 101.0)
-    held = merge(held, "v", 6, "2026-11-20T10:00:09~2026-11-20T18:00:10.000000Z", now=102.0)
+    held = merge(held, "v", 6, v3, now=102.0)
     assert held.quantity == 6
 
 

@@ -16,7 +16,6 @@ from sandbox.bluecherry.config import BlueCherrySandboxConfig
 from sandbox.server import ServerThread
 from sync.catalog.transform import catalog_operations
 from sync.stock.ats import compute_ats, parse_inventory_row, sellable_warehouses
-from tests.unit.sync.stock.conftest import OBSERVED
 
 pytestmark = pytest.mark.integration
 MAPPING = Mapping()
@@ -42,7 +41,7 @@ def rest_records(server: ServerThread) -> tuple[list[dict], list[dict], list[dic
 def ats_of(inventory: list[dict], locations: list[dict]) -> dict:
     rows = [parse_inventory_row(r, MAPPING.fields.inventory) for r in inventory]
     sellable = sellable_warehouses(MAPPING.stock, locations, MAPPING.fields.location)
-    return {sku: f.quantity for sku, f in compute_ats(rows, sellable, OBSERVED).items()}
+    return {sku: f.quantity for sku, f in compute_ats(rows, sellable).items()}
 
 
 def catalog_state(styles: list[dict], ats: dict) -> list[tuple]:
