@@ -18,7 +18,7 @@ def diff_state(expected: ExpectedState, klaviyo_state: dict[str, Any]) -> StateD
     for profile_id, owners in owners_of.items():
         for owner in owners:
             clusters[owner].append(profile_id)
-    diff = StateDiff(skipped=list(expected.skipped))
+    diff = StateDiff(skipped=list(expected.skipped), waiting=list(expected.waiting))
     diff.findings += profile_findings(expected, profiles, owners_of, clusters)
     diff.findings += EventCheck(expected, klaviyo_state.get("events") or {}, owners_of).findings()
     variants = (klaviyo_state.get("catalog") or {}).get("variants") or {}

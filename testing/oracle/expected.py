@@ -57,6 +57,7 @@ class PlacedOrder:
     value: float  # current value (a cancelled order: with its ordered quantities)
     cancelled: bool
     memos: tuple[Memo, ...]  # first memo (earliest date, then number) first
+    storefront: bool = False  # its storefront sends its Placed Order (and product events), not the fleet
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,13 @@ class ExpectedState:
     events: dict[tuple[str, str], ExpectedEvent] = field(default_factory=dict)  # (metric, unique_id)
     tolerated_events: dict[tuple[str, str], str] = field(default_factory=dict)  # key -> owner
     tolerated_orders: set[str] = field(default_factory=set)  # numbers/refs of skipped orders: any event
+    waiting_orders: set[str] = field(default_factory=set)  # numbers of orders whose events must wait: none
     orders: dict[str, PlacedOrder] = field(default_factory=dict)  # placed in-scope orders by number
     variants: dict[str, int] = field(default_factory=dict)  # variant external_id -> available to sell
     tolerated_identities: set[str] = field(default_factory=set)  # "external_id:.." / "email:.." / "phone:.."
     deleted_identities: dict[str, str] = field(default_factory=dict)  # identity -> erased customer code
     skipped: list[Skipped] = field(default_factory=list)
+    waiting: list[Skipped] = field(default_factory=list)  # orders that must have no event yet, and why
 
     def skip(self, record: str, reason: str) -> None:
         self.skipped.append(Skipped(record, reason))
@@ -97,6 +100,8 @@ class Order:
     order_id: str
     customer: str
     in_scope: bool
+    storefront: bool  # a channel of `storefront_sends_placed`
+    ref_missing: bool  # a storefront order without the reference its events go under: they wait
     placed: bool
     cancelled: bool
     confirmed_at: datetime | None
@@ -128,6 +133,7 @@ class _Reader:
     rules: TenantRules
     zone: ZoneInfo
     state: ExpectedState
+    memos_of: dict[str, list[float]] = field(default_factory=dict)  # order number -> its memos' values
 
     def yes(self, record: dict[str, Any], name: str) -> bool:
         return text(record, name) in self.rules.yes_values
@@ -213,13 +219,15 @@ class _Reader:
         extras = -number(raw, d.order_discount)
         extras += number(raw, d.order_tax) if rules.value_includes_tax else 0
         extras += number(raw, d.order_freight) if rules.value_includes_freight else 0
-        division = text(raw, d.order_division)
+        division, channel = text(raw, d.order_division), text(raw, d.order_channel)
+        storefront = channel in rules.storefront_sends_placed
         return Order(
             number=ord_num, order_id=ref if rules.use_storefront_ref and ref else ord_num,
             customer=text(raw, d.order_customer),
             in_scope=text(raw, d.order_type) in rules.order_types
             and (not rules.divisions or division in rules.divisions)
-            and text(raw, d.order_channel) in rules.sales_channels,
+            and channel in rules.sales_channels,
+            storefront=storefront, ref_missing=storefront and rules.use_storefront_ref and not ref,
             placed=placed, cancelled=status in rules.cancelled, confirmed_at=confirmed or entered,
             shopper_email=self.shopper_email(raw), value=sum(open_lines.values(), Decimal(0)) + extras,
             announced_value=ordered + extras, open_lines=open_lines, all_lines=seqs,
@@ -270,17 +278,27 @@ class _Reader:
         rules = self.rules
         dispatched = self.dispatched(resources, orders)
         memos = self.memos(resources.get(self.d.creditmemo, []), orders)
+        self.memos_of = {number: [m.value for m in found] for number, found in memos.items()}
         for order in orders.values():
             if not order.placed or order.confirmed_at is None:
                 continue  # never an event for an order never confirmed
+            if order.ref_missing:  # nothing under the ERP number: it would match no Placed Order in Klaviyo
+                self.state.waiting.append(Skipped(f"order:{order.number}", "storefront_ref_missing: a "
+                                                  "storefront order without its reference; its events wait"))
+                self.state.waiting_orders.add(order.number)
+                continue
             placed_at = order.confirmed_at
             announced = order.announced_value if order.cancelled else order.value
             add = self.adder(order)
-            add(rules.placed_order, order.order_id, announced, placed_at, "latest")
+            if order.storefront:  # the storefront's own Placed Order and product events: not ours to judge
+                self.state.tolerated_events[(rules.placed_order, order.order_id)] = order.owner
+            else:
+                add(rules.placed_order, order.order_id, announced, placed_at, "latest")
             for seq in order.all_lines:
-                if seq in order.open_lines and not order.cancelled:
+                if seq in order.open_lines and not order.cancelled and not order.storefront:
                     add(rules.ordered_product, f"{order.number}:{seq}", order.open_lines[seq], placed_at, "unamended")
-                else:  # a line cancelled after placement may have had its Ordered Product: history decides
+                else:  # a line cancelled after placement may have had its Ordered Product (history decides);
+                    # a storefront order's product events are the storefront's
                     self.state.tolerated_events[(rules.ordered_product, f"{order.number}:{seq}")] = order.owner
             for document, (shipped, when) in sorted(dispatched.get(order.number, {}).items()):
                 add(rules.fulfilled_order, f"{order.number}:fulfilled:{document}", shipped, when, "exact")
@@ -291,7 +309,7 @@ class _Reader:
                 unique_id = order.order_id if index == 0 else f"{order.number}:refund:{memo.number}"
                 add(rules.refunded_order, unique_id, Decimal(str(memo.value)), memo.date, "exact")
             self.state.orders[order.number] = PlacedOrder(order.number, order.order_id, order.owner, cents(announced),
-                                                          order.cancelled, own)
+                                                          order.cancelled, own, order.storefront)
 
     def adder(self, order: Order) -> Callable[[str, str, Decimal, datetime, ValueCheck], None]:
         def add(metric: str, unique_id: str, value: Decimal, when: datetime, check: ValueCheck) -> None:
@@ -373,7 +391,7 @@ class _Reader:
     def aggregates(self, orders: list[Order]) -> dict[str, Any]:
         counted = [o for o in orders if o.placed and not o.cancelled and o.confirmed_at is not None]
         gross = sum((o.value for o in counted), Decimal(0))
-        refunds = sum((Decimal(str(m.value)) for o in counted for m in self.state.orders[o.number].memos),
+        refunds = sum((Decimal(str(value)) for o in counted for value in self.memos_of.get(o.number, [])),
                       Decimal(0))
         dates = [o.confirmed_at for o in counted if o.confirmed_at is not None]
         prefix = self.rules.aggregate_prefix

@@ -28,6 +28,7 @@ class Finding:
 class StateDiff:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    waiting: list[Skipped] = field(default_factory=list)  # orders whose events rightly wait (not a difference)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(KINDS, 0)
@@ -38,7 +39,8 @@ class StateDiff:
     def report(self, limit_per_kind: int = 5) -> str:
         counts = self.counts()
         total = sum(counts.values())
-        lines = [f"oracle: {total} difference(s); {len(self.skipped)} ERP record(s) skipped by the rules"]
+        lines = [f"oracle: {total} difference(s); {len(self.skipped)} ERP record(s) skipped by the rules; "
+                 f"{len(self.waiting)} order(s) waiting"]
         lines += [f"  {kind:<20} {count}" for kind, count in counts.items()]
         for kind in KINDS:
             examples = [f for f in self.findings if f.kind == kind]
@@ -46,7 +48,8 @@ class StateDiff:
                 lines.append(f"{kind} (first {min(limit_per_kind, len(examples))} of {len(examples)}):")
                 lines += [f"  {f.key}: {f.detail} (expected {f.expected!r}, actual {f.actual!r})"
                           for f in examples[:limit_per_kind]]
-        if self.skipped:
-            lines.append(f"skipped (first {min(limit_per_kind, len(self.skipped))} of {len(self.skipped)}):")
-            lines += [f"  {s.record}: {s.reason}" for s in self.skipped[:limit_per_kind]]
+        for title, entries in (("skipped", self.skipped), ("waiting", self.waiting)):
+            if entries:
+                lines.append(f"{title} (first {min(limit_per_kind, len(entries))} of {len(entries)}):")
+                lines += [f"  {s.record}: {s.reason}" for s in entries[:limit_per_kind]]
         return "\n".join(lines)

@@ -131,6 +131,7 @@ class TenantRules:
     sales_channels: tuple[str, ...] = ("WEB", "POS")
     catch_all_customers: tuple[str, ...] = ("WEBGUEST",)
     use_storefront_ref: bool = False
+    storefront_sends_placed: tuple[str, ...] = ()  # channels whose storefront sends Placed Order itself
     dispatch_document: str = "pick"  # or "invoice"
     pick_shipped_value: str = "S"
     value_includes_tax: bool = True
@@ -179,7 +180,7 @@ TOML_KEYS: dict[str, tuple[str, ...]] = {
     **{stage: ("lifecycle", stage) for stage in ("entered", "confirmed", "on_hold", "cancelled", "closed")},
     **{name: ("lifecycle", name) for name in (
         "order_types", "divisions", "sales_channels", "catch_all_customers", "use_storefront_ref",
-        "dispatch_document", "value_includes_tax", "value_includes_freight")},
+        "storefront_sends_placed", "dispatch_document", "value_includes_tax", "value_includes_freight")},
     "pick_shipped_value": ("fields", "pick", "shipped_value"),
     **{metric: ("metrics", metric) for metric in (
         "placed_order", "ordered_product", "updated_order", "fulfilled_order", "cancelled_order", "refunded_order")},

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from testing.oracle import KINDS, ExpectedState, diff_state, expected_state
+from testing.oracle import KINDS, ExpectedState, TenantRules, diff_state, expected_state
 from tests.unit.testing.tenant import customer, dump, line, memo, order, pick, render, stock, style
 
 
@@ -163,3 +163,52 @@ def test_an_identical_copy_with_other_profile_ids_still_diffs_to_zero(expected: 
         for e in events:
             e["profile_id"] = ids[e["profile_id"]]
     assert counts_of(expected, renamed) == {}
+
+
+# --- storefront orders (docs/rules.md, "Events"; issue 14: storefront_ref_missing) ------------------------------
+STOREFRONT = TenantRules(use_storefront_ref=True, storefront_sends_placed=("SHOP",),
+                         sales_channels=("WEB", "POS", "SHOP"))
+
+
+def storefront_tenant() -> dict[str, Any]:
+    """A storefront order without its reference, one with it (the storefront sent their Placed Orders), and a
+    web order the fleet places."""
+    return dump(
+        customer=[customer("C1")],
+        order=[order("1", "C1", [line(1, 2, 10.0)], channel="SHOP"),
+               order("2", "C1", [line(1, 1, 30.0)], channel="SHOP", web_ref="SHOP#2"),
+               order("3", "C1", [line(1, 1, 5.0)], web_ref="SHOP#3")],
+        pick=[pick("P1", "1", [(2, 10.0)]), pick("P2", "2", [(1, 30.0)])],
+        creditmemo=[memo("M1", "1", 4.0), memo("M2", "2", 6.0)],
+    )
+
+
+def test_a_storefront_order_without_its_reference_waits_and_is_not_missing() -> None:
+    expected = expected_state(storefront_tenant(), STOREFRONT)
+    assert {k for k in expected.events if k[1].split(":")[0] in ("1", "2", "SHOP#2")} == {
+        ("Fulfilled Order", "2:fulfilled:P2"), ("Refunded Order", "SHOP#2")}, "nothing of order 1, no Placed of 2"
+    assert ("Placed Order", "SHOP#3") in expected.events
+    assert expected.profiles["customer:C1"].aggregates["erp_order_count"] == 3, "the ERP's truth counts all three"
+    assert expected.profiles["customer:C1"].aggregates["erp_refunds"] == 10.0
+
+    state = render(expected)  # what the rules ask: order 1's events wait, order 2's Placed is the storefront's
+    diff = diff_state(expected, state)
+    assert not any(diff.counts().values()), diff.report()
+    assert [(w.record, w.reason.split(":")[0]) for w in diff.waiting] == [("order:1", "storefront_ref_missing")]
+    assert "1 order(s) waiting" in diff.report() and "order:1: storefront_ref_missing" in diff.report()
+
+    owner = event(state, "Placed Order", "SHOP#3")["profile_id"]
+    storefronts = {"id": "s1", "profile_id": owner, "unique_id": "SHOP#2", "time": "2026-11-10T14:00:00+00:00",
+                   "value": 31.0}  # the storefront's own Placed Order and product event: not judged
+    state["events"]["Placed Order"].append(storefronts)
+    state["events"]["Ordered Product"].append({**storefronts, "id": "s2", "unique_id": "2:1"})
+    assert counts_of(expected, state) == {}
+
+    # order 1's events sent under its ERP number anyway: extra (they match no Placed Order), never "missing"
+    sent = {"profile_id": owner, "time": "2026-11-12T15:00:00+00:00"}
+    state["events"]["Refunded Order"].append({**sent, "id": "w1", "unique_id": "1", "value": 4.0})
+    state["events"]["Fulfilled Order"].append({**sent, "id": "w2", "unique_id": "1:fulfilled:P1", "value": 20.0})
+    diff = diff_state(expected, state)
+    assert {(f.kind, f.key) for f in diff.findings} == {("events_extra", "event:Refunded Order:1"),
+                                                        ("events_extra", "event:Fulfilled Order:1:fulfilled:P1")}
+    assert all("waiting for its reference" in f.detail for f in diff.findings)

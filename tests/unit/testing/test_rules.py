@@ -24,11 +24,13 @@ def test_a_tenant_file_overrides_only_what_it_sets(tmp_path: Path) -> None:
     mapping = tmp_path / "mapping.toml"
     mapping.write_text(
         '[lifecycle]\norder_types = ["WEB"]\ndispatch_document = "invoice"\nuse_storefront_ref = true\n'
+        'storefront_sends_placed = ["SHOP"]\n'
         '[metrics]\nplaced_order = "Order Placed"\n[stock]\nsellable_warehouses = ["WH1"]\n'
         '[fields.inventory]\nats = "qty_ats"\n[tenant]\ntimezone = "Europe/London"\n'
     )
     rules = TenantRules.from_toml(mapping)
     assert rules.order_types == ("WEB",) and rules.dispatch_document == "invoice" and rules.use_storefront_ref
+    assert rules.storefront_sends_placed == ("SHOP",)
     assert rules.placed_order == "Order Placed" and rules.sellable_warehouses == ("WH1",)
     assert rules.ats_field == "qty_ats" and rules.timezone == "Europe/London"
     assert rules.sales_channels == ("WEB", "POS")  # not set: the default
