@@ -24,7 +24,7 @@ gives the same version (nothing depends on when or where it was computed).
 Encoded so that string order is version order, and after every version of the former format
 (``2026-11-20T13:05:00~2026-11-20T18:05:03.120000Z``) a live Redis may still hold:
 
-    v2026-11-01T06:20:00Z#000002+22180235721000000000002
+    v2026-11-01T06:20:00Z#000002+225377814400000000000004   (three inputs)
     v<newest contributing version>+<digits of the rank sum, 2 digits><rank sum>
 
 The ``+`` sorts below every character that can follow a shorter version's end, and the width prefix makes
