@@ -187,7 +187,8 @@ class StockState:
                     if decided.figure is not None:
                         external_id, quantity, version = decided.figure
                         args = [external_id, f"{quantity}|{version}", version]
-                        self._set_if_newer(keys=[figure_key], args=args, client=pipe)
+                        # EVAL, not EVALSHA: no script check round trip before every step (Redis caches it)
+                        pipe.eval(_SET_IF_NEWER, 1, figure_key, *args)
                     written = pipe.execute()
                 except redis.WatchError:
                     self.conflicts += 1
