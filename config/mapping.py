@@ -323,6 +323,7 @@ class ExceptionOwners(Strict):
     consent_unconfirmed: Owner = "operations"
     beat_stale: Owner = "operations"
     buffer_stale: Owner = "operations"
+    stock_incomplete: Owner = "operations"
     default: Owner = "operations"
 
     def owner_of(self, exception_type: str) -> Owner:

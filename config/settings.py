@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How long an order change waits for the order's lock (another worker computing it) "
         "before the order goes to the delayed schedule to be synced again a second later.",
     )
+    stock_complete_seconds: float = Field(
+        300.0, gt=0, description="A SKU's stock figure is held while rows of it from the same poll cycle or CSV "
+        "report are still on their way (a first load spreads a SKU's warehouses over pages). A scan whose rows "
+        "stop arriving for this long is given up: its held figures are sent from the rows stored and a "
+        "stock_incomplete exception names each SKU and the warehouse rows that never arrived.",
+    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0

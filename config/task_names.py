@@ -21,6 +21,8 @@ FLUSH_ORDER_BULK = "bcsync.orders.flush_bulk"
 RESYNC_ORDERS = "bcsync.orders.resync"  # orders another worker was computing, or whose refund ids must be read
 FLUSH_STOCK = "bcsync.flush_stock"
 STOCK_RECORDS = "bcsync.stock_records"
+RELEASE_STOCK_SCAN = "bcsync.stock.release_scan"  # a closed stock scan: compute the SKUs it no longer holds
+EXPIRE_STOCK_SCANS = "bcsync.stock.expire_scans"  # beat: scans whose rows stopped arriving are given up
 
 # The delivery task under one name per operation kind, so Flower shows what is delivered
 # (`bcsync.deliver.subscribe`, `bcsync.deliver.event`, ...). The kinds are sync.operations.OperationKind's
@@ -42,5 +44,5 @@ ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
     GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, FLUSH_STOCK,
-    STOCK_RECORDS,
+    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS,
 )

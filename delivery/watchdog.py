@@ -21,8 +21,10 @@ from state.factory import Stores
 log = logging.getLogger(__name__)
 
 WATCH_EVERY_SECONDS = 30.0
-# the backfill buffer is flushed by its own run (`bcsync backfill orders`), not by the fleet
-UNWATCHED_BUFFERS = frozenset({"order_backfill"})
+# the backfill buffer is flushed by its own run (`bcsync backfill orders`), not by the fleet; held stock figures
+# wait for their scan's rows, which a long first load legitimately takes long to store: their bound is the
+# scan's (`bcsync.stock.expire_scans`, a stock_incomplete exception), not a flush's
+UNWATCHED_BUFFERS = frozenset({"order_backfill", "stock_held"})
 
 
 def watch_if_due(st: Stores, now: float | None = None, every: float = WATCH_EVERY_SECONDS) -> list[str]:

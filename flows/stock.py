@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from config.mapping import Mapping, get_mapping
@@ -35,6 +36,7 @@ from delivery.publish import publish_envelopes, submit
 from delivery.runtime import Runtime, runtime
 from delivery.senders.catalog import JOB_ROWS, stock_state
 from state.stock import SkuStep, StockState
+from state.stock_scans import ScanRows, row_entry
 from sync.catalog.records import RecordError, SkuKey
 from sync.catalog.transform import catalog_operations
 from sync.changes import ChangeEvent
@@ -60,31 +62,36 @@ FLUSH_CATALOG_ROWS = 5000  # catalog rows packed per flush (50 jobs); the rest w
 CATALOG_ORDER = ("catalog_item_upsert", "catalog_variant_upsert")  # items before their variants
 
 Record = tuple[dict[str, Any], str]  # a raw record and its version
+RECOMPUTE_CHUNK = 500  # SKUs asked at once whether a stock scan holds them
 
 
 # --- entry points -----------------------------------------------------------------------------------
 
 
 def handle_change(event: ChangeEvent) -> None:
-    """A poller change event of a style, inventory or location record, ordered by its change version."""
-    ingest(event.resource, [(event.record, event.version)])
+    """A poller change event of a style, inventory or location record, ordered by its change version (an
+    inventory row settles its entry in the poll cycle's stock scan: `flows/stock_complete.py`)."""
+    scan = ScanRows(event.scan, [row_entry(event.key, event.version)]) if event.resource == "inventory" else None
+    ingest(event.resource, [(event.record, event.version)], scan=scan)
 
 
-def ingest_report(resource: str, records: list[dict[str, Any]], as_of: datetime, rt: Runtime | None = None) -> None:
+def ingest_report(resource: str, records: list[dict[str, Any]], as_of: datetime, rt: Runtime | None = None,
+                  scan: ScanRows | None = None) -> None:
     """Records of a CSV report drop (or any bulk read) true as of `as_of` (aware): each is versioned from its
-    last_mod resolved against that time, or from the time itself when it has none (`report_version`)."""
+    last_mod resolved against that time, or from the time itself when it has none (`report_version`). `scan`:
+    the report's stock scan and each record's entry in it."""
     mapping = get_mapping()
     resource_mapping = getattr(mapping.resources, resource, None)
     field = resource_mapping.last_mod if resource_mapping is not None else "last_mod"
     zone = mapping.tenant.timezone
-    ingest(resource, [(raw, report_version(raw.get(field), as_of, zone)) for raw in records], rt)
+    ingest(resource, [(raw, report_version(raw.get(field), as_of, zone)) for raw in records], rt, scan)
 
 
-def ingest(resource: str, records: list[Record], rt: Runtime | None = None) -> None:
+def ingest(resource: str, records: list[Record], rt: Runtime | None = None, scan: ScanRows | None = None) -> None:
     rt = rt or runtime()
     mapping = get_mapping()
     if resource == "inventory":
-        ingest_inventory(records, mapping, rt)
+        ingest_inventory(records, mapping, rt, scan)
     elif resource == "style":
         ingest_styles([raw for raw, _ in records], mapping, rt)
     elif resource == "location":
@@ -104,17 +111,21 @@ def record_confirmed_units(sku: SkuKey, ref: str, units: float, at: float | None
 # --- inventory ---------------------------------------------------------------------------------------
 
 
-def ingest_inventory(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> None:
-    """Per SKU: store its rows and compute its figure in one atomic step, then plan the figure."""
+def ingest_inventory(records: Iterable[Record], mapping: Mapping, rt: Runtime, scan: ScanRows | None = None) -> None:
+    """Per SKU: store its rows, then - unless a stock scan still has rows of it on their way (complete figures
+    only: `flows/stock_complete.py`) - compute its figure over every stored row in one atomic step and plan it.
+    A held SKU's figure is neither computed nor recorded (a variant's creation would send the newest one
+    recorded); whoever completes it computes it."""
     state = stock_state(rt)
     by_sku = _rows_by_sku(records, mapping, rt)
     if not by_sku:
         return
     _read_locations_if_none(mapping, state, rt)
     for sku in sorted(by_sku):
-        settled = store_and_compute(sku.text, by_sku[sku], mapping, state, rt)
-        if settled is not None:
-            plan_figure(settled.figure, settled.external_id, mapping, state, rt)
+        store_and_compute(sku.text, by_sku[sku], mapping, state, rt, hold=True)
+    # only now, with its rows stored, does a row count as arrived
+    stored = [(scan.scan, entry) for entry in scan.entries] if scan is not None else []
+    recompute_skus(rt.stores.stock_scans.settle(stored, sorted(sku.text for sku in by_sku)), mapping, rt)
 
 
 def _rows_by_sku(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> dict[SkuKey, list[tuple[str, Versioned]]]:
@@ -140,13 +151,15 @@ class Settled:
 
 
 def store_and_compute(
-    sku_text: str, incoming: list[tuple[str, Versioned]], mapping: Mapping, state: StockState, rt: Runtime
+    sku_text: str, incoming: list[tuple[str, Versioned]], mapping: Mapping, state: StockState, rt: Runtime,
+    hold: bool = False,
 ) -> Settled | None:
     """ONE atomic step of a SKU: keep the incoming rows newer than those stored, compute the figure over
     every stored row (`stored_figure`, versioned by every row and location record) and record it as the
     variant's newest figure. Without incoming rows (a location changed) only the figure is recomputed.
     Returns the figure to plan: one newly recorded, or - for a step that changed nothing, e.g. a task run
-    again after a crash - the held figure if it is exactly this one and was never planned."""
+    again after a crash - the held figure if it is exactly this one and was never planned. `hold`: store the
+    rows only (the SKU's figure waits for the rest of its rows: `ingest_inventory`)."""
     zone = mapping.tenant.timezone
     outcome: dict[str, Any] = {}
 
@@ -156,6 +169,8 @@ def store_and_compute(
         changed = merge_newest(rows, incoming)
         rows.update(changed)
         written = {warehouse: encode(row) for warehouse, row in changed.items()}
+        if hold:
+            return SkuStep(rows=written)
         try:
             figure = _figure_of(rows.values(), decode_all(held_locations).values(), mapping)
         except StockConfigError as exc:  # rows are kept: the figures follow once the configuration is fixed
@@ -181,7 +196,7 @@ def store_and_compute(
     settled: Settled | None = outcome.get("settled")
     if settled is None or recorded:
         return settled
-    if decided.figure is None and _never_planned(settled, state):
+    if _never_planned(settled, state):  # this very figure recorded, its worker gone before planning it
         return settled
     return None  # a newer (or this very) figure is already recorded and planned
 
@@ -239,8 +254,13 @@ def _read_locations_if_none(mapping: Mapping, state: StockState, rt: Runtime) ->
 
 def recompute_all(mapping: Mapping, rt: Runtime) -> int:
     """A newer location record (a warehouse made sellable or not) re-computes every SKU's figure; returns the
-    figures planned."""
-    return recompute_skus(stock_state(rt).sku_texts(), mapping, rt)
+    figures planned. A SKU a stock scan holds is left to its release (computed then, with these locations)."""
+    scans, planned = rt.stores.stock_scans, 0
+    texts = iter(stock_state(rt).sku_texts())
+    while chunk := list(islice(texts, RECOMPUTE_CHUNK)):
+        held = scans.holding(chunk)
+        planned += recompute_skus([sku_text for sku_text in chunk if sku_text not in held], mapping, rt)
+    return planned
 
 
 def recompute_skus(sku_texts: Iterable[str], mapping: Mapping, rt: Runtime) -> int:

@@ -295,6 +295,8 @@ MEANINGS: dict[str, str] = {
     "ExceptionOwners.consent_unconfirmed": "A consent job not seen applied in time: the latest state was sent again.",
     "ExceptionOwners.beat_stale": "Beat stopped ticking: stock figures and the hourly profile batch are not sent.",
     "ExceptionOwners.buffer_stale": "A buffer (stock figures, order bulk, catalog outbox) holds work its flush misses.",
+    "ExceptionOwners.stock_incomplete": "Inventory rows of a poll cycle or CSV report never arrived: the SKU's figure "
+    "was sent from the rows stored.",
     "ExceptionOwners.default": "Owner of any exception type not listed here.",
 }
 

@@ -1,10 +1,11 @@
 """The fleet's Redis buffers as operators see them, and the reclaim of claims whose process died.
 
 Buffers hold work until a flush publishes it: the order bulk buffers (lists), the debounced stock figures
-and the catalog outbox (hashes). A flush moves what it publishes into a claim (`state/claims.py`) until the
-broker has it. `buffer_ages` gives each buffer's item count and the age of its oldest item, for
-`bcsync status` and a watchdog; `reclaim_stale_claims` is what a periodic thread calls so that claims of a
-dead process go back even when no flush runs.
+and the catalog outbox (hashes); and the stock figures held until every row of their SKU that a scan delivers
+is stored (`state/stock_scans.py`: released by the scan, not by a flush). A flush moves what it publishes
+into a claim (`state/claims.py`) until the broker has it. `buffer_ages` gives each buffer's item count and the
+age of its oldest item, for `bcsync status` and a watchdog; `reclaim_stale_claims` is what a periodic thread
+calls so that claims of a dead process go back even when no flush runs.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from state.claims import ClaimStore
 from state.factory import Stores
 from state.keys import RedisKeys
 from state.stock import StockState
+from state.stock_scans import StockScans
 
-BUFFERS = ("order_bulk", "order_backfill", "stock_pending", "catalog_outbox", "open_claims")
+BUFFERS = ("order_bulk", "order_backfill", "stock_pending", "stock_held", "catalog_outbox", "open_claims")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def _since(client: redis.Redis, buffer: str) -> float | None:
 def buffer_ages(stores: Stores, now: float | None = None) -> dict[str, BufferAge]:
     """Each buffer's items and the age in seconds of its oldest item (`BUFFERS` names them). A list's and
     the outbox's age count from when it last became non-empty; a stock figure's from when it first became
-    pending; a claim's from when it was made."""
+    pending; a held stock figure's from when its SKU was first held; a claim's from when it was made."""
     now = time.time() if now is None else now
     client, prefix = stores.redis, stores.settings.key_prefix
     keys = RedisKeys(prefix)
@@ -60,6 +62,8 @@ def buffer_ages(stores: Stores, now: float | None = None) -> dict[str, BufferAge
         ages[name] = BufferAge(items, _age(_since(client, buffer), now) if items else None)
     pending = int(client.hlen(stock.pending_key))
     ages["stock_pending"] = BufferAge(pending, _age(stock.oldest_pending_seen(), now) if pending else None)
+    held, since = StockScans(client, prefix).held()
+    ages["stock_held"] = BufferAge(held, _age(since, now))
     outbox = int(client.hlen(stock.outbox_key))
     ages["catalog_outbox"] = BufferAge(outbox, _age(_since(client, stock.outbox_key), now) if outbox else None)
     claimed, oldest = ClaimStore(client, prefix).open_claims()

@@ -29,6 +29,7 @@ from state.orders import RedisOrderState
 from state.outage import KlaviyoOutage
 from state.profiles import ProfileStore
 from state.stock import StockState
+from state.stock_scans import StockScans
 from state.task_runs import TaskRuns
 from state.watermarks import WatermarkStore
 
@@ -112,6 +113,10 @@ class Stores:
     @cached_property
     def stock(self) -> StockState:
         return StockState(self.redis, self.settings.key_prefix, self.settings.ledger_ttl_days)
+
+    @cached_property
+    def stock_scans(self) -> StockScans:
+        return StockScans(self.redis, self.settings.key_prefix)
 
 
 def build_stores(

@@ -65,6 +65,9 @@ class ChangeEvent(BaseModel):
     version: str = Field(description="Orders changes of one record: '<last_mod UTC ISO>#<sequence>', or "
                          "'s<ERP counter>#<last_mod UTC ISO>#<sequence>' (see `change_version`)")
     state: str = Field("", exclude=True, description="The fingerprint entry to store once handed on")
+    # the stock scan (state/stock_scans.py) that delivers this inventory row; empty: none (messages written
+    # before scans existed parse as before and count as complete)
+    scan: str = ""
 
     @property
     def record_ref(self) -> str:

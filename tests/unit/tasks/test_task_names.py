@@ -33,6 +33,8 @@ ADDED = {
     "bcsync.customers.guard_consent": ["events"],
     "bcsync.check_consent_jobs": ["jobs", "lane"],
     "bcsync.orders.resync": ["numbers", "lane", "backfill"],
+    "bcsync.stock.release_scan": ["scan"],
+    "bcsync.stock.expire_scans": [],
 }
 
 # an envelope as the fleet published it before the move, e.g. held in the delayed schedule
