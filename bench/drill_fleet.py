@@ -30,6 +30,7 @@ from config.celery import make_app
 from config.lanes import LANES
 from config.settings import Settings
 from sandbox.bluecherry.app import create_app as create_bluecherry
+from sandbox.bluecherry.catalog import STOREFRONT_CHANNEL
 from sandbox.bluecherry.config import BlueCherrySandboxConfig, LiveRates
 from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
@@ -42,9 +43,14 @@ from tests.support.fleet import ROOT, WorkerProcess, configured_like, fleet_env,
 
 BC_KEY = "drill-key"
 POLL_SECONDS = 2.0
-# Every resource polled every 2 s, so a drill's changes reach the fleet within seconds.
+# Every resource polled every 2 s, so a drill's changes reach the fleet within seconds. Orders go under their
+# storefront reference, and one channel's storefront sends its own Placed Order: the generated tenant has a few
+# such orders without their reference (STOREFRONT_EVERY), whose events must wait (storefront_ref_missing).
 MAPPING = "\n".join(f"[resources.{name}]\npoll_seconds = {POLL_SECONDS}\n" for name in (
-    "customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "location"))
+    "customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "location")) + (
+    f'[lifecycle]\nsales_channels = ["WEB", "POS", "{STOREFRONT_CHANNEL}"]\n'
+    f'storefront_sends_placed = ["{STOREFRONT_CHANNEL}"]\nuse_storefront_ref = true\n')
+STOREFRONT_EVERY = 5  # every 5th generated web order comes from the storefront, every second of those without ref
 HOOKS = ("tests.support.handler_bug",)  # inert until a drill sets its Redis key
 
 
@@ -168,7 +174,7 @@ class DrillFleet:
                       if name not in ("bursts", "burst_size")})
         bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, seed=self.seed, customers=size.customers,
                                             styles=size.styles, orders=size.orders, history_days=120,
-                                            live_rates=rates)
+                                            live_rates=rates, storefront_every=STOREFRONT_EVERY)
         self.bc = self._stack.enter_context(ServerThread(create_bluecherry(bc_config)))
         self.klaviyo = self._stack.enter_context(
             ServerThread(create_klaviyo(KlaviyoSandboxConfig(

@@ -196,6 +196,8 @@ WAREHOUSES = (
     ("RTN", "Returns Processing", "W", "WH1", "N"),
 )
 SELLABLE = ("WH1", "WH2")
+# a storefront whose own Klaviyo integration sends Placed Order (a tenant lists it in `storefront_sends_placed`)
+STOREFRONT_CHANNEL = "SHOP"
 CARRIERS = ("UPS", "FEDEX", "USPS", "DHL")
 RETURN_REASONS = (
     ("FIT", "Did not fit"),

@@ -23,6 +23,7 @@ from sandbox.bluecherry.catalog import (
     GUEST,
     RETURN_REASONS,
     SELLABLE,
+    STOREFRONT_CHANNEL,
     WAREHOUSES,
     WHOLESALE_ACCOUNTS,
     build_styles,
@@ -114,7 +115,12 @@ def generate_tenant(
     history_days: int = 365,
     batch: int = 20000,
     progress: Callable[[int], None] | None = None,
+    storefront_every: int = 0,
 ) -> dict[str, int]:
+    """`storefront_every` N > 0: every Nth order, when a web order, comes in through the storefront channel
+    (`STOREFRONT_CHANNEL`), and every second one of those lacks its storefront reference (`web_ref` empty).
+    Decided by the order's place in the history, so the random stream, hence the rest of the tenant, is the
+    same with or without it."""
     # One random stream for the whole tenant: the order of its draws is the data, so the parts below run in
     # this order and each draws in the same order as ever.
     rng = random.Random(seed)
@@ -134,7 +140,7 @@ def generate_tenant(
     store.set_counter("customer", customers)
 
     history = _History(rng, stamp, out, now, seed, customers, wholesale,
-                       active=[s for s in skus if s["status"] == "A"] or skus)
+                       active=[s for s in skus if s["status"] == "A"] or skus, storefront_every=storefront_every)
     span = now - start
     for n in range(orders):
         history.add_order(n, start + (n + rng.random()) * span / max(1, orders))
@@ -260,6 +266,7 @@ class _History:
     customers: int
     wholesale: list[str]
     active: list[dict[str, Any]]
+    storefront_every: int = 0  # see `generate_tenant`
     numbers: dict[str, int] = field(
         default_factory=lambda: {kind: NUMBER_START[kind] for kind in ("pick", "invoice", "memo")}
     )
@@ -279,6 +286,11 @@ class _History:
         )
         code, addresses = self.buyer(n, ord_type)
         lines, first_season = self.order_lines(ord_type)
+        web_ref = f"SHOP#{n + 1}" if ord_type == "WEB" else ""
+        every = self.storefront_every
+        if every > 0 and ord_type == "WEB" and n % every == 0:
+            channel = STOREFRONT_CHANNEL
+            web_ref = "" if n // every % 2 == 0 else web_ref
         order = order_body(
             ord_num,
             code,
@@ -288,7 +300,7 @@ class _History:
             self.stamp(ts),
             addresses,
             lines,
-            web_ref=f"SHOP#{n + 1}" if ord_type == "WEB" else "",
+            web_ref=web_ref,
             season=first_season,
             po_num=f"PO{n + 1}" if ord_type == "WHL" else "",
             discount_pct=0.1 if rng.random() < 0.15 else 0.0,

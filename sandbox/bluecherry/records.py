@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.bluecherry.catalog import STOREFRONT_CHANNEL
+
 SKU_FIELDS = ("style", "color_code", "lbl_code", "dimension", "size_desc", "upc")
 
 
@@ -120,7 +122,7 @@ def order_body(
         "sales_channel": channel,
         "division": division,
         "season": season,
-        "department": "ECOM" if channel == "WEB" else "STORES" if channel == "POS" else "WHSL",
+        "department": "ECOM" if channel in ("WEB", STOREFRONT_CHANNEL) else "STORES" if channel == "POS" else "WHSL",
         "ord_status": "E",
         "hold_reason": "",
         "curr_code": "USD",

@@ -48,6 +48,7 @@ class BlueCherrySandbox:
             styles=sizes.get("styles", cfg.styles),
             orders=sizes.get("orders", cfg.orders),
             history_days=sizes.get("history_days", cfg.history_days),
+            storefront_every=cfg.storefront_every,
         )
         return self.generated
 

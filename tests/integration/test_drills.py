@@ -1,7 +1,8 @@
 """`bench/drills.py --quick` in the test command: no fault, every worker SIGKILLed with deliveries in flight,
 Klaviyo answering 30% 5xx - each from a clean state, every lane at concurrency 2, Blue Cherry trading live, the
 end result checked by the independent oracle (testing/oracle). After the no-fault drill the oracle is checked
-itself: differences planted in the Klaviyo sandbox are reported exactly, and nothing else."""
+itself: differences planted in the Klaviyo sandbox are reported exactly, and nothing else; and the tenant's
+storefront orders without their reference are reported waiting, with nothing sent under their ERP number."""
 
 from __future__ import annotations
 
@@ -79,7 +80,12 @@ def test_no_fault_drill_then_the_oracle_reports_exactly_what_was_planted() -> No
     with DrillFleet(QUICK) as fleet:
         result = run_drill_in(fleet, DRILLS["no_fault"])
         assert_nothing_lost_nothing_doubled(result, transient=True)
-        before = _findings(fleet.oracle_diff())
+        diff = fleet.oracle_diff()
+        # the tenant's storefront orders without their reference: their events wait, none under the ERP number
+        assert diff.waiting, "the drill tenant exercises storefront_ref_missing"
+        assert result.exceptions.get("ecommerce/storefront_ref_missing"), result.exceptions
+        assert not [f.key for f in diff.findings if "waiting for its reference" in f.detail], diff.report()
+        before = _findings(diff)
         planted = _plant(fleet)
         after = _findings(fleet.oracle_diff())
     new = after - before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from sandbox.bluecherry.catalog import STOREFRONT_CHANNEL
 from sandbox.bluecherry.clock import SandboxClock
 from sandbox.bluecherry.generator import fast_stamper, generate_tenant
 from sandbox.bluecherry.store import RecordStore
@@ -107,3 +108,24 @@ def test_nothing_is_stamped_after_the_clock_and_no_two_customers_share_an_email(
         assert latest <= "2026-11-20 12:00:00", (resource, latest)
     emails = Counter(row.body["email"] for row in store.iterate("customer") if row.body.get("email"))
     assert max(emails.values()) == 1, emails.most_common(3)
+
+
+def test_storefront_orders_some_without_their_reference_leave_the_rest_of_the_tenant_as_it_was() -> None:
+    def tenant(every: int) -> dict[str, list[dict[str, object]]]:
+        store = RecordStore()
+        clock = SandboxClock("America/New_York", "2026-11-20 12:00:00", frozen=True)
+        generate_tenant(store, clock, seed=7, customers=30, styles=4, orders=40, history_days=120,
+                        storefront_every=every)
+        return {r: [row.body for row in store.iterate(r)] for r in ("order", "pick", "creditmemo", "inventory")}
+
+    plain, with_storefront = tenant(0), tenant(5)
+    for resource in ("pick", "creditmemo", "inventory"):
+        assert plain[resource] == with_storefront[resource], resource
+    changed = [(before, after) for before, after in zip(plain["order"], with_storefront["order"], strict=True)
+               if before != after]
+    assert changed and all({k for k in before if before[k] != after[k]} <= {"sales_channel", "web_ref"}
+                           for before, after in changed), "only the channel and the reference differ"
+    assert {after["sales_channel"] for _, after in changed} == {STOREFRONT_CHANNEL}
+    assert all(before["sales_channel"] == "WEB" and before["web_ref"] for before, _ in changed)
+    missing = [after["ord_num"] for _, after in changed if not after["web_ref"]]
+    assert 0 < len(missing) < len(changed), missing
