@@ -29,6 +29,7 @@ from connectors.klaviyo.errors import (
     RateLimitedLocally,
     ThrottledError,
     TransientError,
+    creation_found_existing,
     parse_error_items,
     rows_from_pointers,
 )
@@ -369,20 +370,21 @@ class KlaviyoClient:
         return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
 
     def upsert_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        """Create the item; if it exists (409), update it with the same payload."""
+        """Create the item; if Klaviyo says it exists (`creation_found_existing`), update it with the same
+        payload."""
         try:
             return self.create_catalog_item(payload)
         except PermanentError as exc:
-            if exc.status != 409:
+            if not creation_found_existing(exc):
                 raise
         return self.update_catalog_item(payload)
 
     def upsert_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        """Create the variant; if it exists (409), update it (its item cannot change)."""
+        """Create the variant; if Klaviyo says it exists, update it (its item cannot change)."""
         try:
             return self.create_catalog_variant(payload)
         except PermanentError as exc:
-            if exc.status != 409:
+            if not creation_found_existing(exc):
                 raise
         return self.update_catalog_variant(payload)
 

@@ -184,6 +184,39 @@ class RateLimitedLocally(KlaviyoError):
         return {"delay": self.delay}
 
 
+# --- "this object already exists" ----------------------------------------------------------------------
+# A catalog bulk job reports each failed row as an `APIJobErrorPayload` (Klaviyo's OpenAPI spec: `id`, `code`,
+# `title`, `detail`, `source.pointer` - no HTTP status), so a row that failed because the item or variant is
+# already there can only be told by its code and detail. Klaviyo documents no code for that case (the spec's
+# only example code is `invalid`), so the codes below are those Klaviyo's JSON:API errors use for it or
+# could (`conflict` is JSON:API's answer to creating a resource whose client-made id exists; the Klaviyo
+# sandbox says `duplicate_catalog_item` / `duplicate_catalog_variant`), and the detail is the fallback:
+# whatever the code, a detail saying the object "already exists" is that case. Asked only of *creations*.
+ALREADY_EXISTS_CODES = frozenset(
+    {"conflict", "duplicate", "already_exists", "exists", "duplicate_catalog_item", "duplicate_catalog_variant"}
+)
+# Codes that speak of a collision with *another* object (a profile owning the identifiers): never "exists".
+_OTHER_OBJECT_CODES = frozenset({"duplicate_profile"})
+_ALREADY_EXISTS_DETAIL = re.compile(r"\balready\s+exist|\bexists?\s+already\b", re.IGNORECASE)
+
+
+def already_exists(error: KlaviyoErrorItem | dict[str, Any]) -> bool:
+    """True when a creation's error (a job row's or a call's) says the object is already in Klaviyo."""
+    item = error if isinstance(error, KlaviyoErrorItem) else KlaviyoErrorItem.from_json(error)
+    code = (item.code or "").strip().lower().replace("-", "_")
+    if code in _OTHER_OBJECT_CODES:
+        return False
+    return code in ALREADY_EXISTS_CODES or bool(item.detail and _ALREADY_EXISTS_DETAIL.search(item.detail))
+
+
+def creation_found_existing(exc: KlaviyoError) -> bool:
+    """A single create refused because the object exists: an error item says so (code or detail), or a
+    409 without any readable error body (JSON:API's status for a client-made id that is taken)."""
+    if exc.errors:
+        return any(already_exists(item) for item in exc.errors)
+    return exc.status == 409
+
+
 # `/data/attributes/events-bulk-create/data/3/...`, `/data/attributes/profiles/data/17/...`,
 # `/data/attributes/items/data/5`, `/data/attributes/variants/data/0/attributes/sku`
 _ROW_POINTER = re.compile(r"^/data/attributes/[^/]+/data/(\d+)(?:/|$)")
