@@ -17,8 +17,10 @@ Newest figure wins, at three moments:
    complete, every row that carried stock is compared with the newest figure computed for its variant; if
    a newer one exists the row may have overwritten it, so the newest figure is PATCHed again (and again
    while a yet newer one appears), and the ledger keeps the newest version only.
-Per-row job errors go to dead letters; a `duplicate` 409 on create means the object exists: it is marked
-known and its row re-sent as an update.
+Per-row job errors go to dead letters, except on a create job a row Klaviyo refused because the object is
+already there (a job row has no HTTP status: told by its error code and detail, `already_exists`): it is
+marked known and re-sent as an update - a variant with its newest figure - so a full re-sync into a Klaviyo
+that already holds the catalog (state lost, onboarding) dead-letters nothing. Single creates the same.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from typing import Any
 
 from config.task_names import CHECK_CATALOG_JOB, deliver_task
 from connectors.klaviyo.client import KlaviyoClient
-from connectors.klaviyo.errors import KlaviyoError, PermanentError, TransientError
+from connectors.klaviyo.errors import (
+    KlaviyoError,
+    KlaviyoErrorItem,
+    PermanentError,
+    TransientError,
+    already_exists,
+    creation_found_existing,
+    row_of_pointer,
+)
 from connectors.klaviyo.limits import MAX_CATALOG_BULK_ROWS
 from delivery.envelope import envelope
 from delivery.results import SendResult, ledger_entry
@@ -41,7 +51,7 @@ from state.stock import StockState
 from sync.ledger import LedgerEntry
 from sync.operations import Operation
 from sync.stock.coalesce import newest_wins
-from sync.stock.urgency import inventory_key
+from sync.stock.urgency import inventory_key, inventory_operation
 
 log = logging.getLogger(__name__)
 
@@ -258,27 +268,24 @@ def _send_one_variant(
     external_id = op.payload["external_id"]
     if create:
         figure = state.figure(external_id)
+        landed = figure[1] if figure else ""
         try:
             resp = client.create_catalog_variant(_variant_create_payload(op, figure))
         except PermanentError as exc:
-            if exc.status != 409:
+            if not creation_found_existing(exc):
                 raise
+            # Klaviyo holds it already: its attributes go as an update, which never carries stock, so
+            # no figure landed - the newest one computed follows as a PATCH below
             resp = client.update_catalog_variant(_variant_update_payload(op))
+            landed = ""
         state.mark_created("variant", [external_id])
-        if figure is not None:
-            _after_stock_landed(runtime(), client, {external_id: figure[1]}, created=True)
+        _after_stock_landed(runtime(), client, {external_id: landed}, created=True)
     else:
         resp = client.update_catalog_variant(_variant_update_payload(op))
     result.delivered.append(ledger_entry(op, resp.status, "catalog_variant_upsert", resp.data))
 
 
 # --- read-back of a job -----------------------------------------------------------------------------
-
-
-def _row_of(error: dict[str, Any]) -> int | None:
-    pointer = str((error.get("source") or {}).get("pointer") or "")
-    parts = pointer.rstrip("/").split("/")
-    return int(parts[5]) if len(parts) > 5 and parts[5].isdigit() else None
 
 
 def check_catalog_job(
@@ -301,13 +308,15 @@ def check_catalog_job(
     state.job_finished(job_id)
     failed: dict[int, dict[str, Any]] = {}
     for error in attrs.get("errors") or []:
-        row = _row_of(error)
+        row = row_of_pointer(KlaviyoErrorItem.from_json(error).pointer)
         if row is not None and 0 <= row < len(ops):
             failed[row] = error
-    duplicates = [i for i, e in failed.items() if kind.endswith("create") and str(e.get("status")) == "409"]
+    # A job row carries no HTTP status: "already exists" is told by its code and detail (`already_exists`).
+    creating = kind.endswith("create")
+    existing = [i for i, e in failed.items() if creating and already_exists(e)]
     object_kind = "item" if kind.startswith("item") else "variant"
-    done = [op for i, op in enumerate(ops) if i not in failed or i in duplicates]
-    if kind.endswith("create"):
+    done = [op for i, op in enumerate(ops) if i not in failed or i in existing]
+    if creating:  # rows found existing too: Klaviyo holds them, later syncs go straight to updates
         state.mark_created(object_kind, [op.payload["external_id"] for op in done])
     applied = [op for i, op in enumerate(ops) if i not in failed]
     answer = {"data": {"id": job_id, "type": kind}}
@@ -318,7 +327,7 @@ def check_catalog_job(
         rt.ledger.record(entries)
     now = time.time()
     for i, error in failed.items():
-        if i in duplicates:
+        if i in existing:
             continue
         attempt = Attempt(
             at=now,
@@ -335,14 +344,32 @@ def check_catalog_job(
             [attempt],
             f"catalog job {job_id} reported an error for this row",
         )
-    if duplicates:  # Klaviyo already holds them: send the same rows again, now as updates
-        again = [ops[i] for i in duplicates]
-        rt.delayed.add(deliver_task(again[0].kind), [envelope(again, lane)], lane, time.time())
+    if existing:
+        _update_existing(rt, kind, [ops[i] for i in existing], lane)
     landed = {e: v for e, v in carried.items() if any(op.payload["external_id"] == e for op in applied)}
     if kind == "variant-create":  # created without a figure: stock as computed since, if any
         for op in applied:
             landed.setdefault(op.payload["external_id"], "")
     _after_stock_landed(rt, client, landed, created=kind == "variant-create")
+
+
+def _update_existing(rt: Runtime, kind: str, rows: list[Operation], lane: str) -> None:
+    """Rows a create job found already in Klaviyo (already marked known): the same rows again, now as
+    updates. A variant's update never carries stock and its creation's figure did not land, so the newest
+    figure computed for each goes too, as `variant_inventory` (which skipped it while the variant was
+    unknown): otherwise a variant Klaviyo held before the fleet's state was lost keeps a stale figure."""
+    log.info("catalog %s job: %s rows already in Klaviyo, sent again as updates", kind, len(rows))
+    now = time.time()
+    rt.delayed.add(deliver_task(rows[0].kind), [envelope(rows, lane)], lane, now)
+    if kind != "variant-create":
+        return
+    figures = stock_state(rt).figures([op.payload["external_id"] for op in rows])
+    stock = [
+        inventory_operation(external_id, quantity, version, "batch", f"variant:{external_id}")
+        for external_id, (quantity, version) in figures.items()
+    ]
+    if stock:
+        rt.delayed.add(deliver_task("variant_inventory"), [envelope(stock, lane)], lane, now)
 
 
 def _after_stock_landed(
