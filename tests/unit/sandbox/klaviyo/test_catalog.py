@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support import klaviyo_bodies as bodies
+from tests.support.openapi import klaviyo_openapi
 from tests.unit.sandbox.klaviyo.conftest import Running, wait_for
 
 ITEM = "$custom:::$default:::STYLE-1"
@@ -80,6 +81,31 @@ def test_item_and_variant_bulk_create_jobs(klaviyo: Running) -> None:
     catalog = klaviyo.client.get("/_sandbox/state").json()["catalog"]
     assert catalog["items"]["$custom:::$default:::A"]["title"] == "Renamed"
     assert "$custom:::$default:::A-1" in catalog["variants"]
+
+
+def test_a_create_job_row_of_an_existing_object_is_reported_as_klaviyo_documents_it(klaviyo: Running) -> None:
+    """OpenAPI `APIJobErrorPayload`: id, code, title, detail, source.pointer - no HTTP status, no meta. The
+    code and detail are what a client can tell "already exists" by (Klaviyo documents no code for it)."""
+    schemas = klaviyo_openapi()["components"]["schemas"]
+    documented = set(schemas["APIJobErrorPayload"]["properties"])
+    make_variant(klaviyo)
+    jobs = [
+        ("catalog-item-bulk-create-jobs", bodies.item_bulk_create([bodies.catalog_item("STYLE-1"),
+                                                                    bodies.catalog_item("STYLE-2")]), ITEM),
+        ("catalog-variant-bulk-create-jobs", bodies.variant_bulk_create([bodies.catalog_variant("SKU-1"),
+                                                                          bodies.catalog_variant("SKU-2")]), VARIANT),
+    ]
+    for path, body, existing in jobs:
+        job = klaviyo.client.post(f"/api/{path}", json=body).json()["data"]
+        klaviyo.client.post("/_sandbox/complete-jobs")
+        attributes = klaviyo.client.get(f"/api/{path}/{job['id']}").json()["data"]["attributes"]
+        assert (attributes["completed_count"], attributes["failed_count"]) == (1, 1)
+        (error,) = attributes["errors"]
+        assert set(error) == documented and set(error["source"]) <= set(schemas["ErrorSource"]["properties"])
+        assert "status" not in error and error["source"]["pointer"].endswith("/data/0")
+        assert error["code"].startswith("duplicate_catalog_") and f"'{existing}' already exists" in error["detail"]
+        state_job = klaviyo.client.get("/_sandbox/state").json()["jobs"][job["id"]]
+        assert state_job["errors"] == attributes["errors"]  # the control view says no more than the API
 
 
 def test_catalog_bulk_limit_100(klaviyo: Running) -> None:
