@@ -15,7 +15,7 @@ refreshed on write, so SKUs that stop changing age out):
   outbox               hash operation key -> JSON Operation (catalog rows waiting to be packed into bulk jobs)
   outbox:since         when the outbox last became non-empty (state/claims.py)
   skumap               hash SKU text -> variant external_id (learnt from styles; for non key-only templates)
-  created:item|variant set of external_ids Klaviyo is known to hold (created or seen as 409 duplicate)
+  created:item|variant set of external_ids Klaviyo is known to hold (created, or found there by a create)
   confirmed:<sku text> zset "<ref>:<units>" scored by confirmation time (dynamic high-demand rule)
   inflight             zset catalog bulk job id -> created time (at most 500 in flight)
 
