@@ -28,22 +28,26 @@ from redis.exceptions import LockError
 import config.celery
 from config.mapping import Mapping, get_mapping
 from config.settings import Settings, get_settings
-from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES
+from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES, RELEASE_STOCK_SCAN
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
 from state.factory import stores
 from state.fingerprints import FingerprintStore
 from state.keys import RedisKeys
+from state.stock_scans import ExpectedRow, StockScans, row_entry
 from state.watermarks import WatermarkStore
+from sync.catalog.records import RecordError
 from sync.changes import ChangeEvent, classify
 from sync.customers.consent_changes import classify_consent
 from sync.customers.records import parse_customer
 from sync.fingerprints import StoredFingerprint
 from sync.localtime import filter_start, local_to_utc
+from sync.stock.ats import parse_inventory_row
 
 log = logging.getLogger("bcsync.poller")
 
 Emit = Callable[[list[ChangeEvent]], None]
+Release = Callable[[list[str]], None]  # stock scans just closed, to be swept
 # raw record -> the problems that make it unusable (empty: fine)
 Validator = Callable[[dict[str, Any], Mapping], list[str]]
 MAX_PASSES = 4
@@ -80,6 +84,9 @@ VALIDATORS: dict[str, Validator] = {"customer": validate_customer}
 # resource -> does an invalid record still carry a consent change to classify (see `_consent_events`)
 CONSENT_READABLE: dict[str, Callable[[dict[str, Any], Mapping], bool]] = {"customer": customer_consent_readable}
 SKIP: dict[str, Callable[[dict[str, Any], Mapping], bool]] = {"customer": is_catch_all_customer}
+# resources whose rows belong to a stock scan (state/stock_scans.py), with the scan's source name: a SKU's
+# figure waits until every row of it the cycle delivers is stored
+SCANNED = {"inventory": "poll:inventory"}
 
 
 @dataclass
@@ -121,6 +128,13 @@ def celery_emit(events: list[ChangeEvent]) -> None:
             celery_app.send_task(HANDLE_CUSTOMER_CHANGES, args=[bodies], queue=lane, producer=producer)
 
 
+def celery_release(scans: list[str]) -> None:
+    """Default release: one `bcsync.stock.release_scan` per closed stock scan, on the lane of its rows."""
+    celery_app = config.celery.app
+    for scan in scans:
+        celery_app.send_task(RELEASE_STOCK_SCAN, args=[scan], queue="fast")
+
+
 @dataclass
 class Poller:
     client: BlueCherryClient
@@ -136,11 +150,15 @@ class Poller:
     stop_event: threading.Event = field(default_factory=threading.Event)
     # When a page was read (aware UTC): it places a last_mod of a repeated hour in the change version.
     clock: Callable[[], datetime] = utc_now
+    release: Release = celery_release
+    scans: StockScans | None = None
 
     def __post_init__(self) -> None:
         prefix = self.settings.key_prefix
         self.fingerprints = FingerprintStore(self.redis, prefix, self.settings.fingerprint_ttl_days)
         self.watermarks = WatermarkStore(self.redis, prefix)
+        self.scans = self.scans or StockScans(self.redis, prefix)
+        self._scan: dict[str, str] = {}  # resource -> its stock scan of this cycle (once it emitted a row)
         self.zone = ZoneInfo(self.mapping.tenant.timezone)
         self.resources = tuple(self.resources) or tuple(type(self.mapping.resources).model_fields)
         ttl = self.lock_ttl if self.lock_ttl is not None else self.settings.poller_lock_ttl_seconds
@@ -164,6 +182,7 @@ class Poller:
         since = filter_start(current, self.overlap, self.zone) if current else self.settings.poll_start
         newest: datetime | None = None
         last = _Pass()
+        self._scan.pop(name, None)
         while result.passes < self.max_passes:
             result.passes += 1
             last = _Pass()
@@ -190,6 +209,7 @@ class Poller:
             target = min(newest, last.earliest_touched)
         if target is not None:
             result.watermark = self.watermarks.advance(name, target)
+        self._close_scans(name)
         return result
 
     def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> None:
@@ -205,6 +225,7 @@ class Poller:
             return
         if self._lost.is_set():
             raise LockLost("the poller lock was lost; another poller is active")
+        self._expect(name, events)
         self.emit(events)
         # Only after the queue has them: a crash in between re-emits (harmless), never loses.
         self.fingerprints.remember(
@@ -263,6 +284,35 @@ class Poller:
                 events.append(event)
                 self._touched(tally, stored.get(key), event)
         return events
+
+    def _expect(self, name: str, events: list[ChangeEvent]) -> None:
+        """Register the page's rows in the cycle's stock scan before they are handed on, and tag each event
+        with it: the worker storing a row settles it there (state/stock_scans.py)."""
+        source = SCANNED.get(name)
+        if source is None or self.scans is None:
+            return
+        scan = self._scan.setdefault(name, self.scans.new_id())
+        fields, last_mod = self.mapping.fields.inventory, self.mapping.resources.inventory.last_mod
+        rows: list[ExpectedRow] = []
+        for event in events:
+            try:
+                row = parse_inventory_row(event.record, fields, last_mod)
+            except RecordError:
+                continue  # the worker records it as invalid: nothing of it to wait for
+            event.scan = scan
+            rows.append(ExpectedRow(row_entry(event.key, event.version), row.sku.text, row.warehouse))
+        self.scans.expect(scan, source, rows)
+
+    def _close_scans(self, name: str) -> None:
+        """The whole window was read: close the resource's stock scans (this cycle's, and any earlier one that
+        stopped half-way: this cycle re-read its window) and have them swept."""
+        source = SCANNED.get(name)
+        self._scan.pop(name, None)
+        if source is None or self.scans is None:
+            return
+        closed = self.scans.close_source(source)
+        if closed:
+            self.release(closed)
 
     def _consent_readable(self, name: str, record: dict[str, Any]) -> bool:
         readable = CONSENT_READABLE.get(name)
