@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from config.lanes import Lane
 from config.mapping import Mapping, ResourceMapping
@@ -68,6 +68,15 @@ class ChangeEvent(BaseModel):
     # the stock scan (state/stock_scans.py) that delivers this inventory row; empty: none (messages written
     # before scans existed parse as before and count as complete)
     scan: str = ""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_scan(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # no scan, no field: every message but a scanned inventory row keeps the shape workers of before accept
+        # (extra="forbid" there)
+        data: dict[str, Any] = handler(self)
+        if not self.scan:
+            data.pop("scan", None)
+        return data
 
     @property
     def record_ref(self) -> str:
