@@ -91,29 +91,41 @@ end
 return added
 """
 
-# KEYS: scans, held; ARGV: scan prefix, now, n, then n (scan, entry) pairs, then the SKU texts to decide.
-# Returns the SKUs no live scan holds (released: computed by the caller now); the others are noted as held.
+# KEYS: scans, held; ARGV: scan prefix, now, n, then n (scan, entry) pairs, then the SKU texts to decide. An entry
+# is marked stored in every live scan of its scan's source that expects it. Returns the SKUs no live scan holds
+# (released: computed by the caller now); the others are noted as held.
 _SETTLE = _HELD_BY + """
 local prefix, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local source_of = {}
+for _, s in ipairs(live) do source_of[s] = redis.call('HGET', prefix .. s, 'source') or '' end
 local seen, scans = {}, {}
 for i = 0, n - 1 do
   local scan, entry = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
-  if scan ~= '' and redis.call('ZSCORE', KEYS[1], scan) then
-    local base = prefix .. scan
-    local expected = redis.call('HGET', base .. ':expect', entry)
-    if expected then  -- the first delivery of this row: a redelivery finds it settled already
-      redis.call('HDEL', base .. ':expect', entry)
-      local sku = cjson.decode(expected)[1]
-      if redis.call('HINCRBY', base .. ':missing', sku, -1) <= 0 then
-        redis.call('HDEL', base .. ':missing', sku)
+  local source = source_of[scan]
+  if source then
+    -- the same change of the same record, expected by another live scan of the source (a cycle that stopped
+    -- after registering it, re-read by this one), is stored as well
+    for _, s in ipairs(live) do
+      if source_of[s] == source then
+        local base = prefix .. s
+        local expected = redis.call('HGET', base .. ':expect', entry)
+        if expected then  -- the first delivery of this row: a redelivery finds it settled already
+          redis.call('HDEL', base .. ':expect', entry)
+          local sku = cjson.decode(expected)[1]
+          if redis.call('HINCRBY', base .. ':missing', sku, -1) <= 0 then
+            redis.call('HDEL', base .. ':missing', sku)
+          end
+          redis.call('HINCRBY', base, 'stored', 1)
+          redis.call('ZADD', KEYS[1], 'XX', now, s)
+          if not seen[s] then
+            seen[s] = true
+            table.insert(scans, s)
+          end
+        end
       end
-      redis.call('HINCRBY', base, 'stored', 1)
     end
     redis.call('ZADD', KEYS[1], 'XX', now, scan)
-    if not seen[scan] then
-      seen[scan] = true
-      table.insert(scans, scan)
-    end
   end
 end
 for _, scan in ipairs(scans) do  -- a closed scan with nothing missing holds nothing any more
@@ -124,7 +136,7 @@ for _, scan in ipairs(scans) do  -- a closed scan with nothing missing holds not
     if redis.call('HGET', base, 'swept') == '1' then drop(base) end
   end
 end
-local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+live = redis.call('ZRANGE', KEYS[1], 0, -1)
 local released = {}
 for j = 4 + 2 * n, #ARGV do
   local sku = ARGV[j]

@@ -98,6 +98,23 @@ def test_closing_a_source_closes_its_older_unfinished_scans_too(redis_client: re
     assert scans.close_source("csv:other") == []
 
 
+def test_a_row_re_read_by_a_later_cycle_completes_the_cycle_that_stopped_after_registering_it(
+    redis_client: redis.Redis,
+) -> None:
+    """The poller registered a page, then died before handing it on (its fingerprints unwritten): the next cycle
+    delivers the same changes under the same entries; storing them completes both scans, no false alarm."""
+    scans = StockScans(redis_client, "t")
+    died, again = scans.new_id(), scans.new_id()
+    scans.expect(died, SOURCE, [row(X, "WH1"), row(X, "WH2")])
+    scans.expect(again, SOURCE, [row(X, "WH1"), row(X, "WH2")])
+    scans.expect(scans.new_id(), "csv:other", [row(X, "WH1")])
+    scans.close_source("csv:other")
+    scans.close_source(SOURCE)
+    assert scans.settle([(again, row(X, "WH1").entry)], [X]) == []
+    assert scans.settle([(again, row(X, "WH2").entry)], [X]) == [], "a CSV report expects X@WH1 too: other source"
+    assert scans.live() == 1 and scans.holding([X]) == {X}
+
+
 def test_a_scan_whose_rows_stop_arriving_expires_with_the_rows_it_never_got(redis_client: redis.Redis) -> None:
     scans = StockScans(redis_client, "t")
     scan = scans.new_id()
