@@ -6,6 +6,8 @@ whole fleet as real processes (every lane at concurrency >= 2, beat and the poll
     .venv/bin/python -m bench.first_load --customers 300          # about 1.5 minutes
     .venv/bin/python -m bench.first_load --customers 300 --rate-scale 0.25   # the same, upserts held back by
                                                                   # the limits (about 4.5 minutes)
+    .venv/bin/python -m bench.first_load --customers 300 --rescan   # then FLUSHALL and the re-scan (the
+                                                                  # suite's one-profile test, at 3x its size)
     .venv/bin/python -m bench.first_load --json                   # the result as one JSON object
 
 At 5,000 customers and Klaviyo's real limits the fleet's share of `POST /api/profile-import` (0.6 x 750 a
@@ -123,6 +125,7 @@ def conflicts(stats: dict[str, Any], klaviyo_state: dict[str, Any]) -> tuple[int
 
 @dataclass
 class FirstLoadResult:
+    phase: str  # the first load, or the re-scan after FLUSHALL
     customers: int
     orders: int
     rate_scale: float
@@ -229,7 +232,9 @@ def wait_loaded(fleet: DrillFleet, deadline: float) -> float | None:
 
 
 def run(customers: int, orders: int, styles: int, rate_scale: float, concurrency: int, timeout_minutes: float,
-        seed: int) -> FirstLoadResult:
+        seed: int, rescan: bool = False) -> list[FirstLoadResult]:
+    """The first load; with `rescan`, then the fleet's Redis flushed (ids, versions, watermarks, fingerprints,
+    queues: all gone) and everything re-scanned into the Klaviyo account the first load filled."""
     size = DrillSize(customers=customers, styles=styles, orders=orders, warmup_seconds=0, fault_seconds=0,
                      patience_seconds=timeout_minutes * 60)
     say(f"first load: {customers} customers, {orders} orders, {styles} styles; Klaviyo limits x {rate_scale:g}; "
@@ -238,34 +243,47 @@ def run(customers: int, orders: int, styles: int, rate_scale: float, concurrency
         deadline = time.monotonic() + timeout_minutes * 60
         started = first_poll(fleet, deadline)
         say("fleet up, the poller has started; waiting for quiescence")
-        progress = Progress(fleet, started)
-        progress.start()
-        try:
-            finished = wait_loaded(fleet, deadline)
-        finally:
-            progress.stopping.set()
-        say("measuring")
-        dump = fleet.bluecherry("dump")
-        state = fleet.klaviyo_control("state")
-        stats = fleet.klaviyo_control("stats")
-        expected = expected_state(dump, TenantRules.from_toml(fleet.mapping_file))
-        diff = diff_state(expected, state)
-        duplicates, by_endpoint = conflicts(stats, state)
-        notes = []
-        if stats["rate_limit_scale"] != rate_scale or not stats["rate_limits_enabled"]:
-            notes.append(f"the Klaviyo sandbox ran at scale {stats['rate_limit_scale']}, limits "
-                         f"{'on' if stats['rate_limits_enabled'] else 'off'}: not the limits asked for")
-        return FirstLoadResult(
-            customers=customers, orders=orders, rate_scale=rate_scale, concurrency=concurrency,
-            tally=tally_profiles(dump, expected, state), duplicate_profile_responses=duplicates,
-            conflicts_by_endpoint=by_endpoint,
-            throttled_429=sum(int(e["throttled"]) for e in stats["endpoints"].values()),
-            requests_by_endpoint={key: int(e["received"]) for key, e in stats["endpoints"].items()},
-            dead_letters=dict(fleet.dead_letters_by_kind()), exceptions=fleet.exceptions_by_type(),
-            oracle=diff.counts(), oracle_report=diff.report(limit_per_kind=3),
-            minutes=None if finished is None else round((finished - started) / 60, 2),
-            timeout_minutes=timeout_minutes, peak_worker_rss_mb=round(fleet.rss.peak_bytes / 2**20, 1), notes=notes,
-        )
+        results = [_phase(fleet, "first load", started, deadline)]
+        if rescan:
+            say("flushing the fleet's Redis; the poller re-scans everything")
+            fleet.redis.flushall()
+            started, deadline = time.monotonic(), time.monotonic() + timeout_minutes * 60
+            results.append(_phase(fleet, "re-scan after FLUSHALL", started, deadline))
+        return results
+
+
+def _phase(fleet: DrillFleet, phase: str, started: float, deadline: float) -> FirstLoadResult:
+    progress = Progress(fleet, started)
+    progress.start()
+    try:
+        finished = wait_loaded(fleet, deadline)
+    finally:
+        progress.stopping.set()
+    say(f"{phase}: measuring")
+    size, timeout_minutes = fleet.size, (deadline - started) / 60
+    rate_scale = float(fleet.overrides.get("BCSYNC_RATE_LIMIT_SCALE", "1"))
+    dump = fleet.bluecherry("dump")
+    state = fleet.klaviyo_control("state")
+    stats = fleet.klaviyo_control("stats")
+    expected = expected_state(dump, TenantRules.from_toml(fleet.mapping_file))
+    diff = diff_state(expected, state)
+    duplicates, by_endpoint = conflicts(stats, state)
+    notes = []
+    if stats["rate_limit_scale"] != rate_scale or not stats["rate_limits_enabled"]:
+        notes.append(f"the Klaviyo sandbox ran at scale {stats['rate_limit_scale']}, limits "
+                     f"{'on' if stats['rate_limits_enabled'] else 'off'}: not the limits asked for")
+    return FirstLoadResult(
+        phase=phase, customers=size.customers, orders=size.orders, rate_scale=rate_scale,
+        concurrency=fleet.concurrency, tally=tally_profiles(dump, expected, state),
+        duplicate_profile_responses=duplicates, conflicts_by_endpoint=by_endpoint,
+        throttled_429=sum(int(e["throttled"]) for e in stats["endpoints"].values()),
+        requests_by_endpoint={key: int(e["received"]) for key, e in stats["endpoints"].items()},
+        dead_letters=dict(fleet.dead_letters_by_kind()), exceptions=fleet.exceptions_by_type(),
+        oracle=diff.counts(), oracle_report=diff.report(limit_per_kind=3),
+        minutes=None if finished is None else round((finished - started) / 60, 2),
+        timeout_minutes=round(timeout_minutes, 2), peak_worker_rss_mb=round(fleet.rss.peak_bytes / 2**20, 1),
+        notes=notes,
+    )
 
 
 def _by_kind(counts: dict[str, int]) -> str:
@@ -273,7 +291,7 @@ def _by_kind(counts: dict[str, int]) -> str:
 
 
 def render(r: FirstLoadResult) -> str:
-    lines = [f"first load: {r.customers} customers, {r.orders} orders; Klaviyo's rate limits x {r.rate_scale:g}; "
+    lines = [f"{r.phase}: {r.customers} customers, {r.orders} orders; Klaviyo's rate limits x {r.rate_scale:g}; "
              f"every lane at concurrency {r.concurrency}"]
     t = r.tally
     if t is not None:
@@ -325,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-minutes", type=float, default=45.0,
                         help="the longest to wait for quiescence (default 45)")
     parser.add_argument("--seed", type=int, default=7, help="the tenant generator's seed")
+    parser.add_argument("--rescan", action="store_true",
+                        help="then flush the fleet's Redis and re-scan everything (one profile per customer still)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object (progress: stderr)")
     args = parser.parse_args(argv)
     if args.concurrency < 2:
@@ -333,13 +353,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--customers, --rate-scale and --timeout-minutes must be positive, --orders-per-customer >= 0")
     signal.signal(signal.SIGTERM, _stop)  # a kill stops the run cleanly too: every fleet process by its id
     try:
-        result = run(args.customers, round(args.customers * args.orders_per_customer), args.styles, args.rate_scale,
-                     args.concurrency, args.timeout_minutes, args.seed)
+        results = run(args.customers, round(args.customers * args.orders_per_customer), args.styles,
+                      args.rate_scale, args.concurrency, args.timeout_minutes, args.seed, args.rescan)
     except KeyboardInterrupt as stopped:
         say(f"stopped ({stopped or 'interrupt'}); every process it started is stopped")
         return 130
-    print(json.dumps(result.as_json(), indent=2) if args.json else render(result), flush=True)
-    return 1 if result.problems() else 0
+    if args.json:
+        print(json.dumps([r.as_json() for r in results], indent=2), flush=True)
+    else:
+        print("\n".join(render(r) for r in results), flush=True)
+    return 1 if any(r.problems() for r in results) else 0
 
 
 if __name__ == "__main__":

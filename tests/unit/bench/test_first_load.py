@@ -66,7 +66,7 @@ def clean_tally(**changes: int) -> ProfileTally:
 
 def result(**changes: Any) -> FirstLoadResult:
     fields: dict[str, Any] = {
-        "customers": 4, "orders": 1, "rate_scale": 1.0, "concurrency": 2, "tally": clean_tally(),
+        "phase": "first load", "customers": 4, "orders": 1, "rate_scale": 1.0, "concurrency": 2, "tally": clean_tally(),
         "duplicate_profile_responses": 0, "conflicts_by_endpoint": {}, "throttled_429": 7, "requests_by_endpoint": {},
         "dead_letters": {}, "exceptions": {}, "oracle": {"profiles_split": 0, "consent_wrong": 3},
         "oracle_report": "", "minutes": 1.5, "timeout_minutes": 10.0, "peak_worker_rss_mb": 80.0}
