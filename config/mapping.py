@@ -4,16 +4,29 @@ Klaviyo metric names, field policies, high-demand SKUs and exception owners.
 The defaults below match the sandbox (and are what `mapping.example.toml` lists). A tenant whose API
 differs overrides keys in its own TOML file (``BCSYNC_MAPPING_FILE``). Every model forbids unknown keys,
 so a typo is refused at start with the file, the key and what was expected.
+
+How a tenant's habits are said (docs/configuration.md, "Tenant dialects"):
+- a field the tenant does not have is named ``""`` (absent): it reads as empty, or as its documented fallback
+  (`FALLBACKS`); a field nothing can stand in for (`REQUIRED_FIELDS`) cannot be absent;
+- dates: ISO 8601 always, then `resources.<r>.date_formats`, then `tenant.date_formats` (strptime formats);
+- `normalise` in any ``[fields.*]`` table: per field key, normalisers applied to the raw value before it is
+  fingerprinted or read (`Normaliser`);
+- a lifecycle fact as a `Predicate` on one field (`fields.pick.shipped_when`);
+- addresses as child rows or flat on the record (`AddressFields.layout`);
+- `resources.<r>.not_found` (a 404 as an empty page) and `resources.<r>.envelope` (where the records are).
 """
 
 from __future__ import annotations
 
 import tomllib
+from datetime import datetime
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from config.settings import get_settings
 
@@ -24,11 +37,57 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A date the sample below is written and read back with: every field distinct and unambiguous (day 28 > 12,
+# hour 13 > 12), so a format that drops or confuses a part is caught when the mapping is loaded.
+_FORMAT_SAMPLE = datetime(2031, 12, 28, 13, 45, 56)
+# Blue Cherry's report timestamps (CSV drops, and what the stock and catalog parsers always took besides ISO)
+US_STAMP_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+
+
+def key_error(key: str, detail: str) -> PydanticCustomError:
+    """A problem with one key below the model being validated (`key` relative to it, dotted)."""
+    return PydanticCustomError("mapping_key", "{detail}", {"key": key, "detail": detail})
+
+
+def date_format_problem(fmt: str) -> str | None:
+    """Why a strptime format cannot read the tenant's dates, or None: it must write and read back a whole date
+    (day, month, year) and any time parts it names, and must not be ISO's own (ISO is always accepted)."""
+    if not fmt.strip():
+        return "an empty format"
+    try:
+        text = _FORMAT_SAMPLE.strftime(fmt)
+        back = datetime.strptime(text, fmt)
+    except ValueError as exc:
+        return f"{fmt!r} is not a strptime format ({exc})"
+    if back.date() != _FORMAT_SAMPLE.date():
+        return f"{fmt!r} does not hold a whole date (day, month and year): {_FORMAT_SAMPLE} reads back as {back}"
+    if back.time() not in (_FORMAT_SAMPLE.time(), _FORMAT_SAMPLE.replace(second=0).time(),
+                           _FORMAT_SAMPLE.replace(minute=0, second=0).time(), datetime.min.time()):
+        return f"{fmt!r} reads the time of {text!r} back as {back.time()} (12-hour %I without %p?)"
+    return None
+
+
+def _check_date_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
+    for index, fmt in enumerate(formats):
+        problem = date_format_problem(fmt)
+        if problem:
+            raise key_error(str(index), problem)
+    return formats
+
+
 class TenantMapping(Strict):
     timezone: str = "America/New_York"
     default_phone_region: str = "US"
     source_system: str = "Blue Cherry"
     currency: str = "USD"
+    date_formats: tuple[str, ...] = Field(
+        (),
+        description="strptime formats of the tenant's dates and date-times (e.g. [\"%m/%d/%Y %H:%M:%S\", "
+        "\"%m/%d/%Y\"]), tried in order after ISO 8601 (always accepted) and after the resource's own "
+        "date_formats, by every parser of every resource, last_mod included.",
+    )
+
+    _date_formats = field_validator("date_formats")(_check_date_formats)
 
 
 class ResourceMapping(Strict):
@@ -45,13 +104,109 @@ class ResourceMapping(Strict):
     include_children: bool = True
     poll_seconds: float = 60.0
     page_size: int = Field(200, ge=1, le=200)
+    date_formats: tuple[str, ...] = Field(
+        (),
+        description="strptime formats of this resource's dates and date-times (its own fields, child rows and "
+        "last_mod), tried in order after ISO 8601 (always accepted) and before tenant.date_formats.",
+    )
+    not_found: Literal["error", "empty"] = Field(
+        "error",
+        description="What a 404 answer to a read of this resource means: error (a read error, the poller "
+        "retries next cycle) or empty (the tenant answers 404 while the resource holds no records: an empty page).",
+    )
+    envelope: str = Field(
+        "",
+        description="Dotted path of the record list in a response body, e.g. result.items; empty: data.header, "
+        "else data (bcapi's two shapes).",
+    )
+
+    _date_formats = field_validator("date_formats")(_check_date_formats)
 
 
-class AddressFields(Strict):
+Normaliser = Literal["trim", "upper", "lower", "strip_leading_zeros"]
+
+
+class FieldTable(Strict):
+    """A ``[fields.*]`` table: ERP field names by logical key ("" = the tenant has no such field), plus the
+    normalisers of its fields. `SETTINGS` lists the keys that hold values or choices, not ERP field names."""
+
+    SETTINGS: ClassVar[frozenset[str]] = frozenset()
+
+    normalise: dict[str, tuple[Normaliser, ...]] = Field(
+        default_factory=dict,
+        description="Normalisers per field key of this table, applied in order to the raw value before it is "
+        "fingerprinted or read, so cosmetic differences are no change: trim, upper, lower, strip_leading_zeros "
+        "(e.g. { code = [\"trim\", \"strip_leading_zeros\"] }).",
+    )
+
+    @classmethod
+    def field_keys(cls) -> tuple[str, ...]:
+        """The keys of this table that name one ERP field (what `normalise` may name)."""
+        return tuple(name for name, info in cls.model_fields.items()
+                     if info.annotation in (str, str | None) and name not in cls.SETTINGS | {"rows"})
+
+    @model_validator(mode="after")
+    def _normalise_names_fields(self) -> FieldTable:
+        keys = self.field_keys()
+        for name in self.normalise:
+            if name not in keys:
+                raise key_error(f"normalise.{name}", f"not a field key of this table (its field keys: "
+                                f"{', '.join(keys)})")
+        return self
+
+
+class Predicate(Strict):
+    """A fact read from one field: exactly one of `equals`, `in`, `present` (non-empty), `absent` (empty).
+    The value is compared stripped (after the field's normalisers), case-sensitively."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    field: str = Field(description="The ERP field tested.")
+    equals: str | None = Field(None, description="True when the field's value is this.")
+    in_: tuple[str, ...] | None = Field(None, alias="in", description="True when the field's value is one of these.")
+    present: bool | None = Field(None, description="true: true when the field has a non-empty value.")
+    absent: bool | None = Field(None, description="true: true when the field is missing or empty.")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Predicate:
+        if not self.field.strip():
+            raise key_error("field", "a predicate needs the field it tests")
+        given = [name for name, value in (("equals", self.equals), ("in", self.in_), ("present", self.present),
+                                          ("absent", self.absent)) if value is not None]
+        if len(given) != 1:
+            raise key_error("", "give exactly one of equals, in, present = true, absent = true "
+                            f"(got {', '.join(given) or 'none'})")
+        if self.present is False or self.absent is False:
+            other = "absent" if given[0] == "present" else "present"
+            raise key_error(given[0], f"{given[0]} = false is no test: write {other} = true (or {given[0]} = true)")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The predicate as a reader says it: "ship_date present", "pick_status = 'S'"."""
+        if self.equals is not None:
+            return f"{self.field} = {self.equals!r}"
+        if self.in_ is not None:
+            return f"{self.field} in {list(self.in_)}"
+        return f"{self.field} {'present' if self.present else 'absent'}"
+
+
+class AddressFields(FieldTable):
+    SETTINGS: ClassVar[frozenset[str]] = frozenset(
+        {"bill_to", "ship_to", "layout", "bill_to_prefix", "ship_to_prefix"})
+
+    layout: Literal["rows", "flat"] = Field(
+        "rows",
+        description="rows: one child row per address, told apart by addr_type; flat: the fields are on the "
+        "record itself, each named <prefix><field name> (bill_to_prefix + city = bill_city).",
+    )
     rows: str  # child collection name, e.g. "custaddress"
     addr_type: str = "addr_type"
     bill_to: str = "BT"
     ship_to: str = "ST"
+    bill_to_prefix: str = Field("bill_", description="layout flat: prefix of the bill-to fields on the record "
+                                "(may be empty: the record's own addr1, city... are the bill-to).")
+    ship_to_prefix: str = Field("ship_", description="layout flat: prefix of the ship-to fields on the record.")
     name: str = "name"
     addr1: str = "addr1"
     addr2: str = "addr2"
@@ -63,7 +218,9 @@ class AddressFields(Strict):
     phone: str = "phone"
 
 
-class CustomerFields(Strict):
+class CustomerFields(FieldTable):
+    SETTINGS: ClassVar[frozenset[str]] = frozenset({"groups", "yes_values"})
+
     code: str = "customer"
     name: str = "name"
     first_name: str = "first_name"
@@ -85,7 +242,7 @@ class CustomerFields(Strict):
     addresses: AddressFields = AddressFields(rows="custaddress")
 
 
-class LineFields(Strict):
+class LineFields(FieldTable):
     rows: str
     line_seq: str = "line_seq"
     style: str = "style"
@@ -100,7 +257,7 @@ class LineFields(Strict):
     description: str = "style_name"
 
 
-class OrderFields(Strict):
+class OrderFields(FieldTable):
     number: str = "ord_num"
     customer: str = "customer"
     ord_type: str = "ord_type"
@@ -121,11 +278,18 @@ class OrderFields(Strict):
     lines: LineFields = LineFields(rows="orderdetail")
 
 
-class PickFields(Strict):
+class PickFields(FieldTable):
+    SETTINGS: ClassVar[frozenset[str]] = frozenset({"shipped_value"})
+
     number: str = "pick_num"
     order: str = "ord_num"
     status: str = "pick_status"
     shipped_value: str = "S"
+    shipped_when: Predicate | None = Field(
+        None,
+        description="When a pick ticket is shipped, as a predicate on one field, e.g. { field = \"ship_date\", "
+        "present = true } or { field = \"pick_status\", in = [\"S\", \"C\"] }; unset: status = shipped_value.",
+    )
     ship_date: str = "ship_date"
     carrier: str = "shipper"
     tracking: str = "tracking_num"
@@ -133,7 +297,7 @@ class PickFields(Strict):
     lines: LineFields = LineFields(rows="pickdetail", qty="total_qty", cancel_qty="bk_qty")
 
 
-class InvoiceFields(Strict):
+class InvoiceFields(FieldTable):
     number: str = "inv_num"
     order: str = "ord_num"
     pick: str = "pick_num"
@@ -148,7 +312,7 @@ class InvoiceFields(Strict):
     lines: LineFields = LineFields(rows="invoicedetail", qty="inv_qty")
 
 
-class CreditMemoFields(Strict):
+class CreditMemoFields(FieldTable):
     number: str = "memo_num"
     order: str = "ord_num"
     invoice: str = "inv_num"
@@ -162,7 +326,9 @@ class CreditMemoFields(Strict):
     lines: LineFields = LineFields(rows="memodetail", qty="ret_qty")
 
 
-class StyleFields(Strict):
+class StyleFields(FieldTable):
+    SETTINGS: ClassVar[frozenset[str]] = frozenset({"discontinued_values"})
+
     style: str = "style"
     name: str = "style_name"
     description: str = "style_desc"
@@ -186,7 +352,7 @@ class StyleFields(Strict):
     sku_price: str = "retail_price"
 
 
-class InventoryFields(Strict):
+class InventoryFields(FieldTable):
     style: str = "style"
     color_code: str = "color_code"
     lbl_code: str = "lbl_code"
@@ -201,7 +367,7 @@ class InventoryFields(Strict):
     ats: str | None = None  # a direct available-to-sell field, when the tenant has one
 
 
-class LocationFields(Strict):
+class LocationFields(FieldTable):
     code: str = "location"
     name: str = "loc_name"
     sellable: str = "sellable"
@@ -213,8 +379,8 @@ class Resources(Strict):
     pick: ResourceMapping = ResourceMapping(path="pick", poll_seconds=60)
     invoice: ResourceMapping = ResourceMapping(path="invoice", poll_seconds=60)
     creditmemo: ResourceMapping = ResourceMapping(path="creditmemo", poll_seconds=120)
-    style: ResourceMapping = ResourceMapping(path="style", poll_seconds=600)
-    inventory: ResourceMapping = ResourceMapping(path="inventory", poll_seconds=10)
+    style: ResourceMapping = ResourceMapping(path="style", poll_seconds=600, date_formats=US_STAMP_FORMATS)
+    inventory: ResourceMapping = ResourceMapping(path="inventory", poll_seconds=10, date_formats=US_STAMP_FORMATS)
     location: ResourceMapping = ResourceMapping(path="Location", poll_seconds=3600, include_children=False)
 
 
@@ -345,6 +511,95 @@ class Mapping(Strict):
     profiles: Profiles = Profiles()
     owners: ExceptionOwners = ExceptionOwners()
 
+    @model_validator(mode="after")
+    def _coherent(self) -> Mapping:
+        problems = tenant_dialect_problems(self)
+        if problems:
+            raise PydanticCustomError("mapping_keys", "{detail}", {
+                "problems": problems, "detail": "; ".join(f"{key}: {detail}" for key, detail in problems)})
+        return self
+
+    def date_formats(self, resource: str) -> tuple[str, ...]:
+        """The strptime formats tried (after ISO 8601) for a date of `resource`: its own, then the tenant's."""
+        own: ResourceMapping = getattr(self.resources, resource)
+        return own.date_formats + tuple(f for f in self.tenant.date_formats if f not in own.date_formats)
+
+
+# Fields nothing can stand in for: naming them "" (absent) is refused. Patterns over the dotted key.
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "resources.*.path", "resources.*.key", "resources.*.last_mod",
+    "fields.customer.code", "fields.customer.email",
+    "fields.order.number", "fields.order.customer", "fields.order.status",
+    "fields.*.lines.rows", "fields.*.lines.line_seq", "fields.*.lines.style", "fields.*.lines.qty",
+    "fields.order.lines.price", "fields.pick.lines.price", "fields.invoice.lines.price",
+    "fields.pick.number", "fields.pick.order",
+    "fields.invoice.number", "fields.invoice.order", "fields.invoice.date",
+    "fields.creditmemo.number", "fields.creditmemo.order", "fields.creditmemo.total",
+    "fields.style.style", "fields.style.skus",
+    "fields.inventory.style", "fields.inventory.warehouse",
+    "fields.location.code",
+)
+# An address's child collection and type field, needed only while its layout is "rows".
+ROW_ADDRESS_FIELDS = ("rows", "addr_type")
+
+# What an absent field ("") becomes, where that is more than "empty". Every fallback is taken from ERP data,
+# never from the fleet's clock, so a re-computation after state loss gives the same result.
+FALLBACKS: dict[str, str] = {
+    "fields.customer.status": "every customer is active: the first customer_status.active code",
+    "fields.order.entered": "the confirmation date (a confirmed order without one is an invalid_record)",
+    "fields.creditmemo.date": "the memo's last_mod as first recorded in the order's durable facts (its "
+    "last_mod now, when none is recorded yet); memos take the order-level refund id in memo-number order",
+    "fields.pick.ship_date": "the pick ticket's last_mod (as for a shipped pick without a ship date)",
+}
+
+
+def _field_keys(model: BaseModel, path: str) -> list[tuple[str, str]]:
+    """(dotted key, ERP field name) of every field-name key in a [fields.*] table and its nested tables."""
+    found: list[tuple[str, str]] = []
+    if isinstance(model, FieldTable):
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                found += _field_keys(value, f"{path}.{name}")
+            elif name == "rows" or name in type(model).field_keys():
+                found.append((f"{path}.{name}", value or ""))
+    return found
+
+
+def tenant_dialect_problems(mapping: Mapping) -> list[tuple[str, str]]:
+    """(dotted key, why) for every way the mapping's field names contradict each other: a required field
+    declared absent, a date field reading last_mod, a fallback without what it falls back on."""
+    problems: list[tuple[str, str]] = []
+    for resource in type(mapping.resources).model_fields:
+        spec: ResourceMapping = getattr(mapping.resources, resource)
+        for name in ("path", "key", "last_mod"):
+            if not getattr(spec, name).strip():
+                problems.append((f"resources.{resource}.{name}", "required: it cannot be absent (\"\")"))
+    for resource in type(mapping.fields).model_fields:
+        table = getattr(mapping.fields, resource)
+        last_mod = getattr(mapping.resources, resource).last_mod
+        for key, name in _field_keys(table, f"fields.{resource}"):
+            parent, _, leaf = key.rpartition(".")
+            address = getattr(mapping.fields, resource)
+            for part in parent.split(".")[2:]:
+                address = getattr(address, part)
+            if isinstance(address, AddressFields) and leaf in ROW_ADDRESS_FIELDS:
+                if address.layout == "rows" and not name:
+                    problems.append((key, "required while layout = \"rows\": it cannot be absent (\"\")"))
+                continue
+            if not name and any(fnmatchcase(key, pattern) for pattern in REQUIRED_FIELDS):
+                problems.append((key, "required: nothing can stand in for it, it cannot be absent (\"\")"))
+            if name and name == last_mod and key.count(".") == 2:
+                fallback = FALLBACKS.get(key)
+                problems.append((key, f"names {name!r}, the resource's last-modified field: a value taken from it "
+                                 "changes with every edit and would put last_mod in the change fingerprint"
+                                 + (f"; declare the field absent (\"\") instead (fallback: {fallback})"
+                                    if fallback else "; declare the field absent (\"\") instead")))
+    if not mapping.fields.customer.status and not mapping.customer_status.active:
+        problems.append(("customer_status.active", "fields.customer.status is absent, so every customer is "
+                         "active: give at least one active code (what erp_status says)"))
+    return problems
+
 
 class MappingError(ValueError):
     """A mapping file that cannot be used: names the file, the key and what was expected."""
@@ -372,14 +627,28 @@ def load_mapping(path: Path | None) -> Mapping:
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Mapping.model_validate(_merged(Mapping().model_dump(), raw))
+        return Mapping.model_validate(_merged(Mapping().model_dump(by_alias=True), raw))
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            expected = "an unknown key (typo?)" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{path}: key '{key}': {expected} (got {err.get('input')!r})")
-        raise MappingError("\n".join(problems)) from None
+        raise MappingError("\n".join(f"{path}: {line}" for line in validation_problems(exc))) from None
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """One line per problem: "key '<dotted key>': <what was expected> (got <value>)"."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "mapping_keys":
+            lines += [f"key '{key}': {detail}" for key, detail in ctx["problems"]]
+            continue
+        if err["type"] == "mapping_key":
+            key = ".".join(loc + ([ctx["key"]] if ctx.get("key") else []))
+            lines.append(f"key '{key}': {ctx['detail']}")
+            continue
+        key = ".".join(loc)
+        expected = "an unknown key (typo?)" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"key '{key}': {expected} (got {err.get('input')!r})")
+    return lines
 
 
 @lru_cache(maxsize=1)

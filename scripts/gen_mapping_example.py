@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parents[1]
 
-from config.mapping import Mapping  # noqa: E402 - needs the repo on sys.path when run as a script
+from config.mapping import FALLBACKS, REQUIRED_FIELDS, Mapping  # noqa: E402 - needs the repo on sys.path
 
 TARGET = REPO / "config" / "mapping.example.toml"
 DOC = REPO / "docs" / "configuration.md"
@@ -69,6 +70,8 @@ MEANINGS: dict[str, str] = {
     "ResourceMapping.include_children": "Ask for child collections (lines, addresses) with each record.",
     "ResourceMapping.poll_seconds": "Seconds between two polls of this resource.",
     "ResourceMapping.page_size": "Records per page (1..200, the API's maximum).",
+    "AddressFields.layout": "rows: one child row per address (addr_type tells them apart); flat: fields on the "
+    "record, named <prefix><field>.",
     # --- fields (sections) ---
     "Fields.customer": "Customer record fields.",
     "Fields.order": "Order header fields.",
@@ -151,7 +154,7 @@ MEANINGS: dict[str, str] = {
     "PickFields.number": "Pick ticket number.",
     "PickFields.order": "Order number the pick belongs to.",
     "PickFields.status": "Pick status.",
-    "PickFields.shipped_value": "Pick status value meaning shipped.",
+    "PickFields.shipped_value": "Pick status value meaning shipped (unless shipped_when says otherwise).",
     "PickFields.ship_date": "Ship date: the time of Fulfilled Order.",
     "PickFields.carrier": "Carrier.",
     "PickFields.tracking": "Tracking number.",
@@ -301,10 +304,17 @@ MEANINGS: dict[str, str] = {
 }
 
 
+# Keys whose default is unset (None) but that take a table: the example shows this value commented out.
+EXAMPLES: dict[str, str] = {
+    "PickFields.shipped_when": '{ field = "ship_date", present = true }',
+}
+
+
 class Key(NamedTuple):
     path: tuple[str, ...]
     meaning: str
     value: Any  # the default; a BaseModel for a section
+    example: str | None = None  # the commented-out value of an unset key ('""' unless EXAMPLES says)
 
     @property
     def dotted(self) -> str:
@@ -315,7 +325,7 @@ class Key(NamedTuple):
         return isinstance(self.value, BaseModel)
 
 
-def meaning_of(model: type[BaseModel], name: str) -> str:
+def meaning_of(model: type[BaseModel], name: str, path: tuple[str, ...] = ()) -> str:
     info = model.model_fields[name]
     meaning = info.description or MEANINGS.get(f"{model.__name__}.{name}")
     if not meaning:
@@ -323,7 +333,16 @@ def meaning_of(model: type[BaseModel], name: str) -> str:
             f"mapping key {model.__name__}.{name} has no meaning: add Field(description=...) in config/mapping.py "
             f"or an entry '{model.__name__}.{name}' in MEANINGS in {Path(__file__).name}"
         )
-    return meaning
+    return meaning + absence_note(".".join(path))
+
+
+def absence_note(dotted: str) -> str:
+    """What naming the field "" (absent) does, for the keys where that is refused or more than "empty"."""
+    if dotted in FALLBACKS:
+        return f' Absent (""): {FALLBACKS[dotted]}.'
+    if any(fnmatchcase(dotted, pattern) for pattern in REQUIRED_FIELDS):
+        return " Required: cannot be absent."
+    return ""
 
 
 def walk(model: BaseModel, path: tuple[str, ...] = ()) -> Iterator[Key]:
@@ -331,7 +350,9 @@ def walk(model: BaseModel, path: tuple[str, ...] = ()) -> Iterator[Key]:
     cls = type(model)
     fields = [(name, getattr(model, name)) for name in cls.model_fields]
     for name, value in sorted(fields, key=lambda item: isinstance(item[1], BaseModel)):
-        key = Key(path + (name,), meaning_of(cls, name), value)
+        key_name = cls.model_fields[name].alias or name
+        key = Key(path + (key_name,), meaning_of(cls, name, path + (key_name,)), value,
+                  EXAMPLES.get(f"{cls.__name__}.{name}", '""'))
         yield key
         if key.is_section:
             yield from walk(value, key.path)
@@ -351,21 +372,24 @@ def toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, tuple | list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table; its keys are bare TOML keys (field keys of the mapping)
+        return "{" + ", ".join(f" {k} = {toml_value(v)}" for k, v in value.items()) + (" }" if value else "}")
     raise TypeError(f"no TOML form for {type(value).__name__}: extend toml_value()")
 
 
 def render() -> str:
     lines = [
         "# The tenant mapping with every key at its default. Copy it, change what differs for your tenant and",
-        "# point BCSYNC_MAPPING_FILE at the copy; docs/configuration.md explains every key. A table you write",
-        "# is not merged into these defaults: keep any [resources.*], lines or addresses table you change whole.",
+        "# point BCSYNC_MAPPING_FILE at the copy; docs/configuration.md explains every key. A file is laid over",
+        "# these defaults table by table: write only the keys that differ. A field named \"\" is one the tenant",
+        "# does not have (absent): it reads as empty or as its documented fallback.",
         "# Generated from config/mapping.py by scripts/gen_mapping_example.py - do not edit by hand.",
     ]
     for key in walk(Mapping()):
         if key.is_section:
             lines += ["", f"# {key.meaning}", f"[{key.dotted}]"]
         elif key.value is None:
-            lines += [f"# {key.meaning} (unset by default)", f"# {key.path[-1]} = \"\""]
+            lines += [f"# {key.meaning} (unset by default)", f"# {key.path[-1]} = {key.example}"]
         else:
             lines += [f"# {key.meaning}", f"{key.path[-1]} = {toml_value(key.value)}"]
     return "\n".join(lines) + "\n"

@@ -61,12 +61,17 @@ def mapped_values(resource: str, record: dict[str, Any], mapping: Mapping) -> di
     return _project(model, record)
 
 
+# Keys of the [fields.*] tables that hold choices, not field names, added after fingerprints were first stored:
+# left out, so the fingerprints of the mappings of before stay what they were (no mass re-send on upgrade).
+_CHOICES = frozenset({"layout", "bill_to_prefix", "ship_to_prefix"})
+
+
 def _project(model: BaseModel, record: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in type(model).model_fields:
         spec = getattr(model, name)
         if isinstance(spec, str):
-            if name != "rows":
+            if name != "rows" and name not in _CHOICES:
                 values[name] = record.get(spec)
         elif isinstance(spec, tuple) and name == "groups":
             values[name] = {field: record.get(field) for field in spec}
