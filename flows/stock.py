@@ -112,20 +112,29 @@ def record_confirmed_units(sku: SkuKey, ref: str, units: float, at: float | None
 
 
 def ingest_inventory(records: Iterable[Record], mapping: Mapping, rt: Runtime, scan: ScanRows | None = None) -> None:
-    """Per SKU: store its rows, then - unless a stock scan still has rows of it on their way (complete figures
-    only: `flows/stock_complete.py`) - compute its figure over every stored row in one atomic step and plan it.
-    A held SKU's figure is neither computed nor recorded (a variant's creation would send the newest one
-    recorded); whoever completes it computes it."""
+    """Per SKU: store its rows and compute its figure over every stored row in one atomic step, then plan it -
+    unless a stock scan still has rows of the SKU on their way (complete figures only: `flows/stock_complete.py`):
+    then only its rows are stored, and its figure is neither computed nor recorded (a variant's creation would
+    send the newest one recorded) until whoever completes it computes it."""
     state = stock_state(rt)
     by_sku = _rows_by_sku(records, mapping, rt)
     if not by_sku:
         return
     _read_locations_if_none(mapping, state, rt)
-    for sku in sorted(by_sku):
-        store_and_compute(sku.text, by_sku[sku], mapping, state, rt, hold=True)
-    # only now, with its rows stored, does a row count as arrived
+    scans, texts = rt.stores.stock_scans, sorted(sku.text for sku in by_sku)
     stored = [(scan.scan, entry) for entry in scan.entries] if scan is not None else []
-    recompute_skus(rt.stores.stock_scans.settle(stored, sorted(sku.text for sku in by_sku)), mapping, rt)
+    whole = scans.complete_with(stored, texts)  # complete once these rows are stored: one step, as ever
+    figures: list[Settled] = []
+    for sku in sorted(by_sku):
+        settled = store_and_compute(sku.text, by_sku[sku], mapping, state, rt, hold=sku.text not in whole)
+        if settled is not None:
+            figures.append(settled)
+    # only now, with its rows stored, does a row count as arrived; a SKU another worker completed meanwhile is
+    # computed here (one said whole but held since - a later read touched it - is complete for every earlier one)
+    released = scans.settle(stored, texts)
+    for settled in figures:
+        plan_figure(settled.figure, settled.external_id, mapping, state, rt)
+    recompute_skus([text for text in released if text not in whole], mapping, rt)
 
 
 def _rows_by_sku(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> dict[SkuKey, list[tuple[str, Versioned]]]:

@@ -147,7 +147,52 @@ for j = 4 + 2 * n, #ARGV do
     table.insert(released, sku)
   end
 end
+if #released > 0 then  -- computed by the caller now: the sweeps of the closed scans it completed need not
+  for _, scan in ipairs(scans) do
+    local closed = redis.call('HGET', prefix .. scan, 'closed')
+    if closed and closed ~= '' then redis.call('SREM', prefix .. scan .. ':skus', unpack(released)) end
+  end
+end
 return released
+"""
+
+# KEYS: scans; ARGV: scan prefix, n, then n (scan, entry) pairs, then SKU texts. Read-only: the SKUs no live scan
+# would hold once these entries are stored (as `_SETTLE` would mark them).
+_COMPLETE_WITH = """
+local prefix, n = ARGV[1], tonumber(ARGV[2])
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local source_of = {}
+for _, s in ipairs(live) do source_of[s] = redis.call('HGET', prefix .. s, 'source') or '' end
+local mine = {}
+for i = 0, n - 1 do
+  local source = source_of[ARGV[3 + 2 * i]]
+  if source then
+    for _, s in ipairs(live) do
+      if source_of[s] == source then
+        local expected = redis.call('HGET', prefix .. s .. ':expect', ARGV[4 + 2 * i])
+        if expected then
+          local sku = cjson.decode(expected)[1]
+          mine[s] = mine[s] or {}
+          mine[s][sku] = (mine[s][sku] or 0) + 1
+        end
+      end
+    end
+  end
+end
+local out = {}
+for j = 3 + 2 * n, #ARGV do
+  local sku, held = ARGV[j], false
+  for _, s in ipairs(live) do
+    local base = prefix .. s
+    local closed = redis.call('HGET', base, 'closed')
+    if (not closed or closed == '') and redis.call('SISMEMBER', base .. ':skus', sku) == 1 then held = true end
+    local ours = (mine[s] and mine[s][sku]) or 0
+    if tonumber(redis.call('HGET', base .. ':missing', sku) or '0') - ours > 0 then held = true end
+    if held then break end
+  end
+  if not held then table.insert(out, sku) end
+end
+return out
 """
 
 # KEYS: scans, held; ARGV: scan prefix, then SKU texts. Releases those no live scan holds (returned).
@@ -174,23 +219,32 @@ end
 return held
 """
 
-# KEYS: scans, sweeps; ARGV: scan prefix, source, now. Closes every open live scan of the source and lists it to
-# be swept; a scan with nothing missing leaves the live set at once. Returns the scans closed.
-_CLOSE = """
+# KEYS: scans, sweeps; ARGV: scan prefix, source, now. Closes every open live scan of the source; a scan with nothing
+# missing leaves the live set at once. One of whose rows some were stored already is listed to be swept and
+# returned; one of which none was (a one-page cycle closes before handing its page on) has no complete SKU, so no
+# sweep: its last row's settle drops it.
+_CLOSE = _HELD_BY + """
 local prefix, source, now = ARGV[1], ARGV[2], ARGV[3]
 local closed = {}
 for _, scan in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local base = prefix .. scan
-  local meta = redis.call('HMGET', base, 'source', 'closed')
+  local meta = redis.call('HMGET', base, 'source', 'closed', 'stored')
   if meta[1] == source and (not meta[2] or meta[2] == '') then
     redis.call('HSET', base, 'closed', now)
-    if redis.call('HLEN', base .. ':missing') == 0 then
+    local complete = redis.call('HLEN', base .. ':missing') == 0
+    if complete then
       redis.call('ZREM', KEYS[1], scan)
     else
       redis.call('ZADD', KEYS[1], 'XX', now, scan)
     end
-    redis.call('ZADD', KEYS[2], now, scan)
-    table.insert(closed, scan)
+    if tonumber(meta[3] or '0') > 0 then
+      redis.call('ZADD', KEYS[2], now, scan)
+      table.insert(closed, scan)
+    elseif complete then
+      drop(base)
+    else
+      redis.call('HSET', base, 'swept', '1')
+    end
   end
 end
 return closed
@@ -276,6 +330,7 @@ class StockScans:
         self._settle = client.register_script(_SETTLE)
         self._release = client.register_script(_RELEASE)
         self._holding = client.register_script(_HOLDING)
+        self._complete_with = client.register_script(_COMPLETE_WITH)
         self._close = client.register_script(_CLOSE)
         self._finish = client.register_script(_FINISH)
         self._expire = client.register_script(_EXPIRE)
@@ -298,7 +353,8 @@ class StockScans:
 
     def close_source(self, source: str, now: float | None = None) -> list[str]:
         """The source's read is complete: close its open scans (this cycle's and any older one that never
-        finished: this cycle re-read their window). Returns the scans closed, to be swept."""
+        finished: this cycle re-read their window). Returns those to be swept (some of their rows were stored
+        already, so some SKUs may be complete now)."""
         now = time.time() if now is None else now
         keys = [self.scans_key, self.sweeps_key]
         return list(self._close(keys=keys, args=[self.scan_prefix, source, f"{now:.6f}"]))
@@ -316,6 +372,18 @@ class StockScans:
         for scan, entry in stored:
             args += [scan, entry]
         return list(self._settle(keys=[self.scans_key, self.held_key], args=[*args, *texts]))
+
+    def complete_with(self, stored: list[tuple[str, str]], skus: Iterable[str]) -> set[str]:
+        """The SKUs (texts) no live scan would hold once these rows are stored (`settle` of the same pairs),
+        asked before storing them: such a SKU's rows can be stored and its figure computed in one step. Only a
+        hint - `settle` decides - but a SKU it names was complete for every scan it knew."""
+        texts = list(dict.fromkeys(skus))
+        if not texts:
+            return set()
+        args: list[str] = [self.scan_prefix, str(len(stored))]
+        for scan, entry in stored:
+            args += [scan, entry]
+        return set(self._complete_with(keys=[self.scans_key], args=[*args, *texts]))
 
     def holding(self, skus: Iterable[str]) -> set[str]:
         """The SKUs (texts) a live scan holds right now (a location change must not compute them yet)."""

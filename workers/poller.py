@@ -29,7 +29,7 @@ import config.celery
 from config.mapping import Mapping, get_mapping
 from config.settings import Settings, get_settings
 from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES, RELEASE_STOCK_SCAN
-from connectors.bluecherry.client import BlueCherryClient
+from connectors.bluecherry.client import MAX_PAGE_SIZE, BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
 from state.factory import stores
 from state.fingerprints import FingerprintStore
@@ -187,7 +187,9 @@ class Poller:
             result.passes += 1
             last = _Pass()
             for page in self.client.iter_pages(resource, since):
-                self._process_page(name, page, last)
+                # a first page shorter than a page is the whole window: the cycle reads nothing more
+                whole = result.passes == 1 and last.pages == 0 and len(page) < min(resource.page_size, MAX_PAGE_SIZE)
+                self._process_page(name, page, last, whole)
                 if self.stop_event.is_set():  # graceful stop: the page is done, the watermark stays
                     result.aborted = True
                     break
@@ -209,10 +211,12 @@ class Poller:
             target = min(newest, last.earliest_touched)
         if target is not None:
             result.watermark = self.watermarks.advance(name, target)
-        self._close_scans(name)
+        closed = self._close_scans(name)
+        if closed:
+            self.release(closed)
         return result
 
-    def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass) -> None:
+    def _process_page(self, name: str, page: list[dict[str, Any]], tally: _Pass, whole: bool = False) -> None:
         # the page has just arrived: every record in it was written before this, by Blue Cherry's own clock
         # (its HTTP Date) where it gives it - an ERP clock apart from the fleet's still places its stamps
         read_at = self._server_time() or self.clock()
@@ -226,12 +230,17 @@ class Poller:
         if self._lost.is_set():
             raise LockLost("the poller lock was lost; another poller is active")
         self._expect(name, events)
+        # the page is the whole window: its scan is closed before the rows reach a worker, which can then
+        # compute a SKU as soon as it stores its last row (no sweep in between: a restock's usual cycle)
+        closed = self._close_scans(name) if whole else []
         self.emit(events)
         # Only after the queue has them: a crash in between re-emits (harmless), never loses.
         self.fingerprints.remember(
             name, [(e.key, s) for e in events if (s := StoredFingerprint.decode(e.state)) is not None]
         )
         tally.emitted += len(events)
+        if closed:
+            self.release(closed)
 
     def _usable_records(self, name: str, page: list[dict[str, Any]], tally: _Pass,
                         consent_only: list[tuple[str, dict[str, Any]]] | None = None,
@@ -299,20 +308,19 @@ class Poller:
                 row = parse_inventory_row(event.record, fields, last_mod)
             except RecordError:
                 continue  # the worker records it as invalid: nothing of it to wait for
-            event.scan = scan
             rows.append(ExpectedRow(row_entry(event.key, event.version), row.sku.text, row.warehouse))
-        self.scans.expect(scan, source, rows)
+            event.scan = scan
+        if rows:
+            self.scans.expect(scan, source, rows)
 
-    def _close_scans(self, name: str) -> None:
+    def _close_scans(self, name: str) -> list[str]:
         """The whole window was read: close the resource's stock scans (this cycle's, and any earlier one that
-        stopped half-way: this cycle re-read its window) and have them swept."""
+        stopped half-way: this cycle re-read its window). Returns them, to be swept (`release`)."""
         source = SCANNED.get(name)
         self._scan.pop(name, None)
         if source is None or self.scans is None:
-            return
-        closed = self.scans.close_source(source)
-        if closed:
-            self.release(closed)
+            return []
+        return self.scans.close_source(source)
 
     def _consent_readable(self, name: str, record: dict[str, Any]) -> bool:
         readable = CONSENT_READABLE.get(name)

@@ -42,11 +42,25 @@ def test_a_sku_is_held_until_its_last_row_is_stored_after_the_close(redis_client
     assert scans.held()[0] == 2
     assert scans.close_source(SOURCE) == [scan]
     assert swept(scans, scan) == {Y}, "Y was complete at the close; X still misses two rows"
+    assert scans.complete_with([(scan, row(X, "WH2").entry)], [X]) == set()
     assert scans.settle([(scan, row(X, "WH2").entry)], [X]) == []
+    assert scans.complete_with([(scan, row(X, "WH3").entry)], [X]) == {X}, "asked before: the last row completes X"
+    assert scans.held()[0] == 1, "asking changes nothing"
     assert scans.settle([(scan, row(X, "WH3").entry)], [X]) == [X], "the last row releases X"
     assert scans.held() == (0, None)
     assert scans.live() == 0
     assert not redis_client.keys(f"{scans.scan_prefix}*"), "a swept, complete scan leaves nothing behind"
+
+
+def test_a_sku_computed_by_its_last_row_is_not_computed_again_by_the_sweep(redis_client: redis.Redis) -> None:
+    scans = StockScans(redis_client, "t")
+    scan = scans.new_id()
+    scans.expect(scan, SOURCE, [row(X, "WH1"), row(Y, "WH1")])
+    scans.close_source(SOURCE)  # a one-page cycle closes before its rows reach a worker
+    assert scans.settle([(scan, row(X, "WH1").entry)], [X]) == [X]
+    assert swept(scans, scan) == set(), "Y is still on its way, X was computed by its row"
+    assert scans.settle([(scan, row(Y, "WH1").entry)], [Y]) == [Y]
+    assert scans.live() == 0 and not redis_client.keys(f"{scans.scan_prefix}*")
 
 
 def test_a_redelivered_row_counts_once(redis_client: redis.Redis) -> None:
@@ -69,6 +83,7 @@ def test_rows_of_no_scan_or_of_an_unknown_scan_are_complete_unless_a_live_scan_h
     assert scans.settle([("lost-with-redis", "k#1")], [X]) == [X]
     scan = scans.new_id()
     scans.expect(scan, SOURCE, [row(X, "WH2")])
+    assert scans.complete_with([("lost-with-redis", "k#1")], [X, Y]) == {Y}
     assert scans.settle([("lost-with-redis", "k#1")], [X, Y]) == [Y], "X has a row of a live scan on its way"
     assert scans.holding([X, Y]) == {X}
 
@@ -92,10 +107,23 @@ def test_closing_a_source_closes_its_older_unfinished_scans_too(redis_client: re
     scans.expect(aborted, SOURCE, [row(X, "WH1")])  # the reader stopped after this page
     scans.expect(again, SOURCE, [row(X, "WH2")])  # the next cycle re-read the window: X's other row
     scans.settle([(aborted, row(X, "WH1").entry)], [X])
-    assert sorted(scans.close_source(SOURCE)) == sorted([aborted, again])
+    assert scans.close_source(SOURCE) == [aborted], "both closed; only one had rows stored, so a SKU complete"
+    assert scans.holding([X]) == {X}
     assert swept(scans, aborted) == set(), "X's row of the new cycle is still on its way"
     assert scans.settle([(again, row(X, "WH2").entry)], [X]) == [X]
     assert scans.close_source("csv:other") == []
+
+
+def test_a_scan_closed_before_any_of_its_rows_arrived_needs_no_sweep(redis_client: redis.Redis) -> None:
+    """A one-page cycle closes its scan before handing the page on: no SKU of it can be complete then."""
+    scans = StockScans(redis_client, "t")
+    scan, empty = scans.new_id(), scans.new_id()
+    scans.expect(scan, SOURCE, [row(X, "WH1")])
+    scans.expect(empty, SOURCE, [])
+    assert scans.close_source(SOURCE) == [] and scans.stale_sweeps(0) == []
+    assert not redis_client.exists(scans.key(empty)), "nothing expected: nothing left"
+    assert scans.settle([(scan, row(X, "WH1").entry)], [X]) == [X]
+    assert scans.live() == 0 and not redis_client.keys(f"{scans.scan_prefix}*")
 
 
 def test_a_row_re_read_by_a_later_cycle_completes_the_cycle_that_stopped_after_registering_it(
@@ -154,6 +182,9 @@ def _one_round(scans: StockScans, rnd: int) -> None:
         for r in part:
             with lock:
                 stored.add(r.entry)  # the row is stored before its entry is settled
+            for sku in scans.complete_with([(scan, r.entry)], [r.sku]):  # asked before: never too early either
+                with lock:
+                    released.append((sku, frozenset(stored)))
             for sku in scans.settle([(scan, r.entry)], [r.sku]):
                 with lock:
                     released.append((sku, frozenset(stored)))
@@ -184,7 +215,8 @@ def _one_round(scans: StockScans, rnd: int) -> None:
 
 def test_no_interleaving_of_stores_and_the_close_leaves_a_complete_sku_unreleased(redis_client: redis.Redis) -> None:
     """Many SKUs, their rows stored by 6 threads in random order (some twice), while the reader closes the scan
-    and sweeps it: every SKU is released at least once, and never before all its rows were stored."""
+    and sweeps it: every SKU is released at least once, and never before all its rows were stored (nor said
+    complete by `complete_with` before that)."""
     scans = StockScans(redis_client, "t")
     for rnd in range(8):
         _one_round(scans, rnd)
