@@ -19,8 +19,9 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"errors": [{"errorMessage": message}]}, status_code=status, headers=headers)
 
 
-def without_children(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if not (isinstance(v, dict) and ("rows" in v or "rows-i" in v))}
+def without_children(record: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: v for k, v in record.items()
+            if k in keep or not (isinstance(v, dict) and ("rows" in v or "rows-i" in v))}
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -63,8 +64,8 @@ async def list_resource(request: Request) -> Response:
     return response
 
 
-async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> Response:
-    key = request.headers.get("Ocp-Apim-Subscription-Key")
+def refused_key(sandbox: BlueCherrySandbox, key: str | None) -> JSONResponse | None:
+    """The gateway's 401 for a missing or wrong subscription key, else None."""
     if key is None:
         return JSONResponse(
             {
@@ -83,9 +84,20 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> 
             },
             401,
         )
+    return None
+
+
+async def _list(sandbox: BlueCherrySandbox, request: Request, served: str) -> Response:
+    """``served`` is the path the client asked for: the dialect's name of the resource."""
+    refused = refused_key(sandbox, request.headers.get("Ocp-Apim-Subscription-Key"))
+    if refused is not None:
+        return refused
+    dialect = sandbox.dialect
+    resource = dialect.resource_of(served) or ""
     if resource not in RESOURCES:
-        return JSONResponse({"message": f"Resource '{resource}' not found (known: {', '.join(RESOURCES)})"}, 404)
-    sandbox.requests[resource] += 1
+        known = ", ".join(dialect.served_name(r) for r in RESOURCES)
+        return JSONResponse({"message": f"Resource '{served}' not found (known: {known})"}, 404)
+    sandbox.requests[served] += 1
     fault = sandbox.faults.request_fault()
     if fault is not None:
         status, fault_headers = fault
@@ -97,7 +109,8 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> 
     try:
         page = int_param(request, "_pgno", 1, 1, 10**9)
         size = int_param(request, "_pgsize", MAX_PAGE, 1, MAX_PAGE)
-        where, params = compile_filter(request.query_params.get("$filter"))
+        resolve = None if dialect.identity else lambda name: dialect.column(resource, name)
+        where, params = compile_filter(request.query_params.get("$filter"), resolve)
         pkey = request.query_params.get("pkey")
         if pkey is not None:
             if not pkey.isdigit():
@@ -108,8 +121,11 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> 
     with sandbox.store.lock:
         rows = sandbox.store.page(resource, where, params, (page - 1) * size, size)
     include = request.query_params.get("_include", "").lower() == "all"
-    records = [r.record() if include else without_children(r.record()) for r in rows]
+    keep = dialect.header_children(resource)  # rows the dialect shows as header fields: served without _include
+    records = [r.record() if include else without_children(r.record(), keep) for r in rows]
     records, notes = sandbox.faults.damage(resource, records)
+    if not dialect.identity:
+        records = [dialect.render(resource, record) for record in records]
     sandbox.served += len(records)
     touch = sandbox.faults.config.modify_while_paging
     if touch and len(rows) == size:  # the client will read the next page: move some of this one to the end
@@ -117,7 +133,18 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, resource: str) -> 
             sandbox.store.touch(resource, [r.pkey for r in rows[:touch]], sandbox.clock.now_local())
         sandbox.faults.injected["modify_while_paging"] += min(touch, len(rows))
     if pkey is not None and not records:
-        return JSONResponse({"message": f"{resource} with pkey {pkey} not found"}, 404)
-    body: Any = {"data": records} if resource in FLAT else {"data": {"header": records}}
+        return JSONResponse({"message": f"{served} with pkey {pkey} not found"}, 404)
     headers: dict[str, str] | None = {"X-Sandbox-Malformed": ",".join(notes)} if notes else None
+    return page_response(sandbox, resource, served, records, headers)
+
+
+def page_response(sandbox: BlueCherrySandbox, resource: str, served: str, records: list[dict[str, Any]],
+                  headers: dict[str, str] | None) -> JSONResponse:
+    """A page in the tenant's envelope, or the 404 of a tenant that answers "no data" with one."""
+    dialect = sandbox.dialect
+    if not records and dialect.empty_404(resource):
+        return JSONResponse({"statusCode": 404, "message": f"No records found for {served}"}, 404)
+    body: Any = records
+    for key in reversed(dialect.envelope(resource, "data" if resource in FLAT else "data.header").split(".")):
+        body = {key: body}
     return JSONResponse(body, headers=headers)

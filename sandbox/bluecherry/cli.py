@@ -25,6 +25,9 @@ def bluecherry_command(
     csv_interval: Annotated[float, typer.Option(help="Seconds between scheduled CSV drops (0 = off).")] = 0.0,
     csv_encoding: Annotated[str, typer.Option(help="Encoding of the CSV files.")] = "cp1252",
     live: Annotated[bool, typer.Option(help="Start live trading at the default rates.")] = False,
+    dialect: Annotated[
+        str, typer.Option(help="How the tenant names and shapes its records: default or ibmi (docs/sandbox.md).")
+    ] = "default",
     rate_429: Annotated[float, typer.Option(help="Probability of a 429 per API request.")] = 0.0,
     retry_after: Annotated[int, typer.Option(help="Retry-After seconds of an injected 429.")] = 1,
     rate_5xx: Annotated[float, typer.Option(help="Probability of a 5xx per API request.")] = 0.0,
@@ -69,6 +72,7 @@ def bluecherry_command(
             csv_interval=csv_interval,
             csv_encoding=csv_encoding,
             live=live,
+            dialect=dialect,
         )
         app = create_app(config)
     except ValueError as exc:

@@ -84,6 +84,7 @@ class BlueCherrySandboxConfig:
     orders: int = 500
     history_days: int = 365
     storefront_every: int = 0  # every Nth generated web order comes from the storefront channel (generate_tenant)
+    dialect: str = "default"  # how records are named and shaped on the wire (sandbox/bluecherry/dialects.py)
     start_time: str | None = None  # tenant-local "YYYY-MM-DD HH:MM:SS"; None = the real time
     frozen: bool = False
     database: str = ":memory:"  # a file path keeps big tenants out of memory and reuses them on restart

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +148,26 @@ def write_atomically(
         raise
 
 
-def drop_reports(store: RecordStore, clock: SandboxClock, folder: str | Path, encoding: str = "cp1252") -> list[Path]:
+Cell = Callable[[str, Any], Any]  # (column, value) -> what the tenant's export writes (dialects.Dialect.csv_cell)
+
+
+def in_dialect(
+    header: tuple[str, ...], rows: Iterable[tuple[Any, ...]], cell: Cell | None
+) -> Iterable[tuple[Any, ...]]:
+    """The rows with every cell written as the tenant's export writes it (padded codes, edited numbers)."""
+    if cell is None:
+        return rows
+    return (tuple(cell(column, value) for column, value in zip(header, row, strict=True)) for row in rows)
+
+
+def drop_reports(
+    store: RecordStore, clock: SandboxClock, folder: str | Path, encoding: str = "cp1252", cell: Cell | None = None
+) -> list[Path]:
     stamp = clock.now_local().replace("-", "").replace(":", "").replace(" ", "_")
     folder = Path(folder)
+    inventory = in_dialect(INVENTORY_COLUMNS, inventory_rows(store), cell)
+    styles = in_dialect(STYLE_COLUMNS, style_rows(store), cell)
     return [
-        write_atomically(folder, f"inventory_{stamp}.csv", INVENTORY_COLUMNS, inventory_rows(store), encoding),
-        write_atomically(folder, f"style_master_{stamp}.csv", STYLE_COLUMNS, style_rows(store), encoding),
+        write_atomically(folder, f"inventory_{stamp}.csv", INVENTORY_COLUMNS, inventory, encoding),
+        write_atomically(folder, f"style_master_{stamp}.csv", STYLE_COLUMNS, styles, encoding),
     ]

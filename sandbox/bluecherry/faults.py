@@ -59,7 +59,8 @@ def mojibake(text: str) -> str:
     return text.encode("utf-8").decode("cp1252", errors="replace") + "\ufffd"
 
 
-def corrupt(resource: str, record: dict[str, Any], kind: str) -> dict[str, Any]:
+def corrupt(resource: str, record: dict[str, Any], kind: str, date_field: str | None = None) -> dict[str, Any]:
+    """A damaged copy; `date_field` is where an impossible date goes (default: the resource's document date)."""
     rec = copy.deepcopy(record)
     if kind == "missing_email":
         if resource == "customer":
@@ -75,7 +76,7 @@ def corrupt(resource: str, record: dict[str, Any], kind: str) -> dict[str, Any]:
     elif kind == "negative_qty":
         _negative_qty(resource, rec)
     elif kind == "impossible_date":
-        rec[DATE_FIELD[resource]] = "2026-02-30 25:61:00"
+        rec[date_field or DATE_FIELD[resource]] = "2026-02-30 25:61:00"
     elif kind == "broken_encoding":
         field = {"customer": "name", "order": "web_ref", "style": "style_name"}[resource]
         rec[field] = mojibake(str(rec.get(field, "")) + " Renée")
@@ -96,9 +97,11 @@ def _negative_qty(resource: str, rec: dict[str, Any]) -> None:
 
 
 class FaultState:
-    def __init__(self, config: FaultConfig, seed: int) -> None:
+    def __init__(self, config: FaultConfig, seed: int, date_fields: dict[str, str | None] | None = None) -> None:
         self.config = config
         self.seed = seed
+        # a tenant dialect's own date field per resource for impossible_date (None: it shows no date there)
+        self.date_fields = date_fields or {}
         self.rng = random.Random(seed)
         self.injected: Counter[str] = Counter()
 
@@ -123,6 +126,8 @@ class FaultState:
     def malformed_kind(self, resource: str, pkey: int, last_mod: str) -> str | None:
         cfg = self.config
         kinds = KINDS.get(resource, ())
+        if resource in self.date_fields and self.date_fields[resource] is None:
+            kinds = tuple(k for k in kinds if k != "impossible_date")
         if cfg.malformed_kinds:
             kinds = tuple(k for k in kinds if k in cfg.malformed_kinds)
         if not cfg.malformed_rate or not kinds:
@@ -136,7 +141,7 @@ class FaultState:
         out, notes = [], []
         for rec in records:
             kind = self.malformed_kind(resource, rec["pkey"], rec["last_mod"])
-            damaged = rec if kind is None else corrupt(resource, rec, kind)
+            damaged = rec if kind is None else corrupt(resource, rec, kind, self.date_fields.get(resource))
             if damaged is not rec and damaged != rec:  # e.g. blanking an empty email changes nothing
                 self.injected[f"malformed:{kind}"] += 1
                 notes.append(f"{rec['pkey']}={kind}")

@@ -8,9 +8,14 @@ columns; any other field compares the record's top-level JSON value.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.bluecherry.clock import STAMP, parse_local
+
+# A tenant dialect's reading of a field (dialects.Dialect.column): (SQL expression, reader of the value), or
+# None for the internal model's own names. ValueError: a field that cannot be filtered.
+Resolver = Callable[[str], tuple[str, Callable[[Any], Any]] | None]
 
 OPS = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 CLAUSE = re.compile(
@@ -24,7 +29,24 @@ class FilterError(ValueError):
     pass
 
 
-def compile_filter(text: str | None) -> tuple[str, list[Any]]:
+def own_column(field: str) -> tuple[str, Callable[[Any], Any]]:
+    """A field of the internal model: ``last_mod`` and ``pkey`` are indexed columns, anything else the record's
+    top-level JSON value."""
+    if field == "last_mod":
+        return "last_mod", _local_time
+    if field == "pkey":
+        return "pkey", int
+    return f"json_extract(body, '$.{field}')", lambda value: value
+
+
+def _local_time(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"needs a quoted time, got {value!r}")
+    return parse_local(value).strftime(STAMP)
+
+
+def compile_filter(text: str | None, resolve: Resolver | None = None) -> tuple[str, list[Any]]:
+    """The SQL condition and its parameters; `resolve` names a dialect's fields (default: the model's own)."""
     if not text or not text.strip():
         return "", []
     conditions: list[str] = []
@@ -41,20 +63,12 @@ def compile_filter(text: str | None) -> tuple[str, list[Any]]:
         if op not in OPS:
             raise FilterError(f"$filter: unknown operator '{match['op']}' (use eq, ne, gt, ge, lt, le)")
         value: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else float(raw) if "." in raw else int(raw)
-        if field == "last_mod":
-            if not isinstance(value, str):
-                raise FilterError(f"$filter: last_mod needs a quoted time, got {raw}")
-            try:
-                value = parse_local(value).strftime(STAMP)
-            except ValueError as exc:
-                raise FilterError(f"$filter: {exc}") from None
-            conditions.append(f"last_mod {OPS[op]} ?")
-        elif field == "pkey":
-            conditions.append(f"pkey {OPS[op]} ?")
-            value = int(value)
-        else:
-            conditions.append(f"json_extract(body, '$.{field}') {OPS[op]} ?")
-        params.append(value)
+        try:
+            sql, read = (resolve(field) if resolve is not None else None) or own_column(field)
+            params.append(read(value))
+        except ValueError as exc:
+            raise FilterError(f"$filter: {field}: {exc}") from None
+        conditions.append(f"{sql} {OPS[op]} ?")
         rest = match["rest"]
         remaining = rest[3:].lstrip() if rest else ""
         if rest and not remaining:

@@ -10,6 +10,7 @@ from typing import Any
 from sandbox.bluecherry.clock import SandboxClock
 from sandbox.bluecherry.config import BlueCherrySandboxConfig, FaultConfig
 from sandbox.bluecherry.csvdrop import drop_reports
+from sandbox.bluecherry.dialects import get_dialect
 from sandbox.bluecherry.faults import FaultState
 from sandbox.bluecherry.generator import generate_tenant
 from sandbox.bluecherry.live import LiveTrader
@@ -18,15 +19,16 @@ from sandbox.bluecherry.store import RecordStore
 from sandbox.bluecherry.tenant import Tenant
 
 RESOURCES = ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "Location")
-DIALECT = "default"  # how records are named and shaped; other tenant dialects come later
 
 
 class BlueCherrySandbox:
     def __init__(self, config: BlueCherrySandboxConfig) -> None:
         self.config = config
+        # one internal model whatever the dialect: the dialect renders it on the way out, reads it on the way in
+        self.dialect = get_dialect(config.dialect)
         self.clock = SandboxClock(config.timezone, config.start_time, config.frozen)
         self.store = RecordStore(config.database)
-        self.faults = FaultState(dataclasses.replace(config.faults), config.seed)
+        self.faults = FaultState(dataclasses.replace(config.faults), config.seed, self.dialect.malformed_dates)
         self.tenant = Tenant(self.store, self.clock, config.seed)
         self.live = LiveTrader(self.tenant, dataclasses.replace(config.live_rates), config.seed)
         self.live.running = config.live
@@ -64,13 +66,18 @@ class BlueCherrySandbox:
             return self.generate(**sizes)
 
     def apply(self, ops: Any) -> list[dict[str, Any]]:
+        """Ops in the internal vocabulary, or with the dialect's names and values; the records touched are
+        returned in the internal model (so a test reads them the same whatever the dialect)."""
+        if isinstance(ops, list):
+            ops = [self.dialect.read_op(item) for item in ops]
         return apply_ops(self.tenant, ops)
 
     def drop_csv(self, folder: str | None = None) -> list[str]:
         target = folder or self.config.csv_drop_dir
         if not target:
             raise ValueError('no CSV folder: start with csv_drop_dir (--csv-dir) or pass {"dir": ...}')
-        files = [str(p) for p in drop_reports(self.store, self.clock, Path(target), self.config.csv_encoding)]
+        files = [str(p) for p in drop_reports(self.store, self.clock, Path(target), self.config.csv_encoding,
+                                              self.dialect.csv_cell)]
         self.csv_files.extend(files)
         return files
 
@@ -89,17 +96,22 @@ class BlueCherrySandbox:
             "live": {"running": self.live.running, "applied": self.live.applied, "refused": self.live.failed},
             "csv_files": list(self.csv_files),
             "generated": self.generated,
-            "counts": {r: self.store.count(r) for r in RESOURCES},
+            "counts": {self.dialect.served_name(r): self.store.count(r) for r in RESOURCES},
         }
 
     def dump(self) -> dict[str, Any]:
-        """Every stored record of every resource as ``_include=all`` serves it, never malformed (the stored
-        truth an expected-state oracle compares against), with the clock. One read under the store lock: no
-        op, live trade or paging touch lands between two resources. Blocking: call it from a thread."""
+        """Every stored record of every resource as ``_include=all`` serves it - in the dialect, under its
+        resource names, which ``dialect`` names - never malformed (the stored truth an expected-state oracle
+        compares against), with the clock. One read under the store lock: no op, live trade or paging touch
+        lands between two resources. Blocking: call it from a thread."""
+        render = self.dialect.render
         with self.store.lock:
             return {
                 "dumped_at": self.clock.as_dict(),
                 "timezone": self.clock.timezone,
-                "dialect": DIALECT,
-                "resources": {r: [row.record() for row in self.store.iterate(r)] for r in RESOURCES},
+                "dialect": self.dialect.name,
+                "resources": {
+                    self.dialect.served_name(r): [render(r, row.record()) for row in self.store.iterate(r)]
+                    for r in RESOURCES
+                },
             }

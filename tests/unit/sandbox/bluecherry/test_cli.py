@@ -44,3 +44,29 @@ def test_cli_refuses_bad_options_clearly() -> None:
     command = [*BCSYNC, "--timezone", "Nowhere/Land"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "unknown time zone 'Nowhere/Land'" in done.stderr
+
+
+@pytest.mark.integration
+def test_cli_serves_a_tenant_dialect() -> None:
+    command = [*BCSYNC, "--port", "0", "--customers", "3", "--styles", "1", "--orders", "4", "--key", "k1",
+               "--dialect", "ibmi"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" on ")[1].strip()
+        headers = {"Ocp-Apim-Subscription-Key": "k1"}
+        orders = httpx.get(f"{url}/api/SalesOrder", headers=headers, timeout=10).json()["data"]["header"]
+        assert len(orders) == 4 and {"order_no", "order_stat", "chg_stamp"} <= set(orders[0])
+        assert httpx.get(f"{url}/api/order", headers=headers, timeout=10).status_code == 404
+        assert httpx.get(f"{url}/_sandbox/dump", timeout=10).json()["dialect"] == "ibmi"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_cli_refuses_an_unknown_dialect() -> None:
+    done = subprocess.run([*BCSYNC, "--dialect", "as400"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown dialect 'as400' (known: default, ibmi)" in done.stderr
