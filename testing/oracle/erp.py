@@ -58,15 +58,26 @@ def quantity(record: dict[str, Any], field: str) -> int:
     return int(value)
 
 
-def instant(value: str, zone: ZoneInfo) -> datetime | None:
-    """A tenant-local wall time (fold=0: an ambiguous time is its first occurrence, a non-existent one is
-    read with the offset before the gap) or a time with its own offset, as a UTC instant; "" is None."""
-    if not value:
-        return None
+def local(value: str, formats: tuple[str, ...] = ()) -> datetime:
+    """A time as written: in the first of `formats` (strptime) that reads it, else ISO 8601."""
+    for fmt in formats:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
     try:
-        parsed = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise InvalidRecord(f"impossible date {value!r}") from None
+
+
+def instant(value: str, zone: ZoneInfo, formats: tuple[str, ...] = ()) -> datetime | None:
+    """A tenant-local wall time (fold=0: an ambiguous time is its first occurrence, a non-existent one is
+    read with the offset before the gap) or a time with its own offset, as a UTC instant; "" is None.
+    `formats`: the dialect's own ways of writing a time, tried before ISO 8601."""
+    if not value:
+        return None
+    parsed = local(value, formats)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone, fold=0)
     return parsed.astimezone(UTC)

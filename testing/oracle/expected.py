@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from testing.oracle.erp import InvalidRecord, cents, e164, instant, normal_email, number, quantity, rows, text
+from testing.oracle.erp import InvalidRecord, cents, e164, instant, local, normal_email, number, quantity, rows, text
 from testing.oracle.rules import DIALECTS, Dialect, TenantRules
 
 # How an event's value is checked (docs/rules.md, "Events"): exactly; only while the order shows no Updated
@@ -138,6 +138,17 @@ class _Reader:
     def yes(self, record: dict[str, Any], name: str) -> bool:
         return text(record, name) in self.rules.yes_values
 
+    def when(self, value: str) -> datetime | None:
+        """A time of the dump, written the dialect's way (or ISO), as a UTC instant."""
+        return instant(value, self.zone, self.d.date_formats)
+
+    def stamp(self, record: dict[str, Any]) -> datetime:
+        """A record's last-modified stamp as a local time, for "newest" (unreadable: oldest)."""
+        try:
+            return local(text(record, self.d.last_mod), self.d.date_formats)
+        except InvalidRecord:
+            return datetime.min
+
     def tolerate(self, code: str | None, email: str | None, phone: str | None) -> None:
         for kind, value in (("external_id", code), ("email", email), ("phone", phone)):
             if value:
@@ -160,7 +171,8 @@ class _Reader:
                 for kind, value in (("external_id", code), ("email", email), ("phone", phone)):
                     if value:
                         self.state.deleted_identities[f"{kind}:{value}"] = code
-            elif status not in rules.customer_active + rules.customer_inactive:
+            elif d.customer_status and status not in rules.customer_active + rules.customer_inactive:
+                # (a tenant without a customer status has only active customers: docs/rules.md, "Absent fields")
                 self.state.skip(f"customer:{code}", f"unknown status {status!r}")
                 self.tolerate(code, email, phone)
             elif email is None:
@@ -208,8 +220,8 @@ class _Reader:
         stages = (rules.entered, rules.confirmed, rules.on_hold, rules.cancelled, rules.closed)
         if not any(status in codes for codes in stages):
             raise InvalidRecord(f"unknown status {status!r}")
-        confirmed = instant(text(raw, d.order_confirmed), self.zone)
-        entered = instant(text(raw, d.order_entered), self.zone)
+        confirmed = self.when(text(raw, d.order_confirmed))
+        entered = self.when(text(raw, d.order_entered)) if d.order_entered else None
         placed = status in rules.confirmed + rules.closed or (
             status in rules.on_hold + rules.cancelled and confirmed is not None)
         if placed and (confirmed or entered) is None:
@@ -251,7 +263,13 @@ class _Reader:
 
     def shopper_email(self, raw: dict[str, Any]) -> str | None:
         d = self.d
-        addresses = {text(row, d.address_type): text(row, d.address_email) for row in rows(raw, d.order_addresses)}
+        if d.address_prefixes:  # flat on the order: <bill-to prefix>email, <ship-to prefix>email
+            bill, ship = d.address_prefixes
+            addresses = {d.address_bill_to: text(raw, bill + d.address_email),
+                         d.address_ship_to: text(raw, ship + d.address_email)}
+        else:
+            addresses = {text(row, d.address_type): text(row, d.address_email)
+                         for row in rows(raw, d.order_addresses)}
         return normal_email(addresses.get(d.address_bill_to) or addresses.get(d.address_ship_to) or "")
 
     def owner(self, order: Order, customers: dict[str, Customer], by_email: dict[str, str]) -> str | None:
@@ -331,10 +349,10 @@ class _Reader:
             doc, order = text(raw, number_field), text(raw, order_field)
             if order not in orders:
                 continue
-            if resource == d.pick and text(raw, d.pick_status) != self.rules.pick_shipped_value:
+            if resource == d.pick and not self.shipped(raw):
                 continue  # only a shipped pick ticket is a dispatch
             try:
-                when = instant(text(raw, date_field) or text(raw, d.last_mod), self.zone)
+                when = self.when(text(raw, date_field) or text(raw, d.last_mod))
                 value = sum((quantity(line, qty_field) * number(line, d.line_price)
                              for line in rows(raw, lines_field)), Decimal(0))
                 if when is None or not doc:
@@ -346,6 +364,11 @@ class _Reader:
             found[order][doc] = (value, when)
         return found
 
+    def shipped(self, pick: dict[str, Any]) -> bool:
+        if self.d.pick_shipped_by_date:
+            return bool(text(pick, self.d.pick_ship_date))
+        return text(pick, self.d.pick_status) == self.rules.pick_shipped_value
+
     def memos(self, records: list[dict[str, Any]], orders: dict[str, Order]) -> dict[str, list[Memo]]:
         d, found = self.d, defaultdict(list)
         for raw in records:
@@ -353,7 +376,8 @@ class _Reader:
             if order not in orders:
                 continue
             try:
-                when = instant(text(raw, d.memo_date), self.zone)
+                # no memo date in the tenant: its last_mod (docs/rules.md, "Absent fields")
+                when = self.when(text(raw, d.memo_date) if d.memo_date else text(raw, d.last_mod))
                 if when is None or not doc:
                     raise InvalidRecord("no memo number or date")
                 found[order].append(Memo(doc, when, cents(abs(number(raw, d.memo_total)))))
@@ -443,7 +467,7 @@ class _Reader:
                 key = tuple(text(raw, name) for name in (d.inventory_style, d.inventory_color, d.inventory_label,
                                                           d.inventory_dimension, d.inventory_size))
                 previous = newest.get((key, warehouse))
-                if previous is None or text(raw, d.last_mod) >= text(previous, d.last_mod):
+                if previous is None or self.stamp(raw) >= self.stamp(previous):
                     newest[(key, warehouse)] = raw
         totals: dict[tuple[str, ...], Decimal] = defaultdict(Decimal)
         unknown = set()

@@ -14,7 +14,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Dialect:
-    """Field names of one ERP dialect. A new dialect is a new instance in DIALECTS, never new code."""
+    """Field names of one ERP dialect, and how its values are written. A new dialect is a new instance in
+    DIALECTS, never new code. An empty name ("") is a field the tenant does not have (docs/rules.md, "Absent
+    fields"); text is always trimmed and emails lower-cased, so padded codes and upper-case emails need nothing."""
+
+    date_formats: tuple[str, ...] = ()  # strptime formats tried in order before ISO 8601, for every time read
 
     customer: str = "customer"
     customer_code: str = "customer"
@@ -39,6 +43,7 @@ class Dialect:
     order_freight: str = "frgt_amt"
     order_storefront_ref: str = "web_ref"
     order_addresses: str = "orderaddress"
+    address_prefixes: tuple[str, ...] = ()  # (bill-to, ship-to): addresses flat on the record, `<prefix><field>`
     address_type: str = "addr_type"
     address_bill_to: str = "BT"
     address_ship_to: str = "ST"
@@ -54,6 +59,7 @@ class Dialect:
     pick_order: str = "ord_num"
     pick_status: str = "pick_status"
     pick_ship_date: str = "ship_date"
+    pick_shipped_by_date: bool = False  # a ticket shipped when its ship date is set, whatever its status says
     pick_lines: str = "pickdetail"
     pick_line_qty: str = "total_qty"
 
@@ -109,7 +115,34 @@ class Dialect:
     last_mod: str = "last_mod"
 
 
-DIALECTS: dict[str, Dialect] = {"default": Dialect()}
+# docs/sandbox.md, "Blue Cherry dialects": a tenant on IBM i whose bcapi views its integrator customised
+IBMI = Dialect(
+    date_formats=("%m/%d/%Y %H:%M:%S", "%m/%d/%Y"),
+    customer="CustomerMaster", customer_code="cust_code", customer_email="email_addr", customer_phone="phone_nbr",
+    customer_status="", customer_delete_flag="del_flag", customer_email_optin="email_opt", customer_sms_optin="sms_opt",
+    order="SalesOrder", order_number="order_no", order_customer="cust_code", order_type="order_type",
+    order_division="division", order_channel="order_src", order_status="order_stat", order_entered="",
+    order_confirmed="conf_dt", order_discount="disc_amt", order_tax="tax_amt", order_freight="frt_amt",
+    order_storefront_ref="ecom_ref", order_addresses="", address_prefixes=("bill_", "ship_"), address_email="email",
+    order_lines="soline", line_seq="line_no", line_price="unit_prc", order_line_qty="qty_ord",
+    order_line_cancel_qty="qty_cncl",
+    pick="PickTicket", pick_number="pick_no", pick_order="order_no", pick_status="pick_stat", pick_ship_date="ship_dt",
+    pick_shipped_by_date=True, pick_lines="pkline", pick_line_qty="qty_pick",
+    invoice="Invoice", invoice_number="inv_no", invoice_order="order_no", invoice_date="inv_dt",
+    invoice_lines="invline", invoice_line_qty="qty_inv",
+    creditmemo="CreditMemo", memo_number="memo_no", memo_order="order_no", memo_date="", memo_total="memo_total",
+    style="StyleMaster", style_code="style_no", style_name="descr", style_description="long_desc",
+    style_brand="brand_cd", style_category="categ_cd", style_gender="gender_cd", style_division="division",
+    style_season="season", style_status="style_stat", style_skus="stylesku", sku_color="color_cd",
+    sku_color_name="color_desc", sku_label="label_cd", sku_dimension="dim_cd", sku_size="size_cd", sku_upc="upc",
+    sku_ean="ean", sku_status="sku_stat",
+    inventory="ItemAvailability", inventory_style="style_no", inventory_color="color_cd", inventory_label="label_cd",
+    inventory_dimension="dim_cd", inventory_size="size_cd", inventory_warehouse="whse_code", inventory_on_hand="qty_oh",
+    inventory_picked="qty_pick", inventory_available="qty_avail", inventory_open="qty_open",
+    location="Warehouse", location_code="whse_code", location_sellable="sell_fl",
+    last_mod="chg_stamp",
+)
+DIALECTS: dict[str, Dialect] = {"default": Dialect(), "ibmi": IBMI}
 
 
 @dataclass(frozen=True)
