@@ -39,7 +39,7 @@ from sandbox.server import ServerThread
 from state.buffers import buffer_ages
 from state.factory import stores  # the fleet's stores once configured_like points this process at it
 from testing.oracle import TenantRules, diff_state, expected_state
-from tests.support.fleet import ROOT, WorkerProcess, configured_like, fleet_env, pending_work
+from tests.support.fleet import ROOT, WorkerProcess, configured_like, dialect_mapping, fleet_env, pending_work
 
 BC_KEY = "drill-key"
 POLL_SECONDS = 2.0
@@ -143,8 +143,10 @@ class DrillFleet:
     """Everything one drill runs on. Enter to start, leave to stop every process by its id."""
 
     def __init__(self, size: DrillSize, *, concurrency: int = 2, seed: int = 7,
-                 settings: dict[str, str] | None = None, klaviyo_faults: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, str] | None = None, klaviyo_faults: dict[str, Any] | None = None,
+                 dialect: str = "default") -> None:
         self.size = size
+        self.dialect = dialect  # the Blue Cherry tenant's dialect; the fleet reads it with that dialect's mapping
         self.klaviyo_faults = klaviyo_faults or {}  # in force from the first request (e.g. held-back upserts)
         self.overrides = settings or {}
         self.concurrency = concurrency
@@ -174,13 +176,14 @@ class DrillFleet:
                       if name not in ("bursts", "burst_size")})
         bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, seed=self.seed, customers=size.customers,
                                             styles=size.styles, orders=size.orders, history_days=120,
-                                            live_rates=rates, storefront_every=STOREFRONT_EVERY)
+                                            live_rates=rates, storefront_every=STOREFRONT_EVERY,
+                                            dialect=self.dialect)
         self.bc = self._stack.enter_context(ServerThread(create_bluecherry(bc_config)))
         self.klaviyo = self._stack.enter_context(
             ServerThread(create_klaviyo(KlaviyoSandboxConfig(
                 seed=self.seed, job_step_seconds=0.1, faults=FaultSettings().merged(self.klaviyo_faults)))))
         self.mapping_file = self.folder / "mapping.toml"
-        self.mapping_file.write_text(MAPPING)
+        self.mapping_file.write_text(dialect_mapping(MAPPING, self.dialect))
         self.env = fleet_env(
             self.redis_server.url, self.klaviyo.url,
             BCSYNC_BLUECHERRY_BASE_URL=self.bc.url, BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY,

@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.drill_faults import DRILLS, QUICK_DRILLS, Drill
 from bench.drill_fleet import FULL, QUICK, DrillFleet, DrillSize
+from tests.support.fleet import DIALECTS
 
 COLUMNS = ("events_missing", "events_extra", "events_duplicated", "events_wrong_value", "profiles_missing",
            "profiles_split", "profiles_extra", "profiles_wrong", "consent_wrong", "stock_wrong", "aggregates_wrong")
@@ -84,8 +85,8 @@ def run_drill_in(fleet: DrillFleet, drill: Drill) -> DrillResult:
     )
 
 
-def run_drill(drill: Drill, size: DrillSize, concurrency: int = 2) -> DrillResult:
-    with DrillFleet(size, concurrency=concurrency, settings=dict(drill.settings)) as fleet:
+def run_drill(drill: Drill, size: DrillSize, concurrency: int = 2, dialect: str = "default") -> DrillResult:
+    with DrillFleet(size, concurrency=concurrency, settings=dict(drill.settings), dialect=dialect) as fleet:
         return run_drill_in(fleet, drill)
 
 
@@ -179,6 +180,8 @@ def main() -> None:
     parser.add_argument("--drill", action="append", choices=sorted(DRILLS), help="run only these (repeatable)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes per lane (>= 2)")
     parser.add_argument("--write", type=Path, help="write the table into this Markdown file (docs/reliability.md)")
+    parser.add_argument("--dialect", choices=DIALECTS, default="default",
+                        help="the Blue Cherry tenant's dialect (docs/sandbox.md), read with its own mapping")
     args = parser.parse_args()
     if args.concurrency < 2:
         parser.error("--concurrency must be at least 2: the drills exist to run lanes concurrently")
@@ -186,12 +189,13 @@ def main() -> None:
     size = QUICK if args.quick else FULL
     names = args.drill or (QUICK_DRILLS if args.quick else tuple(DRILLS))
     results = []
-    command = "python -m bench.drills" + (" --quick" if args.quick else "") + f" --write {args.write}"
+    command = ("python -m bench.drills" + (" --quick" if args.quick else "")
+               + (f" --dialect {args.dialect}" if args.dialect != "default" else "") + f" --write {args.write}")
     if args.drill and set(args.drill) != set(DRILLS):  # the other rows are the last run's, kept by `merged`
         command += " (rows of " + ", ".join(args.drill) + " rerun with --drill)"
     for name in names:
         started = time.monotonic()
-        result = run_drill(DRILLS[name], size, args.concurrency)
+        result = run_drill(DRILLS[name], size, args.concurrency, args.dialect)
         results.append(result)
         if args.write:  # after every drill, so a long run that is stopped keeps what it measured
             write_doc(args.write, merged(args.write, results), size, args.concurrency, command)

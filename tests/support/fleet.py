@@ -2,23 +2,87 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
+# The Blue Cherry sandbox's tenant dialects (`BlueCherrySandboxConfig.dialect`; docs/sandbox.md, "Blue Cherry
+# tenant dialects") and the mapping file a fleet reads each with (None: the documented defaults).
+DIALECTS = ("default", "ibmi")
+DIALECT_MAPPINGS: dict[str, Path | None] = {"default": None, "ibmi": ROOT / "config" / "examples" / "ibmi.toml"}
+
+
+def dialect_mapping(overrides: str = "", dialect: str = "default") -> str:
+    """The TOML of a tenant mapping for a sandbox speaking `dialect`: the dialect's own mapping file with a test's
+    `overrides` (TOML text, e.g. poll intervals or lifecycle filters) laid over it table by table, as the fleet
+    lays a file over its defaults - but a predicate (a table with a `field`, e.g. `shipped_when`) is replaced
+    whole. For `default` it is `overrides` itself."""
+    if dialect not in DIALECT_MAPPINGS:
+        raise ValueError(f"unknown dialect '{dialect}' (known: {', '.join(DIALECT_MAPPINGS)})")
+    base = DIALECT_MAPPINGS[dialect]
+    if base is None:
+        return overrides
+    return toml_text(_laid_over(tomllib.loads(base.read_text(encoding="utf-8")), tomllib.loads(overrides)))
+
+
+def _laid_over(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and "field" not in value:
+            out[key] = _laid_over(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def toml_text(document: dict[str, Any]) -> str:
+    """A TOML document of tables, strings, numbers, booleans and lists (what a mapping holds)."""
+    lines: list[str] = []
+
+    def table(path: tuple[str, ...], values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if path and scalars:
+            lines.append(f"\n[{'.'.join(_toml_key(p) for p in path)}]")
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items())
+        for key, value in values.items():
+            if isinstance(value, dict):
+                table((*path, key), value)
+
+    table((), document)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.1,
@@ -52,7 +116,9 @@ def wait_idle(client: redis.Redis, prefix: str, timeout: float = 60.0, extra_lis
     wait_for(settled, timeout, interval=0.2, message="the fleet to be idle")
 
 
-def fleet_env(redis_url: str, klaviyo_url: str, **overrides: str) -> dict[str, str]:
+def fleet_env(redis_url: str, klaviyo_url: str, dialect: str = "default", **overrides: str) -> dict[str, str]:
+    """The environment of fleet processes. A Blue Cherry sandbox speaking another `dialect` is read with that
+    dialect's mapping file, unless `overrides` name one (make it with `dialect_mapping`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCSYNC_")}
     env.update({
         "BCSYNC_REDIS_URL": redis_url,
@@ -68,6 +134,11 @@ def fleet_env(redis_url: str, klaviyo_url: str, **overrides: str) -> dict[str, s
         "BCSYNC_BACKOFF_MAX_SECONDS": "2",
         "PYTHONUNBUFFERED": "1",
     })
+    if dialect not in DIALECT_MAPPINGS:
+        raise ValueError(f"unknown dialect '{dialect}' (known: {', '.join(DIALECT_MAPPINGS)})")
+    mapping = DIALECT_MAPPINGS[dialect]
+    if mapping is not None:
+        env["BCSYNC_MAPPING_FILE"] = str(mapping)
     env.update(overrides)
     return env
 
