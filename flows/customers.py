@@ -58,6 +58,7 @@ from sync.customers.planner import (
     plan_customer_changes,
     plan_daily_batch,
 )
+from sync.fields import read_text
 from sync.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -169,8 +170,8 @@ def forget_customer(ctx: CustomerContext, code: str, record_key: str | None) -> 
 
 def _without_erased(events: list[ChangeEvent], ctx: CustomerContext) -> list[ChangeEvent]:
     """Drop what an erasure already covered (a re-read, or an older change still in flight)."""
-    code_field = ctx.mapping.fields.customer.code
-    codes = [str(e.record.get(code_field) or "") for e in events]
+    fields = ctx.mapping.fields.customer
+    codes = [read_text(e.record, fields, "code") for e in events]
     stamps = ctx.tombstones.stamps(c for c in codes if c)
     if not stamps:
         return events
@@ -187,9 +188,8 @@ def process_customer_changes(events: list[ChangeEvent], ctx: CustomerContext) ->
     events = _without_erased(events, ctx)
     plan = plan_customer_changes(events, ctx.mapping)
     apply_plan(plan, ctx)
-    code_field = ctx.mapping.fields.customer.code
     for event in events:
-        code = str(event.record.get(code_field) or "")
+        code = read_text(event.record, ctx.mapping.fields.customer, "code")
         if event.kind == "deleted" and code:
             ctx.tombstones.mark(code, version_stamp(event.version))
     settle_guarded(plan.guarded, ctx)

@@ -60,6 +60,7 @@ from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_s
 from sync.operations import Operation
 from sync.orders.aggregates import facts_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
+from sync.orders.fallbacks import date_memos, fallbacks_in_use
 from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
 from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
 from sync.orders.refund_ids import decided_refunds
@@ -132,13 +133,15 @@ def process_change(event: ChangeEvent, ctx: OrderContext) -> DesiredResult | Non
     return sync_order(number, ctx, lane="batch" if bulk else None)
 
 
-def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext) -> OrderDocuments | None:
-    """The order's parsed documents (None: its header was not read yet); problems go to the register."""
+def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext, report: bool = True
+                 ) -> OrderDocuments | None:
+    """The order's parsed documents (None: its header was not read yet); problems go to the register (unless
+    `report` is off: a read for an operator tool)."""
     if stored.order is None:
         return None  # its documents wait in state until the order header is read
     parsed = parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
                                    stored.credit_memos)
-    for problem in parsed.problems:
+    for problem in parsed.problems if report else ():
         ctx.exceptions.record(problem.type, problem.record_key, str(problem),
                               details={"field": problem.field, "order": number})
     return _with_read_instant(parsed.documents, stored.order_version)
@@ -152,6 +155,15 @@ def _with_read_instant(docs: OrderDocuments | None, version: str) -> OrderDocume
         return docs
     instant = datetime.strptime(version_stamp(version), STAMP_FORMAT).replace(tzinfo=UTC)
     return docs.model_copy(update={"order": docs.order.model_copy(update={"last_mod": instant})})
+
+
+def dated(docs: dict[str, OrderDocuments], ctx: OrderContext) -> dict[str, OrderDocuments]:
+    """The orders with their undated credit memos (a tenant without a memo date) dated from ERP data: the memo's
+    last_mod as first recorded in the order facts, else its last_mod now (`sync.orders.fallbacks`)."""
+    recorded = ctx.facts.memo_dates(docs, ctx.mapping)
+    if not recorded and not any(memo.date is None for d in docs.values() for memo in d.credit_memos):
+        return docs
+    return {number: date_memos(d, recorded.get(number, {})) for number, d in docs.items()}
 
 
 @dataclass
@@ -237,7 +249,8 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
     read yet are left out of the answer."""
     numbers = list(dict.fromkeys(numbers))
     snapshots = ctx.state.snapshots(numbers)
-    docs = {n: d for n in numbers if (d := parse_stored(n, snapshots[n].documents, ctx)) is not None}
+    docs = dated(
+        {n: d for n in numbers if (d := parse_stored(n, snapshots[n].documents, ctx)) is not None}, ctx)
     pipe = ctx.redis.pipeline()
     planned = plan_orders(docs, snapshots, ctx, pipe, backfill=backfill)
     outgoing: list[Operation] = []
@@ -393,7 +406,10 @@ def audit_trail(number: str, ctx: OrderContext) -> dict[str, Any]:
     computed = ctx.state.computed(number)
     records |= {entry["record"] for entry in computed.values() if entry.get("record")}
     delivered = {e.key: e for r in sorted(records) for e in ctx.ledger.for_record(r)}
+    docs = parse_stored(number, ctx.state.snapshots([number])[number].documents, ctx, report=False)
     return {
+        "fallbacks": fallbacks_in_use(docs, ctx.mapping, ctx.facts.memo_dates({number: docs}, ctx.mapping).get(
+            number)) if docs is not None else [],
         "versions": ctx.state.versions_seen(number),
         "computed": computed,
         "delivered": sorted(delivered.values(), key=lambda e: e.delivered_at),

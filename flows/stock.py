@@ -143,7 +143,7 @@ def _rows_by_sku(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> di
     by_sku: dict[SkuKey, list[tuple[str, Versioned]]] = {}
     for raw, version in records:
         try:
-            row = parse_inventory_row(raw, fields, last_mod_field)
+            row = parse_inventory_row(raw, fields, last_mod_field, mapping.date_formats("inventory"))
         except RecordError as exc:
             rt.exceptions.record("invalid_record", exc.record, exc.reason)
             continue
@@ -215,7 +215,7 @@ def _figure_of(rows: Iterable[Versioned], locations: Iterable[Versioned], mappin
     check_formula(mapping.stock.formula, mapping.fields.inventory)
     sellable = sellable_warehouses(mapping.stock, [loc.raw for loc in held], mapping.fields.location)
     return stored_figure(rows, held, sellable, mapping.fields.inventory, mapping.resources.inventory.last_mod,
-                         mapping.stock.formula)
+                         mapping.stock.formula, mapping.date_formats("inventory"))
 
 
 def _external_id(figure: AtsFigure, state: StockState, mapping: Mapping) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import redis
 from redis.client import Pipeline
@@ -31,12 +32,20 @@ from sync.orders.refund_ids import SentRefunds
 
 # KEYS[1] the profile's facts hash; ARGV[1] the order number, ARGV[2] its new facts (JSON). The refund ids
 # already recorded win: the stored memo under the order-level id (ro) stays, the composite memos (rc) are the
-# union of both, without the order-level one, sorted - as `encode_facts` writes them.
+# union of both, without the order-level one, sorted - as `encode_facts` writes them. A memo date already
+# recorded (md, memo -> ISO instant) stays: the first recorded is the memo's date for good.
 _PUT = """
 local new = ARGV[2]
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local prev = cjson.decode(old)
+  if prev.md then
+    local cur = cjson.decode(new)
+    local dates = cur.md or {}
+    for memo, moment in pairs(prev.md) do dates[memo] = moment end
+    cur.md = dates
+    new = cjson.encode(cur)
+  end
   if prev.ro or prev.rc then
     local cur = cjson.decode(new)
     if prev.ro then cur.ro = prev.ro end
@@ -118,6 +127,20 @@ class OrderFactsStore:
             if raw:
                 out[number] = decode_facts(number, profile, raw).refund_ids
         return out
+
+    def memo_dates(self, orders: dict[str, OrderDocuments], mapping: Mapping) -> dict[str, dict[str, datetime]]:
+        """The memo dates recorded for each order (`OrderFacts.memo_dates`), one round trip; only orders with an
+        undated memo are asked (none at all for a tenant whose memos carry their date)."""
+        asked = [(number, profile) for number, docs in orders.items()
+                 if any(memo.date is None for memo in docs.credit_memos)
+                 and (profile := profile_key(docs.order, mapping)) is not None]
+        if not asked:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for number, profile in asked:
+            pipe.hget(self.key(profile), number)
+        return {number: decode_facts(number, profile, raw).memo_dates
+                for (number, profile), raw in zip(asked, pipe.execute(), strict=True) if raw}
 
     def forget(self, profile: str) -> int:
         """Drop a profile's facts (an erasure); returns how many orders' facts there were."""

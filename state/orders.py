@@ -32,6 +32,7 @@ from redis.client import Pipeline
 from config.mapping import Mapping
 from state.keys import RedisKeys
 from sync.changes import is_change_version
+from sync.fields import field_text, normalised
 from sync.localtime import local_to_utc
 from sync.orders.revision import Revision
 from sync.orders.state import (
@@ -68,9 +69,13 @@ class RedisOrderState:
         """The order a record belongs to: the header's number, or a document's `order` link."""
         fields = getattr(self.mapping.fields, resource)
         link = fields.number if resource == "order" else fields.order
-        value = record.get(link)
-        text = "" if value is None else str(value).strip()
-        return text or None
+        return field_text(normalised(record, fields), link) or None  # the number the parsers read
+
+    def _slot(self, resource: str, record: dict[str, Any]) -> str:
+        """The document's place in its order's hash: its key, else its number (after the normalisers)."""
+        fields = getattr(self.mapping.fields, resource)
+        read = normalised(record, fields)
+        return f"{resource}:{read.get(getattr(self.mapping.resources, resource).key) or read.get(fields.number)}"
 
     def _stamp(self, record: dict[str, Any], resource: str, version: str = "") -> str:
         """What orders two reads of one document: the poller's change version where there is one (the ERP's
@@ -80,7 +85,7 @@ class RedisOrderState:
             return version
         raw = record.get(getattr(self.mapping.resources, resource).last_mod)
         try:
-            return local_to_utc(str(raw), self.zone).isoformat() if raw else ""
+            return local_to_utc(str(raw), self.zone, self.mapping.date_formats(resource)).isoformat() if raw else ""
         except ValueError:
             return ""
 
@@ -96,10 +101,9 @@ class RedisOrderState:
         if resource not in ORDER_RESOURCES:
             raise ValueError(f"not an order document resource: {resource!r}")
         res = getattr(self.mapping.resources, resource)
-        number_field = getattr(self.mapping.fields, resource).number
+        fields = getattr(self.mapping.fields, resource)
         numbers = [self.order_number(resource, record) for record in records]
-        slots = [(n, f"{resource}:{record.get(res.key) or record.get(number_field)}")
-                 for n, record in zip(numbers, records, strict=True) if n is not None]
+        slots = [(n, self._slot(resource, record)) for n, record in zip(numbers, records, strict=True) if n is not None]
         if not slots:
             return numbers
         pipe = self.client.pipeline(transaction=False)
@@ -112,18 +116,19 @@ class RedisOrderState:
         for number, record in zip(numbers, records, strict=True):
             if number is None:
                 continue
-            slot = (number, f"{resource}:{record.get(res.key) or record.get(number_field)}")
+            slot = (number, self._slot(resource, record))
             stamp = self._stamp(record, resource, version)
             if stamps.get(slot, "") > stamp:  # an older read arriving late never replaces a newer one
                 headers.setdefault(number, None)
                 continue
             stamps[slot] = stamp
             # the document's own number (order, pick ticket, invoice, credit memo) is what finance looks for
-            document = record.get(getattr(self.mapping.fields, resource).number)
+            read = normalised(record, fields)
+            document = read.get(fields.number)
             seen = {"resource": resource, "key": slot[1], "document": document, "version": version,
                     "last_mod": record.get(res.last_mod), "stored_at": time.time()}
             if resource == "order":
-                seen["status"] = record.get(self.mapping.fields.order.status)
+                seen["status"] = read.get(self.mapping.fields.order.status)
                 headers[number] = record
             else:
                 headers.setdefault(number, None)
@@ -148,7 +153,7 @@ class RedisOrderState:
                 headers[number] = json.loads(raw)["record"] if raw else None
         pipe = self.client.pipeline(transaction=False)
         for number, header in headers.items():
-            code = str((header or {}).get(self.mapping.fields.order.status, "")).strip()
+            code = field_text(normalised(header or {}, self.mapping.fields.order), self.mapping.fields.order.status)
             final = classify_status(code, self.mapping.lifecycle) in FINAL_STAGES
             for key in self._order_keys(number):
                 if final:

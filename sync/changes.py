@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from config.lanes import Lane
 from config.mapping import Mapping, ResourceMapping
+from sync.fields import read_text
 from sync.fingerprints import (
     StoredFingerprint,
     changed_fields,
@@ -97,7 +98,7 @@ def is_deleted(resource: str, record: dict[str, Any], mapping: Mapping) -> bool:
     if resource != "customer":
         return False
     fields = mapping.fields.customer
-    return str(record.get(fields.delete_flag, "")).strip() in fields.yes_values
+    return read_text(record, fields, "delete_flag") in fields.yes_values
 
 
 CHANGE_VERSION = re.compile(
@@ -138,11 +139,14 @@ def erp_sequence(record: dict[str, Any], resource: ResourceMapping) -> int | Non
 
 
 def change_version(last_mod: str, fleet_seq: int, mapping: Mapping, read_at: datetime,
-                   erp_seq: int | None = None) -> str:
+                   erp_seq: int | None = None, resource: str = "") -> str:
     """The version of a change read at `read_at`: last_mod resolved by `erp_instant` (a repeated hour's
-    wall time -> the latest instant not after the read), led by the ERP counter when there is one."""
+    wall time -> the latest instant not after the read), led by the ERP counter when there is one. `resource`:
+    whose date formats read last_mod (ISO only without it)."""
+    formats = mapping.date_formats(resource) if resource else ()
     try:
-        stamp = parse_erp_instant(last_mod, tenant_zone(mapping.tenant.timezone), read_at).strftime(STAMP_FORMAT)
+        stamp = parse_erp_instant(last_mod, tenant_zone(mapping.tenant.timezone), read_at, formats).strftime(
+            STAMP_FORMAT)
     except ValueError:
         stamp = NO_STAMP
     if erp_seq is None:
@@ -150,9 +154,10 @@ def change_version(last_mod: str, fleet_seq: int, mapping: Mapping, read_at: dat
     return f"{SEQUENCE_MARK}{erp_seq:0{SEQUENCE_DIGITS}d}#{stamp}#{fleet_seq:06d}"
 
 
-def _older_than(last_mod: str, mapping: Mapping, read_at: datetime, seconds: float) -> bool:
+def _older_than(last_mod: str, mapping: Mapping, read_at: datetime, seconds: float, resource: str) -> bool:
     try:
-        changed_at = parse_erp_instant(last_mod, tenant_zone(mapping.tenant.timezone), read_at)
+        changed_at = parse_erp_instant(last_mod, tenant_zone(mapping.tenant.timezone), read_at,
+                                       mapping.date_formats(resource))
     except ValueError:
         return False
     return (read_at - changed_at).total_seconds() > seconds
@@ -189,13 +194,13 @@ def classify(
         kind, changed = "deleted", []
     elif previous is None:
         old = resource == "customer" and recent_seconds is not None and _older_than(
-            last_mod, mapping, read_at, recent_seconds)
+            last_mod, mapping, read_at, recent_seconds, resource)
         kind, changed = "resynced" if old else "created", sorted(values)
     else:
         changed = changed_fields(previous.digests, values)
         kind = "status_transition" if "status" in changed else "fields_changed"
     seq = (previous.seq if previous else 0) + 1
-    version = change_version(last_mod, seq, mapping, read_at, erp_sequence(record, res))
+    version = change_version(last_mod, seq, mapping, read_at, erp_sequence(record, res), resource)
     state = StoredFingerprint(fp, last_mod, seq, field_digests(values)).encode()
     return ChangeEvent(
         resource=resource,

@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from config.mapping import Mapping
+from config.mapping import AddressFields, FieldTable, Mapping, Predicate
+from sync.fields import addresses, normalised
 
 NAME_BYTES = 3  # digest of a logical field name inside an entry
 VALUE_BYTES = 5  # digest of a field's value: enough to say "this one changed"
@@ -50,15 +51,17 @@ def _child_rows(container: Any) -> list[Any]:
 
 
 def mapped_values(resource: str, record: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
-    """The values of the fields the mapping names for `resource`, by logical name.
+    """The values of the fields the mapping names for `resource`, by logical name, after the mapping's
+    normalisers (a cosmetic difference they remove is no change).
 
     Strings are field names; nested models with a ``rows`` name are child collections (projected onto their
-    own mapped fields); ``groups`` is a tuple of field names. Other tuples are code lists, not fields.
+    own mapped fields), or flat addresses (projected per address type); ``groups`` is a tuple of field names; a
+    predicate adds its field when no other key reads it. Other tuples are code lists, not fields.
     """
     model = getattr(mapping.fields, resource, None)
-    if not isinstance(model, BaseModel):
+    if not isinstance(model, FieldTable):
         return {k: v for k, v in record.items() if k not in ("pkey", "last_mod")}
-    return _project(model, record)
+    return _project(model, dict(normalised(record, model)))
 
 
 # Keys of the [fields.*] tables that hold choices, not field names, added after fingerprints were first stored:
@@ -75,10 +78,18 @@ def _project(model: BaseModel, record: dict[str, Any]) -> dict[str, Any]:
                 values[name] = record.get(spec)
         elif isinstance(spec, tuple) and name == "groups":
             values[name] = {field: record.get(field) for field in spec}
+        elif isinstance(spec, AddressFields) and spec.layout == "flat":
+            values[name] = {kind: _project(spec, dict(row)) for kind, row in addresses(record, spec).items()}
         elif isinstance(spec, BaseModel) and isinstance(rows_name := getattr(spec, "rows", None), str):
             rows = _child_rows(record.get(rows_name))
             values[name] = [_project(spec, row) if isinstance(row, dict) else row for row in rows]
+        elif isinstance(spec, Predicate) and spec.field not in _read_by(model):
+            values[name] = record.get(spec.field)
     return values
+
+
+def _read_by(model: BaseModel) -> set[str]:
+    return {value for name in type(model).model_fields if isinstance(value := getattr(model, name), str)}
 
 
 def fingerprint(values: dict[str, Any]) -> str:

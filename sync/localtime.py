@@ -5,10 +5,13 @@ Blue Cherry stamps `last_mod` (and every order, pick, invoice and memo date) in 
 zone, one-second resolution, and filters on that text. The watermark is kept in UTC (comparable across a
 daylight-saving change) and turned back into local wall time only to build the filter. See docs/poller.md.
 
-`parse_local` is the one parser. A string that carries its own UTC offset is honoured as such; a naive one
-is read in the tenant zone. Around daylight-saving changes a wall time can be ambiguous (it happens twice
-when clocks go back) or non-existent (skipped when clocks go forward). Both are resolved deterministically
-with `fold=0`, the PEP 495 default:
+`read_erp_datetime` is the one reader of an ERP date or date-time: ISO 8601 always, then the tenant's strptime
+formats for the resource (`Mapping.date_formats`), in order. Every parser of every resource goes through it
+(customers, orders and their documents, styles, inventory, last_mod). `parse_local` places what it read: a
+string that carries its own UTC offset is honoured as such; a naive one is read in the tenant zone.
+
+Around daylight-saving changes a wall time can be ambiguous (it happens twice when clocks go back) or
+non-existent (skipped when clocks go forward). Both are resolved deterministically with `fold=0`, the PEP 495 default:
 
 - ambiguous (e.g. 01:30 on the autumn night in New York): the FIRST occurrence, i.e. still on
   daylight time (01:30 EDT = 05:30 UTC). A watermark built from it can only be too early (re-read,
@@ -25,6 +28,7 @@ docstring and docs/poller.md, "Versions: an unambiguous order").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -43,17 +47,34 @@ def tenant_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def parse_local(text: str, timezone: str | ZoneInfo) -> datetime:
-    """'2026-03-08 02:30:00' (or '2026-03-08', or ISO with 'T') in the tenant zone -> aware UTC.
+def read_erp_datetime(text: str, formats: Sequence[str] = ()) -> datetime:
+    """An ERP date or date-time as written: ISO 8601 (`datetime.fromisoformat`: '2026-03-08 02:30:00',
+    '2026-03-08', 'T' or an offset), else the first of `formats` (strptime) that reads the whole text.
+    Naive unless the text carries an offset. Raises LocalTimeError (a ValueError) naming what was tried when
+    nothing reads it, or when it is no real calendar date and time (e.g. '2026-02-30 10:00:00')."""
+    stripped = text.strip()
+    try:
+        return datetime.fromisoformat(stripped)
+    except ValueError as exc:
+        iso_problem = str(exc)
+    for fmt in formats:
+        try:
+            return datetime.strptime(stripped, fmt)
+        except ValueError:
+            continue
+    tried = "ISO 'YYYY-MM-DD HH:MM:SS'" + "".join(f", {fmt!r}" for fmt in formats)
+    raise LocalTimeError(f"not a valid date/time ({tried}): {text!r} ({iso_problem})")
+
+
+def parse_local(text: str, timezone: str | ZoneInfo, formats: Sequence[str] = ()) -> datetime:
+    """'2026-03-08 02:30:00' (or '2026-03-08', or ISO with 'T', or one of `formats`) in the tenant zone ->
+    aware UTC.
 
     A string that carries its own UTC offset is honoured as such; a naive one is read in `timezone` (a zone
     name or a ZoneInfo) with fold=0. Raises LocalTimeError (a ValueError) for anything that is not a real
     calendar date and time (e.g. '2026-02-30 10:00:00').
     """
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise LocalTimeError(f"not a valid date/time 'YYYY-MM-DD HH:MM:SS': {text!r} ({exc})") from None
+    moment = read_erp_datetime(text, formats)
     if moment.tzinfo is None:
         zone = timezone if isinstance(timezone, ZoneInfo) else tenant_zone(timezone)
         moment = moment.replace(tzinfo=zone, fold=0)
@@ -82,21 +103,18 @@ def erp_instant(local: datetime, zone: ZoneInfo, read_at: datetime) -> datetime:
     return second if second <= read_at else first
 
 
-def parse_erp_instant(text: str, zone: ZoneInfo, read_at: datetime) -> datetime:
-    """`erp_instant` of an ERP stamp ('2026-11-01 01:10:00', or ISO; one with its own UTC offset is honoured).
-    Raises LocalTimeError (a ValueError) for anything that is not a real calendar date and time."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise LocalTimeError(f"not a valid date/time 'YYYY-MM-DD HH:MM:SS': {text!r} ({exc})") from None
-    return erp_instant(moment, zone, read_at)
+def parse_erp_instant(text: str, zone: ZoneInfo, read_at: datetime, formats: Sequence[str] = ()) -> datetime:
+    """`erp_instant` of an ERP stamp ('2026-11-01 01:10:00', ISO or one of `formats`; one with its own UTC
+    offset is honoured). Raises LocalTimeError (a ValueError) for anything that is not a real calendar date
+    and time."""
+    return erp_instant(read_erp_datetime(text, formats), zone, read_at)
 
 
-def local_to_utc(text: str, zone: ZoneInfo) -> datetime:
+def local_to_utc(text: str, zone: ZoneInfo, formats: Sequence[str] = ()) -> datetime:
     """UTC instant of a local stamp (`parse_local` with the tenant's ZoneInfo). In a repeated (fall-back)
     hour the EARLIER instant is taken, so a watermark built from it can only be too early (re-read,
     de-duplicated), never too late (missed). A stamp with its own UTC offset is taken at that offset."""
-    return parse_local(text, zone)
+    return parse_local(text, zone, formats)
 
 
 def utc_to_local(instant: datetime, zone: ZoneInfo) -> str:

@@ -1,6 +1,7 @@
 """`bcsync audit order <number>`: the trail finance asks for, from the ERP versions to Klaviyo's answers.
 
 Shows the ERP versions the fleet stored for the order (header, pick tickets, invoices, credit memos), the
+fallbacks its dates rely on (fields the mapping declares absent: which value stood in, from where), the
 events it computed (metric, unique_id, lane), what was delivered when with which unique_id and Klaviyo's
 response (the delivery ledger), the revision baseline, dead letters holding its records and the open
 exceptions naming them. A Typer app named `app` (register with ``app.add_typer(audit.app, name="audit")``).
@@ -66,6 +67,7 @@ def order_report(number: str) -> dict[str, Any]:
     ]
     return {
         "order": number,
+        "fallbacks": trail["fallbacks"],
         "versions_seen": trail["versions"],
         "computed": computed,
         "delivered": [e.model_dump() for e in trail["delivered"]],
@@ -105,6 +107,12 @@ def _print_report(report: dict[str, Any]) -> None:
         versions.add_row(short_time(v.get("stored_at")), document, str(v.get("status") or "-"),
                          str(v.get("last_mod") or "-"), str(v.get("version") or "-"))
     console.print(versions)
+    if report["fallbacks"]:  # fields the tenant does not have: what stood in for them (docs/configuration.md)
+        fallbacks = compact_table("Fallbacks in use (fields the mapping declares absent)",
+                                  ("ERP document", "field", "value used"), "taken from")
+        for f in report["fallbacks"]:
+            fallbacks.add_row(f["document"], f["field"], f["value"], f["source"])
+        console.print(fallbacks)
 
     delivered = {e["key"]: e for e in report["delivered"]}
     events = compact_table("Events computed and their delivery (times UTC)",

@@ -40,6 +40,7 @@ from delivery.runtime import runtime
 from flows.customers import CustomerContext, default_context, klaviyo_consent_lookup
 from state.keys import RedisKeys
 from sync.customers.planner import CustomerPlan, plan_backfill
+from sync.fields import read_text
 from sync.localtime import local_to_utc
 from workers.backfill_orders import _since as parse_since  # the same --since rule for both backfills
 
@@ -141,14 +142,14 @@ class CustomerBackfill:
             return
         position.advance(last_mod, pkey)
         self.stats.read += 1
-        code = str(record.get(f.code) or "")
-        yes = set(f.yes_values)
-        flagged = str(record.get(f.delete_flag, "")).strip() in yes
+        code = read_text(record, f, "code")
+        flagged = read_text(record, f, "delete_flag") in set(f.yes_values)
         if code in self.ctx.mapping.lifecycle.catch_all_customers or flagged:
             self.stats.skipped += 1
             return
         try:
-            stamp = local_to_utc(last_mod, self.zone).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamp = local_to_utc(last_mod, self.zone, self.ctx.mapping.date_formats("customer")).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             stamp = "0000-00-00T00:00:00Z"  # a bad last_mod: parse_customer reports the record's own problems
         version = f"{stamp}#000000"

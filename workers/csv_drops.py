@@ -90,7 +90,7 @@ def expected_rows(records: list[dict[str, Any]], first: int, mapping: Mapping) -
     rows: list[ExpectedRow] = []
     for index, raw in enumerate(records, start=first):
         try:
-            row = parse_inventory_row(raw, fields, last_mod)
+            row = parse_inventory_row(raw, fields, last_mod, mapping.date_formats("inventory"))
         except RecordError:
             continue  # the worker records it as invalid: nothing of it to wait for
         rows.append(ExpectedRow(str(index), row.sku.text, row.warehouse))

@@ -28,6 +28,7 @@ from flows.customers import CustomerContext, default_context, forget_customer, r
 from state.erasure import PurgeReport
 from sync.customers.erasure import version_stamp
 from sync.customers.planner import deletion_operation
+from sync.fields import read_text
 from sync.localtime import local_to_utc
 from sync.operations import Operation
 
@@ -52,7 +53,7 @@ def find_customer(client: BlueCherryClient, code: str) -> dict[str, Any] | None:
                               extra_filter=f"{mapping.fields.customer.code} eq '{quoted}'")
     for page in pages:
         for record in page:
-            if str(record.get(mapping.fields.customer.code)) == code:
+            if read_text(record, mapping.fields.customer, "code") == code:
                 return record
     return None
 
@@ -77,7 +78,7 @@ def erase_customer(code: str, ctx: CustomerContext, record: dict[str, Any] | Non
     if record is not None:
         try:
             stamp = local_to_utc(str(record.get(mapping.resources.customer.last_mod)),
-                                 ZoneInfo(mapping.tenant.timezone)).strftime(STAMP)
+                                 ZoneInfo(mapping.tenant.timezone), mapping.date_formats("customer")).strftime(STAMP)
         except ValueError:
             pass
     ctx.tombstones.mark(code, version_stamp(stamp))

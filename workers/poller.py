@@ -40,6 +40,7 @@ from sync.catalog.records import RecordError
 from sync.changes import ChangeEvent, classify
 from sync.customers.consent_changes import classify_consent
 from sync.customers.records import parse_customer
+from sync.fields import field_text, normalised
 from sync.fingerprints import StoredFingerprint
 from sync.localtime import filter_start, local_to_utc
 from sync.stock.ats import parse_inventory_row
@@ -72,7 +73,8 @@ def validate_customer(record: dict[str, Any], mapping: Mapping) -> list[str]:
 
 def is_catch_all_customer(record: dict[str, Any], mapping: Mapping) -> bool:
     """The ERP's catch-all accounts (web guest orders): not a person, no profile, not an error."""
-    return str(record.get(mapping.fields.customer.code, "")) in mapping.lifecycle.catch_all_customers
+    fields = mapping.fields.customer
+    return field_text(normalised(record, fields), fields.code) in mapping.lifecycle.catch_all_customers
 
 
 def customer_consent_readable(record: dict[str, Any], mapping: Mapping) -> bool:
@@ -253,7 +255,7 @@ class Poller:
         usable: list[tuple[str, dict[str, Any]]] = []
         for record in page:
             key = record.get(resource.key)
-            stamp = self._instant(record.get(resource.last_mod))
+            stamp = self._instant(record.get(resource.last_mod), name)
             tally.newest = _later(tally.newest, stamp)
             if skip is not None and skip(record, self.mapping):
                 continue
@@ -305,7 +307,7 @@ class Poller:
         rows: list[ExpectedRow] = []
         for event in events:
             try:
-                row = parse_inventory_row(event.record, fields, last_mod)
+                row = parse_inventory_row(event.record, fields, last_mod, self.mapping.date_formats("inventory"))
             except RecordError:
                 continue  # the worker records it as invalid: nothing of it to wait for
             rows.append(ExpectedRow(row_entry(event.key, event.version), row.sku.text, row.warehouse))
@@ -350,7 +352,7 @@ class Poller:
 
     def _touched(self, tally: _Pass, previous: StoredFingerprint | None, event: ChangeEvent) -> None:
         """Note the lowest old last_mod of a changed record (it bounds the watermark of a churning window)."""
-        old = self._instant(previous.last_mod) if previous else self._instant(event.last_mod)
+        old = self._instant(previous.last_mod if previous else event.last_mod, event.resource)
         if old is not None and (tally.earliest_touched is None or old < tally.earliest_touched):
             tally.earliest_touched = old
 
@@ -371,9 +373,10 @@ class Poller:
         value = getattr(self.client, "server_time", None)
         return value if isinstance(value, datetime) else None
 
-    def _instant(self, value: Any) -> datetime | None:
+    def _instant(self, value: Any, resource: str) -> datetime | None:
+        """A last_mod of `resource` as a UTC instant (ISO or the resource's date formats), None if unreadable."""
         try:
-            return local_to_utc(str(value), self.zone) if value else None
+            return local_to_utc(str(value), self.zone, self.mapping.date_formats(resource)) if value else None
         except ValueError:
             return None
 

@@ -107,7 +107,9 @@ class BlueCherryClient:
     ) -> Iterator[list[Record]]:
         """Yield each page of `resource` (records with ``last_mod >= since_local``, tenant-local time).
 
-        Pages start at 1; the last page is the first one shorter than the page size (bcapi gives no count).
+        Pages start at 1; the last page is the first one shorter than the page size (bcapi gives no count). A
+        resource whose mapping says ``not_found = "empty"`` reads a 404 as an empty page (tenants that answer
+        404 while a resource, or a filter, has no records), which ends the read.
         """
         size = min(page_size or resource.page_size, MAX_PAGE_SIZE)
         include = resource.include_children if include_children is None else include_children
@@ -123,7 +125,8 @@ class BlueCherryClient:
                 params["$filter"] = " and ".join(clauses)
             if include:
                 params["_include"] = "all"
-            records = self._records(self._get_json(self._path(resource), params), resource)
+            body = self._get_json(self._path(resource), params, missing_ok=resource.not_found == "empty")
+            records = self._records(body, resource)
             yield records
             if len(records) < size:
                 return
@@ -197,15 +200,25 @@ class BlueCherryClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status == 404 and missing_ok:
-            return {"data": []}
+            return None  # nothing there: no records, whatever the envelope
         raise BlueCherryResponseError(message, status=status, url=url)
 
     @staticmethod
     def _records(body: Any, resource: ResourceMapping) -> list[Record]:
-        """Records out of ``{"data": {"header": [...]}}`` (resources) or ``{"data": [...]}`` (lookups)."""
-        data = body.get("data") if isinstance(body, dict) else None
-        if isinstance(data, dict):
-            data = data.get("header", [])
+        """Records out of ``{"data": {"header": [...]}}`` (resources) or ``{"data": [...]}`` (lookups), or at the
+        resource's own `envelope` path (e.g. ``result.items``) when the mapping names one."""
+        if resource.envelope and body is not None:
+            data = body
+            for part in resource.envelope.split("."):
+                if not isinstance(data, dict) or part not in data:  # a wrong envelope must not read as "empty"
+                    raise BlueCherryResponseError(
+                        f"no '{resource.envelope}' (mapping resources.*.envelope) in the response of "
+                        f"'{resource.path}': {str(body)[:200]}", url=resource.path)
+                data = data[part]
+        else:
+            data = body.get("data") if isinstance(body, dict) else None
+            if isinstance(data, dict):
+                data = data.get("header", [])
         if data is None:
             data = []
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

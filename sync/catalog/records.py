@@ -8,13 +8,15 @@ A record that cannot be used raises `RecordError` naming the record and the reas
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from config.mapping import StyleFields
+from config.mapping import US_STAMP_FORMATS, StyleFields
 from sync.catalog.values import code, decimal, stamp
+from sync.fields import normalised
 
 
 class RecordError(ValueError):
@@ -85,10 +87,13 @@ def child_rows(raw: MappingABC[str, Any], collection: str) -> list[Any]:
     raise ValueError(f"{collection}: expected rows, got {type(value).__name__}")
 
 
-def parse_style(raw: Any, fields: StyleFields, last_mod_field: str = "last_mod") -> Style:
-    """A typed `Style` from one raw style record; raises `RecordError` for anything unusable."""
+def parse_style(raw: Any, fields: StyleFields, last_mod_field: str = "last_mod",
+                date_formats: Sequence[str] = US_STAMP_FORMATS) -> Style:
+    """A typed `Style` from one raw style record (after the mapping's normalisers; dates in ISO or one of
+    `date_formats`, the style resource's); raises `RecordError` for anything unusable."""
     if not isinstance(raw, MappingABC):
         raise RecordError("style:?", f"expected an object, got {type(raw).__name__}")
+    raw = normalised(raw, fields)
     style_code = code(raw.get(fields.style))
     record = f"style:{style_code or '?'}"
     if not style_code:
@@ -115,7 +120,7 @@ def parse_style(raw: Any, fields: StyleFields, last_mod_field: str = "last_mod")
             price=decimal(raw.get(fields.price), fields.price),
             status=status,
             discontinued=discontinued,
-            last_mod=stamp(raw.get(last_mod_field), last_mod_field),
+            last_mod=stamp(raw.get(last_mod_field), last_mod_field, date_formats),
             skus=skus,
             raw=raw,
         )

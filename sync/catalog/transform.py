@@ -231,7 +231,7 @@ def catalog_operations(
     plan = CatalogPlan()
     for raw in raw_styles:
         try:
-            style = parse_style(raw, mapping.fields.style, last_mod)
+            style = parse_style(raw, mapping.fields.style, last_mod, mapping.date_formats("style"))
         except RecordError as exc:
             plan.problems.append(CatalogProblem(exc.record, exc.reason))
             continue

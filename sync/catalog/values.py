@@ -7,11 +7,14 @@ way: that is what makes the two paths give identical results.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_STAMP_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+from config.mapping import US_STAMP_FORMATS
+from sync.localtime import read_erp_datetime
+
 _YES = frozenset({"y", "yes", "1", "true", "t"})
 
 
@@ -46,25 +49,19 @@ def decimal(value: Any, what: str) -> Decimal | None:
     return number
 
 
-def stamp(value: Any, what: str = "last_mod") -> datetime | None:
-    """A `last_mod` stamp: tenant-local time, no zone, truncated to the second (the ERP's resolution)."""
+def stamp(value: Any, what: str = "last_mod", formats: Sequence[str] = US_STAMP_FORMATS) -> datetime | None:
+    """A `last_mod` stamp: tenant-local time, no zone, truncated to the second (the ERP's resolution). Read
+    as ISO or one of `formats` (the resource's: `Mapping.date_formats`; Blue Cherry's report shapes when not
+    given)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         parsed = value
     else:
-        text = str(value).strip()
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = read_erp_datetime(str(value), formats)
         except ValueError:
-            for fmt in _STAMP_FORMATS:
-                try:
-                    parsed = datetime.strptime(text, fmt)
-                    break
-                except ValueError:
-                    continue
-            else:
-                raise ValueError(f"{what}: not a date-time: {value!r}") from None
+            raise ValueError(f"{what}: not a date-time: {value!r}") from None
     # last_mod carries no zone in Blue Cherry; an aware value is taken at its wall-clock reading.
     return parsed.replace(tzinfo=None, microsecond=0)
 

@@ -50,7 +50,8 @@ def classify_consent(
     fp = partial_fingerprint(digests)
     last_mod = str(record.get(res.last_mod, ""))
     seq = previous.seq + 1
-    version = change_version(last_mod, seq, mapping, read_at or datetime.now(UTC), erp_sequence(record, res))
+    version = change_version(last_mod, seq, mapping, read_at or datetime.now(UTC), erp_sequence(record, res),
+                             "customer")
     return ChangeEvent(
         resource="customer",
         key=str(record.get(res.key, "")),

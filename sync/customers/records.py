@@ -6,6 +6,7 @@ poller can put a malformed customer in the exception register and carry on with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from config.mapping import AddressFields, Mapping
 from sync.address import Address
 from sync.customers.validation import e164, email_problem, normalize_email, parse_erp_date, text_problem
+from sync.fields import addresses, field_text, normalised
+from sync.localtime import tenant_zone
 
 
 class CustomerRecord(BaseModel):
@@ -54,7 +57,7 @@ class ParsedCustomer:
 
 
 def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> str | None:
-    value = raw.get(name)
+    value = raw.get(name) if name else None
     if value is None:
         return None
     text = str(value).strip()
@@ -67,38 +70,44 @@ def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> st
     return text
 
 
-def _date(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> datetime | None:
-    value = raw.get(name)
-    if value is None or not str(value).strip():
-        return None
-    try:
-        return parse_erp_date(str(value), f"{label} ({name})")
-    except ValueError as exc:
-        problems.append(str(exc))
-        return None
+def _dates(mapping: Mapping) -> Callable[[dict[str, Any], str, str, list[str]], datetime | None]:
+    """The reader of the customer resource's dates (ISO, then the mapping's formats), as tenant wall time."""
+    formats, zone = mapping.date_formats("customer"), tenant_zone(mapping.tenant.timezone)
+
+    def read(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> datetime | None:
+        value = raw.get(name) if name else None
+        if value is None or not str(value).strip():
+            return None
+        try:
+            return parse_erp_date(str(value), f"{label} ({name})", formats, zone)
+        except ValueError as exc:
+            problems.append(str(exc))
+            return None
+
+    return read
 
 
 def _bill_to(raw: dict[str, Any], spec: AddressFields, problems: list[str]) -> Address | None:
-    container = raw.get(spec.rows)
-    rows = container.get("rows", []) if isinstance(container, dict) else container or []
-    for row in rows if isinstance(rows, list) else []:
-        if isinstance(row, dict) and str(row.get(spec.addr_type, "")).strip() == spec.bill_to:
-            values = {
-                "name": _text(row, spec.name, "bill-to name", problems),
-                "address1": _text(row, spec.addr1, "bill-to address", problems),
-                "address2": _text(row, spec.addr2, "bill-to address", problems),
-                "city": _text(row, spec.city, "bill-to city", problems),
-                "region": _text(row, spec.state, "bill-to state", problems),
-                "zip": _text(row, spec.zipcode, "bill-to zip", problems),
-                "country": _text(row, spec.country, "bill-to country", problems),
-            }
-            return Address(**values)
-    return None
+    row = addresses(raw, spec).get("bill_to")
+    if row is None:
+        return None
+    row = dict(row)
+    return Address(
+        name=_text(row, spec.name, "bill-to name", problems),
+        address1=_text(row, spec.addr1, "bill-to address", problems),
+        address2=_text(row, spec.addr2, "bill-to address", problems),
+        city=_text(row, spec.city, "bill-to city", problems),
+        region=_text(row, spec.state, "bill-to state", problems),
+        zip=_text(row, spec.zipcode, "bill-to zip", problems),
+        country=_text(row, spec.country, "bill-to country", problems),
+    )
 
 
 def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
     """Read and validate one raw customer; problems name the field and the bad value."""
     f = mapping.fields.customer
+    raw = dict(normalised(raw, f))
+    _date = _dates(mapping)
     problems: list[str] = []
     code = _text(raw, f.code, "customer code", problems)
     if code is None and not problems:
@@ -122,8 +131,9 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
         except ValueError as exc:  # the phone is left out; the customer's other fields still go
             unusable_phone = f"{exc} ({f.phone})"
 
-    status = str(raw.get(f.status, "")).strip()
     statuses = mapping.customer_status
+    # a tenant without a status field: every customer is active (docs/configuration.md, "Absent fields")
+    status = field_text(raw, f.status) if f.status else statuses.active[0]
     if status not in statuses.active + statuses.inactive:
         known = ", ".join(statuses.active + statuses.inactive)
         problems.append(f"unknown status {status!r} ({f.status}); known: {known}")

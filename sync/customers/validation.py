@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import phonenumbers
+
+from sync.localtime import read_erp_datetime
 
 MAX_TEXT = 255  # longest name/address/code accepted from the ERP
 MAX_EMAIL = 254  # RFC 5321 path limit
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 EARLIEST_YEAR = 1900
 
 
@@ -75,17 +78,19 @@ def e164(value: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def parse_erp_date(value: str, field: str) -> datetime:
-    """A date or date-time from the ERP; impossible dates (2026-02-30, year 0201) raise ValueError."""
-    text = value.strip()
-    for fmt in DATE_FORMATS:
-        try:
-            parsed = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        if parsed.year < EARLIEST_YEAR:
-            raise ValueError(f"{field} {value!r} is before {EARLIEST_YEAR}")
-        return parsed
-    raise ValueError(f"{field} {value!r} is not a valid date (expected YYYY-MM-DD[ HH:MM:SS])")
+def parse_erp_date(value: str, field: str, formats: Sequence[str] = (), zone: ZoneInfo | None = None) -> datetime:
+    """A date or date-time from the ERP as tenant wall time (naive): ISO 8601, else one of `formats`
+    (`sync.localtime.read_erp_datetime`); one written with its own UTC offset is moved to `zone` (the tenant's).
+    Impossible dates (2026-02-30, year 0201) raise ValueError."""
+    try:
+        parsed = read_erp_datetime(value, formats)
+    except ValueError:
+        expected = "YYYY-MM-DD[ HH:MM:SS]" + "".join(f" or {fmt}" for fmt in formats)
+        raise ValueError(f"{field} {value!r} is not a valid date (expected {expected})") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(zone or UTC).replace(tzinfo=None)
+    if parsed.year < EARLIEST_YEAR:
+        raise ValueError(f"{field} {value!r} is before {EARLIEST_YEAR}")
+    return parsed
 
 

@@ -19,6 +19,7 @@ from config.lanes import Lane
 from config.mapping import Mapping
 from sync.address import Address
 from sync.operations import Operation
+from sync.orders.fallbacks import memos_in_refund_order
 from sync.orders.lifecycle import (
     DispatchDocument,
     confirmation_time,
@@ -273,7 +274,7 @@ class _OrderEvents:
 
         The order-level id goes to the memo it already went to (the pin); with none, to the earliest memo
         (date, then number) that has no composite id yet. Every other memo gets its composite id."""
-        memos = sorted(self.docs.credit_memos, key=lambda memo: (memo.date, memo.number))
+        memos = [memo for memo in memos_in_refund_order(self.docs.credit_memos, self.mapping) if memo.date]
         if not memos or self.delivered.refund_ids_unknown:
             return None, None, {}
         pinned = self.delivered.refund_memo_with_order_id
@@ -282,6 +283,7 @@ class _OrderEvents:
         primary_key = self.key(self.mapping.metrics.refunded_order, self.order_id)
         ids: dict[str, str] = {}
         for memo in memos:
+            assert memo.date is not None  # undated memos (no date in the mapping, no last_mod) were left out
             composite = f"{self.order.number}:refund:{memo.number}"
             unique_id = self.order_id if memo.number == primary else composite
             ids[memo.number] = unique_id
@@ -364,6 +366,9 @@ def desired_operations(
         # Cancelled rides with the Placed it follows when both go now, so one lane keeps their order.
         events.cancelled(current, lane="default" if placing_now else "fast")
     memo, refund_key, refund_ids = events.refunds()
+    problems += [RecordProblem(f"creditmemo:{m.number}", mapping.fields.creditmemo.date,
+                               "no date: the mapping has no memo date and the memo no last_mod; its refund waits")
+                 for m in order_docs.credit_memos if m.date is None]
     return DesiredResult(
         operations=events.operations,
         revision=None if cancelled else current,

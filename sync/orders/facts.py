@@ -16,7 +16,9 @@ What the facts hold, and why each:
 - ``refund_order_id_memo`` / ``refund_composite_memos``: which Refunded Order id each credit memo was given -
   the memo under the order-level id `<id>`, the memos under `<num>:refund:<memo>` (docs/order-lifecycle.md,
   "Refund ids"). Decided when the order's refunds are computed and recorded before any is sent; stored facts
-  never change a decision already recorded (`state.order_facts`), so facts rebuilt from the documents keep them.
+  never change a decision already recorded (`state.order_facts`), so facts rebuilt from the documents keep them;
+- ``memo_dates``: for a tenant without a memo date (`fields.creditmemo.date = ""`), each credit memo's date as
+  first recorded (its last_mod then: `sync.orders.fallbacks`); kept like the refund ids, the first one wins.
 An order outside the mapping's filters has no facts (`order_facts` returns None).
 """
 
@@ -58,6 +60,7 @@ class OrderFacts(BaseModel):
     storefront_ref: str = ""
     refund_order_id_memo: str | None = None
     refund_composite_memos: tuple[str, ...] = ()
+    memo_dates: dict[str, datetime] = {}
 
     @property
     def counts(self) -> bool:
@@ -102,6 +105,9 @@ def order_facts(docs: OrderDocuments, mapping: Mapping, profile: str = "",
         storefront_ref=order.storefront_ref,
         refund_order_id_memo=refund_ids.order_id_memo if refund_ids else None,
         refund_composite_memos=tuple(sorted(refund_ids.composite)) if refund_ids else (),
+        # the dates the fallback gave undated memos (`fallbacks.date_memos`): recorded so they stay the first
+        memo_dates={} if mapping.fields.creditmemo.date else {
+            memo.number: memo.date for memo in docs.credit_memos if memo.date is not None},
     )
 
 
@@ -125,6 +131,8 @@ def encode_facts(facts: OrderFacts) -> str:
         body["ro"] = facts.refund_order_id_memo
     if facts.refund_composite_memos:
         body["rc"] = list(facts.refund_composite_memos)
+    if facts.memo_dates:
+        body["md"] = {memo: moment.isoformat() for memo, moment in sorted(facts.memo_dates.items())}
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -142,4 +150,5 @@ def decode_facts(number: str, profile: str, raw: str | bytes) -> OrderFacts:
         storefront_ref=body.get("sf", ""),
         refund_order_id_memo=body.get("ro"),
         refund_composite_memos=tuple(body.get("rc", ())),
+        memo_dates={memo: datetime.fromisoformat(text) for memo, text in body.get("md", {}).items()},
     )

@@ -56,8 +56,12 @@ def is_confirmed(order: OrderHeader) -> bool:
 
 def confirmation_time(order: OrderHeader) -> datetime:
     """The confirmation date; an order confirmed without one falls back to its entry date (stable,
-    unlike last_mod, so recomputing never moves the event)."""
-    return order.confirmed or order.entered
+    unlike last_mod, so recomputing never moves the event). Asked only of confirmed orders: the parser refuses
+    a confirmed order with neither (possible only when the mapping has no entry date)."""
+    moment = order.confirmed or order.entered
+    if moment is None:
+        raise ValueError(f"order {order.number}: neither a confirmation nor an entry date")
+    return moment
 
 
 def klaviyo_order_id(order: OrderHeader, mapping: Mapping) -> str:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from config.mapping import (
     AddressFields,
     CreditMemoFields,
+    FieldTable,
     InvoiceFields,
     LineFields,
     Mapping,
@@ -29,6 +30,7 @@ from config.mapping import (
     ResourceMapping,
 )
 from sync.address import Address
+from sync.fields import addresses, field_text, holds, normalised
 from sync.localtime import LocalTimeError, parse_local
 from sync.orders.problems import InvalidRecord, RecordProblem
 from sync.orders.status import OrderStatus, classify_status
@@ -67,7 +69,7 @@ class OrderHeader(Record):
     sales_channel: str = ""
     status_code: str
     status: OrderStatus
-    entered: datetime
+    entered: datetime | None  # None only when the mapping has no entry date and the order no confirmation date
     confirmed: datetime | None = None
     currency: str = ""
     discount_code: str = ""
@@ -120,7 +122,7 @@ class Invoice(OrderDocument):
 
 class CreditMemo(OrderDocument):
     invoice: str = ""
-    date: datetime
+    date: datetime | None  # None only when the mapping has no memo date: see `sync.orders.memo_dates`
     reason_code: str = ""
     reason: str = ""
     restock: bool = False
@@ -144,18 +146,19 @@ class OrderDocuments(Record):
 class _Reader:
     """Reads named fields of one raw record and notes every problem instead of stopping at the first."""
 
-    def __init__(self, raw: AnyMapping[str, Any], record_key: str, timezone: str) -> None:
+    def __init__(self, raw: AnyMapping[str, Any], record_key: str, timezone: str,
+                 formats: tuple[str, ...] = ()) -> None:
         self.raw = raw
         self.record_key = record_key
         self.timezone = timezone
+        self.formats = formats  # the resource's date formats, tried after ISO (`Mapping.date_formats`)
         self.problems: list[RecordProblem] = []
 
     def problem(self, field: str, reason: str, *, kind: str = "invalid_record") -> None:
         self.problems.append(RecordProblem(self.record_key, field, reason, kind))  # type: ignore[arg-type]
 
     def text(self, field: str, *, required: bool = False) -> str:
-        value = self.raw.get(field)
-        text = "" if value is None else str(value).strip()
+        text = field_text(self.raw, field)
         if required and not text:
             self.problem(field, "missing")
         return text
@@ -190,7 +193,7 @@ class _Reader:
         if not text:
             return None
         try:
-            return parse_local(text, self.timezone)
+            return parse_local(text, self.timezone, self.formats)
         except LocalTimeError as exc:
             self.problem(field, str(exc))
             return None
@@ -211,7 +214,7 @@ class _Reader:
         return value
 
     def _decimal(self, field: str, *, required: bool) -> Decimal | None:
-        value = self.raw.get(field)
+        value = self.raw.get(field) if field else None
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 self.problem(field, "missing")
@@ -244,7 +247,7 @@ def _lines(reader: _Reader, fields: LineFields, *, memo: bool = False) -> tuple[
     seen: set[str] = set()
     for index, raw in enumerate(reader.rows(fields.rows)):
         seq = str(raw.get(fields.line_seq) or "").strip()
-        line = _Reader(raw, f"{reader.record_key}/line:{seq or f'#{index + 1}'}", reader.timezone)
+        line = _Reader(raw, f"{reader.record_key}/line:{seq or f'#{index + 1}'}", reader.timezone, reader.formats)
         seq = line.text(fields.line_seq, required=True)
         if seq and seq in seen:
             line.problem(fields.line_seq, "duplicate line number")
@@ -275,7 +278,7 @@ def _address(raw: AnyMapping[str, Any], fields: AddressFields) -> Address:
     """Every field as text ("" when the row has none), read by the mapping's ERP names."""
 
     def text(field: str) -> str:
-        return str(raw.get(field) or "").strip()
+        return str((raw.get(field) if field else None) or "").strip()
 
     return Address(
         name=text(fields.name), address1=text(fields.addr1), address2=text(fields.addr2), city=text(fields.city),
@@ -285,13 +288,18 @@ def _address(raw: AnyMapping[str, Any], fields: AddressFields) -> Address:
 
 
 def _addresses(reader: _Reader, fields: AddressFields) -> dict[str, Address]:
-    found: dict[str, Address] = {}
-    for raw in reader.rows(fields.rows):
-        kind = str(raw.get(fields.addr_type) or "").strip()
-        if kind in found or kind not in (fields.bill_to, fields.ship_to):
-            continue  # the first bill-to and ship-to count; other address types are not ours
-        found[kind] = _address(raw, fields)
-    return found
+    """"bill_to" / "ship_to" -> the address (the first of each type; other address types are not ours)."""
+    if fields.layout == "rows":
+        reader.rows(fields.rows)  # a malformed collection is a problem of the record
+    return {kind: _address(row, fields) for kind, row in addresses(reader.raw, fields).items()}
+
+
+def _reader(raw: AnyMapping[str, Any], resource: str, prefix: str, number_field: str, mapping: Mapping,
+            table: FieldTable) -> _Reader:
+    """A reader of one record of `resource`: its normalised values, its date formats."""
+    raw = normalised(raw, table)
+    return _Reader(raw, _record_key(raw, prefix, number_field, getattr(mapping.resources, resource)),
+                   mapping.tenant.timezone, mapping.date_formats(resource))
 
 
 # --- parsers -------------------------------------------------------------------------------------
@@ -301,13 +309,21 @@ def parse_order(raw: AnyMapping[str, Any], mapping: Mapping) -> OrderHeader:
     """A sales order header with its lines and addresses. Raises InvalidRecord."""
     f = mapping.fields.order
     resource = mapping.resources.order
-    r = _Reader(raw, _record_key(raw, "order", f.number, resource), mapping.tenant.timezone)
+    r = _reader(raw, "order", "order", f.number, mapping, f)
     status_code = r.text(f.status, required=True)
     status = classify_status(status_code, mapping.lifecycle) if status_code else None
     if status_code and status is None:
         r.problem(f.status, f"unknown order status code {status_code!r} (not in mapping.lifecycle)",
                   kind="unknown_status")
-    addresses = _addresses(r, f.addresses)
+    found = _addresses(r, f.addresses)
+    confirmed = r.when(f.confirmed)
+    if f.entered:
+        entered = r.when(f.entered, required=True)
+    else:  # the tenant has no entry date: the confirmation date stands in (docs/configuration.md)
+        entered = confirmed
+        if confirmed is None and status in (OrderStatus.CONFIRMED, OrderStatus.CLOSED):
+            r.problem(f.confirmed, "missing: a confirmed order needs its confirmation date when the mapping has "
+                      "no entry date (fields.order.entered is absent)")
     values: dict[str, Any] = dict(
         key=r.text(resource.key) or r.text(f.number),
         number=r.text(f.number, required=True),
@@ -316,8 +332,8 @@ def parse_order(raw: AnyMapping[str, Any], mapping: Mapping) -> OrderHeader:
         division=r.text(f.division),
         sales_channel=r.text(f.sales_channel),
         status_code=status_code,
-        entered=r.when(f.entered, required=True),
-        confirmed=r.when(f.confirmed),
+        entered=entered,
+        confirmed=confirmed,
         currency=r.text(f.currency) or mapping.tenant.currency,
         discount_code=r.text(f.discount_code),
         discount=r.money(f.discount),
@@ -327,8 +343,8 @@ def parse_order(raw: AnyMapping[str, Any], mapping: Mapping) -> OrderHeader:
         warehouse=r.text(f.warehouse),
         storefront_ref=r.text(f.storefront_ref),
         last_mod=r.when(resource.last_mod),
-        bill_to=addresses.get(f.addresses.bill_to),
-        ship_to=addresses.get(f.addresses.ship_to),
+        bill_to=found.get("bill_to"),
+        ship_to=found.get("ship_to"),
         lines=_lines(r, f.lines),
     )
     r.done()
@@ -350,9 +366,9 @@ def _document_basics(r: _Reader, f: PickFields | InvoiceFields | CreditMemoField
 def parse_pick(raw: AnyMapping[str, Any], mapping: Mapping) -> PickTicket:
     f: PickFields = mapping.fields.pick
     resource = mapping.resources.pick
-    r = _Reader(raw, _record_key(raw, "pick", f.number, resource), mapping.tenant.timezone)
+    r = _reader(raw, "pick", "pick", f.number, mapping, f)
     status = r.text(f.status)
-    shipped = status == f.shipped_value
+    shipped = holds(f.shipped_when, r.raw) if f.shipped_when is not None else status == f.shipped_value
     values: dict[str, Any] = dict(
         **_document_basics(r, f, resource),
         status=status,
@@ -369,7 +385,7 @@ def parse_pick(raw: AnyMapping[str, Any], mapping: Mapping) -> PickTicket:
 def parse_invoice(raw: AnyMapping[str, Any], mapping: Mapping) -> Invoice:
     f: InvoiceFields = mapping.fields.invoice
     resource = mapping.resources.invoice
-    r = _Reader(raw, _record_key(raw, "invoice", f.number, resource), mapping.tenant.timezone)
+    r = _reader(raw, "invoice", "invoice", f.number, mapping, f)
     values: dict[str, Any] = dict(
         **_document_basics(r, f, resource),
         pick=r.text(f.pick),
@@ -389,11 +405,12 @@ def parse_invoice(raw: AnyMapping[str, Any], mapping: Mapping) -> Invoice:
 def parse_credit_memo(raw: AnyMapping[str, Any], mapping: Mapping) -> CreditMemo:
     f: CreditMemoFields = mapping.fields.creditmemo
     resource = mapping.resources.creditmemo
-    r = _Reader(raw, _record_key(raw, "creditmemo", f.number, resource), mapping.tenant.timezone)
+    r = _reader(raw, "creditmemo", "creditmemo", f.number, mapping, f)
     values: dict[str, Any] = dict(
         **_document_basics(r, f, resource, memo=True),
         invoice=r.text(f.invoice),
-        date=r.when(f.date, required=True),
+        # no memo date in the mapping: None here, dated by `sync.orders.memo_dates` from ERP data
+        date=r.when(f.date, required=True) if f.date else None,
         reason_code=r.text(f.reason_code),
         reason=r.text(f.reason),
         restock=r.flag(f.restock, mapping.fields.customer.yes_values),

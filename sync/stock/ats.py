@@ -14,16 +14,17 @@ owed elsewhere and fire a back-in-stock alert for nothing. A SKU with no row in 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from config.mapping import InventoryFields, LocationFields, MappingError, Stock
+from config.mapping import US_STAMP_FORMATS, InventoryFields, LocationFields, MappingError, Stock
 from sync.catalog.records import RecordError, SkuKey
 from sync.catalog.values import code, decimal, flag, stamp
+from sync.fields import normalised
 from sync.stock.rows import Versioned
 from sync.stock.versions import FigureVersion
 
@@ -58,10 +59,14 @@ class AtsFigure:
     by_warehouse: MappingABC[str, Decimal]  # unfloored figure per sellable warehouse with a row
 
 
-def parse_inventory_row(raw: Any, fields: InventoryFields, last_mod_field: str = "last_mod") -> InventoryRow:
-    """A typed row from one raw inventory record; raises `RecordError` naming the SKU and warehouse."""
+def parse_inventory_row(raw: Any, fields: InventoryFields, last_mod_field: str = "last_mod",
+                        date_formats: Sequence[str] = US_STAMP_FORMATS) -> InventoryRow:
+    """A typed row from one raw inventory record (after the mapping's normalisers; last_mod in ISO or one of
+    `date_formats`, the inventory resource's: `Mapping.date_formats`); raises `RecordError` naming the SKU and
+    warehouse."""
     if not isinstance(raw, MappingABC):
         raise RecordError("inventory:?", f"expected an object, got {type(raw).__name__}")
+    raw = normalised(raw, fields)
     sku = SkuKey(
         style=code(raw.get(fields.style)),
         color=code(raw.get(fields.color_code)),
@@ -85,7 +90,7 @@ def parse_inventory_row(raw: Any, fields: InventoryFields, last_mod_field: str =
             available=decimal(raw.get(fields.available_on_hand), fields.available_on_hand),
             open_orders=decimal(raw.get(fields.open_orders), fields.open_orders),
             ats=decimal(raw.get(fields.ats), fields.ats) if fields.ats else None,
-            last_mod=stamp(raw.get(last_mod_field), last_mod_field),
+            last_mod=stamp(raw.get(last_mod_field), last_mod_field, date_formats),
         )
     except ValueError as exc:
         raise RecordError(record, str(exc)) from None
@@ -184,11 +189,12 @@ def stored_figure(
     fields: InventoryFields,
     last_mod_field: str = "last_mod",
     formula: Formula = "avail_minus_open",
+    date_formats: Sequence[str] = US_STAMP_FORMATS,
 ) -> AtsFigure | None:
     """The figure of ONE SKU from all its stored rows (one per warehouse), versioned by every row - sellable
     or not - and every location record (`FigureVersion`); None when there is no row."""
     held = list(rows)
-    parsed = [parse_inventory_row(row.raw, fields, last_mod_field) for row in held]
+    parsed = [parse_inventory_row(row.raw, fields, last_mod_field, date_formats) for row in held]
     if not parsed:
         return None
     sku = parsed[0].sku

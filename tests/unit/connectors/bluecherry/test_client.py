@@ -139,3 +139,35 @@ def test_resource_path_comes_from_the_mapping(scripted: tuple[Script, ServerThre
 )
 def test_error_shapes(body: object, expected: str) -> None:
     assert error_message(body, default="default") == expected
+
+
+def test_a_404_is_an_empty_page_only_where_the_mapping_says_so(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    memo = MAPPING.resources.creditmemo
+    empty = memo.model_copy(update={"not_found": "empty"})
+    with client_for(server) as client:
+        script.responses = [(404, {"error": "no records"}, {})]
+        with pytest.raises(BlueCherryResponseError, match="404"):
+            list(client.iter_pages(memo, None))
+        script.responses = [(404, {"error": "no records"}, {})]
+        assert list(client.iter_pages(empty, None)) == [[]]
+        assert len(script.requests) == 2  # a 404 is never retried
+        script.responses = [(401, {"error": "denied"}, {})]  # only a 404: other errors stay errors
+        with pytest.raises(BlueCherryAuthError):
+            list(client.iter_pages(empty, None))
+
+
+def test_records_are_read_at_the_resources_envelope(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    wrapped = MAPPING.resources.location.model_copy(update={"envelope": "result.items"})
+    with client_for(server) as client:
+        script.responses = [(200, {"result": {"items": [{"location": "WH1"}], "count": 1}}, {})]
+        assert list(client.iter_pages(wrapped, None)) == [[{"location": "WH1"}]]
+        script.responses = [(200, {"result": {"items": []}}, {})]
+        assert list(client.iter_pages(wrapped, None)) == [[]]
+        # the envelope missing from an answer is a read error, never "no records"
+        script.responses = [(200, {"data": [{"location": "WH1"}]}, {})]
+        with pytest.raises(BlueCherryResponseError, match="no 'result.items'"):
+            list(client.iter_pages(wrapped, None))
+        script.responses = [(200, {"data": {"header": [{"location": "WH1"}]}}, {})]  # the default: bcapi's shapes
+        assert list(client.iter_pages(MAPPING.resources.location, None)) == [[{"location": "WH1"}]]
