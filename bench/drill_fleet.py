@@ -144,8 +144,9 @@ class DrillFleet:
 
     def __init__(self, size: DrillSize, *, concurrency: int = 2, seed: int = 7,
                  settings: dict[str, str] | None = None, klaviyo_faults: dict[str, Any] | None = None,
-                 dialect: str = "default") -> None:
+                 dialect: str = "default", mapping: str = "") -> None:
         self.size = size
+        self.mapping_overrides = mapping  # TOML laid over the drill's mapping (e.g. a short stock debounce)
         self.dialect = dialect  # the Blue Cherry tenant's dialect; the fleet reads it with that dialect's mapping
         self.klaviyo_faults = klaviyo_faults or {}  # in force from the first request (e.g. held-back upserts)
         self.overrides = settings or {}
@@ -183,7 +184,7 @@ class DrillFleet:
             ServerThread(create_klaviyo(KlaviyoSandboxConfig(
                 seed=self.seed, job_step_seconds=0.1, faults=FaultSettings().merged(self.klaviyo_faults)))))
         self.mapping_file = self.folder / "mapping.toml"
-        self.mapping_file.write_text(dialect_mapping(MAPPING, self.dialect))
+        self.mapping_file.write_text(dialect_mapping(MAPPING + self.mapping_overrides, self.dialect))
         self.env = fleet_env(
             self.redis_server.url, self.klaviyo.url,
             BCSYNC_BLUECHERRY_BASE_URL=self.bc.url, BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY,
