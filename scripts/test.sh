@@ -7,4 +7,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy config connectors sync state delivery flows tasks workers sandbox testing
 .venv/bin/lint-imports --no-cache
-.venv/bin/pytest "$@"
+# Two test processes, whole files to each (a module's fleet fixture stays in one process); each process has its
+# own private redis-server and free ports. BCSYNC_TEST_PROCESSES=0 runs in this process alone.
+.venv/bin/pytest -n "${BCSYNC_TEST_PROCESSES:-2}" --dist loadfile "$@"
