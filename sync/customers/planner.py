@@ -38,6 +38,7 @@ from sync.customers.consent import (
 from sync.customers.profiles import ATTRIBUTES_OF, cleared_attributes, profile_operation
 from sync.customers.records import ParsedCustomer, parse_customer
 from sync.customers.validation import e164, normalize_email
+from sync.fields import read_text
 from sync.operations import Operation
 
 GUARD_BATCH = 100  # Klaviyo's largest `page[size]` for GET /api/profiles; one call per 100 customers
@@ -102,7 +103,7 @@ def plan_customer_changes(
     immediate = immediate_fields(mapping)
     for event in events:
         f = mapping.fields.customer
-        code = str(event.record.get(f.code) or "")
+        code = read_text(event.record, f, "code")  # as the parser reads it: the profile's external_id
         if event.kind == "deleted":
             deletions.append(_deletion(event, code, mapping))
             plan.erase.append((code, event.key))
@@ -161,7 +162,7 @@ def plan_customer_changes(
 
 def _deletion(event: ChangeEvent, code: str, mapping: Mapping) -> Operation:
     f = mapping.fields.customer
-    return deletion_operation(code, event.record.get(f.email), event.record.get(f.phone), mapping,
+    return deletion_operation(code, read_text(event.record, f, "email"), read_text(event.record, f, "phone"), mapping,
                               event.version)
 
 

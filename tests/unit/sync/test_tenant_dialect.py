@@ -14,6 +14,7 @@ import pytest
 from config.mapping import Mapping, load_mapping
 from sync.catalog.records import parse_style
 from sync.changes import change_version, classify
+from sync.customers.planner import plan_customer_changes
 from sync.customers.records import parse_customer
 from sync.fingerprints import fingerprint, mapped_values
 from sync.orders.fallbacks import date_memos, fallbacks_in_use, memos_in_refund_order
@@ -83,6 +84,16 @@ def test_cosmetic_differences_the_normalisers_undo_are_no_change(dialect: Mappin
     changed = fingerprint(mapped_values("customer", moved, dialect))
     assert changed != first.fingerprint
     assert classify(None, moved, "customer", dialect) is not None
+
+
+def test_a_deleted_customer_of_the_dialect_is_erased_under_its_read_code_and_email(dialect: Mapping) -> None:
+    raw = in_dialect(customer(customer="C1001", email="Ann@Example.com", delete_flag="Y"), "customer", dialect)
+    event = classify(None, raw, "customer", dialect)
+    assert event is not None and event.kind == "deleted"
+    plan = plan_customer_changes([event], dialect)
+    assert plan.erase == [("C1001", "7")]  # the code as the profile's external_id, not "  00C1001 "
+    (deletion,) = plan.operations
+    assert deletion.payload["profile"] == {"email": "ann@example.com"}
 
 
 def test_last_mod_in_the_dialects_format_makes_the_same_version(dialect: Mapping) -> None:
