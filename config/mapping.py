@@ -21,7 +21,7 @@ from __future__ import annotations
 import tomllib
 from datetime import datetime
 from fnmatch import fnmatchcase
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -138,6 +138,12 @@ class FieldTable(Strict):
         "fingerprinted or read, so cosmetic differences are no change: trim, upper, lower, strip_leading_zeros "
         "(e.g. { code = [\"trim\", \"strip_leading_zeros\"] }).",
     )
+
+    @cached_property
+    def normalising(self) -> bool:
+        """Does this table or a table in it have normalisers (computed once: tables are frozen)."""
+        return bool(self.normalise) or any(
+            isinstance(sub := getattr(self, name), FieldTable) and sub.normalising for name in type(self).model_fields)
 
     @classmethod
     def field_keys(cls) -> tuple[str, ...]:

@@ -42,16 +42,9 @@ def normalise_value(value: Any, steps: Iterable[str]) -> Any:
     return value
 
 
-def has_normalisers(table: FieldTable) -> bool:
-    if table.normalise:
-        return True
-    return any(isinstance(sub := getattr(table, name), FieldTable) and has_normalisers(sub)
-               for name in type(table).model_fields)
-
-
 def normalised(record: Record, table: FieldTable) -> Record:
     """The record with the table's normalisers applied (the same object when the table has none)."""
-    if not has_normalisers(table):
+    if not table.normalising:
         return record
     out = dict(record)
     _apply(out, table, "")
@@ -60,7 +53,7 @@ def normalised(record: Record, table: FieldTable) -> Record:
         if isinstance(sub, AddressFields) and sub.layout == "flat":
             for prefix in (sub.bill_to_prefix, sub.ship_to_prefix):
                 _apply(out, sub, prefix)
-        elif isinstance(sub, LineFields | AddressFields) and has_normalisers(sub) and sub.rows in out:
+        elif isinstance(sub, LineFields | AddressFields) and sub.normalising and sub.rows in out:
             out[sub.rows] = _map_rows(out[sub.rows], _normaliser_of(sub))
     return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ def mapped_values(resource: str, record: dict[str, Any], mapping: Mapping) -> di
     model = getattr(mapping.fields, resource, None)
     if not isinstance(model, FieldTable):
         return {k: v for k, v in record.items() if k not in ("pkey", "last_mod")}
-    return _project(model, dict(normalised(record, model)))
+    return _project(model, normalised(record, model))
 
 
 # Keys of the [fields.*] tables that hold choices, not field names, added after fingerprints were first stored:
@@ -69,7 +70,7 @@ def mapped_values(resource: str, record: dict[str, Any], mapping: Mapping) -> di
 _CHOICES = frozenset({"layout", "bill_to_prefix", "ship_to_prefix"})
 
 
-def _project(model: BaseModel, record: dict[str, Any]) -> dict[str, Any]:
+def _project(model: BaseModel, record: AnyMapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in type(model).model_fields:
         spec = getattr(model, name)
@@ -79,7 +80,7 @@ def _project(model: BaseModel, record: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(spec, tuple) and name == "groups":
             values[name] = {field: record.get(field) for field in spec}
         elif isinstance(spec, AddressFields) and spec.layout == "flat":
-            values[name] = {kind: _project(spec, dict(row)) for kind, row in addresses(record, spec).items()}
+            values[name] = {kind: _project(spec, row) for kind, row in addresses(record, spec).items()}
         elif isinstance(spec, BaseModel) and isinstance(rows_name := getattr(spec, "rows", None), str):
             rows = _child_rows(record.get(rows_name))
             values[name] = [_project(spec, row) if isinstance(row, dict) else row for row in rows]
