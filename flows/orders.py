@@ -262,7 +262,7 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
                                   details={"field": problem.field, "order": number})
         # the durable facts the customer's aggregates are summed from (they outlive the documents), with the
         # refund ids this computation gave the memos: recorded before anything is sent, first decision wins
-        ctx.facts.record(plan.docs, ctx.mapping, pipe, decided_refunds(result))
+        ctx.facts.record(plan.docs, ctx.mapping, pipe, decided_refunds(result, plan.view))
         if result.excluded is not None:
             continue
         # a bulk cycle moves the order's work to the batch lane, but never what is urgent: a stock-out that

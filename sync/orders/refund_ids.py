@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.orders.desired import DesiredResult, event_key
+from sync.orders.desired import DeliveredView, DesiredResult, event_key
 
 KEY_PROPERTY = "bcsync_key"  # the event property carrying the operation's ledger key
 
@@ -32,13 +32,18 @@ def composite_id(number: str, memo: str) -> str:
     return f"{number}:refund:{memo}"
 
 
-def decided_refunds(result: DesiredResult) -> SentRefunds | None:
-    """The refund ids a computation gave the order's memos, as the fleet records them (None: no refund was
-    computed). A memo other than the one under the order-level id has its composite id."""
-    if not result.refund_ids:
+def decided_refunds(result: DesiredResult, view: DeliveredView | None = None) -> SentRefunds | None:
+    """The refund ids decided for an order's memos, as the fleet records them (None: none decided): what the
+    computation gave the memos it saw, and what `view` already held - recovered from Klaviyo or recorded
+    before - even for memos not stored now. A re-scan after state loss can compute an order before all its
+    memos are read again; forgetting a recovered decision then would give a memo already sent a second id."""
+    pinned = (view.refund_memo_with_order_id if view else None) or result.refund_memo_with_order_id
+    composite = {memo for memo in result.refund_ids if memo != pinned}
+    if view is not None:
+        composite |= {memo for memo in view.refund_memos_composite if memo != pinned}
+    if pinned is None and not composite:
         return None
-    pinned = result.refund_memo_with_order_id
-    return SentRefunds(pinned, frozenset(memo for memo in result.refund_ids if memo != pinned))
+    return SentRefunds(pinned, frozenset(composite))
 
 
 def sent_refunds(number: str, order_id: str, metric: str, properties: Iterable[dict[str, Any]]) -> SentRefunds:

@@ -17,7 +17,7 @@ from sync.operations import Operation
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations
 from sync.orders.lifecycle import klaviyo_order_id
 from sync.orders.records import CreditMemo, Invoice, OrderDocuments, OrderHeader, PickTicket
-from sync.orders.refund_ids import KEY_PROPERTY, SentRefunds, sent_refunds
+from sync.orders.refund_ids import KEY_PROPERTY, SentRefunds, decided_refunds, sent_refunds
 from sync.orders.revision import Revision
 
 EventId = tuple[str, str, str]  # (profile, metric, unique_id)
@@ -41,8 +41,7 @@ class ConcurrentFleet:
     ledger: set[str] = field(default_factory=set)
     revision: Revision | None = None
     pending: tuple[Revision, tuple[str, ...]] | None = None
-    refund_ids: dict[str, str] | None = None  # memo -> unique_id given (None: the fleet holds nothing)
-    refund_pin: str | None = None
+    refunds: SentRefunds | None = None  # the refund ids decided, as the order's facts hold them (None: nothing)
     in_flight: list[Operation] = field(default_factory=list)
     klaviyo: dict[EventId, dict[str, Any]] = field(default_factory=dict)
     dropped: list[tuple[Operation, dict[str, Any]]] = field(default_factory=list)  # (repeat, the event kept)
@@ -75,11 +74,10 @@ class ConcurrentFleet:
             return None
         if self.pending is not None and all(k in self.ledger for k in self.pending[1]):
             self.revision, self.pending = self.pending[0], None
+        held = self.refunds or SentRefunds()
         view = DeliveredView(keys=frozenset(self.ledger), revision=self.revision,
-                             refund_memo_with_order_id=self.refund_pin,
-                             refund_memos_composite=frozenset(m for m, _ in (self.refund_ids or {}).items()
-                                                              if m != self.refund_pin))
-        if self.refund_ids is None and docs.credit_memos:
+                             refund_memo_with_order_id=held.order_id_memo, refund_memos_composite=held.composite)
+        if self.refunds is None and docs.credit_memos:
             sent = self.read_back(docs)
             view = view.model_copy(update={"refund_memo_with_order_id": sent.order_id_memo,
                                            "refund_memos_composite": sent.composite})
@@ -95,13 +93,11 @@ class ConcurrentFleet:
         return sent_refunds(docs.order.number, klaviyo_order_id(docs.order, self.mapping), metric, held)
 
     def remember(self, result: DesiredResult, view: DeliveredView) -> None:
-        if result.refund_ids:
-            ids = self.refund_ids if self.refund_ids is not None else {}
-            for memo, unique_id in result.refund_ids.items():
-                ids.setdefault(memo, unique_id)  # first decision wins (HSETNX)
-            self.refund_ids = ids
-            if self.refund_pin is None:
-                self.refund_pin = result.refund_memo_with_order_id
+        decided = decided_refunds(result, view)
+        if decided is not None:  # as the facts' write: the pin recorded first stays, composites add up
+            held = self.refunds or SentRefunds()
+            pin = held.order_id_memo or decided.order_id_memo
+            self.refunds = SentRefunds(pin, frozenset(m for m in held.composite | decided.composite if m != pin))
         if result.revision is not None:
             if set(result.revision_keys) - view.keys:
                 self.pending = (result.revision, result.revision_keys)

@@ -8,7 +8,7 @@ from typing import Any
 from config.mapping import Mapping
 from sync.operations import Operation
 from sync.orders.desired import DeliveredView, desired_operations, event_key
-from sync.orders.refund_ids import SentRefunds, sent_refunds
+from sync.orders.refund_ids import SentRefunds, decided_refunds, sent_refunds
 from tests.support.orders import ErpOrder
 
 MAPPING = Mapping()
@@ -94,3 +94,16 @@ def test_what_klaviyo_holds_is_read_by_the_key_each_event_carries() -> None:
     ]
     assert sent_refunds("SO1001", "#1042", metric, held) == SentRefunds("M2", frozenset({"M1"}))
     assert sent_refunds("SO1003", "SO1003", metric, held) == SentRefunds()
+
+
+def test_a_decision_recovered_for_a_memo_not_read_again_yet_is_recorded() -> None:
+    """After state loss the re-scan may compute the order with only its later memo read back: the recovered
+    fact that M1 went under the order id must be recorded with it, or the next computation (facts present, so
+    Klaviyo is not asked again) gives M1 a second id and Klaviyo counts its refund twice."""
+    erp = invoiced()
+    erp.credit("M2", "30.00", {2: 1})
+    recovered = DeliveredView(refund_memo_with_order_id="M1")  # read back from Klaviyo; M1 not stored yet
+    result = desired_operations(erp.documents(), recovered, MAPPING)
+    assert refunds(result.operations) == {"M2": "SO1001:refund:M2"}
+    assert decided_refunds(result, recovered) == SentRefunds("M1", frozenset({"M2"}))
+    assert decided_refunds(result) == SentRefunds(None, frozenset({"M2"}))  # the computation alone forgets M1
