@@ -285,12 +285,18 @@ class OrderFields(FieldTable):
 
 
 class PickFields(FieldTable):
-    SETTINGS: ClassVar[frozenset[str]] = frozenset({"shipped_value"})
+    SETTINGS: ClassVar[frozenset[str]] = frozenset({"shipped_value", "status_values"})
 
     number: str = "pick_num"
     order: str = "ord_num"
     status: str = "pick_status"
     shipped_value: str = "S"
+    status_values: tuple[str, ...] = Field(
+        (),
+        description="Every pick status the tenant uses (shipped or not), e.g. [\"O\", \"S\", \"X\"]: a pick ticket "
+        "with another status is an unknown_status exception and is left out until the mapping names it. Empty: "
+        "not checked (any status but the shipped one means not shipped).",
+    )
     shipped_when: Predicate | None = Field(
         None,
         description="When a pick ticket is shipped, as a predicate on one field, e.g. { field = \"ship_date\", "
@@ -301,6 +307,13 @@ class PickFields(FieldTable):
     tracking: str = "tracking_num"
     invoice: str = "inv_num"
     lines: LineFields = LineFields(rows="pickdetail", qty="total_qty", cancel_qty="bk_qty")
+
+    @model_validator(mode="after")
+    def _shipped_status_listed(self) -> PickFields:
+        if self.status_values and self.shipped_when is None and self.shipped_value not in self.status_values:
+            raise key_error("status_values", "lists every pick status the tenant uses: it must name "
+                            f"shipped_value {self.shipped_value!r} too")
+        return self
 
 
 class InvoiceFields(FieldTable):
@@ -333,7 +346,7 @@ class CreditMemoFields(FieldTable):
 
 
 class StyleFields(FieldTable):
-    SETTINGS: ClassVar[frozenset[str]] = frozenset({"discontinued_values"})
+    SETTINGS: ClassVar[frozenset[str]] = frozenset({"discontinued_values", "status_values"})
 
     style: str = "style"
     name: str = "style_name"
@@ -346,6 +359,12 @@ class StyleFields(FieldTable):
     price: str = "retail_price"
     status: str = "status"
     discontinued_values: tuple[str, ...] = ("D",)
+    status_values: tuple[str, ...] = Field(
+        (),
+        description="Every style and SKU status the tenant uses besides discontinued_values, e.g. [\"A\"]: a style "
+        "with another status (its own or a SKU's) is an unknown_status exception and is left out of the catalog "
+        "until the mapping names it. Empty: not checked (any status not discontinued is active).",
+    )
     skus: str = "stylecolorsizes"  # child collection, under "rows-i"
     sku_upc: str = "upc"
     sku_ean: str = "ean"
@@ -496,6 +515,8 @@ class ExceptionOwners(Strict):
     beat_stale: Owner = "operations"
     buffer_stale: Owner = "operations"
     stock_incomplete: Owner = "operations"
+    unparseable_date: Owner = "operations"
+    variant_id_mismatch: Owner = "operations"
     default: Owner = "operations"
 
     def owner_of(self, exception_type: str) -> Owner:

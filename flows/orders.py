@@ -57,11 +57,13 @@ from state.orders import RedisOrderState
 from state.stock import StockState
 from sync.catalog.records import SkuKey
 from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_stamp
+from sync.misfits import record_misfits
 from sync.operations import Operation
 from sync.orders.aggregates import facts_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
 from sync.orders.fallbacks import date_memos, fallbacks_in_use
 from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
+from sync.orders.problems import RecordProblem
 from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
 from sync.orders.refund_ids import decided_refunds
 from sync.orders.state import OrderSnapshot, StoredDocuments
@@ -141,10 +143,18 @@ def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext, report
         return None  # its documents wait in state until the order header is read
     parsed = parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
                                    stored.credit_memos)
-    for problem in parsed.problems if report else ():
+    if report:
+        record_problems(ctx, parsed.problems, number)
+    return _with_read_instant(parsed.documents, stored.order_version)
+
+
+def record_problems(ctx: OrderContext, problems: Iterable[RecordProblem], number: str) -> None:
+    """Each record's problem in the register, and once per value or field the mapping problem behind it (a status
+    the lifecycle does not name, a date no format reads: `sync.misfits`)."""
+    for problem in problems:
         ctx.exceptions.record(problem.type, problem.record_key, str(problem),
                               details={"field": problem.field, "order": number})
-    return _with_read_instant(parsed.documents, stored.order_version)
+    record_misfits(ctx.exceptions, [problem.misfit for problem in problems if problem.misfit is not None])
 
 
 def _with_read_instant(docs: OrderDocuments | None, version: str) -> OrderDocuments | None:
@@ -257,9 +267,7 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
     for number in docs:
         plan = planned[number]
         result = plan.result
-        for problem in result.problems:
-            ctx.exceptions.record(problem.type, problem.record_key, str(problem),
-                                  details={"field": problem.field, "order": number})
+        record_problems(ctx, result.problems, number)
         # the durable facts the customer's aggregates are summed from (they outlive the documents), with the
         # refund ids this computation gave the memos: recorded before anything is sent, first decision wins
         ctx.facts.record(plan.docs, ctx.mapping, pipe, decided_refunds(result, plan.view))

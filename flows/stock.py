@@ -40,6 +40,7 @@ from state.stock_scans import ScanRows, row_entry
 from sync.catalog.records import RecordError, SkuKey
 from sync.catalog.transform import catalog_operations
 from sync.changes import ChangeEvent
+from sync.misfits import record_misfits
 from sync.operations import Operation
 from sync.stock.ats import (
     AtsFigure,
@@ -322,6 +323,7 @@ def ingest_styles(raws: list[dict[str, Any]], mapping: Mapping, rt: Runtime) -> 
     plan = catalog_operations(raws, mapping, lane="batch")
     for problem in plan.problems:
         rt.exceptions.record("catalog_error", problem.record, problem.reason)
+        record_misfits(rt.exceptions, problem.misfits)  # a status the mapping does not name: once per value
     variants = {
         op.record.split(":", 2)[2]: op.payload["external_id"]
         for op in plan.operations

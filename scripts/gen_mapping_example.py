@@ -155,6 +155,7 @@ MEANINGS: dict[str, str] = {
     "PickFields.order": "Order number the pick belongs to.",
     "PickFields.status": "Pick status.",
     "PickFields.shipped_value": "Pick status value meaning shipped (unless shipped_when says otherwise).",
+    "PickFields.status_values": "Every pick status the tenant uses; another is an unknown_status (empty: not checked).",
     "PickFields.ship_date": "Ship date: the time of Fulfilled Order.",
     "PickFields.carrier": "Carrier.",
     "PickFields.tracking": "Tracking number.",
@@ -194,6 +195,8 @@ MEANINGS: dict[str, str] = {
     "StyleFields.price": "Style retail price (when a SKU has none).",
     "StyleFields.status": "Style status.",
     "StyleFields.discontinued_values": "Status values meaning discontinued (style or SKU): retired in Klaviyo.",
+    "StyleFields.status_values": "Every other style/SKU status the tenant uses; another is an unknown_status (empty: "
+    "not checked).",
     "StyleFields.skus": "Child collection of the SKU matrix (under rows-i).",
     "StyleFields.sku_upc": "SKU UPC (the variant's sku).",
     "StyleFields.sku_ean": "SKU EAN.",
@@ -284,7 +287,11 @@ MEANINGS: dict[str, str] = {
     "ExceptionOwners.consent_conflict": "Klaviyo holds a newer unsubscribe or suppression than the ERP consent.",
     "ExceptionOwners.delivery_failed": "A delivery dead-lettered.",
     "ExceptionOwners.endpoint_parked": "Klaviyo throttled an endpoint for longer than the park cap.",
-    "ExceptionOwners.unknown_status": "A status code the mapping does not know.",
+    "ExceptionOwners.unknown_status": "A status value the mapping does not know: one row per value, with examples.",
+    "ExceptionOwners.unparseable_date": "Dates of a field that no configured format reads: one row per field, with "
+    "examples.",
+    "ExceptionOwners.variant_id_mismatch": "Stock's variant ids (catalog.variant_external_id) match none of the "
+    "catalog's variants: one row, with examples.",
     "ExceptionOwners.refund_ids_unreadable": "Klaviyo refused the read-back of an order's refund ids (key "
     "scopes): its refunds wait.",
     "ExceptionOwners.storefront_ref_missing": "A storefront order without its storefront reference: its events "

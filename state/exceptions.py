@@ -2,6 +2,8 @@
 
 De-duplicated by (type, record key): a problem seen again bumps `count` and `last_seen` instead of adding a
 row. Each record expires after the retention (``exception_ttl_days``); the index is pruned lazily.
+`details["examples"]` accumulates instead of being replaced: the first `sync.misfits.MAX_EXAMPLES` distinct
+examples stay (one row for a mapping problem that fails thousands of records, with a few of them named).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import redis
 from config.mapping import ExceptionOwners
 from state.keys import RedisKeys
 from sync.exceptions import ExceptionRecord, Severity
+from sync.misfits import merged_examples
 
 
 class ExceptionRegister:
@@ -36,6 +39,8 @@ class ExceptionRegister:
         details: dict[str, Any] | None = None,
     ) -> ExceptionRecord:
         now = time.time()
+        if details and "examples" in details:
+            details = {**details, "examples": merged_examples([], details["examples"])}
         ident = f"{type}|{record_key}"
         key = self.item_prefix + ident
         raw = self.client.get(key)
@@ -47,7 +52,8 @@ class ExceptionRegister:
             rec.severity = severity
             rec.status = "open"
             if details:
-                rec.details = details
+                examples = merged_examples(rec.details.get("examples", []), details.get("examples", []))
+                rec.details = {**details, "examples": examples} if examples else details
         else:
             rec = ExceptionRecord(
                 type=type, owner=self.owners.owner_of(type), severity=severity, record_key=record_key,

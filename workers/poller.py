@@ -43,15 +43,26 @@ from sync.customers.records import parse_customer
 from sync.fields import field_text, normalised
 from sync.fingerprints import StoredFingerprint
 from sync.localtime import filter_start, local_to_utc
+from sync.misfits import Misfit, record_misfits, tried, unparseable_date
 from sync.stock.ats import parse_inventory_row
 
 log = logging.getLogger("bcsync.poller")
 
 Emit = Callable[[list[ChangeEvent]], None]
 Release = Callable[[list[str]], None]  # stock scans just closed, to be swept
-# raw record -> the problems that make it unusable (empty: fine)
-Validator = Callable[[dict[str, Any], Mapping], list[str]]
 MAX_PASSES = 4
+
+
+@dataclass
+class Verdict:
+    """What a validator found in one raw record: the problems that make it unusable (none: fine), and the mapping
+    problems behind some of them (`sync.misfits`: a status the mapping does not name, a date no format reads)."""
+
+    problems: list[str]
+    misfits: list[Misfit] = field(default_factory=list)
+
+
+Validator = Callable[[dict[str, Any], Mapping], Verdict]
 
 
 def utc_now() -> datetime:
@@ -67,8 +78,9 @@ class LockLost(RuntimeError):
     """Another poller holds the lock now: stop emitting at once."""
 
 
-def validate_customer(record: dict[str, Any], mapping: Mapping) -> list[str]:
-    return parse_customer(record, mapping).problems
+def validate_customer(record: dict[str, Any], mapping: Mapping) -> Verdict:
+    parsed = parse_customer(record, mapping)
+    return Verdict(parsed.problems, parsed.misfits)
 
 
 def is_catch_all_customer(record: dict[str, Any], mapping: Mapping) -> bool:
@@ -260,19 +272,25 @@ class Poller:
             if skip is not None and skip(record, self.mapping):
                 continue
             problems = [] if key not in (None, "") else [f"record has no '{resource.key}'"]
+            misfits: list[Misfit] = []
             if stamp is None:
                 stamp_text = record.get(resource.last_mod)
-                problems.append(f"'{resource.last_mod}' {stamp_text!r} is not a local time")
+                formats = self.mapping.date_formats(name)
+                problems.append(f"'{resource.last_mod}' {stamp_text!r} is not a local time (tried {tried(formats)})")
+                if stamp_text not in (None, ""):
+                    misfits.append(unparseable_date(name, resource.last_mod, str(stamp_text).strip(),
+                                                    f"{name}:{key if key not in (None, '') else '?'}", formats))
             validated = False  # only a record the validator judged (key and stamp fine) may carry consent on
             if not problems and validator is not None:
                 try:
-                    problems = validator(record, self.mapping)
+                    verdict = validator(record, self.mapping)
+                    problems, misfits = verdict.problems, verdict.misfits
                     validated = True
                 except Exception as exc:  # a validator bug must not stop the page
                     problems = [f"validation failed: {exc!r}"]
             if problems:
                 tally.invalid += 1
-                self._record_invalid(name, record, problems)
+                self._record_invalid(name, record, problems, misfits)
                 if validated and consent_only is not None and self._consent_readable(name, record):
                     consent_only.append((str(key), record))
                 continue
@@ -356,7 +374,8 @@ class Poller:
         if old is not None and (tally.earliest_touched is None or old < tally.earliest_touched):
             tally.earliest_touched = old
 
-    def _record_invalid(self, name: str, record: dict[str, Any], problems: list[str]) -> None:
+    def _record_invalid(self, name: str, record: dict[str, Any], problems: list[str],
+                        misfits: Sequence[Misfit] = ()) -> None:
         resource = getattr(self.mapping.resources, name)
         business = record.get(self.mapping.fields.customer.code) if name == "customer" else None
         ref = f"{name}:{business or record.get(resource.key) or '?'}"
@@ -366,6 +385,8 @@ class Poller:
                 details={"resource": name, "pkey": record.get(resource.key),
                          "last_mod": record.get(resource.last_mod), "problems": problems},
             )
+            # once per status value or date field, whatever the number of records: the mapping's problem
+            record_misfits(self.exceptions, misfits)
         except Exception:  # the register being down must not stop polling
             log.exception("could not record invalid %s", ref)
 

@@ -17,15 +17,18 @@ from typing import Any, NamedTuple
 from config.mapping import US_STAMP_FORMATS, StyleFields
 from sync.catalog.values import code, decimal, stamp
 from sync.fields import normalised
+from sync.misfits import Misfit, unknown_status
 
 
 class RecordError(ValueError):
-    """A raw ERP record the domain cannot use; `record` says which one ('style:S100')."""
+    """A raw ERP record the domain cannot use; `record` says which one ('style:S100'). `misfits`: the mapping
+    problems behind it (a status the mapping does not name: `sync.misfits`)."""
 
-    def __init__(self, record: str, reason: str) -> None:
+    def __init__(self, record: str, reason: str, misfits: tuple[Misfit, ...] = ()) -> None:
         super().__init__(f"{record}: {reason}")
         self.record = record
         self.reason = reason
+        self.misfits = misfits
 
 
 class SkuKey(NamedTuple):
@@ -108,6 +111,9 @@ def parse_style(raw: Any, fields: StyleFields, last_mod_field: str = "last_mod",
             if sku.key in seen:
                 raise ValueError(f"SKU {sku.key.text} appears twice in '{fields.skus}'")
             seen.add(sku.key)
+        unknown = _unknown_statuses(record, status, skus, fields)
+        if unknown:
+            raise RecordError(record, "; ".join(m.reason for m in unknown), unknown)
         return Style(
             style=style_code,
             name=code(raw.get(fields.name)),
@@ -124,8 +130,21 @@ def parse_style(raw: Any, fields: StyleFields, last_mod_field: str = "last_mod",
             skus=skus,
             raw=raw,
         )
+    except RecordError:
+        raise
     except ValueError as exc:
         raise RecordError(record, str(exc)) from None
+
+
+def _unknown_statuses(record: str, status: str, skus: tuple[Sku, ...], fields: StyleFields) -> tuple[Misfit, ...]:
+    """Statuses of the style and its SKUs that the mapping does not name, once the tenant listed its statuses
+    (`fields.style.status_values`; empty: not checked, any status not discontinued is active)."""
+    if not fields.status_values:
+        return ()
+    known = fields.status_values + fields.discontinued_values
+    found = {(fields.status, status)} | {(f"{fields.skus}.{fields.sku_status}", sku.status) for sku in skus}
+    return tuple(unknown_status("style", where, value, record, known, "fields.style.status_values")
+                 for where, value in sorted(found) if value and value not in known)
 
 
 def _parse_sku(style_code: str, row: Any, fields: StyleFields, number: int) -> Sku:

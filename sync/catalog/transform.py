@@ -19,6 +19,7 @@ from config.lanes import Lane
 from config.mapping import Mapping
 from sync.catalog.records import RecordError, Sku, SkuKey, Style, parse_style
 from sync.catalog.templates import MissingField, check_templates, render
+from sync.misfits import Misfit
 from sync.operations import Operation
 
 
@@ -28,6 +29,7 @@ class CatalogProblem:
 
     record: str
     reason: str
+    misfits: tuple[Misfit, ...] = ()  # the mapping problems behind it (`sync.misfits`)
 
 
 @dataclass
@@ -233,7 +235,7 @@ def catalog_operations(
         try:
             style = parse_style(raw, mapping.fields.style, last_mod, mapping.date_formats("style"))
         except RecordError as exc:
-            plan.problems.append(CatalogProblem(exc.record, exc.reason))
+            plan.problems.append(CatalogProblem(exc.record, exc.reason, exc.misfits))
             continue
         result = transform.operations(style, ats)
         plan.operations.extend(result.operations)

@@ -83,6 +83,13 @@ def invalid_record_problem(code: str, reasons: list[str], event: ChangeEvent | N
     return Problem("invalid_record", f"customer:{code or '?'}", "; ".join(reasons), details=details)
 
 
+def invalid_problems(parsed: ParsedCustomer, event: ChangeEvent | None = None, code: str = "") -> list[Problem]:
+    """An invalid customer's own problem, then the mapping problems behind it, one row per status value or date
+    field (`sync.misfits`)."""
+    return [invalid_record_problem(parsed.code or code, parsed.problems, event)] + [
+        Problem(m.type, m.key, m.reason, details=m.exception_details()) for m in parsed.misfits]
+
+
 def unusable_phone_problem(parsed: ParsedCustomer) -> list[Problem]:
     """The customer goes without its phone: operations hear of it (fix the number in the ERP)."""
     if parsed.customer is None or not parsed.unusable_phone:
@@ -110,7 +117,7 @@ def plan_customer_changes(
             continue
         parsed = parse_customer(event.record, mapping)
         if parsed.customer is None:
-            plan.problems.append(invalid_record_problem(parsed.code, parsed.problems, event))
+            plan.problems.extend(invalid_problems(parsed, event))
             if parsed.consent is not None and event.kind not in FIRST_SYNC:
                 # a broken address, status or phone does not hold a consent change back (compliance)
                 found, problems = consent_intents(event.kind, event.changed_fields, parsed.consent)
@@ -244,7 +251,7 @@ def plan_daily_batch(entries: Iterable[tuple[str, dict[str, Any], str]], mapping
     for code, record, version in entries:
         parsed = parse_customer(record, mapping)
         if parsed.customer is None:
-            plan.problems.append(invalid_record_problem(parsed.code or code, parsed.problems))
+            plan.problems.extend(invalid_problems(parsed, code=code))
             continue
         plan.problems.extend(unusable_phone_problem(parsed))
         plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))
@@ -262,7 +269,7 @@ def plan_backfill(
     for record, version in records:
         parsed = parse_customer(record, mapping)
         if parsed.customer is None:
-            plan.problems.append(invalid_record_problem(parsed.code, parsed.problems))
+            plan.problems.extend(invalid_problems(parsed))
             continue
         plan.problems.extend(unusable_phone_problem(parsed))
         plan.operations.append(profile_operation(parsed.customer, mapping, "full", "batch", version))

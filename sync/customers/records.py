@@ -17,7 +17,8 @@ from config.mapping import AddressFields, Mapping
 from sync.address import Address
 from sync.customers.validation import e164, email_problem, normalize_email, parse_erp_date, text_problem
 from sync.fields import addresses, field_text, normalised
-from sync.localtime import tenant_zone
+from sync.localtime import LocalTimeError, tenant_zone
+from sync.misfits import Misfit, unknown_status, unparseable_date
 
 
 class CustomerRecord(BaseModel):
@@ -54,6 +55,9 @@ class ParsedCustomer:
     # an invalid record's consent, read from the fields that are valid (email "" and phone None when not):
     # an invalid address, status or phone never blocks a consent change (docs/poller.md, "Consent")
     consent: CustomerRecord | None = None
+    # the mapping problems behind some of `problems` (a status it does not name, a date no format reads),
+    # recorded once per value or field (`sync.misfits`)
+    misfits: list[Misfit] = field(default_factory=list)
 
 
 def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> str | None:
@@ -70,8 +74,10 @@ def _text(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> st
     return text
 
 
-def _dates(mapping: Mapping) -> Callable[[dict[str, Any], str, str, list[str]], datetime | None]:
-    """The reader of the customer resource's dates (ISO, then the mapping's formats), as tenant wall time."""
+def _dates(mapping: Mapping, record: str, misfits: list[Misfit]
+           ) -> Callable[[dict[str, Any], str, str, list[str]], datetime | None]:
+    """The reader of the customer resource's dates (ISO, then the mapping's formats), as tenant wall time; a
+    date no format reads is a misfit of the mapping too."""
     formats, zone = mapping.date_formats("customer"), tenant_zone(mapping.tenant.timezone)
 
     def read(raw: dict[str, Any], name: str, label: str, problems: list[str]) -> datetime | None:
@@ -80,9 +86,12 @@ def _dates(mapping: Mapping) -> Callable[[dict[str, Any], str, str, list[str]], 
             return None
         try:
             return parse_erp_date(str(value), f"{label} ({name})", formats, zone)
+        except LocalTimeError as exc:
+            problems.append(str(exc))
+            misfits.append(unparseable_date("customer", name, str(value).strip(), record, formats))
         except ValueError as exc:
             problems.append(str(exc))
-            return None
+        return None
 
     return read
 
@@ -107,11 +116,13 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
     """Read and validate one raw customer; problems name the field and the bad value."""
     f = mapping.fields.customer
     raw = dict(normalised(raw, f))
-    _date = _dates(mapping)
     problems: list[str] = []
+    misfits: list[Misfit] = []
     code = _text(raw, f.code, "customer code", problems)
     if code is None and not problems:
         problems.append(f"customer code ({f.code}) is missing")
+    record = f"customer:{code or raw.get(mapping.resources.customer.key) or '?'}"
+    _date = _dates(mapping, record, misfits)
 
     email_raw = raw.get(f.email)
     email_reason = email_problem(None if email_raw is None else str(email_raw))
@@ -137,6 +148,8 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
     if status not in statuses.active + statuses.inactive:
         known = ", ".join(statuses.active + statuses.inactive)
         problems.append(f"unknown status {status!r} ({f.status}); known: {known}")
+        misfits.append(unknown_status("customer", f.status, status, record, statuses.active + statuses.inactive,
+                                      "customer_status"))
 
     first = _text(raw, f.first_name, "first name", problems)
     last = _text(raw, f.last_name, "last name", problems)
@@ -168,7 +181,7 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
                 **{k: values[k] for k in ("email_optin", "email_optin_date", "sms_optin", "sms_optin_date",
                                           "email_optin_source", "sms_optin_source")},
             )
-        return ParsedCustomer(None, problems, code or str(raw.get(f.code) or ""), unusable_phone, consent)
+        return ParsedCustomer(None, problems, code or str(raw.get(f.code) or ""), unusable_phone, consent, misfits)
     customer = CustomerRecord(
         code=code, first_name=first, last_name=last, email=email, phone_e164=phone, status=status,
         active=status in statuses.active, last_mod=str(raw.get(mapping.resources.customer.last_mod, "")),

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from sync.localtime import read_erp_datetime
+from sync.localtime import LocalTimeError, read_erp_datetime
 
 MAX_TEXT = 255  # longest name/address/code accepted from the ERP
 MAX_EMAIL = 254  # RFC 5321 path limit
@@ -81,12 +81,13 @@ def e164(value: str, region: str) -> str:
 def parse_erp_date(value: str, field: str, formats: Sequence[str] = (), zone: ZoneInfo | None = None) -> datetime:
     """A date or date-time from the ERP as tenant wall time (naive): ISO 8601, else one of `formats`
     (`sync.localtime.read_erp_datetime`); one written with its own UTC offset is moved to `zone` (the tenant's).
-    Impossible dates (2026-02-30, year 0201) raise ValueError."""
+    Impossible dates (2026-02-30, year 0201) raise ValueError; one that no format reads, LocalTimeError (a
+    ValueError: the mapping may lack the tenant's format)."""
     try:
         parsed = read_erp_datetime(value, formats)
     except ValueError:
         expected = "YYYY-MM-DD[ HH:MM:SS]" + "".join(f" or {fmt}" for fmt in formats)
-        raise ValueError(f"{field} {value!r} is not a valid date (expected {expected})") from None
+        raise LocalTimeError(f"{field} {value!r} is not a valid date (expected {expected})") from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(zone or UTC).replace(tzinfo=None)
     if parsed.year < EARLIEST_YEAR:

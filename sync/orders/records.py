@@ -32,6 +32,7 @@ from config.mapping import (
 from sync.address import Address
 from sync.fields import addresses, field_text, holds, normalised
 from sync.localtime import LocalTimeError, parse_local
+from sync.misfits import Misfit, unknown_status, unparseable_date
 from sync.orders.problems import InvalidRecord, RecordProblem
 from sync.orders.status import OrderStatus, classify_status
 
@@ -147,15 +148,16 @@ class _Reader:
     """Reads named fields of one raw record and notes every problem instead of stopping at the first."""
 
     def __init__(self, raw: AnyMapping[str, Any], record_key: str, timezone: str,
-                 formats: tuple[str, ...] = ()) -> None:
+                 formats: tuple[str, ...] = (), resource: str = "") -> None:
         self.raw = raw
         self.record_key = record_key
         self.timezone = timezone
         self.formats = formats  # the resource's date formats, tried after ISO (`Mapping.date_formats`)
+        self.resource = resource or record_key.split(":", 1)[0]
         self.problems: list[RecordProblem] = []
 
-    def problem(self, field: str, reason: str, *, kind: str = "invalid_record") -> None:
-        self.problems.append(RecordProblem(self.record_key, field, reason, kind))  # type: ignore[arg-type]
+    def problem(self, field: str, reason: str, *, kind: str = "invalid_record", misfit: Misfit | None = None) -> None:
+        self.problems.append(RecordProblem(self.record_key, field, reason, kind, misfit))  # type: ignore[arg-type]
 
     def text(self, field: str, *, required: bool = False) -> str:
         text = field_text(self.raw, field)
@@ -195,7 +197,8 @@ class _Reader:
         try:
             return parse_local(text, self.timezone, self.formats)
         except LocalTimeError as exc:
-            self.problem(field, str(exc))
+            record = self.record_key.split("/", 1)[0]  # a line's date is its document's
+            self.problem(field, str(exc), misfit=unparseable_date(self.resource, field, text, record, self.formats))
             return None
 
     def flag(self, field: str, yes_values: tuple[str, ...]) -> bool:
@@ -247,7 +250,8 @@ def _lines(reader: _Reader, fields: LineFields, *, memo: bool = False) -> tuple[
     seen: set[str] = set()
     for index, raw in enumerate(reader.rows(fields.rows)):
         seq = str(raw.get(fields.line_seq) or "").strip()
-        line = _Reader(raw, f"{reader.record_key}/line:{seq or f'#{index + 1}'}", reader.timezone, reader.formats)
+        line = _Reader(raw, f"{reader.record_key}/line:{seq or f'#{index + 1}'}", reader.timezone, reader.formats,
+                       reader.resource)
         seq = line.text(fields.line_seq, required=True)
         if seq and seq in seen:
             line.problem(fields.line_seq, "duplicate line number")
@@ -299,7 +303,7 @@ def _reader(raw: AnyMapping[str, Any], resource: str, prefix: str, number_field:
     """A reader of one record of `resource`: its normalised values, its date formats."""
     raw = normalised(raw, table)
     return _Reader(raw, _record_key(raw, prefix, number_field, getattr(mapping.resources, resource)),
-                   mapping.tenant.timezone, mapping.date_formats(resource))
+                   mapping.tenant.timezone, mapping.date_formats(resource), resource)
 
 
 # --- parsers -------------------------------------------------------------------------------------
@@ -313,8 +317,9 @@ def parse_order(raw: AnyMapping[str, Any], mapping: Mapping) -> OrderHeader:
     status_code = r.text(f.status, required=True)
     status = classify_status(status_code, mapping.lifecycle) if status_code else None
     if status_code and status is None:
+        known = [code for stage in OrderStatus for code in getattr(mapping.lifecycle, stage.value)]
         r.problem(f.status, f"unknown order status code {status_code!r} (not in mapping.lifecycle)",
-                  kind="unknown_status")
+                  misfit=unknown_status("order", f.status, status_code, r.record_key, known, "lifecycle"))
     found = _addresses(r, f.addresses)
     confirmed = r.when(f.confirmed)
     if f.entered:
@@ -368,6 +373,10 @@ def parse_pick(raw: AnyMapping[str, Any], mapping: Mapping) -> PickTicket:
     resource = mapping.resources.pick
     r = _reader(raw, "pick", "pick", f.number, mapping, f)
     status = r.text(f.status)
+    if f.status_values and status and status not in f.status_values:  # the tenant listed its statuses: no guessing
+        r.problem(f.status, f"unknown pick status {status!r} (not in fields.pick.status_values)",
+                  misfit=unknown_status("pick", f.status, status, r.record_key, f.status_values,
+                                        "fields.pick.status_values"))
     shipped = holds(f.shipped_when, r.raw) if f.shipped_when is not None else status == f.shipped_value
     values: dict[str, Any] = dict(
         **_document_basics(r, f, resource),

@@ -50,6 +50,25 @@ def test_malformed_customers_are_refused_with_a_reason(overrides: dict[str, Any]
     assert parsed.customer is None and expected in "; ".join(parsed.problems)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "misfits"),
+    [
+        ({"status": "Z"}, [("unknown_status", "customer.status=Z", "Z")]),
+        ({"created": "28.12.2031", "email_optin_date": "12/28/2031"},
+         [("unparseable_date", "customer.created", "28.12.2031"),
+          ("unparseable_date", "customer.email_optin_date", "12/28/2031")]),
+        ({"email": ""}, []),  # a record's own problem, no mapping's
+        ({"created": "2026-01-02 10:00:00", "email_optin_date": "0201-01-01"}, []),  # read, only too early
+    ],
+)
+def test_the_mapping_problems_behind_an_invalid_customer_are_named(overrides: dict[str, Any],
+                                                                   misfits: list[tuple[str, str, str]]) -> None:
+    parsed = parse_customer(customer(**overrides), MAPPING)
+    assert parsed.customer is None
+    assert [(m.type, m.key, m.example["value"]) for m in parsed.misfits] == misfits
+    assert all(m.example["record"] == "customer:C1" for m in parsed.misfits)
+
+
 def test_an_unusable_phone_is_left_out_and_the_customer_still_goes_with_a_warning() -> None:
     plan = plan_customer_changes(events_for(None, customer(phone="call after 5")), MAPPING, no_klaviyo_profiles)
     (profile,) = [op for op in plan.operations if op.kind == "profile_upsert"]
@@ -205,7 +224,9 @@ def test_an_invalid_field_elsewhere_never_holds_an_opt_out_back() -> None:
     [unsubscribe] = plan.operations
     assert unsubscribe.kind == "unsubscribe" and unsubscribe.payload["profile"] == {"email": "ann@example.com"}
     assert unsubscribe.profile_of == "C1"
-    assert [p.type for p in plan.problems] == ["invalid_record"]  # the record's problem is still reported
+    # the record's problem is still reported, and the mapping's behind it (once per status value)
+    assert [(p.type, p.record_key) for p in plan.problems] == [("invalid_record", "customer:C1"),
+                                                                 ("unknown_status", "customer.status=Z")]
 
 
 def test_an_sms_opt_out_with_the_phone_blanked_goes_by_the_phone_klaviyo_holds() -> None:

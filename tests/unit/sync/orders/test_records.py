@@ -57,13 +57,55 @@ def test_every_problem_of_a_record_is_reported_with_record_and_field() -> None:
     }
 
 
-def test_unknown_status_is_typed_for_the_exception_register() -> None:
+def test_an_unknown_status_is_the_records_problem_and_once_per_value_the_mappings() -> None:
     raw = ErpOrder(MAPPING).raw_order()
     raw["ord_status"] = "Q"
     with pytest.raises(InvalidRecord) as caught:
         parse_order(raw, MAPPING)
     (problem,) = caught.value.problems
-    assert problem.type == "unknown_status" and "'Q'" in problem.reason
+    assert problem.type == "invalid_record" and "'Q'" in problem.reason
+    misfit = problem.misfit
+    assert misfit is not None and misfit.type == "unknown_status"
+    assert misfit.key == "order.ord_status=Q"  # one exception per value, whatever the order
+    assert misfit.example == {"record": "order:SO1001", "value": "Q"}
+    assert misfit.details["known"] == ["C", "E", "H", "O", "P", "X"] and "lifecycle" in misfit.reason
+
+
+def test_a_date_no_format_reads_names_the_field_the_value_and_the_formats_tried() -> None:
+    mapping = Mapping.model_validate({"tenant": {"date_formats": ["%m/%d/%Y"]}})
+    raw = ErpOrder(mapping).raw_order()
+    raw["ord_date"] = "28.12.2031"
+    with pytest.raises(InvalidRecord) as caught:
+        parse_order(raw, mapping)
+    (problem,) = caught.value.problems
+    misfit = problem.misfit
+    assert problem.type == "invalid_record" and misfit is not None and misfit.type == "unparseable_date"
+    assert misfit.key == "order.ord_date"  # one exception per field, whatever the value
+    assert misfit.example == {"record": "order:SO1001", "value": "28.12.2031"}
+    assert misfit.details["formats"] == ["ISO 8601", "%m/%d/%Y"]
+    assert "'28.12.2031'" in misfit.reason and "'%m/%d/%Y'" in misfit.reason and "ISO 8601" in misfit.reason
+
+
+def test_pick_statuses_are_checked_only_when_the_mapping_lists_them() -> None:
+    erp = ErpOrder(MAPPING)
+    erp.confirm()
+    erp.ship("P1", {1: 1})
+    raw = erp.raw_picks()[0]
+    raw["pick_status"] = "Z"
+    assert parse_pick(raw, MAPPING).shipped is False  # not listed: any status but the shipped one is not shipped
+    listed = Mapping.model_validate({"fields": {"pick": {"status_values": ["O", "S", "X"]}}})
+    with pytest.raises(InvalidRecord) as caught:
+        parse_pick(raw, listed)
+    (problem,) = caught.value.problems
+    assert problem.misfit is not None and problem.misfit.key == "pick.pick_status=Z"
+    assert problem.misfit.details["mapping_key"] == "fields.pick.status_values"
+    raw["pick_status"] = "S"
+    assert parse_pick(raw, listed).shipped is True
+
+
+def test_listed_pick_statuses_must_name_the_shipped_one() -> None:
+    with pytest.raises(ValueError, match="shipped_value 'S'"):
+        Mapping.model_validate({"fields": {"pick": {"status_values": ["O", "X"]}}})
 
 
 @pytest.mark.parametrize(

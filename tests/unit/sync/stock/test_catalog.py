@@ -134,3 +134,16 @@ def test_new_sizes_added_later_add_variants_without_touching_the_others() -> Non
 def test_inventory_policy_comes_from_the_mapping() -> None:
     ops = by_key(Mapping(catalog=Catalog(inventory_policy=0)))
     assert ops["catalog-variant:T100-BLK---S"].payload["inventory_policy"] == 0
+
+
+def test_style_statuses_are_checked_only_when_the_mapping_lists_them() -> None:
+    raw = style_record("T100", [sku_row("BLK", "S", "1"), sku_row("BLK", "M", "2", status="Q")], status="Z")
+    assert parse_style(raw, StyleFields()).skus[1].status == "Q"  # not listed: any status not discontinued is active
+    listed = Mapping(fields=Fields(style=StyleFields(status_values=("A",))))
+    plan = catalog_operations([raw, style_record("T200", [sku_row("RED", "S", "3", status="D")])], listed)
+    (problem,) = plan.problems  # the style is left out of the catalog; the other goes (a D SKU is known)
+    assert problem.record == "style:T100" and {op.record for op in plan.operations} == {"style:T200"}
+    assert [(m.type, m.key, m.example) for m in problem.misfits] == [
+        ("unknown_status", "style.status=Z", {"record": "style:T100", "value": "Z"}),
+        ("unknown_status", "style.stylecolorsizes.status=Q", {"record": "style:T100", "value": "Q"}),
+    ]
