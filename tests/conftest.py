@@ -31,3 +31,10 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def dialect(request: pytest.FixtureRequest) -> str:
+    """The Blue Cherry tenant dialect a module's fleet serves and reads (tests.support.fleet.DIALECTS):
+    "default", unless the module or test opts in to every dialect with `tests.support.fleet.both_dialects`."""
+    return str(getattr(request, "param", "default"))

@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # tenant dialects") and the mapping file a fleet reads each with (None: the documented defaults).
 DIALECTS = ("default", "ibmi")
 DIALECT_MAPPINGS: dict[str, Path | None] = {"default": None, "ibmi": ROOT / "config" / "examples" / "ibmi.toml"}
+# An end-to-end module (or one test) runs on every dialect with this one mark: the `dialect` fixture
+# (tests/conftest.py; "default" unless parametrised) takes each in turn, one module-scoped fleet per dialect.
+both_dialects = pytest.mark.parametrize("dialect", DIALECTS, indirect=True, scope="module")
 
 
 def dialect_mapping(overrides: str = "", dialect: str = "default") -> str:

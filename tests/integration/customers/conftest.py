@@ -29,7 +29,16 @@ from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
 from state.exceptions import ExceptionRegister
-from tests.support.fleet import WorkerProcess, configured_like, fleet_env, pending_work, wait_for, wait_idle
+from sync.fields import read_text
+from tests.support.fleet import (
+    WorkerProcess,
+    configured_like,
+    dialect_mapping,
+    fleet_env,
+    pending_work,
+    wait_for,
+    wait_idle,
+)
 from tests.support.redis_server import PrivateRedis
 from workers.poller import CycleResult, Poller, build_poller
 
@@ -38,10 +47,10 @@ KLAVIYO_KEY = "pk_test_0123456789abcdef"
 SUBSCRIBE = "POST /api/profile-subscription-bulk-create-jobs"
 UNSUBSCRIBE = "POST /api/profile-subscription-bulk-delete-jobs"
 DELETION = "POST /api/data-privacy-deletion-jobs"
-# Small customer pages (a handful of customers spans pages); consent loads as historical imports.
+# Small customer pages (a handful of customers spans pages); consent loads as historical imports. Laid over the
+# tenant dialect's own mapping (`dialect_mapping`), so it names no path or field.
 MAPPING = """
 [resources.customer]
-path = "customer"
 poll_seconds = 10
 page_size = 10
 
@@ -52,10 +61,11 @@ historical_import = true
 
 class CustomerFleet:
     def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path,
-                 **env: str) -> None:
+                 dialect: str = "default", **env: str) -> None:
         self.bc_url = bc.url
         self.klaviyo_url = klaviyo.url
-        self.env = fleet_env(redis_url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
+        self.dialect = dialect  # the Blue Cherry tenant's; `mapping_file` is that dialect's mapping
+        self.env = fleet_env(redis_url, klaviyo.url, dialect, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
                              BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping_file),
                              BCSYNC_KLAVIYO_API_KEY=KLAVIYO_KEY, **env)
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
@@ -87,6 +97,17 @@ class CustomerFleet:
 
     def consent(self, code: str, channel: str, optin: bool) -> None:
         self.apply({"op": "consent", "customer": code, "channel": channel, "optin": optin})
+
+    def served(self, last_mod: str) -> httpx.Response:
+        """The customers of one change stamp as the tenant serves them: its resource path and stamp field (the
+        mapping's); `last_mod` as the model writes it (ISO, which every dialect's filter takes)."""
+        resource = self.mapping.resources.customer
+        return httpx.get(f"{self.bc_url}/api/{resource.path}", headers={"Ocp-Apim-Subscription-Key": BC_KEY},
+                         params={"_pgsize": 200, "$filter": f"{resource.last_mod} eq '{last_mod}'"}, timeout=30)
+
+    def code_of(self, record: dict[str, Any]) -> str:
+        """A customer record as the tenant serves it (a change event's) -> its code, as the parsers read it."""
+        return read_text(record, self.mapping.fields.customer, "code")
 
     def bc_faults(self, **settings: Any) -> None:
         httpx.post(f"{self.bc_url}/_sandbox/faults", json=settings, timeout=10).raise_for_status()
@@ -171,24 +192,26 @@ def marketing(profile: dict[str, Any], channel: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CustomerFleet]:
-    with customer_fleet(redis_server, tmp_path_factory) as made:
+def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory,
+          dialect: str) -> Iterator[CustomerFleet]:
+    with customer_fleet(redis_server, tmp_path_factory, dialect) as made:
         yield made
 
 
 @contextmanager
-def customer_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory,
+def customer_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory, dialect: str = "default",
                    **env: str) -> Iterator[CustomerFleet]:
-    """The fleet of this package's tests; `env`: BCSYNC_ settings of its own (a module's `fleet` fixture)."""
+    """The fleet of this package's tests, the Blue Cherry tenant speaking `dialect` and read with its mapping;
+    `env`: BCSYNC_ settings of its own (a module's `fleet` fixture)."""
     mapping_file = tmp_path_factory.mktemp("customers-e2e") / "mapping.toml"
-    mapping_file.write_text(MAPPING, encoding="utf-8")
+    mapping_file.write_text(dialect_mapping(MAPPING, dialect), encoding="utf-8")
     # The ERP clock is in the past, so Klaviyo's own changes (real time) are newer than any ERP consent.
     bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, customers=0, styles=1, orders=0,
-                                        start_time="2026-03-02 10:00:00", frozen=True)
+                                        start_time="2026-03-02 10:00:00", frozen=True, dialect=dialect)
     with ServerThread(create_bluecherry(bc_config)) as bc, \
             ServerThread(create_klaviyo(KlaviyoSandboxConfig(rate_limits_enabled=False))) as klaviyo, \
             ExitStack() as stack:
-        fleet = CustomerFleet(redis_server.url, bc, klaviyo, mapping_file, **env)
+        fleet = CustomerFleet(redis_server.url, bc, klaviyo, mapping_file, dialect, **env)
         stack.enter_context(configured_like(fleet.env, fleet.app))
         try:
             for lane in ("fast", "batch"):
