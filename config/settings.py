@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         "stop arriving for this long is given up: its held figures are sent from the rows stored and a "
         "stock_incomplete exception names each SKU and the warehouse rows that never arrived.",
     )
+    variant_check_skus: int = Field(
+        10, ge=1, description="Stock SKUs of styles the catalog has read, none of them found among the catalog's "
+        "variants, after which stock's variant ids (catalog.variant_external_id) are declared wrong: one "
+        "variant_id_mismatch exception with examples. A SKU the catalog holds under another id raises it at once.",
+    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0

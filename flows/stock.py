@@ -35,6 +35,7 @@ from delivery.envelope import envelope
 from delivery.publish import publish_envelopes, submit
 from delivery.runtime import Runtime, runtime
 from delivery.senders.catalog import JOB_ROWS, stock_state
+from flows.stock_variants import check_variant_ids
 from state.stock import SkuStep, StockState
 from state.stock_scans import ScanRows, row_entry
 from sync.catalog.records import RecordError, SkuKey
@@ -126,8 +127,10 @@ def ingest_inventory(records: Iterable[Record], mapping: Mapping, rt: Runtime, s
     stored = [(scan.scan, entry) for entry in scan.entries] if scan is not None else []
     whole = scans.complete_with(stored, texts)  # complete once these rows are stored: one step, as ever
     figures: list[Settled] = []
+    unknown: list[SkuKey] = []
     for sku in sorted(by_sku):
-        settled = store_and_compute(sku.text, by_sku[sku], mapping, state, rt, hold=sku.text not in whole)
+        settled = store_and_compute(sku.text, by_sku[sku], mapping, state, rt, hold=sku.text not in whole,
+                                    unknown=unknown)
         if settled is not None:
             figures.append(settled)
     # only now, with its rows stored, does a row count as arrived; a SKU another worker completed meanwhile is
@@ -135,6 +138,8 @@ def ingest_inventory(records: Iterable[Record], mapping: Mapping, rt: Runtime, s
     released = scans.settle(stored, texts)
     for settled in figures:
         plan_figure(settled.figure, settled.external_id, mapping, state, rt)
+    check_variant_ids([(f.figure.sku, f.external_id) for f in figures] + [(sku, None) for sku in unknown],
+                      mapping, state, rt)
     recompute_skus([text for text in released if text not in whole], mapping, rt)
 
 
@@ -162,14 +167,15 @@ class Settled:
 
 def store_and_compute(
     sku_text: str, incoming: list[tuple[str, Versioned]], mapping: Mapping, state: StockState, rt: Runtime,
-    hold: bool = False,
+    hold: bool = False, unknown: list[SkuKey] | None = None,
 ) -> Settled | None:
     """ONE atomic step of a SKU: keep the incoming rows newer than those stored, compute the figure over
     every stored row (`stored_figure`, versioned by every row and location record) and record it as the
     variant's newest figure. Without incoming rows (a location changed) only the figure is recomputed.
     Returns the figure to plan: one newly recorded, or - for a step that changed nothing, e.g. a task run
     again after a crash - the held figure if it is exactly this one and was never planned. `hold`: store the
-    rows only (the SKU's figure waits for the rest of its rows: `ingest_inventory`)."""
+    rows only (the SKU's figure waits for the rest of its rows: `ingest_inventory`). A figure stock finds no
+    variant id for goes to `unknown` (judged against the catalog: `flows.stock_variants`)."""
     zone = mapping.tenant.timezone
     outcome: dict[str, Any] = {}
 
@@ -200,8 +206,10 @@ def store_and_compute(
         rt.exceptions.record("catalog_error", "stock:configuration", str(outcome["problem"]), severity="critical")
         return None
     if outcome.get("unknown") is not None:
-        rt.exceptions.record("catalog_error", f"sku:{sku_text}",
-                             "stock for a SKU whose style was not read yet (no catalog variant)", severity="warning")
+        if unknown is not None:
+            unknown.append(outcome["unknown"].sku)
+        else:
+            check_variant_ids([(outcome["unknown"].sku, None)], mapping, state, rt)
         return None
     settled: Settled | None = outcome.get("settled")
     if settled is None or recorded:
@@ -278,10 +286,14 @@ def recompute_skus(sku_texts: Iterable[str], mapping: Mapping, rt: Runtime) -> i
     that are new (or recorded but never planned); returns the figures planned."""
     state = stock_state(rt)
     planned = 0
+    seen: list[tuple[SkuKey, str | None]] = []
+    unknown: list[SkuKey] = []
     for sku_text in sku_texts:
-        settled = store_and_compute(sku_text, [], mapping, state, rt)
+        settled = store_and_compute(sku_text, [], mapping, state, rt, unknown=unknown)
         if settled is not None:
+            seen.append((settled.figure.sku, settled.external_id))
             planned += plan_figure(settled.figure, settled.external_id, mapping, state, rt) is not None
+    check_variant_ids(seen + [(sku, None) for sku in unknown], mapping, state, rt)
     return planned
 
 
@@ -330,6 +342,7 @@ def ingest_styles(raws: list[dict[str, Any]], mapping: Mapping, rt: Runtime) -> 
         if op.kind == "catalog_variant_upsert" and op.record and op.record.count(":") >= 2
     }
     state.remember_variants(variants)
+    state.remember_catalog(plan.variant_ids, plan.styles)  # what stock's variant ids are checked against
     state.queue_catalog(op for op in plan.operations if op.kind != "catalog_retire")
     retirements = [op for op in plan.operations if op.kind == "catalog_retire"]
     if retirements:

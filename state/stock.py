@@ -15,6 +15,11 @@ refreshed on write, so SKUs that stop changing age out):
   outbox               hash operation key -> JSON Operation (catalog rows waiting to be packed into bulk jobs)
   outbox:since         when the outbox last became non-empty (state/claims.py)
   skumap               hash SKU text -> variant external_id (learnt from styles; for non key-only templates)
+  catalog-skus         hash SKU text -> variant external_id of every SKU of the styles read, live or retired
+  catalog-styles       set of style codes (trimmed) the catalog has read
+  variant-check:<digest>            "1" once a stock SKU matched its catalog variant under that configuration
+  variant-check:<digest>:unmatched  set of up to `variant_check_skus` stock SKUs of read styles that matched none
+                       (`sync/stock/variant_ids.py`)
   created:item|variant set of external_ids Klaviyo is known to hold (created, or found there by a create)
   confirmed:<sku text> zset "<ref>:<units>" scored by confirmation time (dynamic high-demand rule)
   inflight             zset catalog bulk job id -> created time (at most 500 in flight)
@@ -105,6 +110,24 @@ if held ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1
 """
+# Stock SKUs against the catalog, per configuration digest (KEYS[1] the matched flag, KEYS[2] the unmatched set):
+# ARGV[1] '1' when a SKU matched, ARGV[2] the limit, ARGV[3] the TTL, then unmatched SKU examples. Returns
+# {matched (0/1), the unmatched set's members once it holds the limit, else nothing}.
+_VARIANT_CHECK = """
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], '1', 'EX', ARGV[3]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
+local limit = tonumber(ARGV[2])
+for i = 4, #ARGV do
+  if redis.call('SCARD', KEYS[2]) < limit then redis.call('SADD', KEYS[2], ARGV[i]) end
+end
+if #ARGV >= 4 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+if redis.call('SCARD', KEYS[2]) >= limit then
+  local out = redis.call('SMEMBERS', KEYS[2])
+  table.insert(out, 1, 0)
+  return out
+end
+return {0}
+"""
 # Keep the newer figure: set field to ARGV[2] only if absent or its version (after '|') is older.
 _SET_IF_NEWER = """
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -144,6 +167,7 @@ class StockState:
         self._swap_if_same = client.register_script(_SWAP_IF_SAME)
         self.conflicts = 0  # SKU steps re-run because another worker changed their rows or the locations
         self._queue_if_not_older = client.register_script(_QUEUE_IF_NOT_OLDER)
+        self._variant_check = client.register_script(_VARIANT_CHECK)
         self.claims = ClaimStore(client, key_prefix)
 
     @property
@@ -337,6 +361,38 @@ class StockState:
     def variant_of(self, sku: SkuKey) -> str | None:
         value = self.r.hget(f"{self.p}skumap", sku.text)
         return str(value) if value else None
+
+    def remember_catalog(self, variant_ids: dict[str, str], styles: Iterable[str]) -> None:
+        """What the catalog read: every SKU's variant id (live or retired) and the styles (trimmed: a tenant
+        padding its codes in one record is not a new style). What stock's ids are checked against."""
+        codes = {style.strip() for style in styles if style.strip()}
+        pipe = self.r.pipeline(transaction=False)
+        if variant_ids:
+            pipe.hset(f"{self.p}catalog-skus", mapping=dict(variant_ids))  # type: ignore[arg-type]
+            pipe.expire(f"{self.p}catalog-skus", self.ttl)
+        if codes:
+            pipe.sadd(f"{self.p}catalog-styles", *codes)
+            pipe.expire(f"{self.p}catalog-styles", self.ttl)
+        pipe.execute()
+
+    def catalog_view(self, skus: list[SkuKey]) -> tuple[list[str | None], list[bool]]:
+        """For each SKU: the catalog's variant id of its key (None: none), and whether the catalog read its style
+        (one round trip)."""
+        if not skus:
+            return [], []
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(f"{self.p}catalog-skus", [sku.text for sku in skus])
+        pipe.smismember(f"{self.p}catalog-styles", [sku.style.strip() for sku in skus])
+        ids, known = pipe.execute()
+        return [str(v) if v else None for v in ids], [bool(flag) for flag in known]
+
+    def variant_check(self, digest: str, matched: bool, unmatched: list[str], limit: int) -> tuple[bool, list[str]]:
+        """Note what stock's SKUs showed under one configuration: (whether any SKU ever matched, and - while none
+        did - the unmatched SKUs once `limit` distinct ones were seen, else [])."""
+        key = f"{self.p}variant-check:{digest}"
+        answer = self._variant_check(keys=[key, f"{key}:unmatched"],
+                                     args=["1" if matched else "0", limit, self.ttl, *unmatched])
+        return bool(int(answer[0])), [str(member) for member in answer[1:]]
 
     def mark_created(self, kind: str, external_ids: Iterable[str]) -> None:
         ids = list(external_ids)

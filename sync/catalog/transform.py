@@ -36,6 +36,10 @@ class CatalogProblem:
 class CatalogPlan:
     operations: list[Operation] = field(default_factory=list)
     problems: list[CatalogProblem] = field(default_factory=list)
+    # what the catalog knows of the styles read: each SKU's variant id, live or retired, by SKU key text, and the
+    # style codes (stock's ids are checked against them: `sync.stock.variant_ids`)
+    variant_ids: dict[str, str] = field(default_factory=dict)
+    styles: list[str] = field(default_factory=list)
 
 
 def item_key(external_id: str) -> str:
@@ -125,6 +129,7 @@ class CatalogTransform:
         for sku in skus:
             context = self.variant_context(style, sku)
             external_id = render("variant_external_id", self.catalog.variant_external_id, context)
+            plan.variant_ids[sku.key.text] = external_id
             if sku not in live:
                 variants.append(self._retire(external_id, "variant", version, record))
                 continue
@@ -240,4 +245,6 @@ def catalog_operations(
         result = transform.operations(style, ats)
         plan.operations.extend(result.operations)
         plan.problems.extend(result.problems)
+        plan.variant_ids.update(result.variant_ids)
+        plan.styles.append(style.style)
     return plan
