@@ -25,7 +25,8 @@ from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.server import ServerThread
 from state.exceptions import ExceptionRegister
 from sync.changes import ChangeEvent
-from tests.support.fleet import WorkerProcess, fleet_env, pending_work, wait_idle
+from sync.fields import child_rows, field_text, read_text
+from tests.support.fleet import WorkerProcess, dialect_mapping, fleet_env, pending_work, wait_idle
 from tests.support.redis_server import PrivateRedis
 from workers.poller import Poller
 
@@ -33,6 +34,7 @@ BC_KEY = "orders-e2e-key"
 ORDER_RESOURCES = ("order", "pick", "invoice", "creditmemo")
 # customers are polled too: a customer's order events name its Klaviyo profile by id, which its upsert makes
 POLLED = ("customer", *ORDER_RESOURCES)
+# Laid over the tenant dialect's own mapping (`dialect_mapping`).
 MAPPING = """
 [lifecycle]
 use_storefront_ref = true
@@ -41,10 +43,11 @@ use_storefront_ref = true
 
 class OrderFleet:
     def __init__(self, redis_url: str, bc: ServerThread, klaviyo: ServerThread, mapping_file: Path,
-                 **env: str) -> None:
+                 dialect: str = "default", **env: str) -> None:
         self.bc_url = bc.url
         self.klaviyo_url = klaviyo.url
-        self.env = fleet_env(redis_url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
+        self.dialect = dialect  # the Blue Cherry tenant's; `mapping_file` is that dialect's mapping
+        self.env = fleet_env(redis_url, klaviyo.url, dialect, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
                              BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping_file), **env)
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
         values = {k[len("BCSYNC_"):].lower(): v for k, v in self.env.items() if k.startswith("BCSYNC_")}
@@ -58,8 +61,20 @@ class OrderFleet:
 
     # --- Blue Cherry ------------------------------------------------------------------------------
     def _upcs(self) -> list[str]:
+        """The active SKUs' UPCs of the tenant's style, read as the tenant serves it (the mapping's names)."""
+        fields = self.mapping.fields.style
         style = next(iter(self.bc.iter_pages(self.mapping.resources.style, None)))[0]
-        return [row["upc"] for row in style["stylecolorsizes"]["rows-i"] if row.get("status", "A") == "A"]
+        return [str(row[fields.sku_upc]).strip() for row in child_rows(style[fields.skus]) or []
+                if field_text(row, fields.sku_status) in ("", "A")]
+
+    def invoice_of(self, pick: str) -> str:
+        """The invoice number of a pick ticket, read as the tenant serves it (the mapping's names)."""
+        fields = self.mapping.fields.pick
+        for page in self.bc.iter_pages(self.mapping.resources.pick, None):
+            for record in page:
+                if read_text(record, fields, "number") == pick:
+                    return read_text(record, fields, "invoice")
+        raise AssertionError(f"pick {pick} not found")
 
     def apply(self, *ops: dict[str, Any]) -> list[dict[str, Any]]:
         """Apply ERP operations, then move the sandbox clock on a minute (distinct last_mod per step)."""
@@ -152,17 +167,18 @@ class OrderFleet:
 @contextmanager
 def running_fleet(redis_server: PrivateRedis, folder: Path, mapping: str,
                   klaviyo_config: KlaviyoSandboxConfig | None = None, lanes: dict[str, int] | None = None,
-                  include: tuple[str, ...] = (), **env: str) -> Iterator[OrderFleet]:
-    """A Blue Cherry sandbox (one style, no orders), a Klaviyo sandbox (limits off unless configured) and
-    one worker per lane with the tenant mapping `mapping` (TOML). `lanes` (lane -> concurrency; default every
-    lane at 2), `include` (extra modules the workers import) and `env` (BCSYNC_ overrides) tune the fleet."""
+                  include: tuple[str, ...] = (), dialect: str = "default", **env: str) -> Iterator[OrderFleet]:
+    """A Blue Cherry sandbox (one style, no orders) speaking `dialect`, a Klaviyo sandbox (limits off unless
+    configured) and one worker per lane with the dialect's mapping and `mapping` (TOML) laid over it. `lanes`
+    (lane -> concurrency; default every lane at 2), `include` (extra modules the workers import) and `env`
+    (BCSYNC_ overrides) tune the fleet."""
     mapping_file = folder / "mapping.toml"
-    mapping_file.write_text(mapping, encoding="utf-8")
+    mapping_file.write_text(dialect_mapping(mapping, dialect), encoding="utf-8")
     bc_config = BlueCherrySandboxConfig(subscription_key=BC_KEY, customers=0, styles=1, orders=0,
-                                        start_time="2026-03-02 10:00:00", frozen=True)
+                                        start_time="2026-03-02 10:00:00", frozen=True, dialect=dialect)
     klaviyo_config = klaviyo_config or KlaviyoSandboxConfig(rate_limits_enabled=False)
     with ServerThread(create_bluecherry(bc_config)) as bc, ServerThread(create_klaviyo(klaviyo_config)) as klaviyo:
-        fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file, **env)
+        fleet = OrderFleet(redis_server.url, bc, klaviyo, mapping_file, dialect, **env)
         try:
             for lane, concurrency in (lanes or {"default": 2, "fast": 2, "batch": 2}).items():
                 fleet.workers.append(WorkerProcess(lane, fleet.env, concurrency, include).start())
@@ -172,6 +188,7 @@ def running_fleet(redis_server: PrivateRedis, folder: Path, mapping: str,
 
 
 @pytest.fixture(scope="module")
-def order_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderFleet]:
-    with running_fleet(redis_server, tmp_path_factory.mktemp("orders-e2e"), MAPPING) as fleet:
+def order_fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory,
+                dialect: str) -> Iterator[OrderFleet]:
+    with running_fleet(redis_server, tmp_path_factory.mktemp("orders-e2e"), MAPPING, dialect=dialect) as fleet:
         yield fleet

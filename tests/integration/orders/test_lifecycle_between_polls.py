@@ -1,14 +1,16 @@
 """An order confirmed and cancelled within one poll interval is read only as cancelled, but its confirmation date
 says it was placed: Klaviyo gets Placed Order and Cancelled Order, in lifecycle order (issue 14). An order
-cancelled before it was ever confirmed gets nothing. Real poller reads, real workers at concurrency 2."""
+cancelled before it was ever confirmed gets nothing. Real poller reads, real workers at concurrency 2, on every
+tenant dialect (the ibmi tenant has no entry date: its Placed Order is dated by the confirmation alone)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.integration.orders.conftest import OrderFleet
+from tests.support.fleet import both_dialects
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, both_dialects]
 PLACED, CANCELLED = "Placed Order", "Cancelled Order"
 
 
