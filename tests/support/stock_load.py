@@ -6,7 +6,8 @@ tenant, RTN added afterwards so it comes last in `last_mod` order: a SKU's rows 
 figures included; an empty Klaviyo sandbox recording every request; real `bcsync worker` processes (fast lane
 at concurrency 4 by default: every inventory row is its own message there), a real `bcsync beat`, and the
 production poller run in this process, one cycle at a time. The truth is computed here from the sandbox's own
-rows, apart from the fleet's code.
+rows, apart from the fleet's code: its internal model, the same whatever tenant dialect it serves (the fleet
+reads that dialect with the dialect's mapping file).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from config.celery import make_app
 from config.settings import Settings
 from sandbox.bluecherry.app import create_app as create_bluecherry
 from sandbox.bluecherry.config import BlueCherrySandboxConfig
+from sandbox.bluecherry.sandbox import BlueCherrySandbox
 from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
 from sandbox.server import ServerThread
 from sync.changes import ChangeEvent
-from tests.support.fleet import WorkerProcess, configured_like, fleet_env, pending_work
+from tests.support.fleet import WorkerProcess, configured_like, dialect_mapping, fleet_env, pending_work
 from workers.poller import Emit, build_poller
 
 BC_KEY = "stock-load-key"
@@ -49,20 +51,10 @@ debounce_seconds = 0.3
 VARIANT_PREFIX = "$custom:::$default:::"
 
 
-def bc_records(bc_url: str, resource: str, include: bool = False) -> list[dict[str, Any]]:
-    """Every record of a resource, read page by page from the Blue Cherry sandbox's API."""
-    out: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        params: dict[str, Any] = {"_pgno": page, "_pgsize": 200, **({"_include": "all"} if include else {})}
-        r = httpx.get(f"{bc_url}/api/{resource}", params=params, headers={"Ocp-Apim-Subscription-Key": BC_KEY},
-                      timeout=60)
-        r.raise_for_status()
-        rows = r.json()["data"]["header"]
-        out += rows
-        if len(rows) < 200:
-            return out
-        page += 1
+def model_records(bc: BlueCherrySandbox, resource: str) -> list[dict[str, Any]]:
+    """Every record of a resource in the Blue Cherry sandbox's internal model (the default dialect's names and
+    values, child rows included), whatever dialect it serves."""
+    return [row.record() for row in bc.store.iterate(resource)]
 
 
 @dataclass(frozen=True)
@@ -90,7 +82,7 @@ def variant_rows(body: Any) -> Iterator[dict[str, Any]]:
 
 @dataclass
 class StockLoadFleet:
-    bc_url: str
+    bc: BlueCherrySandbox
     klaviyo_app: Any
     env: dict[str, str]
     record: Path
@@ -108,8 +100,9 @@ class StockLoadFleet:
         return sandbox
 
     # --- Blue Cherry -----------------------------------------------------------------------------
-    def records(self, resource: str, include: bool = False) -> list[dict[str, Any]]:
-        return bc_records(self.bc_url, resource, include)
+    def records(self, resource: str) -> list[dict[str, Any]]:
+        """The tenant's records in the model's names (`model_records`)."""
+        return model_records(self.bc, resource)
 
     def truth(self) -> dict[str, int]:
         """Variant external_id (the mapping's default template) -> available to sell, from the sandbox's rows:
@@ -123,7 +116,7 @@ class StockLoadFleet:
         active = {
             "-".join(str(v) for v in (style["style"], sku["color_code"], sku["lbl_code"], sku["dimension"],
                                       sku["size_desc"]))
-            for style in self.records("style", include=True) if style["status"] != "D"
+            for style in self.records("style") if style["status"] != "D"
             for sku in style["stylecolorsizes"]["rows-i"] if sku.get("status", "A") != "D"
         }
         return {key: max(0, total) for key, total in totals.items() if key in active}
@@ -170,10 +163,10 @@ class StockLoadFleet:
                 and not (w.how == "create" and w.quantity == 0)]
 
 
-def third_warehouse(bc_url: str, seed: int = 11) -> None:
+def third_warehouse(bc_url: str, bc: BlueCherrySandbox, seed: int = 11) -> None:
     """A row in RTN for every SKU, written now (after every seeded row): about a third negative (units owed),
     so a figure summed without it is too high - the false back-in-stock alert."""
-    inventory = bc_records(bc_url, "inventory")
+    inventory = model_records(bc, "inventory")
     rng = random.Random(seed)
     upcs = sorted({row["upc"] for row in inventory})
     ops = [{"op": "adjust_stock", "upc": upc, "location": "RTN",
@@ -184,28 +177,30 @@ def third_warehouse(bc_url: str, seed: int = 11) -> None:
 
 @contextmanager
 def stock_load_fleet(redis_url: str, *, styles: int, fast: int = 4, batch: int = 2, folder: Path | None = None,
-                     **settings: str) -> Iterator[StockLoadFleet]:
+                     dialect: str = "default", **settings: str) -> Iterator[StockLoadFleet]:
     """Both sandboxes, workers on the fast and batch lanes and a beat, for one tenant of `styles` styles (about 15
-    SKUs each); stopped by their ids on leaving."""
+    SKUs each) speaking `dialect`, read with that dialect's mapping; stopped by their ids on leaving."""
     with ExitStack() as stack:
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bcsync-stock-load-")))
-        bc = stack.enter_context(ServerThread(create_bluecherry(BlueCherrySandboxConfig(
+        bc_app = create_bluecherry(BlueCherrySandboxConfig(
             subscription_key=BC_KEY, customers=0, styles=styles, orders=0, start_time="2026-03-02 10:00:00",
-            frozen=True))))
-        third_warehouse(bc.url)
+            frozen=True, dialect=dialect))
+        bc = stack.enter_context(ServerThread(bc_app))
+        bc_model: BlueCherrySandbox = bc_app.state.sandbox
+        third_warehouse(bc.url, bc_model)
         record = folder / "klaviyo.jsonl"
         klaviyo_app = create_klaviyo(KlaviyoSandboxConfig(rate_limits_enabled=False, record_path=record,
                                                           job_step_seconds=0.1))
         klaviyo = stack.enter_context(ServerThread(klaviyo_app))
         mapping = folder / "mapping.toml"
-        mapping.write_text(MAPPING)
-        env = fleet_env(redis_url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
+        mapping.write_text(dialect_mapping(MAPPING, dialect))
+        env = fleet_env(redis_url, klaviyo.url, dialect, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
                         BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=BC_KEY, BCSYNC_MAPPING_FILE=str(mapping),
                         BCSYNC_TASK_SOFT_TIME_LIMIT_SECONDS="20", BCSYNC_TASK_TIME_LIMIT_SECONDS="30", **settings)
         values = {k[len("BCSYNC_"):].lower(): v for k, v in env.items() if k.startswith("BCSYNC_")}
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         stack.callback(client.close)
-        fleet = StockLoadFleet(bc.url, klaviyo_app, env, record, client, make_app(Settings.model_validate(values)))
+        fleet = StockLoadFleet(bc_model, klaviyo_app, env, record, client, make_app(Settings.model_validate(values)))
         for lane, concurrency in (("fast", fast), ("batch", batch)):
             fleet.workers.append(WorkerProcess(lane, env, concurrency))
             stack.callback(fleet.workers[-1].stop)

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from config.celery import make_app
+from config.mapping import load_mapping
 from config.settings import Settings
 from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
@@ -22,8 +23,9 @@ from sandbox.klaviyo.state import KlaviyoSandbox
 from sandbox.server import ServerThread
 from state.stock import StockState
 from sync.stock.coalesce import PendingFigure
-from tests.support.fleet import WorkerProcess, fleet_env
+from tests.support.fleet import WorkerProcess, dialect_mapping, fleet_env
 
+# Laid over the tenant dialect's own mapping (`dialect_mapping`).
 MAPPING_TOML = """
 [stock]
 sellable_warehouses = ["WH1", "WH2"]
@@ -44,13 +46,15 @@ def variant_id(external_id: str) -> str:
 
 
 class StockFleet:
-    def __init__(self, redis_url: str, config: KlaviyoSandboxConfig, tmp: Path, **env: str) -> None:
+    def __init__(self, redis_url: str, config: KlaviyoSandboxConfig, tmp: Path, dialect: str = "default",
+                 **env: str) -> None:
         self.app = create_app(config)
         self.server = ServerThread(self.app)
         self.server.start()
         mapping = tmp / "mapping.toml"
-        mapping.write_text(MAPPING_TOML)
-        self.env = fleet_env(redis_url, self.server.url, BCSYNC_MAPPING_FILE=str(mapping), **env)
+        mapping.write_text(dialect_mapping(MAPPING_TOML, dialect))
+        self.mapping = load_mapping(mapping)  # how the workers read a Blue Cherry tenant speaking `dialect`
+        self.env = fleet_env(redis_url, self.server.url, dialect, BCSYNC_MAPPING_FILE=str(mapping), **env)
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.state = StockState(self.redis, self.prefix)
@@ -135,13 +139,15 @@ class StockFleet:
 
 
 @pytest.fixture
-def stock_fleet(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., StockFleet]]:
+def stock_fleet(redis_url: str, tmp_path: Path, dialect: str) -> Iterator[Callable[..., StockFleet]]:
+    """Stock fleets whose workers read a Blue Cherry tenant speaking the module's `dialect`."""
     made: list[StockFleet] = []
 
     def make(config: KlaviyoSandboxConfig | None = None, **env: str) -> StockFleet:
         folder = tmp_path / f"fleet{len(made)}"
         folder.mkdir()
-        fleet = StockFleet(redis_url, config or KlaviyoSandboxConfig(rate_limits_enabled=False), folder, **env)
+        fleet = StockFleet(redis_url, config or KlaviyoSandboxConfig(rate_limits_enabled=False), folder, dialect,
+                           **env)
         made.append(fleet)
         return fleet
 

@@ -1,7 +1,8 @@
 """Complete figures only (issue 15): a first load whose SKUs have their three warehouse rows pages apart, every
 row its own message on a fast lane at concurrency 4, sends every variant its true available-to-sell and never a
 figure summed from part of its warehouses; a row that never arrives holds its SKU until the bound, then an
-exception names it and the figure is sent from the rows stored; `bcsync status` shows the held figures."""
+exception names it and the figure is sent from the rows stored; `bcsync status` shows the held figures. The first
+load runs on every tenant dialect, each read with its own mapping file alone (issue 16)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fleet import configured_like, wait_for
+from tests.support.fleet import both_dialects, configured_like, wait_for
 from tests.support.stock_load import StockLoadFleet, dropping, stock_load_fleet
 from workers.status import collect_status
 
@@ -25,8 +26,9 @@ def everything_right(fleet: StockLoadFleet, truth: dict[str, int]) -> bool:
     return fleet.settled() and all(quantities.get(key) == quantity for key, quantity in truth.items())
 
 
-def test_a_first_load_sends_every_variant_its_whole_figure_and_never_a_part(redis_url: str) -> None:
-    with stock_load_fleet(redis_url, styles=STYLES, fast=4) as fleet:
+@both_dialects
+def test_a_first_load_sends_every_variant_its_whole_figure_and_never_a_part(redis_url: str, dialect: str) -> None:
+    with stock_load_fleet(redis_url, styles=STYLES, fast=4, dialect=dialect) as fleet:
         truth = fleet.truth()
         sellable_rows: dict[str, int] = {}
         for row in fleet.records("inventory"):
