@@ -35,7 +35,7 @@ from delivery.envelope import envelope
 from delivery.publish import publish_envelopes, submit
 from delivery.runtime import Runtime, runtime
 from delivery.senders.catalog import JOB_ROWS, stock_state
-from flows.stock_variants import check_variant_ids
+from flows.stock_variants import check_variant_ids, recheck_unjudged
 from state.stock import SkuStep, StockState
 from state.stock_scans import ScanRows, row_entry
 from sync.catalog.records import RecordError, SkuKey
@@ -343,6 +343,7 @@ def ingest_styles(raws: list[dict[str, Any]], mapping: Mapping, rt: Runtime) -> 
     }
     state.remember_variants(variants)
     state.remember_catalog(plan.variant_ids, plan.styles)  # what stock's variant ids are checked against
+    recheck_unjudged(mapping, state, rt)  # stock read before these styles is judged now
     state.queue_catalog(op for op in plan.operations if op.kind != "catalog_retire")
     retirements = [op for op in plan.operations if op.kind == "catalog_retire"]
     if retirements:

@@ -20,6 +20,7 @@ refreshed on write, so SKUs that stop changing age out):
   variant-check:<digest>            "1" once a stock SKU matched its catalog variant under that configuration
   variant-check:<digest>:unmatched  set of up to `variant_check_skus` stock SKUs of read styles that matched none
                        (`sync/stock/variant_ids.py`)
+  variant-check:<digest>:unjudged   set of stock SKUs (JSON key and id) of styles not read yet, judged once read
   created:item|variant set of external_ids Klaviyo is known to hold (created, or found there by a create)
   confirmed:<sku text> zset "<ref>:<units>" scored by confirmation time (dynamic high-demand rule)
   inflight             zset catalog bulk job id -> created time (at most 500 in flight)
@@ -385,6 +386,22 @@ class StockState:
         pipe.smismember(f"{self.p}catalog-styles", [sku.style.strip() for sku in skus])
         ids, known = pipe.execute()
         return [str(v) if v else None for v in ids], [bool(flag) for flag in known]
+
+    def hold_unjudged(self, digest: str, entries: list[str], cap: int) -> None:
+        """Stock SKUs of styles the catalog has not read, to be judged once it has (at most about `cap`)."""
+        key = f"{self.p}variant-check:{digest}:unjudged"
+        if entries and int(self.r.scard(key)) < cap:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.sadd(key, *entries)
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def unjudged(self, digest: str) -> list[str]:
+        return sorted(str(entry) for entry in self.r.smembers(f"{self.p}variant-check:{digest}:unjudged"))
+
+    def judged(self, digest: str, entries: list[str]) -> None:
+        if entries:
+            self.r.srem(f"{self.p}variant-check:{digest}:unjudged", *entries)
 
     def variant_check(self, digest: str, matched: bool, unmatched: list[str], limit: int) -> tuple[bool, list[str]]:
         """Note what stock's SKUs showed under one configuration: (whether any SKU ever matched, and - while none

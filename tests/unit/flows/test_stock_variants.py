@@ -5,6 +5,7 @@ SKUs ahead of their style's next read raise nothing but their per-SKU warning.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from config.settings import Settings
 from connectors.klaviyo.limiter import FleetRateLimiter
 from delivery.runtime import Runtime
 from flows import stock_variants
-from flows.stock_variants import check_variant_ids
+from flows.stock_variants import check_variant_ids, recheck_unjudged
 from state.factory import Stores
 from sync.catalog.records import SkuKey
 from sync.catalog.transform import catalog_operations
@@ -136,3 +137,19 @@ def test_stock_without_a_variant_id_keeps_its_per_sku_warning_until_the_threshol
                       rt.stores.stock, rt)
     assert len(exceptions(rt, "catalog_error")) == 2  # the threshold reached: one exception, no more warnings
     assert len(exceptions(rt, "variant_id_mismatch")) == 1
+
+
+def test_stock_read_before_its_styles_is_judged_once_the_catalog_reads_them(rt: Runtime) -> None:
+    stock = [(sku("T100", "BLK", size), f"{n}") for n, size in enumerate("SML")]  # UPC-A without the zeros
+    stock.append((sku("Z900", "BLK", "S"), "99"))  # a style the catalog never reads here
+    assert {s.verdict for s in check_variant_ids(stock, BY_UPC, rt.stores.stock, rt)} == {"unknown"}
+    assert exceptions(rt, "variant_id_mismatch") == []
+    assert {s.verdict for s in recheck_unjudged(BY_UPC, rt.stores.stock, rt)} == {"unknown"}  # nothing read yet
+    assert exceptions(rt, "catalog_error") == []  # a key-only template found ids: no per-SKU warning
+    read_catalog(rt, BY_UPC, styles())  # what ingest_styles does, then it rechecks
+    verdicts = {s.sku.style: s.verdict for s in recheck_unjudged(BY_UPC, rt.stores.stock, rt)}
+    assert verdicts == {"T100": "mismatch", "Z900": "unknown"}
+    (row,) = exceptions(rt, "variant_id_mismatch")
+    assert sorted(e["sku"] for e in row.details["examples"]) == ["T100-BLK---L", "T100-BLK---M", "T100-BLK---S"]
+    digest = checked_configuration(BY_UPC)
+    assert [json.loads(e)["key"][0] for e in rt.stores.stock.unjudged(digest)] == ["Z900"]  # judged ones go
