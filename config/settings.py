@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     poller_lock_ttl_seconds: int = 30
     poll_overlap_seconds: int = 120
     poll_start: str = Field("2000-01-01 00:00:00", description="Tenant-local time the first scan starts from.")
+    watermark_held_cycles: int = Field(
+        10, ge=1, description="Poll cycles in a row that end with a resource's watermark held back (its window still "
+        "moving, or its read failing) after which `bcsync status` shows the resource under watermarks held back.",
+    )
     rescan_recent_hours: float = Field(
         24.0, ge=0,
         description="A customer the fleet holds no state for (go-live's first scan, a re-scan after Redis lost "

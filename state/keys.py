@@ -117,6 +117,10 @@ class RedisKeys:
         return self._key("poller", "lock")
 
     @property
+    def poller_health(self) -> str:
+        return self._key("poller", "health")
+
+    @property
     def csv_drops(self) -> str:
         return self._key("csvdrop") + ":"  # the tracker appends file names
 

@@ -30,10 +30,11 @@ from config.mapping import Mapping, get_mapping
 from config.settings import Settings, get_settings
 from config.task_names import HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES, RELEASE_STOCK_SCAN
 from connectors.bluecherry.client import MAX_PAGE_SIZE, BlueCherryClient
-from connectors.bluecherry.errors import BlueCherryError
+from connectors.bluecherry.errors import BlueCherryAuthError, BlueCherryError, BlueCherryRetryableError
 from state.factory import stores
 from state.fingerprints import FingerprintStore
 from state.keys import RedisKeys
+from state.poller_health import PollerHealth
 from state.stock_scans import ExpectedRow, StockScans, row_entry
 from state.watermarks import WatermarkStore
 from sync.catalog.records import RecordError
@@ -113,7 +114,13 @@ class CycleResult:
     invalid: int = 0
     stable: bool = False
     watermark: datetime | None = None
+    newest: datetime | None = None  # the newest last_mod read
     aborted: bool = False
+
+    @property
+    def held(self) -> bool:
+        """The cycle read changes but left the watermark behind the newest (the window still moving)."""
+        return self.newest is not None and (self.watermark is None or self.watermark < self.newest)
 
 
 @dataclass
@@ -171,6 +178,7 @@ class Poller:
         prefix = self.settings.key_prefix
         self.fingerprints = FingerprintStore(self.redis, prefix, self.settings.fingerprint_ttl_days)
         self.watermarks = WatermarkStore(self.redis, prefix)
+        self.health = PollerHealth(self.redis, prefix)
         self.scans = self.scans or StockScans(self.redis, prefix)
         self._scan: dict[str, str] = {}  # resource -> its stock scan of this cycle (once it emitted a row)
         self.zone = ZoneInfo(self.mapping.tenant.timezone)
@@ -218,7 +226,7 @@ class Poller:
             if last.pages <= 1 or last.emitted == 0:
                 result.stable = True
                 break
-        target = newest
+        target = result.newest = newest
         if not result.stable and last.earliest_touched is not None and newest is not None:
             # Still churning: records moved in the last pass can only have pushed records at or after
             # their old position out of view, so the watermark may go that far and no further.
@@ -440,16 +448,34 @@ class Poller:
             return CycleResult(name, aborted=True)
         except BlueCherryError as exc:
             log.error("%s: Blue Cherry read failed: %s", name, exc)
+            self._note_health(name, None, exc)
             return CycleResult(name, aborted=True)
-        except Exception:  # never let one resource's bug kill the poller: log, retry next interval
+        except Exception as exc:  # never let one resource's bug kill the poller: log, retry next interval
             log.exception("%s: poll cycle failed", name)
+            self._note_health(name, None, exc)
             return CycleResult(name, aborted=True)
         log.info(
             "%s: %d pages, %d records, %d changes, %d invalid, %d passes%s", name, result.pages,
             result.records, result.emitted, result.invalid, result.passes,
             "" if result.stable else " (window still moving; watermark held back)",
         )
+        if not result.aborted:  # a graceful stop says nothing about the resource
+            self._note_health(name, result)
         return result
+
+    def _note_health(self, name: str, result: CycleResult | None, error: Exception | None = None) -> None:
+        """The cycle's outcome for `bcsync status` (state/poller_health.py); a failed read holds the watermark."""
+        try:
+            health = self.health.cycle(
+                name, held=result is None or result.held, records=result.records if result else 0,
+                invalid=result.invalid if result else 0, error=None if error is None else str(error)[:500],
+                error_kind=None if error is None else read_error_kind(error))
+        except redis.RedisError:  # Redis being away must not stop polling: the next cycle notes it
+            log.warning("%s: could not note the cycle's health", name, exc_info=True)
+            return
+        if health.held == self.settings.watermark_held_cycles + 1:  # once, as it passes the bound
+            log.error("%s: watermark held back for %d poll cycles in a row%s", name, health.held,
+                      f" (read failing: {health.error})" if health.error else " (its window keeps moving)")
 
     def _acquire(self, wait: bool) -> bool:
         deadline = None if wait else time.monotonic()
@@ -489,6 +515,19 @@ class Poller:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
+
+def read_error_kind(error: Exception) -> str:
+    """What kind of read error `bcsync status` shows: not_found (404), auth (401/403: the subscription key),
+    response (a 4xx or a body not the documented shape: the mapping's path or envelope?), unavailable (429, 5xx,
+    timeouts after every retry), bug (anything else: the log has the traceback)."""
+    if isinstance(error, BlueCherryAuthError):
+        return "auth"
+    if isinstance(error, BlueCherryRetryableError):
+        return "unavailable"
+    if isinstance(error, BlueCherryError):
+        return "not_found" if error.status == 404 else "response"
+    return "bug"
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -15,7 +15,9 @@ from connectors.klaviyo.limiter import FleetRateLimiter
 from state.beat import BeatHeartbeat
 from state.buffers import buffer_ages
 from state.factory import stores
+from state.poller_health import PollerHealth
 from state.unacked import UnackedMessages
+from sync.exceptions import ExceptionRecord
 from workers.render_cli import compact_table, short_time
 
 console = Console()
@@ -33,6 +35,7 @@ def collect_status() -> dict[str, Any]:
     paused = {ep: round(until - now, 1) for ep, until in limiter.paused_endpoints().items()}
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
     beat_tick = BeatHeartbeat(client, s.key_prefix).last_tick()
+    exceptions = stores().exceptions.list(limit=10**9)  # one read of the register for both views below
     return {
         "queues": queues,
         # taken by a worker, not yet acknowledged; "orphaned": no live worker vouched for them lately (their
@@ -47,7 +50,13 @@ def collect_status() -> dict[str, Any]:
         "klaviyo_outage": {"since": stores().outage.since(), "waiting": stores().outage.waiting()},
         "buffers": {name: age.as_dict() for name, age in buffer_ages(stores()).items()},
         "dead_letters": {lane: dlq.count(lane) for lane in LANES},
-        "exceptions": stores().exceptions.counts(),
+        "exceptions": exception_counts(exceptions),
+        # a mapping that cannot read the tenant's data: one open exception per status value, date field or
+        # variant-id template, with examples (docs/operations.md, "Loud failures")
+        "mapping_problems": [mapping_problem(rec) for rec in exceptions if rec.type in MAPPING_PROBLEMS],
+        # per resource: the poller's last cycle, its read error if failing, cycles in a row with the watermark held
+        "poller": {name: health.model_dump() for name, health in PollerHealth(client, s.key_prefix).all().items()},
+        "watermark_held_cycles": s.watermark_held_cycles,
         "paused_endpoints": paused,
         "parked_endpoints": parked,
         # the beat holding the schedule lock ticks every second or so; None: no beat ticked since Redis started
@@ -60,6 +69,49 @@ def collect_status() -> dict[str, Any]:
             "policy": memory.get("maxmemory_policy"),
         },
     }
+
+
+MAPPING_PROBLEMS = ("unknown_status", "unparseable_date", "variant_id_mismatch")
+
+
+def exception_counts(records: list[ExceptionRecord]) -> dict[str, int]:
+    """Open exceptions by owner/type (`ExceptionRegister.counts`, from records already read)."""
+    by: dict[str, int] = {}
+    for rec in records:
+        by[f"{rec.owner}/{rec.type}"] = by.get(f"{rec.owner}/{rec.type}", 0) + 1
+    return by
+
+
+def mapping_problem(rec: ExceptionRecord) -> dict[str, Any]:
+    return {"type": rec.type, "key": rec.record_key, "count": rec.count, "owner": rec.owner,
+            "last_seen": rec.last_seen, "examples": rec.details.get("examples", []), "reason": rec.reason}
+
+
+def _example(kind: str, example: Mapping[str, Any]) -> str:
+    if kind == "variant_id_mismatch":
+        catalog = f" (catalog: {example['catalog_id']!r})" if example.get("catalog_id") else " (no catalog variant)"
+        return f"SKU {example.get('sku')} -> {example.get('stock_id')!r}{catalog}"
+    if kind == "unparseable_date":
+        return f"{example.get('value')!r} on {example.get('record')}"
+    return str(example.get("record"))
+
+
+def mapping_problem_line(problem: Mapping[str, Any]) -> str:
+    """`unknown_status order.ord_status=Z: 12x, e.g. order:SO1, order:SO2`: what, how often, where to look."""
+    examples = ", ".join(_example(problem["type"], e) for e in problem["examples"][:3])
+    return (f"mapping problem {problem['type']} {problem['key']}: {problem['count']}x"
+            + (f", e.g. {examples}" if examples else "") + f" (bcsync exceptions --type {problem['type']})")
+
+
+def poller_lines(poller: Mapping[str, Mapping[str, Any]], held_after: int) -> list[str]:
+    """The poller's read errors, its invalid records of the last cycle and its watermarks held back too long."""
+    failing = {name: f"{h['error_kind']} since {short_time(h['failing_since'])} UTC, {h['failures']} cycle(s): "
+               f"{h['error']}" for name, h in poller.items() if h.get("error")}
+    invalid = {name: f"{h['invalid']} of {h['records']}" for name, h in poller.items() if h.get("invalid")}
+    held = {name: f"{h['held']} cycles" for name, h in poller.items() if h.get("held", 0) > held_after}
+    return [f"poller read errors: {'; '.join(f'{k} {v}' for k, v in failing.items()) or 'none'}",
+            f"poller invalid records (last cycle): {_listing(invalid)}",
+            f"watermarks held back more than {held_after} cycles: {_listing(held)}"]
 
 
 def _seconds(value: float | None) -> str:
@@ -108,6 +160,10 @@ def show_status(as_json: bool) -> None:
     console.print("beat's last tick: " + ("never (no beat ticked since Redis started)" if age is None
                                           else f"{age:g} s ago ({short_time(data['beat_last_tick'])} UTC)"))
     console.print(f"open exceptions (owner/type): {_listing(data['exceptions'])}")
+    for problem in data["mapping_problems"]:
+        console.print(mapping_problem_line(problem), markup=False)
+    for line in poller_lines(data["poller"], data["watermark_held_cycles"]):
+        console.print(line, markup=False)
     mem = data["redis_memory"]
     limit = "no maxmemory set" if mem["maxmemory"] in (None, "0B") else f"max {mem['maxmemory']}"
     console.print(f"Redis memory: {mem['used']} (peak {mem['peak']}, {limit}, policy {mem['policy']})")
