@@ -130,9 +130,8 @@ missing or dead-lettered after it.
 What the drills are: {drills}.
 
 Gates (`tests/integration/test_drills.py` runs `--quick` in the test command): 0 events missing, 0 duplicated,
-0 profiles missing / split / extra / wrong, 0 consent wrong and nothing lost for good in every drill; 0 dead
-letters in the transient ones. Stock and aggregates are reported as measured: the issues on orders and stock
-bring them to 0.
+0 profiles missing / split / extra / wrong, 0 consent wrong, 0 stock wrong, 0 aggregates wrong and nothing lost
+for good in every drill; 0 dead letters in the transient ones.
 
 """
 

@@ -29,6 +29,10 @@ def assert_nothing_lost_nothing_doubled(result: DrillResult, transient: bool) ->
         assert result.counts[name] == 0, summary
     # the last ERP consent is the one Klaviyo ends with, whatever the fault (issue 13)
     assert result.counts["consent_wrong"] == 0, summary
+    # available-to-sell ordered by the ERP, complete figures only (issue 15); lifetime values over the whole
+    # history, refunds once (issue 14)
+    assert result.counts["stock_wrong"] == 0, summary
+    assert result.counts["aggregates_wrong"] == 0, summary
     if transient:
         assert not result.dead_letters, summary
 
