@@ -152,7 +152,7 @@ LINE_CONCEPTS: tuple[Concept, ...] = (
     _c("line_seq", LINE, kinds=("integer", "code"), bonus=CODE, label="line number"),
     _c("style", STYLE, kinds=("code",), label="style"),
     *SKU_PARTS,
-    _c("price", PRICE, kinds=("money", "decimal"), label="unit price"),
+    _c("price", PRICE, kinds=("money",), label="unit price"),
     _c("qty", QTY, kinds=("integer", "decimal"), label="quantity"),
     _c("cancel_qty", CANCEL, kinds=("integer", "decimal"), bonus=QTY, label="cancelled quantity"),
     _c("description", DESCRIPTION, kinds=("alpha",), label="description"),
@@ -177,9 +177,9 @@ ORDER_CONCEPTS: tuple[Concept, ...] = (
     _c("season", SEASON, kinds=("code",), label="season"),
     _c("currency", CURRENCY, kinds=("currency",), label="currency"),
     _c("discount_code", DISCOUNT, CODE, kinds=("code",), label="discount code"),
-    _c("discount", DISCOUNT, kinds=("money", "decimal"), bonus=("amt", "amount", "value"), label="discount"),
-    _c("tax", TAX, kinds=("money", "decimal"), label="tax"),
-    _c("freight", FREIGHT, kinds=("money", "decimal"), label="freight"),
+    _c("discount", DISCOUNT, kinds=("money",), bonus=("amt", "amount", "value"), label="discount"),
+    _c("tax", TAX, kinds=("money",), label="tax"),
+    _c("freight", FREIGHT, kinds=("money",), label="freight"),
     _c("warehouse", WAREHOUSE, kinds=("code",), label="warehouse"),
     _c("storefront_ref", STOREFRONT, kinds=("code", "alpha", "integer"), bonus=REFERENCE,
        label="storefront reference"),
@@ -196,11 +196,11 @@ INVOICE_CONCEPTS: tuple[Concept, ...] = (
     _c("date", INVOICE + DATE, kinds=("date",), bonus=DATE, label="invoice date"),
     _c("carrier", CARRIER, kinds=("code", "alpha"), label="carrier"),
     _c("tracking", TRACKING, kinds=("code", "integer", "upc"), label="tracking number"),
-    _c("merchandise", MERCHANDISE, kinds=("money", "decimal"), label="merchandise amount"),
-    _c("discount", DISCOUNT, kinds=("money", "decimal"), label="discount"),
-    _c("tax", TAX, kinds=("money", "decimal"), label="tax"),
-    _c("freight", FREIGHT, kinds=("money", "decimal"), label="freight"),
-    _c("total", TOTAL, kinds=("money", "decimal"), bonus=INVOICE, label="invoice total"),
+    _c("merchandise", MERCHANDISE, kinds=("money",), label="merchandise amount"),
+    _c("discount", DISCOUNT, kinds=("money",), label="discount"),
+    _c("tax", TAX, kinds=("money",), label="tax"),
+    _c("freight", FREIGHT, kinds=("money",), label="freight"),
+    _c("total", TOTAL, kinds=("money",), bonus=INVOICE, label="invoice total"),
 )
 
 MEMO_CONCEPTS: tuple[Concept, ...] = (
@@ -208,9 +208,9 @@ MEMO_CONCEPTS: tuple[Concept, ...] = (
     _c("reason_code", REASON, kinds=("code",), bonus=CODE, label="reason code"),
     _c("reason", REASON, kinds=("alpha",), bonus=DESCRIPTION, label="reason text"),
     _c("restock", RESTOCK, kinds=("flag", "flag_digit"), label="restock flag"),
-    _c("total", TOTAL, kinds=("money", "decimal"), bonus=MEMO, label="memo total"),
-    _c("tax", TAX, kinds=("money", "decimal"), label="tax"),
-    _c("freight", FREIGHT, kinds=("money", "decimal"), label="freight"),
+    _c("total", TOTAL, kinds=("money",), bonus=MEMO, label="memo total"),
+    _c("tax", TAX, kinds=("money",), label="tax"),
+    _c("freight", FREIGHT, kinds=("money",), label="freight"),
 )
 
 STYLE_CONCEPTS: tuple[Concept, ...] = (
@@ -222,7 +222,7 @@ STYLE_CONCEPTS: tuple[Concept, ...] = (
     _c("gender", GENDER, kinds=("code", "alpha"), label="gender"),
     _c("division", DIVISION, kinds=("code",), label="division"),
     _c("season", SEASON, kinds=("code",), label="season"),
-    _c("price", PRICE, kinds=("money", "decimal"), label="retail price"),
+    _c("price", PRICE, kinds=("money",), label="retail price"),
     _c("status", STATUS, kinds=("code",), label="style status"),
 )
 SKU_CONCEPTS: tuple[Concept, ...] = (
@@ -234,7 +234,7 @@ SKU_CONCEPTS: tuple[Concept, ...] = (
     _c("sku_dimension", DIMENSION, kinds=("code",), label="SKU dimension"),
     _c("sku_size", SIZE, kinds=("code",), label="SKU size"),
     _c("sku_status", STATUS, kinds=("code",), label="SKU status"),
-    _c("sku_price", PRICE, kinds=("money", "decimal"), label="SKU price"),
+    _c("sku_price", PRICE, kinds=("money",), label="SKU price"),
 )
 
 INVENTORY_CONCEPTS: tuple[Concept, ...] = (
@@ -256,6 +256,26 @@ ROLE_WORDS: dict[str, Words] = {
     "inventory": STOCK, "location": LOCATION,
 }
 ROLES = ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "location")
+
+# The identifiers and links `suggest` finds by who points at whom; `check` names lookalikes of them by name
+REFERENCE_CONCEPTS: dict[str, tuple[Concept, ...]] = {
+    "customer": (_c("code", CUSTOMER, CODE, kinds=("code", "integer"), label="customer code"),),
+    "order": (_c("number", ORDER, CODE, kinds=("code", "integer"), label="order number"),
+              _c("customer", CUSTOMER, kinds=("code", "integer"), label="customer code")),
+    "pick": (_c("number", PICK, CODE, kinds=("code", "integer"), label="pick number"),
+             _c("order", ORDER, kinds=("code", "integer"), label="order number"),
+             _c("invoice", INVOICE, kinds=("code", "integer"), label="invoice number")),
+    "invoice": (_c("number", INVOICE, CODE, kinds=("code", "integer"), label="invoice number"),
+                _c("order", ORDER, kinds=("code", "integer"), label="order number"),
+                _c("pick", PICK, kinds=("code", "integer"), label="pick number")),
+    "creditmemo": (_c("number", MEMO, CODE, kinds=("code", "integer"), label="memo number"),
+                   _c("order", ORDER, kinds=("code", "integer"), label="order number"),
+                   _c("invoice", INVOICE, kinds=("code", "integer"), label="invoice number")),
+    "style": (_c("style", STYLE, kinds=("code",), label="style code"),),
+    "inventory": (_c("style", STYLE, kinds=("code",), label="style code"),
+                  _c("warehouse", WAREHOUSE, kinds=("code",), label="warehouse code")),
+    "location": (_c("code", LOCATION + WAREHOUSE, kinds=("code",), label="location code"),),
+}
 
 # Concepts of each resource's own table, for lookalikes of unmapped fields (`check`)
 TABLE_CONCEPTS: dict[str, tuple[Concept, ...]] = {

@@ -23,10 +23,10 @@ def words_of(name: str) -> tuple[str, ...]:
 
 
 def _abbreviates(short: str, word: str) -> bool:
-    """`short` is `word` with letters dropped (same first letter, in order, at least 3 letters and 40% of the
+    """`short` is `word` with letters dropped (same first letter, in order, at least 3 letters and half the
     word): two letters say too little ('dt' would be dispatch as much as date, 'prc' province as much as
     price), so such words must be listed themselves."""
-    if len(short) < 3 or len(short) >= len(word) or short[0] != word[0] or len(short) < 0.4 * len(word):
+    if len(short) < 3 or len(short) >= len(word) or short[0] != word[0] or len(short) < 0.5 * len(word):
         return False
     if any(char.isdigit() for char in word):  # 'line' is no abbreviation of 'line1'
         return False
@@ -36,7 +36,8 @@ def _abbreviates(short: str, word: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def word_score(name: str, words: tuple[str, ...]) -> float:
-    """How well `name` says one of `words` (0..1): the whole name, one of its words, inside it, abbreviated."""
+    """How well `name` says one of `words` (0..1): the whole name, one of its words, one abbreviated, or glued
+    to another word (never merely inside one: 'stat' is in 'state', which says no status)."""
     parts = words_of(name)
     compact = "".join(parts)
     best = 0.0
@@ -45,27 +46,31 @@ def word_score(name: str, words: tuple[str, ...]) -> float:
             return 1.0
         if word in parts:
             best = max(best, 0.9)
-        elif len(word) >= 4 and word in compact:
+        elif any(_glued(part, word, exact=True) for part in parts):
             best = max(best, 0.7)
         elif any(_abbreviates(part, word) for part in parts if not part.isdigit()):
             best = max(best, 0.6)
-        elif any(_glued(part, word) for part in parts):
+        elif any(_glued(part, word, exact=False) for part in parts):
             best = max(best, 0.5)
     return best
 
 
-def _glued(part: str, word: str) -> bool:
-    """`word` (or its abbreviation) at the start or end of a word glued from two, the IBM i way (CUSNO = cus +
-    no, EMLOPT = eml + opt, CRTDT = crt + dt, DLTFLG = dlt + flg). Two-letter words only in short names."""
-    if len(part) < 4 or part == word or (len(word) < 3 and len(part) > 6):
+GLUE_SUFFIXES = frozenset({"dt", "cd", "no", "id", "fl", "yn", "nm", "ts", "tp"})
+
+
+def _glued(part: str, word: str, *, exact: bool) -> bool:
+    """`word` (`exact`) or its abbreviation at the start or end of a word glued from two, the IBM i way (CUSNO =
+    cus + no, EMLOPT = eml + opt, CRTDT = crt + dt, DLTFLG = dlt + flg, EMAILADDR = email + addr); the other
+    piece has two letters at least. Abbreviations only in short glued names; two-letter words only as the
+    suffixes IBM i columns end with (DT, CD, NO...): 'first' is no 'fir' + 'st'."""
+    if len(part) < 4 or part == word:
         return False
-    for piece in (part[:cut] for cut in range(2, len(part) - 1)):
-        if piece == word or _abbreviates(piece, word):
-            return True
-    for piece in (part[cut:] for cut in range(2, len(part) - 1)):
-        if piece == word or _abbreviates(piece, word):
-            return True
-    return False
+    if len(word) < 3:
+        return exact and len(part) <= 8 and word in GLUE_SUFFIXES and part.endswith(word)
+    if not exact and len(part) > 8:  # 'dep' in 'department' abbreviates 'depot' by chance
+        return False
+    pieces = [part[:cut] for cut in range(2, len(part) - 1)] + [part[cut:] for cut in range(2, len(part) - 1)]
+    return any(piece == word if exact else _abbreviates(piece, word) for piece in pieces)
 
 
 def name_score(name: str, groups: Sequence[tuple[str, ...]]) -> float:
@@ -88,9 +93,11 @@ def common_prefix_groups(names: Sequence[str], members: Sequence[tuple[str, ...]
     flat address blocks."""
     found: dict[str, list[str]] = {}
     for name in names:
+        glued = name.isalnum() and (name.isupper() or name.islower())  # BILLCITY: IBM i names have no separator
         for cut in range(1, len(name)):
             prefix, rest = name[:cut], name[cut:]
-            if not rest or prefix[-1] not in "_-" and not (prefix[-1].islower() and rest[0].isupper()):
+            boundary = prefix[-1] in "_-" or (prefix[-1].islower() and rest[0].isupper())
+            if not rest or not (boundary or (glued and len(prefix) >= 2 and len(rest) >= 3)):
                 continue
             found.setdefault(prefix, []).append(name)
     groups: dict[str, list[str]] = {}
@@ -100,4 +107,6 @@ def common_prefix_groups(names: Sequence[str], members: Sequence[tuple[str, ...]
         members_said = set().union(*said.values())
         if len(members_said) >= least and len(members_said & core) >= core_least:
             groups[prefix] = [name for name in under if said[name]]
-    return groups
+    # 'BI' and 'BILL' over BILLCITY, BILLZIP...: the longer prefix is the block's
+    return {p: names for p, names in groups.items()
+            if not any(q != p and q.startswith(p) and set(groups[q]) >= set(names) for q in groups)}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,39 @@ GEOGRAPHIC = frozenset(i for i, c in enumerate(C.ADDRESS_CONCEPTS)
 def address_blocks(names: Sequence[str]) -> dict[str, list[str]]:
     """Flat address blocks: prefix -> its columns (at least three address parts, two of them geographic)."""
     return common_prefix_groups(names, ADDRESS_MEMBERS, least=3, core=GEOGRAPHIC, core_least=2)
+
+
+def find_records(body: Any) -> tuple[list[Mapping[str, Any]], str] | None:
+    """The records of a response body and where they were: bcapi's ``{"data": {"header": [...]}}`` and
+    ``{"data": [...]}`` (envelope ""), else the first list of objects found (envelope: its dotted path, e.g.
+    "value" or "result.items"); None when the body holds no list of records."""
+    if isinstance(body, dict) and "data" in body:
+        data = body["data"]
+        if isinstance(data, dict):
+            data = data.get("header", [])
+        if data is None:
+            return [], ""
+        if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+            return data, ""
+    queue: list[tuple[Any, str]] = [(body, "")]
+    while queue:
+        node, where = queue.pop(0)
+        if isinstance(node, list) and where and all(isinstance(r, dict) for r in node):
+            return node, where
+        if isinstance(node, dict):
+            queue += [(value, f"{where}.{key}" if where else key) for key, value in node.items()
+                      if isinstance(value, dict | list)]
+    return None
+
+
+_LISTED = re.compile(r"(?:known|available|valid|resources)[^:]{0,40}:\s*([\w./-]+(?:\s*,\s*[\w./-]+)+)", re.I)
+
+
+def listed_paths(message: str) -> list[str]:
+    """Resource paths an error message lists ("Resource 'x' not found (known: customer, order, ...)"): some
+    gateways say which resources they serve when asked for one they do not."""
+    match = _LISTED.search(message)
+    return [part.strip() for part in match.group(1).split(",")] if match else []
 
 
 def _json_ints(profile: FieldProfile) -> bool:
@@ -237,7 +271,7 @@ def _flags(table: TableProfile) -> list[FieldProfile]:
             and not {t.lower() for t in p.texts} <= {"1", "0"}]
 
 
-def _line_child(table: TableProfile) -> str | None:
+def line_collection(table: TableProfile) -> str | None:
     """The child collection of line rows: quantities, prices or UPCs and codes - not an address block."""
     best: tuple[float, str] | None = None
     for name, rows in table.children.items():
@@ -286,7 +320,7 @@ def assign_roles(tenant: _Tenant) -> dict[str, Guess]:
     # documents: line rows, and a field of customer codes or of another document's number (a style's SKU rows
     # are no document: it points at nothing and nothing of a document's own fields points at it)
     customer_codes = _customer_codes(tenant, roles)
-    lined = {path: lines for path in sorted(left) if (lines := _line_child(tenant.tables[path])) is not None}
+    lined = {path: lines for path in sorted(left) if (lines := line_collection(tenant.tables[path])) is not None}
     numbers = document_numbers(tenant, list(lined))
     documents: dict[str, str] = {}
     for path, lines in lined.items():
@@ -792,7 +826,7 @@ class _Builder:
                 taken |= set(under)
 
     def lines(self, role: str, key: str, table: TableProfile, defaults: FieldTable) -> None:
-        child = _line_child(table)
+        child = line_collection(table)
         line_key = f"{key}.lines"
         line_defaults = defaults.lines  # type: ignore[attr-defined]
         if child is None:
@@ -881,7 +915,7 @@ class _Builder:
                 if other is None:
                     continue
                 ref = self.tenant.references(other, values)
-                line = _line_child(self.tenant.tables[other])
+                line = line_collection(self.tenant.tables[other])
                 rows = self.tenant.tables[other].children[line] if line else None
                 in_rows = self.tenant.references_rows(rows, values) if rows else None
                 referenced = max(referenced, ref[1] if ref else 0.0, in_rows[1] if in_rows else 0.0)
@@ -990,6 +1024,11 @@ def _field_keys(table_key: str) -> tuple[str, ...]:
 
 def _required(dotted: str) -> bool:
     return any(fnmatchcase(dotted, pattern) for pattern in REQUIRED_FIELDS)
+
+
+def assign_roles_of(samples: Sequence[Sample], region: str = "US") -> dict[str, str]:
+    """Which sampled path holds which resource (`check` uses it to read a resource whose mapped path fails)."""
+    return {role: guess.value for role, guess in assign_roles(_Tenant(samples, region)).items()}
 
 
 def suggest_mapping(samples: Sequence[Sample], region: str = "US", base: TenantMapping | None = None) -> Suggestion:

@@ -13,8 +13,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from config.mapping import Mapping, load_mapping
+from sync.onboarding.check import RESOURCES
 from sync.onboarding.suggest import Sample, suggest_mapping
+from tests.support.dialect import dialect_mapping, in_dialect
 from tests.support.random_tenant import GeneratedTenant, tenants
+from tests.support.small_tenant import tenant
 
 
 def loaded(text: str) -> Mapping:
@@ -109,3 +112,18 @@ def test_a_sample_of_nothing_suggests_the_defaults_loudly() -> None:
     assert mapping.resources.customer.path == Mapping().resources.customer.path
     assert all(suggestion.entries[f"resources.{r}"]["path"].why.startswith("NOT FOUND")
                for r in ("customer", "order", "pick", "invoice", "creditmemo", "style", "inventory", "location"))
+
+
+def test_the_second_dialect_in_memory_paths_keys_email_phone_consent_and_order_number(tmp_path: Path) -> None:
+    dialect = dialect_mapping(tmp_path)
+    default = tenant()
+    samples = [Sample(getattr(dialect.resources, r).path, tuple(in_dialect(rec, r, dialect) for rec in default[r]))
+               for r in RESOURCES]
+    mapping = loaded(suggest_mapping(samples).toml())
+    for resource in RESOURCES:
+        ours, theirs = getattr(mapping.resources, resource), getattr(dialect.resources, resource)
+        assert (ours.path, ours.key, ours.last_mod) == (theirs.path, theirs.key, theirs.last_mod), resource
+    for key in ("code", "email", "phone", "email_optin", "sms_optin", "delete_flag"):
+        assert getattr(mapping.fields.customer, key) == getattr(dialect.fields.customer, key), key
+    assert (mapping.fields.order.number, mapping.fields.order.customer) == ("ORDNO", "CUSNO")
+    assert mapping.fields.customer.addresses.layout == "flat"
