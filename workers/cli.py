@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from config.lanes import LANES
 from config.mapping import MappingError, get_mapping
 from config.settings import get_settings
-from workers import dlq_cli, exceptions_cli
+from workers import dlq_cli, exceptions_cli, mapping_cli
 from workers.audit import app as audit_app
 from workers.backfill_customers import backfill_customers
 from workers.backfill_orders import backfill_orders
@@ -41,6 +41,7 @@ def _refuse_bad_configuration() -> None:
 
 
 app.add_typer(dlq_cli.app, name="dlq")
+app.add_typer(mapping_cli.app, name="mapping")
 app.command("exceptions")(exceptions_cli.exceptions)
 
 

@@ -140,6 +140,12 @@ class BlueCherryClient:
         records = self._records(self._get_json(self._path(resource), params, missing_ok=True), resource)
         return records[0] if records else None
 
+    def read_body(self, path: str, params: dict[str, str | int]) -> Any:
+        """One GET of ``/api/<path>``: its JSON body as sent, with the client's auth, retries and errors (a 404
+        is a `BlueCherryResponseError` with status 404). For reading a tenant the mapping does not describe yet
+        (`bcsync mapping suggest` and `check`): where its records are in the body is the caller's to find."""
+        return self._get_json(f"/api/{path}", params)
+
     def locations(self) -> list[Record]:
         """The flat `Location` lookup (``{"data": [...]}``): every warehouse with its codes and flags."""
         resource = self.mapping.resources.location

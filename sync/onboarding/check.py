@@ -523,7 +523,6 @@ def _lookalikes(read: Read, findings: Sequence[FieldFinding], mapping: Mapping) 
             columns += [n for n, v in row.items() if n not in columns and not isinstance(v, dict | list)]
         for name in (n for n in columns if n not in names and not (place == "" and n in blocks)):
             profile = profile_field(name, [r.get(name) for r in rows])
-            best: tuple[float, Lookalike] | None = None
             for m in here:
                 concept, finding = _concept(m.key), by_key[m.key]
                 fit = concept_fit(profile, concept) if concept is not None else None
@@ -531,15 +530,13 @@ def _lookalikes(read: Read, findings: Sequence[FieldFinding], mapping: Mapping) 
                     continue
                 unhealthy = not finding.name or finding.missing == finding.checked or finding.failures > 0 or (
                     finding.checked > 0 and finding.empty / finding.checked >= 0.9)
-                if (unhealthy or fit.kind in NOTABLE) and (best is None or fit.score > best[0]):
-                    best = (fit.score, Lookalike(name, m.key, concept.describe(), fit.why, finding.name))
-            if best is not None:
-                found.append(best)
+                if unhealthy or fit.kind in NOTABLE:
+                    found.append((fit.score, Lookalike(name, m.key, concept.describe(), fit.why, finding.name)))
     kept: list[Lookalike] = []
     for _, lookalike in sorted(found, key=lambda pair: -pair[0]):
         if sum(look.key == lookalike.key for look in kept) < 2:  # the two best per key
             kept.append(lookalike)
-    return kept[:20]
+    return kept[:24]
 
 
 def _flat_blocks(read: Read, mapping: Mapping) -> dict[str, list[str]]:
