@@ -38,6 +38,7 @@ from sandbox.redis_server import PrivateRedis
 from sandbox.server import ServerThread
 from state.buffers import buffer_ages
 from state.factory import stores  # the fleet's stores once configured_like points this process at it
+from state.keys import RedisKeys
 from testing.oracle import TenantRules, diff_state, expected_state
 from tests.support.fleet import ROOT, WorkerProcess, configured_like, dialect_mapping, fleet_env, pending_work
 
@@ -259,6 +260,19 @@ class DrillFleet:
             klaviyo_jobs_pending=int(summary["jobs_pending"]),
             klaviyo_counts=(int(summary["profiles"]), int(summary["events"]), int(summary["catalog_variants"])),
         )
+
+    def stuck_work(self, limit: int = 5) -> str:
+        """What keeps the fleet from quiescence, for a drill's failure message: lanes, unacknowledged messages,
+        the delayed schedule's tasks and the operations in flight with their holders."""
+        r, keys, now = self.redis, RedisKeys(self.prefix), time.time()
+        lanes = {lane: int(r.llen(f"{self.prefix}:broker:{lane}")) for lane in LANES}
+        due = r.zrange(keys.delayed_due, 0, limit - 1, withscores=True)
+        bodies = r.hmget(keys.delayed_payload, [d for d, _ in due]) if due else []
+        delayed = [f"{str(body or '')[:160]} in {score - now:.0f} s"
+                   for (_, score), body in zip(due, bodies, strict=True)]
+        held = list(r.hscan_iter(keys.inflight_operations, count=100))[:limit]
+        return (f"lanes {lanes}; unacked {r.hlen(f'{self.prefix}:broker:unacked')}; delayed "
+                f"{r.zcard(keys.delayed_due)} {delayed}; in flight {r.hlen(keys.inflight_operations)} {held}")
 
     def wait_quiescent(self) -> float | None:
         """Seconds until the fleet was last busy, once nothing has been pending (and Klaviyo has not changed)

@@ -65,7 +65,8 @@ def run_drill_in(fleet: DrillFleet, drill: Drill) -> DrillResult:
     drill.stop(fleet)
     fleet.live(False)
     quiescence = fleet.wait_quiescent()
-    notes = [] if quiescence is not None else [f"not quiescent within {size.patience_seconds:g} s"]
+    notes = [] if quiescence is not None else [f"not quiescent within {size.patience_seconds:g} s; still there: "
+                                               f"{fleet.quiet_sample()}; {fleet.stuck_work()}"]
     diff = fleet.oracle_diff()
     dead_letters = fleet.dead_letters_by_kind()
     exceptions = fleet.exceptions_by_type()
