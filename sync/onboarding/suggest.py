@@ -43,6 +43,7 @@ from sync.onboarding.shapes import (
     FieldProfile,
     TableProfile,
     date_formats_reading,
+    pattern_of,
     profile_records,
 )
 
@@ -809,13 +810,22 @@ class _Builder:
             values = self.tenant.values(target_path, numbers[target]) if target_path and target in numbers else set()
             label = f"{target} numbers"
         ref = self.tenant.references(path, values, skip=sorted(taken)) if values else None
-        if ref is None or ref[1] < 0.5:
-            self.missing(key, target, defaults, table)
-            return
-        p, share = ref
-        self.put_field(role, key, target, p.name, f"'{p.name}': {share:.0%} of its values are {label} "
-                       f"(e.g. {', '.join(p.examples(2))})", p)
+        if ref is not None and ref[1] >= 0.5:
+            p, share = ref
+            why = f"'{p.name}': {share:.0%} of its values are {label} (e.g. {', '.join(p.examples(2))})"
+        else:
+            target_name = numbers.get(target, "") if target != "customer" else self._customer_code_name()
+            found = _shaped_like(table, values, target_name, C.ROLE_WORDS[target], taken)
+            if found is None:
+                self.missing(key, target, defaults, table)
+                return
+            p, why = found
+        self.put_field(role, key, target, p.name, why, p)
         taken.add(p.name)
+
+    def _customer_code_name(self) -> str:
+        code = self.out.entries.get("fields.customer", {}).get("code")
+        return str(code.value) if code else ""
 
     def addresses_of_document(self, role: str, key: str, table: TableProfile, taken: set[str]) -> None:
         defaults = getattr(self.base.fields, role)
@@ -996,6 +1006,28 @@ class _Builder:
         email = self.out.entries.get("fields.customer", {}).get("email")
         if path and code and email:
             self.catch_all(path, code.value, email.value)
+
+
+def _shaped_like(table: TableProfile, values: set[str], target_name: str, words: C.Words, taken: set[str]
+                 ) -> tuple[FieldProfile, str] | None:
+    """A reference whose values the sample cannot show inside the target's (a sample of 200 orders and memos of
+    others): the field named as the target's number, or whose values are written like it and whose name says
+    the target (patterns: 'A9999999')."""
+    shapes = {pattern_of(v) for v in values}
+    best: tuple[float, FieldProfile, str] | None = None
+    for p in table.fields.values():
+        if p.name in taken or not p.filled or not shapes:
+            continue
+        alike = sum(pattern_of(t) in shapes for t in p.texts) / p.filled
+        inside = len(set(p.texts) & values) / len(set(p.texts))  # what the sample does show of it
+        same_name = bool(target_name) and p.name == target_name
+        score = (1.0 if same_name else 0.0) + (0.5 if alike >= 0.9 else 0.0) + 0.6 * word_score(p.name, words) + inside
+        if score >= 0.8 and alike >= 0.5 and (best is None or score > best[0]):
+            why = (f"'{p.name}': named as their number; " if same_name else f"'{p.name}': ") + (
+                f"values written alike ({alike:.0%}, e.g. {', '.join(p.examples(2))}), {inside:.0%} of them in the "
+                "sample (too few of the others are sampled to see them all point at it)")
+            best = (score, p, why)
+    return (best[1], best[2]) if best else None
 
 
 def _line_quantity(concept: C.Concept, role: str) -> C.Concept:

@@ -129,6 +129,7 @@ class Dialect:
     has_customer_status: bool
     has_pick_invoice_ref: bool
     rows_container: str  # rows | rows-i | list
+    sampled: float = 1.0  # the share of each resource's records in the sample (the first ones, as a page reads)
 
 
 @dataclass
@@ -179,6 +180,7 @@ def dialects(draw: st.DrawFn) -> Dialect:
         has_customer_status=draw(st.booleans()),
         has_pick_invoice_ref=draw(st.booleans()),
         rows_container=draw(st.sampled_from(["rows", "rows-i", "list"])),
+        sampled=draw(st.sampled_from([1.0, 1.0, 0.6])),
     )
 
 
@@ -428,8 +430,9 @@ class _Build:
 
     def tenant(self) -> GeneratedTenant:
         d = self.d
-        samples = [Sample(d.paths[role], tuple(self.records[role]), d.envelopes[role],
-                          "404" if d.not_found_404 else "empty") for role in ROLES]
+        shown = {role: self.records[role][: max(1, round(len(self.records[role]) * d.sampled))] for role in ROLES}
+        samples = [Sample(d.paths[role], tuple(shown[role]), d.envelopes[role], "404" if d.not_found_404 else "empty")
+                   for role in ROLES]
         self.rnd.shuffle(samples)
         truth: dict[str, Any] = {f"resources.{role}.path": d.paths[role] for role in ROLES}
         truth |= {f"resources.{role}.key": self.col("key", role) for role in ROLES}
