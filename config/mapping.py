@@ -593,6 +593,17 @@ def _field_keys(model: BaseModel, path: str) -> list[tuple[str, str]]:
     return found
 
 
+def absent_fields(mapping: Mapping) -> list[tuple[str, str]]:
+    """(dotted key, what stands in for it) of every field the mapping declares absent (""), in table order:
+    the documented fallback (`FALLBACKS`), or "empty" where nothing more is needed."""
+    found: list[tuple[str, str]] = []
+    for resource in type(mapping.fields).model_fields:
+        for key, name in _field_keys(getattr(mapping.fields, resource), f"fields.{resource}"):
+            if not name and key.rpartition(".")[2] not in ROW_ADDRESS_FIELDS:
+                found.append((key, FALLBACKS.get(key, "empty: the tenant has no such value")))
+    return found
+
+
 def tenant_dialect_problems(mapping: Mapping) -> list[tuple[str, str]]:
     """(dotted key, why) for every way the mapping's field names contradict each other: a required field
     declared absent, a date field reading last_mod, a fallback without what it falls back on."""

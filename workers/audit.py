@@ -1,4 +1,5 @@
 """`bcsync audit order <number>`: the trail finance asks for, from the ERP versions to Klaviyo's answers.
+`bcsync audit fallbacks`: the fields the mapping declares absent and what stands in for each (every record).
 
 Shows the ERP versions the fleet stored for the order (header, pick tickets, invoices, credit memos), the
 fallbacks its dates rely on (fields the mapping declares absent: which value stood in, from where), the
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from config.mapping import get_mapping
+from config.mapping import absent_fields, get_mapping
 from config.settings import get_settings
 from flows.orders import OrderContext, audit_trail
 from state.factory import stores
@@ -154,3 +155,22 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(exception_table(f"Exceptions ({len(records)})", records))
     else:
         console.print("Exceptions: none")
+
+
+@app.command("fallbacks")
+def audit_fallbacks(
+    as_json: Annotated[bool, typer.Option("--json", help="print them as JSON")] = False,
+) -> None:
+    """Fields the mapping declares absent ("") and what stands in for each: the customer status, the order
+    entry date, a memo's date... (docs/configuration.md, "Tenant dialects"). One order's own: `audit order`."""
+    rows = [{"field": key, "fallback": fallback} for key, fallback in absent_fields(get_mapping())]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        console.print("no field is declared absent: every value is read from the tenant's own records")
+        return
+    table = compact_table("Fields the mapping declares absent, and what stands in for them", ("field",), "fallback")
+    for row in rows:
+        table.add_row(row["field"], row["fallback"])
+    console.print(table)

@@ -46,3 +46,28 @@ def test_the_fleet_env_reads_a_dialect_with_its_mapping() -> None:
     assert "BCSYNC_MAPPING_FILE" not in fleet_env("redis://x", "http://k")
     assert fleet_env("redis://x", "http://k", "ibmi")["BCSYNC_MAPPING_FILE"] == str(DIALECT_MAPPINGS["ibmi"])
     assert fleet_env("redis://x", "http://k", "ibmi", BCSYNC_MAPPING_FILE="/m.toml")["BCSYNC_MAPPING_FILE"] == "/m.toml"
+
+
+def test_bcsync_audit_fallbacks_names_each_absent_field_and_what_stands_in(tmp_path: Path) -> None:
+    """Issue 16: a fallback in use is visible in `bcsync audit` - the ibmi tenant has no customer status, order
+    entry date or memo date; the default mapping declares none of those absent."""
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    def fallbacks(mapping_file: Path | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BCSYNC_")}
+        if mapping_file is not None:
+            env["BCSYNC_MAPPING_FILE"] = str(mapping_file)
+        done = subprocess.run([sys.executable, "-m", "workers.cli", "audit", "fallbacks", "--json"], cwd=REPO_ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return {row["field"]: row["fallback"] for row in json.loads(done.stdout)}
+
+    ibmi = fallbacks(REPO_ROOT / "config" / "examples" / "ibmi.toml")
+    assert ibmi["fields.customer.status"].startswith("every customer is active")
+    assert ibmi["fields.order.entered"].startswith("the confirmation date")
+    assert "first recorded" in ibmi["fields.creditmemo.date"]
+    defaults = fallbacks(None)
+    assert not {"fields.customer.status", "fields.order.entered", "fields.creditmemo.date"} & set(defaults)
