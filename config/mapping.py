@@ -28,9 +28,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from config.exception_types import Owner
 from config.settings import get_settings
-
-Owner = Literal["operations", "ecommerce", "finance"]
 
 
 class Strict(BaseModel):
@@ -495,6 +494,9 @@ class Profiles(Strict):
 
 
 class ExceptionOwners(Strict):
+    """The owner team of each exception type: one key per type of config.exception_types (a test keeps them equal),
+    its default the registry's owner."""
+
     invalid_record: Owner = "operations"
     customer_mismatch: Owner = "operations"
     unusable_phone: Owner = "operations"

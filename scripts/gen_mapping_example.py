@@ -28,7 +28,8 @@ from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parents[1]
 
-from config.mapping import FALLBACKS, REQUIRED_FIELDS, Mapping  # noqa: E402 - needs the repo on sys.path
+from config.exception_types import EXCEPTION_TYPES  # noqa: E402 - needs the repo on sys.path
+from config.mapping import FALLBACKS, REQUIRED_FIELDS, Mapping  # noqa: E402
 
 TARGET = REPO / "config" / "mapping.example.toml"
 DOC = REPO / "docs" / "configuration.md"
@@ -278,37 +279,11 @@ MEANINGS: dict[str, str] = {
     "Stock.debounce_seconds": "A SKU's figure is sent once it has been quiet this long (at most 4x this late).",
     # --- profiles ---
     "Profiles.aggregate_prefix": "Prefix of the profile properties the fleet writes (erp_order_count, ...).",
-    # --- owners ---
-    "ExceptionOwners.invalid_record": "A record that cannot be read (missing/invalid fields).",
-    "ExceptionOwners.customer_mismatch": "Identifiers that belong to different profiles; no usable shopper.",
-    "ExceptionOwners.unusable_phone": "A customer's phone is no valid number: the profile went without it.",
-    "ExceptionOwners.profile_missing": "Work waited too long for a customer's Klaviyo profile; dead-lettered.",
-    "ExceptionOwners.klaviyo_partial_failure": "Klaviyo accepted a profile without part of it (its header says what).",
-    "ExceptionOwners.consent_conflict": "Klaviyo holds a newer unsubscribe or suppression than the ERP consent.",
-    "ExceptionOwners.delivery_failed": "A delivery dead-lettered.",
-    "ExceptionOwners.endpoint_parked": "Klaviyo throttled an endpoint for longer than the park cap.",
-    "ExceptionOwners.unknown_status": "A status value the mapping does not know: one row per value, with examples.",
-    "ExceptionOwners.unparseable_date": "Dates of a field that no configured format reads: one row per field, with "
-    "examples.",
-    "ExceptionOwners.variant_id_mismatch": "Stock's variant ids (catalog.variant_external_id) match none of the "
-    "catalog's variants: one row, with examples.",
-    "ExceptionOwners.refund_ids_unreadable": "Klaviyo refused the read-back of an order's refund ids (key "
-    "scopes): its refunds wait.",
-    "ExceptionOwners.storefront_ref_missing": "A storefront order without its storefront reference: its events "
-    "wait (they would match no Placed Order).",
-    "ExceptionOwners.revenue_mismatch": "ERP revenue and Klaviyo's disagree (reconciliation).",
-    "ExceptionOwners.catalog_error": "A style or SKU that cannot become a catalog item or variant.",
-    "ExceptionOwners.dead_letter_expiring": "A dead letter nobody requeued or purged is deleted in a few days.",
-    "ExceptionOwners.dead_letter_expired": "Retention deleted a dead letter after its warning (its work not done).",
-    "ExceptionOwners.consent_lookup_refused": "Klaviyo refused the consent guard's read (key scopes): the "
-    "first-sync consent that needed it is dead-lettered; the rest of the page went.",
-    "ExceptionOwners.consent_unconfirmed": "A consent job not seen applied in time: the latest state was sent again.",
-    "ExceptionOwners.beat_stale": "Beat stopped ticking: stock figures and the hourly profile batch are not sent.",
-    "ExceptionOwners.buffer_stale": "A buffer (stock figures, order bulk, catalog outbox) holds work its flush misses.",
-    "ExceptionOwners.stock_incomplete": "Inventory rows of a poll cycle or CSV report never arrived: the SKU's figure "
-    "was sent from the rows stored.",
+    # --- owners: the summaries come from config.exception_types (below) ---
     "ExceptionOwners.default": "Owner of any exception type not listed here.",
 }
+# Each exception type's owner key is explained by the type's summary in the registry, written once there.
+MEANINGS.update({f"ExceptionOwners.{name}": t.summary for name, t in EXCEPTION_TYPES.items()})
 
 
 # Keys whose default is unset (None) but that take a table: the example shows this value commented out.
