@@ -5,15 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
-from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.lanes import LANES
-from config.mapping import MappingError, get_mapping
 from config.settings import get_settings
 from workers import dlq_cli, exceptions_cli, mapping_cli
 from workers.audit import app as audit_app
@@ -27,15 +22,8 @@ app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=Tru
 
 
 @app.callback()
-def _refuse_bad_configuration() -> None:
-    """Every command starts by reading the settings and the mapping file: a wrong one is refused here, with
-    the file, the key and what was expected, before any process starts or any message is taken."""
-    try:
-        get_settings()
-        get_mapping()
-    except (MappingError, ValidationError) as exc:
-        typer.echo(f"configuration refused:\n{exc}", err=True)
-        raise typer.Exit(2) from None
+def _quiet_http_logs() -> None:
+    """The settings, the mapping and Redis were checked before this module was imported (workers.entry)."""
     # one line per HTTP request to Blue Cherry or Klaviyo drowns what operators need to read
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -160,25 +148,11 @@ def _register_flows() -> None:
 _register_flows()
 
 
-def _redacted(url: str) -> str:
-    """The Redis URL as safe to print: a password in it is replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"
-                                     + (f":{parts.port}" if parts.port else "")))
-
-
 def main() -> None:
-    """The entry point: an unreachable Redis is one clear line and exit code 1, not a traceback."""
-    try:
-        app()
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        url = _redacted(get_settings().redis_url)
-        typer.echo(f"bcsync: Redis at {url} is not reachable ({exc}); check BCSYNC_REDIS_URL and that Redis "
-                   "is up", err=True)
-        raise SystemExit(1) from None
+    """`python -m workers.cli`: the same as `bcsync` (workers.entry turns start-up failures into one line)."""
+    from workers.entry import main as entry_main  # noqa: PLC0415
+
+    entry_main()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ GRACE_SECONDS = 15.0
 
 
 def bcsync_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "workers.cli", *args]
+    return [sys.executable, "-m", "workers.entry", *args]
 
 
 @dataclass
