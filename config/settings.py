@@ -179,8 +179,15 @@ class Settings(BaseSettings):
     sentry_environment: str = "production"
     sentry_traces_sample_rate: float = 0.0
     flower_port: int = 5555
+    flower_address: str = Field(
+        "127.0.0.1", description="Address Flower listens on: loopback unless set (0.0.0.0 inside a container whose "
+        "port is published on the host's loopback, or behind a TLS reverse proxy).",
+    )
     flower_user: str = "admin"
-    flower_password: SecretStr = SecretStr("change-me")
+    flower_password: SecretStr = Field(
+        SecretStr(""), description="Flower basic-auth password. Secret, required: `bcsync flower` refuses to start "
+        "without one, with one shorter than 12 characters, or with a published example (change-me).",
+    )
 
     # --- Demo -----------------------------------------------------------------------------------
     demo_klaviyo_port: int = 8702

@@ -51,7 +51,6 @@ MEANINGS: dict[str, str] = {
     "sentry_traces_sample_rate": "Share of tasks traced in Sentry (0 = tracing off).",
     "flower_port": "Port of the Flower web UI.",
     "flower_user": "Flower basic-auth user name.",
-    "flower_password": "Flower basic-auth password. Secret: change it.",
     "demo_klaviyo_port": "Port of the Klaviyo sandbox that `bcsync demo` starts.",
     "demo_bluecherry_port": "Port of the Blue Cherry sandbox that `bcsync demo` starts.",
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Annotated
 
 import typer
@@ -16,6 +15,8 @@ from workers.backfill_customers import backfill_customers
 from workers.backfill_orders import backfill_orders
 from workers.csv_drops import csv_drops
 from workers.erase import erase
+from workers.health import health
+from workers.playbook import playbook
 from workers.poller import app as poller_app
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
@@ -65,14 +66,23 @@ def beat(loglevel: str = "INFO") -> None:
 
 
 @app.command()
-def flower(port: Annotated[int | None, typer.Option(help="default BCSYNC_FLOWER_PORT")] = None) -> None:
-    """Flower, the Celery monitor, behind basic auth from settings."""
-    from config.celery import app as celery_app  # noqa: PLC0415  per command: only Celery's processes run the app
+def flower(
+    port: Annotated[int | None, typer.Option(help="default BCSYNC_FLOWER_PORT")] = None,
+    address: Annotated[str | None, typer.Option(help="listen address; default BCSYNC_FLOWER_ADDRESS (127.0.0.1)")]
+    = None,
+) -> None:
+    """Flower, the Celery monitor: loopback unless told otherwise, and only behind basic auth with a real
+    password (BCSYNC_FLOWER_USER / BCSYNC_FLOWER_PASSWORD, 12+ characters, not an example's)."""
+    from workers.flower import flower_argv, refusal  # noqa: PLC0415
 
     s = get_settings()
-    # through the environment, not argv: a password on the command line shows in `ps`
-    os.environ["FLOWER_BASIC_AUTH"] = f"{s.flower_user}:{s.flower_password.get_secret_value()}"
-    celery_app.start(["flower", f"--port={port or s.flower_port}", "--address=0.0.0.0"])
+    refused = refusal(address or s.flower_address, s.flower_user, s.flower_password.get_secret_value())
+    if refused:
+        typer.echo(refused, err=True)
+        raise typer.Exit(2)
+    from config.celery import app as celery_app  # noqa: PLC0415  per command: only Celery's processes run the app
+
+    celery_app.start(flower_argv(s, address, port))
 
 
 @app.command()
@@ -82,6 +92,13 @@ def run(
 ) -> None:
     """The whole fleet on this machine: three lanes, beat, poller and Flower, supervised."""
     from workers.fleet import Supervisor, fleet_children  # noqa: PLC0415  per command: only `bcsync run` supervises
+    from workers.flower import refusal  # noqa: PLC0415
+
+    s = get_settings()
+    refused = with_flower and refusal(s.flower_address, s.flower_user, s.flower_password.get_secret_value())
+    if refused:  # before anything starts: a Flower refused again on every restart helps nobody
+        typer.echo(f"{refused}; or run with --no-flower", err=True)
+        raise typer.Exit(2)
 
     Supervisor(fleet_children(with_poller=poller, with_flower=with_flower)).run()
 
@@ -143,6 +160,8 @@ def _register_flows() -> None:
     app.add_typer(backfill_app, name="backfill")
     app.command("erase")(erase)
     app.command("csv-drops")(csv_drops)
+    app.command("playbook")(playbook)
+    app.command("health")(health)
 
 
 _register_flows()

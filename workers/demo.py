@@ -8,6 +8,7 @@ orders and stock movements keep arriving; the view shows what Klaviyo (the sandb
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import time
 from typing import Any
@@ -29,6 +30,7 @@ from workers.fleet import Child, Supervisor, bcsync_argv, fleet_children
 console = Console()
 DEMO_KLAVIYO_KEY = "pk_demo_0000000000000000"
 DEMO_BLUECHERRY_KEY = "sandbox-key"
+DEMO_FLOWER_USER = "demo"
 
 
 def _redis_answers(url: str) -> bool:
@@ -116,6 +118,7 @@ def run_demo(minutes: float = 0.0) -> None:
     bc_port, kl_port = free_port(), free_port()
     bc_url, kl_url = f"http://127.0.0.1:{bc_port}", f"http://127.0.0.1:{kl_port}"
     flower_port = settings.flower_port
+    flower_password = secrets.token_urlsafe(12)
     env = dict(os.environ)
     env.update({
         "BCSYNC_REDIS_URL": redis_url,
@@ -126,6 +129,10 @@ def run_demo(minutes: float = 0.0) -> None:
         "BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY": DEMO_BLUECHERRY_KEY,
         "BCSYNC_POLL_START": "2000-01-01 00:00:00",
         "BCSYNC_FLOWER_PORT": str(flower_port),
+        # a password of this run only: Flower refuses a published one, and the demo's must not outlive it
+        "BCSYNC_FLOWER_USER": DEMO_FLOWER_USER,
+        "BCSYNC_FLOWER_PASSWORD": flower_password,
+        "BCSYNC_FLOWER_ADDRESS": "127.0.0.1",
     })
     log_dir = tempfile.mkdtemp(prefix="bcsync-demo-logs-")
     sandboxes = [
@@ -140,11 +147,13 @@ def run_demo(minutes: float = 0.0) -> None:
     _wait_http(f"{bc_url}/_sandbox/stats")
     _wait_http(f"{kl_url}/_sandbox/stats")
     console.print(f"Blue Cherry sandbox {bc_url} · Klaviyo sandbox {kl_url} · logs in {log_dir}")
+    console.print(f"Flower: http://127.0.0.1:{flower_port} user {DEMO_FLOWER_USER} password {flower_password} "
+                  "(this run's only)", highlight=False)
     supervisor = Supervisor(fleet_children(env, log_dir=log_dir))
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     _forget_demo_state(client, prefix)
     started = time.monotonic()
-    flower_url = f"http://localhost:{flower_port} (user {settings.flower_user})"
+    flower_url = f"http://127.0.0.1:{flower_port} (user {DEMO_FLOWER_USER})"
     deadline = started + minutes * 60 if minutes else None
     with Live(console=console, refresh_per_second=1) as live:
         def tick(sup: Supervisor) -> None:
