@@ -12,3 +12,11 @@ from typing import Literal, get_args
 
 Lane = Literal["fast", "default", "batch"]
 LANES: tuple[Lane, ...] = get_args(Lane)
+
+# What each lane carries, for operators (`bcsync playbook`); the order is the lanes' urgency.
+LANE_CARRIES: dict[Lane, str] = {
+    "fast": "consent changes, new customers and changes of the immediate profile fields, scarce and high-demand "
+            "stock, cancellations, privacy deletions",
+    "default": "the order lifecycle: Placed / Ordered Product / Updated / Fulfilled / Refunded Order",
+    "batch": "the daily profile batch, catalog items and variants, plentiful stock, backfills, repairs",
+}
