@@ -150,7 +150,9 @@ class KlaviyoClient:
             )
         waited = 0.0  # the inline wait is capped in total, not per refusal
         while True:
-            wait = self.limiter.try_acquire(key, self.lane)
+            # a wait longer than what is left of the inline wait takes a place in the endpoint's line: the
+            # delay raised below is then this request's turn, not the window's end every waiter shares
+            wait = self.limiter.try_acquire(key, self.lane, inline_wait=self.max_inline_wait - waited)
             if wait == 0:
                 return
             if waited + wait > self.max_inline_wait:
@@ -209,7 +211,7 @@ class KlaviyoClient:
                         errors=errors,
                         endpoint=key,
                     )
-                self.limiter.pause(key, pause)
+                self.limiter.pause(key, pause, throttled=True)  # and cuts the fleet's share
             elif pause > self.park_after:
                 until = time.time() + pause
                 raise EndpointParkedError(

@@ -1,0 +1,156 @@
+"""The limiter's rules with a fake clock (milliseconds): reserve borrowing, the adaptive share, the line, and
+Klaviyo's own window seen through its headers. Pure functions; the Lua of `limiter.py` mirrors them
+(tests/unit/connectors/klaviyo/test_limiter.py checks that on Redis)."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.klaviyo import limiter_rules as rules
+from connectors.klaviyo.limiter_rules import KlaviyoWindow, LaneCaps, ShareState
+
+MINUTE = 60_000
+T0 = 1_800_000_000_000 - 1_800_000_000_000 % MINUTE  # a minute boundary on the fake clock
+
+
+def steady_caps(limit: int, now: int, reserve: float = 0.25, share: float = 0.8) -> LaneCaps:
+    return rules.window_caps(limit, share, reserve, 1.0, rules.kept_fraction(MINUTE, now, fast_waiting=False))
+
+
+def test_other_lanes_borrow_the_fast_reserve_pro_rata_to_the_minute() -> None:
+    # events (XL, 3,500/min) at share 0.8: 2,800 for the fleet, 700 of them fast's at the minute's start
+    assert steady_caps(3500, T0) == LaneCaps(2800, 2100, 2100)
+    assert steady_caps(3500, T0 + 15_000).non_fast == 2800 - 525  # a quarter gone: 3/4 of the reserve kept
+    assert steady_caps(3500, T0 + 30_000).non_fast == 2800 - 350
+    assert steady_caps(3500, T0 + 59_999).non_fast == 2800 - 1  # what fast could need in the last ms
+    # whatever fast already took is counted in the window: it still finds what it could need for the rest
+    for elapsed in range(0, MINUTE, 7_500):
+        caps = steady_caps(3500, T0 + elapsed)
+        assert caps.total - caps.non_fast == pytest.approx(700 * (MINUTE - elapsed) / MINUTE, abs=1)
+
+
+def test_no_reserve_where_the_fast_lane_never_calls() -> None:
+    assert steady_caps(150, T0, reserve=0.0) == LaneCaps(120, 120, 120)
+    assert rules.window_caps(10, 0.8, 0.0, 1.0, 1.0) == LaneCaps(8, 8, 8)
+
+
+def test_burst_reserve_only_while_fast_work_waits() -> None:
+    idle = rules.window_caps(350, 0.8, 0.25, 1.0, rules.kept_fraction(rules.BURST_MS, T0 + 10, False))
+    waiting = rules.window_caps(350, 0.8, 0.25, 1.0, rules.kept_fraction(rules.BURST_MS, T0 + 10, True))
+    assert idle == LaneCaps(280, 280, 280)
+    assert waiting == LaneCaps(280, 210, 210)
+
+
+def test_small_tiers_keep_the_old_arithmetic_with_the_whole_reserve() -> None:
+    assert rules.window_caps(75, 0.8, 0.25, 1.0, 1.0) == LaneCaps(60, 45, 45)
+    assert rules.window_caps(750, 0.8, 0.25, 0.5, 1.0) == LaneCaps(600, 450, 225)
+    assert rules.window_caps(1, 0.8, 0.25, 1.0, 1.0) == LaneCaps(1, 1, 1)
+    assert rules.window_caps(3, 0.8, 0.25, 1.0, 1.0) == LaneCaps(2, 1, 1)
+
+
+def test_admits_per_lane() -> None:
+    caps = LaneCaps(16, 12, 6)
+    assert rules.admits("batch", caps, total=5, batch=5)
+    assert not rules.admits("batch", caps, total=6, batch=6)
+    assert rules.admits("default", caps, total=11, batch=6)
+    assert not rules.admits("default", caps, total=12, batch=0)
+    assert rules.admits("fast", caps, total=15, batch=6)
+    assert not rules.admits("fast", caps, total=16, batch=0)
+
+
+def test_fast_work_waits_at_most_one_burst_window_within_its_reserve() -> None:
+    """Non-fast lanes filling every window as the rules allow never leave fast work, arriving at its reserve's
+    pace, without a slot for longer than the rest of one second."""
+    limit_s, limit_m = 10, 150  # M tier: 8/s and 120/min for the fleet, fast's reserve 2/s and 30/min
+    minute_total = 0
+    fast_taken = 0
+    for second in range(60):
+        now = T0 + second * 1000
+        steady = rules.window_caps(limit_m, 0.8, 0.25, 1.0, rules.kept_fraction(MINUTE, now, True))
+        burst = rules.window_caps(limit_s, 0.8, 0.25, 1.0, 1.0)  # fast waits: the burst reserve is held
+        in_second = 0
+        while rules.admits("default", steady, minute_total, 0) and rules.admits("default", burst, in_second, 0):
+            minute_total += 1
+            in_second += 1
+        if second % 2 == 0:  # fast work at its reserve's pace: 30 per minute
+            assert rules.admits("fast", steady, minute_total, 0) and rules.admits("fast", burst, in_second, 0)
+            minute_total += 1
+            fast_taken += 1
+    assert fast_taken == 30 and minute_total <= 120
+
+
+def test_share_grows_from_the_floor_to_the_ceiling() -> None:
+    state = ShareState(0.5, T0)
+    assert rules.share_now(state, T0, 0.5, 1.0) == 0.5
+    assert rules.share_now(state, T0 + 20_000, 0.5, 1.0) == pytest.approx(0.6)
+    assert rules.share_now(state, T0 + 60_000, 0.5, 1.0) == pytest.approx(0.8)
+    assert rules.share_now(state, T0 + 3_600_000, 0.5, 1.0) == 1.0
+    assert rules.share_now(state, T0 + 3_600_000, 0.5, 0.9) == 0.9  # BCSYNC_RATE_SHARE_MAX
+
+
+def test_a_429_cuts_the_share_multiplicatively_never_below_the_floor() -> None:
+    state = ShareState(1.0, T0)
+    cut = rules.after_throttle(state, T0 + 5000, 0.4, 1.0)
+    assert cut == ShareState(0.7, T0 + 5000, T0 + 5000)
+    # the other workers' 429s of the same moment are the same signal: no second cut within the spacing
+    assert rules.after_throttle(cut, T0 + 5500, 0.4, 1.0) == cut
+    again = rules.after_throttle(cut, T0 + 6000, 0.4, 1.0)
+    assert again.share == pytest.approx(0.705 * 0.7)  # grown for a second, then cut
+    floor = rules.after_throttle(again, T0 + 7000, 0.4, 1.0)
+    assert floor.share == 0.4
+    assert rules.after_throttle(floor, T0 + 8000, 0.4, 1.0).share == 0.4  # never below the floor
+
+
+def test_another_integration_cuts_the_share_to_what_it_leaves() -> None:
+    state = ShareState(1.0, T0)
+    # 3,500/min: 525 foreign requests half way through Klaviyo's window -> it takes 30% -> room 0.7
+    assert rules.foreign_room(3500, 525, 0.5) == pytest.approx(0.7)
+    first = rules.after_foreign(state, T0, 0.5, 1.0, 3500, 525, 0.5)
+    assert first.share == pytest.approx(0.85)  # at most CUT_ON_FOREIGN per cut
+    second = rules.after_foreign(first, T0 + 1000, 0.5, 1.0, 3500, 525, 0.5)
+    third = rules.after_foreign(second, T0 + 2000, 0.5, 1.0, 3500, 525, 0.5)
+    assert third.share == pytest.approx(0.7)  # settles at what the other integration leaves, not lower
+    # grown past the room since: cut back to it
+    assert rules.after_foreign(third, T0 + 3000, 0.5, 1.0, 3500, 525, 0.5).share == pytest.approx(0.7)
+    # below the floor never; too early in the window or too few requests to tell: no cut
+    assert rules.after_foreign(ShareState(0.85, T0), T0, 0.8, 1.0, 3500, 2000, 0.6).share == 0.8
+    assert rules.after_foreign(state, T0, 0.5, 1.0, 3500, 300, 0.05) == state
+    assert rules.after_foreign(state, T0, 0.5, 1.0, 3500, 70, 0.5) == state  # 2%: requests in flight
+
+
+def test_the_share_climbs_back_when_the_other_integration_stops() -> None:
+    settled = ShareState(0.65, T0, T0)
+    assert rules.share_now(settled, T0 + 120_000, 0.5, 1.0) >= 0.9
+
+
+def test_waiting_work_is_spread_by_its_place_in_line() -> None:
+    interval = rules.line_interval_ms(LaneCaps(2800, 2100, 2100), "default")
+    assert interval == 29  # 60 s / 2,100
+    tail = 0
+    dues = []
+    for _ in range(5):  # five refusals at the same moment, 20 s before the minute ends
+        due, tail = rules.line_slot(T0 + 40_000, 20_000, tail, interval)
+        dues.append(due)
+    assert dues == [T0 + MINUTE + k * interval for k in range(5)]
+    # a line whose tail is past starts again at the end of the wait
+    assert rules.line_slot(T0 + 200_000, 500, tail, interval) == (T0 + 200_500, T0 + 200_500 + interval)
+    assert rules.line_interval_ms(LaneCaps(8, 6, 3), "batch") == 20_000
+    assert rules.line_interval_ms(LaneCaps(8, 6, 3), "fast") == 7500
+
+
+def test_klaviyo_window_seen_through_headers_whatever_its_phase() -> None:
+    window = KlaviyoWindow()
+    # first response in Klaviyo's window (it resets in 40 s): 100 counted, all taken as the fleet's
+    window = rules.observe_window(window, T0 + 1000, acquired=500, limit=750, remaining=650, reset_s=40)
+    assert window == KlaviyoWindow(T0 + 41_000, 650, 500, 400, 0)
+    # the fleet took 50 more, Klaviyo counted 80 more: 30 were someone else's
+    window = rules.observe_window(window, T0 + 5000, acquired=550, limit=750, remaining=570, reset_s=36)
+    assert window.foreign == 30 and window.remaining == 570 and window.acquired_at == 550
+    # an older answer arriving late changes nothing
+    assert rules.observe_window(window, T0 + 5100, acquired=560, limit=750, remaining=600, reset_s=36) == window
+    # what is left bounds the fleet until Klaviyo's window ends, minus a margin for requests in flight
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=1000, limit=750) == 0
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 7, limit=750) == 35_000
+    assert rules.klaviyo_wait_ms(window, T0 + 41_000, acquired=5000, limit=750) == 0  # it ended
+    fresh = rules.observe_window(window, T0 + 41_500, acquired=1200, limit=750, remaining=749, reset_s=60)
+    assert fresh.foreign == 0 and fresh.ends_ms == T0 + 101_500
