@@ -16,8 +16,6 @@ from workers.backfill_orders import backfill_orders
 from workers.csv_drops import csv_drops
 from workers.erase import erase
 from workers.health import health
-from workers.health import health
-from workers.playbook import playbook
 from workers.playbook import playbook
 from workers.poller import app as poller_app
 
@@ -162,8 +160,6 @@ def _register_flows() -> None:
     app.add_typer(backfill_app, name="backfill")
     app.command("erase")(erase)
     app.command("csv-drops")(csv_drops)
-    app.command("playbook")(playbook)
-    app.command("health")(health)
     app.command("playbook")(playbook)
     app.command("health")(health)
 
