@@ -265,7 +265,7 @@ class DrillFleet:
         """What keeps the fleet from quiescence, for a drill's failure message: lanes, unacknowledged messages,
         the delayed schedule's tasks and the operations in flight with their holders."""
         r, keys, now = self.redis, RedisKeys(self.prefix), time.time()
-        lanes = {lane: int(r.llen(f"{self.prefix}:broker:{lane}")) for lane in LANES}
+        lanes = {lane: int(r.llen(keys.queue(lane))) + int(r.llen(keys.queue_taking(lane))) for lane in LANES}
         due = r.zrange(keys.delayed_due, 0, limit - 1, withscores=True)
         bodies = r.hmget(keys.delayed_payload, [d for d, _ in due]) if due else []
         delayed = [f"{str(body or '')[:160]} in {score - now:.0f} s"

@@ -51,6 +51,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_send_sent_event=True,
         task_soft_time_limit=settings.task_soft_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds,
+        # kombu's Redis transport, but a message is never only in a dying worker's memory (state/broker_transport.py)
+        broker_transport="state.broker_transport:Transport",
         broker_transport_options={
             # A message no heartbeat vouched for this long (its worker died) goes back on its lane. Short for
             # every lane and independent of the time limits: each live worker refreshes its messages' time
@@ -63,6 +65,9 @@ def make_app(settings: Settings | None = None) -> Celery:
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": settings.redelivery_check_seconds,
             "global_keyprefix": broker_key_prefix(settings.key_prefix),
+            # one list per lane (no priority levels, which the fleet does not use): a worker then takes from a
+            # single list, atomically into its taking list (state/broker_transport.py)
+            "priority_steps": [0],
         },
         broker_connection_retry_on_startup=True,
         task_queues=[Queue(lane, exchange, routing_key=lane) for lane in LANES],

@@ -20,3 +20,12 @@ def broker_key_prefix(prefix: str) -> str:
     """Where kombu keeps the lanes' queues (``<prefix>:broker:<lane>``): Celery's keys, not the fleet's. Here,
     not in config/celery.py, so `state.keys` can name them without importing the Celery app."""
     return f"{prefix}:broker:"
+
+
+# kombu's own separator (no lane name contains it), then "taking": the list a lane's consumers take into
+TAKING_SUFFIX = "\x06\x16taking"
+
+
+def taking_key(lane_key: str) -> str:
+    """The list a lane's consumers take each message into before recording it (state/broker_transport.py)."""
+    return lane_key + TAKING_SUFFIX

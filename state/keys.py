@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.redis import broker_key_prefix
+from config.redis import broker_key_prefix, taking_key
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,10 @@ class RedisKeys:
     # --- Celery's and the rate limiter's keys, for operators' tools ------------------------------------
     def queue(self, lane: str) -> str:
         return broker_key_prefix(self.prefix) + lane
+
+    def queue_taking(self, lane: str) -> str:
+        """A lane's taking list: messages a consumer took and has not yet recorded (state/broker_transport.py)."""
+        return taking_key(self.queue(lane))
 
     @property
     def broker_unacked(self) -> str:

@@ -26,7 +26,9 @@ console = Console()
 def collect_status() -> dict[str, Any]:
     s = get_settings()
     client = stores().redis
-    queues = {lane: int(client.llen(stores().keys.queue(lane))) for lane in LANES}
+    # a message in a lane's taking list is still waiting: its taker died before recording it
+    queues = {lane: int(client.llen(stores().keys.queue(lane))) + int(client.llen(stores().keys.queue_taking(lane)))
+              for lane in LANES}
     dlq = stores().dead_letters
     memory = client.info("memory")
     limiter = FleetRateLimiter(client, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,

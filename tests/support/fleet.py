@@ -22,6 +22,8 @@ import psutil
 import pytest
 import redis
 
+from config.redis import taking_key
+
 ROOT = Path(__file__).resolve().parents[2]
 # The Blue Cherry sandbox's tenant dialects (`BlueCherrySandboxConfig.dialect`; docs/sandbox.md, "Blue Cherry
 # tenant dialects") and the mapping file a fleet reads each with (None: the documented defaults).
@@ -102,7 +104,8 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: f
 
 def pending_work(client: redis.Redis, prefix: str, extra_lists: tuple[str, ...] = ()) -> int:
     """Messages still somewhere in the fleet: on a lane, unacknowledged, or waiting in the delayed schedule."""
-    pending = sum(int(client.llen(f"{prefix}:broker:{lane}")) for lane in ("fast", "default", "batch"))
+    pending = sum(int(client.llen(f"{prefix}:broker:{lane}")) + int(client.llen(taking_key(f"{prefix}:broker:{lane}")))
+                  for lane in ("fast", "default", "batch"))
     pending += int(client.hlen(f"{prefix}:broker:unacked"))
     pending += int(client.zcard(f"{prefix}:delayed:due")) + int(client.zcard(f"{prefix}:delayed:inflight"))
     return pending + sum(int(client.llen(f"{prefix}:{name}")) for name in extra_lists)
