@@ -41,9 +41,18 @@ class Settings(BaseSettings):
     mapping_file: Path | None = Field(None, description="TOML mapping file; unset = the documented defaults.")
 
     # --- Rate limiting --------------------------------------------------------------------------
-    rate_share: float = Field(0.8, gt=0, le=1, description="Share of each Klaviyo window the fleet may use.")
+    rate_share: float = Field(
+        0.8, gt=0, le=1, description="Share of each Klaviyo window the fleet always may use: the floor its adaptive "
+        "share starts from and never drops below (after a 429 or when another integration uses the account).",
+    )
+    rate_share_max: float = Field(
+        1.0, gt=0, le=1, description="Most of each Klaviyo window the fleet's share grows to while Klaviyo answers "
+        "without 429s (at least rate_share). Lower it to leave room for another integration on the account.",
+    )
     fast_reserve: float = Field(
-        0.25, ge=0, lt=1, description="Part of every budget only the fast lane may take."
+        0.25, ge=0, lt=1, description="Part of the budget of every endpoint the fast lane calls that is kept for "
+        "it: in each minute only what fast work could still need in the rest of it, in each second only while "
+        "fast work waits; other lanes borrow the rest.",
     )
     batch_ceiling: float = Field(
         1.0, gt=0, le=1, description="Part of the budget the batch lane may take at most (after the fast reserve)."
@@ -110,6 +119,10 @@ class Settings(BaseSettings):
         10, ge=1, description="Stock SKUs of styles the catalog has read, none of them found among the catalog's "
         "variants, after which stock's variant ids (catalog.variant_external_id) are declared wrong: one "
         "variant_id_mismatch exception with examples. A SKU the catalog holds under another id raises it at once.",
+    )
+    bulk_max_wait_seconds: float = Field(
+        5.0, ge=0, description="Bulk buffers ship whole jobs at each endpoint's maximum (1,000 events, 10,000 "
+        "profiles); the rest waits for more until it is this old, then leaves as a smaller job (0: never waits).",
     )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
@@ -192,6 +205,12 @@ class Settings(BaseSettings):
     # --- Demo -----------------------------------------------------------------------------------
     demo_klaviyo_port: int = 8702
     demo_bluecherry_port: int = 8701
+
+    @model_validator(mode="after")
+    def _share_max_above_the_floor(self) -> Settings:
+        if self.rate_share_max < self.rate_share:
+            raise ValueError("rate_share_max must be at least rate_share (the floor the share starts from)")
+        return self
 
     @model_validator(mode="after")
     def _heartbeats_fit_the_visibility_timeout(self) -> Settings:

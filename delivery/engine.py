@@ -110,7 +110,9 @@ def _refused_locally(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exce
 
 def _wait_for_budget(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
     assert isinstance(exc, RateLimitedLocally)
-    _reschedule(rt, env, exc.delay + random.uniform(0, 0.2))
+    # the delay is this request's turn in the endpoint's line (the limiter spreads waiting work over the next
+    # windows at the rate the budget frees), not the window's end that every waiting message would share
+    _reschedule(rt, env, exc.delay + random.uniform(0, 0.05))
 
 
 def _park(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:

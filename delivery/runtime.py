@@ -3,6 +3,7 @@ client per lane, created after fork, in the process that uses them."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 
@@ -62,9 +63,12 @@ class Runtime:
 
 def build_runtime(state: Stores) -> Runtime:
     s = state.settings
+    # the senders' registry imports this module (its senders take a Runtime): read it when a runtime is built,
+    # never at import time
+    fast_lane_endpoints = importlib.import_module("delivery.registry").fast_lane_endpoints
     limiter = FleetRateLimiter(
-        state.redis, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
-        batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale,
+        state.redis, s.key_prefix, share=s.rate_share, share_max=s.rate_share_max, fast_reserve=s.fast_reserve,
+        batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale, fast_endpoints=fast_lane_endpoints(),
     )
     return Runtime(stores=state, limiter=limiter)
 
