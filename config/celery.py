@@ -17,7 +17,7 @@ from config.lanes import LANES
 from config.mapping import MappingError, get_mapping
 from config.redis import broker_key_prefix
 from config.settings import Settings, get_settings
-from config.task_names import DAILY_PROFILE_BATCH, EXPIRE_STOCK_SCANS, FLUSH_STOCK
+from config.task_names import DAILY_PROFILE_BATCH, EXPIRE_STOCK_SCANS, FLUSH_ORDER_BULK, FLUSH_STOCK
 
 # Imported by every worker (by name: config/ never imports tasks/ itself).
 TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock",
@@ -92,6 +92,13 @@ def make_app(settings: Settings | None = None) -> Celery:
         beat_max_loop_interval=max(1, min(5, settings.beat_lock_timeout_seconds // 3)),
         beat_schedule={
             "flush-stock": {"task": FLUSH_STOCK, "schedule": 1.0, "options": {"queue": "batch"}},
+            # the order bulk buffers' tails past their age bound, should the flush each buffer schedules have
+            # been lost with its process (flows/bulk_buffer.py)
+            "flush-order-bulk": {
+                "task": FLUSH_ORDER_BULK,
+                "schedule": max(1.0, settings.bulk_max_wait_seconds),
+                "options": {"queue": "batch"},
+            },
             # the bound of held stock figures: scans whose rows stopped arriving are given up (state/stock_scans.py)
             "expire-stock-scans": {
                 "task": EXPIRE_STOCK_SCANS,

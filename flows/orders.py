@@ -25,7 +25,7 @@ in a Redis sorted set (`<prefix>:orders:window:<resource>`). Once more than `lif
 records of one resource arrived in that window, the order's operations (and aggregates) go to the batch
 lane - except fast-lane ones (a Cancelled Order of a placed order), which stay fast - through a Redis
 buffer (`<prefix>:orders:bulk`) that is flushed in bulk requests of up to 1000 events
-(at once when full, otherwise by `bcsync.orders.flush_bulk` a few seconds later via the delayed schedule).
+(whole jobs at once; a tail when more arrive or once it has waited `bulk_max_wait_seconds`: flows/bulk_buffer.py).
 The first `bulk_threshold` changes of a bulk update are already on their way on the default lane.
 """
 
@@ -46,9 +46,9 @@ from config.mapping import Mapping, get_mapping
 from config.task_names import FLUSH_ORDER_BULK
 from delivery.publish import submit
 from delivery.runtime import runtime
+from flows.bulk_buffer import BulkBuffer
 from flows.order_locking import confirm_held, one_computation_per_order, resync_current
 from flows.order_refunds import KlaviyoRefunds, RecoverRefunds, with_refund_ids
-from state.claims import ClaimStore
 from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
 from state.ledger import Ledger
@@ -70,8 +70,6 @@ from sync.orders.state import OrderSnapshot, StoredDocuments
 
 log = logging.getLogger(__name__)
 Submit = Callable[[list[Operation]], Any]
-BULK_CHUNK = 1000
-FLUSH_DELAY_SECONDS = 2.0
 MAX_LEDGER_ROUNDS = 6
 REFUND_IDS_RETRY_SECONDS = 30.0  # an order whose refund ids Klaviyo could not tell is synced again after this
 
@@ -87,8 +85,9 @@ class OrderContext:
     ledger: Ledger
     exceptions: ExceptionRegister
     submit: Submit
-    schedule_flush: Callable[[], None] | None = None
+    schedule_flush: Callable[[float], None] | None = None  # a bulk buffer flush at this epoch time
     buffer: str | None = None  # Redis list of batch-lane operations awaiting a bulk job (default: the flow's)
+    bulk_max_wait_seconds: float = 5.0  # a bulk buffer's tail ships once this old (Settings.bulk_max_wait_seconds)
     lock_seconds: float = 30.0  # one computation per order at a time: the lock's TTL (flows.order_locking)
     lock_wait_seconds: float = 5.0  # longest wait for an order's lock before it is synced again later
     recover_refunds: RecoverRefunds | None = None  # refund ids from Klaviyo when the fleet has none of an order
@@ -96,6 +95,11 @@ class OrderContext:
     @property
     def bulk_buffer(self) -> str:
         return self.buffer or RedisKeys(self.key_prefix).order_bulk_buffer
+
+    @property
+    def bulk(self) -> BulkBuffer:
+        return BulkBuffer(self.redis, self.key_prefix, self.bulk_buffer, self.submit, self.bulk_max_wait_seconds,
+                          self.schedule_flush)
 
     @property
     def facts(self) -> OrderFactsStore:
@@ -107,11 +111,12 @@ def default_context() -> OrderContext:
     mapping = get_mapping()
     state = rt.stores.orders
 
-    def schedule_flush() -> None:
-        rt.delayed.add(FLUSH_ORDER_BULK, [], "batch", time.time() + FLUSH_DELAY_SECONDS)
+    def schedule_flush(at: float) -> None:
+        rt.delayed.add(FLUSH_ORDER_BULK, [], "batch", at)
 
     return OrderContext(rt.redis, rt.settings.key_prefix, mapping, state, rt.ledger, rt.exceptions, submit,
-                        schedule_flush, lock_seconds=rt.settings.order_lock_seconds,
+                        schedule_flush, bulk_max_wait_seconds=rt.settings.bulk_max_wait_seconds,
+                        lock_seconds=rt.settings.order_lock_seconds,
                         # waiting for a lock must never be what runs a task into its time limit
                         lock_wait_seconds=min(rt.settings.order_lock_wait_seconds,
                                               rt.settings.task_soft_time_limit_seconds / 4),
@@ -377,29 +382,15 @@ def is_bulk_cycle(ctx: OrderContext, resource: str, key: str, now: float | None 
 
 
 def buffer_bulk(ops: Iterable[Operation], ctx: OrderContext) -> None:
-    buffer = ctx.bulk_buffer
-    size = ClaimStore(ctx.redis, ctx.key_prefix).push(buffer, [op.model_dump_json() for op in ops])
-    if size >= BULK_CHUNK:
-        flush_bulk_buffer(ctx)
-    elif ctx.schedule_flush is not None and ctx.redis.set(f"{buffer}:flush-due", "1", nx=True,
-                                                          ex=int(FLUSH_DELAY_SECONDS * 5)):
-        ctx.schedule_flush()
+    """Batch-lane operations into the bulk buffer: whole jobs leave at once, a tail waits (flows/bulk_buffer.py)."""
+    ctx.bulk.push(ops)
 
 
-def flush_bulk_buffer(ctx: OrderContext) -> int:
-    """Submit the buffered batch-lane operations in chunks of up to 1000; returns how many. Each chunk is
-    claimed, submitted, then deleted (`state/claims.py`): a flush that dies in between loses nothing, its
-    claim goes back to the buffer (here, at the start of a later flush, or from the worker's drainer)."""
-    buffer = ctx.bulk_buffer
-    claims = ClaimStore(ctx.redis, ctx.key_prefix)
-    claims.reclaim_stale()
-    sent = 0
-    while (claim := claims.claim_list(buffer, BULK_CHUNK)) is not None:
-        with claims.publishing(claim):
-            ctx.submit([Operation.model_validate_json(raw) for raw in claim.values])
-        sent += len(claim)
-    ctx.redis.delete(f"{buffer}:flush-due")
-    return sent
+def flush_bulk_buffer(ctx: OrderContext, *, drain: bool = False) -> int:
+    """Submit the buffer's whole bulk jobs, and its tails once they are `bulk_max_wait_seconds` old (every tail
+    when `drain`); returns how many operations. Claimed, submitted, then deleted (`state/claims.py`): a flush
+    that dies in between loses nothing, its claim goes back to the buffer."""
+    return ctx.bulk.flush(drain=drain)
 
 
 def handle_change(event: ChangeEvent) -> None:

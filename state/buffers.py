@@ -22,6 +22,20 @@ from state.stock import StockState
 from state.stock_scans import StockScans
 
 BUFFERS = ("order_bulk", "order_backfill", "stock_pending", "stock_held", "catalog_outbox", "open_claims")
+# An order bulk buffer is one list per operation kind, so that each flushes whole jobs of its own endpoint (1,000
+# events, not 1,000 items of which some are profile upserts): events in the buffer's own key, the ERP aggregates'
+# profile upserts in `<buffer>:profile_upsert`. Any other kind shares the events' list (none is buffered today).
+BULK_KINDS = ("event", "profile_upsert")
+
+
+def kind_buffer(buffer: str, kind: str) -> str:
+    """The list of an order bulk buffer (`buffer`, a full key) that holds operations of `kind`."""
+    return f"{buffer}:{kind}" if kind in BULK_KINDS and kind != "event" else buffer
+
+
+def kind_buffers(buffer: str) -> dict[str, str]:
+    """Every list of an order bulk buffer: kind -> key."""
+    return {kind: kind_buffer(buffer, kind) for kind in BULK_KINDS}
 
 
 @dataclass(frozen=True)
@@ -58,8 +72,10 @@ def buffer_ages(stores: Stores, now: float | None = None) -> dict[str, BufferAge
     stock = StockState(client, prefix)
     ages: dict[str, BufferAge] = {}
     for name, buffer in (("order_bulk", keys.order_bulk_buffer), ("order_backfill", keys.backfill_bulk_buffer)):
-        items = int(client.llen(buffer))
-        ages[name] = BufferAge(items, _age(_since(client, buffer), now) if items else None)
+        lists = [(int(client.llen(key)), key) for key in kind_buffers(buffer).values()]
+        started = [s for n, key in lists if n and (s := _since(client, key)) is not None]
+        items = sum(n for n, _ in lists)
+        ages[name] = BufferAge(items, _age(min(started), now) if items and started else None)
     pending = int(client.hlen(stock.pending_key))
     ages["stock_pending"] = BufferAge(pending, _age(stock.oldest_pending_seen(), now) if pending else None)
     held, since = StockScans(client, prefix).held()

@@ -55,13 +55,18 @@ local function record(count, empty)
 end
 """
 
-# ARGV[4]: how many items to claim from the head of the list.
+# ARGV[4]: how many items to claim from the head of the list; ARGV[5]: claim nothing unless the list holds at
+# least this many (a whole bulk job, decided atomically: two flushes never split one chunk into two tails);
+# ARGV[6] '1': the items left behind count their age from now (they wait for the next chunk or the age bound).
 _CLAIM_LIST = _RECORD + """
+if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[5]) then return {} end
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
 if #items == 0 then return items end
 redis.call('LTRIM', KEYS[1], #items, -1)
 for _, item in ipairs(items) do redis.call('RPUSH', KEYS[4], item) end
-record(#items, redis.call('LLEN', KEYS[1]) == 0)
+local left = redis.call('LLEN', KEYS[1])
+record(#items, left == 0)
+if left > 0 and ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1]) end
 return items
 """
 
@@ -160,10 +165,12 @@ class ClaimStore:
         k = self.keys
         return [buffer, RedisKeys.buffer_since(buffer), k.claims, k.claim(claim_id), k.claim_meta(claim_id)]
 
-    def claim_list(self, buffer: str, limit: int) -> Claim | None:
-        """Claim up to `limit` items from the head of a list buffer; None when it is empty."""
+    def claim_list(self, buffer: str, limit: int, *, whole: bool = False) -> Claim | None:
+        """Claim up to `limit` items from the head of a list buffer; None when it is empty. `whole`: claim
+        exactly `limit` items or nothing (None while fewer are held), and restart the age of what is left."""
         claim_id = uuid.uuid4().hex
-        items = self._claim_list(keys=self._keys(buffer, claim_id), args=[time.time(), claim_id, "1", limit])
+        args = [time.time(), claim_id, "1", limit, limit if whole else 1, "1" if whole else "0"]
+        items = self._claim_list(keys=self._keys(buffer, claim_id), args=args)
         return Claim(claim_id, buffer, [str(i) for i in items]) if items else None
 
     def claim_fields(self, buffer: str, fields: list[str], *, track_since: bool = True) -> Claim | None:

@@ -8,14 +8,21 @@ from config.celery import app
 from config.lanes import Lane
 from config.task_names import FLUSH_ORDER_BULK, RESYNC_ORDERS
 from flows import orders
+from state.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name=FLUSH_ORDER_BULK, ignore_result=True, acks_late=True)
 def flush_bulk() -> None:
-    sent = orders.flush_bulk_buffer(orders.default_context())
-    log.info("order bulk buffer: %d operations submitted on the batch lane", sent)
+    """Whole jobs and aged tails of the live order bulk buffer and of the backfill's (whose own run flushes
+    it, but a run killed mid-way must not leave its tail behind): scheduled by the buffer, and by beat."""
+    ctx = orders.default_context()
+    sent = orders.flush_bulk_buffer(ctx)
+    ctx.buffer = RedisKeys(ctx.key_prefix).backfill_bulk_buffer
+    sent += orders.flush_bulk_buffer(ctx)
+    if sent:
+        log.info("order bulk buffers: %d operations submitted on the batch lane", sent)
 
 
 @app.task(name=RESYNC_ORDERS, ignore_result=True, acks_late=True)

@@ -109,7 +109,7 @@ def run_backfill(ctx: OrderContext, client: BlueCherryClient, since: str | None,
                 progress.update(task, advance=len(page),
                                 description=f"orders ({stats.events} events queued)")
         _aggregates(ctx, progress)
-        flush_bulk_buffer(ctx)
+        flush_bulk_buffer(ctx, drain=True)  # the run is over: its tails wait for nothing more
     finally:
         ctx.submit = real_submit
     if not dry_run:
@@ -188,6 +188,7 @@ def cli_context(mapping: Mapping | None = None) -> OrderContext:
         rt.redis, settings.key_prefix, mapping,
         rt.stores.orders,
         rt.ledger, rt.exceptions, submit, buffer=RedisKeys(settings.key_prefix).backfill_bulk_buffer,
+        bulk_max_wait_seconds=settings.bulk_max_wait_seconds,
         lock_seconds=settings.order_lock_seconds, lock_wait_seconds=settings.order_lock_wait_seconds,
         # an order read with its credit memos: which went under which refund id is asked of Klaviyo
         recover_refunds=KlaviyoRefunds(rt.client("batch"), rt.stores.profiles, mapping, rt.exceptions),

@@ -138,6 +138,7 @@ def fleet_env(redis_url: str, klaviyo_url: str, dialect: str = "default", **over
         "BCSYNC_DELAYED_DRAIN_INTERVAL_SECONDS": "0.2",
         "BCSYNC_BACKOFF_BASE_SECONDS": "0.2",
         "BCSYNC_BACKOFF_MAX_SECONDS": "2",
+        "BCSYNC_BULK_MAX_WAIT_SECONDS": "1",  # a bulk buffer's tail waits a second for more, not five
         "PYTHONUNBUFFERED": "1",
     })
     if dialect not in DIALECT_MAPPINGS:

@@ -34,6 +34,8 @@ BC_KEY = "orders-e2e-key"
 ORDER_RESOURCES = ("order", "pick", "invoice", "creditmemo")
 # customers are polled too: a customer's order events name its Klaviyo profile by id, which its upsert makes
 POLLED = ("customer", *ORDER_RESOURCES)
+# the order bulk buffer's lists (events; the aggregates' profile upserts), below the key prefix: work not sent yet
+BULK_LISTS = ("orders:bulk", "orders:bulk:profile_upsert")
 # Laid over the tenant dialect's own mapping (`dialect_mapping`).
 MAPPING = """
 [lifecycle]
@@ -127,10 +129,10 @@ class OrderFleet:
         self.wait_idle()
 
     def busy(self) -> int:
-        return pending_work(self.redis, self.prefix, ("orders:bulk",))
+        return pending_work(self.redis, self.prefix, BULK_LISTS)
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        wait_idle(self.redis, self.prefix, timeout, ("orders:bulk",))
+        wait_idle(self.redis, self.prefix, timeout, BULK_LISTS)
 
     # --- Klaviyo ----------------------------------------------------------------------------------
     def klaviyo_state(self) -> dict[str, Any]:

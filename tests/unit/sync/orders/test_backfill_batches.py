@@ -114,7 +114,7 @@ def test_page_batches_send_what_one_order_at_a_time_sends(erp: ServerThread, red
                                        stored.credit_memos).documents
         if parsed is not None:
             refresh_aggregates(parsed, single, lane="batch")
-    flush_bulk_buffer(single)
+    flush_bulk_buffer(single, drain=True)
     bc.close()
 
     assert stats.orders == 150 and stats.events == len(events(batched_sent)) > 150
