@@ -124,10 +124,6 @@ class Settings(BaseSettings):
         5.0, ge=0, description="Bulk buffers ship whole jobs at each endpoint's maximum (1,000 events, 10,000 "
         "profiles); the rest waits for more until it is this old, then leaves as a smaller job (0: never waits).",
     )
-    bulk_max_wait_seconds: float = Field(
-        5.0, ge=0, description="Bulk buffers ship whole jobs at each endpoint's maximum (1,000 events, 10,000 "
-        "profiles); the rest waits for more until it is this old, then leaves as a smaller job (0: never waits).",
-    )
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     delayed_drain_interval_seconds: float = 1.0
