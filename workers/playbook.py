@@ -97,6 +97,14 @@ def _objects(mapping: Mapping) -> list[str]:
     return out
 
 
+def _share_growth(s: Settings) -> str:
+    top = getattr(s, "rate_share_max", None)  # the adaptive share's ceiling, where the limiter has one
+    if top is None or top <= s.rate_share:
+        return ""
+    return (f", growing to {_num(100 * top)}% while Klaviyo answers without 429s (`BCSYNC_RATE_SHARE_MAX`; cut "
+            "back after a 429 or when another integration uses the account)")
+
+
 def _lanes(mapping: Mapping, s: Settings) -> list[str]:
     share = (s.rate_share, s.fast_reserve, s.batch_ceiling)
     lane_rows = [(f"`{lane}`", LANE_CARRIES[lane], f"`bcsync worker --lane {lane}` x {s.worker_concurrency}",
@@ -131,10 +139,11 @@ def _lanes(mapping: Mapping, s: Settings) -> list[str]:
             f"Three lanes, each its own Celery queue, workers and dead letters. Change handlers by resource: "
             f"{resource_lanes} (customers and stock choose per change, above).", "",
             *_table(("lane", "carries", "workers (default concurrency)", "Klaviyo budget it may use"), lane_rows),
-            f"The fleet takes {_num(100 * s.rate_share)}% of each Klaviyo limit (`BCSYNC_RATE_SHARE`), keeps "
-            f"{_num(100 * s.fast_reserve)}% of that for the fast lane (`BCSYNC_FAST_RESERVE`), and lets batch take at "
-            f"most {_num(100 * s.batch_ceiling)}% of the rest (`BCSYNC_BATCH_CEILING`). Per endpoint, fleet-wide "
-            "(every worker on every host shares it):", "",
+            f"The fleet is always allowed {_num(100 * s.rate_share)}% of each Klaviyo limit (`BCSYNC_RATE_SHARE`)"
+            + _share_growth(s) + f", keeps {_num(100 * s.fast_reserve)}% of that for the fast lane "
+            f"(`BCSYNC_FAST_RESERVE`), and lets batch take at most {_num(100 * s.batch_ceiling)}% of the rest "
+            "(`BCSYNC_BATCH_CEILING`). What each lane is sure of per endpoint, fleet-wide (every worker on every host "
+            "shares it):", "",
             *_table(("Klaviyo endpoint", "Klaviyo's limit", "fast lane", "default lane", "batch lane"), endpoint_rows),
             *_table(("what", "how fast"), timing)]
 
