@@ -63,6 +63,33 @@ class PurgeReport:
     ledger_entries: int = 0
     exceptions: int = 0
     order_facts: int = 0  # orders whose durable facts were dropped
+    profile: bool = False  # the Klaviyo profile's id and the identifiers Klaviyo held
+
+    @property
+    def empty(self) -> bool:
+        return not (self.fingerprint or self.daily_entry or self.ledger_entries or self.exceptions
+                    or self.order_facts or self.profile)
+
+
+def customer_state(
+    client: redis.Redis,
+    key_prefix: str,
+    code: str,
+    record_key: str | None,
+    exceptions: ExceptionRegister,
+) -> PurgeReport:
+    """What `purge_customer_state` would drop for customer `code`, counted, nothing deleted (a dry run)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hexists(DailyBatchStore(client, key_prefix).key, code)
+    pipe.hexists(FingerprintStore(client, key_prefix).key("customer"), record_key or "")
+    pipe.scard(Ledger(client, key_prefix).index_prefix + f"customer:{code}")
+    pipe.exists(RedisKeys(key_prefix).profile(code))
+    pipe.hlen(OrderFactsStore(client, key_prefix).key(customer_profile_key(code)))
+    daily, fingerprint, ledger, profile, facts = pipe.execute()
+    return PurgeReport(fingerprint=bool(record_key) and bool(fingerprint), daily_entry=bool(daily),
+                       ledger_entries=int(ledger), exceptions=len(_exception_idents(client, exceptions,
+                                                                                     f"customer:{code}")),
+                       order_facts=int(facts), profile=bool(profile))
 
 
 def purge_customer_state(
@@ -82,6 +109,7 @@ def purge_customer_state(
         report.fingerprint = bool(client.hexists(fingerprints.key("customer"), record_key))
         fingerprints.forget("customer", record_key)
     report.ledger_entries = Ledger(client, key_prefix).forget_record(f"customer:{code}")
+    report.profile = bool(client.exists(RedisKeys(key_prefix).profile(code)))
     ProfileStore(client, key_prefix).forget(code)  # its Klaviyo id and the email / phone Klaviyo held
     # its orders' facts are kept for as long as the customer: its erasure is their end
     report.order_facts = OrderFactsStore(client, key_prefix).forget(customer_profile_key(code))
@@ -90,10 +118,8 @@ def purge_customer_state(
 
 
 def _forget_exceptions(client: redis.Redis, register: ExceptionRegister, record_key: str) -> int:
-    """Every exception about `record_key`, whatever its type (idents are ``<type>|<record key>``)."""
-    suffix = f"|{record_key}"
-    members = (m.decode() if isinstance(m, bytes) else str(m) for m, _ in client.zscan_iter(register.index))
-    idents = [ident for ident in members if ident.endswith(suffix)]
+    """Every exception about `record_key`, whatever its type."""
+    idents = _exception_idents(client, register, record_key)
     if not idents:
         return 0
     pipe = client.pipeline(transaction=False)
@@ -101,3 +127,10 @@ def _forget_exceptions(client: redis.Redis, register: ExceptionRegister, record_
     pipe.zrem(register.index, *idents)
     pipe.execute()
     return len(idents)
+
+
+def _exception_idents(client: redis.Redis, register: ExceptionRegister, record_key: str) -> list[str]:
+    """The register's idents (``<type>|<record key>``) of the exceptions about `record_key`."""
+    suffix = f"|{record_key}"
+    members = (m.decode() if isinstance(m, bytes) else str(m) for m, _ in client.zscan_iter(register.index))
+    return [ident for ident in members if ident.endswith(suffix)]

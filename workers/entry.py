@@ -31,6 +31,7 @@ WITHOUT_REDIS: dict[str, str] = {
     "demo": "starts a private Redis when the configured one does not answer",
     "sandbox": "runs a sandbox HTTP server; no fleet state",
     "mapping": "onboarding reads Blue Cherry only, before the fleet (and its Redis) exists",
+    "playbook": "writes the playbook from the mapping, the settings and the code",
 }
 PING_TIMEOUT_SECONDS = 3.0
 CONFIG_EXIT, REDIS_EXIT = 2, 1

@@ -57,7 +57,7 @@ def test_bcsync_erase_erases_and_a_rescan_does_not_bring_the_profile_back(fleet:
     code, pkey = _with_state(fleet, "joan.e2e@example.com")
     cli = typer.Typer()
     cli.command()(erase)
-    out = CliRunner().invoke(cli, [code], env=fleet.env)
+    out = CliRunner().invoke(cli, [code, "--yes"], env=fleet.env)
     assert out.exit_code == 0, out.output
     assert "deletion requested" in out.output and "email=joan.e2e@example.com" in out.output
     assert not fleet.redis.hexists(f"{fleet.prefix}:fp:customer", pkey)
