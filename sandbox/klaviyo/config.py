@@ -23,6 +23,12 @@ class FaultSettings:
     long_throttle_endpoint: str | None = None  # e.g. "POST /api/events": 429 with a Retry-After of hours
     long_throttle_seconds: int = 67608
     other_integration_share: float = 0.0  # fraction of every rate-limit window already used by someone else
+    # another integration on the account taking this part of every window, spread evenly over it (a busy one
+    # catches up on its part whenever the window has room); set to 0 and it stops
+    background_share: float = 0.0
+    # Klaviyo's windows start this many seconds after the epoch's seconds and minutes (0 <= phase < 60): its
+    # minute is not the fleet's
+    window_phase_seconds: float = 0.0
     throttle_rate: float = 0.0  # a 429 storm: probability per request of a Klaviyo 429 `throttled`
     throttle_retry_after: int = 30  # the storm's Retry-After seconds
     endpoints: list[str] | None = None  # restrict error/latency/drop/throttle/slow faults to these keys; None = all
@@ -56,6 +62,8 @@ class FaultSettings:
             "long_throttle_endpoint": self.long_throttle_endpoint,
             "long_throttle_seconds": self.long_throttle_seconds,
             "other_integration_share": self.other_integration_share,
+            "background_share": self.background_share,
+            "window_phase_seconds": self.window_phase_seconds,
             "throttle_rate": self.throttle_rate,
             "throttle_retry_after": self.throttle_retry_after,
             "endpoints": self.endpoints,
@@ -91,6 +99,8 @@ class FaultSettings:
                 long_throttle_endpoint=data.get("long_throttle_endpoint"),
                 long_throttle_seconds=int(data.get("long_throttle_seconds", 67608)),
                 other_integration_share=float(data.get("other_integration_share", 0.0)),
+                background_share=float(data.get("background_share", 0.0)),
+                window_phase_seconds=float(data.get("window_phase_seconds", 0.0)),
                 throttle_rate=float(data.get("throttle_rate", 0.0)),
                 throttle_retry_after=_whole(data.get("throttle_retry_after", 30), "throttle_retry_after"),
                 endpoints=list(data["endpoints"]) if data.get("endpoints") is not None else None,
@@ -121,6 +131,10 @@ class FaultSettings:
         _check_probability("throttle_rate", self.throttle_rate)
         if not 0.0 <= self.other_integration_share < 1.0:
             raise ValueError("other_integration_share must be in [0, 1)")
+        if not 0.0 <= self.background_share < 1.0:
+            raise ValueError("background_share must be in [0, 1)")
+        if not 0.0 <= self.window_phase_seconds < 60.0:
+            raise ValueError("window_phase_seconds must be in [0, 60)")
         for rule in self.reject_rules:
             _check_reject_rule(rule)
         for name in (

@@ -137,7 +137,10 @@ class ApiPipeline:
             if remaining:
                 budget.throttled += 1
                 raise throttled(remaining)
-            decision = sandbox.limiter.acquire(budget, sandbox.now(), faults.other_integration_share)
+            decision = sandbox.limiter.acquire(
+                budget, sandbox.now(), faults.other_integration_share, faults.background_share,
+                faults.window_phase_seconds,
+            )
             if not decision.allowed:
                 raise throttled(decision.retry_after)
             for rule in faults.reject_rules:

@@ -1,6 +1,10 @@
-"""Klaviyo's per-account rate limits: fixed, aligned windows (burst = 1 s, steady = 60 s) per endpoint.
+"""Klaviyo's per-account rate limits: fixed windows (burst = 1 s, steady = 60 s) per endpoint.
 
-Every caller shares one budget per endpoint, as all private keys of a Klaviyo account do. Stats record, per
+Every caller shares one budget per endpoint, as all private keys of a Klaviyo account do. Two knobs make the
+account less tidy than the fleet's own clock: `phase` shifts the windows' boundaries (Klaviyo's minute need
+not start on the fleet's), and `background` is another integration that takes that part of every window,
+spread evenly over it (by any moment it has used its part pro rata to the window's time elapsed, as far as
+the window had room: what the others took first it goes without). Stats record, per
 endpoint, what arrived, what was let through and the most requests let through in any one window, so tests
 can assert that a client never exceeded (and actually used) its budget.
 """
@@ -45,6 +49,9 @@ class EndpointBudget:
     burst_count: int = 0
     steady_window: int = -1
     steady_count: int = 0
+    burst_background: int = 0  # the background consumer's requests in the current windows
+    steady_background: int = 0
+    background: int = 0  # all its requests
     received: int = 0
     accepted: int = 0
     throttled: int = 0
@@ -61,6 +68,7 @@ class EndpointBudget:
             "received": self.received,
             "accepted": self.accepted,
             "throttled": self.throttled,
+            "background": self.background,
             "faults": self.faults,
             "max_burst_window": self.max_burst_window,
             "max_steady_window": self.max_steady_window,
@@ -82,21 +90,30 @@ class RateLimiter:
             self.budgets[key] = found
         return found
 
-    def acquire(self, budget: EndpointBudget, now: float, other_share: float = 0.0) -> Decision:
-        """Take one request from both windows, or say how long until the blocking window resets."""
-        second, minute = math.floor(now), math.floor(now / 60)
+    def acquire(
+        self, budget: EndpointBudget, now: float, other_share: float = 0.0, background: float = 0.0,
+        phase: float = 0.0,
+    ) -> Decision:
+        """Take one request from both windows, or say how long until the blocking window resets. `other_share`
+        of each window is gone from its start; `background` is taken over it; `phase` shifts the boundaries."""
+        clock = now - phase
+        second, minute = math.floor(clock), math.floor(clock / 60)
         if budget.burst_window != second:
-            budget.burst_window, budget.burst_count = second, 0
+            budget.burst_window, budget.burst_count, budget.burst_background = second, 0, 0
         if budget.steady_window != minute:
-            budget.steady_window, budget.steady_count = minute, 0
+            budget.steady_window, budget.steady_count, budget.steady_background = minute, 0, 0
         burst_cap = budget.burst_limit - math.floor(budget.burst_limit * other_share)
         steady_cap = budget.steady_limit - math.floor(budget.steady_limit * other_share)
-        steady_reset = max(1, math.ceil((minute + 1) * 60 - now))
+        if background:
+            self._background(budget, background, clock - second, clock / 60 - minute, burst_cap, steady_cap)
+        burst_used = budget.burst_count + budget.burst_background
+        steady_used = budget.steady_count + budget.steady_background
+        steady_reset = max(1, math.ceil((minute + 1) * 60 - clock))
         if self.enabled:
             waits = []
-            if budget.burst_count >= burst_cap:
-                waits.append(max(1, math.ceil(second + 1 - now)))
-            if budget.steady_count >= steady_cap:
+            if burst_used >= burst_cap:
+                waits.append(max(1, math.ceil(second + 1 - clock)))
+            if steady_used >= steady_cap:
                 waits.append(steady_reset)
             if waits:
                 budget.throttled += 1
@@ -109,9 +126,26 @@ class RateLimiter:
         return Decision(
             allowed=True,
             limit=budget.steady_limit,
-            remaining=max(0, steady_cap - budget.steady_count),
+            remaining=max(0, steady_cap - steady_used - 1),
             reset=steady_reset,
         )
+
+    @staticmethod
+    def _background(
+        budget: EndpointBudget, share: float, burst_elapsed: float, steady_elapsed: float, burst_cap: int,
+        steady_cap: int,
+    ) -> None:
+        """The other integration catches up with its part of the minute so far, as far as the window has room;
+        in the current second only at its own pace (its part of the minute spread evenly), so a quiet spell of
+        the fleet's does not come back as one burst."""
+        pace = budget.steady_limit * share / 60  # its requests per second
+        burst = max(0, min(math.floor(pace * burst_elapsed) - budget.burst_background,
+                           burst_cap - budget.burst_count - budget.burst_background))
+        budget.burst_background += burst
+        steady = max(0, min(math.floor(budget.steady_limit * share * steady_elapsed) - budget.steady_background,
+                            steady_cap - budget.steady_count - budget.steady_background))
+        budget.steady_background += steady
+        budget.background += steady
 
     def stats(self) -> dict[str, Any]:
         return {key: budget.stats() for key, budget in sorted(self.budgets.items())}

@@ -134,3 +134,51 @@ def test_limiter_unit_retry_after_is_until_the_blocking_window() -> None:
     now = 1_800_000_000.4
     assert [limiter.acquire(budget, now).allowed for _ in range(4)] == [True, True, True, False]
     assert limiter.acquire(budget, now).retry_after == 1
+
+
+def test_background_consumer_takes_its_part_of_each_window(start_sandbox: Callable[..., Running]) -> None:
+    clock = FakeClock()  # 0.25 s into a minute
+    faults = FaultSettings(background_share=0.3)
+    running = start_sandbox(KlaviyoSandboxConfig(rate_limit_scale=0.1, faults=faults), clock)  # 35/s, 350/min
+    clock.advance(30.0)  # half the minute gone: the other integration has used 30% of 350 pro rata
+    first = running.client.post("/api/events", json=bodies.event(unique_id="a"))
+    assert first.status_code == 202
+    assert first.headers["RateLimit-Limit"] == "350"
+    assert first.headers["RateLimit-Remaining"] == str(350 - 52 - 1)  # floor(105 * 30.25 / 60) = 52 theirs
+    stats = running.client.get("/_sandbox/stats").json()["endpoints"]["POST /api/events"]
+    assert stats["background"] == 52 and stats["accepted"] == 1
+    # it stops: what it used stays counted in the window, nothing more is added
+    assert running.client.post("/_sandbox/faults", json={"background_share": 0.0}).status_code == 200
+    clock.advance(10.0)
+    second = running.client.post("/api/events", json=bodies.event(unique_id="b"))
+    assert second.headers["RateLimit-Remaining"] == str(350 - 52 - 2)
+    # a busy account: its part comes first when the fleet left room, and the fleet meets 429s sooner
+    running.client.post("/_sandbox/faults", json={"background_share": 0.9})
+    clock.advance(15.0)  # 55.25 s into the minute: it wants floor(315 * 55.25 / 60) = 290
+    third = running.client.post("/api/events", json=bodies.event(unique_id="c"))
+    assert third.headers["RateLimit-Remaining"] == str(350 - 290 - 3)
+
+
+def test_window_phase_is_not_the_fleet_clock(start_sandbox: Callable[..., Running]) -> None:
+    clock = FakeClock()  # 0.25 s into an epoch minute; Klaviyo's minute started 30.25 s ago
+    faults = FaultSettings(window_phase_seconds=30.0)
+    running = start_sandbox(KlaviyoSandboxConfig(rate_limit_scale=0.01, faults=faults), clock)  # 4/s, 35/min
+    ok = running.client.post("/api/events", json=bodies.event(unique_id=None))
+    assert ok.headers["RateLimit-Reset"] == "30"  # 60 on the fleet's clock
+    sent = 1
+    for _second in range(9):
+        clock.advance(1.0)
+        sent += post_events(running, 4).count(202)
+    assert sent == 35
+    refused = running.client.post("/api/events", json=bodies.event())
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == str(30 - 9)
+    clock.advance(30 - 9)  # Klaviyo's minute turns at 30.25 s past the epoch minute, not at its end
+    assert post_events(running, 1) == [202]
+
+
+def test_background_and_phase_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="background_share"):
+        FaultSettings(background_share=1.0).check()
+    with pytest.raises(ValueError, match="window_phase_seconds"):
+        FaultSettings(window_phase_seconds=60.0).check()
+    assert FaultSettings().merged({"window_phase_seconds": 12.5}).window_phase_seconds == 12.5
