@@ -31,8 +31,8 @@ def collect_status() -> dict[str, Any]:
               for lane in LANES}
     dlq = stores().dead_letters
     memory = client.info("memory")
-    limiter = FleetRateLimiter(client, s.key_prefix, share=s.rate_share, fast_reserve=s.fast_reserve,
-                               batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale)
+    limiter = FleetRateLimiter(client, s.key_prefix, share=s.rate_share, share_max=s.rate_share_max,
+                               fast_reserve=s.fast_reserve, batch_ceiling=s.batch_ceiling, scale=s.rate_limit_scale)
     now = time.time()
     paused = {ep: round(until - now, 1) for ep, until in limiter.paused_endpoints().items()}
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
