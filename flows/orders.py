@@ -318,7 +318,10 @@ def remember(number: str, result: DesiredResult, view: DeliveredView, ops: list[
     ctx.state.note_computed(number, {
         op.key: {"metric": op.payload["metric"], "unique_id": op.payload["unique_id"], "lane": op.lane,
                  "record": op.record, "version": op.version, "computed_at": time.time(),
-                 "backfill": op.payload.get("backfill", False)}
+                 "backfill": op.payload.get("backfill", False),
+                 # what finance reads in `bcsync audit order`: the event's date, value and currency as sent
+                 "time": op.payload.get("time"), "value": op.payload.get("value"),
+                 "currency": op.payload.get("value_currency")}
         for op in ops
     }, pipe)
     if result.revision is not None:
@@ -416,6 +419,7 @@ def audit_trail(number: str, ctx: OrderContext) -> dict[str, Any]:
         "revision": ctx.state.delivered_revision(number),
         "pending": ctx.state.pending_revision(number),
         "refund_pin": ctx.state.refund_pin(number),
+        "documents": docs,  # the order's parsed documents (None: its header not read yet), for finance's view
     }
 
 
