@@ -103,11 +103,12 @@ _TYPES: tuple[ExceptionType, ...] = (
     ),
     ExceptionType(
         "revenue_mismatch", "finance",
-        "ERP revenue and Klaviyo's disagree (reconciliation).",
-        "Reserved for a revenue reconciliation between Blue Cherry and Klaviyo; no flow records it today "
-        "(`bcsync audit order NUMBER` shows one order's trail).",
-        "Compare `bcsync audit order NUMBER` with the order in Blue Cherry.",
-        recorded=False,
+        "Reconciliation: Klaviyo's revenue of an order (Placed - Cancelled - Refunded) is not the ERP's net.",
+        "`bcsync reconcile orders` summed the order's revenue events Klaviyo holds (the Placed Order, or its latest "
+        "Updated Order, less Cancelled and Refunded) and the ERP's net over the same events differs by more than a "
+        "cent (record key `order:NUMBER`; details: both values). A missing or extra event is reported as such.",
+        "Compare `bcsync audit order NUMBER` with the order in Blue Cherry and Klaviyo's events; Klaviyo events "
+        "cannot be edited: correct reports with the `erp_` aggregates, which the fleet keeps true.",
     ),
     ExceptionType(
         "catalog_error", "ecommerce",
@@ -206,6 +207,104 @@ _TYPES: tuple[ExceptionType, ...] = (
         "the styles and UPC-A in the inventory.",
         "Make `catalog.variant_external_id` and the `[fields.inventory]` / `[fields.style]` names give both "
         "records the same values, restart, then re-read the inventory.",
+    ),
+    ExceptionType(
+        "recon_profile_missing", "operations",
+        "Reconciliation: a customer has no Klaviyo profile.",
+        "`bcsync reconcile customers` found no profile for a customer in scope (by external_id, e-mail or phone). "
+        "Record key `customer:CODE`; details: the profile the fleet would write.",
+        "`bcsync reconcile customers --repair` writes it again (batch lane, marked `repair`); if it comes back, "
+        "look for the customer's `invalid_record` or a dead letter.",
+    ),
+    ExceptionType(
+        "recon_profile_extra", "operations",
+        "Reconciliation: a Klaviyo profile carries an external_id no Blue Cherry customer has.",
+        "A full `bcsync reconcile customers` read every profile: this one's external_id is no customer of Blue "
+        "Cherry (deleted, erased, or written by another integration). Record key `profile:ID`.",
+        "Find who wrote it; delete it in Klaviyo or `bcsync erase` the customer if it was erased. Never repaired.",
+    ),
+    ExceptionType(
+        "recon_profile_split", "operations",
+        "Reconciliation: one customer is spread over two or more Klaviyo profiles.",
+        "The customer's external_id, e-mail and phone are held by different profiles (details: the profile ids); "
+        "events and consent may land on either.",
+        "Merge the profiles in Klaviyo (keep the one with the external_id); the next run reports nothing.",
+    ),
+    ExceptionType(
+        "recon_profile_merged", "operations",
+        "Reconciliation: a customer's profile was merged into another customer's in Klaviyo.",
+        "The customer has no profile of its own and its order events sit on another customer's profile "
+        "(details: that profile and its external_id): someone merged the two in Klaviyo. The fleet does not undo it.",
+        "Decide with the owners of both customers; unmerge is not possible in Klaviyo: delete the wrong events or "
+        "accept the merge and mark one customer as a duplicate in Blue Cherry.",
+    ),
+    ExceptionType(
+        "recon_profile_field", "operations",
+        "Reconciliation: a profile's e-mail, phone, external_id or name is not the ERP's.",
+        "The customer's profile differs from what the fleet writes (details: desired and actual per field): an "
+        "edit in Klaviyo, another integration, or a lost write.",
+        "`bcsync reconcile customers --repair` writes the ERP's values again (batch lane, marked `repair`); if "
+        "another integration keeps changing it, stop that one.",
+    ),
+    ExceptionType(
+        "recon_consent_mismatch", "operations",
+        "Reconciliation: Klaviyo's consent differs from the ERP's and the ERP is the newer.",
+        "The ERP's consent for a channel (details: channel, desired, actual) is not what Klaviyo holds, and Klaviyo "
+        "holds nothing newer: a subscription job Klaviyo dropped, or a lost change. Record key "
+        "`consent:<channel>:CODE`.",
+        "`bcsync reconcile consent --repair` sends the ERP's consent again (fast lane, marked `repair`).",
+    ),
+    ExceptionType(
+        "recon_consent_klaviyo_side", "ecommerce",
+        "Reconciliation: Klaviyo holds a newer opt-out (or opt-in) the ERP does not know (two-way consent).",
+        "Klaviyo's consent for the channel is newer than the ERP's: an unsubscribe (or a sign-up) made in Klaviyo "
+        "or the storefront. The fleet never overwrites it. Record key `consent:<channel>:CODE`, with the customer "
+        "code.",
+        "Update the customer's opt-in in Blue Cherry to match (the customer decided), or confirm with the customer.",
+    ),
+    ExceptionType(
+        "recon_event_missing", "operations",
+        "Reconciliation: an order event the ERP requires is not in Klaviyo.",
+        "An event the fleet computes for the order (record key `event:<metric>:<unique_id>`, matched by the "
+        "`bcsync_key` property) is not in Klaviyo: a bulk event job that silently dropped rows, or a deletion.",
+        "`bcsync reconcile orders --repair` re-delivers it (batch lane, marked `repair`).",
+    ),
+    ExceptionType(
+        "recon_event_extra", "operations",
+        "Reconciliation: Klaviyo holds an order event no rule produces (or one twice).",
+        "An event with the fleet's key for an order in scope that the order's documents no longer produce, or the "
+        "same key twice (record key `<key>#<event id>`). Klaviyo events cannot be edited.",
+        "Delete the event in Klaviyo if flows must not see it; otherwise leave it: aggregates are computed from "
+        "the ERP.",
+    ),
+    ExceptionType(
+        "recon_event_value", "operations",
+        "Reconciliation: an Ordered Product or Fulfilled Order event carries another value than the ERP's.",
+        "The event's value (details: desired, actual) differs from what the order's documents give by more than a "
+        "cent. Klaviyo events cannot be edited; a second event would count twice.",
+        "Check the document in Blue Cherry; delete and let `--repair` re-deliver the event if reports depend on it.",
+    ),
+    ExceptionType(
+        "recon_aggregate_mismatch", "operations",
+        "Reconciliation: a profile's erp_ aggregates are not the sums of its orders.",
+        "The profile's `erp_` properties (order count, revenue, refunds, dates) differ from the sums of the "
+        "customer's orders in Blue Cherry (details: the properties).",
+        "`bcsync reconcile orders --repair` writes the aggregates again (batch lane, marked `repair`).",
+    ),
+    ExceptionType(
+        "recon_stock_mismatch", "operations",
+        "Reconciliation: a variant's inventory_quantity is not its available to sell.",
+        "The catalog variant's `inventory_quantity` in Klaviyo differs from available to sell computed from the "
+        "inventory rows (record key `variant:EXTERNAL_ID`; details: both figures).",
+        "`bcsync reconcile stock --repair` sends the figure again (batch lane, marked `repair`).",
+    ),
+    ExceptionType(
+        "recon_catalog_missing", "ecommerce",
+        "Reconciliation: a catalog item or variant of Blue Cherry is not in Klaviyo.",
+        "A style (item) or SKU (variant) the catalog flow writes is not in Klaviyo's catalog (record key "
+        "`catalog-item:ID` / `catalog-variant:ID`).",
+        "`bcsync reconcile catalog --repair` writes it again (batch lane, marked `repair`); if it was deleted in "
+        "Klaviyo on purpose, discontinue it in Blue Cherry.",
     ),
 )
 

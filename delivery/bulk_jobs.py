@@ -114,7 +114,7 @@ def _settle_rows(rt: Runtime, job_id: str, ops: list[Operation], failed: dict[in
     now = time.time()
     rt.ledger.record([
         LedgerEntry(key=op.key, delivered_at=now, status=200, endpoint=ENDPOINT,
-                    version=op.version, record=op.record, response={"job": job_id})
+                    version=op.version, record=op.record, response={"job": job_id}, repair=op.repair)
         for i, op in enumerate(ops) if i not in failed and not cancelled
     ])
     if not cancelled:

@@ -275,7 +275,8 @@ def _set_aside(rt: Runtime, env: Envelope, prepared: identity.Prepared) -> tuple
     if prepared.done:
         # newer writes already set every attribute these carry, or an opt-out finds no address Klaviyo holds
         rt.ledger.record([LedgerEntry(key=op.key, delivered_at=now, status=None, endpoint="nothing-to-send",
-                                      version=op.version, record=op.record) for op in prepared.done])
+                                      version=op.version, record=op.record, repair=op.repair)
+                            for op in prepared.done])
         rt.stores.inflight.release(env.id, [op.key for op in prepared.done])
         finished = {c for op in prepared.done if (c := identity.upsert_customer(op))} - {
             identity.upsert_customer(op) for op in prepared.ready}

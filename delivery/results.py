@@ -33,5 +33,6 @@ def ledger_entry(
     return LedgerEntry(
         key=op.key, delivered_at=time.time(), status=status, endpoint=endpoint,
         version=version if version is not None else op.version, record=op.record, response=summarize_response(data),
+        repair=op.repair,
     )
 

@@ -17,13 +17,14 @@ from sync.operations import Operation
 
 def pending(ops: list[Operation], ledger: Ledger) -> tuple[list[Operation], list[str]]:
     """Operations still to send: events whose key is in the ledger are done; versioned writes are done
-    when the ledger holds the same or a newer version (newest figure wins, older consent never overtakes)."""
+    when the ledger holds the same or a newer version (newest figure wins, older consent never overtakes).
+    A reconciliation repair is always sent: the ledger says it was delivered, Klaviyo says it is not there."""
     delivered = ledger.delivered([op.key for op in ops])
     todo: list[Operation] = []
     skipped: list[str] = []
     for op in ops:
         entry = delivered.get(op.key)
-        if entry is None:
+        if entry is None or op.repair:  # a repair re-delivers what Klaviyo lost or changed
             todo.append(op)
         elif op.kind == "event" or op.version is not None and entry.version is not None and entry.version >= op.version:
             skipped.append(op.key)

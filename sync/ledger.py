@@ -18,6 +18,7 @@ class LedgerEntry(BaseModel):
     version: str | None = None
     record: str | None = None
     response: dict[str, Any] | None = None
+    repair: bool = False  # delivered by a reconciliation repair (`bcsync reconcile --repair`)
 
 
 def now() -> float:

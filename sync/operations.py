@@ -56,3 +56,7 @@ class Operation(BaseModel):
         None, description="Customer code whose Klaviyo profile the operation names: delivery puts the profile's "
         "id in (subscribes, events, aggregates wait for it) or the email/phone Klaviyo holds (unsubscribes)",
     )
+    repair: bool = Field(
+        False, description="A reconciliation repair (`bcsync reconcile --repair`): sent even though the ledger holds "
+        "its key (Klaviyo lost or changed what was delivered); the ledger entry and `bcsync audit` show the marker",
+    )
