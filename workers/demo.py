@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import redis
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -80,20 +81,32 @@ def _snapshot(klaviyo_url: str, client: redis.Redis, prefix: str) -> dict[str, A
     }
 
 
-def _render(snap: dict[str, Any], started: float, flower_url: str) -> Table:
-    table = Table(title=f"bcsync demo - {time.monotonic() - started:.0f}s - Flower {flower_url} - Ctrl-C stops")
-    table.add_column("what")
-    table.add_column("now")
+def _seconds(value: float | int | None) -> str:
+    """A latency for the live view: `0.42 s`, or `-` while the lane has delivered nothing."""
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None or value == "" else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _render(snap: dict[str, Any], started: float, flower_url: str, width: int = 80) -> Table:
+    """The live view: two columns that fit `width` (80: a default terminal), never a `None`."""
+    table = Table(title=f"bcsync demo - {time.monotonic() - started:.0f} s - Ctrl-C stops", title_justify="left",
+                  box=box.SIMPLE_HEAD, width=width, pad_edge=False, show_edge=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("now", overflow="fold", ratio=1)
+    table.add_row("Flower", flower_url)
     for key in ("profiles", "email subscribed", "sms subscribed", "catalog variants", "duplicates suppressed",
                 "open exceptions"):
-        table.add_row(key, str(snap.get(key, "")))
-    for metric, count in sorted(snap.get("events", {}).items()):
-        table.add_row(f"events: {metric}", str(count))
+        table.add_row(key, _count(snap.get(key)))
+    for metric, count in sorted((snap.get("events") or {}).items()):
+        table.add_row(f"events: {metric}", _count(count))
     for key in ("queues", "dead letters"):
-        table.add_row(key, "  ".join(f"{k}={v}" for k, v in snap.get(key, {}).items()))
-    for lane, stats in snap.get("lanes", {}).items():
-        table.add_row(f"{lane} lane", f"{stats['delivered']} delivered, latency p50 {stats['p50_seconds']} s, "
-                                      f"p95 {stats['p95_seconds']} s")
+        table.add_row(key, "  ".join(f"{k} {_count(v)}" for k, v in (snap.get(key) or {}).items()) or "-")
+    for lane, stats in (snap.get("lanes") or {}).items():
+        table.add_row(f"{lane} lane", f"{_count(stats.get('delivered'))} delivered, latency p50 "
+                                      f"{_seconds(stats.get('p50_seconds'))}, p95 {_seconds(stats.get('p95_seconds'))}")
     return table
 
 
