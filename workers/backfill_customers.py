@@ -16,8 +16,9 @@ done); a finished run deletes it; ``--restart`` forgets it. It assumes bcapi lis
 reference and the sandbox do). A record modified while the backfill runs is the poller's business: it has
 a new `last_mod` inside the poller's window.
 
-``--dry-run`` reads Blue Cherry (and Klaviyo's consent, for the guard) and prints every operation it would
-send as a JSON line, and the problems it would record; it sends, records and stores nothing.
+``--dry-run`` reads Blue Cherry (and Klaviyo's consent, for the guard) and prints a summary of what it would send
+(operations per kind and lane, a few samples of each) and the problems it would record (per type, with examples);
+``--verbose`` adds every operation as a JSON line on stdout. It sends, records and stores nothing.
 Register with ``app.command("customers")(backfill_customers.backfill_customers)`` on the `backfill` app.
 """
 
@@ -43,6 +44,7 @@ from sync.customers.planner import CustomerPlan, plan_backfill
 from sync.fields import read_text
 from sync.localtime import local_to_utc
 from workers.backfill_orders import _since as parse_since  # the same --since rule for both backfills
+from workers.dry_run import DryRun
 
 log = logging.getLogger("bcsync.backfill")
 console = Console()
@@ -103,10 +105,11 @@ class CustomerBackfill:
 
     def __init__(self, ctx: CustomerContext, client: BlueCherryClient, *, dry_run: bool = False,
                  chunk: int = CHUNK, echo: Callable[[str], None] = print,
-                 progress: Callable[[BackfillStats], None] | None = None) -> None:
+                 progress: Callable[[BackfillStats], None] | None = None, verbose: bool = False) -> None:
         self.ctx = ctx
         self.client = client
         self.dry_run = dry_run
+        self.would = DryRun(verbose=verbose, echo=echo)  # what a dry run would send and record
         self.chunk = max(1, chunk)
         self.echo = echo
         self.progress = progress
@@ -163,10 +166,9 @@ class CustomerBackfill:
         plan = plan_backfill(batch, self.ctx.mapping, self.ctx.lookup) if batch else CustomerPlan()
         self._count(plan)
         if self.dry_run:
-            for op in plan.operations:
-                self.echo(json.dumps(op.model_dump(mode="json"), sort_keys=True))
+            self.would.operations(plan.operations)
             for problem in plan.problems:
-                self.echo(f"would record {problem.type} for {problem.record_key}: {problem.reason}")
+                self.would.problem(problem.type, problem.record_key, problem.reason)
             return
         for problem in plan.problems:
             self.ctx.exceptions.record(problem.type, problem.record_key, problem.reason,
@@ -195,7 +197,9 @@ def cli_context() -> CustomerContext:
 def backfill_customers(
     since: Annotated[str | None, typer.Option(help="tenant-local date: customers changed since (default: all)")]
     = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be sent; send nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="summarise what would be sent; send nothing")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="with --dry-run: every operation as a JSON line")]
+    = False,
     restart: Annotated[bool, typer.Option("--restart", help="forget an interrupted run's checkpoint")] = False,
     chunk: Annotated[int, typer.Option(help="profiles per submitted chunk (the checkpoint moves per chunk)")]
     = CHUNK,
@@ -208,8 +212,8 @@ def backfill_customers(
         ctx.redis.delete(checkpoint_key(ctx))
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} customers read"),
                TimeElapsedColumn())
-    # In a dry run stdout carries the operations; the progress bar and summary go to stderr.
-    out = Console(stderr=True) if dry_run else console
+    # In a dry run with --verbose stdout carries the operations; the progress bar and summary go to stderr.
+    out = Console(stderr=True) if dry_run and verbose else console
     with BlueCherryClient.from_settings(get_settings(), ctx.mapping) as client, \
             Progress(*columns, console=out) as progress:
         task = progress.add_task("customers", total=None)
@@ -219,7 +223,8 @@ def backfill_customers(
                 f"customers: {stats.profiles} profiles, {stats.subscribes} subscribes, "
                 f"{stats.problems} problems"))
 
-        runner = CustomerBackfill(ctx, client, dry_run=dry_run, chunk=chunk, echo=typer.echo, progress=show)
+        runner = CustomerBackfill(ctx, client, dry_run=dry_run, chunk=chunk, echo=typer.echo, progress=show,
+                                  verbose=verbose)
         saved = Checkpoint.load(ctx.redis.get(checkpoint_key(ctx)))
         if saved.last_mod is not None:
             out.print(f"resuming an interrupted run after last_mod {saved.last_mod} ({saved.sent} sent)")
@@ -229,3 +234,5 @@ def backfill_customers(
     out.print(f"{stats.read} customers read in {stats.pages} pages: {stats.profiles} profiles and "
               f"{stats.subscribes} subscribes {verb}; {stats.problems} problems, {stats.conflicts} consent "
               f"conflicts, {stats.skipped} skipped")
+    if dry_run:
+        runner.would.print(out)

@@ -1,4 +1,4 @@
-"""`bcsync backfill orders [--since DATE] [--dry-run]`: historical order events, with `backfill: true`.
+"""`bcsync backfill orders [--since DATE] [--dry-run [--verbose]]`: historical order events, with `backfill: true`.
 
 Reads from Blue Cherry through the connector, resource by resource: first the pick tickets, invoices and
 credit memos (into the order state, so each order finds its documents), then the orders, page by page,
@@ -39,6 +39,7 @@ from flows.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync
 from state.keys import RedisKeys
 from sync.operations import Operation
 from sync.orders.lifecycle import profile_key
+from workers.dry_run import DryRun
 
 log = logging.getLogger("bcsync.backfill")
 console = Console()
@@ -65,11 +66,12 @@ class BackfillStats:
 
 
 class CountingSubmit:
-    """Wraps the real submit (None for --dry-run) and counts what goes out."""
+    """Wraps the real submit (None for --dry-run) and counts what goes out (a dry run: into `would` too)."""
 
-    def __init__(self, submit: object | None, stats: BackfillStats) -> None:
+    def __init__(self, submit: object | None, stats: BackfillStats, would: DryRun | None = None) -> None:
         self.submit = submit
         self.stats = stats
+        self.would = would
 
     def __call__(self, ops: list[Operation]) -> None:
         for op in ops:
@@ -79,6 +81,8 @@ class CountingSubmit:
                 self.stats.by_metric[metric] = self.stats.by_metric.get(metric, 0) + 1
             else:
                 self.stats.profiles += 1
+        if self.would is not None:
+            self.would.operations(ops)
         if self.submit is not None:
             self.submit(ops)  # type: ignore[operator]
 
@@ -88,11 +92,12 @@ def checkpoint_key(ctx: OrderContext, resource: str) -> str:
 
 
 def run_backfill(ctx: OrderContext, client: BlueCherryClient, since: str | None, *, dry_run: bool = False,
-                 progress: Progress | None = None) -> BackfillStats:
-    """Backfill every order (and its documents) changed since `since` (tenant-local); see the module doc."""
+                 progress: Progress | None = None, would: DryRun | None = None) -> BackfillStats:
+    """Backfill every order (and its documents) changed since `since` (tenant-local); see the module doc.
+    A dry run sends nothing; `would` (if given) collects what it would send."""
     stats = BackfillStats()
     real_submit = ctx.submit
-    counting = CountingSubmit(None if dry_run else real_submit, stats)
+    counting = CountingSubmit(None if dry_run else real_submit, stats, would if dry_run else None)
     ctx.submit = counting
     try:
         task = progress.add_task("documents", total=None) if progress else None
@@ -198,7 +203,9 @@ def cli_context(mapping: Mapping | None = None) -> OrderContext:
 @app.command("orders")
 def backfill_orders(
     since: Annotated[str | None, typer.Option(help="tenant-local date: changed since (default: all)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and count, send nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and summarise, send nothing")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="with --dry-run: every operation as a JSON line")]
+    = False,
     restart: Annotated[bool, typer.Option("--restart", help="forget an earlier run's checkpoints")] = False,
 ) -> None:
     """Send historical order events with backfill=true (no flows) on the batch lane; resumable."""
@@ -210,12 +217,17 @@ def backfill_orders(
     client = BlueCherryClient.from_settings(get_settings(), ctx.mapping)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} records"),
                TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        stats = run_backfill(ctx, client, start, dry_run=dry_run, progress=progress)
+    would = DryRun(verbose=verbose, echo=typer.echo)
+    # with --verbose a dry run's stdout carries the operations: progress and summary go to stderr
+    out = Console(stderr=True) if dry_run and verbose else console
+    with Progress(*columns, console=out) as progress:
+        stats = run_backfill(ctx, client, start, dry_run=dry_run, progress=progress, would=would)
     client.close()
     verb = "computed (dry run, nothing sent)" if dry_run else "queued on the batch lane"
-    console.print(f"{stats.orders} orders, {stats.documents} documents: {stats.events} events {verb}, "
-                  f"{stats.profiles} aggregate profiles, {stats.excluded} excluded, "
-                  f"{stats.problems} with problems")
+    out.print(f"{stats.orders} orders, {stats.documents} documents: {stats.events} events {verb}, "
+              f"{stats.profiles} aggregate profiles, {stats.excluded} excluded, "
+              f"{stats.problems} with problems")
     for metric, count in sorted(stats.by_metric.items()):
-        console.print(f"  {metric}: {count}")
+        out.print(f"  {metric}: {count}")
+    if dry_run:
+        would.print(out)

@@ -39,8 +39,8 @@ def test_backfill_dry_run_then_an_interrupted_run_resumes(fleet: CustomerFleet) 
     cli = typer.Typer()
     cli.command()(backfill_customers)
 
-    # --dry-run: every operation printed, nothing sent, recorded or stored
-    out = CliRunner().invoke(cli, ["--since", since, "--dry-run"], env=fleet.env)
+    # --dry-run --verbose: every operation printed, nothing sent, recorded or stored
+    out = CliRunner().invoke(cli, ["--since", since, "--dry-run", "--verbose"], env=fleet.env)
     assert out.exit_code == 0, out.output
     ops = [Operation.model_validate(json.loads(line)) for line in out.stdout.splitlines() if line.startswith("{")]
     assert {op.payload["external_id"] for op in ops if op.kind == "profile_upsert"} == valid
@@ -48,7 +48,7 @@ def test_backfill_dry_run_then_an_interrupted_run_resumes(fleet: CustomerFleet) 
     assert {op.profile_of for op in subscribes} == set(consenting)
     assert all(op.lane == "batch" for op in ops)
     assert all(op.payload["historical_import"] and op.payload["consented_at"] for op in subscribes)
-    assert f"would record invalid_record for customer:{bad}" in out.output
+    assert f"would record 1 invalid_record, e.g. customer:{bad}: " in out.output
     fleet.wait_idle()
     writes = {k: v["received"] for k, v in fleet.stats()["endpoints"].items() if not k.startswith("GET ")}
     assert fleet.state()["profiles"] == {} and sum(writes.values()) == 0, writes
