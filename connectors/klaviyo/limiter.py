@@ -69,12 +69,14 @@ local lane = ARGV[1]
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
 local sizes = {1000, 60000}
-local idx = {math.floor(now / 1000), math.floor(now / 60000)}
 local limits = {tonumber(ARGV[2]), tonumber(ARGV[3])}
 local reserve, ceiling_b = tonumber(ARGV[4]), tonumber(ARGV[5])
 local floor_s, ceil_s, growth = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local inline = tonumber(ARGV[9])
-local h = redis.call('HMGET', KEYS[3], 's', 'u', 'a', 'ke', 'kr', 'ka')
+local h = redis.call('HMGET', KEYS[3], 's', 'u', 'a', 'ke', 'kr', 'ka', 'ph')
+-- the minute window follows Klaviyo's phase once its RateLimit-Reset told it (rules.steady_phase)
+local offsets = {0, tonumber(h[7]) or 0}
+local idx = {math.floor(now / 1000), math.floor((now - offsets[2]) / 60000)}
 local s, u = tonumber(h[1]), tonumber(h[2])
 if not s then
   s, u = floor_s, now
@@ -100,7 +102,7 @@ for w = 1, 2 do
   if w == 1 then
     if fast_waiting then kept = 1 else kept = 0 end
   else
-    kept = (sizes[w] - now % sizes[w]) / sizes[w]
+    kept = (sizes[w] - (now - offsets[w]) % sizes[w]) / sizes[w]
   end
   local non_fast = math.max(1, total - math.ceil((total - math.floor(total * (1 - reserve))) * kept))
   local batch = math.max(1, math.floor(non_fast * ceiling_b))
@@ -111,7 +113,7 @@ for w = 1, 2 do
   if lane ~= 'fast' and t >= non_fast then full = true end
   if lane == 'batch' and b >= batch then full = true end
   if full then
-    local left = (idx[w] + 1) * sizes[w] - now
+    local left = (idx[w] + 1) * sizes[w] + offsets[w] - now
     if left > wait then wait = left end
   end
 end
@@ -183,7 +185,7 @@ else
   local foreign = used - (acquired - k0)
   if foreign > kf then kf = foreign end
 end
-redis.call('HSET', KEYS[1], 'ke', ke, 'kr', kr, 'ka', ka, 'k0', k0, 'kf', kf)
+redis.call('HSET', KEYS[1], 'ke', ke, 'kr', kr, 'ka', ka, 'k0', k0, 'kf', kf, 'ph', ke % 60000)
 local s, u = tonumber(h[1]), tonumber(h[2])
 if not s then
   s, u = floor_s, now
@@ -216,7 +218,7 @@ _FIRST_INT = re.compile(r"\d+")
 class Acquisition:
     wait: float  # 0.0: a slot was taken; else seconds until one may be free
     burst_window: int  # epoch second the attempt fell in (Redis clock)
-    steady_window: int  # epoch minute the attempt fell in (Redis clock)
+    steady_window: int  # minute the attempt fell in (Redis clock; counted from Klaviyo's phase once known)
     at: float = 0.0  # when the attempt was judged (Redis clock, epoch seconds): `at + wait` is its turn
 
 
@@ -433,19 +435,21 @@ class FleetRateLimiter:
         """The endpoint's current windows, caps, share, what Klaviyo reported, pause and park, for status."""
         now_ms = int(self._server_ms())
         burst_caps, steady_caps = self.caps(endpoint)
+        state = {(k if isinstance(k, str) else k.decode()): float(v)
+                 for k, v in self.redis.hgetall(self._share_key(endpoint)).items()}
+        phase = int(state.get("ph", 0))
         windows: dict[str, Any] = {}
-        for name, size, caps in (("burst", 1000, burst_caps), ("steady", 60_000, steady_caps)):
-            raw: dict[str, str] = self.redis.hgetall(f"{self._windows(endpoint)}:w{size}:{now_ms // size}")
+        for name, size, offset, caps in (("burst", 1000, 0, burst_caps), ("steady", 60_000, phase, steady_caps)):
+            index = (now_ms - offset) // size
+            raw: dict[str, str] = self.redis.hgetall(f"{self._windows(endpoint)}:w{size}:{index}")
             counts = {k if isinstance(k, str) else k.decode(): int(v) for k, v in raw.items()}
             windows[name] = {
                 "used": counts.get("t", 0),
                 "non_fast": counts.get("n", 0),
                 "batch": counts.get("b", 0),
                 "caps": {"total": caps.total, "non_fast": caps.non_fast, "batch": caps.batch},
-                "resets_in": ((now_ms // size + 1) * size - now_ms) / 1000.0,
+                "resets_in": ((index + 1) * size + offset - now_ms) / 1000.0,
             }
-        state = {(k if isinstance(k, str) else k.decode()): float(v)
-                 for k, v in self.redis.hgetall(self._share_key(endpoint)).items()}
         known = state.get("ke", 0) > now_ms
         park = self.parked(endpoint)
         return {

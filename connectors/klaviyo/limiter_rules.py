@@ -13,6 +13,9 @@ Three rules:
   while Klaviyo answers without 429s; a 429 cuts it by `CUT_ON_429`; another integration seen in
   `RateLimit-Remaining` cuts it to what that integration leaves (`CUT_ON_FOREIGN` at most per cut). At most
   one cut per `CUT_SPACING_MS`: the 429s of one window, seen by many workers at once, are one signal.
+- **Klaviyo's window** (`observe_window`, `klaviyo_wait_ms`, `steady_phase`): from `RateLimit-*` headers,
+  when Klaviyo's minute ends, what it has left and what another integration used, whatever its phase; the
+  fleet sends no more than what is left and counts its own minutes from Klaviyo's phase.
 - **Line** (`line_slot`): a request refused for longer than its inline wait gets a place in the endpoint's
   line for its lane: its due time is the end of the wait or the line's tail, whichever is later, and the
   tail moves on by one request's share of the window - so waiting work comes back spread at the rate the
@@ -61,12 +64,21 @@ def window_caps(limit: int, share: float, reserve: float, batch_ceiling: float, 
     return LaneCaps(total, non_fast, max(1, math.floor(non_fast * batch_ceiling)))
 
 
-def kept_fraction(window_ms: int, now_ms: int, fast_waiting: bool) -> float:
+def kept_fraction(window_ms: int, now_ms: int, fast_waiting: bool, phase_ms: int = 0) -> float:
     """How much of the fast reserve a window still holds at `now_ms`: the steady window what is left of the
-    minute, the burst window all of it while fast work waits, none otherwise."""
+    minute (minutes starting `phase_ms` after the epoch's), the burst window all of it while fast work waits,
+    none otherwise."""
     if window_ms == BURST_MS:
         return 1.0 if fast_waiting else 0.0
-    return (window_ms - now_ms % window_ms) / window_ms
+    return (window_ms - (now_ms - phase_ms) % window_ms) / window_ms
+
+
+def steady_phase(window: KlaviyoWindow) -> int:
+    """Where Klaviyo's minutes start, in ms after the epoch's, from the end its `RateLimit-Reset` gave: the fleet
+    counts its own minute windows from there, so the two windows are the same (the fleet's ends up to 1 s
+    later, `RateLimit-Reset` being whole seconds rounded up) and Klaviyo's remaining never meets a fleet window
+    straddling two of Klaviyo's."""
+    return window.ends_ms % STEADY_MS
 
 
 def admits(lane: str, caps: LaneCaps, total: int, batch: int) -> bool:

@@ -298,3 +298,13 @@ def test_paused_and_parked_listings(limiter_factory: Factory) -> None:
     assert set(limiter.paused_endpoints()) == {"profile-bulk-import-jobs:get"}
     assert limiter.parked_endpoints()["events"].reason == "long throttle"
     assert limiter_factory(key_prefix="other").parked_endpoints() == {}
+
+
+def test_the_minute_window_follows_klaviyos_phase(limiter_factory: Factory) -> None:
+    limiter = limiter_factory(tiers=TIERS, share_max=0.8)  # steady-bound: 9 a minute for the fleet
+    # Klaviyo's minute ends in 30 s (not at the epoch minute) and is far from full
+    limiter.observe("steady-bound", {"RateLimit-Limit": "1000", "RateLimit-Remaining": "990", "RateLimit-Reset": "30"})
+    while (got := limiter.acquire("steady-bound", "default")).wait == 0:
+        pass
+    assert 29 < got.wait <= 30  # the fleet's own minute ends with Klaviyo's
+    assert limiter.usage("steady-bound")["steady"]["resets_in"] == pytest.approx(got.wait, abs=0.1)

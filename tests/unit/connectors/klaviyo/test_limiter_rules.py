@@ -154,3 +154,12 @@ def test_klaviyo_window_seen_through_headers_whatever_its_phase() -> None:
     assert rules.klaviyo_wait_ms(window, T0 + 41_000, acquired=5000, limit=750) == 0  # it ended
     fresh = rules.observe_window(window, T0 + 41_500, acquired=1200, limit=750, remaining=749, reset_s=60)
     assert fresh.foreign == 0 and fresh.ends_ms == T0 + 101_500
+
+
+def test_the_fleet_minute_follows_klaviyos_phase() -> None:
+    window = rules.observe_window(KlaviyoWindow(), T0 + 1000, acquired=0, limit=750, remaining=700, reset_s=17)
+    phase = rules.steady_phase(window)
+    assert phase == 18_000  # Klaviyo's minutes start 18 s after the epoch's (within the header's 1 s)
+    assert rules.kept_fraction(MINUTE, T0 + 18_000, False, phase) == 1.0  # its minute's start: all kept
+    assert rules.kept_fraction(MINUTE, T0 + 48_000, False, phase) == 0.5
+    assert rules.kept_fraction(MINUTE, T0 + 17_999, False, phase) == pytest.approx(1 / MINUTE)
