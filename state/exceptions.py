@@ -17,6 +17,7 @@ from config.mapping import ExceptionOwners
 from state.keys import RedisKeys
 from sync.exceptions import ExceptionRecord, Severity
 from sync.misfits import merged_examples
+from sync.record_keys import clean_record_key
 
 
 class ExceptionRegister:
@@ -39,6 +40,7 @@ class ExceptionRegister:
         details: dict[str, Any] | None = None,
     ) -> ExceptionRecord:
         now = time.time()
+        record_key = clean_record_key(record_key)  # padded and unpadded ERP codes are one record
         if details and "examples" in details:
             details = {**details, "examples": merged_examples([], details["examples"])}
         ident = f"{type}|{record_key}"
@@ -66,7 +68,7 @@ class ExceptionRegister:
         return rec
 
     def resolve(self, type: str, record_key: str) -> bool:
-        key = self.item_prefix + f"{type}|{record_key}"
+        key = self.item_prefix + f"{type}|{clean_record_key(record_key)}"
         raw = self.client.get(key)
         if not raw:
             return False
@@ -76,7 +78,7 @@ class ExceptionRegister:
         return True
 
     def get(self, type: str, record_key: str) -> ExceptionRecord | None:
-        raw = self.client.get(self.item_prefix + f"{type}|{record_key}")
+        raw = self.client.get(self.item_prefix + f"{type}|{clean_record_key(record_key)}")
         return ExceptionRecord.model_validate_json(raw) if raw else None
 
     def list(

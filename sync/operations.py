@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from config.lanes import Lane
+from sync.record_keys import clean_record_key
 
 OperationKind = Literal[
     # payload: profile-import attributes: email, phone_number, external_id, first_name, last_name,
@@ -60,3 +61,9 @@ class Operation(BaseModel):
         False, description="A reconciliation repair (`bcsync reconcile --repair`): sent even though the ledger holds "
         "its key (Klaviyo lost or changed what was delivered); the ledger entry and `bcsync audit` show the marker",
     )
+
+    @field_validator("record")
+    @classmethod
+    def _without_padding(cls, record: str | None) -> str | None:
+        # an ERP's fixed-width codes keep their spaces in raw values: one record, one key (sync.record_keys)
+        return None if record is None else clean_record_key(record)

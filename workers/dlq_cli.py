@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from config.lanes import LANES
 from delivery.envelope import envelope
@@ -17,7 +16,7 @@ from delivery.publish import publish, publish_envelopes
 from state.dead_letters import Attempt, DeadLetter
 from state.factory import stores
 from sync.operations import Operation
-from workers.render_cli import compact_table, one_of, short_time
+from workers.render_cli import DEFAULT_PAGE, one_of, page_footer, row_lines, short_time, shown_key
 
 app = typer.Typer(help="Dead-letter queues (one per lane): list, show, requeue, purge.", no_args_is_help=True)
 console = Console()
@@ -46,14 +45,13 @@ def klaviyo_error(entry: DeadLetter) -> str:
 
 
 def _records(entry: DeadLetter) -> str:
-    recs = entry.records
+    recs = [shown_key(r) for r in entry.records]
     return recs[0] + (f" (+{len(recs) - 1} more)" if len(recs) > 1 else "") if recs else "-"
 
 
-def _what(entry: DeadLetter) -> str:
-    """`unsubscribe customer:C1`; a task's message by its task: `handle_change order:SO7`."""
-    name = entry.task.removeprefix("bcsync.") if entry.kind == "task" else entry.kind
-    return f"{name} {_records(entry)}"
+def _kind(entry: DeadLetter) -> str:
+    """What failed: an operation kind (`unsubscribe`), or a task by its name (`handle_change`)."""
+    return entry.task.removeprefix("bcsync.") if entry.kind == "task" else entry.kind
 
 
 def _retention(entry: DeadLetter) -> str:
@@ -64,29 +62,49 @@ def _retention(entry: DeadLetter) -> str:
 
 
 @app.command("list")
-def list_entries(lane: LaneOpt = None, code: CodeOpt = None, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every dead letter, oldest first: id, lane, Klaviyo's code, tries, last failure, records, the error."""
-    entries = stores().dead_letters.list(lane, code)
+def list_entries(
+    lane: LaneOpt = None, code: CodeOpt = None,
+    limit: Annotated[int | None, typer.Option(min=1, help=f"rows shown (default {DEFAULT_PAGE}; --json: all)")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="rows skipped first (the next page)")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="the error in full, wrapped")] = False,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Dead letters, oldest first: the summary per lane and code first, then a page of rows (id, lane, Klaviyo's
+    code, tries, last failure, records and the error cut to one line: --verbose or `dlq show ID` for all of it)."""
+    entries = sorted(stores().dead_letters.list(lane, code), key=lambda e: e.last_failure)  # oldest first
     if as_json:
-        print(json.dumps([e.model_dump() | {"code": e.code, "records": e.records} for e in entries], indent=2))
+        page = entries[offset:] if limit is None else entries[offset:offset + limit]
+        print(json.dumps([e.model_dump() | {"code": e.code, "records": e.records} for e in page], indent=2))
         return
     if not entries:
         console.print("no dead letters" + (f" in lane {lane}" if lane else "") + (f" with code {code}" if code else ""))
         return
-    table = compact_table(f"Dead letters ({len(entries)})",
-                          ("id", "lane", "code", "tries", "last failure"), "records / Klaviyo's error")
-    for e in entries:
-        what = Text(f"{_what(e)} {_retention(e)}".rstrip())
-        what.append(f"\n{klaviyo_error(e)}", style="dim")
-        table.add_row(e.id, e.lane, e.code or "-", str(len(e.attempts)), short_time(e.last_failure), what)
-    console.print(table)
-    by_cause = Counter(f"{e.lane}/{e.code or '-'}" for e in entries)
-    console.print("by lane/code: " + ", ".join(f"{k} {n}" for k, n in by_cause.most_common()))
-    if any(e.expires_at is None and not e.legacy for e in entries):
-        console.print("(kept): consent or a privacy deletion, kept until purged")
-    if expiring := sum(1 for e in entries if e.warned_at):
-        console.print(f"{expiring} EXPIRING: requeue or purge them, or they are deleted at the time shown")
+    for line in summary_lines(entries):
+        console.print(line, markup=False, highlight=False)
+    page = entries[offset:offset + (limit or DEFAULT_PAGE)]
+    rows = [((e.id, e.lane, e.code or "-", str(len(e.attempts)), short_time(e.last_failure)),
+             _records(e), f"{_kind(e)} {_retention(e)}".rstrip() + f": {klaviyo_error(e)}") for e in page]
+    if rows:
+        console.print()
+        for line in row_lines(("id", "lane", "code", "tries", "last failure", "records"), rows, console.width,
+                              verbose):
+            console.print(line, markup=False, highlight=False, no_wrap=True, crop=False)
+    console.print(page_footer(offset, len(page), len(entries), "dead letters"), markup=False, highlight=False)
     console.print("[dim]one in full: bcsync dlq show ID[/dim]")
+
+
+def summary_lines(entries: list[DeadLetter]) -> list[str]:
+    """How many, per lane and per lane/code, and what needs acting on - before any row."""
+    per_lane = Counter(e.lane for e in entries)
+    lines = [f"Dead letters: {len(entries):,} (" + ", ".join(f"{ln} {per_lane[ln]:,}" for ln in LANES if ln in per_lane)
+             + ")"]
+    by_cause = Counter(f"{e.lane}/{e.code or '-'}" for e in entries)
+    lines.append("by lane/code: " + ", ".join(f"{k} {n:,}" for k, n in by_cause.most_common()))
+    if kept := sum(1 for e in entries if e.expires_at is None and not e.legacy):
+        lines.append(f"{kept:,} (kept): consent or a privacy deletion, kept until purged")
+    if expiring := sum(1 for e in entries if e.warned_at):
+        lines.append(f"{expiring:,} EXPIRING: requeue or purge them, or they are deleted at the time shown")
+    return lines
 
 
 def _get(entry_id: str) -> DeadLetter:
@@ -114,14 +132,14 @@ def show_lines(entry: DeadLetter) -> list[str]:
              f"reason: {entry.reason}",
              f"failed: first {_when(entry.first_failure)}, last {_when(entry.last_failure)} (UTC)",
              f"retention: {_retention_in_full(entry)}",
-             f"records: {', '.join(entry.records) or '-'}"]
+             f"records: {', '.join(shown_key(r) for r in entry.records) or '-'}"]
     if entry.is_task:
         args = json.dumps(entry.args, default=str)
         lines.append("args: " + (args if len(args) <= SHOW_ARGS_CHARS else args[:SHOW_ARGS_CHARS] + " ... (--json)"))
     if entry.operations:
         lines.append(f"operations ({len(entry.operations)}):")
     for op in entry.operations:
-        rec = f" ({op['record']})" if op.get("record") else ""
+        rec = f" ({shown_key(op['record'])})" if op.get("record") else ""
         lines.append(f"  {op.get('kind', '?')} {op.get('key', '?')}{rec}")
     lines.append(f"attempts ({len(entry.attempts)}):")
     for n, attempt in enumerate(entry.attempts, 1):

@@ -45,6 +45,7 @@ from sync.fields import field_text, normalised
 from sync.fingerprints import StoredFingerprint
 from sync.localtime import filter_start, local_to_utc
 from sync.misfits import Misfit, record_misfits, tried, unparseable_date
+from sync.record_keys import record_key
 from sync.stock.ats import parse_inventory_row
 
 log = logging.getLogger("bcsync.poller")
@@ -287,7 +288,7 @@ class Poller:
                 problems.append(f"'{resource.last_mod}' {stamp_text!r} is not a local time (tried {tried(formats)})")
                 if stamp_text not in (None, ""):
                     misfits.append(unparseable_date(name, resource.last_mod, str(stamp_text).strip(),
-                                                    f"{name}:{key if key not in (None, '') else '?'}", formats))
+                                                    record_key(name, key), formats))
             validated = False  # only a record the validator judged (key and stamp fine) may carry consent on
             if not problems and validator is not None:
                 try:
@@ -386,7 +387,7 @@ class Poller:
                         misfits: Sequence[Misfit] = ()) -> None:
         resource = getattr(self.mapping.resources, name)
         business = record.get(self.mapping.fields.customer.code) if name == "customer" else None
-        ref = f"{name}:{business or record.get(resource.key) or '?'}"
+        ref = record_key(name, business if str(business or "").strip() else record.get(resource.key))
         try:
             self.exceptions.record(
                 "invalid_record", ref, "; ".join(problems),

@@ -19,6 +19,7 @@ from sync.customers.validation import e164, email_problem, normalize_email, pars
 from sync.fields import addresses, field_text, normalised
 from sync.localtime import LocalTimeError, tenant_zone
 from sync.misfits import Misfit, unknown_status, unparseable_date
+from sync.record_keys import record_key
 
 
 class CustomerRecord(BaseModel):
@@ -121,7 +122,7 @@ def parse_customer(raw: dict[str, Any], mapping: Mapping) -> ParsedCustomer:
     code = _text(raw, f.code, "customer code", problems)
     if code is None and not problems:
         problems.append(f"customer code ({f.code}) is missing")
-    record = f"customer:{code or raw.get(mapping.resources.customer.key) or '?'}"
+    record = record_key("customer", code or raw.get(mapping.resources.customer.key))
     _date = _dates(mapping, record, misfits)
 
     email_raw = raw.get(f.email)

@@ -48,7 +48,7 @@ def task_letter(redis_client: redis.Redis) -> str:
 def test_list_and_show_make_a_task_dead_letter_readable(redis_url: str, task_letter: str) -> None:
     listed = bcsync("dlq", "list", redis_url=redis_url)
     assert listed.returncode == 0, listed.stderr
-    for part in (task_letter, "handle_change order:SO7", "(expires ", "KeyError: 'Z'"):
+    for part in (task_letter, "order:SO7\n", "    handle_change (expires ", "KeyError: 'Z'"):
         assert part in listed.stdout, part
     assert all(len(line.rstrip()) <= 80 for line in listed.stdout.splitlines())
 
