@@ -386,8 +386,11 @@ class Poller:
     def _record_invalid(self, name: str, record: dict[str, Any], problems: list[str],
                         misfits: Sequence[Misfit] = ()) -> None:
         resource = getattr(self.mapping.resources, name)
-        business = record.get(self.mapping.fields.customer.code) if name == "customer" else None
-        ref = record_key(name, business if str(business or "").strip() else record.get(resource.key))
+        fields = self.mapping.fields.customer
+        # the code as the parsers read it (the mapping's normalisers: an IBM i CHAR column's padding, leading
+        # zeros): the invalid record's exception names it as every other exception about the customer does
+        business = field_text(normalised(record, fields), fields.code) if name == "customer" else None
+        ref = record_key(name, business or record.get(resource.key))
         try:
             self.exceptions.record(
                 "invalid_record", ref, "; ".join(problems),
