@@ -87,13 +87,13 @@ def _seconds(value: float | int | None) -> str:
 
 
 def _count(value: Any) -> str:
-    return "-" if value is None or value == "" else f"{value:,}" if isinstance(value, int) else str(value)
+    return "-" if value is None or value == "" else str(value)
 
 
 def _render(snap: dict[str, Any], started: float, flower_url: str, width: int = 80) -> Table:
     """The live view: two columns that fit `width` (80: a default terminal), never a `None`."""
     table = Table(title=f"bcsync demo - {time.monotonic() - started:.0f} s - Ctrl-C stops", title_justify="left",
-                  box=box.SIMPLE_HEAD, width=width, pad_edge=False, show_edge=False)
+                  box=box.MINIMAL, width=width, pad_edge=False, show_edge=False)
     table.add_column("what", no_wrap=True)
     table.add_column("now", overflow="fold", ratio=1)
     table.add_row("Flower", flower_url)
