@@ -104,7 +104,8 @@ for w = 1, 2 do
   else
     kept = (sizes[w] - (now - offsets[w]) % sizes[w]) / sizes[w]
   end
-  local non_fast = math.max(1, total - math.ceil((total - math.floor(total * (1 - reserve))) * kept))
+  local held = total - math.floor(total * (1 - reserve))
+  local non_fast = math.max(1, total - math.ceil(held * kept))
   local batch = math.max(1, math.floor(non_fast * ceiling_b))
   if lane == 'fast' then lane_cap = total elseif lane == 'batch' then lane_cap = batch else lane_cap = non_fast end
   local v = redis.call('HMGET', key, 't', 'b')
@@ -113,7 +114,18 @@ for w = 1, 2 do
   if lane ~= 'fast' and t >= non_fast then full = true end
   if lane == 'batch' and b >= batch then full = true end
   if full then
-    local left = (idx[w] + 1) * sizes[w] + offsets[w] - now
+    local start = idx[w] * sizes[w] + offsets[w]
+    local left = start + sizes[w] - now
+    -- refused by the kept reserve only: it shrinks as the minute goes by (rules.borrow_free_ms)
+    if w == 2 and lane ~= 'fast' and held > 0 then
+      local room = total - t - 1
+      if lane == 'batch' and ceiling_b < 1 then room = math.min(room, math.floor(total - (b + 1) / ceiling_b)) end
+      if room >= 0 then
+        -- never in the past: only a float's last bit can put it there (then it is the next ms)
+        local free = math.max(now + 1, start + math.ceil((1 - room / held) * sizes[w]))
+        if free - now < left then left = free - now end
+      end
+    end
     if left > wait then wait = left end
   end
 end

@@ -59,7 +59,7 @@ def window_caps(limit: int, share: float, reserve: float, batch_ceiling: float, 
     """Caps in one window of Klaviyo's `limit`: `reserve` is the fast lane's part of the fleet's total (0 on an
     endpoint the fast lane never calls), `kept` the fraction of that reserve still held now (0..1)."""
     total = max(1, math.floor(limit * share))
-    held = math.ceil((total - math.floor(total * (1 - reserve))) * kept)
+    held = math.ceil(reserve_count(total, reserve) * kept)
     non_fast = max(1, total - held)
     return LaneCaps(total, non_fast, max(1, math.floor(non_fast * batch_ceiling)))
 
@@ -88,6 +88,24 @@ def admits(lane: str, caps: LaneCaps, total: int, batch: int) -> bool:
     if lane != "fast" and total >= caps.non_fast:
         return False
     return not (lane == "batch" and batch >= caps.batch)
+
+
+def reserve_count(total: int, reserve: float) -> int:
+    """Requests of a window's `total` that are the fast lane's reserve (all of them kept at the window's start)."""
+    return total - math.floor(total * (1 - reserve))
+
+
+def borrow_free_ms(lane: str, total: int, reserve: float, batch_ceiling: float, taken: int, batch_taken: int,
+                   start_ms: int, window_ms: int = STEADY_MS) -> int | None:
+    """When the steady window lends a refused non-fast request its slot as the kept reserve shrinks (the ms its
+    window must reach), or None when only the window's end frees one (the window is full, or nothing is kept)."""
+    held = reserve_count(total, reserve)
+    room = total - taken - 1  # the most the kept part may be for one more request of this lane
+    if lane == "batch" and batch_ceiling < 1:
+        room = min(room, math.floor(total - (batch_taken + 1) / batch_ceiling))
+    if lane == "fast" or held == 0 or room < 0:
+        return None
+    return start_ms + math.ceil((1 - room / held) * window_ms)
 
 
 def share_now(state: ShareState, now_ms: int, floor: float, ceiling: float) -> float:

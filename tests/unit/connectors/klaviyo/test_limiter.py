@@ -93,7 +93,10 @@ def test_steady_reserve_lent_pro_rata_as_the_lua_and_the_rule_say(limiter_factor
         if len(taken) == 1 and rules.window_caps(12, 0.8, 0.25, 1.0, before).non_fast == expected:
             break
     assert taken[got.steady_window] == expected
-    assert got.wait == pytest.approx((got.steady_window + 1) * 60 - got.at, abs=0.01)
+    # refused by the kept reserve: told when it shrinks enough for one more, not the minute's end
+    free = rules.borrow_free_ms("default", 9, 0.25, 1.0, expected, 0, got.steady_window * 60_000)
+    assert free is not None
+    assert round((got.at + got.wait) * 1000) == max(free, round(got.at * 1000) + 1)
     # fast still has what it could need for the rest of the minute
     extra = 0
     while (fast := limiter.acquire("steady-bound", "fast")).wait == 0 and fast.steady_window == got.steady_window:
@@ -214,19 +217,25 @@ def test_foreign_use_cuts_the_share_as_the_rule_says(limiter_factory: Factory) -
 
 def test_waiting_work_takes_its_place_in_line(limiter_factory: Factory) -> None:
     limiter = limiter_factory(tiers=TIERS, share_max=0.8)
-    while limiter.acquire("steady-bound", "default").wait == 0:
-        pass
+    taken: Counter[int] = Counter()
+    while (got := limiter.acquire("steady-bound", "default")).wait == 0:
+        taken[got.steady_window] += 1
     refusals = [limiter.acquire("steady-bound", "default", inline_wait=1.5) for _ in range(4)]
-    if len({r.steady_window for r in refusals}) > 1:
+    if len({r.steady_window for r in [got, *refusals]}) > 1:
         pytest.skip("the minute ended mid-test")
+    window = got.steady_window
     dues = [round((r.at + r.wait) * 1000) for r in refusals]
     gaps = [b - a for a, b in zip(dues, dues[1:], strict=False)]
     # one request's share of the minute at the lane's cap then (6 to 9 requests: 6,667 to 10,000 ms)
     assert len(set(gaps)) == 1 and 60_000 // 9 <= gaps[0] <= 10_000
-    assert dues[0] >= (refusals[0].steady_window + 1) * 60_000  # not before the budget frees
-    # a caller that would not wait in line (no inline wait given) is told the window's end
+    # the first in line goes when the budget frees: as the kept reserve shrinks, or at the minute's end
+    free = rules.borrow_free_ms("default", 9, 0.25, 1.0, taken[window], 0, window * 60_000)
+    assert free is not None
+    first = max(free, round(refusals[0].at * 1000) + 1)
+    assert dues[0] == first
+    # a caller that would not wait in line (no inline wait given) is told when the budget frees
     plain = limiter.acquire("steady-bound", "default")
-    assert round((plain.at + plain.wait) * 1000) == (plain.steady_window + 1) * 60_000
+    assert round((plain.at + plain.wait) * 1000) == max(free, round(plain.at * 1000) + 1)
 
 
 def _hammer(url: str, endpoint: str, lane: str, seconds: float, out: multiprocessing.Queue) -> None:
@@ -304,7 +313,7 @@ def test_the_minute_window_follows_klaviyos_phase(limiter_factory: Factory) -> N
     limiter = limiter_factory(tiers=TIERS, share_max=0.8)  # steady-bound: 9 a minute for the fleet
     # Klaviyo's minute ends in 30 s (not at the epoch minute) and is far from full
     limiter.observe("steady-bound", {"RateLimit-Limit": "1000", "RateLimit-Remaining": "990", "RateLimit-Reset": "30"})
-    while (got := limiter.acquire("steady-bound", "default")).wait == 0:
+    while (got := limiter.acquire("steady-bound", "fast")).wait == 0:
         pass
     assert 29 < got.wait <= 30  # the fleet's own minute ends with Klaviyo's
     assert limiter.usage("steady-bound")["steady"]["resets_in"] == pytest.approx(got.wait, abs=0.1)

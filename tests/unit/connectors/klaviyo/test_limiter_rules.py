@@ -4,6 +4,8 @@ Klaviyo's own window seen through its headers. Pure functions; the Lua of `limit
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from connectors.klaviyo import limiter_rules as rules
@@ -77,6 +79,24 @@ def test_fast_work_waits_at_most_one_burst_window_within_its_reserve() -> None:
             minute_total += 1
             fast_taken += 1
     assert fast_taken == 30 and minute_total <= 120
+
+
+def test_a_refusal_by_the_kept_reserve_is_told_when_it_shrinks() -> None:
+    # M tier at share 0.8: 120 a minute, 30 of them fast's at its start; non-fast lanes took their 90
+    free = rules.borrow_free_ms("default", 120, 0.25, 1.0, taken=90, batch_taken=0, start_ms=T0)
+    assert free == T0 + 2000  # 1/30 of the minute later the kept part is 29: one more may go
+    kept = rules.kept_fraction(MINUTE, T0 + 2000, False)
+    assert rules.admits("default", rules.window_caps(150, 0.8, 0.25, 1.0, kept), 90, 0)
+    kept = rules.kept_fraction(MINUTE, T0 + 1999, False)
+    assert not rules.admits("default", rules.window_caps(150, 0.8, 0.25, 1.0, kept), 90, 0)
+    # 110 taken (fast's too): the 111th is lent once the kept part is down to 9 of 30, 7/10 through the minute
+    assert rules.borrow_free_ms("default", 120, 0.25, 1.0, 110, 0, T0) == T0 + 42_000
+    # a full window, the fast lane, or nothing kept: only the window's end
+    assert rules.borrow_free_ms("default", 120, 0.25, 1.0, 120, 0, T0) is None
+    assert rules.borrow_free_ms("fast", 120, 0.25, 1.0, 119, 0, T0) is None
+    assert rules.borrow_free_ms("batch", 120, 0.0, 1.0, 100, 100, T0) is None
+    # the batch lane under a ceiling of half: its own cap grows with the lent part too
+    assert rules.borrow_free_ms("batch", 120, 0.25, 0.5, 45, 45, T0) == T0 + math.ceil((1 - 28 / 30) * MINUTE)
 
 
 def test_share_grows_from_the_floor_to_the_ceiling() -> None:
