@@ -8,6 +8,7 @@ Lanes: ``fast`` (consent, new customers, scarce stock, cancellations), ``default
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from celery import Celery, signals
@@ -17,11 +18,20 @@ from config.lanes import LANES
 from config.mapping import MappingError, get_mapping
 from config.redis import broker_key_prefix
 from config.settings import Settings, get_settings
-from config.task_names import DAILY_PROFILE_BATCH, EXPIRE_STOCK_SCANS, FLUSH_ORDER_BULK, FLUSH_STOCK
+from config.task_names import (
+    CHECK_FRESHNESS,
+    DAILY_PROFILE_BATCH,
+    EXPIRE_STOCK_SCANS,
+    FLUSH_ORDER_BULK,
+    FLUSH_STOCK,
+)
 
 # Imported by every worker (by name: config/ never imports tasks/ itself).
 TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock",
-                "tasks.stock_scans")
+                "tasks.stock_scans", "tasks.monitoring")
+# the header every published message carries: when it was published, so the age of a lane's oldest waiting
+# message can be read from the broker's list (state/queue_ages.py; a state/ module cannot import this one)
+SENT_HEADER = "bcsync_sent"
 
 
 
@@ -105,6 +115,12 @@ def make_app(settings: Settings | None = None) -> Celery:
                 "schedule": min(10.0, max(1.0, settings.stock_complete_seconds / 10)),
                 "options": {"queue": "fast"},
             },
+            # freshness and lag against their thresholds: exceptions, Sentry, `bcsync status` (delivery/freshness.py)
+            "check-freshness": {
+                "task": CHECK_FRESHNESS,
+                "schedule": settings.freshness_check_seconds,
+                "options": {"queue": "fast"},
+            },
             "daily-profile-batch": {
                 "task": DAILY_PROFILE_BATCH,
                 "schedule": 3600.0,
@@ -113,6 +129,13 @@ def make_app(settings: Settings | None = None) -> Celery:
         },
     )
     return celery_app
+
+
+@signals.before_task_publish.connect
+def _stamp_sent_time(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Every message says when it was published (Celery sends the headers dict it hands this signal)."""
+    if headers is not None:
+        headers.setdefault(SENT_HEADER, round(time.time(), 3))
 
 
 @signals.worker_init.connect

@@ -306,6 +306,58 @@ _TYPES: tuple[ExceptionType, ...] = (
         "`bcsync reconcile catalog --repair` writes it again (batch lane, marked `repair`); if it was deleted in "
         "Klaviyo on purpose, discontinue it in Blue Cherry.",
     ),
+    ExceptionType(
+        "watermark_stale", "operations",
+        "Freshness: a resource's watermark (newest Blue Cherry change handed on) is older than its threshold.",
+        "The poller's watermark of the resource (record key: the resource) is older than "
+        "`BCSYNC_WATERMARK_MAX_AGE_SECONDS` (or the resource's own in `BCSYNC_WATERMARK_MAX_AGE_BY_RESOURCE`): no "
+        "newer change has been handed on. Raised once per crossing (one Sentry message); resolved by itself once the "
+        "watermark is young again for `BCSYNC_FRESHNESS_CLEAR_AFTER_SECONDS`.",
+        "`bcsync health poller` and `bcsync status` (poller read errors): start the poller or fix its reads. If "
+        "the resource simply has not changed in Blue Cherry for that long, raise its threshold.",
+    ),
+    ExceptionType(
+        "poller_read_stale", "operations",
+        "Freshness: the poller has not read a resource successfully for longer than its interval plus the bound.",
+        "The last successful read of the resource (record key) is older than its poll interval plus "
+        "`BCSYNC_POLLER_READ_MAX_DELAY_SECONDS`: the poller is stopped, waits for a lock nobody renews, or every "
+        "read fails. Raised once per crossing; resolved by itself once a read succeeds again.",
+        "`bcsync health poller`; start `bcsync poller`, or fix what its log and `bcsync status` (poller read "
+        "errors) say.",
+    ),
+    ExceptionType(
+        "lane_lagging", "operations",
+        "Freshness: the oldest message waiting on a lane is older than the lane's threshold.",
+        "The oldest message on the lane (record key: the lane), or in its taking list, has waited longer than "
+        "`BCSYNC_QUEUE_AGE_MAX_<LANE>_SECONDS`: the lane's workers are down, stuck or too few for the load. "
+        "Raised once per crossing; resolved by itself once the lane catches up.",
+        "`bcsync health worker --lane LANE`; start or scale the lane's workers (`bcsync worker --lane LANE`).",
+    ),
+    ExceptionType(
+        "delayed_overdue", "operations",
+        "Freshness: a delayed retry of a lane is past its due time and not back on its lane.",
+        "The delayed-retry schedule holds an entry of the lane (record key) past its due time by more than "
+        "`BCSYNC_DELAYED_OVERDUE_MAX_SECONDS`: no worker's drainer publishes it (every worker runs one), or "
+        "publishing fails. Raised once per crossing; resolved by itself once the schedule is drained.",
+        "Check that workers run (`bcsync health worker`) and their logs for `drainer step drain failed`.",
+    ),
+    ExceptionType(
+        "klaviyo_throttled", "operations",
+        "Freshness: Klaviyo answered one endpoint with more 429s than the threshold in the window.",
+        "Klaviyo answered the endpoint (record key) with more than `BCSYNC_KLAVIYO_429_MAX` 429s within "
+        "`BCSYNC_KLAVIYO_429_WINDOW_SECONDS`: another integration uses the account's quota, or the fleet's share is "
+        "set above what the account leaves it. The work waits and is not lost. Resolved by itself once it stops.",
+        "Find the other integration using the account, or lower `BCSYNC_RATE_SHARE_MAX` / `BCSYNC_RATE_SHARE`.",
+    ),
+    ExceptionType(
+        "budget_exhausted", "operations",
+        "Freshness: the fleet used nearly all of its share of an endpoint's steady limit this minute.",
+        "The endpoint's (record key) requests this minute passed `BCSYNC_BUDGET_USE_MAX` of the fleet's share of "
+        "Klaviyo's steady limit: its work waits for budget. Expected during a backfill on batch endpoints; on an "
+        "endpoint the fast lane uses, fast work may be late. Resolved by itself once use falls back.",
+        "If it lasts on a fast-lane endpoint: pause the backfill or raise `BCSYNC_RATE_SHARE_MAX`; `bcsync status` "
+        "and the metrics endpoint show the use per endpoint.",
+    ),
 )
 
 EXCEPTION_TYPES: dict[str, ExceptionType] = {t.name: t for t in _TYPES}

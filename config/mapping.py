@@ -532,6 +532,12 @@ class ExceptionOwners(Strict):
     recon_aggregate_mismatch: Owner = "operations"
     recon_stock_mismatch: Owner = "operations"
     recon_catalog_missing: Owner = "ecommerce"
+    watermark_stale: Owner = "operations"
+    poller_read_stale: Owner = "operations"
+    lane_lagging: Owner = "operations"
+    delayed_overdue: Owner = "operations"
+    klaviyo_throttled: Owner = "operations"
+    budget_exhausted: Owner = "operations"
     default: Owner = "operations"
 
     def owner_of(self, exception_type: str) -> Owner:

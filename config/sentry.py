@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable, Collection, Mapping
 from functools import partial
 from importlib import metadata
@@ -186,4 +187,20 @@ def init_sentry(settings: Settings) -> bool:
     import sentry_sdk  # noqa: PLC0415  the SDK loads only when a DSN is set (~0.3 s)
 
     sentry_sdk.init(**sentry_options(settings))
+    return True
+
+
+def report_message(message: str, *, level: str = "warning", tags: Mapping[str, str] | None = None,
+                   fingerprint: Collection[str] = ()) -> bool:
+    """Send `message` to Sentry (scrubbed like every event) when this process started the SDK; ``True`` when
+    it was handed to the SDK. Callers decide how often: the freshness check once per crossing."""
+    sdk = sys.modules.get("sentry_sdk")  # loaded by init_sentry only: no DSN, no SDK, nothing to send
+    if sdk is None or not sdk.get_client().is_active():
+        return False
+    with sdk.new_scope() as scope:
+        for key, value in (tags or {}).items():
+            scope.set_tag(key, value)
+        if fingerprint:
+            scope.fingerprint = list(fingerprint)
+        sdk.capture_message(message, level=level)
     return True

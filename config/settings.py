@@ -187,6 +187,53 @@ class Settings(BaseSettings):
         "customers or recent changes (an opt-out in flight when the state was lost) and go fast.",
     )
 
+    # --- Freshness and lag (delivery/freshness.py; 0 turns a check off) ------------------------------
+    freshness_check_seconds: float = Field(
+        15.0, gt=0, description="How often beat's freshness check (on the fast lane) compares the fleet's ages, "
+        "429s and budget use with the thresholds below.",
+    )
+    freshness_clear_after_seconds: float = Field(
+        60.0, ge=0, description="A crossed threshold clears (its exception resolved) once its value has stayed back "
+        "under it this long, so a value that hovers around its threshold raises one exception and one Sentry "
+        "message, not one per check.",
+    )
+    watermark_max_age_seconds: float = Field(
+        21600.0, ge=0, description="A resource's watermark (the newest Blue Cherry change handed on) older than this "
+        "raises watermark_stale: the poller stopped, its reads fail, or the resource has not changed in Blue Cherry "
+        "for that long (raise it for resources that change rarely, BCSYNC_WATERMARK_MAX_AGE_BY_RESOURCE).",
+    )
+    watermark_max_age_by_resource: dict[str, float] = Field(
+        {}, description="Per-resource watermark age thresholds over watermark_max_age_seconds, "
+        'as JSON, e.g. {"style": 604800, "location": 0} (0: not checked).',
+    )
+    poller_read_max_delay_seconds: float = Field(
+        300.0, ge=0, description="A resource whose last successful read is older than its poll interval plus this "
+        "raises poller_read_stale: the poller is stopped, holds no lock, or its reads of the resource fail.",
+    )
+    queue_age_max_fast_seconds: float = Field(
+        60.0, ge=0, description="The oldest message waiting on the fast lane (or in its taking list) older than "
+        "this raises lane_lagging: the fast workers are down or cannot keep up.",
+    )
+    queue_age_max_default_seconds: float = Field(
+        600.0, ge=0, description="As queue_age_max_fast_seconds, for the default lane.")
+    queue_age_max_batch_seconds: float = Field(
+        3600.0, ge=0, description="As queue_age_max_fast_seconds, for the batch lane (a backfill queues a lot).")
+    delayed_overdue_max_seconds: float = Field(
+        120.0, ge=0, description="A delayed retry still not back on its lane this long after it was due raises "
+        "delayed_overdue: no worker's drainer runs (every worker drains the schedule).",
+    )
+    klaviyo_429_max: int = Field(
+        20, ge=0, description="More 429s than this from one Klaviyo endpoint within klaviyo_429_window_seconds "
+        "raises klaviyo_throttled: another integration uses the account's quota, or the share is set too high.",
+    )
+    klaviyo_429_window_seconds: int = Field(
+        300, ge=60, description="The window klaviyo_429_max counts 429s in (whole minutes).")
+    budget_use_max: float = Field(
+        0.95, ge=0, description="An endpoint whose requests this minute passed this part of the fleet's share of "
+        "Klaviyo's steady limit raises budget_exhausted: its work waits for budget (a backfill does this on "
+        "purpose; sustained on a fast-lane endpoint, raise the share or slow the batch lane).",
+    )
+
     # --- Monitoring -----------------------------------------------------------------------------
     sentry_dsn: SecretStr = SecretStr("")
     sentry_environment: str = "production"
@@ -195,6 +242,11 @@ class Settings(BaseSettings):
     flower_address: str = Field(
         "127.0.0.1", description="Address Flower listens on: loopback unless set (0.0.0.0 inside a container whose "
         "port is published on the host's loopback, or behind a TLS reverse proxy).",
+    )
+    metrics_port: int = Field(9808, description="Port of the Prometheus endpoint (`bcsync metrics`, `bcsync run`).")
+    metrics_address: str = Field(
+        "127.0.0.1", description="Address the Prometheus endpoint listens on: loopback unless set (0.0.0.0 inside "
+        "a container whose port only the scraper reaches).",
     )
     flower_user: str = "admin"
     flower_password: SecretStr = Field(

@@ -77,6 +77,7 @@ def _reschedule(rt: Runtime, env: Envelope, delay: float) -> None:
 
 def _dead_letter(rt: Runtime, env: Envelope, ops: list[dict[str, Any]], reason: str) -> None:
     entry = rt.dead_letters.add(deliver_task(env.kind), env.lane, env.kind, ops, env.attempts, reason)
+    rt.stores.lane_stats.outcome(env.lane, env.kind, "dead_lettered", len(ops))
     # in an operator's hands now: a later change of the same record may be submitted again
     rt.stores.inflight.release(env.id, _keys(ops))
     _release_consent_claims(rt, env.kind, ops)
@@ -187,6 +188,17 @@ HANDLERS: dict[Action, Handler] = {
     Action.DEAD_LETTER: _dead_letter_refused,
     Action.RETRY_UNEXPECTED: _retry_unexpected,
 }
+# what the metrics endpoint calls each action's outcome (`bcsync_deliveries_total{outcome=...}`, per operation)
+OUTCOME_OF: dict[Action, str] = {
+    Action.REFUSED_LOCALLY: "refused_locally",
+    Action.WAIT_FOR_BUDGET: "budget_wait",
+    Action.PARK: "parked",
+    Action.WAIT_AFTER_429: "throttled",
+    Action.RETRY: "failed_transient",
+    Action.RESOLVE_DUPLICATE: "duplicate_profile",
+    Action.DEAD_LETTER: "refused",
+    Action.RETRY_UNEXPECTED: "failed_unexpected",
+}
 
 
 # --- the engine -------------------------------------------------------------------------------------
@@ -250,6 +262,7 @@ def _names_a_gone_profile(exc: Exception, ops: list[Operation]) -> bool:
 def _act_on(rt: Runtime, env: Envelope, ops: list[Operation], exc: Exception) -> None:
     action = action_for(exc)
     assert action is not None  # every Exception matches the table's last row
+    rt.stores.lane_stats.outcome(env.lane, env.kind, OUTCOME_OF[action], len(ops))
     HANDLERS[action](rt, env, ops, exc)
 
 
@@ -419,6 +432,8 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
             log.warning("%d subscribe(s) crossed a newer unsubscribe: unsubscribing again", len(again))
             submit(again)
     rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created)
+    rt.stores.lane_stats.outcome(env.lane, env.kind, "delivered", len(result.delivered))
+    rt.stores.lane_stats.outcome(env.lane, env.kind, "skipped", len(result.skipped))
     for op, err in result.rejected:
         reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
         _dead_letter(rt, env.with_attempt(klaviyo_attempt(err)), [op.model_dump(mode="json")], reason)

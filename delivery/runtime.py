@@ -17,6 +17,7 @@ from state.delayed import DelayedSchedule
 from state.exceptions import ExceptionRegister
 from state.factory import Stores, reset_stores, stores
 from state.ledger import Ledger
+from state.throttles import ThrottleCounts
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Runtime:
                 limiter=self.limiter, lane=lane, timeout=s.klaviyo_timeout_seconds,
                 max_connections=s.klaviyo_max_connections, max_inline_wait=s.max_inline_wait_seconds,
                 park_after=s.throttle_park_seconds,
+                on_throttle=ThrottleCounts(self.redis, s.key_prefix).record,
             )
         return self.clients[lane]
 

@@ -116,6 +116,32 @@ class DelayedSchedule:
     def pending(self) -> int:
         return int(self.client.zcard(self.due_key)) + int(self.client.zcard(self.inflight_key))
 
+    def counts(self) -> dict[str, int]:
+        """Entries waiting for their due time ("due") and claimed by a drainer, being published ("claimed")."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(self.due_key)
+        pipe.zcard(self.inflight_key)
+        due, claimed = pipe.execute()
+        return {"due": int(due), "claimed": int(claimed)}
+
+    def overdue(self, now: float, limit: int = 1000) -> dict[str, float]:
+        """Lane -> seconds its most overdue entry is past its due time, over the `limit` most overdue entries
+        (a lane with none there is as good as on time). A drainer runs in every worker: an entry long overdue
+        means none runs, or publishing fails."""
+        first = self.client.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit, withscores=True)
+        if not first:
+            return {}
+        bodies = self.client.hmget(self.payload_key, [entry_id for entry_id, _ in first])
+        out: dict[str, float] = {}
+        for (_, due), raw in zip(first, bodies, strict=True):
+            try:
+                lane = str(json.loads(raw)["queue"]) if raw else "?"
+            except (ValueError, KeyError, TypeError):
+                lane = "?"
+            if lane not in out:  # ordered by due time: the first of a lane is its most overdue
+                out[lane] = round(max(0.0, now - float(due)), 3)
+        return out
+
     def next_due(self) -> float | None:
         first = self.client.zrange(self.due_key, 0, 0, withscores=True)
         return float(first[0][1]) if first else None

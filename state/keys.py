@@ -39,6 +39,10 @@ class RedisKeys:
         return self._key("dlq-sweep")  # the retention sweep's once-per-interval gate (expires by itself)
 
     @property
+    def console_audit(self) -> str:
+        return self._key("console", "audit")  # every change made in `bcsync console` (state/console_audit.py)
+
+    @property
     def delayed_due(self) -> str:
         return self._key("delayed", "due")
 
@@ -56,6 +60,24 @@ class RedisKeys:
 
     def latencies(self, lane: str) -> str:
         return self._key("stats", "latency", lane)
+
+    @property
+    def delivery_outcomes(self) -> str:
+        return self._key("stats", "outcomes")  # hash "lane|kind|outcome" -> operations (state/lane_stats.py)
+
+    def latency_histogram(self, lane: str) -> str:
+        return self._key("stats", "latency-hist", lane)  # hash bucket upper bound | sum | count -> value
+
+    @property
+    def throttled_counts(self) -> str:
+        return self._key("stats", "throttled")  # hash endpoint -> Klaviyo 429s ever (state/throttles.py)
+
+    def throttled_minute(self, minute: int) -> str:
+        return self._key("stats", "throttled", str(minute))  # hash endpoint -> 429s in that epoch minute
+
+    @property
+    def freshness_crossings(self) -> str:
+        return self._key("freshness", "crossed")  # hash "check|subject" -> JSON crossing (state/freshness.py)
 
     def task_run(self, message_id: str) -> str:
         return self._key("task-run", message_id)
@@ -168,6 +190,15 @@ class RedisKeys:
     @property
     def backfill_bulk_buffer(self) -> str:
         return self._key("backfill", "orders", "bulk")
+
+    @property
+    def orders_closing(self) -> str:
+        # sorted set: closed or cancelled order number -> when its documents are released (state.orders)
+        return self._key("orders", "closing")
+
+    def orders_released(self, bucket: int) -> str:
+        # hash per bucket: released order number -> its profile key, where its facts are (state.orders)
+        return self._key("order-released", str(bucket))
 
     def order_facts(self, profile_key: str) -> str:
         # one hash per profile (order number -> facts), no expiry: outside `orders:`, whose keys expire

@@ -1,24 +1,33 @@
-"""Per-lane delivery counters and recent latencies (message created -> Klaviyo answered), for
-`bcsync status` and the demo: the fast lane should be seen ahead of the batch lane."""
+"""Per-lane delivery counters and latencies (message created -> Klaviyo answered), for `bcsync status`, the demo
+and the Prometheus endpoint (workers/metrics.py): the fast lane should be seen ahead of the batch lane.
+
+Everything lives in Redis so one metrics process reports the whole fleet: rows delivered per lane, operations per
+lane, kind and outcome (delivered, skipped by the ledger, dead-lettered, waited for budget, ...), the latest
+`KEEP` latencies per lane (status's percentiles) and a cumulative latency histogram per lane (`BUCKETS`)."""
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import redis
 
 from state.keys import RedisKeys
 
 KEEP = 200  # latest latencies kept per lane
+# upper bounds (seconds) of the latency histogram: sub-second for the fast lane, up to an hour for the batch lane
+BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
 class LaneStats:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
         keys = RedisKeys(key_prefix)
+        self.keys = keys
         self.counts = keys.delivered_counts
         self.latency_prefix = keys.latencies("")
+        self.outcomes_key = keys.delivery_outcomes
 
     def delivered(self, lane: str, rows: int, created: float | None) -> None:
         if rows <= 0:
@@ -26,9 +35,39 @@ class LaneStats:
         pipe = self.client.pipeline(transaction=False)
         pipe.hincrby(self.counts, lane, rows)
         if created:
-            pipe.lpush(self.latency_prefix + lane, round(max(0.0, time.time() - created), 3))
+            latency = round(max(0.0, time.time() - created), 3)
+            pipe.lpush(self.latency_prefix + lane, latency)
             pipe.ltrim(self.latency_prefix + lane, 0, KEEP - 1)
+            histogram = self.keys.latency_histogram(lane)
+            bucket = next((b for b in BUCKETS if latency <= b), math.inf)
+            pipe.hincrby(histogram, _bound(bucket), 1)  # per bucket; the scrape makes them cumulative
+            pipe.hincrbyfloat(histogram, "sum", latency)
+            pipe.hincrby(histogram, "count", 1)
         pipe.execute()
+
+    def outcome(self, lane: str, kind: str, outcome: str, operations: int, client: Any = None) -> None:
+        """Count `operations` of `kind` on `lane` that ended one attempt as `outcome`."""
+        if operations > 0:
+            (client or self.client).hincrby(self.outcomes_key, f"{lane}|{kind}|{outcome}", operations)
+
+    def outcomes(self) -> dict[tuple[str, str, str], int]:
+        """(lane, kind, outcome) -> operations, since the fleet's Redis was new."""
+        out: dict[tuple[str, str, str], int] = {}
+        for field, value in self.client.hgetall(self.outcomes_key).items():
+            parts = str(field).split("|")
+            if len(parts) == 3:
+                out[(parts[0], parts[1], parts[2])] = int(value)
+        return out
+
+    def histogram(self, lane: str) -> tuple[list[tuple[str, float]], float]:
+        """The lane's cumulative latency buckets [(upper bound, count)...,("+Inf", count)] and sum of seconds."""
+        raw = self.client.hgetall(self.keys.latency_histogram(lane))
+        running = 0.0
+        buckets: list[tuple[str, float]] = []
+        for bound in (*BUCKETS, math.inf):
+            running += float(raw.get(_bound(bound), 0))
+            buckets.append((_bound(bound), running))
+        return buckets, float(raw.get("sum", 0.0))
 
     def summary(self, lanes: tuple[str, ...]) -> dict[str, dict[str, float | int | None]]:
         counts = self.client.hgetall(self.counts)
@@ -41,6 +80,10 @@ class LaneStats:
                 "p95_seconds": _nearest_rank(values, 0.95),
             }
         return out
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if math.isinf(value) else repr(float(value))
 
 
 def _nearest_rank(ordered: list[float], q: float) -> float | None:

@@ -86,11 +86,25 @@ def flower(
 
 
 @app.command()
+def metrics(
+    port: Annotated[int | None, typer.Option(help="default BCSYNC_METRICS_PORT (9808)")] = None,
+    address: Annotated[str | None, typer.Option(help="listen address; default BCSYNC_METRICS_ADDRESS (127.0.0.1)")]
+    = None,
+) -> None:
+    """A Prometheus endpoint for the whole fleet (/metrics), read from Redis at each scrape: deliveries, queues,
+    delayed retries, dead letters, exceptions, freshness, latency histograms, the limiter's budget use."""
+    from workers.metrics import metrics_address, serve  # noqa: PLC0415  per command: only it serves metrics
+
+    serve(*metrics_address(address, port))
+
+
+@app.command()
 def run(
     poller: Annotated[bool, typer.Option(help="start the poller too")] = True,
     with_flower: Annotated[bool, typer.Option("--flower/--no-flower")] = True,
+    with_metrics: Annotated[bool, typer.Option("--metrics/--no-metrics", help="the Prometheus endpoint")] = True,
 ) -> None:
-    """The whole fleet on this machine: three lanes, beat, poller and Flower, supervised."""
+    """The whole fleet on this machine: three lanes, beat, poller, Flower and the metrics endpoint, supervised."""
     from workers.fleet import Supervisor, fleet_children  # noqa: PLC0415  per command: only `bcsync run` supervises
     from workers.flower import refusal  # noqa: PLC0415
 
@@ -100,7 +114,7 @@ def run(
         typer.echo(f"{refused}; or run with --no-flower", err=True)
         raise typer.Exit(2)
 
-    Supervisor(fleet_children(with_poller=poller, with_flower=with_flower)).run()
+    Supervisor(fleet_children(with_poller=poller, with_flower=with_flower, with_metrics=with_metrics)).run()
 
 
 @app.command()

@@ -12,6 +12,7 @@ from rich.console import Console
 from config.lanes import LANES
 from config.settings import get_settings
 from connectors.klaviyo.limiter import FleetRateLimiter
+from delivery.freshness import CHECKS, Reading, open_crossings, readings
 from state.beat import BeatHeartbeat
 from state.buffers import buffer_ages
 from state.factory import stores
@@ -38,7 +39,12 @@ def collect_status() -> dict[str, Any]:
     parked = {ep: {"until": park.until, "reason": park.reason} for ep, park in limiter.parked_endpoints().items()}
     beat_tick = BeatHeartbeat(client, s.key_prefix).last_tick()
     exceptions = stores().exceptions.list(limit=10**9)  # one read of the register for both views below
+    fresh = readings(stores(), now, limiter)
     return {
+        # per resource, lane and endpoint: the freshness checks' values and thresholds (delivery/freshness.py),
+        # and the crossings not cleared yet (each an open exception)
+        "freshness": [r.as_json() for r in fresh],
+        "freshness_crossed": open_crossings(stores()),
         "queues": queues,
         # taken by a worker, not yet acknowledged; "orphaned": no live worker vouched for them lately (their
         # worker died), back on the lane within the visibility timeout + the redelivery check
@@ -105,6 +111,25 @@ def mapping_problem_line(problem: Mapping[str, Any]) -> str:
             + (f", e.g. {examples}" if examples else "") + f" (bcsync exceptions --type {problem['type']})")
 
 
+def freshness_lines(fresh: list[Mapping[str, Any]], crossed: list[Mapping[str, Any]]) -> list[str]:
+    """One line per check with each subject's value (`!` marks a value over its threshold), then the crossings."""
+    lines = []
+    for check, (_, unit, what) in CHECKS.items():
+        values = [Reading(r["check"], r["subject"], r["value"], r["threshold"]) for r in fresh if r["check"] == check]
+        shown = [f"{r.subject} {'-' if r.value is None else _short(r.value)}{'!' if r.over else ''}" for r in values
+                 if r.value is not None or check in ("watermark_age", "read_age")]
+        if shown:
+            lines.append(f"freshness, {what} ({unit}): {', '.join(shown)}")
+    over = [f"{c['type']} {c['subject']} since {short_time(c['since'])} UTC ({_short(c['value'])} > "
+            f"{_short(c['threshold'])})" + (" clearing" if c.get("below_since") else "") for c in crossed]
+    lines.append(f"freshness thresholds crossed: {'; '.join(over) or 'none'}")
+    return lines
+
+
+def _short(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.0f}"
+
+
 def poller_lines(poller: Mapping[str, Mapping[str, Any]], held_after: int) -> list[str]:
     """The poller's read errors, its invalid records of the last cycle and its watermarks held back too long."""
     failing = {name: f"{h['error_kind']} since {short_time(h['failing_since'])} UTC, {h['failures']} cycle(s): "
@@ -164,6 +189,8 @@ def show_status(as_json: bool) -> None:
     console.print(f"open exceptions (owner/type): {_listing(data['exceptions'])}")
     for problem in data["mapping_problems"]:
         console.print(mapping_problem_line(problem), markup=False)
+    for line in freshness_lines(data["freshness"], data["freshness_crossed"]):
+        console.print(line, markup=False)
     for line in poller_lines(data["poller"], data["watermark_held_cycles"]):
         console.print(line, markup=False)
     mem = data["redis_memory"]

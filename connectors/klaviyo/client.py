@@ -9,9 +9,10 @@ through its delayed-retry schedule, so a worker slot is never held by a long bac
 from __future__ import annotations
 
 import json as _json
+import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -34,6 +35,8 @@ from connectors.klaviyo.errors import (
     rows_from_pointers,
 )
 from connectors.klaviyo.limiter import FleetRateLimiter
+
+log = logging.getLogger(__name__)
 
 JSON_API = "application/vnd.api+json"
 DEFAULT_THROTTLE_SECONDS = 1.0  # a 429 without a usable Retry-After
@@ -107,8 +110,10 @@ class KlaviyoClient:
         max_inline_wait: float = 1.5,
         park_after: float = 900,
         transport: httpx.BaseTransport | None = None,
+        on_throttle: Callable[[str], None] | None = None,
     ) -> None:
         self.limiter = limiter
+        self.on_throttle = on_throttle  # told the endpoint of every 429 (the fleet counts them in Redis)
         self.lane = lane
         self.max_inline_wait = max_inline_wait
         self.park_after = park_after
@@ -196,6 +201,11 @@ class KlaviyoClient:
         codes = ",".join(item.code for item in errors if item.code) or "-"
         message = f"{key}: HTTP {status} ({codes})"
         if status == 429:
+            if self.on_throttle is not None:
+                try:
+                    self.on_throttle(key)
+                except Exception:  # noqa: BLE001  counting is for monitoring: it must never change the outcome
+                    log.warning("could not count a 429 of %s", key, exc_info=True)
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             pause = retry_after if retry_after is not None else DEFAULT_THROTTLE_SECONDS
             if self.limiter is not None:

@@ -38,4 +38,4 @@ def test_only_the_beat_ticks_are_left_to_their_next_tick():
     for module in TASK_MODULES:
         importlib.import_module(module)  # registers its tasks on the app, as a worker does
     plain = {name for name, t in app.tasks.items() if name.startswith("bcsync.") and not t.retry_through_schedule}
-    assert plain == {"bcsync.flush_stock", "bcsync.stock.expire_scans"}
+    assert plain == {"bcsync.flush_stock", "bcsync.stock.expire_scans", "bcsync.monitor.freshness"}

@@ -35,6 +35,7 @@ ADDED = {
     "bcsync.orders.resync": ["numbers", "lane", "backfill"],
     "bcsync.stock.release_scan": ["scan"],
     "bcsync.stock.expire_scans": [],
+    "bcsync.monitor.freshness": [],
 }
 
 # an envelope as the fleet published it before the move, e.g. held in the delayed schedule
