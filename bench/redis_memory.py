@@ -10,9 +10,14 @@ where the owning code does not exist yet:
 
   customer  fingerprint entry in ``<p>:fp:customers`` (12 field digests), 1 ledger entry (profile upsert,
             with Klaviyo's profile id) and its per-record ledger index
-  order     latest documents, ``<p>:order-docs:<order>`` hash (header / lines / shipments JSON, ~1.5 KB in
-            all), fingerprint entry (16 field digests), 5 ledger entries (Placed, Ordered Product x2,
-            Fulfilled, Updated) and the per-record ledger index
+  order     (the old layout, kept for comparison) latest documents, ``<p>:order-docs:<order>`` hash (~1.5 KB of
+            JSON), fingerprint entry (16 field digests), 5 ledger entries and the per-record ledger index
+  open      an open order as the fleet keeps it today, written by the order flow itself (``flows.orders
+            .sync_orders`` over ``state.orders.RedisOrderState``: documents, lifecycle state, computed events, facts),
+            its events recorded in the ledger as the delivery engine does, and the poller's fingerprints of its
+            documents (16 field digests each): a confirmed web order of 2 lines (one of 3 partly shipped)
+  closed    a closed order past its grace period: the same, shipped and invoiced in full, one in 5 with a credit
+            memo, then released (``flows.order_release.release_due``): its facts and its released-index entry stay
   sku       fingerprint entry in ``<p>:fp:skus`` (8 field digests), last delivered stock version in
             ``<p>:stock-delivered`` (version string)
   facts     an order's durable facts (``state.order_facts.OrderFactsStore``, kept as long as the customer, no
@@ -39,13 +44,20 @@ from decimal import Decimal
 
 import redis
 
+from config.mapping import Mapping
+from flows.order_release import release_due
+from flows.orders import OrderContext, sync_orders
+from state.exceptions import ExceptionRegister
 from state.fingerprints import FingerprintStore
 from state.ledger import Ledger
 from state.order_facts import OrderFactsStore
+from state.orders import RedisOrderState
 from sync.fingerprints import NAME_BYTES, VALUE_BYTES, StoredFingerprint
 from sync.ledger import LedgerEntry
+from sync.operations import Operation
 from sync.orders.facts import OrderFacts
 from sync.orders.status import OrderStatus
+from tests.support.orders import ErpOrder
 from tests.support.redis_server import PrivateRedis  # noqa: E402
 
 PREFIX = "bcsync"
@@ -131,6 +143,62 @@ def write_skus(client: redis.Redis, ids: range) -> None:
 
 
 ORDERS_PER_CUSTOMER = 3  # --orders-per-customer
+FLOW_PAGE = 200  # orders per `sync_orders` call, as a backfill page
+RESOURCES = (("order", "raw_order"), ("pick", "raw_picks"), ("invoice", "raw_invoices"), ("creditmemo", "raw_memos"))
+
+
+def erp_order(i: int, closed: bool, per_customer: int = ORDERS_PER_CUSTOMER) -> ErpOrder:
+    """Order `i` of the tenant: confirmed; closed ones shipped and invoiced in full (one in 5 with a credit memo),
+    open ones partly shipped one time in 3."""
+    mapping = MAPPING
+    erp = ErpOrder(mapping, number=f"{1000000 + i}", customer=f"C{1000000 + i // per_customer}",
+                   email=f"shopper{i // per_customer}@example.com")
+    erp.confirm()
+    if closed:
+        erp.ship(f"P{1000000 + i}")
+        erp.invoice(f"I{1000000 + i}")
+        if i % 5 == 0:
+            erp.credit(f"M{1000000 + i}", "30.00", {1: 1})
+        erp.close()
+    elif i % 3 == 0:
+        erp.ship(f"P{1000000 + i}", {1: 1})
+    return erp
+
+
+MAPPING = Mapping()
+
+
+def _listed(records: dict[str, object] | list[dict[str, object]]) -> list[dict[str, object]]:
+    return records if isinstance(records, list) else [records]
+
+
+def flow_writer(closed: bool, per_customer: int = ORDERS_PER_CUSTOMER) -> Callable[[redis.Redis, range], None]:
+    """Orders through the order flow, delivered into the ledger, fingerprinted as the poller does; closed ones then
+    released past their grace period."""
+    def write(client: redis.Redis, ids: range) -> None:
+        text = client  # measure() reads replies as text, as the fleet does
+        ledger = Ledger(text, PREFIX)
+
+        def delivered(ops: list[Operation]) -> None:
+            ledger.record([ledger_entry(op.key, op.record or "", "events" if op.kind == "event" else
+                                        "profile-import", 202) for op in ops])
+        state = RedisOrderState(text, PREFIX, MAPPING, grace_days=30)
+        ctx = OrderContext(text, PREFIX, MAPPING, state, ledger, ExceptionRegister(text, PREFIX, MAPPING.owners),
+                           delivered)
+        fingerprints = FingerprintStore(text, PREFIX)
+        for start in range(ids.start, ids.stop, FLOW_PAGE):
+            page = [erp_order(i, closed, per_customer) for i in range(start, min(start + FLOW_PAGE, ids.stop))]
+            for resource, method in RESOURCES:
+                records = [r for erp in page for r in _listed(getattr(erp, method)())]
+                state.put_documents(resource, records)
+                key = getattr(MAPPING.resources, resource).key
+                fingerprints.remember(resource, [(str(r[key]), stored_fingerprint(str(r[key]), 16))
+                                                 for r in records])
+            sync_orders([erp.number for erp in page], ctx)
+        if closed:
+            while release_due(ctx, now=time.time() + 31 * 86400, limit=2000):
+                pass
+    return write
 
 
 def order_facts(i: int, per_customer: int = ORDERS_PER_CUSTOMER) -> OrderFacts:
@@ -159,9 +227,10 @@ def facts_writer(per_customer: int) -> Callable[[redis.Redis, range], None]:
 
 
 KINDS: dict[str, Callable[[redis.Redis, range], None]] = {
-    "customers": write_customers, "orders": write_orders, "skus": write_skus,
-    "facts": facts_writer(ORDERS_PER_CUSTOMER),
+    "customers": write_customers, "open": flow_writer(False), "closed": flow_writer(True), "skus": write_skus,
+    "facts": facts_writer(ORDERS_PER_CUSTOMER), "orders": write_orders,
 }
+DEFAULT_KINDS = ("customers", "open", "closed", "skus")
 
 
 def chunks(ids: range) -> Iterator[range]:
@@ -199,7 +268,7 @@ def memory(client: redis.Redis) -> tuple[int, int]:
 def measure(kind: str, records: int) -> Measurement:
     server = PrivateRedis.start()
     try:
-        client = redis.Redis.from_url(server.url)
+        client = redis.Redis.from_url(server.url, decode_responses=True)
         used_before, rss_before = memory(client)
         started = time.perf_counter()
         KINDS[kind](client, range(records))
@@ -221,23 +290,34 @@ def table(results: list[Measurement], version: str) -> str:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for m in results:
-        rows.append(f"| {m.kind} | {m.keys / m.records:.2f} | {m.bytes_per_record:,.0f} | "
+        rows.append(f"| {LABELS.get(m.kind, m.kind)} | {m.keys / m.records:.2f} | {m.bytes_per_record:,.0f} | "
                     f"{m.mib_per_million:,.0f} | {m.rss_mib_per_million:,.0f} |")
     total = sum(m.mib_per_million for m in results)
     total_rss = sum(m.rss_mib_per_million for m in results)
-    names = " + ".join(f"1M {m.kind}" for m in results)
+    names = " + ".join(f"1M {LABELS.get(m.kind, m.kind)}" for m in results)
     rows.append(f"| **{names}** | | | **{total:,.0f}** | **{total_rss:,.0f}** |")
+    closed = next((m for m in results if m.kind == "closed"), None)
+    if closed is not None:
+        verdict = "within" if closed.used_bytes / closed.records * PER_MILLION <= 2**30 else "OVER"
+        rows += ["", f"Closed orders past their grace period: {closed.mib_per_million:,.0f} MiB per million "
+                 f"({verdict} the 1 GiB per million bound)."]
     return "\n".join(rows)
+
+
+LABELS = {"open": "open orders", "closed": "closed orders", "skus": "SKUs", "orders": "orders (old layout)"}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Redis memory per million customers, orders and SKUs.")
     parser.add_argument("--records", type=int, default=100_000, help="records written per kind (scaled)")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated: customers,orders,skus,facts")
+    parser.add_argument("--kinds", default=",".join(DEFAULT_KINDS),
+                        help=f"comma-separated, of: {','.join(KINDS)} (default {','.join(DEFAULT_KINDS)})")
     parser.add_argument("--orders-per-customer", type=int, default=ORDERS_PER_CUSTOMER,
                         help="orders per profile for the facts (one hash per profile)")
     args = parser.parse_args()
     KINDS["facts"] = facts_writer(max(1, args.orders_per_customer))
+    KINDS["open"] = flow_writer(False, max(1, args.orders_per_customer))
+    KINDS["closed"] = flow_writer(True, max(1, args.orders_per_customer))
     kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown or args.records <= 0:

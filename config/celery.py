@@ -24,6 +24,7 @@ from config.task_names import (
     EXPIRE_STOCK_SCANS,
     FLUSH_ORDER_BULK,
     FLUSH_STOCK,
+    RELEASE_ORDERS,
 )
 
 # Imported by every worker (by name: config/ never imports tasks/ itself).
@@ -104,6 +105,12 @@ def make_app(settings: Settings | None = None) -> Celery:
             "flush-stock": {"task": FLUSH_STOCK, "schedule": 1.0, "options": {"queue": "batch"}},
             # the order bulk buffers' tails past their age bound, should the flush each buffer schedules have
             # been lost with its process (flows/bulk_buffer.py)
+            # closed orders past their grace period keep only their durable facts (flows/order_release.py)
+            "release-orders": {
+                "task": RELEASE_ORDERS,
+                "schedule": 60.0,
+                "options": {"queue": "batch"},
+            },
             "flush-order-bulk": {
                 "task": FLUSH_ORDER_BULK,
                 "schedule": max(1.0, settings.bulk_max_wait_seconds),

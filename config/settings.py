@@ -166,10 +166,14 @@ class Settings(BaseSettings):
     )
     exception_ttl_days: int = 90
     fingerprint_ttl_days: int = 400
-    order_retention_days: float = Field(
-        400, gt=0, description="Days a closed or cancelled order's documents and lifecycle state are kept after its "
-        "last change (open orders are kept): how long the ERP may still change it. Its durable facts, from which the "
-        "customer's aggregates are computed, stay as long as the customer. Fractions allowed (tests use seconds).",
+    order_document_grace_days: float = Field(
+        30, gt=0, description="Days a closed or cancelled order keeps its full documents and lifecycle state after "
+        "its last change (open orders keep them): the grace period in which the ERP may still change it. Then only "
+        "its durable facts stay (as long as the customer): its aggregates, a credit memo read later and its audit "
+        "are computed from them (docs/order-lifecycle.md, \"Released orders\"). Fractions allowed.",
+    )
+    order_release_batch: int = Field(
+        500, ge=1, description="Orders released per run of the release sweep (bcsync.orders.release, every minute).",
     )
 
     # --- Poller ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ DAILY_PROFILE_BATCH = "bcsync.daily_profile_batch"
 DUPLICATE_PROFILE = "bcsync.customers.duplicate_profile"
 FLUSH_ORDER_BULK = "bcsync.orders.flush_bulk"
 RESYNC_ORDERS = "bcsync.orders.resync"  # orders another worker was computing, or whose refund ids must be read
+RELEASE_ORDERS = "bcsync.orders.release"  # beat: closed orders past their grace period keep only their facts
 FLUSH_STOCK = "bcsync.flush_stock"
 STOCK_RECORDS = "bcsync.stock_records"
 RELEASE_STOCK_SCAN = "bcsync.stock.release_scan"  # a closed stock scan: compute the SKUs it no longer holds
@@ -44,6 +45,6 @@ DELIVER_BY_KIND = tuple(deliver_task(kind) for kind in DELIVERY_KINDS)
 ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
-    GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, FLUSH_STOCK,
+    GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, RELEASE_ORDERS, FLUSH_STOCK,
     STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, CHECK_FRESHNESS,
 )

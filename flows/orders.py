@@ -35,7 +35,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -48,7 +47,9 @@ from delivery.publish import submit
 from delivery.runtime import runtime
 from flows.bulk_buffer import BulkBuffer
 from flows.order_locking import confirm_held, one_computation_per_order, resync_current
+from flows.order_reading import dated, parse_stored, record_problems
 from flows.order_refunds import KlaviyoRefunds, RecoverRefunds, with_refund_ids
+from flows.order_release import sync_released
 from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
 from state.ledger import Ledger
@@ -56,17 +57,15 @@ from state.order_facts import OrderFactsStore
 from state.orders import RedisOrderState
 from state.stock import StockState
 from sync.catalog.records import SkuKey
-from sync.changes import STAMP_FORMAT, ChangeEvent, is_change_version, version_stamp
-from sync.misfits import record_misfits
+from sync.changes import ChangeEvent
 from sync.operations import Operation
 from sync.orders.aggregates import facts_aggregates
 from sync.orders.desired import DeliveredView, DesiredResult, desired_operations, event_key
-from sync.orders.fallbacks import date_memos, fallbacks_in_use
+from sync.orders.fallbacks import fallbacks_in_use
 from sync.orders.lifecycle import is_confirmed, klaviyo_order_id, profile_key
-from sync.orders.problems import RecordProblem
-from sync.orders.records import OrderDocuments, OrderStatus, parse_order_documents
+from sync.orders.records import OrderDocuments, OrderStatus
 from sync.orders.refund_ids import decided_refunds
-from sync.orders.state import OrderSnapshot, StoredDocuments
+from sync.orders.state import OrderSnapshot
 
 log = logging.getLogger(__name__)
 Submit = Callable[[list[Operation]], Any]
@@ -140,47 +139,6 @@ def process_change(event: ChangeEvent, ctx: OrderContext) -> DesiredResult | Non
     return sync_order(number, ctx, lane="batch" if bulk else None)
 
 
-def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext, report: bool = True
-                 ) -> OrderDocuments | None:
-    """The order's parsed documents (None: its header was not read yet); problems go to the register (unless
-    `report` is off: a read for an operator tool)."""
-    if stored.order is None:
-        return None  # its documents wait in state until the order header is read
-    parsed = parse_order_documents(stored.order, ctx.mapping, stored.picks, stored.invoices,
-                                   stored.credit_memos)
-    if report:
-        record_problems(ctx, parsed.problems, number)
-    return _with_read_instant(parsed.documents, stored.order_version)
-
-
-def record_problems(ctx: OrderContext, problems: Iterable[RecordProblem], number: str) -> None:
-    """Each record's problem in the register, and once per value or field the mapping problem behind it (a status
-    the lifecycle does not name, a date no format reads: `sync.misfits`)."""
-    for problem in problems:
-        ctx.exceptions.record(problem.type, problem.record_key, str(problem),
-                              details={"field": problem.field, "order": number})
-    record_misfits(ctx.exceptions, [problem.misfit for problem in problems if problem.misfit is not None])
-
-
-def _with_read_instant(docs: OrderDocuments | None, version: str) -> OrderDocuments | None:
-    """The header's last_mod as the instant the poller placed it (a repeated hour's wall time resolved by the
-    read: docs/poller.md, "Versions"), so a cancellation at 01:10 EST is not timed before a confirmation at
-    01:40 EDT. Documents stored without a change version (a backfill) keep the earlier instant."""
-    if docs is None or not is_change_version(version):
-        return docs
-    instant = datetime.strptime(version_stamp(version), STAMP_FORMAT).replace(tzinfo=UTC)
-    return docs.model_copy(update={"order": docs.order.model_copy(update={"last_mod": instant})})
-
-
-def dated(docs: dict[str, OrderDocuments], ctx: OrderContext) -> dict[str, OrderDocuments]:
-    """The orders with their undated credit memos (a tenant without a memo date) dated from ERP data: the memo's
-    last_mod as first recorded in the order facts, else its last_mod now (`sync.orders.fallbacks`)."""
-    recorded = ctx.facts.memo_dates(docs, ctx.mapping)
-    if not recorded and not any(memo.date is None for d in docs.values() for memo in d.credit_memos):
-        return docs
-    return {number: date_memos(d, recorded.get(number, {})) for number, d in docs.items()}
-
-
 @dataclass
 class Planned:
     """One order's documents, the ledger's view of it and what it still needs."""
@@ -246,6 +204,9 @@ def sync_order(number: str, ctx: OrderContext, *, lane: Lane | None = None, back
     """Send what the order still needs; `lane` overrides every operation's lane (batch for bulk cycles)."""
     planned = sync_orders([number], ctx, lane=lane, backfill=backfill).get(number)
     if planned is None:
+        profile = ctx.state.released([number]).get(number)
+        if profile is not None and aggregates:  # a released order: its facts changed (a late credit memo)
+            refresh_profiles([profile], ctx, "batch" if lane == "batch" or backfill else "default")
         return None
     if planned.result.excluded is None:
         if not backfill:
@@ -263,12 +224,16 @@ def sync_orders(numbers: list[str], ctx: OrderContext, *, lane: Lane | None = No
     facts), then delivery in list order. No aggregates, no demand feed. Orders whose header was not
     read yet are left out of the answer."""
     numbers = list(dict.fromkeys(numbers))
+    # an order whose documents were released is computed from its durable facts (flows/order_release.py)
+    released = ctx.state.released(numbers)
+    numbers = [n for n in numbers if n not in released]
     snapshots = ctx.state.snapshots(numbers)
     docs = dated(
         {n: d for n in numbers if (d := parse_stored(n, snapshots[n].documents, ctx)) is not None}, ctx)
     pipe = ctx.redis.pipeline()
+    outgoing = [op.model_copy(update={"lane": lane}) if lane and op.lane != "fast" else op
+                for op in (sync_released(released, ctx, pipe, backfill=backfill) if released else [])]
     planned = plan_orders(docs, snapshots, ctx, pipe, backfill=backfill)
-    outgoing: list[Operation] = []
     for number in docs:
         plan = planned[number]
         result = plan.result
@@ -409,7 +374,10 @@ def audit_trail(number: str, ctx: OrderContext) -> dict[str, Any]:
     records |= {entry["record"] for entry in computed.values() if entry.get("record")}
     delivered = {e.key: e for r in sorted(records) for e in ctx.ledger.for_record(r)}
     docs = parse_stored(number, ctx.state.snapshots([number])[number].documents, ctx, report=False)
+    released = ctx.state.released([number]).get(number)
+    facts = next((f for f in ctx.facts.of_profile(released) if f.number == number), None) if released else None
     return {
+        "released": facts,  # its documents were released: what the fleet keeps of it (flows/order_release.py)
         "fallbacks": fallbacks_in_use(docs, ctx.mapping, ctx.facts.memo_dates({number: docs}, ctx.mapping).get(
             number)) if docs is not None else [],
         "versions": ctx.state.versions_seen(number),

@@ -108,7 +108,7 @@ class Stores:
     @cached_property
     def orders(self) -> RedisOrderState:
         s = self.settings
-        return RedisOrderState(self.redis, s.key_prefix, self.mapping, s.order_retention_days)
+        return RedisOrderState(self.redis, s.key_prefix, self.mapping, s.order_document_grace_days)
 
     @cached_property
     def stock(self) -> StockState:

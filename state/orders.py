@@ -11,16 +11,20 @@ Per order number (``<prefix>:orders:...``):
 - ``computed:<num>`` hash ledger key -> JSON of the event computed for it (first computation kept).
 A profile's orders are found through its durable facts (`state.order_facts`: one hash per profile).
 
-Retention: an order that is closed or cancelled (its stage per the mapping) expires with everything above
-after ``order_retention_days`` from its last change; open orders are kept. What the customer's aggregates need
-of it outlives this: its durable facts (`state.order_facts`) stay as long as the customer.
-A re-scan after lost state rebuilds all of it from the ERP (the desired-state design makes that safe).
+Release: an order that is closed or cancelled (its stage per the mapping) keeps all of the above for a grace period
+after its last change (``order_document_grace_days``: how long the ERP may still change it), listed in
+``orders:closing`` by when it is due; then `flows.order_release` releases it: its facts are written from its
+full documents, everything above goes, with its ledger entries and the poller's fingerprints of its documents, and
+``order-released:<bucket>`` keeps which profile's facts it is in. What the ERP says of it later is computed from
+those facts (`sync.orders.compacted`). Open orders are kept. A re-scan after lost state rebuilds all of it from
+the ERP (the desired-state design makes that safe).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,14 +51,17 @@ from sync.orders.state import (
 )
 from sync.orders.status import classify_status
 
+RELEASED_BUCKETS = 8192  # up to ~1M released orders, each bucket stays a listpack (<= 128 entries)
+
 
 class RedisOrderState:
     def __init__(self, client: redis.Redis, key_prefix: str, mapping: Mapping,
-                 retention_days: float = 400) -> None:
+                 grace_days: float = 30) -> None:
         self.client = client
         self.mapping = mapping
-        self.base = RedisKeys(key_prefix).orders
-        self.ttl = max(1, int(retention_days * 86400))
+        self.keys = RedisKeys(key_prefix)
+        self.base = self.keys.orders
+        self.grace = grace_days * 86400
         self.zone = ZoneInfo(mapping.tenant.timezone)
 
     # --- keys -------------------------------------------------------------------------------------
@@ -96,7 +103,7 @@ class RedisOrderState:
 
     def put_documents(self, resource: str, records: list[dict[str, Any]], version: str = "") -> list[str | None]:
         """`put_document` for many records of one resource in a few round trips (a backfill page): read
-        the stored stamps, write the newer versions, then apply the retention of every order touched.
+        the stored stamps, write the newer versions, then list the closed ones for release.
         Same outcome as putting them one by one in list order."""
         if resource not in ORDER_RESOURCES:
             raise ValueError(f"not an order document resource: {resource!r}")
@@ -141,8 +148,8 @@ class RedisOrderState:
         return numbers
 
     def _retain_many(self, headers: dict[str, dict[str, Any] | None]) -> None:
-        """Closed/cancelled orders expire after the retention; open ones are kept (persist). A None header
-        is read from the state (the order's stored header, if any)."""
+        """Closed/cancelled orders are due for release a grace period after this change; open ones are kept. A
+        None header is read from the state (the order's stored header, if any)."""
         missing = [number for number, header in headers.items() if header is None]
         if missing:
             pipe = self.client.pipeline(transaction=False)
@@ -151,16 +158,76 @@ class RedisOrderState:
             for number, docs in zip(missing, pipe.execute(), strict=True):
                 raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
                 headers[number] = json.loads(raw)["record"] if raw else None
+        due = time.time() + self.grace
         pipe = self.client.pipeline(transaction=False)
         for number, header in headers.items():
             code = field_text(normalised(header or {}, self.mapping.fields.order), self.mapping.fields.order.status)
-            final = classify_status(code, self.mapping.lifecycle) in FINAL_STAGES
+            if classify_status(code, self.mapping.lifecycle) in FINAL_STAGES:
+                pipe.zadd(self.keys.orders_closing, {number: due})
+            else:
+                pipe.zrem(self.keys.orders_closing, number)
             for key in self._order_keys(number):
-                if final:
-                    pipe.expire(key, self.ttl)
-                else:
-                    pipe.persist(key)
+                pipe.persist(key)  # a retention set by an earlier version: the release takes over
         pipe.execute()
+
+    # --- release (docs: module) -------------------------------------------------------------------
+    def due_for_release(self, now: float | None = None, limit: int = 500) -> list[str]:
+        """Closed or cancelled orders whose grace period has passed, the longest due first."""
+        now = time.time() if now is None else now
+        return [str(n) for n in self.client.zrangebyscore(self.keys.orders_closing, "-inf", now, 0, limit)]
+
+    def closing(self, numbers: list[str]) -> dict[str, float | None]:
+        """When each order is due for release (None: open, or not stored)."""
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.zscore(self.keys.orders_closing, number)
+        return dict(zip(numbers, pipe.execute(), strict=True))
+
+    @staticmethod
+    def released_bucket(number: str) -> int:
+        # small hashes, which Redis keeps as compact listpacks (past ~1M released orders, as plain hashes)
+        return zlib.crc32(number.encode()) % RELEASED_BUCKETS
+
+    def released(self, numbers: list[str]) -> dict[str, str]:
+        """The released orders among `numbers` -> the profile key their facts are stored under."""
+        if not numbers:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hget(self.keys.orders_released(self.released_bucket(number)), number)
+        return {n: str(p) for n, p in zip(numbers, pipe.execute(), strict=True) if p}
+
+    def mark_released(self, number: str, profile: str, pipe: Pipeline) -> None:
+        pipe.hset(self.keys.orders_released(self.released_bucket(number)), number, profile)
+
+    def forget_released(self, numbers: list[str], pipe: Pipeline) -> None:
+        for number in numbers:
+            pipe.hdel(self.keys.orders_released(self.released_bucket(number)), number)
+
+    def raw_documents(self, number: str) -> dict[str, dict[str, Any]]:
+        """The `doc:<num>` hash as stored: ``<resource>:<key>`` -> the raw record."""
+        return {k: json.loads(v)["record"] for k, v in self.client.hgetall(self._key("doc", number)).items()}
+
+    def drop_order(self, number: str, pipe: Pipeline) -> None:
+        """Queue the deletion of everything kept per order (documents, lifecycle state, audit trail, closing)."""
+        pipe.delete(*self._order_keys(number))
+        pipe.zrem(self.keys.orders_closing, number)
+
+    def release_reads(self, numbers: list[str]) -> dict[str, tuple[float | None, dict[str, str], dict[str, Any]]]:
+        """What releasing each order needs, one round trip: when it is due (None: not closing), its document hash
+        as stored, and its computed events (ledger key -> entry)."""
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.zscore(self.keys.orders_closing, number)
+            pipe.hgetall(self._key("doc", number))
+            pipe.hgetall(self._key("computed", number))
+        replies = pipe.execute()
+        return {n: (None if replies[3 * i] is None else float(replies[3 * i]), replies[3 * i + 1],
+                    {k: json.loads(v) for k, v in replies[3 * i + 2].items()})
+                for i, n in enumerate(numbers)}
+
+    def doc_key(self, number: str) -> str:
+        return self._key("doc", number)
 
     def documents(self, number: str) -> StoredDocuments:
         return stored_documents(self.client.hgetall(self._key("doc", number)))

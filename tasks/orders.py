@@ -6,8 +6,10 @@ import logging
 
 from config.celery import app
 from config.lanes import Lane
-from config.task_names import FLUSH_ORDER_BULK, RESYNC_ORDERS
+from config.task_names import FLUSH_ORDER_BULK, RELEASE_ORDERS, RESYNC_ORDERS
+from delivery.runtime import runtime
 from flows import orders
+from flows.order_release import release_due
 from state.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -28,3 +30,12 @@ def flush_bulk() -> None:
 @app.task(name=RESYNC_ORDERS, ignore_result=True, acks_late=True)
 def resync(numbers: list[str], lane: Lane | None = None, backfill: bool = False) -> None:
     orders.resync(numbers, orders.default_context(), lane=lane, backfill=backfill)
+
+
+@app.task(name=RELEASE_ORDERS, ignore_result=True, acks_late=True)
+def release() -> None:
+    """Beat, every minute: closed orders past their grace period keep only their facts (flows/order_release.py)."""
+    ctx = orders.default_context()
+    released = release_due(ctx, limit=runtime().settings.order_release_batch)
+    if released:
+        log.info("released %d closed order(s)", len(released))

@@ -79,6 +79,7 @@ def order_report(number: str) -> dict[str, Any]:
             if trail["pending"] else None
         ),
         "refund_pin": trail["refund_pin"],
+        "released": trail["released"].model_dump(mode="json") if trail["released"] else None,
         "dead_letters": dead,
         "exceptions": exceptions,
     }
@@ -96,7 +97,7 @@ def audit_order(
     if as_json:
         print(json.dumps(report, indent=2, default=str))
         return
-    if not report["versions_seen"] and not report["computed"] and not report["delivered"]:
+    if not report["versions_seen"] and not report["computed"] and not report["delivered"] and not report["released"]:
         console.print(f"[yellow]order {number}: the fleet has no trace of it (never seen, or expired)[/]")
         raise typer.Exit(1)
     _print_report(report, verbose)
@@ -175,6 +176,13 @@ def _print_revision(report: dict[str, Any], verbose: bool) -> None:
                       + (f": revision {pending['revision']} for {', '.join(pending['keys'])}" if verbose else ""))
     if report["refund_pin"]:
         console.print(f"Refunded Order under the order's own id: credit memo {report['refund_pin']}")
+    released = report.get("released")
+    if released:  # closed past its grace period: its documents and trail are gone, its durable facts stay
+        memos = ", ".join(f"{memo} {money(total)}" for memo, total in sorted(released["memos"].items())) or "none"
+        console.print(f"Released (closed past its grace period; only its facts are kept): {released['status']}, "
+                      f"placed {released['placed_at'] or '-'}, value {money(released['placed_value'])} less "
+                      f"{money(released['cancelled_value'])} cancelled, credit memos: {memos}; Refunded Order "
+                      f"under the order's own id: {released['refund_order_id_memo'] or '-'}")
 
 
 def _print_problems(report: dict[str, Any], verbose: bool) -> None:

@@ -378,3 +378,16 @@ def desired_operations(
         refund_ids=refund_ids,
         problems=tuple(problems),
     )
+
+
+def refund_operations(order_docs: OrderDocuments, delivered: DeliveredView, mapping: Mapping,
+                      profile: dict[str, str], *, backfill: bool = False) -> DesiredResult:
+    """Only the Refunded Order events of an order's credit memos still to send (`refunds` of `desired_operations`),
+    for an order whose other documents were released (`sync.orders.compacted`): its profile as recorded."""
+    events = _OrderEvents(order_docs, delivered, mapping, None, profile, backfill)
+    memo, refund_key, refund_ids = events.refunds()
+    problems = tuple(RecordProblem(f"creditmemo:{m.number}", mapping.fields.creditmemo.date,
+                                   "no date: the mapping has no memo date and the memo no last_mod; its refund waits")
+                     for m in order_docs.credit_memos if m.date is None)
+    return DesiredResult(operations=events.operations, refund_memo_with_order_id=memo, refund_key=refund_key,
+                         refund_ids=refund_ids, problems=problems)

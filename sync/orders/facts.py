@@ -18,7 +18,10 @@ What the facts hold, and why each:
   "Refund ids"). Decided when the order's refunds are computed and recorded before any is sent; stored facts
   never change a decision already recorded (`state.order_facts`), so facts rebuilt from the documents keep them;
 - ``memo_dates``: for a tenant without a memo date (`fields.creditmemo.date = ""`), each credit memo's date as
-  first recorded (its last_mod then: `sync.orders.fallbacks`); kept like the refund ids, the first one wins.
+  first recorded (its last_mod then: `sync.orders.fallbacks`); kept like the refund ids, the first one wins;
+- ``memos``: each credit memo's total (``refunded`` is their sum), and ``header``: the few header fields every
+  order event carries (`EventHeader`) - what a credit memo read after the order's documents were released
+  needs (`sync.orders.compacted`: its refund counted once, its Refunded Order like any other).
 An order outside the mapping's filters has no facts (`order_facts` returns None).
 """
 
@@ -46,6 +49,22 @@ def customer_profile_key(code: str) -> str:
     return f"external_id:{code}"
 
 
+class EventHeader(BaseModel):
+    """The order header fields every order event carries (`desired._OrderEvents.common`) and its currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    division: str = ""
+    season: str = ""
+    warehouse: str = ""
+    ord_type: str = ""
+    sales_channel: str = ""
+    currency: str = ""
+
+
+_HEADER = tuple(EventHeader.model_fields)
+
+
 class OrderFacts(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -61,6 +80,8 @@ class OrderFacts(BaseModel):
     refund_order_id_memo: str | None = None
     refund_composite_memos: tuple[str, ...] = ()
     memo_dates: dict[str, datetime] = {}
+    memos: dict[str, Decimal] = {}  # credit memo -> its total (empty in facts stored before they were kept)
+    header: EventHeader = EventHeader()
 
     @property
     def counts(self) -> bool:
@@ -102,6 +123,9 @@ def order_facts(docs: OrderDocuments, mapping: Mapping, profile: str = "",
         cancelled_value=placed - current,
         shipped_value=shipped.quantize(CENT),
         refunded=sum((memo.total for memo in docs.credit_memos), ZERO),
+        memos={memo.number: memo.total for memo in docs.credit_memos},
+        header=EventHeader(division=order.division, season=order.season, warehouse=order.warehouse,
+                           ord_type=order.ord_type, sales_channel=order.sales_channel, currency=order.currency),
         storefront_ref=order.storefront_ref,
         refund_order_id_memo=refund_ids.order_id_memo if refund_ids else None,
         refund_composite_memos=tuple(sorted(refund_ids.composite)) if refund_ids else (),
@@ -123,6 +147,8 @@ def encode_facts(facts: OrderFacts) -> str:
         body["t"] = facts.placed_at.isoformat()
     for short, name in _AMOUNTS.items():
         amount: Decimal = getattr(facts, name)
+        if short == "rf" and facts.memos and sum(facts.memos.values(), ZERO) == amount:
+            continue  # the memos' sum: not stored twice
         if amount:
             body[short] = plain(amount)  # exact decimal text: sums are the same as over the documents
     if facts.storefront_ref:
@@ -133,11 +159,20 @@ def encode_facts(facts: OrderFacts) -> str:
         body["rc"] = list(facts.refund_composite_memos)
     if facts.memo_dates:
         body["md"] = {memo: moment.isoformat() for memo, moment in sorted(facts.memo_dates.items())}
+    if facts.memos:
+        body["rm"] = {memo: plain(total) for memo, total in sorted(facts.memos.items())}
+    header = [getattr(facts.header, name) for name in _HEADER]
+    while header and not header[-1]:
+        header.pop()
+    if header:  # one string where no value holds the separator (a few bytes less per order)
+        body["h"] = "|".join(header) if not any("|" in value for value in header) else header
     return json.dumps(body, separators=(",", ":"))
 
 
 def decode_facts(number: str, profile: str, raw: str | bytes) -> OrderFacts:
     body = json.loads(raw)
+    memos = {memo: Decimal(total) for memo, total in body.get("rm", {}).items()}
+    refunded = Decimal(body["rf"]) if "rf" in body else sum(memos.values(), ZERO)
     return OrderFacts(
         number=number,
         profile=profile,
@@ -146,9 +181,15 @@ def decode_facts(number: str, profile: str, raw: str | bytes) -> OrderFacts:
         placed_value=Decimal(body.get("pv", "0")),
         cancelled_value=Decimal(body.get("cv", "0")),
         shipped_value=Decimal(body.get("sv", "0")),
-        refunded=Decimal(body.get("rf", "0")),
+        refunded=refunded,
         storefront_ref=body.get("sf", ""),
         refund_order_id_memo=body.get("ro"),
         refund_composite_memos=tuple(body.get("rc", ())),
         memo_dates={memo: datetime.fromisoformat(text) for memo, text in body.get("md", {}).items()},
+        memos=memos,
+        header=EventHeader(**dict(zip(_HEADER, _header_values(body.get("h", ())), strict=False))),
     )
+
+
+def _header_values(stored: str | list[str]) -> list[str]:
+    return stored.split("|") if isinstance(stored, str) else list(stored)

@@ -440,18 +440,26 @@ class ParsedDocuments(Record):
 
 
 def parse_order_documents(
-    order: AnyMapping[str, Any],
+    order: AnyMapping[str, Any] | None,
     mapping: Mapping,
     picks: Iterable[AnyMapping[str, Any]] = (),
     invoices: Iterable[AnyMapping[str, Any]] = (),
     credit_memos: Iterable[AnyMapping[str, Any]] = (),
+    *,
+    known_header: OrderHeader | None = None,
 ) -> ParsedDocuments:
-    """Parse an order and its documents, never raising: problems are returned, record by record."""
+    """Parse an order and its documents, never raising: problems are returned, record by record. Without the
+    header's record, `known_header` stands in (an order whose documents were released: `sync.orders.compacted`)."""
     problems: list[RecordProblem] = []
-    try:
-        header = parse_order(order, mapping)
-    except InvalidRecord as exc:
-        return ParsedDocuments(documents=None, problems=exc.problems)
+    if order is None:
+        if known_header is None:
+            raise ValueError("parse_order_documents needs the order's record or a known header")
+        header = known_header
+    else:
+        try:
+            header = parse_order(order, mapping)
+        except InvalidRecord as exc:
+            return ParsedDocuments(documents=None, problems=exc.problems)
 
     def children(raws: Any, parse: Any, resource: str, order_field: str) -> tuple[Any, ...]:
         kept = []

@@ -13,7 +13,7 @@ DOC = (REPO_ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
 def test_retention_table_matches_the_settings_defaults() -> None:
     rows = {name: int(days) for days, name in re.findall(r"\| (\d+) days[^|]*\| `BCSYNC_([A-Z_]+)` \|", DOC)}
     assert set(rows) == {"LEDGER_TTL_DAYS", "DEAD_LETTER_TTL_DAYS", "EXCEPTION_TTL_DAYS",
-                         "FINGERPRINT_TTL_DAYS", "ORDER_RETENTION_DAYS"}
+                         "FINGERPRINT_TTL_DAYS", "ORDER_DOCUMENT_GRACE_DAYS"}
     assert rows == {name: Settings.model_fields[name.lower()].default for name in rows}
 
 

@@ -1,30 +1,34 @@
 """Lifetime aggregates never decay (issue 14, item 1): a customer's orders span more than a year, the old orders'
-documents expire (a retention of seconds here, 400 days in production), and a new order's aggregates still count
-every order exactly, from the orders' durable facts. Real workers at concurrency 2 per lane, both sandboxes."""
+documents are released (their grace period passed: the release sweep run with the clock a year on), and a new
+order's aggregates still count every order exactly, from the orders' durable facts. Real workers at concurrency 2
+per lane, both sandboxes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
 import pytest
 
+from flows.order_release import release_due
+from flows.orders import OrderContext
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
 from state.order_facts import OrderFactsStore
+from state.orders import RedisOrderState
 from tests.integration.orders.conftest import MAPPING, OrderFleet, running_fleet
-from tests.support.fleet import wait_for
 from tests.support.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.integration
 
-RETENTION_SECONDS = 10  # long enough for an order's changes of one poll to be processed together
 MORE_THAN_A_YEAR = 401 * 86400
 
 
 @pytest.fixture(scope="module")
 def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderFleet]:
-    with running_fleet(redis_server, tmp_path_factory.mktemp("lifetime"), MAPPING,
-                       BCSYNC_ORDER_RETENTION_DAYS=repr(RETENTION_SECONDS / 86400)) as f:
+    with running_fleet(redis_server, tmp_path_factory.mktemp("lifetime"), MAPPING) as f:
         yield f
 
 
@@ -52,10 +56,14 @@ def test_aggregates_count_every_order_after_the_old_orders_documents_expired(fle
     props = f.profile(external_id=customer)["properties"]
     assert (props["erp_order_count"], props["erp_gross_revenue"], props["erp_refunds"]) == (1, old_value, 15.0)
 
-    # more than a year later: the closed and the cancelled order's documents are gone from Redis
+    # more than a year later: the release sweep (beat's bcsync.orders.release) has taken the closed and the
+    # cancelled order's documents from Redis
+    state = RedisOrderState(f.redis, f.prefix, f.mapping, f.settings.order_document_grace_days)
+    sweep = OrderContext(f.redis, f.prefix, f.mapping, state, Ledger(f.redis, f.prefix),
+                         ExceptionRegister(f.redis, f.prefix, f.mapping.owners), lambda ops: None)
+    assert sorted(release_due(sweep, now=time.time() + MORE_THAN_A_YEAR)) == sorted([first, cancelled])
     for order in (first, cancelled):
-        wait_for(lambda order=order: not f.redis.exists(f"{f.prefix}:orders:doc:{order}"), 60,  # type: ignore[misc]
-                 message=f"order {order}'s documents to expire")
+        assert not f.redis.exists(f"{f.prefix}:orders:doc:{order}")
     facts = OrderFactsStore(f.redis, f.prefix).of_profile(f"external_id:{customer}")
     assert [x.number for x in facts] == sorted([first, cancelled]), "the facts outlive the documents"
     assert f.redis.ttl(OrderFactsStore(f.redis, f.prefix).key(f"external_id:{customer}")) == -1

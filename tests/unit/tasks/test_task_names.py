@@ -33,6 +33,7 @@ ADDED = {
     "bcsync.customers.guard_consent": ["events"],
     "bcsync.check_consent_jobs": ["jobs", "lane"],
     "bcsync.orders.resync": ["numbers", "lane", "backfill"],
+    "bcsync.orders.release": [],
     "bcsync.stock.release_scan": ["scan"],
     "bcsync.stock.expire_scans": [],
     "bcsync.monitor.freshness": [],

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from config.mapping import Mapping
 from sync.orders.aggregates import customer_aggregates, facts_aggregates
-from sync.orders.facts import OrderFacts, customer_profile_key, decode_facts, encode_facts, order_facts
+from sync.orders.facts import EventHeader, OrderFacts, customer_profile_key, decode_facts, encode_facts, order_facts
 from sync.orders.lifecycle import confirmation_time, exclusion_reason, is_confirmed, profile_key
 from sync.orders.records import OrderDocuments
 from sync.orders.refund_ids import SentRefunds
@@ -64,7 +64,9 @@ def test_facts_of_a_shipped_partly_refunded_order() -> None:
         number="SO1", profile="external_id:C1001", status=OrderStatus.CLOSED,
         placed_at=erp.documents().order.confirmed, placed_value=Decimal("143.00"),
         cancelled_value=Decimal("0.00"), shipped_value=Decimal("100.00"), refunded=Decimal("62.50"),
-        storefront_ref="SHOP#1",
+        storefront_ref="SHOP#1", memos={"M1": Decimal("50.00"), "M2": Decimal("12.50")},
+        header=EventHeader(division="01", season="SS26", warehouse="MAIN", ord_type="WEB", sales_channel="WEB",
+                           currency="USD"),
     )
     assert facts.counts and facts.value == Decimal("143.00")
 
