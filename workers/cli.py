@@ -176,17 +176,13 @@ def _register_flows() -> None:
     app.command("csv-drops")(csv_drops)
     app.command("playbook")(playbook)
     app.command("health")(health)
+    app.command("reconcile")(reconcile)
 
 
 _register_flows()
 
 
-def main() -> None:
-    """`python -m workers.cli`: the same as `bcsync` (workers.entry turns start-up failures into one line)."""
-    from workers.entry import main as entry_main  # noqa: PLC0415
-
-    entry_main()
-
-
 if __name__ == "__main__":
-    main()
+    # `python -m workers.cli` (tests, benches): the commands as they are. Operators run `bcsync`, the fleet's
+    # children `python -m workers.entry`: those turn a bad setting or a Redis that does not answer into one line.
+    app(prog_name="bcsync")

@@ -102,7 +102,7 @@ def test_sandbox_commands_without_the_extra_say_how_to_install_it(argv: list[str
     done = run_without_extra(
         f"""
         sys.argv = ["bcsync", *{argv!r}]
-        from workers.cli import main
+        from workers.entry import main
         main()
         """
     )
@@ -117,7 +117,7 @@ def test_sandbox_help_needs_no_extra() -> None:
     done = run_without_extra(
         """
         sys.argv = ["bcsync", "sandbox", "--help"]
-        from workers.cli import main
+        from workers.entry import main
         main()
         """
     )

@@ -14,7 +14,7 @@ import pytest
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
-BCSYNC = [sys.executable, "-c", "from workers.cli import main; main()", "sandbox", "bluecherry"]
+BCSYNC = [sys.executable, "-c", "from workers.entry import main; main()", "sandbox", "bluecherry"]
 
 
 @pytest.mark.integration

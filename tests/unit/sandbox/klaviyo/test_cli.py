@@ -24,7 +24,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     record = tmp_path / "record.jsonl"
     command = [
-        sys.executable, "-c", "from workers.cli import main; main()",
+        sys.executable, "-c", "from workers.entry import main; main()",
         "sandbox", "klaviyo", "--port", str(port), "--rate-scale", "0.1", "--record", str(record),
         "--error-rate", "500=0", "--latency-ms", "0", "--invalid-phone", "drop", "--profile-job-seconds", "2.5",
         "--consent-job-delay-seconds", "1.5", "--consent-job-jitter-seconds", "0.5", "--consent-job-reverse",
