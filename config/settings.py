@@ -258,6 +258,25 @@ class Settings(BaseSettings):
         "without one, with one shorter than 12 characters, or with a published example (change-me).",
     )
 
+    # --- Operations console (`bcsync console`) ---------------------------------------------------
+    console_port: int = Field(8055, description="Port of the operations console (`bcsync console`, `bcsync run`).")
+    console_address: str = Field(
+        "127.0.0.1", description="Address the console listens on: loopback unless set; any other address needs "
+        "users (BCSYNC_CONSOLE_USERS or BCSYNC_CONSOLE_USERS_FILE), and a TLS reverse proxy in front.",
+    )
+    console_users: SecretStr = Field(
+        SecretStr(""), description="Console users as `name:role:hash`, comma-separated; role viewer, operator or "
+        "admin; hash from `bcsync console --hash-password`. Without users the console is read-only on loopback.",
+    )
+    console_users_file: str = Field(
+        "", description="A file of console users, one `name role hash` per line (# comments); adds to "
+        "BCSYNC_CONSOLE_USERS.",
+    )
+    console_secret: SecretStr = Field(
+        SecretStr(""), description="Key that signs the console's session cookies; empty: a new random key at each "
+        "start (everyone signs in again after a restart). Set it when several console processes serve together.",
+    )
+
     # --- Demo -----------------------------------------------------------------------------------
     demo_klaviyo_port: int = 8702
     demo_bluecherry_port: int = 8701

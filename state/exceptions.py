@@ -15,7 +15,7 @@ import redis
 
 from config.mapping import ExceptionOwners
 from state.keys import RedisKeys
-from sync.exceptions import ExceptionRecord, Severity
+from sync.exceptions import ExceptionRecord, Severity, Status
 from sync.misfits import merged_examples
 from sync.record_keys import clean_record_key
 
@@ -52,7 +52,8 @@ class ExceptionRegister:
             rec.last_seen = now
             rec.reason = reason
             rec.severity = severity
-            rec.status = "open"
+            if rec.status == "resolved":  # back again: reopened; an acknowledged one stays in its owner's hands
+                rec.status = "open"
             if details:
                 examples = merged_examples(rec.details.get("examples", []), details.get("examples", []))
                 rec.details = {**details, "examples": examples} if examples else details
@@ -67,13 +68,22 @@ class ExceptionRegister:
         pipe.execute()
         return rec
 
-    def resolve(self, type: str, record_key: str) -> bool:
+    def resolve(self, type: str, record_key: str, by: str | None = None, comment: str = "") -> bool:
+        return self._set_status(type, record_key, "resolved", by, comment)
+
+    def acknowledge(self, type: str, record_key: str, by: str, comment: str = "") -> bool:
+        """Someone is on it: kept with who, when and their comment; a resolve or a new sighting comes later."""
+        return self._set_status(type, record_key, "acknowledged", by, comment)
+
+    def _set_status(self, type: str, record_key: str, status: Status, by: str | None, comment: str) -> bool:
         key = self.item_prefix + f"{type}|{clean_record_key(record_key)}"
         raw = self.client.get(key)
         if not raw:
             return False
         rec = ExceptionRecord.model_validate_json(raw)
-        rec.status = "resolved"
+        rec.status = status
+        if by is not None:  # a person's action is kept on the record; the fleet's own resolves are not notes
+            rec.notes = [*rec.notes, {"at": time.time(), "by": by, "action": status, "comment": comment}]
         self.client.set(key, rec.model_dump_json(), ex=self.ttl)
         return True
 

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 Severity = Literal["info", "warning", "error", "critical"]
-Status = Literal["open", "resolved"]
+# acknowledged: someone is on it (kept as acknowledged when seen again); resolved: reopened when seen again
+Status = Literal["open", "acknowledged", "resolved"]
 
 
 class ExceptionRecord(BaseModel):
@@ -23,6 +24,8 @@ class ExceptionRecord(BaseModel):
     count: int
     status: Status = "open"
     details: dict[str, Any] = {}
+    # who acknowledged or resolved it, when and why (the console): {"at", "by", "action", "comment"}, oldest first
+    notes: list[dict[str, Any]] = []
 
     @property
     def id(self) -> str:

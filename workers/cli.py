@@ -99,12 +99,32 @@ def metrics(
 
 
 @app.command()
+def console(
+    port: Annotated[int | None, typer.Option(help="default BCSYNC_CONSOLE_PORT (8055)")] = None,
+    address: Annotated[str | None, typer.Option(help="listen address; default BCSYNC_CONSOLE_ADDRESS (127.0.0.1)")]
+    = None,
+    hash_password: Annotated[bool, typer.Option("--hash-password", help="print the hash of a password for a "
+                                                "console user (BCSYNC_CONSOLE_USERS) and exit")] = False,
+) -> None:
+    """The operations console for the business teams (a web page): today's checks, exceptions, dead letters,
+    a record's trail and the playbook. Loopback unless told otherwise; any other address needs users."""
+    from workers.console.server import print_hash, run_console  # noqa: PLC0415  per command: only it serves
+
+    if hash_password:
+        print_hash()
+        return
+    run_console(port, address)
+
+
+@app.command()
 def run(
     poller: Annotated[bool, typer.Option(help="start the poller too")] = True,
     with_flower: Annotated[bool, typer.Option("--flower/--no-flower")] = True,
     with_metrics: Annotated[bool, typer.Option("--metrics/--no-metrics", help="the Prometheus endpoint")] = True,
+    with_console: Annotated[bool, typer.Option("--console/--no-console", help="the operations console")] = True,
 ) -> None:
-    """The whole fleet on this machine: three lanes, beat, poller, Flower and the metrics endpoint, supervised."""
+    """The whole fleet on this machine: three lanes, beat, poller, Flower, the console and the metrics endpoint,
+    supervised."""
     from workers.fleet import Supervisor, fleet_children  # noqa: PLC0415  per command: only `bcsync run` supervises
     from workers.flower import refusal  # noqa: PLC0415
 
@@ -113,8 +133,16 @@ def run(
     if refused:  # before anything starts: a Flower refused again on every restart helps nobody
         typer.echo(f"{refused}; or run with --no-flower", err=True)
         raise typer.Exit(2)
+    if with_console:
+        from workers.console.server import console_refusal  # noqa: PLC0415
 
-    Supervisor(fleet_children(with_poller=poller, with_flower=with_flower, with_metrics=with_metrics)).run()
+        refused = console_refusal(s)
+        if refused:
+            typer.echo(f"{refused}; or run with --no-console", err=True)
+            raise typer.Exit(2)
+
+    Supervisor(fleet_children(with_poller=poller, with_flower=with_flower, with_metrics=with_metrics,
+                              with_console=with_console)).run()
 
 
 @app.command()

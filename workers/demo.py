@@ -26,6 +26,7 @@ from sandbox.redis_server import PrivateRedis
 from sandbox.server import free_port
 from state.keys import RedisKeys
 from state.lane_stats import LaneStats
+from workers.console.auth import hash_password
 from workers.fleet import Child, Supervisor, bcsync_argv, fleet_children
 
 console = Console()
@@ -90,13 +91,15 @@ def _count(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
-def _render(snap: dict[str, Any], started: float, flower_url: str, width: int = 80) -> Table:
+def _render(snap: dict[str, Any], started: float, flower_url: str, width: int = 80, console_url: str = "") -> Table:
     """The live view: two columns that fit `width` (80: a default terminal), never a `None`."""
     table = Table(title=f"bcsync demo - {time.monotonic() - started:.0f} s - Ctrl-C stops", title_justify="left",
                   box=box.MINIMAL, width=width, pad_edge=False, show_edge=False)
     table.add_column("what", no_wrap=True)
     table.add_column("now", overflow="fold", ratio=1)
     table.add_row("Flower", flower_url)
+    if console_url:
+        table.add_row("Console", console_url)
     for key in ("profiles", "email subscribed", "sms subscribed", "catalog variants", "duplicates suppressed",
                 "open exceptions"):
         table.add_row(key, _count(snap.get(key)))
@@ -146,6 +149,9 @@ def run_demo(minutes: float = 0.0) -> None:
         "BCSYNC_FLOWER_USER": DEMO_FLOWER_USER,
         "BCSYNC_FLOWER_PASSWORD": flower_password,
         "BCSYNC_FLOWER_ADDRESS": "127.0.0.1",
+        # the console's admin of this run only, with the same password (printed below)
+        "BCSYNC_CONSOLE_USERS": f"{DEMO_FLOWER_USER}:admin:{hash_password(flower_password)}",
+        "BCSYNC_CONSOLE_ADDRESS": "127.0.0.1",
     })
     log_dir = tempfile.mkdtemp(prefix="bcsync-demo-logs-")
     sandboxes = [
@@ -162,6 +168,8 @@ def run_demo(minutes: float = 0.0) -> None:
     console.print(f"Blue Cherry sandbox {bc_url} · Klaviyo sandbox {kl_url} · logs in {log_dir}")
     console.print(f"Flower: http://127.0.0.1:{flower_port} user {DEMO_FLOWER_USER} password {flower_password} "
                   "(this run's only)", highlight=False)
+    console.print(f"Console: http://127.0.0.1:{settings.console_port} user {DEMO_FLOWER_USER} password "
+                  f"{flower_password} (admin, this run's only)", highlight=False)
     supervisor = Supervisor(fleet_children(env, log_dir=log_dir))
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     _forget_demo_state(client, prefix)
@@ -170,7 +178,8 @@ def run_demo(minutes: float = 0.0) -> None:
     deadline = started + minutes * 60 if minutes else None
     with Live(console=console, refresh_per_second=1) as live:
         def tick(sup: Supervisor) -> None:
-            live.update(_render(_snapshot(kl_url, client, prefix), started, flower_url))
+            live.update(_render(_snapshot(kl_url, client, prefix), started, flower_url,
+                                console_url=f"http://127.0.0.1:{settings.console_port} (user {DEMO_FLOWER_USER})"))
             if deadline and time.monotonic() > deadline:
                 sup.stopping = True
 

@@ -170,8 +170,9 @@ def _retention_in_full(entry: DeadLetter) -> str:
     return f"expires {_when(entry.expires_at)} UTC (the owner is warned first)"
 
 
-def _requeue(entry: DeadLetter) -> None:
-    """Publish again, and only once the broker has it, remove the entry (a failed publish keeps it)."""
+def requeue_entry(entry: DeadLetter) -> None:
+    """Publish again, and only once the broker has it, remove the entry (a failed publish keeps it). The console
+    requeues with this too."""
     if entry.is_task:
         assert entry.args is not None
         publish(entry.task, entry.args, entry.lane)
@@ -201,7 +202,7 @@ def requeue(
     """Send dead letters through the normal path again (after the cause was fixed)."""
     entries = _select(entry_id, lane, code, all_)
     for entry in entries:
-        _requeue(entry)
+        requeue_entry(entry)
     console.print(f"requeued {len(entries)} dead letter(s)")
 
 

@@ -1,7 +1,7 @@
 """`bcsync run`: the whole fleet on one machine as supervised child processes.
 
-Children: one worker per lane, beat, the poller (when installed), Flower and the Prometheus endpoint
-(`bcsync metrics`). A child that dies is restarted
+Children: one worker per lane, beat, the poller (when installed), Flower, the operations console (`bcsync
+console`) and the Prometheus endpoint (`bcsync metrics`). A child that dies is restarted
 with a growing delay; SIGTERM/SIGINT stops every child by its pid (SIGTERM first, SIGKILL after a grace
 period) so nothing is left behind.
 """
@@ -100,7 +100,8 @@ class Supervisor:
 
 
 def fleet_children(env: dict[str, str] | None = None, with_poller: bool = True,
-                   with_flower: bool = True, log_dir: str | None = None, with_metrics: bool = True) -> list[Child]:
+                   with_flower: bool = True, log_dir: str | None = None, with_metrics: bool = True,
+                   with_console: bool = True) -> list[Child]:
     def log(name: str) -> str | None:
         return os.path.join(log_dir, f"{name}.log") if log_dir else None
 
@@ -113,6 +114,8 @@ def fleet_children(env: dict[str, str] | None = None, with_poller: bool = True,
         children.append(Child("poller", bcsync_argv("poller"), env, log_path=log("poller")))
     if with_flower:
         children.append(Child("flower", bcsync_argv("flower"), env, log_path=log("flower")))
+    if with_console:
+        children.append(Child("console", bcsync_argv("console"), env, log_path=log("console")))
     if with_metrics:
         children.append(Child("metrics", bcsync_argv("metrics"), env, log_path=log("metrics")))
     return children
