@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,6 +60,7 @@ class EventLog:
         self.seen: set[tuple[str, str, str]] = set()
         self.duplicates_suppressed = 0
         self.count = 0
+        self.bulk_job_sizes: Counter[int] = Counter()  # events per accepted bulk create job -> jobs (benches)
 
     def metric(self, name: str, now: float) -> Metric:
         found = self.metrics_by_name.get(name)

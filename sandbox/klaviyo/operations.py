@@ -559,6 +559,7 @@ def bulk_create_events(call: Call) -> Reply:
             rows.append((pointer, partial(_store_event, sandbox, profile_ref, attributes, f"{profile_pointer}/id")))
     _raise(errors)
     _submit(call, "event-bulk-create-job", rows, status=False)
+    sandbox.events.bulk_job_sizes[total] += 1
     return Reply(202, headers=_partial_failure(dropped))
 
 
@@ -621,6 +622,22 @@ def _catalog_create(call: Call, kind: str) -> Reply:
 def _catalog_get(call: Call, kind: str) -> Reply:
     entry = call.sandbox.catalog.get(kind, call.path_params["id"])
     return Reply(200, render.document(call.base, render.catalog_resource(call.base, entry)))
+
+
+CATALOG_FILTERS = {"ids": {"any"}}
+
+
+def _catalog_list(call: Call, kind: str) -> Reply:
+    """`GET /api/catalog-items` / `catalog-variants`: every entry of the catalog (creation order), or those
+    `any(ids,[...])` names; 100 per page, Klaviyo's size for these lists."""
+    tree = _parsed_filter(call, CATALOG_FILTERS)
+    size = _page_size(call, 100, 100)
+    table = call.sandbox.catalog.items if kind == "catalog-item" else call.sandbox.catalog.variants
+    records = list(table.values())
+    if tree is not None:
+        wanted = {v for c in conditions(tree) for v in (c.value if isinstance(c.value, list) else [c.value])}
+        records = [entry for entry in records if entry.id in wanted]
+    return _paged(call, records, size, lambda entry: render.catalog_resource(call.base, entry))
 
 
 def _catalog_update(call: Call, kind: str) -> Reply:
@@ -754,6 +771,7 @@ def _catalog_ops() -> list[Operation]:
         ops += [
             Operation("POST", f"/api/{plural}", "L", partial(_catalog_create, kind=kind), create_model),
             Operation("GET", f"/api/{plural}/{{id}}", "XL", partial(_catalog_get, kind=kind)),
+            Operation("GET", f"/api/{plural}", "L", partial(_catalog_list, kind=kind)),
             Operation("PATCH", f"/api/{plural}/{{id}}", "L", partial(_catalog_update, kind=kind), update_model),
         ]
         for action, action_name in (("create", "Create"), ("update", "Update")):

@@ -120,6 +120,8 @@ class KlaviyoSandbox:
             "endpoints": self.limiter.stats(),
             "duplicates_suppressed": self.events.duplicates_suppressed,
             "events_stored": self.events.count,
+            # events per accepted event bulk job -> how many such jobs (how full the fleet's jobs are)
+            "bulk_event_job_sizes": {str(size): n for size, n in sorted(self.events.bulk_job_sizes.items())},
             "rate_limits_enabled": self.limiter.enabled,
             "rate_limit_scale": self.limiter.scale,
         }
