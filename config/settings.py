@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         1.0, gt=0, le=1, description="Part of the budget the batch lane may take at most (after the fast reserve)."
     )
     rate_limit_scale: float = Field(1.0, gt=0, description="Multiplies Klaviyo's tier numbers (sandbox runs).")
+
+    # --- Reconciliation (bcsync reconcile) --------------------------------------------------------
+    reconcile_read_share: float = Field(
+        0.5, gt=0, le=1, description="Share of what the other lanes leave of a Klaviyo endpoint's windows that "
+        "reconciliation's reads may take (GET /api/profiles also serves the consent guard, which always comes first).",
+    )
     max_inline_wait_seconds: float = Field(
         1.5, ge=0, description="Longest a task waits in its slot for the next burst window."
     )

@@ -18,6 +18,7 @@ from workers.erase import erase
 from workers.health import health
 from workers.playbook import playbook
 from workers.poller import app as poller_app
+from workers.reconcile_cli import reconcile
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
 
@@ -204,6 +205,7 @@ def _register_flows() -> None:
     app.command("csv-drops")(csv_drops)
     app.command("playbook")(playbook)
     app.command("health")(health)
+    app.command("reconcile")(reconcile)
     app.command("reconcile")(reconcile)
 
 

@@ -64,6 +64,9 @@ ENDPOINTS: dict[str, Endpoint] = {
         _e("catalog-variants", "POST", "/api/catalog-variants", L),
         _e("catalog-variants:update", "PATCH", "/api/catalog-variants/{id}", L),
         _e("catalog-items:delete", "DELETE", "/api/catalog-items/{id}", L),
+        # reads of the whole catalog (reconciliation): lists of 100 per page
+        _e("catalog-items:get", "GET", "/api/catalog-items", L),
+        _e("catalog-variants:get", "GET", "/api/catalog-variants", L),
         _e("catalog-variants:delete", "DELETE", "/api/catalog-variants/{id}", L),
         # Every catalog bulk job (create/update/delete of items and variants) and its status GET:
         # Klaviyo counts them in the L tier; one shared budget keeps the key space small.

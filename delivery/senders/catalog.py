@@ -91,7 +91,9 @@ def _still_newest(
     for op in ops:
         entry = delivered.get(op.key)
         plan = planned.get(op.payload["external_id"])
-        overtaken = (entry is not None and not newest_wins(entry.version, op.version)) or (
+        # a reconciliation repair re-sends what the ledger holds (Klaviyo lost or changed it): only a newer
+        # planned figure overtakes it
+        overtaken = (not op.repair and entry is not None and not newest_wins(entry.version, op.version)) or (
             plan is not None and op.version is not None and plan[1] > op.version
         )
         (dropped.append(op.key) if overtaken else keep.append(op))
@@ -212,8 +214,9 @@ def send_catalog_items(ops: list[Operation], client: KlaviyoClient, result: Send
         state.mark_created("item", [op.payload["external_id"]])
         result.delivered.append(ledger_entry(op, resp.status, "catalog_item_upsert", resp.data))
         return
-    creates = [op for op in ops if op.payload["external_id"] not in known]
-    updates = [op for op in ops if op.payload["external_id"] in known]
+    # a repair creates what Klaviyo lost, whatever the fleet remembers creating
+    creates = [op for op in ops if op.payload["external_id"] not in known or op.repair]
+    updates = [op for op in ops if op.payload["external_id"] in known and not op.repair]
     _send_jobs("item-create", creates, lambda op: op.payload, client, result)
     _send_jobs("item-update", updates, lambda op: op.payload, client, result)
 
@@ -235,8 +238,9 @@ def send_catalog_variants(ops: list[Operation], client: KlaviyoClient, result: S
     ids = [op.payload["external_id"] for op in ops]
     known = state.created("variant", ids)
     items = state.created("item", [op.payload["item_external_id"] for op in ops])
-    updates = [op for op in ops if op.payload["external_id"] in known]
-    creates = [op for op in ops if op.payload["external_id"] not in known]
+    # a repair creates what Klaviyo lost, whatever the fleet remembers creating
+    updates = [op for op in ops if op.payload["external_id"] in known and not op.repair]
+    creates = [op for op in ops if op.payload["external_id"] not in known or op.repair]
     waiting = [op for op in creates if op.payload["item_external_id"] not in items]
     creates = [op for op in creates if op.payload["item_external_id"] in items]
     if waiting:  # the item's creation job has not completed yet: create the variant after it

@@ -127,6 +127,42 @@ def check_set_variant_inventory(plan: Plan, op: dict[str, Any]) -> None:
         raise TamperError(f"'quantity' must be an integer, got {quantity!r}")
 
 
+def check_set_event(plan: Plan, op: dict[str, Any]) -> None:
+    event_id = _text(op, "event_id")
+    if event_id in plan.deleted_events or plan.sandbox.events.find(event_id) is None:
+        raise TamperError(f"unknown event_id {event_id!r}")
+    value = op.get("value", 0)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise TamperError(f"'value' must be a number or null, got {value!r}")
+    if not isinstance(op.get("properties", {}), dict):
+        raise TamperError("'properties' must be an object (a null value removes that property)")
+
+
+def check_delete_profile(plan: Plan, op: dict[str, Any]) -> None:
+    profile_id = _profile(plan, op)
+    plan.claim(profile_id, {name: None for name in IDENTIFIERS})
+
+
+def check_merge_profiles(plan: Plan, op: dict[str, Any]) -> None:
+    source = _text(op, "source_id")
+    destination = _text(op, "destination_id")
+    for profile_id in (source, destination):
+        if profile_id not in plan.sandbox.profiles.by_id:
+            raise TamperError(f"unknown profile id {profile_id!r}")
+    if source == destination:
+        raise TamperError("a profile cannot be merged into itself")
+    plan.claim(source, {name: None for name in IDENTIFIERS})
+
+
+def check_delete_catalog(plan: Plan, op: dict[str, Any]) -> None:
+    kind = op.get("kind")
+    if kind not in ("catalog-item", "catalog-variant"):
+        raise TamperError(f"'kind' must be catalog-item or catalog-variant, got {kind!r}")
+    table = plan.sandbox.catalog.items if kind == "catalog-item" else plan.sandbox.catalog.variants
+    if _text(op, "id") not in table:
+        raise TamperError(f"unknown {kind} id {op['id']!r}")
+
+
 def set_attributes(sandbox: KlaviyoSandbox, profile: Profile, attributes: dict[str, Any]) -> None:
     for name in IDENTIFIERS:
         if name in attributes:
@@ -183,6 +219,58 @@ def set_variant_inventory(sandbox: KlaviyoSandbox, op: dict[str, Any]) -> dict[s
     return {"op": "set_variant_inventory", "variant_id": op["variant_id"], "quantity": op["quantity"]}
 
 
+def set_event(sandbox: KlaviyoSandbox, op: dict[str, Any]) -> dict[str, Any]:
+    """Change an event behind the fleet's back: its value and/or properties (what Klaviyo's UI cannot, but an
+    integration that deletes and re-creates events can)."""
+    event = sandbox.events.find(op["event_id"])
+    assert event is not None  # checked
+    if "value" in op:
+        event.value = op["value"]
+    for key, value in (op.get("properties") or {}).items():
+        if value is None:
+            event.properties.pop(key, None)
+        else:
+            event.properties[key] = value
+    return {"op": "set_event", "event_id": event.id}
+
+
+def delete_profile(sandbox: KlaviyoSandbox, op: dict[str, Any]) -> dict[str, Any]:
+    """A profile deleted in Klaviyo's UI: it goes with its events."""
+    profile = sandbox.profiles.by_id[op["profile_id"]]
+    sandbox.events.forget_profile(profile.id)
+    sandbox.profiles.delete(profile)
+    return {"op": "delete_profile", "profile_id": profile.id}
+
+
+def merge_profiles(sandbox: KlaviyoSandbox, op: dict[str, Any]) -> dict[str, Any]:
+    """A merge by hand in Klaviyo: the destination keeps its identifiers and gains the source's events; the
+    source profile is gone."""
+    source = sandbox.profiles.by_id[op["source_id"]]
+    destination = op["destination_id"]
+    log = sandbox.events
+    moved = log.by_profile.pop(source.id, [])
+    for event in moved:
+        log.seen.discard((source.id, event.metric_id, f"u:{event.unique_id}" if event.unique_id is not None
+                          else f"t:{int(event.time.timestamp())}"))
+        event.profile_id = destination
+        log.by_profile[destination].append(event)
+    sandbox.profiles.delete(source)
+    return {"op": "merge_profiles", "destination_id": destination, "events_moved": len(moved)}
+
+
+def delete_catalog(sandbox: KlaviyoSandbox, op: dict[str, Any]) -> dict[str, Any]:
+    catalog = sandbox.catalog
+    if op["kind"] == "catalog-item":
+        item = catalog.items.pop(op["id"])
+        for variant_id in item.variant_ids:
+            catalog.variants.pop(variant_id, None)
+    else:
+        variant = catalog.variants.pop(op["id"])
+        if variant.item_id in catalog.items:
+            catalog.items[variant.item_id].variant_ids.remove(variant.id)
+    return {"op": "delete_catalog", "kind": op["kind"], "id": op["id"]}
+
+
 Check = Callable[[Plan, dict[str, Any]], None]
 Apply = Callable[[KlaviyoSandbox, dict[str, Any]], dict[str, Any]]
 OPS: dict[str, tuple[Check, Apply]] = {
@@ -191,6 +279,10 @@ OPS: dict[str, tuple[Check, Apply]] = {
     "set_consent": (check_set_consent, set_consent),
     "set_variant_inventory": (check_set_variant_inventory, set_variant_inventory),
     "add_profile": (check_add_profile, add_profile),
+    "set_event": (check_set_event, set_event),
+    "delete_profile": (check_delete_profile, delete_profile),
+    "merge_profiles": (check_merge_profiles, merge_profiles),
+    "delete_catalog": (check_delete_catalog, delete_catalog),
 }
 
 

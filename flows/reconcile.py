@@ -1,0 +1,332 @@
+"""Reconciliation (`bcsync reconcile`): read both sides, compute what Klaviyo must hold with the fleet's own
+functions, compare (`sync.reconcile.compare`), record each difference as an exception with its owner, and - with
+`repair` - re-deliver the fleet-owned ones marked `repair` (batch lane; consent on fast).
+
+Areas: `customers` (profiles), `consent`, `orders` (events, revenue, aggregates) share one pass over Blue Cherry's
+customers, a page at a time: the page's Klaviyo profiles are looked up by external_id, e-mail and phone (100 per
+call), and for `orders` each profile's events are read. A full run (no `since`, no `sample`) also reads every
+Klaviyo profile at the end to find profiles no customer has. `stock` and `catalog` read the styles, the inventory
+and Klaviyo's catalog lists.
+
+Resumable: after each customer page the pass's cursor (pages done) is kept in Redis
+(`<prefix>:reconcile:cursor:<areas>`); a run stopped half-way continues after the last page it finished, and a
+finished run clears it. Idempotent: exceptions are de-duplicated by type and record, repairs claim their keys in
+flight like any delivery, and a rerun after a repair finds nothing to repair.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from config.mapping import Mapping
+from connectors.bluecherry.client import BlueCherryClient
+from connectors.klaviyo.reads import KlaviyoReads
+from flows.order_refunds import with_refund_ids
+from state.exceptions import ExceptionRegister
+from state.ledger import Ledger
+from state.order_facts import OrderFactsStore
+from sync.catalog.records import SkuKey
+from sync.catalog.transform import catalog_operations
+from sync.customers.profiles import profile_operation
+from sync.customers.records import parse_customer
+from sync.fields import field_text, normalised
+from sync.operations import Operation
+from sync.orders.aggregates import facts_aggregates
+from sync.orders.desired import DeliveredView, desired_operations
+from sync.orders.facts import order_facts
+from sync.orders.lifecycle import profile_key
+from sync.orders.records import OrderDocuments, parse_credit_memo, parse_invoice, parse_order_documents, parse_pick
+from sync.reconcile import compare as cmp
+from sync.reconcile.differences import AREAS, Area, Difference
+from sync.reconcile.held import HeldEvent, HeldProfile, HeldVariant
+from sync.stock.ats import compute_ats, parse_inventory_row, sellable_warehouses
+from sync.stock.plan import key_only_external_ids, plan_stock
+
+Progress = Callable[[str, int], None]  # (what, records compared so far)
+CUSTOMER_AREAS: frozenset[Area] = frozenset({"customers", "consent", "orders"})
+
+
+@dataclass
+class Summary:
+    compared: Counter[str] = field(default_factory=Counter)  # area -> records compared
+    differences: list[Difference] = field(default_factory=list)
+    new: set[tuple[str, str]] = field(default_factory=set)  # (type, record key) not open before this run
+    repaired: list[Difference] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    resumed_after: int = 0  # customer pages a previous run had finished
+
+    @property
+    def left_for_people(self) -> list[Difference]:
+        repaired = {(x.type, x.record_key) for x in self.repaired}
+        return [x for x in self.differences if (x.type, x.record_key) not in repaired]
+
+
+@dataclass
+class Reconciler:
+    mapping: Mapping
+    bluecherry: BlueCherryClient
+    reads: KlaviyoReads
+    exceptions: ExceptionRegister | None
+    redis: redis.Redis
+    key_prefix: str
+    facts: OrderFactsStore | None = None
+    submit: Callable[[list[Operation]], int] | None = None
+    ledger: Ledger | None = None
+    page_size: int = 200
+    progress: Progress = lambda what, n: None  # noqa: E731
+    _metrics: dict[str, str] | None = None
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    def run(self, areas: Iterable[Area], *, since: str | None = None, sample: int | None = None,
+            repair: bool = False, dry_run: bool = False, restart: bool = False) -> Summary:
+        chosen = [a for a in AREAS if a in set(areas)]
+        summary = Summary()
+        started = time.monotonic()
+        # a repair's version: the one last delivered under its key when the ledger has it (never newer than a
+        # change still on its way), else now (`sync.changes` versions: '<UTC ISO>#<sequence>')
+        version = datetime.now(UTC).isoformat() + "#0"
+        if CUSTOMER_AREAS & set(chosen):
+            self._customer_pass(set(chosen), summary, since, sample, version, restart)
+        if "stock" in chosen or "catalog" in chosen:
+            self._catalog_pass(set(chosen), summary, since)
+        for diff in summary.differences:
+            if self.exceptions is not None and self.exceptions.get(diff.type, diff.record_key) is None:
+                summary.new.add((diff.type, diff.record_key))
+            if not dry_run and self.exceptions is not None:
+                self.exceptions.record(diff.type, diff.record_key, diff.reason, severity="warning",
+                                       details=_plain(diff.details()))
+        if repair and not dry_run and self.submit is not None:
+            owned = [x for x in summary.differences if x.fleet_owned]
+            ops = {op.key: op for x in owned for op in x.repair}
+            if self.ledger is not None:
+                held = self.ledger.delivered(list(ops))
+                ops = {k: op.model_copy(update={"version": held[k].version}) if k in held and held[k].version
+                       and op.kind != "event" else op for k, op in ops.items()}
+            if ops:
+                self.submit(list(ops.values()))
+            summary.repaired = owned
+        summary.requests = Counter(self.reads.requests)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    # --- customers, consent, orders --------------------------------------------------------------
+
+    def _cursor_key(self, areas: set[Area]) -> str:
+        return f"{self.key_prefix}:reconcile:cursor:{','.join(a for a in AREAS if a in areas)}"
+
+    def _customer_pass(self, areas: set[Area], summary: Summary, since: str | None, sample: int | None,
+                       version: str, restart: bool) -> None:
+        mapping = self.mapping
+        cursor_key = self._cursor_key(areas)
+        if restart or sample is not None:
+            self.redis.delete(cursor_key)
+        done = int(json.loads(self.redis.get(cursor_key) or "{}").get("pages", 0))
+        summary.resumed_after = done
+        orders = self._orders() if areas & {"orders", "customers"} else {}
+        by_customer: dict[str, list[OrderDocuments]] = defaultdict(list)
+        for docs in orders.values():
+            by_customer[docs.order.customer].append(docs)
+        known: set[str] = set()
+        taken = 0
+        complete = since is None and sample is None
+        page_no = 0
+        for page in self.bluecherry.iter_pages(mapping.resources.customer, since, page_size=self.page_size):
+            page_no += 1
+            wanted = self._desired_customers(page, known, version)
+            if sample is not None:
+                wanted = wanted[: max(0, sample - taken)]
+            if page_no <= done:
+                continue  # a previous run compared this page
+            if wanted:
+                self._customer_page(wanted, areas, by_customer, summary, version)
+                taken += len(wanted)
+                self.progress("customers", taken)
+            self.redis.set(cursor_key, json.dumps({"pages": page_no}), ex=7 * 86400)
+            if sample is not None and taken >= sample:
+                break
+        if complete and "customers" in areas:
+            summary.differences += self._extra_profiles(known)
+        self.redis.delete(cursor_key)
+
+    def _desired_customers(self, page: list[dict[str, Any]], known: set[str],
+                           version: str) -> list[cmp.DesiredCustomer]:
+        """The page's customers in scope, each with the profile upsert the fleet writes; `known` gathers every
+        code Blue Cherry has (invalid ones too: their profiles are tolerated), erased ones left out."""
+        mapping = self.mapping
+        wanted = []
+        for raw in page:
+            code = field_text(normalised(raw, mapping.fields.customer), mapping.fields.customer.code)
+            if code:
+                known.add(code)
+            if code in mapping.lifecycle.catch_all_customers:
+                continue
+            c = parse_customer(raw, mapping).customer
+            if c is None:
+                continue  # invalid: the poller's invalid_record says why
+            if c.delete_flag:
+                known.discard(c.code)  # erased: a profile of it is extra
+                continue
+            wanted.append(cmp.DesiredCustomer(c, profile_operation(c, mapping, "full", "batch", version)))
+        return wanted
+
+    def _customer_page(self, wanted: list[cmp.DesiredCustomer], areas: set[Area],
+                       by_customer: dict[str, list[OrderDocuments]], summary: Summary, version: str) -> None:
+        held: dict[str, HeldProfile] = {}
+        for name, values in (("external_id", [w.customer.code for w in wanted]),
+                             ("email", [w.customer.email for w in wanted]),
+                             ("phone_number", [w.customer.phone_e164 or "" for w in wanted])):
+            for resource in self.reads.profiles_by(name, values):
+                profile = HeldProfile.from_resource(resource)
+                held[profile.id] = profile
+        events = self._held_events(held, by_customer) if areas & {"orders", "customers"} else []
+        order_customer = {n: d.order.customer for ds in by_customer.values() for d in ds for n in [d.order.number]}
+        event_profiles: dict[str, set[str]] = defaultdict(set)
+        for event in events:
+            if event.order and event.order in order_customer and event.profile_id:
+                event_profiles[order_customer[event.order]].add(event.profile_id)
+        diffs, match = cmp.compare_profiles(wanted, list(held.values()), complete=False, known_codes=set(),
+                                            event_profiles=event_profiles)
+        # a missing profile's repair creates an empty one: its consent, events and aggregates are compared
+        # against that, so the same repair brings them back (a merged customer's are left to people)
+        for x in diffs:
+            if x.type == "recon_profile_missing" and x.customer:
+                match.own[x.customer] = HeldProfile(id="")
+        if "customers" in areas:
+            summary.differences += diffs
+            summary.compared["customers"] += len(wanted)
+        if "consent" in areas:
+            for w in wanted:
+                summary.differences += cmp.compare_consent(w.customer, match.own.get(w.customer.code),
+                                                           self.mapping, version)
+            summary.compared["consent"] += len(wanted)
+        if "orders" in areas:
+            self._orders_of(wanted, match, by_customer, events, summary, version)
+
+    def _held_events(self, held: dict[str, HeldProfile],
+                     by_customer: dict[str, list[OrderDocuments]]) -> list[HeldEvent]:
+        """The events of every profile whose customer has orders (one read each, 200 per page)."""
+        names = self._metric_names()
+        with_orders = {pid for pid, p in held.items() if p.external_id and by_customer.get(p.external_id)}
+        return [HeldEvent.from_resource(e, names) for pid in sorted(with_orders)
+                for e in self.reads.events_of_profile(pid)]
+
+    def _orders_of(self, wanted: list[cmp.DesiredCustomer], match: cmp.ProfileMatch,
+                   by_customer: dict[str, list[OrderDocuments]], events: list[HeldEvent], summary: Summary,
+                   version: str) -> None:
+        mapping = self.mapping
+        desired: list[cmp.DesiredOrder] = []
+        for w in wanted:
+            code = w.customer.code
+            docs = {d.order.number: d for d in by_customer.get(code, [])}
+            if not docs or code not in match.own:
+                continue  # no profile: the customers area says so; its events cannot be matched
+            views = {n: DeliveredView() for n in docs}
+            if self.facts is not None:
+                views, _ = with_refund_ids(views, docs, self.facts, mapping, None)
+            for number, d in sorted(docs.items()):
+                result = desired_operations(d, views[number], mapping)
+                ops = tuple(op for op in result.operations if op.kind == "event")
+                if ops:
+                    desired.append(cmp.DesiredOrder(number, code, ops))
+            key = f"external_id:{code}"
+            facts = [f for d in docs.values() if profile_key(d.order, mapping) == key
+                     and (f := order_facts(d, mapping, key)) is not None]
+            aggregates = facts_aggregates(facts, mapping)
+            op = Operation(kind="profile_upsert", key=f"profile-aggregates:{key}", lane="batch",
+                           payload={"external_id": code, "properties": aggregates}, version=version,
+                           record=f"customer-aggregates:{key}", profile_of=code)
+            summary.differences += cmp.compare_aggregates(code, aggregates, match.own[code], op)
+        summary.differences += cmp.compare_orders(desired, events, mapping)
+        summary.compared["orders"] += len(desired)
+
+    def _extra_profiles(self, known: set[str]) -> list[Difference]:
+        held = [HeldProfile.from_resource(r) for r in self.reads.all_profiles()]
+        diffs, _ = cmp.compare_profiles([], [p for p in held if p.external_id], complete=True, known_codes=known)
+        return diffs
+
+    def _metric_names(self) -> dict[str, str]:
+        if self._metrics is None:
+            self._metrics = self.reads.metric_names()
+        return self._metrics
+
+    def _orders(self) -> dict[str, OrderDocuments]:
+        """Every order of Blue Cherry with its documents, parsed by the order flow's own readers."""
+        mapping, r = self.mapping, self.mapping.resources
+        children: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        for name, resource, parse in (("picks", r.pick, parse_pick), ("invoices", r.invoice, parse_invoice),
+                                      ("credit_memos", r.creditmemo, parse_credit_memo)):
+            for raw in self._all(resource):
+                try:
+                    children[parse(raw, mapping).order][name].append(raw)
+                except ValueError:
+                    continue  # invalid: the poller reports it
+        out: dict[str, OrderDocuments] = {}
+        for raw in self._all(r.order):
+            kids = _kids(children, raw, mapping)
+            parsed = parse_order_documents(raw, mapping, kids.get("picks", ()), kids.get("invoices", ()),
+                                           kids.get("credit_memos", ()))
+            if parsed.documents is not None:
+                out[parsed.documents.order.number] = parsed.documents
+        return out
+
+    def _all(self, resource: Any, since: str | None = None) -> Iterator[dict[str, Any]]:
+        for page in self.bluecherry.iter_pages(resource, since, page_size=self.page_size):
+            yield from page
+
+    # --- stock and catalog -----------------------------------------------------------------------
+
+    def _catalog_pass(self, areas: set[Area], summary: Summary, since: str | None) -> None:
+        mapping = self.mapping
+        styles = list(self._all(mapping.resources.style))
+        plan = catalog_operations(styles, mapping, lane="batch")
+        if "catalog" in areas:
+            items = {op.payload["external_id"]: op for op in plan.operations if op.kind == "catalog_item_upsert"}
+            variants = {op.payload["external_id"]: op for op in plan.operations
+                        if op.kind == "catalog_variant_upsert"}
+            held_items = {str((e.get("attributes") or {}).get("external_id")) for e in self.reads.catalog_items()}
+            held_variants = {str((e.get("attributes") or {}).get("external_id"))
+                             for e in self.reads.catalog_variants()}
+            summary.differences += cmp.compare_catalog(items, variants, held_items, held_variants)
+            summary.compared["catalog"] += len(items) + len(variants)
+        if "stock" in areas:
+            summary.differences += self._stock(plan.variant_ids, summary, since)
+
+    def _stock(self, variant_ids: dict[str, str], summary: Summary, since: str | None) -> list[Difference]:
+        mapping = self.mapping
+        inv = mapping.resources.inventory
+        rows = [parse_inventory_row(raw, mapping.fields.inventory, inv.last_mod, mapping.date_formats("inventory"))
+                for raw in self._all(inv)]
+        sellable = sellable_warehouses(mapping.stock, self.bluecherry.locations(), mapping.fields.location)
+        figures = compute_ats(rows, sellable, mapping.stock.formula)
+        by_key = key_only_external_ids(mapping.catalog)
+
+        def external_id(sku: SkuKey, upc: str) -> str | None:
+            return variant_ids.get(sku.text) or (by_key(sku, upc) if by_key else None)
+
+        plan = plan_stock(figures.values(), mapping.stock, external_id)
+        desired = {op.payload["external_id"]: (int(op.payload["inventory_quantity"]),
+                                               op.model_copy(update={"lane": "batch"})) for op in plan.operations}
+        held = {v.external_id: v for v in (HeldVariant.from_resource(e) for e in self.reads.catalog_variants())}
+        summary.compared["stock"] += len(desired)
+        return cmp.compare_stock(desired, held)
+
+
+def _kids(children: dict[str, dict[str, list[dict[str, Any]]]], raw: dict[str, Any],
+          mapping: Mapping) -> dict[str, list[dict[str, Any]]]:
+    number = field_text(normalised(raw, mapping.fields.order), mapping.fields.order.number)
+    return dict(children.get(number, {}))
+
+
+def _plain(value: Any) -> Any:
+    """Details as JSON can hold them (Decimals and dates as text)."""
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,125 @@
+"""`bcsync reconcile [customers|consent|orders|stock|catalog|all] [--since DATE] [--sample N] [--repair] [--dry-run]`.
+
+Compares Klaviyo with Blue Cherry (`flows.reconcile`), records each difference as an exception with its owner,
+and with `--repair` re-delivers the fleet-owned ones (marked `repair` in the ledger and `bcsync audit`). Prints a
+progress bar and a summary table: records compared, differences by type and owner (new in this run or already
+known), repaired, left for people. `--json` prints the summary as JSON instead. Exit 0 whatever it found (the
+exceptions are the finding); 2 for a wrong argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from config.mapping import get_mapping
+from config.settings import get_settings
+from connectors.bluecherry.client import BlueCherryClient
+from connectors.klaviyo.read_budget import ReadBudget
+from connectors.klaviyo.reads import KlaviyoReads
+from delivery.publish import submit
+from delivery.runtime import runtime
+from flows.reconcile import Reconciler, Summary
+from state.order_facts import OrderFactsStore
+from sync.reconcile.differences import AREAS, Area
+
+console = Console(stderr=True)
+
+
+def _since(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(value, fmt).strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            continue
+    raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS')", param_hint="--since")
+
+
+def build_reconciler() -> Reconciler:
+    settings, mapping, rt = get_settings(), get_mapping(), runtime()
+    reads = KlaviyoReads(rt.client("batch"), ReadBudget(rt.limiter, settings.reconcile_read_share))
+    return Reconciler(mapping, BlueCherryClient.from_settings(settings, mapping), reads, rt.exceptions, rt.redis,
+                      settings.key_prefix, facts=OrderFactsStore(rt.redis, settings.key_prefix),
+                      submit=submit, ledger=rt.ledger)
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    owners = get_mapping().owners
+    return {
+        "compared": dict(summary.compared),
+        "differences": [{"type": d.type, "owner": owners.owner_of(d.type), "record_key": d.record_key,
+                         "customer": d.customer, "reason": d.reason, "desired": d.desired, "actual": d.actual,
+                         "fleet_repairs": d.fleet_owned, "new": (d.type, d.record_key) in summary.new}
+                        for d in summary.differences],
+        "repaired": len(summary.repaired),
+        "left_for_people": len(summary.left_for_people),
+        "requests": dict(summary.requests),
+        "seconds": round(summary.seconds, 3),
+        "resumed_after_pages": summary.resumed_after,
+    }
+
+
+def print_summary(summary: Summary, repair: bool, dry_run: bool) -> None:
+    out = Console()
+    owners = get_mapping().owners
+    compared = ", ".join(f"{area} {n}" for area, n in summary.compared.items()) or "nothing"
+    out.print(f"records compared: {compared} ({sum(summary.requests.values())} Klaviyo reads, "
+              f"{summary.seconds:.1f} s)")
+    table = Table("type", "owner", "found", "new", "repaired", "left for people")
+    found = Counter(d.type for d in summary.differences)
+    new = Counter(t for t, _ in summary.new)
+    fixed = Counter(d.type for d in summary.repaired)
+    for name in sorted(found):
+        table.add_row(name, owners.owner_of(name), str(found[name]), str(new[name]), str(fixed[name]),
+                      str(found[name] - fixed[name]))
+    table.add_row("total", "", str(sum(found.values())), str(sum(new.values())), str(sum(fixed.values())),
+                  str(len(summary.left_for_people)))
+    out.print(table)
+    if dry_run:
+        out.print("dry run: no exception recorded, nothing repaired")
+    elif not repair and any(d.fleet_owned for d in summary.differences):
+        out.print("fleet-owned differences not repaired: run again with --repair")
+    for d in summary.differences:
+        if d.type == "recon_consent_klaviyo_side":
+            out.print(f"two-way consent, for {owners.owner_of(d.type)}: customer {d.customer}: {d.reason}")
+
+
+def reconcile(
+    area: Annotated[str, typer.Argument(help="customers | consent | orders | stock | catalog | all")] = "all",
+    since: Annotated[str | None, typer.Option(help="tenant-local date: records changed since")] = None,
+    sample: Annotated[int | None, typer.Option(min=1, help="compare only the first N customers")] = None,
+    repair: Annotated[bool, typer.Option("--repair", help="re-deliver the fleet-owned differences")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="compare and report; record and send nothing")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="forget a stopped run's cursor")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the summary as JSON on stdout")] = False,
+) -> None:
+    """Compare Klaviyo with Blue Cherry; report each difference with its owner; --repair fixes the fleet's."""
+    if area != "all" and area not in AREAS:
+        console.print(f"bcsync reconcile: unknown area {area!r}; expected one of {', '.join(AREAS)} or all")
+        raise typer.Exit(2)
+    areas: list[Area] = list(AREAS) if area == "all" else [area]  # type: ignore[list-item]
+    reconciler = build_reconciler()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} compared"),
+                  TimeElapsedColumn(), console=console, disable=as_json) as progress:
+        task = progress.add_task("reconcile", total=None)
+
+        def tick(what: str, n: int) -> None:
+            progress.update(task, description=f"reconcile {what}", completed=n)
+
+        reconciler.progress = tick
+        summary = reconciler.run(areas, since=_since(since), sample=sample, repair=repair, dry_run=dry_run,
+                                 restart=restart)
+    reconciler.bluecherry.close()
+    if as_json:
+        typer.echo(json.dumps(summary_json(summary), default=str))
+    else:
+        print_summary(summary, repair, dry_run)
