@@ -206,7 +206,6 @@ def _register_flows() -> None:
     app.command("playbook")(playbook)
     app.command("health")(health)
     app.command("reconcile")(reconcile)
-    app.command("reconcile")(reconcile)
 
 
 _register_flows()
