@@ -193,9 +193,9 @@ class KlaviyoClient:
     def _classify(self, key: str, response: httpx.Response) -> KlaviyoResponse:
         status = response.status_code
         headers = dict(response.headers)
+        if self.limiter is not None and status != 429:  # Klaviyo's RateLimit-* come with every answer but a 429
+            self.limiter.observe(key, headers)
         if 200 <= status < 300:
-            if self.limiter is not None:
-                self.limiter.observe(key, headers)
             return KlaviyoResponse(status, _json_or_none(response), headers)
         errors = parse_error_items(_json_or_none(response))
         codes = ",".join(item.code for item in errors if item.code) or "-"

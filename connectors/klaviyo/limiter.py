@@ -5,6 +5,8 @@ minute (steady). The rules (`limiter_rules`, pure functions the unit tests check
 - the fleet takes an adaptive `share` of each window: it starts at `share` (the floor), grows towards
   `share_max` while Klaviyo answers without 429s, is cut on a 429 and when `RateLimit-Remaining` shows
   another integration on the account;
+- the fleet's last two seconds together stay under Klaviyo's burst limit, so a Klaviyo second of any phase
+  is never overrun;
 - on endpoints the fast lane calls (`fast_endpoints`), a `fast_reserve` part of the share is kept for fast
   work - in the minute window only the part fast work could still need in the rest of the minute, in the
   second window only while fast work waits (a fast request on the endpoint in the last 2 s); the batch lane
@@ -111,6 +113,10 @@ for w = 1, 2 do
   local v = redis.call('HMGET', key, 't', 'b')
   local t, b = tonumber(v[1]) or 0, tonumber(v[2]) or 0
   local full = t >= total
+  -- Klaviyo's second, whatever its phase, lies within the fleet's last two (rules.straddle_admits)
+  if w == 1 and (tonumber(redis.call('HGET', KEYS[1] .. ':w1000:' .. (idx[1] - 1), 't')) or 0) + t >= limits[1] then
+    full = true
+  end
   if lane ~= 'fast' and t >= non_fast then full = true end
   if lane == 'batch' and b >= batch then full = true end
   if full then

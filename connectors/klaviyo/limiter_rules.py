@@ -7,7 +7,9 @@ Three rules:
   steady (minute) window the kept part shrinks pro rata to the time elapsed, so other lanes borrow the
   unused reserve as the minute goes by; in the burst (second) window it is kept only while the fast lane has
   work waiting (it asked for this endpoint within the last `FAST_MARK_MS`). Fast may always take the whole
-  share: a fast request waits at most one burst window, as long as fast work stays within its reserve.
+  share: a fast request waits at most one burst window, as long as fast work stays within its reserve. The
+  fleet's last two seconds together stay under Klaviyo's burst limit (`straddle_admits`): Klaviyo's seconds
+  need not start on the fleet's.
 - **Share** (`share_now`, `after_throttle`, `after_foreign`): the share starts at the floor
   (`BCSYNC_RATE_SHARE`) and grows by `SHARE_GROWTH_PER_SECOND` up to the ceiling (`BCSYNC_RATE_SHARE_MAX`)
   while Klaviyo answers without 429s; a 429 cuts it by `CUT_ON_429`; another integration seen in
@@ -106,6 +108,13 @@ def borrow_free_ms(lane: str, total: int, reserve: float, batch_ceiling: float, 
     if lane == "fast" or held == 0 or room < 0:
         return None
     return start_ms + math.ceil((1 - room / held) * window_ms)
+
+
+def straddle_admits(limit: int, previous: int, current: int) -> bool:
+    """Whether the burst window takes one more request whatever the phase of Klaviyo's seconds: any second of
+    Klaviyo's lies within two of the fleet's, so the fleet's last two seconds together stay under Klaviyo's
+    limit (each alone under the fleet's share of it). A rush gets the share in one second, then the rest."""
+    return previous + current < limit
 
 
 def share_now(state: ShareState, now_ms: int, floor: float, ceiling: float) -> float:

@@ -5,6 +5,7 @@ pure rule (`limiter_rules`) at the Redis clock's time, so the tests hold at any 
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import threading
 import time
@@ -24,8 +25,17 @@ Factory = Callable[..., FleetRateLimiter]
 TIERS = {"burst-bound": Tier("t", 20, 100_000), "steady-bound": Tier("t", 1000, 12)}
 
 
-def fill(limiter: FleetRateLimiter, endpoint: str, lane: str) -> tuple[Counter[int], Acquisition]:
-    """Take slots until refused; returns successes per burst window and the refusal."""
+def start_of_a_second(limiter: FleetRateLimiter) -> None:
+    """Sleep to the next second of Redis's clock: what a test then takes in milliseconds stays within it."""
+    now = limiter.server_time()
+    time.sleep(math.ceil(now) - now + 0.002)
+
+
+def fill(limiter: FleetRateLimiter, endpoint: str, lane: str, fresh: bool = True) -> tuple[Counter[int], Acquisition]:
+    """Take slots until refused (from the start of a second unless `fresh` is False); returns successes per
+    burst window and the refusal."""
+    if fresh:
+        start_of_a_second(limiter)
     taken: Counter[int] = Counter()
     for _ in range(10_000):
         got = limiter.acquire(endpoint, lane)
@@ -51,12 +61,26 @@ def test_exact_count_per_burst_window(limiter_factory: Factory) -> None:
         assert 0 < refusal.wait <= 1.0
 
 
+def test_two_fleet_seconds_stay_under_klaviyos_burst_limit(limiter_factory: Factory) -> None:
+    limiter = limiter_factory(tiers=TIERS, share_max=0.8)  # Klaviyo 20/s, the fleet's share 16
+    first, refusal = fill(limiter, "burst-bound", "default")
+    assert first[refusal.burst_window] == 16
+    time.sleep(refusal.wait + 0.002)  # the next second: Klaviyo's second may hold the end of the first
+    taken: Counter[int] = Counter()
+    while (got := limiter.acquire("burst-bound", "default")).wait == 0:
+        taken[got.burst_window] += 1
+    if set(taken) | {got.burst_window} != {refusal.burst_window + 1}:
+        pytest.skip("the second ended mid-test")
+    assert taken[refusal.burst_window + 1] == 4  # 20 - 16: two fleet seconds together never over Klaviyo's 20
+
+
 def test_burst_reserve_held_while_fast_work_waits(limiter_factory: Factory) -> None:
     limiter = limiter_factory(tiers=TIERS, share_max=0.8)  # burst: 16, 12 for others while fast waits
     for _ in range(3):  # a second boundary between the two takes can split them: try again
         limiter.redis.flushdb()
+        start_of_a_second(limiter)
         fast = limiter.acquire("burst-bound", "fast")
-        taken, refusal = fill(limiter, "burst-bound", "default")
+        taken, refusal = fill(limiter, "burst-bound", "default", fresh=False)
         if refusal.burst_window == fast.burst_window:
             break
     assert taken[refusal.burst_window] == 11  # 12 with fast's own
@@ -66,8 +90,9 @@ def test_batch_never_takes_the_fast_reserve_while_fast_waits(limiter_factory: Fa
     limiter = limiter_factory(tiers=TIERS, batch_ceiling=0.5, share_max=0.8)  # burst: 16, non-fast 12, batch 6
     for _ in range(3):
         limiter.redis.flushdb()
+        start_of_a_second(limiter)
         start = limiter.acquire("burst-bound", "fast")  # fast work is waiting
-        taken, refusal = fill(limiter, "burst-bound", "batch")
+        taken, refusal = fill(limiter, "burst-bound", "batch", fresh=False)
         window = refusal.burst_window
         counts: Counter[str] = Counter({"fast": 1, "batch": taken[window]})
         for lane in ("default", "fast"):

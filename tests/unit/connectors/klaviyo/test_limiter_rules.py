@@ -50,6 +50,27 @@ def test_small_tiers_keep_the_old_arithmetic_with_the_whole_reserve() -> None:
     assert rules.window_caps(3, 0.8, 0.25, 1.0, 1.0) == LaneCaps(2, 1, 1)
 
 
+def test_klaviyo_seconds_of_any_phase_never_overrun() -> None:
+    """A hungry fleet taking what the burst rules allow, its requests anywhere inside its seconds (the worst
+    placement: late in one second, early in the next): no second of Klaviyo's, whatever its phase, sees more
+    than Klaviyo's limit - while each fleet second alone may take the whole share after a quiet one."""
+    limit, caps = 35, rules.window_caps(35, 1.0, 0.25, 1.0, 0.0)  # share grown to 1.0: 35 a second
+    per_second: list[int] = []
+    for second in range(20):
+        previous = per_second[-1] if per_second else 0
+        current = 0
+        quiet = second in (7, 8, 13)  # no work: the next second may rush
+        while not quiet and rules.admits("default", caps, current, 0) and rules.straddle_admits(
+                limit, previous, current):
+            current += 1
+        per_second.append(current)
+    assert per_second[9] == 35  # after a quiet second, the whole share at once
+    assert sum(per_second) <= 20 * limit
+    # any Klaviyo second lies within two consecutive fleet seconds: at worst it holds both whole
+    assert all(a + b <= limit for a, b in zip(per_second, per_second[1:], strict=False))
+    assert max(per_second) == 35 and per_second[10] == 0  # a rush: the share at once, then what is left
+
+
 def test_admits_per_lane() -> None:
     caps = LaneCaps(16, 12, 6)
     assert rules.admits("batch", caps, total=5, batch=5)
