@@ -157,6 +157,8 @@ def _print_events(report: dict[str, Any], verbose: bool) -> None:
                     style="" if d else "red")
         if c.get("backfill"):
             cell.append(" (backfill)", style="dim")
+        if d and d.get("repair"):
+            cell.append(" (repair: re-sent by bcsync reconcile)", style="yellow")
         if verbose:
             cell.append(f"\n{c['unique_id']} ({c['lane']} lane)", style="dim")
             if d:

@@ -158,3 +158,7 @@ def test_reconcile_reports_each_planted_difference_repairs_the_fleets_and_finds_
     assert not any(d["new"] for d in after["differences"])
     marked = [json.loads(v) for k in f.redis.scan_iter(f"{f.prefix}:ledger:*") if (v := f.redis.get(k))]
     assert any(e.get("repair") and e["key"] == f"profile:{ids['field']}:full" for e in marked)
+    audit = subprocess.run([BCSYNC, "audit", "order", ids["order:missing_event"]], env={**f.env, "COLUMNS": "200"},
+                           capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 0, audit.stderr[-2000:]
+    assert "repair: re-sent by bcsync reconcile" in audit.stdout
