@@ -1,7 +1,7 @@
 """The deployment files as an operator uses them (parsed, no Docker needed): compose.yaml bounds Redis' memory
 (sized from docs/deployment.md's measured table) without eviction, every fleet service has a health check through
-`bcsync health`, Flower's password guard trips on the shipped .env.example, the Procfile's web process listens on
-$PORT, and the documented scaling recipe never starts a second Redis."""
+`bcsync health`, Flower's password guard trips on the shipped .env.example, the Procfile's web process (the console)
+listens on $PORT, and the documented scaling recipe never starts a second Redis."""
 
 from __future__ import annotations
 
@@ -108,13 +108,18 @@ def procfile() -> dict[str, list[str]]:
     return {name.strip(): shlex.split(command) for name, command in lines}
 
 
-def test_the_procfile_web_process_is_flower_on_port_with_credentials_from_the_environment() -> None:
+def test_the_procfile_web_process_is_the_console_on_port_with_users_from_the_environment() -> None:
+    """The platform routes HTTP to `web` on $PORT: the operations console now that one exists (issue 21; Flower was
+    the web process until then), on every address, its users from the environment - never on the command line."""
+    from workers.cli import app  # noqa: PLC0415  the CLI's registry: which web commands exist
+
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     web = procfile()["web"]
-    assert web[:2] == ["bcsync", "flower"]
+    assert web[:2] == ["bcsync", "console" if "console" in commands else "flower"]
     assert web[web.index("--port") + 1] == "$PORT"
     assert web[web.index("--address") + 1] == "0.0.0.0"  # the platform's router must reach it
-    assert not any("PASSWORD" in arg.upper() or arg.startswith("--basic") for arg in web)  # from the environment
-    assert "flower" not in procfile()  # one Flower: the web process
+    assert not any(word in arg.upper() for arg in web for word in ("PASSWORD", "USERS"))  # from the environment
+    assert "flower" not in procfile()  # no second web process: only `web` gets a port and the router
 
 
 def test_the_procfile_runs_what_compose_runs() -> None:
