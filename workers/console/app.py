@@ -32,6 +32,7 @@ from config.settings import Settings
 from state.console_audit import ConsoleAuditLog
 from state.dead_letters import DeadLetter
 from state.factory import stores
+from workers.audit_documents import KIND_NAMES, day_and_time, document_of, money
 from workers.console import data
 from workers.console.auth import Role, User, verify_password
 from workers.dlq_cli import requeue_entry
@@ -61,7 +62,10 @@ def _pretty(value: Any) -> str:
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters.update(when=_when, num=_num, pretty=_pretty, key=shown_key)
+# finance reads amounts and dates as `bcsync audit order` prints them (workers.audit_documents)
+templates.env.filters.update(when=_when, num=_num, pretty=_pretty, key=shown_key, money=money, day=day_and_time,
+                             document=lambda kind: KIND_NAMES.get(kind, kind),
+                             source=lambda entry: document_of(entry) if entry else "-")
 
 
 class Console:

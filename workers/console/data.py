@@ -78,12 +78,12 @@ def exception_rows(owner: str | None, type_: str | None, status: str, record: st
 def exception_view(r: ExceptionRecord) -> dict[str, Any]:
     kind = EXCEPTION_TYPES.get(r.type)
     details = dict(r.details)
-    values = None
+    both = None
     if "desired" in details or "actual" in details:  # a reconciliation's difference: both systems' values
-        values = {"erp": details.pop("desired", None), "klaviyo": details.pop("actual", None)}
+        both = {"erp": details.pop("desired", None), "klaviyo": details.pop("actual", None)}
     return {"id": r.id, "type": r.type, "owner": r.owner, "severity": r.severity, "status": r.status,
             "record": clean_record_key(r.record_key), "record_key": r.record_key, "reason": r.reason,
-            "count": r.count, "first_seen": r.first_seen, "last_seen": r.last_seen, "values": values,
+            "count": r.count, "first_seen": r.first_seen, "last_seen": r.last_seen, "both": both,
             "details": details, "notes": r.notes,
             "summary": kind.summary if kind else "", "meaning": kind.meaning if kind else "",
             "action": kind.action if kind else "See the playbook."}
