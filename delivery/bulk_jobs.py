@@ -121,6 +121,11 @@ def _settle_rows(rt: Runtime, job_id: str, ops: list[Operation], failed: dict[in
         rt.stores.profiles.record_writes(
             [w for i, op in enumerate(ops) if i not in failed and (w := written(op)) is not None]
         )
+    # a bulk job's rows count as delivered (and their lane's rows) when the job confirms them, not when it is sent
+    confirmed = 0 if cancelled else len(ops) - len(failed)
+    rt.stores.lane_stats.delivered(lane, confirmed, None)
+    rt.stores.lane_stats.outcome(lane, "profile_upsert", "delivered", confirmed)
+    rt.stores.lane_stats.outcome(lane, "profile_upsert", "dead_lettered", len(ops) - confirmed)
     for i, op in enumerate(ops):
         if i in failed:
             attrs = failed[i]

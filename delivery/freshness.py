@@ -47,8 +47,8 @@ CHECKS: dict[str, tuple[FreshnessType, str, str]] = {
     "read_age": ("poller_read_stale", "s", "last successful read"),
     "queue_age": ("lane_lagging", "s", "oldest queued message"),
     "delayed_overdue": ("delayed_overdue", "s", "oldest delayed retry overdue"),
-    "throttles": ("klaviyo_throttled", "429s", "Klaviyo 429s"),
-    "budget_use": ("budget_exhausted", "of the share", "budget use"),
+    "throttles": ("klaviyo_throttled", "", "Klaviyo 429s in the window"),
+    "budget_use": ("budget_exhausted", "", "budget use (part of the share)"),
 }
 WHY: dict[str, str] = {
     "watermark_age": "the poller is stopped or failing, or the resource has not changed in Blue Cherry since",
@@ -78,7 +78,8 @@ class Reading:
         """`watermark age of customer 41 s (threshold 30 s)`."""
         _, unit, what = CHECKS[self.check]
         value = "-" if self.value is None else _num(self.value)
-        return f"{what} of {self.subject} {value} {unit} (threshold {_num(self.threshold)} {unit})"
+        unit = f" {unit}" if unit else ""
+        return f"{what} of {self.subject} {value}{unit} (threshold {_num(self.threshold)}{unit})"
 
 
 def _num(value: float) -> str:

@@ -200,15 +200,6 @@ class RedisKeys:
         # hash per bucket: released order number -> its profile key, where its facts are (state.orders)
         return self._key("order-released", str(bucket))
 
-    @property
-    def orders_closing(self) -> str:
-        # sorted set: closed or cancelled order number -> when its documents are released (state.orders)
-        return self._key("orders", "closing")
-
-    def orders_released(self, bucket: int) -> str:
-        # hash per bucket: released order number -> its profile key, where its facts are (state.orders)
-        return self._key("order-released", str(bucket))
-
     def order_facts(self, profile_key: str) -> str:
         # one hash per profile (order number -> facts), no expiry: outside `orders:`, whose keys expire
         return self._key("order-facts", profile_key)

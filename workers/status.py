@@ -119,7 +119,7 @@ def freshness_lines(fresh: list[Mapping[str, Any]], crossed: list[Mapping[str, A
         shown = [f"{r.subject} {'-' if r.value is None else _short(r.value)}{'!' if r.over else ''}" for r in values
                  if r.value is not None or check in ("watermark_age", "read_age")]
         if shown:
-            lines.append(f"freshness, {what} ({unit}): {', '.join(shown)}")
+            lines.append(f"freshness, {what}{f' ({unit})' if unit else ''}: {', '.join(shown)}")
     over = [f"{c['type']} {c['subject']} since {short_time(c['since'])} UTC ({_short(c['value'])} > "
             f"{_short(c['threshold'])})" + (" clearing" if c.get("below_since") else "") for c in crossed]
     lines.append(f"freshness thresholds crossed: {'; '.join(over) or 'none'}")
