@@ -80,9 +80,9 @@ def _longest_trail(fleet: DemoFleet, kind: str) -> str:
     counts: dict[str, int] = {}
     for key in fleet.client.scan_iter(f"{fleet.prefix}:ledger-index:{kind}:*"):
         number = str(key).split(f"ledger-index:{kind}:", 1)[1].split("/")[0]
-        kind = fleet.client.type(key)
+        redis_type = fleet.client.type(key)
         size = {"set": fleet.client.scard, "zset": fleet.client.zcard, "list": fleet.client.llen,
-                "hash": fleet.client.hlen}.get(str(kind), lambda _: 1)(key)
+                "hash": fleet.client.hlen}.get(str(redis_type), lambda _: 1)(key)
         counts[number] = counts.get(number, 0) + int(size)
     return max(sorted(counts), key=lambda n: counts[n])
 
