@@ -64,7 +64,6 @@ from config.settings import Settings  # noqa: E402
 from config.task_names import deliver_task  # noqa: E402
 from delivery.envelope import envelope  # noqa: E402
 from delivery.packing import group_for_delivery  # noqa: E402
-from delivery.registry import SENDERS  # noqa: E402
 from sandbox.bluecherry.app import create_app as create_bluecherry  # noqa: E402
 from sandbox.bluecherry.config import BlueCherrySandboxConfig  # noqa: E402
 from sandbox.redis_server import PrivateRedis  # noqa: E402
@@ -76,6 +75,7 @@ from tests.support.fleet import WorkerProcess, fleet_env, wait_for  # noqa: E402
 
 MARK = "bench.budget"  # a run with a background consumer writes its own block: "bench.budget background 0.3"
 ITEM = "BENCH-ITEM"
+CATALOG_KINDS = {"variant_inventory", "catalog_item_upsert", "catalog_variant_upsert"}
 BASE_VERSION = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
@@ -252,8 +252,7 @@ class Publisher:
     def envelopes(group: list[Operation]) -> list[dict[str, Any]]:
         """Catalog rows are packed by the stock flush itself (`flows.stock._flush_envelopes`), not by
         `group_for_delivery`: a group of them is one bulk job's envelope, as the flush makes it."""
-        kinds = {op.kind for op in group}
-        if len(group) > 1 and len(kinds) == 1 and not SENDERS[group[0].kind].packs(group[0].lane):
+        if len(group) > 1 and {op.kind for op in group} <= CATALOG_KINDS:
             return [envelope(group, group[0].lane)]
         return group_for_delivery(group)
 
@@ -379,7 +378,7 @@ class BackfillJobs:
     stored: int  # events Klaviyo stored when counted
 
 
-def backfill_jobs(redis: PrivateRedis, orders: int, settle_seconds: float = 30.0) -> BackfillJobs:
+def backfill_jobs(redis: PrivateRedis, orders: int, settle_seconds: float = 60.0) -> BackfillJobs:
     """The bulk event jobs of an order backfill of `orders` generated orders, counted once every queued event
     is stored or nothing more arrived for `settle_seconds` (events waiting for a customer's profile, which no
     customer sync creates here, wait BCSYNC_PROFILE_WAIT_SECONDS)."""
@@ -448,6 +447,9 @@ def markdown(args: argparse.Namespace, result: BudgetResult | None, cpu: dict[st
             real, free = cpu["Klaviyo's real limits"][0], cpu["unlimited"][0]
             lines.append(f"\nAt real limits the CPU per single event is {real / free:.2f}x the unlimited figure.")
         lines.append("")
+    if jobs and not jobs.sizes:
+        lines += [f"Order backfill of {args.orders:,} orders: no bulk event job stored ({jobs.stored:,} of the "
+                  f"{jobs.queued:,} events it queued stored when counted).", ""]
     if jobs and jobs.sizes:
         total = sum(jobs.sizes.values())
         full = jobs.sizes.get(1000, 0)
