@@ -28,17 +28,15 @@ from config.settings import get_settings
 from delivery.freshness import CHECKS, budget_use, limiter_of, readings
 from state.factory import Stores, stores
 from state.throttles import ThrottleCounts
+from sync.reconcile.differences import TYPES as RECONCILE_TYPES
 
 log = logging.getLogger("bcsync.metrics")
 
-# Exception types of reconciliation's differences (`bcsync reconcile`: each difference is an open exception
-# of its type); the family is exposed, with no sample, before any reconciliation ran
-RECONCILE_PREFIX = "recon_"
-RECONCILE_TYPES_ALSO = frozenset({"revenue_mismatch"})
-
 
 def is_reconcile_type(name: str) -> bool:
-    return name.startswith(RECONCILE_PREFIX) or name in RECONCILE_TYPES_ALSO
+    """A type of reconciliation's differences (`bcsync reconcile`: each difference is an open exception of its
+    type); the family is exposed, with no sample, before any reconciliation found one."""
+    return name in RECONCILE_TYPES
 
 
 class FleetCollector(Collector):

@@ -20,7 +20,14 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from config.mapping import get_mapping
-from flows.reconcile import Summary, build_reconciler
+from config.settings import get_settings
+from connectors.bluecherry.client import BlueCherryClient
+from connectors.klaviyo.read_budget import ReadBudget
+from connectors.klaviyo.reads import KlaviyoReads
+from delivery.publish import submit
+from delivery.runtime import runtime
+from flows.reconcile import Reconciler, Summary
+from state.order_facts import OrderFactsStore
 from sync.reconcile.differences import AREAS, Area
 
 console = Console(stderr=True)
@@ -35,6 +42,14 @@ def _since(value: str | None) -> str | None:
         except ValueError:
             continue
     raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS')", param_hint="--since")
+
+
+def build_reconciler() -> Reconciler:
+    settings, mapping, rt = get_settings(), get_mapping(), runtime()
+    reads = KlaviyoReads(rt.client("batch"), ReadBudget(rt.limiter, settings.reconcile_read_share))
+    return Reconciler(mapping, BlueCherryClient.from_settings(settings, mapping), reads, rt.exceptions, rt.redis,
+                      settings.key_prefix, facts=OrderFactsStore(rt.redis, settings.key_prefix),
+                      submit=submit, ledger=rt.ledger)
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
