@@ -23,7 +23,11 @@ PROCESSES = {
     "poller": ["bcsync", "poller"],
     "flower": ["bcsync", "flower"],
 }
-BCSYNC_SUBCOMMANDS = {"worker", "beat", "poller", "flower", "run", "demo"}
+# the Procfile: the same processes, except that its `web` process (the one a platform routes HTTP to, on $PORT)
+# is the operations console; Flower stays a compose service (only `web` gets a port on a platform)
+PROCFILE = {**{name: command for name, command in PROCESSES.items() if name != "flower"},
+            "web": ["bcsync", "console", "--port", "$PORT", "--address", "0.0.0.0"]}
+BCSYNC_SUBCOMMANDS = {"worker", "beat", "poller", "flower", "console", "run", "demo"}
 ENV_REFERENCE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*(?::?[-?][^}]*)?\}$")
 SECRET_NAME = re.compile(r"password|secret|api_key|subscription_key|token|dsn", re.IGNORECASE)
 SECRET_LITERALS = [
@@ -68,12 +72,12 @@ def test_compose_has_every_service() -> None:
 
 
 def test_procfile_has_every_process() -> None:
-    assert set(procfile()) == set(PROCESSES)
+    assert set(procfile()) == set(PROCFILE)
 
 
 def test_procfile_and_compose_run_the_same_commands() -> None:
     composed = {name: command_of(service) for name, service in services().items() if name != "redis"}
-    assert composed == procfile() == PROCESSES
+    assert composed == PROCESSES and procfile() == PROCFILE
 
 
 def test_every_command_is_a_known_bcsync_subcommand() -> None:
