@@ -310,9 +310,10 @@ _TYPES: tuple[ExceptionType, ...] = (
         "watermark_stale", "operations",
         "Freshness: a resource's watermark (newest Blue Cherry change handed on) is older than its threshold.",
         "The poller's watermark of the resource (record key: the resource) is older than "
-        "`BCSYNC_WATERMARK_MAX_AGE_SECONDS` (or the resource's own in `BCSYNC_WATERMARK_MAX_AGE_BY_RESOURCE`): no "
-        "newer change has been handed on. Raised once per crossing (one Sentry message); resolved by itself once the "
-        "watermark is young again for `BCSYNC_FRESHNESS_CLEAR_AFTER_SECONDS`.",
+        "`BCSYNC_WATERMARK_MAX_AGE_SECONDS` (or the resource's own in `BCSYNC_WATERMARK_MAX_AGE_BY_RESOURCE`) and "
+        "the poller is stopped, its reads fail or its window keeps moving (a resource it reads cleanly that has not "
+        "changed in Blue Cherry is not late, and not raised). Raised once per crossing (one Sentry message); "
+        "resolved by itself once the watermark is young again for `BCSYNC_FRESHNESS_CLEAR_AFTER_SECONDS`.",
         "`bcsync health poller` and `bcsync status` (poller read errors): start the poller or fix its reads. If "
         "the resource simply has not changed in Blue Cherry for that long, raise its threshold.",
     ),

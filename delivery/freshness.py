@@ -2,7 +2,9 @@
 threshold in the settings (0 turns it off):
 
 - `watermark_age` per resource: seconds since its watermark (the newest Blue Cherry change handed on);
-  exception `watermark_stale`;
+  exception `watermark_stale` - unless the poller reads the resource cleanly (its last cycle neither failed nor
+  held the watermark back, and ended within the read bound): an old watermark is then a resource that has not
+  changed in Blue Cherry, not a late one;
 - `read_age` per resource: seconds since the poller's last successful read of it (threshold: its poll interval
   plus the setting); `poller_read_stale`;
 - `queue_age` per lane: seconds the oldest message on the lane (or its taking list) has waited; `lane_lagging`;
@@ -66,10 +68,13 @@ class Reading:
     subject: str
     value: float | None  # None: not known (never read, nothing to say)
     threshold: float  # 0: not checked
+    # the value is over but says nothing late: a watermark that is old only because the resource has not changed
+    # in Blue Cherry while the poller reads it every cycle without holding the watermark back
+    quiet: bool = False
 
     @property
     def over(self) -> bool:
-        return self.threshold > 0 and self.value is not None and self.value > self.threshold
+        return self.threshold > 0 and self.value is not None and self.value > self.threshold and not self.quiet
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "over": self.over}
@@ -111,14 +116,20 @@ def readings(st: Stores, now: float | None = None, limiter: FleetRateLimiter | N
     marks = WatermarkStore(st.redis, s.key_prefix).all()
     health = PollerHealth(st.redis, s.key_prefix).all()
     for name in type(st.mapping.resources).model_fields:
-        mark = marks.get(name)
-        out.append(Reading("watermark_age", name, None if mark is None else round(max(0.0, now - mark.timestamp()), 3),
-                           s.watermark_max_age_by_resource.get(name, s.watermark_max_age_seconds)))
         cycles = health.get(name)
         ok_at = None if cycles is None else cycles.ok_at
         poll = float(getattr(st.mapping.resources, name).poll_seconds)
-        out.append(Reading("read_age", name, None if ok_at is None else round(max(0.0, now - ok_at), 3),
-                           s.poller_read_max_delay_seconds + poll if s.poller_read_max_delay_seconds > 0 else 0.0))
+        read = Reading("read_age", name, None if ok_at is None else round(max(0.0, now - ok_at), 3),
+                       s.poller_read_max_delay_seconds + poll if s.poller_read_max_delay_seconds > 0 else 0.0)
+        # read within its bound (poll interval + the read delay, at least one more interval), the last cycle
+        # neither failed nor held the watermark back: the poller has seen everything there is
+        reading_cleanly = (cycles is not None and read.value is not None and cycles.held == 0
+                           and read.value <= max(read.threshold, 2 * poll))
+        mark = marks.get(name)
+        out.append(Reading("watermark_age", name, None if mark is None else round(max(0.0, now - mark.timestamp()), 3),
+                           s.watermark_max_age_by_resource.get(name, s.watermark_max_age_seconds),
+                           quiet=reading_cleanly))
+        out.append(read)
     for lane, age in oldest_ages(st.redis, s.key_prefix, LANES, now).items():
         out.append(Reading("queue_age", lane, age, lane_threshold(st, lane)))
     overdue = st.delayed.overdue(now)

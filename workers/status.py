@@ -115,7 +115,8 @@ def freshness_lines(fresh: list[Mapping[str, Any]], crossed: list[Mapping[str, A
     """One line per check with each subject's value (`!` marks a value over its threshold), then the crossings."""
     lines = []
     for check, (_, unit, what) in CHECKS.items():
-        values = [Reading(r["check"], r["subject"], r["value"], r["threshold"]) for r in fresh if r["check"] == check]
+        values = [Reading(r["check"], r["subject"], r["value"], r["threshold"], r.get("quiet", False))
+                  for r in fresh if r["check"] == check]
         shown = [f"{r.subject} {'-' if r.value is None else _short(r.value)}{'!' if r.over else ''}" for r in values
                  if r.value is not None or check in ("watermark_age", "read_age")]
         if shown:

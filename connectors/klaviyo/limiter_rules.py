@@ -110,13 +110,11 @@ def borrow_free_ms(lane: str, total: int, reserve: float, batch_ceiling: float, 
     return start_ms + math.ceil((1 - room / held) * window_ms)
 
 
-def straddle_admits(limit: int, previous: int, current: int, held: int = 0) -> bool:
+def straddle_admits(limit: int, previous: int, current: int) -> bool:
     """Whether the burst window takes one more request whatever the phase of Klaviyo's seconds: any second of
     Klaviyo's lies within two of the fleet's, so the fleet's last two seconds together stay under Klaviyo's
-    limit (each alone under the fleet's share of it). A rush gets the share in one second, then the rest.
-    Other lanes leave the fast lane's reserve of the pair (`held`, kept whether or not fast work waits: a
-    fast request arriving after a rush must not wait for two seconds)."""
-    return previous + current < limit - held
+    limit (each alone under the fleet's share of it). A rush gets the share in one second, then the rest."""
+    return previous + current < limit
 
 
 def share_now(state: ShareState, now_ms: int, floor: float, ceiling: float) -> float:
@@ -200,14 +198,13 @@ def observe_window(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int
     return window
 
 
-def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, kept: int = 0) -> int:
+def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int) -> int:
     """0, or how long until Klaviyo's window ends when what it has left (less the fleet's requests since) is
-    within the margin for requests in flight - plus, for lanes other than fast, the `kept` part of the fast
-    reserve (what fast work could still need of the minute)."""
+    within the margin for requests in flight."""
     if now_ms >= window.ends_ms:
         return 0
     left = window.remaining - (acquired - window.acquired_at)
-    return window.ends_ms - now_ms if left <= klaviyo_margin(limit) + kept else 0
+    return window.ends_ms - now_ms if left <= klaviyo_margin(limit) else 0
 
 
 def klaviyo_margin(limit: int) -> int:

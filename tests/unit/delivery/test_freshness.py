@@ -96,3 +96,17 @@ def test_a_message_without_the_header_is_aged_by_its_envelope() -> None:
     assert message_time(json.dumps({"headers": {}, "body": body, "properties": {"body_encoding": "base64"}})) == 123.5
     assert message_time(json.dumps({"headers": {}, "body": "x", "properties": {}})) is None
     assert message_time("not json") is None
+
+
+def test_an_old_watermark_of_a_resource_read_cleanly_is_quiet_not_late(st: Stores) -> None:
+    now = time.time()
+    WatermarkStore(st.redis, PREFIX).set("customer", datetime.fromtimestamp(now - 3600, UTC))
+    cycles = PollerHealth(st.redis, PREFIX)
+    cycles.cycle("customer", held=False, now=now - 2)  # read 2 s ago, nothing newer: Blue Cherry is quiet
+    quiet = of(freshness.readings(st, now), "watermark_age", "customer")
+    assert quiet.value == pytest.approx(3600, abs=0.01) and quiet.quiet and not quiet.over
+    assert freshness.check(st, now) == []
+    cycles.cycle("customer", held=True, now=now - 1)  # the window keeps moving: the watermark is held back
+    assert of(freshness.readings(st, now), "watermark_age", "customer").over
+    cycles.cycle("customer", held=False, now=now - 60)  # read cleanly, but too long ago (bound 5 + 10 s)
+    assert of(freshness.readings(st, now), "watermark_age", "customer").over
