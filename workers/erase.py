@@ -129,6 +129,20 @@ def erase_customer(code: str, ctx: CustomerContext, record: dict[str, Any] | Non
     return result
 
 
+def prepare_erasure(code: str) -> tuple[CustomerContext, dict[str, Any] | None, ErasurePlan]:
+    """The context, the ERP record (None: none, or Blue Cherry unreadable) and the plan for `code`: what
+    `bcsync erase` and the console show before anything is deleted."""
+    ctx = default_context()
+    record: dict[str, Any] | None = None
+    erp_error = None
+    try:
+        with BlueCherryClient.from_settings(get_settings(), ctx.mapping) as bc:
+            record = find_customer(bc, code)
+    except BlueCherryError as exc:  # Klaviyo is still asked by external_id: the erasure must not wait
+        erp_error = str(exc)
+    return ctx, record, plan_erasure(code, ctx, record, erp_error)
+
+
 def _named(op: Operation) -> str:
     return ", ".join(f"{k}={v}" for k, v in op.payload["profile"].items())
 
@@ -172,15 +186,7 @@ def erase(
     code = customer.strip()
     if not code:
         raise typer.BadParameter("the customer code is empty", param_hint="CUSTOMER")
-    ctx = default_context()
-    record: dict[str, Any] | None = None
-    erp_error = None
-    try:
-        with BlueCherryClient.from_settings(get_settings(), ctx.mapping) as bc:
-            record = find_customer(bc, code)
-    except BlueCherryError as exc:  # Klaviyo is still asked by external_id: the erasure must not wait
-        erp_error = str(exc)
-    plan = plan_erasure(code, ctx, record, erp_error)
+    ctx, record, plan = prepare_erasure(code)
     if plan.erp_error and plan.klaviyo_ids is None and not plan.deletions:
         typer.echo(f"bcsync erase: neither Blue Cherry ({plan.erp_error}) nor Klaviyo ({plan.klaviyo_error}) could "
                    f"be read: customer {code} not erased; try again", err=True)

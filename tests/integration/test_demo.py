@@ -21,6 +21,7 @@ ROOT = REPO_ROOT
 def test_demo_shows_profiles_events_and_lanes_then_stops_cleanly(redis_server):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCSYNC_")}
     env.update({"BCSYNC_REDIS_URL": redis_server.url, "BCSYNC_FLOWER_PORT": str(free_port()),
+                "BCSYNC_CONSOLE_PORT": str(free_port()),
                 "COLUMNS": "120", "PYTHONUNBUFFERED": "1"})
     done = subprocess.run([sys.executable, "-m", "workers.cli", "demo", "--minutes", "0.75"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)

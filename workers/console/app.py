@@ -294,6 +294,56 @@ async def playbook(request: Request) -> Response:
     return console.page(request, "playbook.html", nav="playbook", html=html)
 
 @signed_in
+async def erase_page(request: Request) -> Response:
+    """What an erasure of the customer deletes, per system (as `bcsync erase` shows it), for an admin to confirm."""
+    console = _console(request)
+    user = console.user(request)
+    assert user is not None
+    if not console.users or not user.may("admin"):
+        why = (f"erase needs the admin role; {user.name} is a {user.role}" if console.users
+               else "the console is read-only: no users are configured (BCSYNC_CONSOLE_USERS)")
+        return console.refused(request, why, user, "erase")
+    code = request.query_params.get("code", "").strip()
+    lines: list[str] = []
+    problem = None
+    if code:
+        from workers.erase import plan_lines, prepare_erasure  # noqa: PLC0415  Blue Cherry and Klaviyo: when asked
+
+        _, _, plan = prepare_erasure(code)
+        if plan.unknown:
+            problem = f"no customer {code!r} in Blue Cherry or Klaviyo, and the fleet holds nothing of it"
+        elif plan.erp_error and plan.klaviyo_ids is None and not plan.deletions:
+            problem = f"neither Blue Cherry ({plan.erp_error}) nor Klaviyo ({plan.klaviyo_error}) could be read"
+        else:
+            lines = plan_lines(plan, console.settings.key_prefix)
+    return console.page(request, "erase.html", nav="record", code=code, lines=lines, problem=problem)
+
+
+async def erase(request: Request) -> Response:
+    console = _console(request)
+    user, form, refusal = await console.change(request, "erase", "admin")
+    if refusal is not None:
+        return refusal
+    assert user is not None
+    code = str(form.get("code", "")).strip()
+    if not code or str(form.get("confirm", "")).strip() != f"erase {code}":
+        request.session["flash"] = f"nothing erased: type 'erase {code}' to confirm"
+        return RedirectResponse(f"/erase?code={code}", status_code=303)
+    from workers.erase import erase_customer, prepare_erasure  # noqa: PLC0415
+
+    ctx, record, plan = prepare_erasure(code)
+    if plan.unknown:
+        request.session["flash"] = f"nothing erased: no customer {code!r} anywhere"
+        return RedirectResponse("/record", status_code=303)
+    result = erase_customer(code, ctx, record, deletions=plan.deletions)
+    p = result.purged
+    detail = (f"{len(result.deletions)} Klaviyo deletion request(s); {p.ledger_entries} ledger entries, "
+              f"{p.exceptions} exceptions, {p.order_facts} orders' facts purged")
+    return console.done(request, user, "erase", f"customer:{code}", detail, f"/record?q={code}",
+                        f"erased customer {code}: {detail}")
+
+
+@signed_in
 async def activity(request: Request) -> Response:
     console = _console(request)
     return console.page(request, "activity.html", nav="activity", entries=console.audit.recent(500))
@@ -313,6 +363,7 @@ def build_app(settings: Settings, users: dict[str, User]) -> Starlette:
         Route("/dead-letters/purge", purge, methods=["POST"]),
         Route("/dead-letters/{entry_id}", dead_letter),
         Route("/record", record), Route("/playbook", playbook), Route("/activity", activity),
+        Route("/erase", erase_page), Route("/erase/confirm", erase, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -143,3 +143,25 @@ def test_search_an_order_and_read_its_trail(browser: Any, fleet: DemoFleet) -> N
     assert page.locator("#documents tbody tr").count() >= 1  # the Blue Cherry documents, with amounts
 
 
+
+
+def test_only_an_admin_erases_a_customer_after_typing_it(browser: Any, fleet: DemoFleet) -> None:
+    operator = _sign_in(browser, fleet, "operator")
+    assert operator.goto(f"/erase?code={CODE}").status == 403  # erase is the admin's
+    page = _sign_in(browser, fleet, "admin")
+    page.goto(f"/record?q={CODE}")
+    page.click("text=Erase this customer")
+    assert f"Erasing customer {CODE}" in page.text_content("#plan")  # what it deletes, before anything is
+    page.fill("input[name=confirm]", "erase someone-else")
+    page.click("button.danger")
+    assert "nothing erased" in page.text_content(".flash")
+    page.fill("input[name=confirm]", f"erase {CODE}")
+    page.click("button.danger")
+    assert f"erased customer {CODE}" in page.text_content(".flash")
+
+    def gone() -> bool:
+        state = httpx.get(f"{fleet.klaviyo_url}/_sandbox/state", timeout=10).json()
+        return not any(p.get("external_id") == CODE for p in state["profiles"].values())
+
+    wait_for(gone, 60, message="the profile deleted in the Klaviyo sandbox")
+    assert ConsoleAuditLog(fleet.client, fleet.prefix).recent(1)[0]["action"] == "erase"
