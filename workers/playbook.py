@@ -168,6 +168,7 @@ def _values(s: Settings) -> dict[str, str]:
         "throttle_park_seconds": str(s.throttle_park_seconds), "max_attempts": str(s.max_attempts),
         "stock_complete_seconds": _num(s.stock_complete_seconds),
         "watermark_held_cycles": str(s.watermark_held_cycles), "stale_after_seconds": _num(s.stale_after_seconds),
+        "freshness_clear_after_seconds": _num(s.freshness_clear_after_seconds),
     }
 
 

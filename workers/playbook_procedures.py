@@ -73,6 +73,12 @@ STATUS_LINES: tuple[tuple[str, str, str], ...] = (
      "no beat runs the schedule: debounced stock figures and the daily profile batch are not sent "
      "(after {stale_after_seconds} s a `beat_stale` exception)",
      "start `bcsync beat` (its log says why it stopped)"),
+    ("`freshness thresholds crossed: <type> <subject> since ...`",
+     "a freshness value (watermark age, last successful read, oldest queued message, delayed retry overdue, 429s, "
+     "budget use; the `freshness, ...` lines above it show them all) went over its threshold: one exception of "
+     "that type and one Sentry message",
+     "the action of its exception type (the owners' tables above); it resolves itself once the value has "
+     "stayed under its threshold for {freshness_clear_after_seconds} s (docs/operations.md, \"Freshness and lag\")"),
 )
 
 ERASE_STEPS: tuple[str, ...] = (
