@@ -43,6 +43,10 @@ class RedisKeys:
         return self._key("console", "audit")  # every change made in `bcsync console` (state/console_audit.py)
 
     @property
+    def reconcile_last(self) -> str:
+        return self._key("reconcile", "last")  # the last reconciliation's summary (state/reconcile_summary.py)
+
+    @property
     def delayed_due(self) -> str:
         return self._key("delayed", "due")
 

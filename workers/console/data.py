@@ -4,7 +4,6 @@ queues, `workers.audit.order_report` for an order and the ledger, profile store 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from typing import Any
@@ -15,15 +14,13 @@ from config.settings import get_settings
 from connectors.klaviyo.errors import KlaviyoError
 from state.dead_letters import DeadLetter
 from state.factory import stores
+from state.reconcile_summary import read_last
 from sync.exceptions import ExceptionRecord
 from sync.record_keys import clean_record_key
 from workers.dlq_cli import klaviyo_error
 
 log = logging.getLogger(__name__)
 UNRESOLVED = ("open", "acknowledged")
-# Where `bcsync reconcile` leaves the summary of its last run (summary_json's shape, JSON): the Today page
-# shows it when present
-RECONCILE_LAST = "reconcile:last"
 
 
 def today() -> dict[str, Any]:
@@ -54,14 +51,14 @@ def today() -> dict[str, Any]:
 
 
 def last_reconciliation() -> dict[str, Any] | None:
-    raw = stores().redis.get(f"{get_settings().key_prefix}:{RECONCILE_LAST}")
-    if not raw:
+    """The summary `bcsync reconcile` left (state.reconcile_summary), with its differences counted per type and
+    owner team; None: no reconciliation yet."""
+    last = read_last(stores().redis, get_settings().key_prefix)
+    if last is None:
         return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+    found = Counter((d.get("owner", "-"), d.get("type", "-")) for d in last.get("differences") or []
+                    if isinstance(d, dict))
+    return last | {"by_type": [{"owner": o, "type": t, "count": n} for (o, t), n in sorted(found.items())]}
 
 
 def exception_rows(owner: str | None, type_: str | None, status: str, record: str) -> list[dict[str, Any]]:
