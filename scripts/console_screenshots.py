@@ -4,13 +4,16 @@
 
 Runs the demo's fleet (both sandboxes, three lanes, beat, poller, the console; workers.demo.DemoFleet) on a
 private Redis, lets it sync a small tenant, plants what operators meet (Klaviyo refusing a customer's phone
-number, a 409 duplicate_profile), acknowledges one exception and takes each page with Debian's chromium through
-Playwright (docs/operations.md, "The console"). Everything it started is stopped at the end.
+number, a 409 duplicate_profile), runs `bcsync reconcile all` (its summary for Today), acknowledges one
+exception and takes each page with Debian's chromium through Playwright (docs/operations.md, "The console").
+Everything it started is stopped at the end.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,11 @@ from config.task_names import DELIVER
 from delivery.packing import group_for_delivery
 from sandbox.redis_server import PrivateRedis
 from state.dead_letters import DeadLetters
+from state.reconcile_summary import write_last
 from sync.operations import Operation
 from workers.console.auth import hash_password
 from workers.demo import DemoFleet
+from workers.fleet import bcsync_argv
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
 PASSWORD = "screenshot-password"
@@ -72,6 +77,16 @@ def _plant(fleet: DemoFleet) -> None:
                                    payload={"external_id": "C9000002", "email": "bo.chen@example.com"})])
     _wait(lambda: len(dlq.list()) >= 2, 60, "the second dead letter")
     _fault(fleet, [])
+
+
+def _reconcile(fleet: DemoFleet) -> None:
+    """`bcsync reconcile all` on the demo's tenant, its summary kept for Today (state.reconcile_summary)."""
+    done = subprocess.run(bcsync_argv("reconcile", "all", "--json"), env=fleet.env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        print(f"reconcile failed (Today shows no reconciliation): {done.stderr.strip()[-300:]}", flush=True)
+        return
+    write_last(fleet.client, fleet.prefix, json.loads(done.stdout.strip().splitlines()[-1]), areas=["all"])
 
 
 def _longest_trail(fleet: DemoFleet, kind: str) -> str:
@@ -142,6 +157,7 @@ def main() -> None:
               "orders delivered")
         time.sleep(5)  # the first sync settles
         _plant(fleet)
+        _reconcile(fleet)
         for path in _shoot(fleet):
             print(path.relative_to(OUT.parents[1]))
     finally:
