@@ -68,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _needs_redis(args: list[str]) -> bool:
-    """False for help, completion and the commands in WITHOUT_REDIS."""
-    if any(a in ("--help", "-h") for a in args):
+    """False for help, completion, the commands in WITHOUT_REDIS and `console --hash-password` (it only hashes)."""
+    if any(a in ("--help", "-h", "--hash-password") for a in args):
         return False
     command = next((a for a in args if not a.startswith("-")), None)
     return command is not None and command not in WITHOUT_REDIS

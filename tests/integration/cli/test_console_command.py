@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from sandbox.server import free_port
+from workers.console.auth import verify_password
 
 BCSYNC = str(Path(sys.executable).with_name("bcsync"))
 
@@ -66,3 +67,14 @@ def test_without_users_it_serves_loopback_read_only(read_only_console: str) -> N
         token = today.text.split('<meta name="csrf" content="')[1].split('"')[0]
         refused = web.post("/dead-letters/requeue", data={"csrf": token, "lane": "fast", "code": "invalid"})
         assert refused.status_code == 403 and "read-only" in refused.text
+
+
+def test_hash_password_needs_no_redis_and_prints_a_verifiable_hash() -> None:
+    unused = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    done = subprocess.run([BCSYNC, "console", "--hash-password"], input="a-long-enough-password\n",
+                          env=_env(unused), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert verify_password("a-long-enough-password", done.stdout.strip())
+    short = subprocess.run([BCSYNC, "console", "--hash-password"], input="short\n", env=_env(unused),
+                           capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and "at least 12 characters" in short.stderr
