@@ -10,7 +10,7 @@ from bench.budget import BackfillJobs, BudgetResult, FamilyRow, markdown, write_
 
 
 def args(background: float = 0.0) -> argparse.Namespace:
-    return argparse.Namespace(background_share=background, orders=2000)
+    return argparse.Namespace(background_share=background, orders=2000, block=None)
 
 
 def result(background: float = 0.0) -> BudgetResult:
