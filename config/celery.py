@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from celery import Celery, signals
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from config.lanes import LANES
@@ -24,12 +25,13 @@ from config.task_names import (
     EXPIRE_STOCK_SCANS,
     FLUSH_ORDER_BULK,
     FLUSH_STOCK,
+    RECONCILE,
     RELEASE_ORDERS,
 )
 
 # Imported by every worker (by name: config/ never imports tasks/ itself).
 TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock",
-                "tasks.stock_scans", "tasks.monitoring")
+                "tasks.stock_scans", "tasks.monitoring", "tasks.reconcile")
 # the header every published message carries: when it was published, so the age of a lane's oldest waiting
 # message can be read from the broker's list (state/queue_ages.py; a state/ module cannot import this one)
 SENT_HEADER = "bcsync_sent"
@@ -133,9 +135,26 @@ def make_app(settings: Settings | None = None) -> Celery:
                 "schedule": 3600.0,
                 "options": {"queue": "batch"},
             },
+            **reconcile_schedule(settings),
         },
     )
     return celery_app
+
+
+def reconcile_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's reconciliation (flows/reconcile.py): consent and stock on recently changed records every
+    `reconcile_recent_seconds`, every area nightly on a rolling slice of the customers (all in N days)."""
+    out: dict[str, dict[str, Any]] = {}
+    if settings.reconcile_recent_seconds > 0:
+        out["reconcile-recent"] = {"task": RECONCILE, "schedule": settings.reconcile_recent_seconds,
+                                   "args": [["consent", "stock"], True, False], "options": {"queue": "batch"}}
+    if settings.reconcile_nightly_hour >= 0:
+        out["reconcile-nightly"] = {
+            "task": RECONCILE, "schedule": crontab(minute=0, hour=settings.reconcile_nightly_hour),
+            "args": [["customers", "consent", "orders", "stock", "catalog"], False, True],
+            "options": {"queue": "batch"},
+        }
+    return out
 
 
 @signals.before_task_publish.connect

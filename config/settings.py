@@ -64,6 +64,24 @@ class Settings(BaseSettings):
         0.5, gt=0, le=1, description="Share of what the other lanes leave of a Klaviyo endpoint's windows that "
         "reconciliation's reads may take (GET /api/profiles also serves the consent guard, which always comes first).",
     )
+    reconcile_recent_seconds: float = Field(
+        3600, ge=0, description="How often beat reconciles consent and stock on the records Blue Cherry changed in the "
+        "last reconcile_recent_window_seconds (0: never).",
+    )
+    reconcile_recent_window_seconds: float = Field(
+        7200, gt=0, description="What 'recently changed' means for the frequent consent and stock reconciliation.",
+    )
+    reconcile_nightly_hour: int = Field(
+        3, ge=-1, le=23, description="UTC hour of the nightly reconciliation of every area over a rolling slice of "
+        "the customers (-1: never).",
+    )
+    reconcile_full_days: int = Field(
+        7, ge=1, description="The nightly slices cover the whole customer base every this many days (N).",
+    )
+    reconcile_auto_repair: str = Field(
+        "", description="Areas (comma-separated: customers, consent, orders, stock, catalog) whose fleet-owned "
+        "differences the scheduled reconciliation repairs by itself; the rest are reported only.",
+    )
     max_inline_wait_seconds: float = Field(
         1.5, ge=0, description="Longest a task waits in its slot for the next burst window."
     )

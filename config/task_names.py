@@ -25,6 +25,7 @@ STOCK_RECORDS = "bcsync.stock_records"
 RELEASE_STOCK_SCAN = "bcsync.stock.release_scan"  # a closed stock scan: compute the SKUs it no longer holds
 EXPIRE_STOCK_SCANS = "bcsync.stock.expire_scans"  # beat: scans whose rows stopped arriving are given up
 CHECK_FRESHNESS = "bcsync.monitor.freshness"  # beat: ages, 429s and budget use against their thresholds
+RECONCILE = "bcsync.reconcile"  # beat: reconciliation of areas (recently changed records, or a nightly slice)
 
 # The delivery task under one name per operation kind, so Flower shows what is delivered
 # (`bcsync.deliver.subscribe`, `bcsync.deliver.event`, ...). The kinds are sync.operations.OperationKind's
@@ -46,5 +47,5 @@ ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
     GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, RELEASE_ORDERS, FLUSH_STOCK,
-    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, CHECK_FRESHNESS,
+    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, CHECK_FRESHNESS, RECONCILE,
 )

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 
-from config.mapping import Mapping
+from config.mapping import Mapping, get_mapping
+from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
+from connectors.klaviyo.read_budget import ReadBudget
 from connectors.klaviyo.reads import KlaviyoReads
 from flows.order_refunds import with_refund_ids
 from state.exceptions import ExceptionRegister
@@ -84,11 +88,16 @@ class Reconciler:
     page_size: int = 200
     progress: Progress = lambda what, n: None  # noqa: E731
     _metrics: dict[str, str] | None = None
+    part: tuple[int, int] | None = None
+    _events_by_profile: dict[str, list[HeldEvent]] | None = None  # a full run reads every event once
 
     # --- the run ---------------------------------------------------------------------------------
 
     def run(self, areas: Iterable[Area], *, since: str | None = None, sample: int | None = None,
-            repair: bool = False, dry_run: bool = False, restart: bool = False) -> Summary:
+            repair: bool = False, dry_run: bool = False, restart: bool = False,
+            part: tuple[int, int] | None = None) -> Summary:
+        """`part` (i, n): only the customers whose code falls in slice i of n (the nightly rolling slice)."""
+        self.part = part
         chosen = [a for a in AREAS if a in set(areas)]
         summary = Summary()
         started = time.monotonic()
@@ -138,7 +147,15 @@ class Reconciler:
             by_customer[docs.order.customer].append(docs)
         known: set[str] = set()
         taken = 0
-        complete = since is None and sample is None
+        complete = since is None and sample is None and self.part is None
+        self._events_by_profile = None
+        if complete and areas & {"orders", "customers"}:
+            names = self._metric_names()
+            self._events_by_profile = defaultdict(list)
+            for resource in self.reads.all_events():
+                event = HeldEvent.from_resource(resource, names)
+                if event.profile_id:
+                    self._events_by_profile[event.profile_id].append(event)
         page_no = 0
         for page in self.bluecherry.iter_pages(mapping.resources.customer, since, page_size=self.page_size):
             page_no += 1
@@ -168,7 +185,7 @@ class Reconciler:
             code = field_text(normalised(raw, mapping.fields.customer), mapping.fields.customer.code)
             if code:
                 known.add(code)
-            if code in mapping.lifecycle.catch_all_customers:
+            if code in mapping.lifecycle.catch_all_customers or not self._in_part(code):
                 continue
             c = parse_customer(raw, mapping).customer
             if c is None:
@@ -178,6 +195,9 @@ class Reconciler:
                 continue
             wanted.append(cmp.DesiredCustomer(c, profile_operation(c, mapping, "full", "batch", version)))
         return wanted
+
+    def _in_part(self, code: str) -> bool:
+        return self.part is None or zlib.crc32(code.encode()) % self.part[1] == self.part[0]
 
     def _customer_page(self, wanted: list[cmp.DesiredCustomer], areas: set[Area],
                        by_customer: dict[str, list[OrderDocuments]], summary: Summary, version: str) -> None:
@@ -214,9 +234,12 @@ class Reconciler:
 
     def _held_events(self, held: dict[str, HeldProfile],
                      by_customer: dict[str, list[OrderDocuments]]) -> list[HeldEvent]:
-        """The events of every profile whose customer has orders (one read each, 200 per page)."""
-        names = self._metric_names()
+        """The events of every profile whose customer has orders (one read each, 200 per page; on a full run
+        from the one read of every event)."""
         with_orders = {pid for pid, p in held.items() if p.external_id and by_customer.get(p.external_id)}
+        if self._events_by_profile is not None:
+            return [e for pid in sorted(with_orders) for e in self._events_by_profile.get(pid, [])]
+        names = self._metric_names()
         return [HeldEvent.from_resource(e, names) for pid in sorted(with_orders)
                 for e in self.reads.events_of_profile(pid)]
 
@@ -319,6 +342,48 @@ class Reconciler:
         held = {v.external_id: v for v in (HeldVariant.from_resource(e) for e in self.reads.catalog_variants())}
         summary.compared["stock"] += len(desired)
         return cmp.compare_stock(desired, held)
+
+
+def build_reconciler() -> Reconciler:
+    """The reconciler of this fleet: its settings, mapping, Blue Cherry client, the batch lane's Klaviyo client
+    behind the reconciliation read budget, the exception register, the ledger and delivery."""
+    from delivery.publish import submit  # noqa: PLC0415  the Celery app: only when a run is built
+    from delivery.runtime import runtime  # noqa: PLC0415
+
+    settings, mapping, rt = get_settings(), get_mapping(), runtime()
+    reads = KlaviyoReads(rt.client("batch"), ReadBudget(rt.limiter, settings.reconcile_read_share))
+    return Reconciler(mapping, BlueCherryClient.from_settings(settings, mapping), reads, rt.exceptions, rt.redis,
+                      settings.key_prefix, facts=OrderFactsStore(rt.redis, settings.key_prefix), submit=submit,
+                      ledger=rt.ledger)
+
+
+def scheduled(areas: list[Area], recent: bool, nightly: bool, now: float | None = None) -> Summary:
+    """Beat's run (tasks/reconcile.py): `recent` compares what Blue Cherry changed within
+    BCSYNC_RECONCILE_RECENT_WINDOW_SECONDS; `nightly` today's slice of the customers (day number mod
+    BCSYNC_RECONCILE_FULL_DAYS), so every customer is compared once every N days. Repairs the areas of
+    BCSYNC_RECONCILE_AUTO_REPAIR by itself."""
+    settings = get_settings()
+    now = time.time() if now is None else now
+    since = None
+    if recent:
+        zone = ZoneInfo(get_mapping().tenant.timezone)
+        window_start = datetime.fromtimestamp(now - settings.reconcile_recent_window_seconds, zone)
+        since = window_start.strftime("%Y-%m-%d %H:%M:%S")
+    days = settings.reconcile_full_days
+    part = (int(now // 86400) % days, days) if nightly and days > 1 else None
+    auto = {a.strip() for a in settings.reconcile_auto_repair.split(",") if a.strip()}
+    reconciler = build_reconciler()
+    try:
+        summary = Summary()
+        for area in areas:  # one area at a time: each repairs by its own setting
+            one = reconciler.run([area], since=since, repair=area in auto, part=part, restart=True)
+            summary.compared.update(one.compared)
+            summary.differences += one.differences
+            summary.repaired += one.repaired
+            summary.new |= one.new
+        return summary
+    finally:
+        reconciler.bluecherry.close()
 
 
 def _kids(children: dict[str, dict[str, list[dict[str, Any]]]], raw: dict[str, Any],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import Counter
 from typing import Annotated, Any
 
@@ -20,17 +21,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from config.mapping import get_mapping
-from config.settings import get_settings
-from connectors.bluecherry.client import BlueCherryClient
-from connectors.klaviyo.read_budget import ReadBudget
-from connectors.klaviyo.reads import KlaviyoReads
-from delivery.publish import submit
-from delivery.runtime import runtime
-from flows.reconcile import Reconciler, Summary
-from state.order_facts import OrderFactsStore
+from flows.reconcile import Summary, build_reconciler
 from sync.reconcile.differences import AREAS, Area
 
 console = Console(stderr=True)
+# the run computes on the fleet's machines: below the workers on the CPU, as it is below live work on Klaviyo
+NICENESS = 10
 
 
 def _since(value: str | None) -> str | None:
@@ -42,14 +38,6 @@ def _since(value: str | None) -> str | None:
         except ValueError:
             continue
     raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS')", param_hint="--since")
-
-
-def build_reconciler() -> Reconciler:
-    settings, mapping, rt = get_settings(), get_mapping(), runtime()
-    reads = KlaviyoReads(rt.client("batch"), ReadBudget(rt.limiter, settings.reconcile_read_share))
-    return Reconciler(mapping, BlueCherryClient.from_settings(settings, mapping), reads, rt.exceptions, rt.redis,
-                      settings.key_prefix, facts=OrderFactsStore(rt.redis, settings.key_prefix),
-                      submit=submit, ledger=rt.ledger)
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -107,6 +95,10 @@ def reconcile(
         console.print(f"bcsync reconcile: unknown area {area!r}; expected one of {', '.join(AREAS)} or all")
         raise typer.Exit(2)
     areas: list[Area] = list(AREAS) if area == "all" else [area]  # type: ignore[list-item]
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass  # not allowed here: the run still goes, at normal priority
     reconciler = build_reconciler()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} compared"),
                   TimeElapsedColumn(), console=console, disable=as_json) as progress:

@@ -75,6 +75,10 @@ class KlaviyoReads:
     def events_of_profile(self, profile_id: str) -> Iterator[dict[str, Any]]:
         yield from self._pages("events:get", {"filter": f'equals(profile_id,"{profile_id}")', "page[size]": 200})
 
+    def all_events(self) -> Iterator[dict[str, Any]]:
+        """Every event of the account, 200 per page: on a full run far fewer reads than one per profile."""
+        yield from self._pages("events:get", {"page[size]": 200})
+
     def metric_names(self) -> dict[str, str]:
         return {str(m["id"]): str((m.get("attributes") or {}).get("name")) for m in self._pages("metrics:get", {})}
 

@@ -37,6 +37,7 @@ ADDED = {
     "bcsync.stock.release_scan": ["scan"],
     "bcsync.stock.expire_scans": [],
     "bcsync.monitor.freshness": [],
+    "bcsync.reconcile": ["areas", "recent", "nightly"],
 }
 
 # an envelope as the fleet published it before the move, e.g. held in the delayed schedule
