@@ -105,8 +105,12 @@ class CustomerBackfill:
 
     def __init__(self, ctx: CustomerContext, client: BlueCherryClient, *, dry_run: bool = False,
                  chunk: int = CHUNK, echo: Callable[[str], None] = print,
-                 progress: Callable[[BackfillStats], None] | None = None, verbose: bool = False) -> None:
+                 progress: Callable[[BackfillStats], None] | None = None, verbose: bool = False,
+                 key: str | None = None, until: str | None = None) -> None:
         self.ctx = ctx
+        # one slice of a parallel run (workers/backfill_parallel.py): its own checkpoint, last_mod below `until`
+        self.key = key or checkpoint_key(ctx)
+        self.until = until
         self.client = client
         self.dry_run = dry_run
         self.would = DryRun(verbose=verbose, echo=echo)  # what a dry run would send and record
@@ -119,11 +123,12 @@ class CustomerBackfill:
         self._buffer: list[tuple[dict[str, Any], str]] = []
 
     def run(self, since: str | None) -> BackfillStats:
-        saved = Checkpoint.load(self.ctx.redis.get(checkpoint_key(self.ctx)))
+        saved = Checkpoint.load(self.ctx.redis.get(self.key))
         position = Checkpoint(saved.last_mod, set(saved.pkeys), saved.pages, saved.sent)
         self.stats.resumed_from = saved.last_mod
         start = saved.last_mod or since
-        for page in self.client.iter_pages(self.resource, start):
+        upper = f"{self.resource.last_mod} lt '{self.until}'" if self.until else None
+        for page in self.client.iter_pages(self.resource, start, extra_filter=upper):
             self.stats.pages += 1
             position.pages += 1
             for record in page:
@@ -134,7 +139,7 @@ class CustomerBackfill:
                 self.progress(self.stats)
         self._flush(position)
         if not self.dry_run:
-            self.ctx.redis.delete(checkpoint_key(self.ctx))
+            self.ctx.redis.delete(self.key)
         return self.stats
 
     def _take(self, record: dict[str, Any], saved: Checkpoint, position: Checkpoint) -> None:
@@ -178,7 +183,7 @@ class CustomerBackfill:
             self.ctx.submit(plan.operations)
         position.sent += len(plan.operations)
         # only now: everything up to `position` is on the queue
-        self.ctx.redis.set(checkpoint_key(self.ctx), position.dump())
+        self.ctx.redis.set(self.key, position.dump())
 
     def _count(self, plan: CustomerPlan) -> None:
         self.stats.profiles += sum(1 for op in plan.operations if op.kind == "profile_upsert")
@@ -203,10 +208,21 @@ def backfill_customers(
     restart: Annotated[bool, typer.Option("--restart", help="forget an interrupted run's checkpoint")] = False,
     chunk: Annotated[int, typer.Option(help="profiles per submitted chunk (the checkpoint moves per chunk)")]
     = CHUNK,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="processes: the range is split by last_mod "
+                                         "across them, each slice resumable (workers/backfill_parallel.py)")] = 1,
 ) -> None:
     """Load the customer master into Klaviyo on the batch lane (bulk profile import, consent under the
     guard); resumable after an interruption."""
     start = parse_since(since)
+    if workers > 1 and not dry_run:
+        # imported here: backfill_parallel builds on this module's runner
+        from workers.backfill_parallel import run_customers_parallel  # noqa: PLC0415
+
+        totals = run_customers_parallel(start, workers, chunk=chunk, restart=restart, console=console)
+        console.print(f"{totals.read} customers read in {totals.pages} pages: {totals.profiles} profiles and "
+                      f"{totals.subscribes} subscribes queued on the batch lane; {totals.problems} problems, "
+                      f"{totals.conflicts} consent conflicts, {totals.skipped} skipped")
+        return
     ctx = cli_context()
     if restart and not dry_run:
         ctx.redis.delete(checkpoint_key(ctx))
