@@ -37,6 +37,7 @@ from flows.order_refunds import with_refund_ids
 from state.exceptions import ExceptionRegister
 from state.ledger import Ledger
 from state.order_facts import OrderFactsStore
+from state.reconcile_summary import write_last
 from sync.catalog.records import SkuKey
 from sync.catalog.transform import catalog_operations
 from sync.customers.profiles import profile_operation
@@ -126,6 +127,8 @@ class Reconciler:
             summary.repaired = owned
         summary.requests = Counter(self.reads.requests)
         summary.seconds = time.monotonic() - started
+        if not dry_run:  # the console's Today page shows the last run (state/reconcile_summary.py)
+            write_last(self.redis, self.key_prefix, summary_json(summary, self.mapping), list(chosen))
         return summary
 
     # --- customers, consent, orders --------------------------------------------------------------
@@ -344,6 +347,23 @@ class Reconciler:
         return cmp.compare_stock(desired, held)
 
 
+def summary_json(summary: Summary, mapping: Mapping) -> dict[str, Any]:
+    """The summary as data: `bcsync reconcile --json`, and what the console shows of the last run."""
+    owners = mapping.owners
+    return {
+        "compared": dict(summary.compared),
+        "differences": [{"type": d.type, "owner": owners.owner_of(d.type), "record_key": d.record_key,
+                         "customer": d.customer, "reason": d.reason, "desired": d.desired, "actual": d.actual,
+                         "fleet_repairs": d.fleet_owned, "new": (d.type, d.record_key) in summary.new}
+                        for d in summary.differences],
+        "repaired": len(summary.repaired),
+        "left_for_people": len(summary.left_for_people),
+        "requests": dict(summary.requests),
+        "seconds": round(summary.seconds, 3),
+        "resumed_after_pages": summary.resumed_after,
+    }
+
+
 def build_reconciler() -> Reconciler:
     """The reconciler of this fleet: its settings, mapping, Blue Cherry client, the batch lane's Klaviyo client
     behind the reconciliation read budget, the exception register, the ledger and delivery."""
@@ -381,6 +401,9 @@ def scheduled(areas: list[Area], recent: bool, nightly: bool, now: float | None 
             summary.differences += one.differences
             summary.repaired += one.repaired
             summary.new |= one.new
+            summary.requests.update(one.requests)
+            summary.seconds += one.seconds
+        write_last(reconciler.redis, reconciler.key_prefix, summary_json(summary, reconciler.mapping), list(areas))
         return summary
     finally:
         reconciler.bluecherry.close()

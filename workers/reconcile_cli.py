@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import os
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from config.mapping import get_mapping
-from flows.reconcile import Summary, build_reconciler
+from flows.reconcile import Summary, build_reconciler, summary_json
 from sync.reconcile.differences import AREAS, Area
 
 console = Console(stderr=True)
@@ -38,22 +38,6 @@ def _since(value: str | None) -> str | None:
         except ValueError:
             continue
     raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS')", param_hint="--since")
-
-
-def summary_json(summary: Summary) -> dict[str, Any]:
-    owners = get_mapping().owners
-    return {
-        "compared": dict(summary.compared),
-        "differences": [{"type": d.type, "owner": owners.owner_of(d.type), "record_key": d.record_key,
-                         "customer": d.customer, "reason": d.reason, "desired": d.desired, "actual": d.actual,
-                         "fleet_repairs": d.fleet_owned, "new": (d.type, d.record_key) in summary.new}
-                        for d in summary.differences],
-        "repaired": len(summary.repaired),
-        "left_for_people": len(summary.left_for_people),
-        "requests": dict(summary.requests),
-        "seconds": round(summary.seconds, 3),
-        "resumed_after_pages": summary.resumed_after,
-    }
 
 
 def print_summary(summary: Summary, repair: bool, dry_run: bool) -> None:
@@ -112,6 +96,6 @@ def reconcile(
                                  restart=restart)
     reconciler.bluecherry.close()
     if as_json:
-        typer.echo(json.dumps(summary_json(summary), default=str))
+        typer.echo(json.dumps(summary_json(summary, get_mapping()), default=str))
     else:
         print_summary(summary, repair, dry_run)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from state.reconcile_summary import read_last
 from sync.fields import child_rows
 from tests.integration.orders.conftest import OrderFleet, running_fleet
 from tests.support.fleet import wait_for
@@ -156,6 +157,8 @@ def test_reconcile_reports_each_planted_difference_repairs_the_fleets_and_finds_
     after = reconcile(f)
     assert found(after) == FOR_PEOPLE
     assert not any(d["new"] for d in after["differences"])
+    last = read_last(f.redis, f.prefix)  # what the console's Today page shows
+    assert last is not None and last["left_for_people"] == len(FOR_PEOPLE) and last["repaired"] == 0
     marked = [json.loads(v) for k in f.redis.scan_iter(f"{f.prefix}:ledger:*") if (v := f.redis.get(k))]
     assert any(e.get("repair") and e["key"] == f"profile:{ids['field']}:full" for e in marked)
     audit = subprocess.run([BCSYNC, "audit", "order", ids["order:missing_event"]], env={**f.env, "COLUMNS": "200"},
