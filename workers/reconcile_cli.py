@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from config.mapping import get_mapping
 from flows.reconcile import Summary, build_reconciler, summary_json
@@ -46,7 +46,8 @@ def print_summary(summary: Summary, repair: bool, dry_run: bool) -> None:
     compared = ", ".join(f"{area} {n}" for area, n in summary.compared.items()) or "nothing"
     out.print(f"records compared: {compared} ({sum(summary.requests.values())} Klaviyo reads, "
               f"{summary.seconds:.1f} s)")
-    table = Table("type", "owner", "found", "new", "repaired", "left for people")
+    table = Table("owner", "found", "new", "repaired", "left for people")
+    table.columns.insert(0, Column("type", no_wrap=True))  # a type name is what people search the playbook for
     found = Counter(d.type for d in summary.differences)
     new = Counter(t for t, _ in summary.new)
     fixed = Counter(d.type for d in summary.repaired)
