@@ -151,15 +151,9 @@ class Reconciler:
         known: set[str] = set()
         taken = 0
         complete = since is None and sample is None and self.part is None
-        self._events_by_profile = None
-        if complete and areas & {"orders", "customers"}:
-            names = self._metric_names()
-            self._events_by_profile = defaultdict(list)
-            for resource in self.reads.all_events():
-                event = HeldEvent.from_resource(resource, names)
-                if event.profile_id:
-                    self._events_by_profile[event.profile_id].append(event)
+        self._events_by_profile = self._every_event() if complete and areas & {"orders", "customers"} else None
         page_no = 0
+        compared: set[str] = set()
         for page in self.bluecherry.iter_pages(mapping.resources.customer, since, page_size=self.page_size):
             page_no += 1
             wanted = self._desired_customers(page, known, version)
@@ -170,13 +164,45 @@ class Reconciler:
             if wanted:
                 self._customer_page(wanted, areas, by_customer, summary, version)
                 taken += len(wanted)
+                compared.update(w.customer.code for w in wanted)
                 self.progress("customers", taken)
             self.redis.set(cursor_key, json.dumps({"pages": page_no}), ex=7 * 86400)
             if sample is not None and taken >= sample:
                 break
+        if since is not None and sample is None and "orders" in areas:
+            self._changed_orders_customers(since, compared, areas, by_customer, summary, version)
         if complete and "customers" in areas:
             summary.differences += self._extra_profiles(known)
         self.redis.delete(cursor_key)
+
+    def _every_event(self) -> dict[str, list[HeldEvent]]:
+        """Every Klaviyo event by profile: one read of them all on a full run."""
+        names = self._metric_names()
+        out: dict[str, list[HeldEvent]] = defaultdict(list)
+        for resource in self.reads.all_events():
+            event = HeldEvent.from_resource(resource, names)
+            if event.profile_id:
+                out[event.profile_id].append(event)
+        return out
+
+    def _changed_orders_customers(self, since: str, compared: set[str], areas: set[Area],
+                                  by_customer: dict[str, list[OrderDocuments]], summary: Summary,
+                                  version: str) -> None:
+        """With `since`, the customers whose orders changed since then are compared too (their own record may be
+        older), read by key, 100 at a time."""
+        changed = sorted({d.order.customer for d in self._changed_orders(since)} - compared)
+        for start in range(0, len(changed), 100):
+            records = [r for code in changed[start:start + 100]
+                       if (r := self.bluecherry.get(self.mapping.resources.customer, code)) is not None]
+            wanted = self._desired_customers(records, set(), version)
+            if wanted:
+                self._customer_page(wanted, areas, by_customer, summary, version)
+
+    def _changed_orders(self, since: str) -> Iterator[OrderDocuments]:
+        for raw in self._all(self.mapping.resources.order, since):
+            parsed = parse_order_documents(raw, self.mapping)
+            if parsed.documents is not None:
+                yield parsed.documents
 
     def _desired_customers(self, page: list[dict[str, Any]], known: set[str],
                            version: str) -> list[cmp.DesiredCustomer]:

@@ -43,8 +43,8 @@ def fleet(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) 
         yield f
 
 
-def reconcile(f: OrderFleet, *args: str) -> dict[str, Any]:
-    run = subprocess.run([BCSYNC, "reconcile", "all", "--json", *args], env=f.env, capture_output=True,
+def reconcile(f: OrderFleet, *args: str, area: str = "all") -> dict[str, Any]:
+    run = subprocess.run([BCSYNC, "reconcile", area, "--json", *args], env=f.env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)  # type: ignore[no-any-return]
@@ -159,6 +159,8 @@ def test_reconcile_reports_each_planted_difference_repairs_the_fleets_and_finds_
     assert not any(d["new"] for d in after["differences"])
     last = read_last(f.redis, f.prefix)  # what the console's Today page shows
     assert last is not None and last["left_for_people"] == len(FOR_PEOPLE) and last["repaired"] == 0
+    assert reconcile(f, "--sample", "2", area="customers")["compared"] == {"customers": 2}
+    assert reconcile(f, "--since", "2099-01-01", "--dry-run", area="consent")["compared"] == {}
     marked = [json.loads(v) for k in f.redis.scan_iter(f"{f.prefix}:ledger:*") if (v := f.redis.get(k))]
     assert any(e.get("repair") and e["key"] == f"profile:{ids['field']}:full" for e in marked)
     audit = subprocess.run([BCSYNC, "audit", "order", ids["order:missing_event"]], env={**f.env, "COLUMNS": "200"},
