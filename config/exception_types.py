@@ -359,6 +359,30 @@ _TYPES: tuple[ExceptionType, ...] = (
         "If it lasts on a fast-lane endpoint: pause the backfill or raise `BCSYNC_RATE_SHARE_MAX`; `bcsync status` "
         "and the metrics endpoint show the use per endpoint.",
     ),
+    ExceptionType(
+        "attribution_mismatch", "operations",
+        "Attribution report: Klaviyo's revenue of a campaign or flow is not the ERP's placed value of its orders.",
+        "`bcsync report attribution` compared Klaviyo's attributed revenue of the campaign or flow (record key "
+        "`campaign:ID` / `flow:ID`; its values report for the period) with the ERP's placed value of the orders "
+        "behind its attributed conversion events, and they differ by a cent or more - or an attributed event names "
+        "an order the fleet's order facts do not have. Klaviyo's revenue is the sum of the Placed Order values the "
+        "fleet sent, so this is a delivery problem: an event missing, sent twice under another id, or with another "
+        "value. Details: both values, the period, the metric, and the orders whose event value differs (examples).",
+        "Open `bcsync audit order NUMBER` for the example orders and compare the Placed Order in Klaviyo; re-run "
+        "the report after a repair (`bcsync reconcile orders --repair`). Finance reads the ERP columns meanwhile.",
+    ),
+    ExceptionType(
+        "attribution_event_missing", "operations",
+        "Attribution report: an ERP order of the period has no conversion event in Klaviyo.",
+        "`bcsync report attribution` found no Placed Order in Klaviyo for the ERP order (record key "
+        "`order:NUMBER`) placed in the period - the fleet's own (joined by the ERP order number) or, with "
+        "`BCSYNC_ATTRIBUTION_CONVERSION_METRIC=storefront`, the storefront's (joined by the storefront reference). "
+        "Its revenue can be attributed to no campaign or flow. Orders placed within "
+        "`BCSYNC_ATTRIBUTION_GRACE_MINUTES` are not reported yet.",
+        "Fleet metric: `bcsync audit order NUMBER` shows whether its Placed Order was delivered; `bcsync reconcile "
+        "orders --repair` re-sends a lost one. Storefront metric: check the storefront reference in Blue Cherry and "
+        "the storefront's Klaviyo integration.",
+    ),
 )
 
 EXCEPTION_TYPES: dict[str, ExceptionType] = {t.name: t for t in _TYPES}

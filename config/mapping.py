@@ -538,6 +538,8 @@ class ExceptionOwners(Strict):
     delayed_overdue: Owner = "operations"
     klaviyo_throttled: Owner = "operations"
     budget_exhausted: Owner = "operations"
+    attribution_mismatch: Owner = "operations"
+    attribution_event_missing: Owner = "operations"
     default: Owner = "operations"
 
     def owner_of(self, exception_type: str) -> Owner:

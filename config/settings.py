@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,7 +60,40 @@ class Settings(BaseSettings):
     )
     rate_limit_scale: float = Field(1.0, gt=0, description="Multiplies Klaviyo's tier numbers (sandbox runs).")
 
-    # --- Reconciliation (bcsync reconcile) --------------------------------------------------------
+    # --- Campaign attribution (bcsync report attribution) -------------------------------------------
+    attribution_conversion_metric: Literal["fleet", "storefront"] = Field(
+        "fleet", description="Which Placed Order the attribution report joins: the fleet's own (joined by the ERP "
+        "order number it carries), or the storefront's (joined by the storefront reference kept in the order facts).",
+    )
+    attribution_storefront_metric: str = Field(
+        "", description="The storefront's Placed Order metric in Klaviyo (its id, or its name when unique), for "
+        "attribution_conversion_metric=storefront.",
+    )
+    attribution_storefront_ref_property: str = Field(
+        "$event_id", description="The event property of the storefront's Placed Order holding its order reference "
+        "($event_id: the event's unique id, as storefront integrations send the order id).",
+    )
+    attribution_values_daily_budget: int = Field(
+        200, ge=0, le=225, description="Values report requests (campaign and flow together) the report may make per "
+        "UTC day, of Klaviyo's 225 a day for the account; beyond it a run keeps its cached numbers.",
+    )
+    attribution_refresh_seconds: float = Field(
+        21600, ge=0, description="A values report chunk (one month) not yet settled is read again once its cached "
+        "copy is older than this.",
+    )
+    attribution_settle_days: int = Field(
+        30, ge=0, description="A month chunk that ended this many days ago is settled: Klaviyo's attribution of it "
+        "no longer changes, its values report is read once more and then kept.",
+    )
+    attribution_event_overlap_hours: float = Field(
+        72, ge=0, description="Conversion events are read again from the latest one read less this (events that "
+        "arrive late with an earlier time).",
+    )
+    attribution_grace_minutes: float = Field(
+        60, ge=0, description="An ERP order placed this recently is not reported missing from Klaviyo yet (its "
+        "Placed Order may still be on its way).",
+    )
+
     reconcile_read_share: float = Field(
         0.5, gt=0, le=1, description="Share of what the other lanes leave of a Klaviyo endpoint's windows that "
         "reconciliation's reads may take (GET /api/profiles also serves the consent guard, which always comes first).",

@@ -142,6 +142,27 @@ class OrderFactsStore:
         return {number: decode_facts(number, profile, raw).memo_dates
                 for (number, profile), raw in zip(asked, pipe.execute(), strict=True) if raw}
 
+    def every_order(self, batch: int = 500) -> Iterator[OrderFacts]:
+        """Every order's facts of every profile (the attribution report's ERP side): SCAN over the profiles'
+        hashes, `batch` of them per round trip."""
+        prefix = self.key("")
+        keys: list[str] = []
+        for key in self.client.scan_iter(f"{prefix}*", count=1000):
+            keys.append(_text(key))
+            if len(keys) >= batch:
+                yield from self._of_keys(prefix, keys)
+                keys = []
+        yield from self._of_keys(prefix, keys)
+
+    def _of_keys(self, prefix: str, keys: list[str]) -> Iterator[OrderFacts]:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        for key, raw in zip(keys, pipe.execute(), strict=True):
+            profile = key[len(prefix):]
+            for number, value in raw.items():
+                yield decode_facts(_text(number), profile, value)
+
     def forget(self, profile: str) -> int:
         """Drop a profile's facts (an erasure); returns how many orders' facts there were."""
         pipe = self.client.pipeline()

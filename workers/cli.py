@@ -19,6 +19,7 @@ from workers.health import health
 from workers.playbook import playbook
 from workers.poller import app as poller_app
 from workers.reconcile_cli import reconcile
+from workers.report_cli import app as report_app
 
 app = typer.Typer(help="Blue Cherry -> Klaviyo sync fleet.", no_args_is_help=True)
 
@@ -206,6 +207,7 @@ def _register_flows() -> None:
     app.command("playbook")(playbook)
     app.command("health")(health)
     app.command("reconcile")(reconcile)
+    app.add_typer(report_app, name="report")
 
 
 _register_flows()

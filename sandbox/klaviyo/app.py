@@ -79,6 +79,16 @@ async def post_tamper(request: Request) -> JSONResponse:
     return JSONResponse({"results": results})
 
 
+async def post_attribution(request: Request) -> JSONResponse:
+    """Campaigns, flows and their messages, and conversion events attributed to them (sandbox.klaviyo.attribution)."""
+    sandbox = _sandbox(request)
+    try:
+        made = sandbox.attribution.define(json.loads(await request.body() or b"null"), sandbox.events)
+    except ValueError as exc:  # AttributionError, or a body that is not JSON
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(made)
+
+
 async def get_stats(request: Request) -> JSONResponse:
     return JSONResponse(_sandbox(request).stats())
 
@@ -117,6 +127,7 @@ def create_app(config: KlaviyoSandboxConfig | None = None) -> Starlette:
             Route("/_sandbox/stats", get_stats, methods=["GET"]),
             Route("/_sandbox/complete-jobs", post_complete_jobs, methods=["POST"]),
             Route("/_sandbox/tamper", post_tamper, methods=["POST"]),
+            Route("/_sandbox/attribution", post_attribution, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

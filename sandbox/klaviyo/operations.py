@@ -12,6 +12,7 @@ from openapi_client import models as sdk
 from pydantic import BaseModel
 
 from sandbox.klaviyo import limits, render
+from sandbox.klaviyo.attribution import AttributionError
 from sandbox.klaviyo.errors import ApiError, ErrorItem
 from sandbox.klaviyo.filters import (
     Condition,
@@ -601,7 +602,67 @@ def get_events(call: Call) -> Reply:
                 kept.append(event)
         records = kept
     records.sort(key=lambda event: event.time, reverse=bool(sort and sort.startswith("-")))
-    return _paged(call, records, size, lambda event: render.event_resource(call.base, event))
+    include = _includes(call)
+    book = call.sandbox.attribution
+    with_attributions = "attributions" in include
+    reply = _paged(call, records, size, lambda event: render.event_resource(
+        call.base, event, book.of_event(event.id), with_attributions))
+    if include and reply.body is not None:
+        reply.body["included"] = _included(call, include, reply.body["data"])
+    return reply
+
+
+EVENT_INCLUDES = ("attributions", "metric", "profile")
+
+
+def _includes(call: Call) -> set[str]:
+    asked = {name for name in call.query.get("include", "").split(",") if name}
+    unknown = asked - set(EVENT_INCLUDES)
+    if unknown:
+        raise _parameter_error("include", f"Invalid include: {', '.join(sorted(unknown))}; "
+                                          f"allowed: {', '.join(EVENT_INCLUDES)}.")
+    return asked
+
+
+def _included(call: Call, include: set[str], page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The compound document's `included`: each related resource of the page once."""
+    sandbox = call.sandbox
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in page:
+        relations = event["relationships"]
+        if "attributions" in include:
+            for ref in relations["attributions"]["data"]:
+                found = sandbox.attribution.of_event(event["id"])
+                if found is not None:
+                    out[("attribution", ref["id"])] = render.attribution_resource(call.base, found)
+        if "metric" in include:
+            metric = sandbox.events.metrics.get(relations["metric"]["data"]["id"])
+            if metric is not None:
+                out[("metric", metric.id)] = render.metric_resource(call.base, metric)
+        if "profile" in include:
+            profile = sandbox.profiles.by_id.get(relations["profile"]["data"]["id"])
+            if profile is not None:
+                out[("profile", profile.id)] = render.profile_resource(call.base, profile, False)
+    return list(out.values())
+
+
+def _values_report(call: Call, kind: str) -> Reply:
+    """`POST /api/campaign-values-reports` / `flow-values-reports` (sandbox.klaviyo.attribution)."""
+    attributes = call.body["data"]["attributes"]
+    try:
+        results = call.sandbox.attribution.values_report(kind, attributes, call.sandbox.events,
+                                                         from_epoch(call.now))
+    except AttributionError as exc:
+        raise ApiError([ErrorItem(400, str(exc), "/data/attributes")]) from None
+    sends = sorted({str(row["groupings"].get(f"{kind}_id")) for row in results if row["groupings"].get(f"{kind}_id")})
+    collection = f"{kind}s"
+    links = {"self": f"{call.base}/api/{kind}-values-reports/{{id}}/relationships/{collection}/",
+             "related": f"{call.base}/api/{kind}-values-reports/{{id}}/{collection}/"}
+    relationships: dict[str, Any] = {collection: {"data": [{"type": kind, "id": i} for i in sends], "links": links}}
+    body = {"data": {"type": f"{kind}-values-report", "attributes": {"results": results},
+                     "relationships": relationships},
+            "links": {"self": f"{call.base}/api/{kind}-values-reports/"}}
+    return Reply(200, body)
 
 
 def get_metrics(call: Call) -> Reply:
@@ -789,6 +850,10 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/api/events", "XL", create_event, sdk.EventCreateQueryV2),
     Operation("GET", "/api/events", "XL", get_events),
     Operation("GET", "/api/metrics", "M", get_metrics),
+    Operation("POST", "/api/campaign-values-reports", "VALUES", partial(_values_report, kind="campaign"),
+              sdk.CampaignValuesRequestDTO),
+    Operation("POST", "/api/flow-values-reports", "VALUES", partial(_values_report, kind="flow"),
+              sdk.FlowValuesRequestDTO),
     Operation("POST", "/api/event-bulk-create-jobs", "M", bulk_create_events, sdk.EventsBulkCreateJob),
     Operation("POST", "/api/profile-import", "L", profile_import, sdk.ProfileUpsertQuery),
     Operation("GET", "/api/profiles", "L", get_profiles),

@@ -22,7 +22,10 @@ TIERS: dict[str, tuple[int, int]] = {
     "L": (75, 750),
     "M": (10, 150),
     "DATA_PRIVACY": (3, 60),
+    "VALUES": (1, 2),  # the reporting API's values reports (campaign, flow): also 225 a day
 }
+# tier -> requests per day (UTC day), where Klaviyo publishes one
+DAILY: dict[str, int] = {"VALUES": 225}
 
 
 def scaled(limit: int, scale: float) -> int:
@@ -58,6 +61,9 @@ class EndpointBudget:
     faults: int = 0
     max_burst_window: int = 0
     max_steady_window: int = 0
+    daily_limit: int = 0  # 0: no daily limit
+    daily_window: int = -1
+    daily_count: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
 
     def stats(self) -> dict[str, Any]:
@@ -72,6 +78,8 @@ class EndpointBudget:
             "faults": self.faults,
             "max_burst_window": self.max_burst_window,
             "max_steady_window": self.max_steady_window,
+            "daily_limit": self.daily_limit,
+            "daily_count": self.daily_count,
             "statuses": {str(status): count for status, count in sorted(self.statuses.items())},
         }
 
@@ -86,7 +94,9 @@ class RateLimiter:
         found = self.budgets.get(key)
         if found is None:
             burst, steady = TIERS[tier]
-            found = EndpointBudget(key, tier, scaled(burst, self.scale), scaled(steady, self.scale))
+            daily = DAILY.get(tier)
+            found = EndpointBudget(key, tier, scaled(burst, self.scale), scaled(steady, self.scale),
+                                   daily_limit=scaled(daily, self.scale) if daily else 0)
             self.budgets[key] = found
         return found
 
@@ -109,8 +119,13 @@ class RateLimiter:
         burst_used = budget.burst_count + budget.burst_background
         steady_used = budget.steady_count + budget.steady_background
         steady_reset = max(1, math.ceil((minute + 1) * 60 - clock))
+        day = math.floor(now / 86400)
+        if budget.daily_window != day:
+            budget.daily_window, budget.daily_count = day, 0
         if self.enabled:
             waits = []
+            if budget.daily_limit and budget.daily_count >= budget.daily_limit:
+                waits.append(max(1, math.ceil((day + 1) * 86400 - now)))
             if burst_used >= burst_cap:
                 waits.append(max(1, math.ceil(second + 1 - clock)))
             if steady_used >= steady_cap:
@@ -120,6 +135,7 @@ class RateLimiter:
                 return Decision(allowed=False, retry_after=max(waits), limit=budget.steady_limit)
         budget.burst_count += 1
         budget.steady_count += 1
+        budget.daily_count += 1
         budget.accepted += 1
         budget.max_burst_window = max(budget.max_burst_window, budget.burst_count)
         budget.max_steady_window = max(budget.max_steady_window, budget.steady_count)
@@ -155,4 +171,4 @@ class RateLimiter:
         self.budgets = {key: self.budget_fresh(old) for key, old in self.budgets.items()}
 
     def budget_fresh(self, old: EndpointBudget) -> EndpointBudget:
-        return EndpointBudget(old.key, old.tier, old.burst_limit, old.steady_limit)
+        return EndpointBudget(old.key, old.tier, old.burst_limit, old.steady_limit, daily_limit=old.daily_limit)

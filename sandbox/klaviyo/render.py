@@ -6,6 +6,7 @@ import base64
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox.klaviyo.attribution import Attribution
 from sandbox.klaviyo.catalog import CatalogEntry
 from sandbox.klaviyo.events import Event, Metric
 from sandbox.klaviyo.jobs import Job
@@ -18,6 +19,7 @@ COLLECTIONS = {
     "catalog-variant": "catalog-variants",
     "event": "events",
     "metric": "metrics",
+    "attribution": "attributions",
     "profile-bulk-import-job": "profile-bulk-import-jobs",
     "catalog-item-bulk-create-job": "catalog-item-bulk-create-jobs",
     "catalog-item-bulk-update-job": "catalog-item-bulk-update-jobs",
@@ -67,7 +69,8 @@ def metric_resource(base: str, metric: Metric) -> dict[str, Any]:
     return resource(base, "metric", metric.id, attributes)
 
 
-def event_resource(base: str, event: Event) -> dict[str, Any]:
+def event_resource(base: str, event: Event, attribution: Attribution | None = None,
+                   with_attributions: bool = False) -> dict[str, Any]:
     def relation(type_: str, id_: str, name: str) -> dict[str, Any]:
         return {
             "data": {"type": type_, "id": id_},
@@ -81,7 +84,33 @@ def event_resource(base: str, event: Event) -> dict[str, Any]:
         "profile": relation("profile", event.profile_id, "profile"),
         "metric": relation("metric", event.metric_id, "metric"),
     }
+    if with_attributions:  # asked with include=attributions: the (at most one) attribution of the conversion
+        relationships["attributions"] = {
+            "data": [{"type": "attribution", "id": attribution.id}] if attribution else [],
+            "links": {"self": f"{base}/api/events/{event.id}/relationships/attributions/",
+                      "related": f"{base}/api/events/{event.id}/attributions/"},
+        }
     return resource(base, "event", event.id, event.attributes_json(), relationships=relationships)
+
+
+def attribution_resource(base: str, attribution: Attribution) -> dict[str, Any]:
+    """Klaviyo's `attribution` resource: the conversion event and the campaign / flow and message it is
+    attributed to (no `attributed-event`: the sandbox sends no messages, so there is no receipt event)."""
+
+    def to(type_: str, id_: str, name: str) -> dict[str, Any]:
+        return {"data": {"type": type_, "id": id_},
+                "links": {"self": f"{base}/api/attributions/{attribution.id}/relationships/{name}/",
+                          "related": f"{base}/api/attributions/{attribution.id}/{name}/"}}
+
+    relationships = {"event": to("event", attribution.event_id, "event")}
+    if attribution.kind == "campaign":
+        relationships["campaign"] = to("campaign", attribution.send_id, "campaign")
+        relationships["campaign-message"] = to("campaign-message", attribution.message_id, "campaign-message")
+    else:
+        relationships["flow"] = to("flow", attribution.send_id, "flow")
+        relationships["flow-message"] = to("flow-message", attribution.message_id, "flow-message")
+    return {"type": "attribution", "id": attribution.id, "relationships": relationships,
+            "links": {"self": self_link(base, "attribution", attribution.id)}}
 
 
 def encode_cursor(offset: int) -> str:

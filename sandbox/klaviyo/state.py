@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.klaviyo.attribution import AttributionBook
 from sandbox.klaviyo.catalog import Catalog
 from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.klaviyo.errors import ApiError, ErrorItem
@@ -55,6 +56,7 @@ class KlaviyoSandbox:
         self.back_in_stock: list[dict[str, Any]] = []
         self.jobs = JobQueue(self.config.job_step_seconds, row_error, self._processing_seconds, self._late_apply)
         self.deleted_profiles: list[str] = []
+        self.attribution = AttributionBook()
 
     def now(self) -> float:
         return self.clock()
