@@ -90,12 +90,7 @@ local acquired = tonumber(h[3]) or 0
 local fast_waiting = lane == 'fast' or redis.call('EXISTS', KEYS[4]) == 1
 if lane == 'fast' then redis.call('SET', KEYS[4], '1', 'PX', tonumber(ARGV[10])) end
 local wait = math.max(0, redis.call('PTTL', KEYS[2]))
-local ke = tonumber(h[4]) or 0
-if ke > now then
-  local left = tonumber(h[5]) - (acquired - tonumber(h[6]))
-  if left <= math.max(1, math.floor(limits[2] / 100)) and ke - now > wait then wait = ke - now end
-end
-local keys, lane_cap = {}, 1
+local keys, lane_cap, steady_kept = {}, 1, 0
 for w = 1, 2 do
   local key = KEYS[1] .. ':w' .. sizes[w] .. ':' .. idx[w]
   keys[w] = key
@@ -108,14 +103,17 @@ for w = 1, 2 do
   end
   local held = total - math.floor(total * (1 - reserve))
   local non_fast = math.max(1, total - math.ceil(held * kept))
+  if w == 2 then steady_kept = math.ceil(held * kept) end
   local batch = math.max(1, math.floor(non_fast * ceiling_b))
   if lane == 'fast' then lane_cap = total elseif lane == 'batch' then lane_cap = batch else lane_cap = non_fast end
   local v = redis.call('HMGET', key, 't', 'b')
   local t, b = tonumber(v[1]) or 0, tonumber(v[2]) or 0
   local full = t >= total
-  -- Klaviyo's second, whatever its phase, lies within the fleet's last two (rules.straddle_admits)
-  if w == 1 and (tonumber(redis.call('HGET', KEYS[1] .. ':w1000:' .. (idx[1] - 1), 't')) or 0) + t >= limits[1] then
-    full = true
+  -- Klaviyo's second, whatever its phase, lies within the fleet's last two (rules.straddle_admits): other
+  -- lanes leave fast its reserve of the pair
+  if w == 1 then
+    local pair = (tonumber(redis.call('HGET', KEYS[1] .. ':w1000:' .. (idx[1] - 1), 't')) or 0) + t
+    if pair >= limits[1] or (lane ~= 'fast' and pair >= limits[1] - held) then full = true end
   end
   if lane ~= 'fast' and t >= non_fast then full = true end
   if lane == 'batch' and b >= batch then full = true end
@@ -134,6 +132,15 @@ for w = 1, 2 do
     end
     if left > wait then wait = left end
   end
+end
+-- what Klaviyo said is left of its minute, less the fleet's requests since; other lanes leave fast the part of
+-- its reserve it could still need (rules.klaviyo_wait_ms)
+local ke = tonumber(h[4]) or 0
+if ke > now then
+  local left = tonumber(h[5]) - (acquired - tonumber(h[6]))
+  local keep = math.max(1, math.floor(limits[2] / 100))
+  if lane ~= 'fast' then keep = keep + steady_kept end
+  if left <= keep and ke - now > wait then wait = ke - now end
 end
 if wait > 0 then
   if inline >= 0 and wait > inline then
@@ -199,11 +206,14 @@ local k0, kf = tonumber(h[8]) or 0, tonumber(h[9]) or 0
 if now >= ke then
   ke, kr, ka, k0, kf = now + math.max(1, reset) * 1000, remaining, acquired, acquired - used, 0
 else
+  -- every answer's Reset is an upper bound of the window's end (whole seconds, rounded up): keep the tightest
+  ke = math.min(ke, now + math.max(1, reset) * 1000)
   if remaining < kr then kr, ka = remaining, acquired end
   local foreign = used - (acquired - k0)
   if foreign > kf then kf = foreign end
 end
-redis.call('HSET', KEYS[1], 'ke', ke, 'kr', kr, 'ka', ka, 'k0', k0, 'kf', kf, 'ph', ke % 60000)
+redis.call('HSET', KEYS[1], 'ke', ke, 'kr', kr, 'ka', ka, 'k0', k0, 'kf', kf,
+           'ph', (math.floor(ke / 1000 + 0.5) * 1000) % 60000)
 local s, u = tonumber(h[1]), tonumber(h[2])
 if not s then
   s, u = floor_s, now

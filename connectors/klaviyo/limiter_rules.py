@@ -76,11 +76,11 @@ def kept_fraction(window_ms: int, now_ms: int, fast_waiting: bool, phase_ms: int
 
 
 def steady_phase(window: KlaviyoWindow) -> int:
-    """Where Klaviyo's minutes start, in ms after the epoch's, from the end its `RateLimit-Reset` gave: the fleet
-    counts its own minute windows from there, so the two windows are the same (the fleet's ends up to 1 s
-    later, `RateLimit-Reset` being whole seconds rounded up) and Klaviyo's remaining never meets a fleet window
-    straddling two of Klaviyo's."""
-    return window.ends_ms % STEADY_MS
+    """Where Klaviyo's minutes start, in whole seconds after the epoch's, from the tightest end its answers'
+    `RateLimit-Reset` gave (whole seconds rounded up, so the end is late by the latency at best): the fleet
+    counts its own minute windows from there, so its minute is Klaviyo's (exactly when Klaviyo's minutes start
+    on a whole second) and Klaviyo's remaining never meets a fleet window straddling two of Klaviyo's."""
+    return (math.floor(window.ends_ms / 1000 + 0.5) * 1000) % STEADY_MS
 
 
 def admits(lane: str, caps: LaneCaps, total: int, batch: int) -> bool:
@@ -110,11 +110,13 @@ def borrow_free_ms(lane: str, total: int, reserve: float, batch_ceiling: float, 
     return start_ms + math.ceil((1 - room / held) * window_ms)
 
 
-def straddle_admits(limit: int, previous: int, current: int) -> bool:
+def straddle_admits(limit: int, previous: int, current: int, held: int = 0) -> bool:
     """Whether the burst window takes one more request whatever the phase of Klaviyo's seconds: any second of
     Klaviyo's lies within two of the fleet's, so the fleet's last two seconds together stay under Klaviyo's
-    limit (each alone under the fleet's share of it). A rush gets the share in one second, then the rest."""
-    return previous + current < limit
+    limit (each alone under the fleet's share of it). A rush gets the share in one second, then the rest.
+    Other lanes leave the fast lane's reserve of the pair (`held`, kept whether or not fast work waits: a
+    fast request arriving after a rush must not wait for two seconds)."""
+    return previous + current < limit - held
 
 
 def share_now(state: ShareState, now_ms: int, floor: float, ceiling: float) -> float:
@@ -190,6 +192,10 @@ def observe_window(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int
     used = max(0, limit - remaining)
     if now_ms >= window.ends_ms:  # a new Klaviyo window: what it counted so far is taken as the fleet's
         return KlaviyoWindow(now_ms + max(1, reset_s) * 1000, remaining, acquired, acquired - used, 0)
+    # every answer's Reset is an upper bound of the window's end (whole seconds, rounded up): keep the tightest
+    # (an answer from Klaviyo's next window, before this end, gives a later one and changes nothing)
+    ends = min(window.ends_ms, now_ms + max(1, reset_s) * 1000)
+    window = KlaviyoWindow(ends, window.remaining, window.acquired_at, window.baseline, window.foreign)
     if remaining < window.remaining:
         window = KlaviyoWindow(window.ends_ms, remaining, acquired, window.baseline, window.foreign)
     foreign = used - (acquired - window.baseline)
@@ -198,13 +204,14 @@ def observe_window(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int
     return window
 
 
-def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int) -> int:
+def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, kept: int = 0) -> int:
     """0, or how long until Klaviyo's window ends when what it has left (less the fleet's requests since) is
-    within the margin for requests in flight."""
+    within the margin for requests in flight - plus, for lanes other than fast, the `kept` part of the fast
+    reserve (what fast work could still need of the minute)."""
     if now_ms >= window.ends_ms:
         return 0
     left = window.remaining - (acquired - window.acquired_at)
-    return window.ends_ms - now_ms if left <= klaviyo_margin(limit) else 0
+    return window.ends_ms - now_ms if left <= klaviyo_margin(limit) + kept else 0
 
 
 def klaviyo_margin(limit: int) -> int:

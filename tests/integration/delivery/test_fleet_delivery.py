@@ -207,9 +207,10 @@ def test_sigkill_of_the_main_worker_redelivers_after_the_visibility_timeout(flee
 
 
 def test_two_workers_on_one_lane_stay_within_limits_and_use_the_budget(fleet_factory):
-    # Sandbox: 75/s, 750/min scaled by 0.04 -> 3/s, 30/min. Fleet share 0.8 -> 2/s, 24/min.
+    # Sandbox: 75/s, 750/min scaled by 0.04 -> 3/s, 30/min. Fleet share 0.8 (floor and ceiling: no growth) ->
+    # 2/s, 24/min.
     fleet = fleet_factory(KlaviyoSandboxConfig(rate_limit_scale=0.04), BCSYNC_RATE_LIMIT_SCALE="0.04",
-                          BCSYNC_RATE_SHARE="0.8", BCSYNC_FAST_RESERVE="0")
+                          BCSYNC_RATE_SHARE="0.8", BCSYNC_RATE_SHARE_MAX="0.8", BCSYNC_FAST_RESERVE="0")
     fleet.worker("fast")
     fleet.worker("fast")
     budget_minute, budget_second = 24, 2

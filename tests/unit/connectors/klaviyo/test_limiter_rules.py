@@ -69,6 +69,11 @@ def test_klaviyo_seconds_of_any_phase_never_overrun() -> None:
     # any Klaviyo second lies within two consecutive fleet seconds: at worst it holds both whole
     assert all(a + b <= limit for a, b in zip(per_second, per_second[1:], strict=False))
     assert max(per_second) == 35 and per_second[10] == 0  # a rush: the share at once, then what is left
+    # other lanes leave fast its reserve of every pair: fast work arriving after a rush finds it at once
+    held = rules.reserve_count(35, 0.25)
+    assert held == 9
+    assert not rules.straddle_admits(limit, 26, 0, held) and rules.straddle_admits(limit, 26, 8)
+    assert rules.straddle_admits(limit, 0, 25, held) and not rules.straddle_admits(limit, 0, 26, held)
 
 
 def test_admits_per_lane() -> None:
@@ -187,20 +192,33 @@ def test_klaviyo_window_seen_through_headers_whatever_its_phase() -> None:
     # the fleet took 50 more, Klaviyo counted 80 more: 30 were someone else's
     window = rules.observe_window(window, T0 + 5000, acquired=550, limit=750, remaining=570, reset_s=36)
     assert window.foreign == 30 and window.remaining == 570 and window.acquired_at == 550
+    assert window.ends_ms == T0 + 41_000  # 5 s + 36 s: the same end
+    # a later answer's Reset tightens the end (the first was rounded up by up to a second)
+    window = rules.observe_window(window, T0 + 5600, acquired=550, limit=750, remaining=570, reset_s=35)
+    assert window.ends_ms == T0 + 40_600
     # an older answer arriving late changes nothing
     assert rules.observe_window(window, T0 + 5100, acquired=560, limit=750, remaining=600, reset_s=36) == window
     # what is left bounds the fleet until Klaviyo's window ends, minus a margin for requests in flight
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=1000, limit=750) == 0
-    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 7, limit=750) == 35_000
-    assert rules.klaviyo_wait_ms(window, T0 + 41_000, acquired=5000, limit=750) == 0  # it ended
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 7, limit=750) == 34_600
+    assert rules.klaviyo_wait_ms(window, T0 + 40_600, acquired=5000, limit=750) == 0  # it ended
+    # other lanes also leave what fast work could still need of the minute
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750) == 0
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750, kept=13) == 34_600
     fresh = rules.observe_window(window, T0 + 41_500, acquired=1200, limit=750, remaining=749, reset_s=60)
     assert fresh.foreign == 0 and fresh.ends_ms == T0 + 101_500
+    # an answer from Klaviyo's next window that arrives before the end known changes nothing but the count
+    early = rules.observe_window(window, T0 + 40_500, acquired=1200, limit=750, remaining=749, reset_s=60)
+    assert early.ends_ms == T0 + 40_600 and early.foreign == window.foreign
 
 
 def test_the_fleet_minute_follows_klaviyos_phase() -> None:
     window = rules.observe_window(KlaviyoWindow(), T0 + 1000, acquired=0, limit=750, remaining=700, reset_s=17)
     phase = rules.steady_phase(window)
     assert phase == 18_000  # Klaviyo's minutes start 18 s after the epoch's (within the header's 1 s)
+    # later answers tighten the end to the latency; the phase is whole seconds
+    window = rules.observe_window(window, T0 + 1_996, acquired=1, limit=750, remaining=699, reset_s=16)
+    assert window.ends_ms == T0 + 17_996 and rules.steady_phase(window) == 18_000
     assert rules.kept_fraction(MINUTE, T0 + 18_000, False, phase) == 1.0  # its minute's start: all kept
     assert rules.kept_fraction(MINUTE, T0 + 48_000, False, phase) == 0.5
     assert rules.kept_fraction(MINUTE, T0 + 17_999, False, phase) == pytest.approx(1 / MINUTE)
