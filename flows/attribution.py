@@ -86,7 +86,7 @@ class AttributionRun:
         result = RunResult(report=join([], [], []), since=since, until=until,
                            metric="storefront" if storefront else "fleet", metric_id=metric_id)
         conversions = self._conversions(metric_id, since, until, now, storefront, result) if metric_id else []
-        totals = self._totals(metric_id, since, until, now, result) if metric_id else []
+        totals = self._totals(metric_id, since, until, now, until == now, result) if metric_id else []
         orders = [o for o in (self._erp_order(f, storefront) for f in self.facts.every_order())
                   if o is not None and since <= o.placed_at < until]
         result.report = join(conversions, orders, totals, only=campaign)
@@ -138,15 +138,19 @@ class AttributionRun:
         by_id = {c.event_id: c for c in self.cache.events(metric_id)}
         return [c for c in by_id.values() if since <= c.time < until]
 
-    def _totals(self, metric_id: str, since: datetime, until: datetime, now: datetime,
+    def _totals(self, metric_id: str, since: datetime, until: datetime, now: datetime, to_now: bool,
                 result: RunResult) -> list[KlaviyoTotal]:
+        """Klaviyo's totals per campaign (flow) over the period, from the month chunks' values reports. A period
+        up to now has its last chunk cached as the month so far (`Chunk.open_key`): read again only once the
+        refresh interval has passed, so a run every hour does not read it every hour."""
         settle = timedelta(days=self.settings.attribution_settle_days)
         refresh = self.settings.attribution_refresh_seconds
         out: list[KlaviyoTotal] = []
         for kind in KINDS:
             parts: list[dict[str, tuple[Decimal, int]]] = []
             for chunk in chunks(since, until):
-                cached = self.cache.chunk(kind, metric_id, chunk.key)
+                key = chunk.open_key if to_now and chunk.end == until else chunk.key
+                cached = self.cache.chunk(kind, metric_id, key)
                 settled_copy = cached is not None and cached[0] >= (chunk.end + settle).timestamp()
                 recent_copy = cached is not None and now.timestamp() - cached[0] < refresh
                 if cached is not None and (settled_copy or recent_copy):
@@ -155,12 +159,12 @@ class AttributionRun:
                     continue
                 totals = self._read_chunk(kind, metric_id, chunk.start, chunk.end)
                 if totals is None:
-                    result.chunks_stale.append(f"{kind}:{chunk.key}")
+                    result.chunks_stale.append(f"{kind}:{key}")
                     if cached is not None:
                         parts.append(cached[1])
                     continue
                 result.chunks_read += 1
-                self.cache.put_chunk(kind, metric_id, chunk.key, totals, at=now.timestamp())
+                self.cache.put_chunk(kind, metric_id, key, totals, at=now.timestamp())
                 parts.append(totals)
             out += merge_totals(kind, parts)
         return out

@@ -75,10 +75,17 @@ def merge_totals(kind: Kind, chunks: list[dict[str, tuple[Decimal, int]]]) -> li
 class Chunk:
     start: datetime
     end: datetime
+    month_end: datetime  # where its calendar month ends (`end` when the period does not stop inside it)
 
     @property
     def key(self) -> str:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+    @property
+    def open_key(self) -> str:
+        """The key of a chunk that stops at "now": the month so far, whatever the minute (a run an hour later
+        finds it and keeps it until the refresh interval has passed)."""
+        return f"{self.start.isoformat()}/{self.month_end.isoformat()}:open"
 
     def settled(self, now: datetime, settle: timedelta) -> bool:
         return self.end + settle <= now
@@ -93,8 +100,9 @@ def chunks(since: datetime, until: datetime) -> list[Chunk]:
     while start < until:
         local = start.astimezone(zone)
         year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-        end = min(datetime(year, month, 1, tzinfo=zone), until)
-        out.append(Chunk(start, end))
+        month_end = datetime(year, month, 1, tzinfo=zone)
+        end = min(month_end, until)
+        out.append(Chunk(start, end, month_end))
         start = end
     return out
 
