@@ -10,7 +10,8 @@ arrival. The figure then goes on the lane its change deserves (`plan_figure`): f
 batch -> merged into the debounced pending figures, which `bcsync.flush_stock` (beat, every second) sends
 as bulk variant updates once quiet for `stock.debounce_seconds`.
 Styles: catalog operations; upserts wait in the catalog outbox and leave in bulk jobs of 100 rows with
-the same flush; retirements are single calls on the batch lane.
+the same flush; retirements are single calls on the batch lane. Figures and rows leave in whole 100-row jobs,
+a tail once it waited `bulk_max_wait_seconds` (flows/stock_chunks.py).
 Locations: stored newest version first; a newer one re-computes every SKU, each in its own atomic step (a
 warehouse made sellable or not makes a newer figure). Stock read before any location reads the lookup from
 Blue Cherry first.
@@ -29,12 +30,14 @@ from itertools import islice
 from typing import Any
 
 from config.mapping import Mapping, get_mapping
+from config.task_names import FLUSH_STOCK
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
 from delivery.envelope import envelope
 from delivery.publish import publish_envelopes, submit
 from delivery.runtime import Runtime, runtime
 from delivery.senders.catalog import JOB_ROWS, stock_state
+from flows.stock_chunks import whole_figures, whole_rows
 from flows.stock_variants import check_variant_ids, recheck_unjudged
 from state.stock import SkuStep, StockState
 from state.stock_scans import ScanRows, row_entry
@@ -360,13 +363,32 @@ def flush(rt: Runtime, now: float | None = None) -> int:
     now = now if now is not None else time.time()
     state = stock_state(rt)
     mapping = get_mapping()
+    max_wait = rt.settings.bulk_max_wait_seconds
     state.claims.reclaim_stale()
-    ready = due(state.pending(), now, mapping.stock.debounce_seconds)[:FLUSH_STOCK_FIGURES]
-    figures_claim, figures = state.claim_pending(ready)
+    debounce = mapping.stock.debounce_seconds
+    # whole 100-row jobs; a tail once it has waited max_wait past its due time (flows/stock_chunks.py)
+    ready, figures_due = whole_figures(due(state.pending(), now, debounce), now, debounce, max_wait, JOB_ROWS)
+    figures_claim, figures = state.claim_pending(ready[:FLUSH_STOCK_FIGURES])
     # if this claim fails, the figures' claim is reclaimed later: nothing is lost either way
-    catalog_claim, catalog = state.claim_catalog(FLUSH_CATALOG_ROWS)
+    held, since = state.held_catalog(FLUSH_CATALOG_ROWS + JOB_ROWS)
+    aged = since is None or now - since >= max_wait
+    rows = dict(list(whole_rows(held, JOB_ROWS, aged).items())[:FLUSH_CATALOG_ROWS])
+    catalog_claim, catalog = state.claim_catalog_rows(rows) if rows else (None, [])
+    catalog_due = (since or now) + max_wait if len(rows) < len(held) and not aged else None
     with state.claims.publishing(figures_claim, catalog_claim):  # released once published, else put back
-        return publish_envelopes(_flush_envelopes(catalog, figures))
+        sent = publish_envelopes(_flush_envelopes(catalog, figures))
+    _flush_tail_later(rt, state, [t for t in (figures_due, catalog_due) if t is not None], now)
+    return sent
+
+
+def _flush_tail_later(rt: Runtime, state: StockState, due_times: list[float], now: float) -> None:
+    """A flush for the held tails when they are due: beat's flush-stock runs every second anyway, this is
+    for a fleet whose beat is down (one scheduled at a time)."""
+    if not due_times:
+        return
+    at = max(min(due_times), now + 0.2)
+    if state.r.set(f"{state.outbox_key}:flush-due", "1", nx=True, ex=max(1, int(at - now) + 5)):
+        rt.delayed.add(FLUSH_STOCK, [], "batch", at)
 
 
 def _flush_envelopes(catalog: list[Operation], figures: list[PendingFigure]) -> list[dict[str, Any]]:

@@ -350,6 +350,27 @@ class StockState:
             return None, []
         return claim, [Operation.model_validate_json(raw) for raw in claim.values]
 
+    def held_catalog(self, limit: int) -> tuple[list[tuple[str, str]], float | None]:
+        """Up to `limit` rows of the outbox (field, raw row), to choose which to claim, and when the outbox
+        last became non-empty (None: unknown)."""
+        rows: list[tuple[str, str]] = []
+        for field, raw in self.r.hscan_iter(self.outbox_key, count=limit):
+            rows.append((str(field), str(raw)))
+            if len(rows) >= limit:
+                break
+        since = self.r.get(RedisKeys.buffer_since(self.outbox_key))
+        return rows, (float(since) if since else None)
+
+    def claim_catalog_rows(self, rows: dict[str, str]) -> tuple[Claim | None, list[Operation]]:
+        """Claim these outbox rows unless rewritten since they were read (those wait for a later flush); the
+        caller publishes them inside `self.claims.publishing(claim)`. Rows left behind count their age from
+        now (they wait for more rows of their kind, or their age bound)."""
+        claim = self.claims.claim_if_same(self.outbox_key, rows)
+        if claim is None:
+            return None, []
+        self.r.set(RedisKeys.buffer_since(self.outbox_key), f"{time.time():.6f}", xx=True)
+        return claim, [Operation.model_validate_json(raw) for raw in claim.values]
+
     def outbox_size(self) -> int:
         return int(self.r.hlen(self.outbox_key))
 
