@@ -118,6 +118,10 @@ def sync_released(numbers: dict[str, str], ctx: OrderContext, pipe: redis.client
             ctx.state.forget_released([number], pipe)
             continue
         facts: OrderFacts = decode_facts(number, profile, raw)
+        late = [*documents.picks, *documents.invoices]
+        if late:  # released once closed or cancelled: a dispatch document after that changes nothing it counts
+            log.info("order %s was released: %d pick ticket(s) / invoice(s) read since change nothing", number,
+                     len(late))
         parsed = parse_order_documents(documents.order, ctx.mapping, (), (), documents.credit_memos,
                                        known_header=released_header(facts))
         record_problems(ctx, parsed.problems, number)
