@@ -68,8 +68,14 @@ def _release(numbers: list[str], ctx: OrderContext, *, now: float) -> dict[str, 
         parsed = {n: d for n, raw in stored.items()
                   if (d := parse_stored(n, stored_documents(raw), ctx, report=False)) is not None}
         parsed = dated(parsed, ctx)
+        # released before: what is stored is what was read since (sync_released merges it into the facts), never
+        # the whole order - its facts must not be rebuilt from it
+        again = ctx.state.released(list(stored))
         pipe.multi()
         for number, raw in stored.items():
+            if number in again:
+                pipe.zrem(keys.orders_closing, number)
+                continue
             docs = parsed.get(number)
             if docs is not None and (profile := profile_key(docs.order, ctx.mapping)) is not None:
                 ctx.facts.record(docs, ctx.mapping, pipe)  # from the full documents: memo totals, event header

@@ -159,3 +159,19 @@ def test_the_first_refund_of_a_released_order_takes_the_order_level_id(redis_cli
     sync_order("SO1001", ctx)
     assert refunds(sent) == [("SO1001", 12.5)]
     assert ctx.facts.of_profile(PROFILE)[0].refunded == 12.5
+
+
+def test_a_released_order_read_again_is_never_rebuilt_from_the_documents_read_since(
+        redis_client: redis.Redis) -> None:
+    sent: list[Operation] = []
+    ctx = context(redis_client, sent)
+    erp = closed_refunded()
+    store(ctx, erp)
+    sync_order("SO1001", ctx)
+    release_due(ctx, now=time.time() + LATER)
+    ctx.state.put_document("order", erp.raw_order())  # the header alone, its computation still to come
+    assert release_due(ctx, now=time.time() + 2 * LATER) == []
+    (facts,) = ctx.facts.of_profile(PROFILE)
+    assert (facts.refunded, facts.memos, facts.shipped_value) == (20, {"M1": 20}, 130), "not rebuilt from the header"
+    sync_order("SO1001", ctx)
+    assert ctx.facts.of_profile(PROFILE)[0].refunded == 20 and ctx.state.documents("SO1001").order is None
