@@ -97,3 +97,10 @@ def test_the_period_is_cut_at_month_starts_and_old_chunks_are_settled() -> None:
         (15, 1, 1, 2), (1, 2, 1, 3), (1, 3, 10, 3)]
     now = datetime(2026, 3, 12, tzinfo=UTC)
     assert [c.settled(now, timedelta(days=7)) for c in parts] == [True, True, False]
+
+
+def test_a_period_up_to_now_keys_its_last_month_as_the_month_so_far() -> None:
+    first = chunks(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 10, 9, tzinfo=UTC))[-1]
+    later = chunks(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 10, 15, tzinfo=UTC))[-1]
+    assert first.key != later.key and first.open_key == later.open_key  # an hour later: the same cached copy
+    assert first.month_end == datetime(2026, 4, 1, tzinfo=UTC)
