@@ -15,20 +15,21 @@ per-request row and size limits.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from connectors.klaviyo.bodies import (
     BackInStockBody,
-    BulkEventAttributes,
     CatalogItemCreateAttributes,
     CatalogItemCreateBody,
     CatalogItemUpdateAttributes,
     CatalogItemUpdateBody,
-    CatalogJobBody,
     CatalogVariantCreateAttributes,
     CatalogVariantCreateBody,
     CatalogVariantUpdateAttributes,
@@ -38,7 +39,6 @@ from connectors.klaviyo.bodies import (
     EventBulkCreateJobBody,
     ProfileAttributes,
     ProfileImportJobBody,
-    ProfileResource,
     ProfileUpsertBody,
     SubscribeJobBody,
     UnsubscribeJobBody,
@@ -90,9 +90,23 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
+def _to_json(model: BaseModel) -> bytes:
+    """The model as the bytes sent: compact UTF-8 JSON, straight from pydantic's serializer (no dict in between),
+    with the same fields as `_dump`."""
+    return model.__pydantic_serializer__.to_json(model, by_alias=True, exclude_unset=True)
+
+
+def encode(body: Any) -> bytes:
+    """A plain JSON-ready body as the bytes the client sends (compact, UTF-8, non-ASCII unescaped)."""
+    try:
+        return orjson.dumps(body)
+    except (orjson.JSONEncodeError, TypeError):  # an int over 64 bits, a non-string key: the slow, general path
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def serialized_size(body: Any) -> int:
     """Bytes of the body as the client sends it (compact JSON, UTF-8)."""
-    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return len(encode(body))
 
 
 def longest_string(body: Any) -> int:
@@ -106,31 +120,95 @@ def longest_string(body: Any) -> int:
     return 0
 
 
-def check_size(body: Any, what: str, row: int | None = None) -> int:
-    """Refuse a body over 5 MB or holding a string over 100 KB; returns the size in bytes."""
-    size = serialized_size(body)
+# A JSON string token: quotes around anything but quotes and backslashes, or escapes (unrolled: fast in `re`).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def longest_string_in(raw: bytes, at_least: int = 0) -> int:
+    """Bytes (UTF-8, unescaped) of the longest string, key or value, in serialised JSON - as `longest_string` of
+    the parsed body. Only strings whose escaped form is longer than `at_least` are decoded (an escape is never
+    shorter than what it stands for), so the usual answer costs one scan of the bytes and no parsing."""
+    if len(raw) <= at_least:
+        return 0
+    # with no escaped quote, every other piece between quotes is a string's escaped bytes
+    simple = b'\\"' not in raw
+    pieces = raw.split(b'"')[1::2] if simple else [m[1:-1] for m in _JSON_STRING.findall(raw)]
+    longest = 0
+    for piece in pieces:
+        if len(piece) > at_least and len(piece) > longest:
+            decoded = len(orjson.loads(b'"' + piece + b'"').encode("utf-8")) if b"\\" in piece else len(piece)
+            longest = max(longest, decoded)
+    return longest
+
+
+def check_raw(raw: bytes, what: str, row: int | None = None) -> int:
+    """Refuse serialised bytes over 5 MB or holding a string over 100 KB; returns the size in bytes."""
     problems = []
-    if size > MAX_REQUEST_BYTES:
-        problems.append(f"request is {size} bytes, over Klaviyo's {MAX_REQUEST_BYTES}")
-    longest = longest_string(body)
+    if len(raw) > MAX_REQUEST_BYTES:
+        problems.append(f"request is {len(raw)} bytes, over Klaviyo's {MAX_REQUEST_BYTES}")
+    longest = longest_string_in(raw, MAX_STRING_BYTES)
     if longest > MAX_STRING_BYTES:
         problems.append(f"a string is {longest} bytes, over Klaviyo's {MAX_STRING_BYTES}")
     if problems:
         raise PayloadError(what, problems, row)
-    return size
+    return len(raw)
 
 
-def _one(model: type[M], data: dict[str, Any], what: str) -> dict[str, Any]:
-    body = _dump(_validate(model, data, what))
-    check_size(body, what)
-    return body
+def check_size(body: Any, what: str, row: int | None = None) -> int:
+    """`check_raw` of a plain body."""
+    return check_raw(encode(body), what, row)
 
 
 @dataclass
-class BulkBody:
+class Encoded:
+    """A request body validated once and serialised once: `raw` is what is sent; `body` (parsed back from it
+    on first use only) is for tests and error reports."""
+
+    raw: bytes
+
+    @cached_property
+    def body(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = orjson.loads(self.raw)
+        return parsed
+
+
+def _encoded(model: type[M], data: dict[str, Any], what: str,
+             row_of: Callable[[tuple[Any, ...]], tuple[int, int] | None] | None = None) -> bytes:
+    """Validate `data` as `model` once, serialise it once and check the bytes. A bulk body's `row_of` maps an
+    error's location to (input row, length of the location's prefix that is the row): the error then names the
+    first row at fault, with the field's location inside the row, as checking rows one by one did."""
+    try:
+        validated = model.model_validate(data)
+    except ValidationError as exc:
+        if row_of is None:
+            raise PayloadError(what, _problems(exc)) from None
+        raise _row_error(exc, what, row_of) from None
+    raw = _to_json(validated)
+    check_raw(raw, what)
+    return raw
+
+
+def _row_error(exc: ValidationError, what: str,
+               row_of: Callable[[tuple[Any, ...]], tuple[int, int] | None]) -> PayloadError:
+    at: list[tuple[int, str]] = []
+    for err in exc.errors():
+        found = row_of(tuple(err["loc"]))
+        if found is None:
+            return PayloadError(what, _problems(exc))
+        row, prefix = found
+        at.append((row, f"{'.'.join(str(p) for p in err['loc'][prefix:]) or '<body>'}: {err['msg']}"))
+    first = min(row for row, _ in at)
+    return PayloadError(what, [problem for row, problem in at if row == first], first)
+
+
+def _one(model: type[M], data: dict[str, Any], what: str) -> Encoded:
+    return Encoded(_encoded(model, data, what))
+
+
+@dataclass
+class BulkBody(Encoded):
     """A bulk request body and, per top-level row of it, the indexes of the input payloads it carries."""
 
-    body: dict[str, Any]
     rows: list[list[int]] = field(default_factory=list)
 
     @property
@@ -177,7 +255,7 @@ def _profile_resource(payload: dict[str, Any], what: str, row: int | None) -> di
     return resource
 
 
-def profile_import_body(payload: dict[str, Any]) -> dict[str, Any]:
+def profile_import_body(payload: dict[str, Any]) -> Encoded:
     """`POST /api/profile-import` from a `profile_upsert` payload (profile attributes, optional
     `id` and `patch_properties {append, unappend, unset}`)."""
     what = "profile-import"
@@ -188,18 +266,25 @@ def bulk_profile_import_body(payloads: Sequence[dict[str, Any]], list_id: str | 
     """`POST /api/profile-bulk-import-jobs`: up to 10,000 profiles, optionally added to a list."""
     what = "profile-bulk-import"
     _check_count(payloads, MAX_BULK_PROFILES, what)
-    resources = []
-    for i, payload in enumerate(payloads):
-        resource = _profile_resource(_require(payload, what, i), what, i)
-        _validate(ProfileResource, resource, what, i)
-        resources.append(resource)
+    resources = [_profile_resource(_require(payload, what, i), what, i) for i, payload in enumerate(payloads)]
     data: dict[str, Any] = {
         "type": "profile-bulk-import-job",
         "attributes": {"profiles": {"data": resources}},
     }
     if list_id:
         data["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
-    return BulkBody(_one(ProfileImportJobBody, {"data": data}, what), [[i] for i in range(len(payloads))])
+    raw = _encoded(ProfileImportJobBody, {"data": data}, what, _profile_row)
+    return BulkBody(raw, [[i] for i in range(len(payloads))])
+
+
+_PROFILE_ROW = ("data", "attributes", "profiles", "data")
+
+
+def _profile_row(loc: tuple[Any, ...]) -> tuple[int, int] | None:
+    """`data.attributes.profiles.data.<i>...` is input row i (its location inside the row from the 6th part)."""
+    if loc[:4] == _PROFILE_ROW and len(loc) > 4 and isinstance(loc[4], int):
+        return loc[4], 5
+    return None
 
 
 # --- event builders --------------------------------------------------------------------------
@@ -232,7 +317,7 @@ def _event_profile(payload: dict[str, Any], what: str, row: int | None) -> dict[
     return resource
 
 
-def event_body(payload: dict[str, Any]) -> dict[str, Any]:
+def event_body(payload: dict[str, Any]) -> Encoded:
     """`POST /api/events` from an `event` payload."""
     what = "event"
     payload = _require(payload, what)
@@ -241,8 +326,11 @@ def event_body(payload: dict[str, Any]) -> dict[str, Any]:
     return _one(EventBody, {"data": {"type": "event", "attributes": attributes}}, what)
 
 
-def _profile_key(resource: dict[str, Any]) -> str:
-    return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+def _profile_key(resource: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 def bulk_events_body(payloads: Sequence[dict[str, Any]]) -> BulkBody:
@@ -254,14 +342,12 @@ def bulk_events_body(payloads: Sequence[dict[str, Any]]) -> BulkBody:
     """
     what = "event-bulk-create"
     _check_count(payloads, MAX_BULK_EVENTS, what)
-    groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[int]]] = {}
+    groups: dict[bytes, tuple[dict[str, Any], list[dict[str, Any]], list[int]]] = {}
     seen: dict[tuple[str, str, str, str], int] = {}
     for i, payload in enumerate(payloads):
         payload = _require(payload, what, i)
         attributes = _event_attributes(payload, what, i)
         profile = _event_profile(payload, what, i)
-        _validate(ProfileResource, profile, what, i)
-        _validate(BulkEventAttributes, attributes, what, i)
         unique_id = payload.get("unique_id")
         if unique_id:
             ids = {**profile["attributes"], "id": profile.get("id")}
@@ -289,7 +375,24 @@ def bulk_events_body(payloads: Sequence[dict[str, Any]]) -> BulkBody:
         for profile, events, _ in groups.values()
     ]
     body = {"data": {"type": "event-bulk-create-job", "attributes": {"events-bulk-create": {"data": data}}}}
-    return BulkBody(_one(EventBulkCreateJobBody, body, what), [rows for _, _, rows in groups.values()])
+    rows = [rows for _, _, rows in groups.values()]
+
+    def row_of(loc: tuple[Any, ...]) -> tuple[int, int] | None:
+        # data.attributes.events-bulk-create.data.<g>.attributes.profile.data...: the group's first event;
+        # ...<g>.attributes.events.data.<e>.attributes...: the group's e-th event
+        if loc[:4] != _EVENT_GROUPS or len(loc) < 7 or not isinstance(loc[4], int) or loc[4] >= len(rows):
+            return None
+        group = rows[loc[4]]
+        if loc[5:7] == ("attributes", "profile"):
+            return group[0], 8
+        if loc[5:8] == ("attributes", "events", "data") and len(loc) > 8 and isinstance(loc[8], int):
+            return (group[loc[8]], 10) if loc[8] < len(group) else None
+        return None
+
+    return BulkBody(_encoded(EventBulkCreateJobBody, body, what, row_of), rows)
+
+
+_EVENT_GROUPS = ("data", "attributes", "events-bulk-create", "data")
 
 
 # --- subscription builders -------------------------------------------------------------------
@@ -361,7 +464,7 @@ def subscribe_body(payloads: Sequence[dict[str, Any]]) -> list[BulkBody]:
         data: dict[str, Any] = {"type": "profile-subscription-bulk-create-job", "attributes": attributes}
         if (rel := _list_relationship(list_id)) is not None:
             data["relationships"] = rel
-        bodies.append(BulkBody(_one(SubscribeJobBody, {"data": data}, what), [[i] for i in rows]))
+        bodies.append(BulkBody(_encoded(SubscribeJobBody, {"data": data}, what), [[i] for i in rows]))
     return bodies
 
 
@@ -387,7 +490,7 @@ def unsubscribe_body(payloads: Sequence[dict[str, Any]]) -> list[BulkBody]:
         }
         if (rel := _list_relationship(list_id)) is not None:
             data["relationships"] = rel
-        bodies.append(BulkBody(_one(UnsubscribeJobBody, {"data": data}, what), [[i] for i in rows]))
+        bodies.append(BulkBody(_encoded(UnsubscribeJobBody, {"data": data}, what), [[i] for i in rows]))
     return bodies
 
 
@@ -408,15 +511,14 @@ def _external_id(payload: dict[str, Any], what: str, row: int | None) -> str:
 
 def _item_create(payload: dict[str, Any], what: str, row: int | None) -> dict[str, Any]:
     payload = _require(payload, what, row)
-    _validate(CatalogItemCreateAttributes, payload, what, row)
-    return {"type": "catalog-item", "attributes": dict(payload)}
+    return {"type": "catalog-item", "attributes": _dump(_validate(CatalogItemCreateAttributes, payload, what, row))}
 
 
 def _item_update(payload: dict[str, Any], what: str, row: int | None) -> dict[str, Any]:
     payload = _require(payload, what, row)
     external_id = _external_id(payload, what, row)
     attributes = {k: v for k, v in payload.items() if k != "external_id"}
-    _validate(CatalogItemUpdateAttributes, attributes, what, row)
+    attributes = _dump(_validate(CatalogItemUpdateAttributes, attributes, what, row))
     return {"type": "catalog-item", "id": catalog_id(external_id), "attributes": attributes}
 
 
@@ -426,7 +528,7 @@ def _variant_create(payload: dict[str, Any], what: str, row: int | None) -> dict
     if not isinstance(item, str) or not item:
         raise PayloadError(what, ["item_external_id: required (the variant's catalog item)"], row)
     attributes = {k: v for k, v in payload.items() if k != "item_external_id"}
-    _validate(CatalogVariantCreateAttributes, attributes, what, row)
+    attributes = _dump(_validate(CatalogVariantCreateAttributes, attributes, what, row))
     return {
         "type": "catalog-variant",
         "attributes": attributes,
@@ -439,28 +541,28 @@ def _variant_update(payload: dict[str, Any], what: str, row: int | None) -> dict
     external_id = _external_id(payload, what, row)
     # A variant's item cannot change in Klaviyo; an upsert payload's item_external_id is dropped here.
     attributes = {k: v for k, v in payload.items() if k not in ("external_id", "item_external_id")}
-    _validate(CatalogVariantUpdateAttributes, attributes, what, row)
+    attributes = _dump(_validate(CatalogVariantUpdateAttributes, attributes, what, row))
     return {"type": "catalog-variant", "id": catalog_id(external_id), "attributes": attributes}
 
 
-def catalog_item_body(payload: dict[str, Any]) -> dict[str, Any]:
+def catalog_item_body(payload: dict[str, Any]) -> Encoded:
     """`POST /api/catalog-items` from a `catalog_item_upsert` payload."""
     return _one(CatalogItemCreateBody, {"data": _item_create(payload, "catalog-item", None)}, "catalog-item")
 
 
-def catalog_item_update_body(payload: dict[str, Any]) -> dict[str, Any]:
+def catalog_item_update_body(payload: dict[str, Any]) -> Encoded:
     """`PATCH /api/catalog-items/{id}`: `external_id` plus the attributes to change."""
     what = "catalog-item update"
     return _one(CatalogItemUpdateBody, {"data": _item_update(payload, what, None)}, what)
 
 
-def catalog_variant_create_body(payload: dict[str, Any]) -> dict[str, Any]:
+def catalog_variant_create_body(payload: dict[str, Any]) -> Encoded:
     """`POST /api/catalog-variants` from a `catalog_variant_upsert` payload."""
     what = "catalog-variant"
     return _one(CatalogVariantCreateBody, {"data": _variant_create(payload, what, None)}, what)
 
 
-def catalog_variant_update_body(payload: dict[str, Any]) -> dict[str, Any]:
+def catalog_variant_update_body(payload: dict[str, Any]) -> Encoded:
     """`PATCH /api/catalog-variants/{id}`: `external_id` plus the attributes to change (a
     `variant_inventory` payload gives just `inventory_quantity`)."""
     what = "catalog-variant update"
@@ -475,9 +577,13 @@ def _catalog_job(
 ) -> BulkBody:
     what = job_type
     _check_count(payloads, MAX_CATALOG_BULK_ROWS, what)
+    # each row is validated (and dumped) once by its own model, which names the row at fault; the job around
+    # the rows is fixed here, so the rows are not validated again as part of a CatalogJobBody (its union of
+    # six row lists costs more than the rows themselves)
     rows = [row(p, what, i) for i, p in enumerate(payloads)]
-    body = {"data": {"type": job_type, "attributes": {collection: {"data": rows}}}}
-    return BulkBody(_one(CatalogJobBody, body, what), [[i] for i in range(len(payloads))])
+    raw = encode({"data": {"type": job_type, "attributes": {collection: {"data": rows}}}})
+    check_raw(raw, what)
+    return BulkBody(raw, [[i] for i in range(len(payloads))])
 
 
 def _item_ref(payload: dict[str, Any], what: str, row: int | None) -> dict[str, Any]:
@@ -519,7 +625,7 @@ def catalog_bulk_variant_delete_body(payloads: Sequence[dict[str, Any]]) -> Bulk
 # --- back in stock, deletion -----------------------------------------------------------------
 
 
-def back_in_stock_body(payload: dict[str, Any]) -> dict[str, Any]:
+def back_in_stock_body(payload: dict[str, Any]) -> Encoded:
     """`POST /api/back-in-stock-subscriptions`: `channels` (["EMAIL", "SMS"...]), `profile{email|
     phone_number|external_id}`, `variant_external_id`."""
     what = "back-in-stock"
@@ -539,7 +645,7 @@ def back_in_stock_body(payload: dict[str, Any]) -> dict[str, Any]:
     return _one(BackInStockBody, {"data": data}, what)
 
 
-def deletion_body(payload: dict[str, Any]) -> dict[str, Any]:
+def deletion_body(payload: dict[str, Any]) -> Encoded:
     """`POST /api/data-privacy-deletion-jobs` from a `profile_deletion` payload: `profile{id|email|
     phone_number}`. Klaviyo cannot delete by external_id: resolve the id first (`get_profiles`)."""
     what = "data-privacy-deletion"

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from connectors.klaviyo import builders
 from connectors.klaviyo.endpoints import CATALOG_JOB_PATHS, endpoint
@@ -92,8 +93,8 @@ def _json_or_none(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
-    except ValueError:
+        return orjson.loads(response.content)
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
         return None
 
 
@@ -177,13 +178,16 @@ class KlaviyoClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         url: str | None = None,
+        body: builders.Encoded | None = None,
     ) -> KlaviyoResponse:
-        """One call to endpoint `key` (path from the registry unless given; `url` for a `links.next`)."""
+        """One call to endpoint `key` (path from the registry unless given; `url` for a `links.next`). `body` is
+        a builder's body, sent as the bytes it was serialised to once; `json` a plain JSON-ready value."""
         ep = endpoint(key)
         self._take_slot(key)
         target = url or path or ep.path
+        content = body.raw if body is not None else (builders.encode(json) if json is not None else None)
         try:
-            response = self._http.request(ep.method, target, json=json, params=params)
+            response = self._http.request(ep.method, target, content=content, params=params)
         except httpx.TimeoutException as exc:
             raise TransientError(f"{key}: timeout ({type(exc).__name__})", endpoint=key) from None
         except httpx.TransportError as exc:
@@ -249,7 +253,7 @@ class KlaviyoClient:
     def _send_bulk(self, key: str, bulk: builders.BulkBody, path: str | None = None) -> KlaviyoResponse:
         """Send one bulk body; a 4xx names the input payloads its row pointers point at."""
         try:
-            return self.request(key, path=path, json=bulk.body)
+            return self.request(key, path=path, body=bulk)
         except KlaviyoError as exc:
             _attach_payload_rows(exc, bulk)
             raise
@@ -258,7 +262,7 @@ class KlaviyoClient:
 
     def import_profile(self, payload: dict[str, Any]) -> KlaviyoResponse:
         """Create (201) or update (200) a profile; 409 duplicate_profile -> DuplicateProfileError."""
-        return self.request("profile-import", json=builders.profile_import_body(payload))
+        return self.request("profile-import", body=builders.profile_import_body(payload))
 
     def bulk_import_profiles(self, payloads: Sequence[dict[str, Any]], list_id: str | None = None) -> str:
         """Start a profile bulk import job (<= 10,000 profiles); returns the job id."""
@@ -324,12 +328,12 @@ class KlaviyoClient:
             response = self.request(key, url=next_url)
 
     def request_profile_deletion(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("data-privacy-deletion", json=builders.deletion_body(payload))
+        return self.request("data-privacy-deletion", body=builders.deletion_body(payload))
 
     # --- events ----------------------------------------------------------------------------------
 
     def create_event(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("events", json=builders.event_body(payload))
+        return self.request("events", body=builders.event_body(payload))
 
     def bulk_create_events(self, payloads: Sequence[dict[str, Any]]) -> KlaviyoResponse:
         """One event bulk job (<= 1,000 events). Klaviyo offers no status for it: the 202 is all."""
@@ -360,26 +364,28 @@ class KlaviyoClient:
     # --- catalog ---------------------------------------------------------------------------------
 
     def create_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("catalog-items", json=builders.catalog_item_body(payload))
+        return self.request("catalog-items", body=builders.catalog_item_body(payload))
 
     def update_catalog_item(
         self, payload: dict[str, Any] | str, attributes: dict[str, Any] | None = None
     ) -> KlaviyoResponse:
         """PATCH an item: a payload with `external_id`, or `(external_id, {attributes})`."""
-        body = builders.catalog_item_update_body(_with_external_id(payload, attributes))
+        merged = _with_external_id(payload, attributes)
+        body = builders.catalog_item_update_body(merged)
         ep = endpoint("catalog-items:update")
-        return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
+        return self.request(ep.key, path=ep.url_path(builders.catalog_id(merged["external_id"])), body=body)
 
     def create_catalog_variant(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("catalog-variants", json=builders.catalog_variant_create_body(payload))
+        return self.request("catalog-variants", body=builders.catalog_variant_create_body(payload))
 
     def update_catalog_variant(
         self, payload: dict[str, Any] | str, attributes: dict[str, Any] | None = None
     ) -> KlaviyoResponse:
         """PATCH a variant: a payload with `external_id`, or `(external_id, {"inventory_quantity": 4})`."""
-        body = builders.catalog_variant_update_body(_with_external_id(payload, attributes))
+        merged = _with_external_id(payload, attributes)
+        body = builders.catalog_variant_update_body(merged)
         ep = endpoint("catalog-variants:update")
-        return self.request(ep.key, path=ep.url_path(body["data"]["id"]), json=body)
+        return self.request(ep.key, path=ep.url_path(builders.catalog_id(merged["external_id"])), body=body)
 
     def upsert_catalog_item(self, payload: dict[str, Any]) -> KlaviyoResponse:
         """Create the item; if Klaviyo says it exists (`creation_found_existing`), update it with the same
@@ -469,7 +475,7 @@ class KlaviyoClient:
     # --- back in stock ---------------------------------------------------------------------------
 
     def create_back_in_stock_subscription(self, payload: dict[str, Any]) -> KlaviyoResponse:
-        return self.request("back-in-stock", json=builders.back_in_stock_body(payload))
+        return self.request("back-in-stock", body=builders.back_in_stock_body(payload))
 
 
 def _with_external_id(payload: dict[str, Any] | str, attributes: dict[str, Any] | None) -> dict[str, Any]:
