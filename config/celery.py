@@ -60,8 +60,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_concurrency=settings.worker_concurrency,
         worker_lost_wait=settings.worker_lost_wait_seconds,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Flower's task view lives on these; BCSYNC_TASK_EVENTS=false trades it for their cost (bench/compare.py)
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         task_soft_time_limit=settings.task_soft_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds,
         # kombu's Redis transport, but a message is never only in a dying worker's memory (state/broker_transport.py)

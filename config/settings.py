@@ -300,6 +300,11 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr = SecretStr("")
     sentry_environment: str = "production"
     sentry_traces_sample_rate: float = 0.0
+    task_events: bool = Field(
+        True, description="Celery task events (task-sent, -received, -started, -succeeded), which Flower's task view "
+        "shows. On by default; off saves workers and Redis their cost on every task (docs/performance.md measures "
+        "it: bench/compare.py) but Flower then lists no tasks.",
+    )
     flower_port: int = 5555
     flower_address: str = Field(
         "127.0.0.1", description="Address Flower listens on: loopback unless set (0.0.0.0 inside a container whose "

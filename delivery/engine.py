@@ -415,13 +415,20 @@ def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> set[str
 
 
 def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: SendResult) -> None:
-    rt.ledger.record(result.delivered)
-    pipe = rt.redis.pipeline(transaction=False)  # one round trip on the hot path for both
+    # One round trip on the hot path for the ledger, the in-flight release, the outage's resume and the lane's
+    # statistics. Redis runs a pipeline's commands in order, so the keys are released only after the ledger
+    # holds what was delivered (another envelope holding them next finds them done).
+    pipe = rt.redis.pipeline(transaction=False)
+    rt.ledger.record(result.delivered, client=pipe)
     rt.stores.inflight.release(env.id, [op.key for op in ops], client=pipe)
+    resumed_at = len(pipe)
     if result.delivered:
         rt.stores.outage.resume(client=pipe)
+    rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created, client=pipe)
+    rt.stores.lane_stats.outcome(env.lane, env.kind, "delivered", len(result.delivered), client=pipe)
+    rt.stores.lane_stats.outcome(env.lane, env.kind, "skipped", len(result.skipped), client=pipe)
     done = pipe.execute()
-    if result.delivered and int(done[-1]) > 0:
+    if result.delivered and int(done[resumed_at]) > 0:
         log.info("Klaviyo answers again: work waiting out an outage's backoff resumes now")
     if env.kind in CONSENT_KINDS:
         _after_consent_jobs(rt, env, ops, result)
@@ -431,9 +438,6 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
         if again:
             log.warning("%d subscribe(s) crossed a newer unsubscribe: unsubscribing again", len(again))
             submit(again)
-    rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created)
-    rt.stores.lane_stats.outcome(env.lane, env.kind, "delivered", len(result.delivered))
-    rt.stores.lane_stats.outcome(env.lane, env.kind, "skipped", len(result.skipped))
     for op, err in result.rejected:
         reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
         _dead_letter(rt, env.with_attempt(klaviyo_attempt(err)), [op.model_dump(mode="json")], reason)

@@ -101,8 +101,24 @@ class Channel(kombu_redis.Channel):
     QoS = QoS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # before kombu's __init__, which may already ask for a client
+        self._sync_client: tuple[Any, Any] | None = None  # (the pool it was built on, the client)
         super().__init__(*args, **kwargs)
         self._taking_from: str | None = None
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        """kombu builds a new Redis client for every publish and every ack (`conn_or_acquire`), copying redis-py's
+        response callbacks each time: a client built once per pool is reused instead. It holds no connection
+        of its own (each command borrows one from the pool), so sharing it changes nothing but the cost; a new
+        pool (kombu drops its pools on a connection error) gets a new client."""
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool
+        cached = self._sync_client
+        if cached is None or cached[0] is not pool:
+            cached = (pool, super()._create_client(asynchronous=False))
+            self._sync_client = cached
+        return cached[1]
 
     def _prefixed(self, key: str) -> str:
         return f"{self.global_keyprefix or ''}{key}"

@@ -29,10 +29,12 @@ class LaneStats:
         self.latency_prefix = keys.latencies("")
         self.outcomes_key = keys.delivery_outcomes
 
-    def delivered(self, lane: str, rows: int, created: float | None) -> None:
+    def delivered(self, lane: str, rows: int, created: float | None, client: Any = None) -> None:
+        """Count `rows` delivered on `lane` and the latency of their message (inside `client`'s pipeline if
+        given: the caller's round trip)."""
         if rows <= 0:
             return
-        pipe = self.client.pipeline(transaction=False)
+        pipe = client if client is not None else self.client.pipeline(transaction=False)
         pipe.hincrby(self.counts, lane, rows)
         if created:
             latency = round(max(0.0, time.time() - created), 3)
@@ -43,7 +45,8 @@ class LaneStats:
             pipe.hincrby(histogram, _bound(bucket), 1)  # per bucket; the scrape makes them cumulative
             pipe.hincrbyfloat(histogram, "sum", latency)
             pipe.hincrby(histogram, "count", 1)
-        pipe.execute()
+        if client is None:
+            pipe.execute()
 
     def outcome(self, lane: str, kind: str, outcome: str, operations: int, client: Any = None) -> None:
         """Count `operations` of `kind` on `lane` that ended one attempt as `outcome`."""

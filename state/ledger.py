@@ -20,23 +20,25 @@ class Ledger:
         self.prefix = keys.ledger("")
         self.index_prefix = keys.ledger_index("")
         self.ttl = int(ttl_days * 86400)
-        self._set_if_not_older = client.register_script(_SET_IF_NOT_OLDER)
 
-    def record(self, entries: list[LedgerEntry]) -> None:
+    def record(self, entries: list[LedgerEntry], client: redis.client.Pipeline | None = None) -> None:
+        """Write the entries in one command: one round trip per request however many rows it delivered, or
+        none of its own inside `client`'s pipeline (the caller's round trip; its result is the count written).
+
+        Newest wins: a slow write of an older version (a subscribe that crossed a newer unsubscribe, a bulk job
+        that completed late) never replaces the record of a newer one. EVAL, not EVALSHA: the script text is
+        small next to a request's entries, and a pipeline then never needs the SCRIPT EXISTS round trip
+        redis-py makes for a registered script (nor can a flushed script cache fail the write)."""
         if not entries:
             return
-        pipe = self.client.pipeline(transaction=False)
+        keys = [self.prefix + entry.key for entry in entries]
+        args: list[str | int] = [self.ttl, len(entries)]
         for entry in entries:
-            # newest wins: a slow write of an older version (a subscribe that crossed a newer unsubscribe, a
-            # bulk job that completed late) never replaces the record of a newer one
-            self._set_if_not_older(
-                keys=[self.prefix + entry.key], args=[entry.model_dump_json(), entry.version or "", self.ttl],
-                client=pipe,
-            )
-            if entry.record:
-                pipe.sadd(self.index_prefix + entry.record, entry.key)
-                pipe.expire(self.index_prefix + entry.record, self.ttl)
-        pipe.execute()
+            args += [entry.model_dump_json(), entry.version or ""]
+        indexed = [entry for entry in entries if entry.record]
+        keys += [self.index_prefix + str(entry.record) for entry in indexed]
+        args += [entry.key for entry in indexed]
+        (client or self.client).eval(_RECORD, len(keys), *keys, *args)
 
     def get(self, key: str) -> LedgerEntry | None:
         raw = self.client.get(self.prefix + key)
@@ -62,16 +64,30 @@ class Ledger:
         return len(keys)
 
 
-_SET_IF_NOT_OLDER = """
-local held = redis.call('GET', KEYS[1])
-if held and ARGV[2] ~= '' then
-  local ok, old = pcall(cjson.decode, held)
-  if ok and type(old['version']) == 'string' and old['version'] > ARGV[2] then
-    return 0
+# KEYS: n ledger keys, then one index key per indexed entry; ARGV: ttl, n, (entry JSON, version) x n, then the
+# index members in the index keys' order
+_RECORD = """
+local ttl = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local written = 0
+for i = 1, n do
+  local version = ARGV[2 + 2 * i]
+  local older = false
+  if version ~= '' then
+    local held = redis.call('GET', KEYS[i])
+    if held then
+      local ok, old = pcall(cjson.decode, held)
+      older = ok and type(old['version']) == 'string' and old['version'] > version
+    end
+  end
+  if not older then
+    redis.call('SET', KEYS[i], ARGV[1 + 2 * i], 'EX', ttl)
+    written = written + 1
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
-return 1
+for j = n + 1, #KEYS do
+  redis.call('SADD', KEYS[j], ARGV[2 + 2 * n + (j - n)])
+  redis.call('EXPIRE', KEYS[j], ttl)
+end
+return written
 """
-
-

@@ -117,6 +117,32 @@ def test_a_live_consumer_records_what_it_takes_and_leaves_no_trace_in_the_taking
     assert redis_client.hlen(PREFIX + "unacked") == 0
 
 
+def test_publishing_and_acknowledging_reuse_one_redis_client_and_still_record_and_remove(
+        redis_client: redis.Redis, connection: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kombu builds a Redis client for every publish and every ack (issue 18): the fleet's channel builds one."""
+    publish(connection, {"customer": "C-warm"})  # the channel and its pools exist
+    _, message = consume_one(connection)
+    message.ack()  # type: ignore[attr-defined]
+    built: list[object] = []
+    original = redis.Redis.__init__
+
+    def counting_init(self: redis.Redis, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+    for n in range(5):
+        publish(connection, {"customer": f"C-{n}"})
+    for n in range(5):
+        body, message = consume_one(connection)
+        assert body == {"customer": f"C-{n}"}
+        assert redis_client.hexists(PREFIX + "unacked", message.delivery_tag)  # type: ignore[attr-defined]
+        message.ack()  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert built == []  # kombu's own channel built 25 here (publishes, takes, records, acks)
+    assert redis_client.hlen(PREFIX + "unacked") == 0 and redis_client.llen(LANE_KEY) == 0
+
+
 def test_the_sweep_restores_only_what_stayed_in_the_taking_list_for_the_whole_age(redis_client: redis.Redis) -> None:
     plain = redis_client
     taking = taking_key(LANE_KEY)
