@@ -90,7 +90,7 @@ local acquired = tonumber(h[3]) or 0
 local fast_waiting = lane == 'fast' or redis.call('EXISTS', KEYS[4]) == 1
 if lane == 'fast' then redis.call('SET', KEYS[4], '1', 'PX', tonumber(ARGV[10])) end
 local wait = math.max(0, redis.call('PTTL', KEYS[2]))
-local keys, lane_cap, steady_kept = {}, 1, 0
+local keys, lane_cap, steady_kept, steady_held, steady_start = {}, 1, 0, 0, 0
 for w = 1, 2 do
   local key = KEYS[1] .. ':w' .. sizes[w] .. ':' .. idx[w]
   keys[w] = key
@@ -103,7 +103,9 @@ for w = 1, 2 do
   end
   local held = total - math.floor(total * (1 - reserve))
   local non_fast = math.max(1, total - math.ceil(held * kept))
-  if w == 2 then steady_kept = math.ceil(held * kept) end
+  if w == 2 then
+    steady_kept, steady_held, steady_start = math.ceil(held * kept), held, idx[w] * sizes[w] + offsets[w]
+  end
   local batch = math.max(1, math.floor(non_fast * ceiling_b))
   if lane == 'fast' then lane_cap = total elseif lane == 'batch' then lane_cap = batch else lane_cap = non_fast end
   local v = redis.call('HMGET', key, 't', 'b')
@@ -138,9 +140,18 @@ end
 local ke = tonumber(h[4]) or 0
 if ke > now then
   local left = tonumber(h[5]) - (acquired - tonumber(h[6]))
-  local keep = math.max(1, math.floor(limits[2] / 100))
+  local margin = math.max(1, math.floor(limits[2] / 100))
+  local keep = margin
   if lane ~= 'fast' then keep = keep + steady_kept end
-  if left <= keep and ke - now > wait then wait = ke - now end
+  if left <= keep then
+    local until_free = ke - now
+    -- refused by fast's part only: lent as the minute goes by, like the fleet's own window (rules.klaviyo_wait_ms)
+    if lane ~= 'fast' and left > margin and steady_held > 0 then
+      local free = math.max(now + 1, steady_start + math.ceil((1 - (left - margin - 1) / steady_held) * 60000))
+      if free - now < until_free then until_free = free - now end
+    end
+    if until_free > wait then wait = until_free end
+  end
 end
 if wait > 0 then
   if inline >= 0 and wait > inline then

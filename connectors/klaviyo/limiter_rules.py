@@ -204,14 +204,24 @@ def observe_window(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int
     return window
 
 
-def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, kept: int = 0) -> int:
-    """0, or how long until Klaviyo's window ends when what it has left (less the fleet's requests since) is
-    within the margin for requests in flight - plus, for lanes other than fast, the `kept` part of the fast
-    reserve (what fast work could still need of the minute)."""
+def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, held: int = 0,
+                    start_ms: int = 0) -> int:
+    """0, or how long a request waits for Klaviyo's window: until it ends when what it has left (less the
+    fleet's requests since) is within the margin for requests in flight - and, for lanes other than fast
+    (`held` > 0: the fast reserve of the fleet's minute starting at `start_ms`), within that plus the part of
+    the reserve fast work could still need, until that part has shrunk enough to lend one more."""
     if now_ms >= window.ends_ms:
         return 0
     left = window.remaining - (acquired - window.acquired_at)
-    return window.ends_ms - now_ms if left <= klaviyo_margin(limit) + kept else 0
+    margin = klaviyo_margin(limit)
+    kept = math.ceil(held * kept_fraction(STEADY_MS, now_ms, False, start_ms % STEADY_MS)) if held else 0
+    if left > margin + kept:
+        return 0
+    wait = window.ends_ms - now_ms
+    if held and left > margin:
+        free = max(now_ms + 1, start_ms + math.ceil((1 - (left - margin - 1) / held) * STEADY_MS))
+        wait = min(wait, free - now_ms)
+    return wait
 
 
 def klaviyo_margin(limit: int) -> int:

@@ -202,9 +202,15 @@ def test_klaviyo_window_seen_through_headers_whatever_its_phase() -> None:
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=1000, limit=750) == 0
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 7, limit=750) == 34_600
     assert rules.klaviyo_wait_ms(window, T0 + 40_600, acquired=5000, limit=750) == 0  # it ended
-    # other lanes also leave what fast work could still need of the minute
+    # other lanes also leave what fast work could still need of the minute (the fleet's minute from T0: 20 of
+    # it fast's, 18 still kept 6 s in), and are told when enough of it is lent: with 20 left, at 24 s
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750) == 0
-    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750, kept=13) == 34_600
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750, held=20, start_ms=T0) \
+        == 18_000
+    # with 90 of fast's kept, only the window's end (34.6 s) comes first
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750, held=90, start_ms=T0) \
+        == 34_600
+    assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 90, limit=750, held=20, start_ms=T0) == 0
     fresh = rules.observe_window(window, T0 + 41_500, acquired=1200, limit=750, remaining=749, reset_s=60)
     assert fresh.foreign == 0 and fresh.ends_ms == T0 + 101_500
     # an answer from Klaviyo's next window that arrives before the end known changes nothing but the count
