@@ -34,6 +34,7 @@ from state.dead_letters import DeadLetter
 from state.factory import stores
 from workers.audit_documents import KIND_NAMES, day_and_time, document_of, money
 from workers.console import data
+from workers.console.attribution import attribution, attribution_csv
 from workers.console.auth import Role, User, verify_password
 from workers.dlq_cli import requeue_entry
 from workers.render_cli import shown_key
@@ -364,6 +365,7 @@ def build_app(settings: Settings, users: dict[str, User]) -> Starlette:
         Route("/dead-letters/{entry_id}", dead_letter),
         Route("/record", record), Route("/playbook", playbook), Route("/activity", activity),
         Route("/erase", erase_page), Route("/erase/confirm", erase, methods=["POST"]),
+        Route("/attribution", attribution), Route("/attribution.csv", attribution_csv),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

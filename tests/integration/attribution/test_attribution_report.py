@@ -1,27 +1,35 @@
-"""The attribution report end to end (issue 22): real Redis, real workers at concurrency 2 per lane, both
-sandboxes. Two campaigns and one flow over orders that are then cancelled, partly refunded and fully shipped;
-`bcsync report attribution` (a process) per conversion-metric setting - the fleet's Placed Order, then the
-storefront's - gives per campaign and flow Klaviyo's revenue, the ERP's placed value and net as computed by hand
-from the orders' lines; an ERP order whose conversion event is missing from Klaviyo is listed with an exception.
-A second run reads no values report again."""
+"""The attribution report end to end (issue 22), and its console page in a real browser: real Redis, real
+workers at concurrency 2 per lane, both sandboxes. Two campaigns and one flow over orders that are then
+cancelled, partly refunded and fully shipped; `bcsync report attribution` (a process) per conversion-metric
+setting - the fleet's Placed Order, then the storefront's - gives per campaign and flow Klaviyo's revenue, the
+ERP's placed value and net as computed by hand from the orders' lines; an ERP order whose conversion event is
+missing from Klaviyo is listed with an exception. A second run reads no values report again. Then finance reads
+the same numbers on the console's Attribution page (Debian's chromium through Playwright, `bcsync console` as a
+process; skipped without chromium as the console's other browser tests are), opens an order's trail from it and
+downloads the CSV."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
+from sandbox.server import free_port
 from state.exceptions import ExceptionRegister
 from tests.integration.orders.conftest import MAPPING, OrderFleet, running_fleet
-from tests.support.fleet import ROOT
+from tests.support.fleet import ROOT, wait_for
 from tests.support.redis_server import PrivateRedis
+from workers.console.auth import hash_password
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +155,50 @@ def test_campaign_and_flow_revenue_grounded_in_the_erp_for_both_conversion_metri
     lines = csv_run.stdout.splitlines()
     assert lines[0].startswith("kind,id,klaviyo_revenue") and lines[1].startswith("campaign,C2,100")
     assert any(line.startswith(f"missing_in_klaviyo,{lost},") for line in lines)
+
+
+PASSWORD = "finance-reads-the-report"
+
+
+def test_finance_reads_the_report_on_the_console(fleet: OrderFleet, browser: Any) -> None:
+    """After the report test: the same period on the console's Attribution page, a viewer's."""
+    f = fleet
+    port = free_port()
+    env = {**f.env, **SCALE, "BCSYNC_CONSOLE_USERS": f"finance:viewer:{hash_password(PASSWORD)}",
+           "BCSYNC_CONSOLE_ADDRESS": "127.0.0.1", "BCSYNC_CONSOLE_PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "workers.cli", "console"], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/healthz"), 60, message="the console")
+        page = browser.new_context(base_url=url, accept_downloads=True).new_page()
+        page.goto("/attribution?since=2026-03-01&until=2026-04-01")
+        assert "/signin" in page.url  # nothing shows without signing in
+        page.fill("input[name=user]", "finance")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#sends")  # back on the report asked for, its period kept through the sign-in
+        assert page.text_content("#send-C1 .klaviyo") == "105.00"
+        assert page.text_content("#send-C1 .placed") == "105" and page.text_content("#send-C1 .net") == "80"
+        assert page.text_content("#send-C2 .net") == "70" and page.text_content("#send-F1 .net") == "85"
+        (lost,) = page.locator("#missing tbody a").all_text_contents()  # the order the report test lost
+        assert "mismatch" not in (page.text_content("#sends") or "")
+        with page.expect_download() as download:
+            page.click("#csv")
+        csv_text = Path(download.value.path()).read_text(encoding="utf-8")
+        assert csv_text.startswith("kind,id,klaviyo_revenue") and f"missing_in_klaviyo,{lost}," in csv_text
+        page.click("#missing tbody a")  # the order's trail, from the missing list
+        page.wait_for_selector("#documents")
+        assert f"Order {lost}" in (page.text_content("h2") or "")
+        page.goto("/attribution?since=someday")
+        assert "is not a date" in (page.text_content("#error") or "")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
