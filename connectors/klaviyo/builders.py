@@ -133,6 +133,8 @@ def longest_string_in(raw: bytes, at_least: int = 0) -> int:
     # with no escaped quote, every other piece between quotes is a string's escaped bytes
     simple = b'\\"' not in raw
     pieces = raw.split(b'"')[1::2] if simple else [m[1:-1] for m in _JSON_STRING.findall(raw)]
+    if max(map(len, pieces), default=0) <= at_least:  # the usual answer, without a Python loop over the strings
+        return 0
     longest = 0
     for piece in pieces:
         if len(piece) > at_least and len(piece) > longest:

@@ -1,0 +1,320 @@
+"""The official SDK in a plain loop and the fleet, side by side in one run on the same machine (issue 18).
+
+    .venv/bin/python -m bench.compare                                   # 1,000 single, 20,000 bulk events
+    .venv/bin/python -m bench.compare --single 300 --bulk 5000          # a quick run
+    .venv/bin/python -m bench.compare --write docs/performance.md       # the block between its markers
+
+For each Klaviyo - the Klaviyo sandbox at Klaviyo's real numbers (`--rate-scale 1`), and a null Klaviyo
+(bench/null_klaviyo.py: 202 at once to every POST, nothing checked, nothing stored) - and each endpoint family
+(single events: `POST /api/events`; bulk events: `POST /api/event-bulk-create-jobs`, 1,000 a request):
+
+- the SDK loop: `klaviyo_api.KlaviyoAPI` (PyPI `klaviyo-api`, the sandbox/dev extra) called in a plain loop
+  from this process, sleeping Retry-After on a 429 and sending again;
+- the fleet: real `bcsync worker` processes (the default lane for single events, the batch lane for bulk, 2
+  pool processes each) on a private redis-server, the events published as producers publish them; for single
+  events against the null Klaviyo also with Celery task events off (BCSYNC_TASK_EVENTS=false).
+
+Printed per row: events per minute (from the first publish to the last request Klaviyo answered), the share of
+the family's ceiling (Klaviyo's steady requests per minute x events per request), the ratio to the SDK loop's
+events per minute, CPU ms per event of the workers (with their pool processes), of redis-server and of the
+producer (this process: publishing for the fleet, everything for the SDK loop), Redis commands per event
+(`INFO commandstats` calls over the run, less what the idle fleet issues in as long - heartbeats, sweeps - and
+counting the commands a script runs, so an upper bound of round trips) and Klaviyo's 429s.
+
+`--write FILE` replaces the block between `<!-- bench.compare -->` markers (appended if absent). Every
+process started here is stopped by its pid, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import redis as redis_lib
+from klaviyo_api import KlaviyoAPI  # the sandbox/dev extra (the official SDK): this bench's baseline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from bench.budget import Publisher, cpu_seconds, events, running  # noqa: E402
+from bench.delivery import KlaviyoSandboxProcess  # noqa: E402
+from bench.doc_blocks import write_block  # noqa: E402
+from connectors.klaviyo import builders  # noqa: E402
+from connectors.klaviyo.endpoints import endpoint  # noqa: E402
+from sandbox.redis_server import PrivateRedis  # noqa: E402
+from sandbox.server import free_port  # noqa: E402
+from sync.operations import Operation  # noqa: E402
+from tests.support.fleet import wait_for, wait_idle  # noqa: E402
+
+MARK = "bench.compare"
+BULK_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    name: str
+    key: str  # the endpoint registry's key (its tier gives the ceiling)
+    path: str
+    lane: str
+    rows: int  # events per request
+
+    @property
+    def stat(self) -> str:
+        return f"POST {self.path}"
+
+    @property
+    def ceiling(self) -> int:
+        """Events per minute at Klaviyo's steady limit."""
+        return endpoint(self.key).tier.steady * self.rows
+
+
+SINGLE = FamilySpec("single events", "events", "/api/events", "default", 1)
+BULK = FamilySpec("bulk events", "event-bulk-create-jobs", "/api/event-bulk-create-jobs", "batch", BULK_ROWS)
+
+
+# --- the two Klaviyos ---------------------------------------------------------------------------------
+
+
+@dataclass
+class NullKlaviyoProcess:
+    """bench/null_klaviyo.py on a free port, stopped by its pid (the sandbox's interface, as far as used here)."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> NullKlaviyoProcess:
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.null_klaviyo", "--port", str(self.port)],
+                                        cwd=ROOT, start_new_session=True)
+        wait_for(self._ready, 30, 0.1, "the null Klaviyo to answer")
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/_stats", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def answered(self, family: FamilySpec) -> tuple[int, int]:
+        """(requests answered 2xx, 429s)."""
+        return int(httpx.get(f"{self.url}/_stats", timeout=10).json().get(family.stat, 0)), 0
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def sandbox_answered(sandbox: KlaviyoSandboxProcess, family: FamilySpec) -> tuple[int, int]:
+    stats = sandbox.stats()["endpoints"].get(family.stat, {})
+    ok = sum(int(n) for code, n in stats.get("statuses", {}).items() if code.startswith("2"))
+    return ok, int(stats.get("throttled", 0))
+
+
+class Target:
+    """One Klaviyo: its name, its process and how to read what it answered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.null = name == "null"
+        self.process: Any = NullKlaviyoProcess().start() if self.null else KlaviyoSandboxProcess(1.0).start()
+
+    @property
+    def url(self) -> str:
+        return str(self.process.url)
+
+    def answered(self, family: FamilySpec) -> tuple[int, int]:
+        return self.process.answered(family) if self.null else sandbox_answered(self.process, family)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+# --- measuring ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    target: str
+    family: FamilySpec
+    runner: str
+    events: int
+    seconds: float
+    worker_cpu: float = 0.0  # seconds
+    redis_cpu: float = 0.0
+    producer_cpu: float = 0.0
+    redis_commands: float | None = None
+    throttled: int = 0
+
+    @property
+    def per_minute(self) -> float:
+        return 60 * self.events / self.seconds if self.seconds else 0.0
+
+    def ms(self, seconds: float) -> float:
+        return 1000 * seconds / self.events
+
+
+def own_cpu() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def sdk_loop(target: Target, family: FamilySpec, count: int) -> Row:
+    """The official SDK, one call after the other, a 429 waited out (Retry-After) and sent again."""
+    sdk = KlaviyoAPI("pk_test_0123456789abcdef", test_host=target.url, max_retries=0)
+    run = uuid.uuid4().hex[:6]
+    payloads = [op.payload for op in events(0, count, family.lane, f"sdk-{run}")]
+    if family.rows == 1:
+        bodies = [builders.event_body(p).body for p in payloads]
+        call: Callable[[dict[str, Any]], Any] = sdk.Events.create_event
+    else:
+        bodies = [builders.bulk_events_body(payloads[i:i + family.rows]).body
+                  for i in range(0, count, family.rows)]
+        call = sdk.Events.bulk_create_events
+    throttled = 0
+    cpu, start = own_cpu(), time.time()
+    for body in bodies:
+        while True:
+            try:
+                call(body)
+                break
+            except Exception as exc:  # noqa: BLE001  the SDK's ApiException: a 429 waits, anything else stops
+                if getattr(exc, "status", None) != 429:
+                    raise
+                throttled += 1
+                headers = getattr(exc, "headers", None) or {}
+                time.sleep(float(headers.get("Retry-After") or 1))
+    return Row(target.name, family, "SDK loop", count, time.time() - start, producer_cpu=own_cpu() - cpu,
+               throttled=throttled)
+
+
+def command_calls(client: Any) -> dict[str, int]:
+    return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in client.info("commandstats").items()}
+
+
+def commands(client: Any) -> int:
+    return sum(command_calls(client).values())
+
+
+def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool) -> Row:
+    redis = PrivateRedis.start()
+    try:
+        env = {"BCSYNC_TASK_EVENTS": "true" if task_events else "false"}
+        if target.null:  # no limit binds: what is measured is the fleet's own cost
+            env["BCSYNC_RATE_LIMIT_SCALE"] = "1000"
+        with running(redis, target.process, {family.lane: 2}, **env) as fleet:
+            client = redis_lib.Redis.from_url(redis.url)
+            wait_idle(client, fleet.env["BCSYNC_KEY_PREFIX"])
+            pids = [w.process.pid for w in fleet.workers if w.process is not None]
+            idle_start, idle_commands = time.time(), commands(client)
+            time.sleep(3)
+            idle_rate = (commands(client) - idle_commands) / (time.time() - idle_start)
+            answered_before, throttled_before = target.answered(family)
+            publish = Publisher(fleet)
+            ops = events(0, count, family.lane, f"fleet-{uuid.uuid4().hex[:6]}")
+            groups: list[list[Operation]] = [ops] if family.rows > 1 else [[op] for op in ops]
+            workers_before, redis_before = cpu_seconds(pids), cpu_seconds([redis.process.pid])
+            calls_before = command_calls(client)
+            commands_before = sum(calls_before.values())
+            cpu, start = own_cpu(), time.time()
+            publish(*groups)
+            producer = own_cpu() - cpu
+            requests = -(-count // family.rows)
+            wait_for(lambda: target.answered(family)[0] - answered_before >= requests, 3600, 0.2,
+                     f"{count} {family.name} answered")
+            seconds = time.time() - start
+            calls = command_calls(client)
+            used = sum(calls.values()) - commands_before - idle_rate * seconds
+            per_event = sorted(((n - calls_before.get(name, 0)) / count, name) for name, n in calls.items())[::-1]
+            print(f"  Redis commands per {family.name[:-1]}: " + ", ".join(
+                f"{name} {n:.2f}" for n, name in per_event[:14] if n >= 0.01), flush=True)
+            return Row(target.name, family, "fleet" if task_events else "fleet, task events off", count, seconds,
+                       worker_cpu=cpu_seconds(pids) - workers_before,
+                       redis_cpu=cpu_seconds([redis.process.pid]) - redis_before, producer_cpu=producer,
+                       redis_commands=max(0.0, used) / count,
+                       throttled=target.answered(family)[1] - throttled_before)
+    finally:
+        redis.stop()
+
+
+# --- output -------------------------------------------------------------------------------------------
+
+
+def markdown(rows: list[Row], args: argparse.Namespace) -> str:
+    command = f"python -m bench.compare --single {args.single} --bulk {args.bulk}"
+    lines = [
+        f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared, load "
+        f"average {os.getloadavg()[0]:.1f} at the end)",
+        "",
+        "| Klaviyo | family | runner | events | events/min | share of ceiling | x SDK loop | worker ms/event "
+        "| Redis ms/event | worker+Redis ms/event | producer ms/event | Redis commands/event | 429s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    sdk = {(r.target, r.family.name): r.per_minute for r in rows if r.runner == "SDK loop"}
+    for r in rows:
+        base = sdk.get((r.target, r.family.name))
+        ratio = f"{r.per_minute / base:.2f}" if base else "-"
+        fleet = r.runner != "SDK loop"
+        lines.append(
+            f"| {'null' if r.target == 'null' else 'sandbox, real limits'} | {r.family.name} | {r.runner} "
+            f"| {r.events:,} | {r.per_minute:,.0f} | {100 * r.per_minute / r.family.ceiling:.1f}% | {ratio} "
+            f"| {r.ms(r.worker_cpu):.3f} | {r.ms(r.redis_cpu):.3f} | "
+            f"{r.ms(r.worker_cpu + r.redis_cpu):.3f} | {r.ms(r.producer_cpu):.3f} | "
+            f"{f'{r.redis_commands:.1f}' if fleet and r.redis_commands is not None else '-'} | {r.throttled} |")
+    lines += ["", "Ceilings: single events 3,500 requests/min (XL), bulk events 150 requests/min (M) x 1,000 events. "
+              "The SDK loop's CPU is all in its one process (producer column). Issue 18's targets against the null "
+              "Klaviyo: bulk <= 0.08 and single <= 2.0 worker+Redis ms/event (task events on), <= 7 Redis round "
+              "trips per single event."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--single", type=int, default=1000, help="single events per run")
+    parser.add_argument("--bulk", type=int, default=20_000, help="bulk events per run (1,000 a request)")
+    parser.add_argument("--targets", default="null,sandbox", help="which Klaviyos, in order: null,sandbox")
+    parser.add_argument("--write", type=Path, help="put the block into this doc (between its markers)")
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    for name in args.targets.split(","):
+        target = Target(name)
+        try:
+            for family, count in ((SINGLE, args.single), (BULK, args.bulk)):
+                if count <= 0:
+                    continue
+                rows.append(sdk_loop(target, family, count))
+                print(f"{name} {family.name}: SDK loop {rows[-1].per_minute:,.0f}/min", flush=True)
+                rows.append(fleet_run(target, family, count, task_events=True))
+                print(f"{name} {family.name}: fleet {rows[-1].per_minute:,.0f}/min", flush=True)
+                if target.null and family is SINGLE:
+                    rows.append(fleet_run(target, family, count, task_events=False))
+                    print(f"{name} {family.name}: fleet, events off {rows[-1].per_minute:,.0f}/min", flush=True)
+        finally:
+            target.stop()
+    block = markdown(rows, args)
+    print(block)
+    if args.write:
+        write_block(args.write, MARK, block)
+        print(f"wrote the {MARK} block into {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
