@@ -67,7 +67,8 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "since": result.since.isoformat(), "until": result.until.isoformat(),
         "conversion_metric": result.metric, "metric_id": result.metric_id,
         "sends": [{**row_json(row), "order_lines": [
-            {"order": line.number, "message": line.message_id, "event_value": str(line.event_value),
+            {"order": line.order.number if line.order else line.number, "key": line.number,
+             "message": line.message_id, "event_value": str(line.event_value),
              "erp_placed": None if line.order is None else str(line.order.placed_value),
              "erp_net": None if line.order is None else str(line.order.net),
              "open": None if line.order is None else line.order.is_open,

@@ -100,10 +100,14 @@ def test_campaign_and_flow_revenue_grounded_in_the_erp_for_both_conversion_metri
                                                           lost)} == {shipped: 80, cancelled: 25, refunded: 100,
                                                                      still_open: 30, fulfilled: 55, lost: 70}
     # the storefront's own Placed Order of each order (its reference as unique id), but none for the lost one
-    for number in (shipped, cancelled, refunded, still_open, fulfilled):
+    # the storefront's own Placed Order of each order (its reference as unique id), none for the lost one, and
+    # the refunded order's twice: the storefront sent it again under another id (Klaviyo counts both)
+    twice = f"{placed[refunded]['unique_id']}-again"
+    storefront = [(placed[n]["unique_id"], placed[n]) for n in (shipped, cancelled, refunded, still_open, fulfilled)]
+    for unique_id, event in [*storefront, (twice, placed[refunded])]:
         body = {"data": {"type": "event", "attributes": {
-            "properties": {"StorefrontOrder": True}, "unique_id": placed[number]["unique_id"],
-            "value": placed[number]["value"], "time": placed[number]["time"],
+            "properties": {"StorefrontOrder": True}, "unique_id": unique_id,
+            "value": event["value"], "time": event["time"],
             "metric": {"data": {"type": "metric", "attributes": {"name": STOREFRONT_METRIC}}},
             "profile": {"data": {"type": "profile", "attributes": {"external_id": customer}}}}}}
         sent = httpx.post(f"{f.klaviyo_url}/api/events", json=body, timeout=10, headers={
@@ -117,6 +121,7 @@ def test_campaign_and_flow_revenue_grounded_in_the_erp_for_both_conversion_metri
         attribute.append({"metric": "Placed Order", "match": {"ErpOrderNumber": number}, kind: message})
         attribute.append({"metric": STOREFRONT_METRIC, "match": {"$event_id": placed[number]["unique_id"]},
                           kind: message})
+    attribute.append({"metric": STOREFRONT_METRIC, "match": {"$event_id": twice}, "campaign_message": "C2-M"})
     made = httpx.post(f"{f.klaviyo_url}/_sandbox/attribution", json={**SENDS, "attribute": attribute}, timeout=10)
     assert made.status_code == 200, made.text
     tamper = httpx.post(f"{f.klaviyo_url}/_sandbox/tamper", timeout=10,
@@ -131,16 +136,24 @@ def test_campaign_and_flow_revenue_grounded_in_the_erp_for_both_conversion_metri
         assert set(by_id) == {"C1", "C2", "F1"}, body
         # hand-computed: C1 = 80 + 25 placed, 25 cancelled; C2 = 100 placed, 30 refunded; F1 = 30 + 55, 30 open
         assert money(by_id["C1"], "klaviyo_revenue", "erp_placed", "erp_net") == (D(105), D(105), D(80))
-        assert money(by_id["C2"], "klaviyo_revenue", "erp_placed", "erp_net") == (D(100), D(100), D(70))
+        # the storefront's duplicate doubles Klaviyo's revenue of C2, not the ERP's: a mismatch
+        c2_klaviyo = D(200) if env else D(100)
+        assert money(by_id["C2"], "klaviyo_revenue", "erp_placed", "erp_net") == (c2_klaviyo, D(100), D(70))
         assert money(by_id["F1"], "klaviyo_revenue", "erp_placed", "erp_net") == (D(85), D(85), D(85))
         assert (by_id["C1"]["cancellation_rate"], by_id["C2"]["refund_rate"]) == ("0.2381", "0.3000")
         assert (by_id["F1"]["open_orders"], by_id["C1"]["open_orders"]) == (1, 0)
-        assert not any(row["mismatch"] for row in body["sends"])
+        assert [row["id"] for row in body["sends"] if row["mismatch"]] == (["C2"] if env else [])
         assert [m["order"] for m in body["missing"]] == [lost], body["missing"]
-        assert body["exceptions"] == {"attribution_event_missing": 1}
+        assert body["exceptions"] == ({"attribution_event_missing": 1, "attribution_mismatch": 1} if env
+                                      else {"attribution_event_missing": 1})
         assert body["chunks_read"] == 2 and body["complete"]  # one month, campaign and flow
     register = ExceptionRegister(f.redis, f.prefix, f.mapping.owners)
     missing = register.get("attribution_event_missing", f"order:{lost}")
+    mismatch = register.get("attribution_mismatch", "campaign:C2")
+    assert mismatch is not None and mismatch.details["klaviyo"] == "200.00" and mismatch.details["erp"] == "100"
+    lines = report(f, **storefront_env)["sends"][1]["order_lines"]  # C2's: the ERP order, and the id none has
+    assert [(line["order"], line["key"], line["erp_placed"]) for line in lines] == [
+        (refunded, placed[refunded]["unique_id"], "100"), (twice, twice, None)]
     assert missing is not None and missing.owner == "operations" and missing.count == 2
 
     again = report(f)  # the fleet metric again: its values reports are settled and cached, events barely read
