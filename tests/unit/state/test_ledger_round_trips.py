@@ -62,3 +62,13 @@ def test_inside_a_pipeline_the_ledger_adds_no_round_trip_and_an_older_version_ne
         "event:Placed Order:SO2": "2026-05-03",
         "event:Placed Order:SO3": None,
     }
+
+
+def test_keys_and_records_with_quotes_newlines_and_non_ascii_are_recorded_as_given(redis_client: redis.Redis) -> None:
+    ledger = Ledger(redis_client, "rt3", ttl_days=2)
+    odd = ['event:Placed "Order":SO1', "event:Café:SO2", "event:line\nbreak:SO3", "event:back\\slash:SO4"]
+    ledger.record([LedgerEntry(key=key, delivered_at=1.0, status=202, endpoint="events", record=f"order:{key[-3:]}é",
+                               version="v1") for key in odd])
+    found = ledger.delivered(odd)
+    assert sorted(found) == sorted(odd) and all(found[key].key == key for key in odd)
+    assert [e.key for e in ledger.for_record("order:SO3é")] == ["event:line\nbreak:SO3"]
