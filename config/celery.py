@@ -20,6 +20,7 @@ from config.mapping import MappingError, get_mapping
 from config.redis import broker_key_prefix
 from config.settings import Settings, get_settings
 from config.task_names import (
+    ATTRIBUTION_REPORT,
     CHECK_FRESHNESS,
     DAILY_PROFILE_BATCH,
     EXPIRE_STOCK_SCANS,
@@ -31,7 +32,7 @@ from config.task_names import (
 
 # Imported by every worker (by name: config/ never imports tasks/ itself).
 TASK_MODULES = ("tasks.delivery", "tasks.changes", "tasks.customers", "tasks.orders", "tasks.stock",
-                "tasks.stock_scans", "tasks.monitoring", "tasks.reconcile")
+                "tasks.stock_scans", "tasks.monitoring", "tasks.reconcile", "tasks.attribution")
 # the header every published message carries: when it was published, so the age of a lane's oldest waiting
 # message can be read from the broker's list (state/queue_ages.py; a state/ module cannot import this one)
 SENT_HEADER = "bcsync_sent"
@@ -137,6 +138,7 @@ def make_app(settings: Settings | None = None) -> Celery:
                 "options": {"queue": "batch"},
             },
             **reconcile_schedule(settings),
+            **attribution_schedule(settings),
         },
     )
     return celery_app
@@ -156,6 +158,16 @@ def reconcile_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"queue": "batch"},
         }
     return out
+
+
+def attribution_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's daily attribution report (flows/attribution.py) at `attribution_schedule_hour` UTC: it keeps the
+    report's cache warm and raises its exceptions; its values reports stay within the day's budget."""
+    if settings.attribution_schedule_hour < 0:
+        return {}
+    return {"attribution-daily": {"task": ATTRIBUTION_REPORT,
+                                  "schedule": crontab(minute=30, hour=settings.attribution_schedule_hour),
+                                  "options": {"queue": "batch"}}}
 
 
 @signals.before_task_publish.connect

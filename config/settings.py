@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         72, ge=0, description="Conversion events are read again from the latest one read less this (events that "
         "arrive late with an earlier time).",
     )
+    attribution_schedule_hour: int = Field(
+        4, ge=-1, le=23, description="UTC hour (at :30) of beat's daily attribution report over the last "
+        "attribution_schedule_days (-1: never); it keeps the cache warm and raises the report's exceptions.",
+    )
+    attribution_schedule_days: int = Field(
+        90, ge=1, le=365, description="The period of beat's daily attribution report: this many days up to now.",
+    )
     attribution_grace_minutes: float = Field(
         60, ge=0, description="An ERP order placed this recently is not reported missing from Klaviyo yet (its "
         "Placed Order may still be on its way).",

@@ -26,6 +26,7 @@ RELEASE_STOCK_SCAN = "bcsync.stock.release_scan"  # a closed stock scan: compute
 EXPIRE_STOCK_SCANS = "bcsync.stock.expire_scans"  # beat: scans whose rows stopped arriving are given up
 CHECK_FRESHNESS = "bcsync.monitor.freshness"  # beat: ages, 429s and budget use against their thresholds
 RECONCILE = "bcsync.reconcile"  # beat: reconciliation of areas (recently changed records, or a nightly slice)
+ATTRIBUTION_REPORT = "bcsync.report.attribution"  # beat: the daily attribution report (its cache, its exceptions)
 
 # The delivery task under one name per operation kind, so Flower shows what is delivered
 # (`bcsync.deliver.subscribe`, `bcsync.deliver.event`, ...). The kinds are sync.operations.OperationKind's
@@ -47,5 +48,5 @@ ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
     GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, RELEASE_ORDERS, FLUSH_STOCK,
-    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, CHECK_FRESHNESS, RECONCILE,
+    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, CHECK_FRESHNESS, RECONCILE, ATTRIBUTION_REPORT,
 )

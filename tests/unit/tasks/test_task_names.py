@@ -38,6 +38,7 @@ ADDED = {
     "bcsync.stock.expire_scans": [],
     "bcsync.monitor.freshness": [],
     "bcsync.reconcile": ["areas", "recent", "nightly"],
+    "bcsync.report.attribution": [],
 }
 
 # an envelope as the fleet published it before the move, e.g. held in the delayed schedule
