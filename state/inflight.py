@@ -123,8 +123,11 @@ class InFlight:
         keys = list(keys)
         if not keys:
             return 0
-        released = self._release(keys=[self.key], args=[envelope_id, *keys], client=client or self.client)
-        return 0 if client is not None else int(released)
+        if client is not None:
+            # EVAL inside a pipeline: a registered script there costs redis-py a SCRIPT EXISTS round trip first
+            client.eval(_RELEASE, 1, self.key, envelope_id, *keys)
+            return 0
+        return int(self._release(keys=[self.key], args=[envelope_id, *keys]))
 
     def touch(self, envelope_id: str, keys: Iterable[str], at: float) -> None:
         """Mark the keys as still held until `at` (a rescheduled envelope's due time)."""

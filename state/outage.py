@@ -58,9 +58,12 @@ class KlaviyoOutage:
     def resume(self, now: float | None = None, client: redis.client.Pipeline | None = None) -> int:
         """Klaviyo answers again: every noted entry is due now. Returns how many moved (-1: no outage; 0 when
         queued in `client`'s pipeline, whose result then holds the count)."""
-        moved = self._resume(keys=[self.since_key, self.waiting_key, self.due_key], args=[now or time.time()],
-                             client=client or self.client)
-        return 0 if client is not None else int(moved)
+        keys = [self.since_key, self.waiting_key, self.due_key]
+        if client is not None:
+            # EVAL inside a pipeline: a registered script there costs redis-py a SCRIPT EXISTS round trip first
+            client.eval(_RESUME, len(keys), *keys, now or time.time())
+            return 0
+        return int(self._resume(keys=keys, args=[now or time.time()]))
 
     def may_probe(self, every_seconds: float) -> bool:
         """True for one caller per `every_seconds` fleet-wide (the probe costs Klaviyo budget)."""

@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 import redis
 
+from state.inflight import InFlight
+from state.lane_stats import LaneStats
 from state.ledger import Ledger
+from state.outage import KlaviyoOutage
 from sync.ledger import LedgerEntry
 
 
@@ -72,3 +75,25 @@ def test_keys_and_records_with_quotes_newlines_and_non_ascii_are_recorded_as_giv
     found = ledger.delivered(odd)
     assert sorted(found) == sorted(odd) and all(found[key].key == key for key in odd)
     assert [e.key for e in ledger.for_record("order:SO3é")] == ["event:line\nbreak:SO3"]
+
+
+def test_after_a_delivery_ledger_release_resume_and_lane_statistics_are_one_round_trip(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What delivery.engine._after_delivery queues: no SCRIPT EXISTS before it (scripts go in as EVAL)."""
+    ledger, inflight = Ledger(redis_client, "rt4"), InFlight(redis_client, "rt4")
+    outage, stats = KlaviyoOutage(redis_client, "rt4", "rt4:due"), LaneStats(redis_client, "rt4")
+    assert inflight.claim("env-1", [("event:Placed Order:SO1", None)]) == {"event:Placed Order:SO1"}
+    redis_client.ping()
+    sends = count_sends(monkeypatch)
+    pipe = redis_client.pipeline(transaction=False)
+    ledger.record([entry(1)], client=pipe)
+    inflight.release("env-1", ["event:Placed Order:SO1"], client=pipe)
+    outage.resume(client=pipe)
+    stats.delivered("fast", 1, 1.0, client=pipe)
+    stats.outcome("fast", "event", "delivered", 1, client=pipe)
+    pipe.execute()
+    assert len(sends) == 1
+    monkeypatch.undo()
+    assert inflight.holders(["event:Placed Order:SO1"]) == {}
+    assert ledger.get("event:Placed Order:SO1") is not None and stats.summary(("fast",))["fast"]["delivered"] == 1
