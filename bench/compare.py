@@ -19,7 +19,9 @@ the family's ceiling (Klaviyo's steady requests per minute x events per request)
 events per minute, CPU ms per event of the workers (with their pool processes), of redis-server and of the
 producer (this process: publishing for the fleet, everything for the SDK loop), Redis commands per event
 (`INFO commandstats` calls over the run, less what the idle fleet issues in as long - heartbeats, sweeps - and
-counting the commands a script runs, so an upper bound of round trips) and Klaviyo's 429s.
+counting the commands a script runs), for single events also the commands clients sent (MONITOR over 100 more
+events, a script's own commands left out: an upper bound of round trips, since a pipeline's commands count one
+by one) and Klaviyo's 429s.
 
 `--write FILE` replaces the block between `<!-- bench.compare -->` markers (appended if absent). Every
 process started here is stopped by its pid, also on Ctrl-C.
@@ -32,7 +34,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 import redis as redis_lib
 from klaviyo_api import KlaviyoAPI  # the sandbox/dev extra (the official SDK): this bench's baseline
@@ -49,10 +54,16 @@ ROOT = Path(__file__).resolve().parents[1]
 from bench.budget import Publisher, cpu_seconds, events, running  # noqa: E402
 from bench.delivery import KlaviyoSandboxProcess  # noqa: E402
 from bench.doc_blocks import write_block  # noqa: E402
+from config.mapping import Mapping  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from connectors.klaviyo import builders  # noqa: E402
 from connectors.klaviyo.endpoints import endpoint  # noqa: E402
+from delivery.engine import process_envelope  # noqa: E402
+from delivery.packing import group_for_delivery  # noqa: E402
+from delivery.runtime import build_runtime  # noqa: E402
 from sandbox.redis_server import PrivateRedis  # noqa: E402
 from sandbox.server import free_port  # noqa: E402
+from state.factory import Stores  # noqa: E402
 from sync.operations import Operation  # noqa: E402
 from tests.support.fleet import wait_for, wait_idle  # noqa: E402
 
@@ -161,6 +172,7 @@ class Row:
     redis_cpu: float = 0.0
     producer_cpu: float = 0.0
     redis_commands: float | None = None
+    client_commands: float | None = None  # sent by clients (MONITOR), a script's own commands not counted
     throttled: int = 0
 
     @property
@@ -213,7 +225,87 @@ def commands(client: Any) -> int:
     return sum(command_calls(client).values())
 
 
-def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool) -> Row:
+def client_commands(url: str, target: Target, family: FamilySpec, publish: Publisher, count: int) -> float:
+    """Commands clients sent per event, from MONITOR (a script's own commands show as `lua` there and are left
+    out; the commands of a pipeline still count one by one): `count` more events, less what the idle fleet
+    sent in as long."""
+    seen: list[tuple[float, str, str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        client = redis_lib.Redis.from_url(url)
+        with client.monitor() as monitor:
+            while not stop.is_set():
+                command = monitor.next_command()
+                seen.append((time.time(), str(command.get("client_type")), str(command.get("command"))))
+        client.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    time.sleep(1)
+    idle_from = time.time()
+    time.sleep(3)
+    start = time.time()
+    answered = target.answered(family)[0]
+    publish(*[[op] for op in events(0, count, family.lane, f"monitor-{uuid.uuid4().hex[:6]}")])
+    wait_for(lambda: target.answered(family)[0] - answered >= count, 600, 0.2, "the monitored events")
+    end = time.time()
+    stop.set()
+    redis_lib.Redis.from_url(url).ping()  # one more command so the watcher wakes up and sees the stop
+    watcher.join(timeout=10)
+
+    def sent(since: float, until: float) -> list[str]:
+        return [cmd.split(" ", 1)[0].strip('"').lower() for at, kind, cmd in seen
+                if since <= at < until and kind != "lua"]
+
+    idle_rate = len(sent(idle_from, start)) / (start - idle_from)
+    during = sent(start, end)
+    names: dict[str, int] = {}
+    for name in during:
+        names[name] = names.get(name, 0) + 1
+    print(f"  commands clients sent per {family.name[:-1]} (MONITOR): " + ", ".join(
+        f"{name} {n / count:.2f}" for name, n in sorted(names.items(), key=lambda kv: -kv[1])[:16]), flush=True)
+    return max(0.0, len(during) - idle_rate * (end - start)) / count
+
+
+def task_round_trips(target: Target, count: int = 50) -> tuple[float, dict[str, float]]:
+    """Round trips to Redis of the delivery task's body (`delivery.engine.process_envelope`) per single event,
+    counted in this process as writes to a Redis socket (a pipeline is one) against `target`, with where each
+    was made. Celery's and kombu's own (take, record, ack, publish, task events, the task's run record) are not
+    in it."""
+    redis = PrivateRedis.start()
+    try:
+        client = redis_lib.Redis.from_url(redis.url, decode_responses=True)
+        settings = Settings(redis_url=redis.url, key_prefix="rt", klaviyo_base_url=target.url,
+                            klaviyo_api_key="pk_test_0123456789abcdef",
+                            rate_limit_scale=1000.0 if target.null else 1.0)
+        rt = build_runtime(Stores(settings, Mapping(), client))  # as a worker builds it
+        messages = [orjson.loads(orjson.dumps(e)) for e in
+                    group_for_delivery(events(0, count + 1, "default", f"rt-{uuid.uuid4().hex[:6]}"))]
+        process_envelope(messages.pop(), rt)  # connections and scripts ready
+        where: dict[str, float] = {}
+        original = redis_lib.connection.Connection.send_packed_command
+
+        def counting(self: Any, command: Any, check_health: bool = True) -> None:
+            frames = [f for f in traceback.extract_stack()[:-1]
+                      if f.filename.startswith(str(ROOT)) and "/.venv/" not in f.filename]
+            caller = f"{Path(frames[-1].filename).relative_to(ROOT)}:{frames[-1].name}" if frames else "?"
+            where[caller] = where.get(caller, 0) + 1
+            original(self, command, check_health)
+
+        redis_lib.connection.Connection.send_packed_command = counting  # type: ignore[method-assign]
+        try:
+            for message in messages:
+                process_envelope(message, rt)
+        finally:
+            redis_lib.connection.Connection.send_packed_command = original  # type: ignore[method-assign]
+        per_event = {caller: n / count for caller, n in where.items()}
+        return sum(per_event.values()), per_event
+    finally:
+        redis.stop()
+
+
+def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool, monitored: int = 100) -> Row:
     redis = PrivateRedis.start()
     try:
         env = {"BCSYNC_TASK_EVENTS": "true" if task_events else "false"}
@@ -245,11 +337,14 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool)
             per_event = sorted(((n - calls_before.get(name, 0)) / count, name) for name, n in calls.items())[::-1]
             print(f"  Redis commands per {family.name[:-1]}: " + ", ".join(
                 f"{name} {n:.2f}" for n, name in per_event[:14] if n >= 0.01), flush=True)
-            return Row(target.name, family, "fleet" if task_events else "fleet, task events off", count, seconds,
-                       worker_cpu=cpu_seconds(pids) - workers_before,
-                       redis_cpu=cpu_seconds([redis.process.pid]) - redis_before, producer_cpu=producer,
-                       redis_commands=max(0.0, used) / count,
-                       throttled=target.answered(family)[1] - throttled_before)
+            row = Row(target.name, family, "fleet" if task_events else "fleet, task events off", count, seconds,
+                      worker_cpu=cpu_seconds(pids) - workers_before,
+                      redis_cpu=cpu_seconds([redis.process.pid]) - redis_before, producer_cpu=producer,
+                      redis_commands=max(0.0, used) / count,
+                      throttled=target.answered(family)[1] - throttled_before)
+            if family.rows == 1:  # after the CPU was measured: MONITOR costs Redis CPU of its own
+                row.client_commands = client_commands(redis.url, target, family, publish, monitored)
+            return row
     finally:
         redis.stop()
 
@@ -257,15 +352,16 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool)
 # --- output -------------------------------------------------------------------------------------------
 
 
-def markdown(rows: list[Row], args: argparse.Namespace) -> str:
+def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, tuple[float, dict[str, float]]]) -> str:
     command = f"python -m bench.compare --single {args.single} --bulk {args.bulk}"
     lines = [
         f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared, load "
         f"average {os.getloadavg()[0]:.1f} at the end)",
         "",
         "| Klaviyo | family | runner | events | events/min | share of ceiling | x SDK loop | worker ms/event "
-        "| Redis ms/event | worker+Redis ms/event | producer ms/event | Redis commands/event | 429s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Redis ms/event | worker+Redis ms/event | producer ms/event | Redis commands/event | client commands/event "
+        "| 429s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     sdk = {(r.target, r.family.name): r.per_minute for r in rows if r.runner == "SDK loop"}
     for r in rows:
@@ -277,11 +373,18 @@ def markdown(rows: list[Row], args: argparse.Namespace) -> str:
             f"| {r.events:,} | {r.per_minute:,.0f} | {100 * r.per_minute / r.family.ceiling:.1f}% | {ratio} "
             f"| {r.ms(r.worker_cpu):.3f} | {r.ms(r.redis_cpu):.3f} | "
             f"{r.ms(r.worker_cpu + r.redis_cpu):.3f} | {r.ms(r.producer_cpu):.3f} | "
-            f"{f'{r.redis_commands:.1f}' if fleet and r.redis_commands is not None else '-'} | {r.throttled} |")
+            f"{f'{r.redis_commands:.1f}' if fleet and r.redis_commands is not None else '-'} | "
+            f"{f'{r.client_commands:.1f}' if r.client_commands is not None else '-'} | {r.throttled} |")
     lines += ["", "Ceilings: single events 3,500 requests/min (XL), bulk events 150 requests/min (M) x 1,000 events. "
-              "The SDK loop's CPU is all in its one process (producer column). Issue 18's targets against the null "
-              "Klaviyo: bulk <= 0.08 and single <= 2.0 worker+Redis ms/event (task events on), <= 7 Redis round "
-              "trips per single event."]
+              "The SDK loop's CPU is all in its one process (producer column). Client commands: what the fleet's "
+              "processes sent over 100 more single events (MONITOR; a script's own commands left out, a "
+              "pipeline's commands one by one, MULTI and EXEC included), after the CPU runs. "
+              "Issue 18's targets against the null Klaviyo: bulk <= 0.08 and single <= 2.0 worker+Redis "
+              "ms/event (task events on), <= 7 Redis round trips per single event."]
+    for name, (total, where) in trips.items():
+        lines += ["", f"Redis round trips of the delivery task's body per single event ({name} Klaviyo, counted as "
+                  f"socket writes in `process_envelope`, 50 events): **{total:.2f}** - " + ", ".join(
+                      f"`{caller}` {n:.2f}" for caller, n in sorted(where.items(), key=lambda kv: -kv[1]))]
     return "\n".join(lines)
 
 
@@ -293,9 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="put the block into this doc (between its markers)")
     args = parser.parse_args(argv)
     rows: list[Row] = []
+    trips: dict[str, tuple[float, dict[str, float]]] = {}
     for name in args.targets.split(","):
         target = Target(name)
         try:
+            if args.single > 0:
+                trips[name] = task_round_trips(target)
             for family, count in ((SINGLE, args.single), (BULK, args.bulk)):
                 if count <= 0:
                     continue
@@ -308,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name} {family.name}: fleet, events off {rows[-1].per_minute:,.0f}/min", flush=True)
         finally:
             target.stop()
-    block = markdown(rows, args)
+    block = markdown(rows, args, trips)
     print(block)
     if args.write:
         write_block(args.write, MARK, block)
