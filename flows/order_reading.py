@@ -15,7 +15,7 @@ from sync.orders.records import OrderDocuments, parse_order_documents
 from sync.orders.state import StoredDocuments
 
 if TYPE_CHECKING:
-    from flows.orders import OrderContext
+    from flows.order_context import OrderContext
 
 
 def parse_stored(number: str, stored: StoredDocuments, ctx: OrderContext, report: bool = True

@@ -37,7 +37,7 @@ from sync.orders.refund_ids import decided_refunds
 from sync.orders.state import stored_documents
 
 if TYPE_CHECKING:
-    from flows.orders import OrderContext
+    from flows.order_context import OrderContext
 
 log = logging.getLogger(__name__)
 LOCKED_AT_ONCE = 50  # orders whose locks one release step holds (each order's write confirms them all)

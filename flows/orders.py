@@ -33,28 +33,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from redis.client import Pipeline
 
 from config.lanes import Lane
-from config.mapping import Mapping, get_mapping
+from config.mapping import get_mapping
 from config.task_names import FLUSH_ORDER_BULK
 from delivery.publish import submit
 from delivery.runtime import runtime
-from flows.bulk_buffer import BulkBuffer
+from flows.order_context import OrderContext
 from flows.order_locking import confirm_held, one_computation_per_order, resync_current
 from flows.order_reading import dated, parse_stored, record_problems
-from flows.order_refunds import KlaviyoRefunds, RecoverRefunds, with_refund_ids
+from flows.order_refunds import KlaviyoRefunds, with_refund_ids
 from flows.order_release import sync_released
-from state.exceptions import ExceptionRegister
 from state.keys import RedisKeys
-from state.ledger import Ledger
-from state.order_facts import OrderFactsStore
-from state.orders import RedisOrderState
 from state.stock import StockState
 from sync.catalog.records import SkuKey
 from sync.changes import ChangeEvent
@@ -68,41 +63,8 @@ from sync.orders.refund_ids import decided_refunds
 from sync.orders.state import OrderSnapshot
 
 log = logging.getLogger(__name__)
-Submit = Callable[[list[Operation]], Any]
 MAX_LEDGER_ROUNDS = 6
 REFUND_IDS_RETRY_SECONDS = 30.0  # an order whose refund ids Klaviyo could not tell is synced again after this
-
-
-@dataclass
-class OrderContext:
-    """What the order flow touches; tests and the backfill build one over their own Redis."""
-
-    redis: redis.Redis
-    key_prefix: str
-    mapping: Mapping
-    state: RedisOrderState
-    ledger: Ledger
-    exceptions: ExceptionRegister
-    submit: Submit
-    schedule_flush: Callable[[float], None] | None = None  # a bulk buffer flush at this epoch time
-    buffer: str | None = None  # Redis list of batch-lane operations awaiting a bulk job (default: the flow's)
-    bulk_max_wait_seconds: float = 5.0  # a bulk buffer's tail ships once this old (Settings.bulk_max_wait_seconds)
-    lock_seconds: float = 30.0  # one computation per order at a time: the lock's TTL (flows.order_locking)
-    lock_wait_seconds: float = 5.0  # longest wait for an order's lock before it is synced again later
-    recover_refunds: RecoverRefunds | None = None  # refund ids from Klaviyo when the fleet has none of an order
-
-    @property
-    def bulk_buffer(self) -> str:
-        return self.buffer or RedisKeys(self.key_prefix).order_bulk_buffer
-
-    @property
-    def bulk(self) -> BulkBuffer:
-        return BulkBuffer(self.redis, self.key_prefix, self.bulk_buffer, self.submit, self.bulk_max_wait_seconds,
-                          self.schedule_flush)
-
-    @property
-    def facts(self) -> OrderFactsStore:
-        return OrderFactsStore(self.redis, self.key_prefix)
 
 
 def default_context() -> OrderContext:

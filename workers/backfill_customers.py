@@ -208,21 +208,10 @@ def backfill_customers(
     restart: Annotated[bool, typer.Option("--restart", help="forget an interrupted run's checkpoint")] = False,
     chunk: Annotated[int, typer.Option(help="profiles per submitted chunk (the checkpoint moves per chunk)")]
     = CHUNK,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="processes: the range is split by last_mod "
-                                         "across them, each slice resumable (workers/backfill_parallel.py)")] = 1,
 ) -> None:
     """Load the customer master into Klaviyo on the batch lane (bulk profile import, consent under the
     guard); resumable after an interruption."""
     start = parse_since(since)
-    if workers > 1 and not dry_run:
-        # imported here: backfill_parallel builds on this module's runner
-        from workers.backfill_parallel import run_customers_parallel  # noqa: PLC0415
-
-        totals = run_customers_parallel(start, workers, chunk=chunk, restart=restart, console=console)
-        console.print(f"{totals.read} customers read in {totals.pages} pages: {totals.profiles} profiles and "
-                      f"{totals.subscribes} subscribes queued on the batch lane; {totals.problems} problems, "
-                      f"{totals.conflicts} consent conflicts, {totals.skipped} skipped")
-        return
     ctx = cli_context()
     if restart and not dry_run:
         ctx.redis.delete(checkpoint_key(ctx))

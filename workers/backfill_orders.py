@@ -207,20 +207,9 @@ def backfill_orders(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="with --dry-run: every operation as a JSON line")]
     = False,
     restart: Annotated[bool, typer.Option("--restart", help="forget an earlier run's checkpoints")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="processes: the range is split by last_mod "
-                                         "across them, each slice resumable (workers/backfill_parallel.py)")] = 1,
 ) -> None:
     """Send historical order events with backfill=true (no flows) on the batch lane; resumable."""
     start = _since(since)
-    if workers > 1 and not dry_run:
-        # imported here: backfill_parallel builds on this module's page step and context
-        from workers.backfill_parallel import run_parallel  # noqa: PLC0415
-
-        stats = run_parallel(start, workers, restart=restart, console=console)
-        console.print(f"{stats.orders} orders, {stats.documents} documents: {stats.events} events queued on the "
-                      f"batch lane, {stats.profiles} aggregate profiles, {stats.excluded} excluded, "
-                      f"{stats.problems} with problems")
-        return
     ctx = cli_context()
     if restart:
         keys = [checkpoint_key(ctx, r) + s for r in (*DOCUMENT_RESOURCES, "order") for s in ("", ":done")]

@@ -11,8 +11,7 @@ from config.lanes import LANES
 from config.settings import get_settings
 from workers import dlq_cli, exceptions_cli, mapping_cli
 from workers.audit import app as audit_app
-from workers.backfill_customers import backfill_customers
-from workers.backfill_orders import backfill_orders
+from workers.backfill_cli import backfill_customers, backfill_orders
 from workers.csv_drops import csv_drops
 from workers.erase import erase
 from workers.health import health

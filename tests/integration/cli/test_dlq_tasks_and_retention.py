@@ -100,7 +100,7 @@ def test_a_failed_publish_keeps_the_dead_letter(
     entry = DeadLetters(redis_client, PREFIX).get(task_letter)
     assert entry is not None
     with pytest.raises(kombu.exceptions.OperationalError):
-        dlq_cli._requeue(entry)
+        dlq_cli.requeue_entry(entry)
     assert DeadLetters(redis_client, PREFIX).get(task_letter) is not None
 
 

@@ -110,7 +110,8 @@ def test_workers_have_one_lane_each_and_cover_all_lanes() -> None:
         assert command.count("--lane") == 1, f"{name} must serve exactly one lane"
         lanes.append(command[command.index("--lane") + 1])
         test = " ".join(service["healthcheck"]["test"])
-        assert "inspect ping" in test and "$$HOSTNAME" in test, f"{name} pings its own node"
+        lane = command[command.index("--lane") + 1]
+        assert f"bcsync health worker --lane {lane}" in test, f"{name} checks a worker of its own lane answers"
     assert sorted(lanes) == sorted(LANES)
 
 

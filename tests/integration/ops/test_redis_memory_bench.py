@@ -12,7 +12,7 @@ from tests.support.paths import REPO_ROOT
 # included: at 300 records its SKU delta came out negative).
 
 REPO = REPO_ROOT
-ROW = r"^\| (?P<kind>customers|orders|skus|facts) \| (?P<keys>[\d.]+) \| (?P<bytes>[\d,]+) \|"
+ROW = r"^\| (?P<kind>customers|open orders|closed orders|SKUs) \| (?P<keys>[\d.]+) \| (?P<bytes>[\d,]+) \|"
 
 
 def test_bench_reports_memory_per_million_for_each_kind() -> None:
@@ -25,11 +25,11 @@ def test_bench_reports_memory_per_million_for_each_kind() -> None:
         match["kind"]: (float(match["keys"]), float(match["bytes"].replace(",", "")))
         for match in re.finditer(ROW, result.stdout, re.MULTILINE)
     }
-    assert set(rows) == {"customers", "orders", "skus", "facts"}, result.stdout
-    # every kind wrote something, and an order (documents + 5 ledger entries) outweighs a customer
+    assert set(rows) == {"customers", "open orders", "closed orders", "SKUs"}, result.stdout
+    # every kind wrote something, and an open order (documents, lifecycle, ledger entries) outweighs a customer
     assert all(size > 0 for _, size in rows.values())
-    assert rows["orders"][1] > rows["customers"][1] > rows["skus"][1]
-    assert rows["orders"][0] >= 6, "documents + 5 ledger entries + index per order"
-    # an order's durable facts: a field of its profile's hash (3 orders per profile), far smaller than its state
-    assert rows["facts"][0] < 0.5 and rows["facts"][1] < rows["orders"][1] / 4
+    assert rows["open orders"][1] > rows["customers"][1] > rows["SKUs"][1]
+    assert rows["open orders"][0] >= 6, "documents + ledger entries + index per open order"
+    # a closed order past its grace period keeps only its durable facts: far smaller than an open order's state
+    assert rows["closed orders"][1] < rows["open orders"][1] / 4
     assert "per 1,000,000" in result.stdout
