@@ -112,10 +112,11 @@ for w = 1, 2 do
   local t, b = tonumber(v[1]) or 0, tonumber(v[2]) or 0
   local full = t >= total
   -- Klaviyo's second, whatever its phase, lies within the fleet's last two (rules.straddle_admits): other
-  -- lanes leave fast its reserve of the pair
+  -- lanes leave fast its reserve of the pair, never the whole pair (a burst limit of 1 would stop them)
   if w == 1 then
     local pair = (tonumber(redis.call('HGET', KEYS[1] .. ':w1000:' .. (idx[1] - 1), 't')) or 0) + t
-    if pair >= limits[1] or (lane ~= 'fast' and pair >= limits[1] - held) then full = true end
+    local pair_held = math.max(0, math.min(held, limits[1] - 1))
+    if pair >= limits[1] or (lane ~= 'fast' and pair >= limits[1] - pair_held) then full = true end
   end
   if lane ~= 'fast' and t >= non_fast then full = true end
   if lane == 'batch' and b >= batch then full = true end

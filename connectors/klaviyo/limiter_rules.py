@@ -115,8 +115,9 @@ def straddle_admits(limit: int, previous: int, current: int, held: int = 0) -> b
     Klaviyo's lies within two of the fleet's, so the fleet's last two seconds together stay under Klaviyo's
     limit (each alone under the fleet's share of it). A rush gets the share in one second, then the rest.
     Other lanes leave the fast lane's reserve of the pair (`held`, kept whether or not fast work waits: a
-    fast request arriving after a rush must not wait for two seconds)."""
-    return previous + current < limit - held
+    fast request arriving after a rush must not wait for two seconds) - but never the whole pair: at a burst
+    limit of 1 the other lanes would never send."""
+    return previous + current < limit - max(0, min(held, limit - 1))
 
 
 def share_now(state: ShareState, now_ms: int, floor: float, ceiling: float) -> float:

@@ -367,3 +367,12 @@ def test_the_minute_window_follows_klaviyos_phase(limiter_factory: Factory) -> N
         pass
     assert 29 < got.wait <= 30.5  # the fleet's own minute ends with Klaviyo's (to the whole second)
     assert limiter.usage("steady-bound")["steady"]["resets_in"] == pytest.approx(got.wait, abs=0.1)
+
+
+def test_a_burst_limit_of_one_still_lets_other_lanes_send(limiter_factory: Factory) -> None:
+    """At 1 request a second (Klaviyo's smallest tier; the sandbox at small scales) the batch lane is not shut out
+    by the fast lane's part of the two-second pair."""
+    limiter = limiter_factory(tiers={"one-a-second": Tier("t", 1, 60)}, share_max=1.0)
+    got = limiter.acquire("one-a-second", "batch")
+    assert got.wait == 0, "the batch lane must get the second's only slot when it is free"
+    assert limiter.acquire("one-a-second", "batch").wait > 0

@@ -228,3 +228,11 @@ def test_the_fleet_minute_follows_klaviyos_phase() -> None:
     assert rules.kept_fraction(MINUTE, T0 + 18_000, False, phase) == 1.0  # its minute's start: all kept
     assert rules.kept_fraction(MINUTE, T0 + 48_000, False, phase) == 0.5
     assert rules.kept_fraction(MINUTE, T0 + 17_999, False, phase) == pytest.approx(1 / MINUTE)
+
+
+def test_a_burst_limit_of_one_still_lets_other_lanes_send() -> None:
+    """Klaviyo's smallest tiers (and the sandbox at small scales) allow 1 request a second: the fast lane's
+    reserve of the two-second pair may not be the whole pair, or other lanes would never send."""
+    held = rules.reserve_count(1, 0.25)
+    assert rules.straddle_admits(1, 0, 0, held)
+    assert not rules.straddle_admits(1, 1, 0, held) and not rules.straddle_admits(1, 0, 1, held)
