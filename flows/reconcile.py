@@ -12,6 +12,33 @@ Resumable: after each customer page the pass's cursor (pages done) is kept in Re
 (`<prefix>:reconcile:cursor:<areas>`); a run stopped half-way continues after the last page it finished, and a
 finished run clears it. Idempotent: exceptions are de-duplicated by type and record, repairs claim their keys in
 flight like any delivery, and a rerun after a repair finds nothing to repair.
+
+Settling: changes in flight are not drift. Blue Cherry is read first and Klaviyo page by page, so during live
+trading a customer created, an order placed or a consent changed while the run goes shows as a difference until
+the fleet has delivered it. Such a difference is reported only if it persists:
+
+- an extra profile (a full run) is looked up in Blue Cherry by its external_id first (the customer code, read with
+  a `$filter` on it - a record's pkey is Blue Cherry's own number): a customer that exists now was created after
+  its page was read - it is compared with the others below, never reported as extra;
+- a customer with a difference is *unsettled* when the fleet still had work for it when its page was compared or
+  has it at the end of the run (a live holder of one of its operation keys in the in-flight registry - queued,
+  being sent, or waiting in the delayed-retry schedule; at the end also an operation in an order bulk buffer), or
+  when Blue Cherry changed it (the customer, or an order, pick, invoice or credit memo of it) since the run
+  started. Blue Cherry's clock (its HTTP Date) at the run's first read, less the slowest poll interval of those
+  resources and `SETTLE_MARGIN_SECONDS` (changes still on their way when the run began), is the bound of one
+  filtered read of each resource at the end;
+- the unsettled customers are compared once more at the end of the run, both sides read again for them only:
+  Blue Cherry as it is now (the changed records over the run's snapshot: `sync.reconcile.settle`), their
+  profiles and events in Klaviyo. What differs no more is dropped. What still differs is reported, unless the
+  fleet still carries a change of that customer then - work in the registry or a bulk buffer, a change the poller
+  has not handed on yet (its last_mod after the resource's watermark), or a change Blue Cherry made while the
+  customer was compared again: those are counted as "in flight, not compared" (`Summary.in_flight`, per type;
+  the next run compares them), never recorded nor repaired;
+- stock and catalog are not compared again: a difference whose repair key is held in the in-flight registry is
+  counted "in flight, not compared" instead of reported.
+
+What escapes it: a change the poller has handed on whose message no worker has taken yet (normally well under a
+second) may still show as a difference in the re-check.
 """
 
 from __future__ import annotations
@@ -23,40 +50,65 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis
 
 from config.mapping import Mapping, get_mapping
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.klaviyo.read_budget import ReadBudget
 from connectors.klaviyo.reads import KlaviyoReads
 from flows.order_refunds import with_refund_ids
+from state.buffers import kind_buffers
 from state.exceptions import ExceptionRegister
+from state.inflight import InFlight
+from state.keys import RedisKeys
 from state.ledger import Ledger
 from state.order_facts import OrderFactsStore
 from state.reconcile_summary import write_last
+from state.watermarks import WatermarkStore
 from sync.catalog.records import SkuKey
 from sync.catalog.transform import catalog_operations
 from sync.customers.profiles import profile_operation
 from sync.customers.records import parse_customer
 from sync.fields import field_text, normalised
+from sync.localtime import filter_start, local_to_utc
 from sync.operations import Operation
 from sync.orders.aggregates import facts_aggregates
 from sync.orders.desired import DeliveredView, desired_operations
 from sync.orders.facts import order_facts
 from sync.orders.lifecycle import profile_key
-from sync.orders.records import OrderDocuments, parse_credit_memo, parse_invoice, parse_order_documents, parse_pick
+from sync.orders.records import (
+    CreditMemo,
+    Invoice,
+    OrderDocuments,
+    OrderHeader,
+    PickTicket,
+    parse_credit_memo,
+    parse_invoice,
+    parse_order_documents,
+    parse_pick,
+)
 from sync.reconcile import compare as cmp
-from sync.reconcile.differences import AREAS, Area, Difference
+from sync.reconcile.differences import AREAS, PROFILE_EXTRA, Area, Difference
 from sync.reconcile.held import HeldEvent, HeldProfile, HeldVariant
+from sync.reconcile.settle import customer_work_keys, merge_documents
 from sync.stock.ats import compute_ats, parse_inventory_row, sellable_warehouses
 from sync.stock.plan import key_only_external_ids, plan_stock
 
+if TYPE_CHECKING:
+    from delivery.runtime import Runtime
+
 Progress = Callable[[str, int], None]  # (what, records compared so far)
 CUSTOMER_AREAS: frozenset[Area] = frozenset({"customers", "consent", "orders"})
+ORDER_RESOURCES = ("order", "pick", "invoice", "creditmemo")
+# a change Blue Cherry made this long (plus the slowest poll interval of the customer and order resources) before
+# the run began may still be on its way through the fleet: its differences are re-checked too
+SETTLE_MARGIN_SECONDS = 60.0
+HOLDERS_PER_READ = 1000  # in-flight registry keys per HMGET
+_Doc = TypeVar("_Doc", PickTicket, Invoice, CreditMemo)
 
 
 @dataclass
@@ -68,6 +120,9 @@ class Summary:
     requests: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     resumed_after: int = 0  # customer pages a previous run had finished
+    # type -> differences left out because the fleet still carried the change when they were re-checked
+    in_flight: Counter[str] = field(default_factory=Counter)
+    rechecked: int = 0  # customers compared again at the end of the run (changes in flight, module docstring)
 
     @property
     def left_for_people(self) -> list[Difference]:
@@ -90,7 +145,11 @@ class Reconciler:
     progress: Progress = lambda what, n: None  # noqa: E731
     _metrics: dict[str, str] | None = None
     part: tuple[int, int] | None = None
+    inflight: InFlight | None = None  # the fleet's in-flight registry: which customers it still has work for
     _events_by_profile: dict[str, list[HeldEvent]] | None = None  # a full run reads every event once
+    _started: datetime | None = None  # Blue Cherry's clock at the run's first read
+    _unsettled: set[str] = field(default_factory=set)  # customers the fleet had work for when compared
+    _event_keys: dict[str, set[str]] = field(default_factory=dict)  # customer -> its orders' event keys
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -99,6 +158,7 @@ class Reconciler:
             part: tuple[int, int] | None = None) -> Summary:
         """`part` (i, n): only the customers whose code falls in slice i of n (the nightly rolling slice)."""
         self.part = part
+        self._started, self._unsettled, self._event_keys = None, set(), {}
         chosen = [a for a in AREAS if a in set(areas)]
         summary = Summary()
         started = time.monotonic()
@@ -155,6 +215,7 @@ class Reconciler:
         page_no = 0
         compared: set[str] = set()
         for page in self.bluecherry.iter_pages(mapping.resources.customer, since, page_size=self.page_size):
+            self._mark_started()
             page_no += 1
             wanted = self._desired_customers(page, known, version)
             if sample is not None:
@@ -171,8 +232,8 @@ class Reconciler:
                 break
         if since is not None and sample is None and "orders" in areas:
             self._changed_orders_customers(since, compared, areas, by_customer, summary, version)
-        if complete and "customers" in areas:
-            summary.differences += self._extra_profiles(known)
+        extras = self._extra_profiles(known) if complete and "customers" in areas else []
+        self._settle(areas, summary, extras, orders, version)
         self.redis.delete(cursor_key)
 
     def _every_event(self) -> dict[str, list[HeldEvent]]:
@@ -189,14 +250,25 @@ class Reconciler:
                                   by_customer: dict[str, list[OrderDocuments]], summary: Summary,
                                   version: str) -> None:
         """With `since`, the customers whose orders changed since then are compared too (their own record may be
-        older), read by key, 100 at a time."""
+        older), read by code, 100 at a time."""
         changed = sorted({d.order.customer for d in self._changed_orders(since)} - compared)
         for start in range(0, len(changed), 100):
-            records = [r for code in changed[start:start + 100]
-                       if (r := self.bluecherry.get(self.mapping.resources.customer, code)) is not None]
+            records = [r for code in changed[start:start + 100] if (r := self._customer(code)) is not None]
             wanted = self._desired_customers(records, set(), version)
             if wanted:
                 self._customer_page(wanted, areas, by_customer, summary, version)
+
+    def _customer(self, code: str) -> dict[str, Any] | None:
+        """Customer `code` as Blue Cherry has it now, or None: one read filtered on the code (the record's pkey
+        is Blue Cherry's own number, not the code), as `bcsync erase` finds a customer."""
+        mapping = self.mapping
+        quoted = code.replace("'", "''")
+        for page in self.bluecherry.iter_pages(mapping.resources.customer, None,
+                                               extra_filter=f"{mapping.fields.customer.code} eq '{quoted}'"):
+            for raw in page:
+                if field_text(normalised(raw, mapping.fields.customer), mapping.fields.customer.code) == code:
+                    return raw
+        return None
 
     def _changed_orders(self, since: str) -> Iterator[OrderDocuments]:
         for raw in self._all(self.mapping.resources.order, since):
@@ -250,16 +322,27 @@ class Reconciler:
         for x in diffs:
             if x.type == "recon_profile_missing" and x.customer:
                 match.own[x.customer] = HeldProfile(id="")
+        found: list[Difference] = []
         if "customers" in areas:
-            summary.differences += diffs
+            found += diffs
             summary.compared["customers"] += len(wanted)
         if "consent" in areas:
             for w in wanted:
-                summary.differences += cmp.compare_consent(w.customer, match.own.get(w.customer.code),
-                                                           self.mapping, version)
+                found += cmp.compare_consent(w.customer, match.own.get(w.customer.code), self.mapping, version)
             summary.compared["consent"] += len(wanted)
         if "orders" in areas:
-            self._orders_of(wanted, match, by_customer, events, summary, version)
+            found += self._orders_of(wanted, match, by_customer, events, summary, version)
+        summary.differences += found
+        self._note_unsettled(wanted, found)
+
+    def _note_unsettled(self, wanted: list[cmp.DesiredCustomer], found: list[Difference]) -> None:
+        """The page's customers with a difference the fleet has work for now (its envelopes in the registry):
+        re-checked at the end of the run. Event keys are kept only of customers with a difference."""
+        differing = {x.customer for x in found if x.customer}
+        for w in wanted:
+            if w.customer.code not in differing:
+                self._event_keys.pop(w.customer.code, None)
+        self._unsettled |= self._busy(differing, buffers=False)
 
     def _held_events(self, held: dict[str, HeldProfile],
                      by_customer: dict[str, list[OrderDocuments]]) -> list[HeldEvent]:
@@ -274,9 +357,10 @@ class Reconciler:
 
     def _orders_of(self, wanted: list[cmp.DesiredCustomer], match: cmp.ProfileMatch,
                    by_customer: dict[str, list[OrderDocuments]], events: list[HeldEvent], summary: Summary,
-                   version: str) -> None:
+                   version: str) -> list[Difference]:
         mapping = self.mapping
         desired: list[cmp.DesiredOrder] = []
+        out: list[Difference] = []
         for w in wanted:
             code = w.customer.code
             docs = {d.order.number: d for d in by_customer.get(code, [])}
@@ -290,6 +374,7 @@ class Reconciler:
                 ops = tuple(op for op in result.operations if op.kind == "event")
                 if ops:
                     desired.append(cmp.DesiredOrder(number, code, ops))
+                    self._event_keys.setdefault(code, set()).update(op.key for op in ops)
             key = f"external_id:{code}"
             facts = [f for d in docs.values() if profile_key(d.order, mapping) == key
                      and (f := order_facts(d, mapping, key)) is not None]
@@ -297,9 +382,10 @@ class Reconciler:
             op = Operation(kind="profile_upsert", key=f"profile-aggregates:{key}", lane="batch",
                            payload={"external_id": code, "properties": aggregates}, version=version,
                            record=f"customer-aggregates:{key}", profile_of=code)
-            summary.differences += cmp.compare_aggregates(code, aggregates, match.own[code], op)
-        summary.differences += cmp.compare_orders(desired, events, mapping)
+            out += cmp.compare_aggregates(code, aggregates, match.own[code], op)
+        out += cmp.compare_orders(desired, events, mapping)
         summary.compared["orders"] += len(desired)
+        return out
 
     def _extra_profiles(self, known: set[str]) -> list[Difference]:
         held = [HeldProfile.from_resource(r) for r in self.reads.all_profiles()]
@@ -333,7 +419,189 @@ class Reconciler:
 
     def _all(self, resource: Any, since: str | None = None) -> Iterator[dict[str, Any]]:
         for page in self.bluecherry.iter_pages(resource, since, page_size=self.page_size):
+            self._mark_started()
             yield from page
+
+    def _mark_started(self) -> None:
+        """The run began when Blue Cherry answered its first read, by Blue Cherry's clock (its HTTP Date; the
+        fleet's when it sends none): what 'changed since the run started' is measured against."""
+        if self._started is None:
+            self._started = self.bluecherry.server_time or datetime.now(UTC)
+
+    # --- settling: changes in flight are not drift (module docstring) --------------------------
+
+    def _settle(self, areas: set[Area], summary: Summary, extras: list[Difference],
+                snapshot: dict[str, OrderDocuments], version: str) -> None:
+        """Extra profiles whose customer exists now join the unsettled customers; those are compared once more
+        against both sides as they are now, and what still differs is reported unless the fleet still carries a
+        change of that customer (then counted in `summary.in_flight`)."""
+        found_now = self._customers_now(extras)
+        extras = [x for x in extras if x.customer not in found_now]
+        erasing = self._busy({x.customer for x in extras if x.customer}, buffers=True)  # an erasure on its way
+        for x in extras:
+            if x.customer in erasing:
+                summary.in_flight[x.type] += 1
+            else:
+                summary.differences.append(x)
+        differing = {x.customer for x in summary.differences if x.customer and x.type != PROFILE_EXTRA}
+        if not differing and not found_now:
+            return
+        orders_too = bool(areas & {"orders", "customers"})
+        changes = self._changes_since(self._since_local(), snapshot, orders_too)
+        mark = self.bluecherry.server_time  # changes Blue Cherry makes from here on are not in `changes`
+        unsettled = differing & (self._unsettled | changes.touched | self._busy(differing, buffers=True))
+        if not unsettled and not found_now:
+            return
+        fresh = {**snapshot, **merge_documents(snapshot, changes.headers, changes.picks, changes.invoices,
+                                                  changes.memos)}
+        redone = self._recheck(unsettled, found_now, changes, fresh, areas, summary, version)
+        summary.differences = [x for x in summary.differences if x.customer not in unsettled]
+        # still in flight: work held now, a change not handed on yet, or one made while they were compared again
+        later = self._changes_since(filter_start(mark, 1.0, self._zone()) if mark else self._since_local(), fresh,
+                                    orders_too)
+        left = {x.customer for x in redone if x.customer}
+        still = self._busy(left, buffers=True) | later.touched | self._unpolled(changes) | self._unpolled(later)
+        for x in redone:
+            if x.customer in still:
+                summary.in_flight[x.type] += 1
+            else:
+                summary.differences.append(x)
+        summary.rechecked += len(unsettled | set(found_now))
+
+    def _recheck(self, unsettled: set[str], found_now: dict[str, dict[str, Any]], changes: _Changes,
+                 fresh: dict[str, OrderDocuments], areas: set[Area], summary: Summary,
+                 version: str) -> list[Difference]:
+        """The customers compared again, both sides read now: their records (as changed, else by code), their
+        orders from `fresh`, their profiles and events in Klaviyo. Customers found only now count as compared."""
+        records = [raw for code in sorted(unsettled - set(found_now))
+                   if (raw := changes.customers.get(code) or self._customer(code)) is not None]
+        codes = unsettled | set(found_now)
+        by_customer: dict[str, list[OrderDocuments]] = defaultdict(list)
+        for docs in fresh.values():
+            if docs.order.customer in codes:
+                by_customer[docs.order.customer].append(docs)
+        again, new = Summary(), Summary()
+        kept, self._events_by_profile = self._events_by_profile, None  # read each profile's events again
+        try:
+            for group, into in ((records, again), (list(found_now.values()), new)):
+                wanted = self._desired_customers(group, set(), version)
+                for start in range(0, len(wanted), 100):
+                    self._customer_page(wanted[start:start + 100], areas, by_customer, into, version)
+        finally:
+            self._events_by_profile = kept
+        summary.compared.update(new.compared)
+        return again.differences + new.differences
+
+    def _customers_now(self, extras: list[Difference]) -> dict[str, dict[str, Any]]:
+        """The customers Blue Cherry has now (not erased) among the external_ids of extra profiles, each read by
+        its code: created after their page was read."""
+        out: dict[str, dict[str, Any]] = {}
+        for code in sorted({x.customer for x in extras if x.customer}):
+            raw = self._customer(code)
+            known: set[str] = set()
+            if raw is not None:
+                self._desired_customers([raw], known, "")
+                if code in known:
+                    out[code] = raw
+        return out
+
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.mapping.tenant.timezone)
+
+    def _since_local(self) -> str:
+        """Blue Cherry's local time the run's changes are read from: the run's start less the slowest poll
+        interval of the customer and order resources and SETTLE_MARGIN_SECONDS."""
+        r = self.mapping.resources
+        lookback = max(getattr(r, name).poll_seconds for name in ("customer", *ORDER_RESOURCES))
+        return filter_start(self._started or datetime.now(UTC), lookback + SETTLE_MARGIN_SECONDS, self._zone())
+
+    def _changes_since(self, since: str, orders: dict[str, OrderDocuments], orders_too: bool) -> _Changes:
+        """Every customer, order, pick, invoice and credit memo Blue Cherry changed since `since` (tenant-local),
+        one filtered read of each; documents are placed by their order (`orders`, or a changed header)."""
+        mapping, r = self.mapping, self.mapping.resources
+        out = _Changes()
+        for raw in self._all(r.customer, since):
+            code = field_text(normalised(raw, mapping.fields.customer), mapping.fields.customer.code)
+            if code:
+                out.customers[code] = raw
+                out.stamps.append(("customer", code, self._instant(raw.get(r.customer.last_mod), "customer")))
+        if not orders_too:
+            return out
+        for raw in self._all(r.order, since):
+            parsed = parse_order_documents(raw, mapping)
+            if parsed.documents is not None:
+                header = parsed.documents.order
+                out.headers.append(header)
+                out.stamps.append(("order", header.customer, header.last_mod))
+        owner = {number: d.order.customer for number, d in orders.items()}
+        owner.update({h.number: h.customer for h in out.headers})
+        out.picks = self._changed_documents("pick", parse_pick, since, owner, out)
+        out.invoices = self._changed_documents("invoice", parse_invoice, since, owner, out)
+        out.memos = self._changed_documents("creditmemo", parse_credit_memo, since, owner, out)
+        return out
+
+    def _changed_documents(self, name: str, parse: Callable[[Any, Mapping], _Doc], since: str,
+                           owner: dict[str, str], out: _Changes) -> list[_Doc]:
+        """The documents of `name` changed since `since` whose order is known (`owner`: order -> customer)."""
+        kept: list[_Doc] = []
+        for raw in self._all(getattr(self.mapping.resources, name), since):
+            try:
+                doc = parse(raw, self.mapping)
+            except ValueError:
+                continue  # invalid: the poller reports it
+            if doc.order in owner:
+                kept.append(doc)
+                out.stamps.append((name, owner[doc.order], doc.last_mod))
+        return kept
+
+    def _instant(self, text: Any, resource: str) -> datetime | None:
+        try:
+            return local_to_utc(str(text), self._zone(), self.mapping.date_formats(resource)) if text else None
+        except ValueError:
+            return None
+
+    def _unpolled(self, changes: _Changes) -> set[str]:
+        """Customers with a change the poller has not handed on yet: its last_mod after the resource's
+        watermark (no watermark: the poller never read the resource, nothing to wait for)."""
+        marks = WatermarkStore(self.redis, self.key_prefix).all()
+        return {code for resource, code, at in changes.stamps
+                if at is not None and resource in marks and at > marks[resource]}
+
+    def _busy(self, codes: set[str], *, buffers: bool) -> set[str]:
+        """The customers among `codes` the fleet still has work for: a live holder of one of their operation
+        keys in the in-flight registry (queued, being sent, or a delayed retry) and, with `buffers`, an
+        operation of theirs waiting in an order bulk buffer."""
+        if not codes:
+            return set()
+        keys = {code: customer_work_keys(code) | self._event_keys.get(code, set()) for code in codes}
+        held = self._held({k for ks in keys.values() for k in ks}, buffers=buffers)
+        return {code for code, ks in keys.items() if ks & held}
+
+    def _held(self, keys: set[str], *, buffers: bool) -> set[str]:
+        """The keys among `keys` the fleet holds: in the in-flight registry (a holder not heard of for the
+        registry's `stale_after` is lost, not in flight) and, with `buffers`, in the order bulk buffers."""
+        out: set[str] = set()
+        if self.inflight is not None and keys:
+            now, ordered = time.time(), sorted(keys)
+            for start in range(0, len(ordered), HOLDERS_PER_READ):
+                holders = self.inflight.holders(ordered[start:start + HOLDERS_PER_READ])
+                out |= {k for k, h in holders.items() if h.at >= now - self.inflight.stale_after}
+        if buffers and keys:
+            out |= keys & self._buffered()
+        return out
+
+    def _buffered(self) -> set[str]:
+        """The operation keys waiting in the order bulk buffers (live and backfill; every kind's list)."""
+        names = RedisKeys(self.key_prefix)
+        out: set[str] = set()
+        for buffer in (names.order_bulk_buffer, names.backfill_bulk_buffer):
+            for key in kind_buffers(buffer).values():
+                for raw in self.redis.lrange(key, 0, -1):
+                    try:
+                        out.add(str(json.loads(raw)["key"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        return out
 
     # --- stock and catalog -----------------------------------------------------------------------
 
@@ -348,10 +616,20 @@ class Reconciler:
             held_items = {str((e.get("attributes") or {}).get("external_id")) for e in self.reads.catalog_items()}
             held_variants = {str((e.get("attributes") or {}).get("external_id"))
                              for e in self.reads.catalog_variants()}
-            summary.differences += cmp.compare_catalog(items, variants, held_items, held_variants)
+            self._report_settled(cmp.compare_catalog(items, variants, held_items, held_variants), summary)
             summary.compared["catalog"] += len(items) + len(variants)
         if "stock" in areas:
-            summary.differences += self._stock(plan.variant_ids, summary, since)
+            self._report_settled(self._stock(plan.variant_ids, summary, since), summary)
+
+    def _report_settled(self, diffs: list[Difference], summary: Summary) -> None:
+        """Stock and catalog differences, not compared again: one whose repair key the in-flight registry holds
+        (the fleet is sending that figure or entry now) is counted in flight instead of reported."""
+        held = self._held({op.key for x in diffs for op in x.repair}, buffers=False)
+        for x in diffs:
+            if any(op.key in held for op in x.repair):
+                summary.in_flight[x.type] += 1
+            else:
+                summary.differences.append(x)
 
     def _stock(self, variant_ids: dict[str, str], summary: Summary, since: str | None) -> list[Difference]:
         mapping = self.mapping
@@ -387,6 +665,9 @@ def summary_json(summary: Summary, mapping: Mapping) -> dict[str, Any]:
         "requests": dict(summary.requests),
         "seconds": round(summary.seconds, 3),
         "resumed_after_pages": summary.resumed_after,
+        # type -> differences not reported: the fleet still carried the change when they were re-checked
+        "in_flight_not_compared": dict(summary.in_flight),
+        "rechecked": summary.rechecked,
     }
 
 
@@ -397,10 +678,16 @@ def build_reconciler() -> Reconciler:
     from delivery.runtime import runtime  # noqa: PLC0415
 
     settings, mapping, rt = get_settings(), get_mapping(), runtime()
+    return reconciler_for(settings, mapping, rt, BlueCherryClient.from_settings(settings, mapping), submit)
+
+
+def reconciler_for(settings: Settings, mapping: Mapping, rt: Runtime, bluecherry: BlueCherryClient,
+                   submit: Callable[[list[Operation]], int] | None) -> Reconciler:
+    """A reconciler over these settings, mapping, runtime and Blue Cherry client."""
     reads = KlaviyoReads(rt.client("batch"), ReadBudget(rt.limiter, settings.reconcile_read_share))
-    return Reconciler(mapping, BlueCherryClient.from_settings(settings, mapping), reads, rt.exceptions, rt.redis,
-                      settings.key_prefix, facts=OrderFactsStore(rt.redis, settings.key_prefix), submit=submit,
-                      ledger=rt.ledger)
+    return Reconciler(mapping, bluecherry, reads, rt.exceptions, rt.redis, settings.key_prefix,
+                      facts=OrderFactsStore(rt.redis, settings.key_prefix), submit=submit, ledger=rt.ledger,
+                      inflight=rt.stores.inflight)
 
 
 def scheduled(areas: list[Area], recent: bool, nightly: bool, now: float | None = None) -> Summary:
@@ -429,10 +716,29 @@ def scheduled(areas: list[Area], recent: bool, nightly: bool, now: float | None 
             summary.new |= one.new
             summary.requests.update(one.requests)
             summary.seconds += one.seconds
+            summary.in_flight.update(one.in_flight)
+            summary.rechecked += one.rechecked
         write_last(reconciler.redis, reconciler.key_prefix, summary_json(summary, reconciler.mapping), list(areas))
         return summary
     finally:
         reconciler.bluecherry.close()
+
+
+@dataclass
+class _Changes:
+    """What Blue Cherry changed since a moment: customers by code, parsed headers and documents, and for each
+    record (resource, its customer, its last_mod instant)."""
+
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    headers: list[OrderHeader] = field(default_factory=list)
+    picks: list[PickTicket] = field(default_factory=list)
+    invoices: list[Invoice] = field(default_factory=list)
+    memos: list[CreditMemo] = field(default_factory=list)
+    stamps: list[tuple[str, str, datetime | None]] = field(default_factory=list)
+
+    @property
+    def touched(self) -> set[str]:
+        return {code for _, code, _ in self.stamps}
 
 
 def _kids(children: dict[str, dict[str, list[dict[str, Any]]]], raw: dict[str, Any],

@@ -3,8 +3,9 @@
 Compares Klaviyo with Blue Cherry (`flows.reconcile`), records each difference as an exception with its owner,
 and with `--repair` re-delivers the fleet-owned ones (marked `repair` in the ledger and `bcsync audit`). Prints a
 progress bar and a summary table: records compared, differences by type and owner (new in this run or already
-known), repaired, left for people. `--json` prints the summary as JSON instead. Exit 0 whatever it found (the
-exceptions are the finding); 2 for a wrong argument.
+known), repaired, left for people, and "in flight" (not compared: changes the fleet was still delivering when
+re-checked at the end of the run: not recorded, the next run compares them). `--json` prints the summary as
+JSON instead. Exit 0 whatever it found (the exceptions are the finding); 2 for a wrong argument.
 """
 
 from __future__ import annotations
@@ -46,17 +47,22 @@ def print_summary(summary: Summary, repair: bool, dry_run: bool) -> None:
     compared = ", ".join(f"{area} {n}" for area, n in summary.compared.items()) or "nothing"
     out.print(f"records compared: {compared} ({sum(summary.requests.values())} Klaviyo reads, "
               f"{summary.seconds:.1f} s)")
-    table = Table("owner", "found", "new", "repaired", "left for people")
+    table = Table("owner", "found", "new", "repaired", "left for people", "in flight")
     table.columns.insert(0, Column("type", no_wrap=True))  # a type name is what people search the playbook for
     found = Counter(d.type for d in summary.differences)
     new = Counter(t for t, _ in summary.new)
     fixed = Counter(d.type for d in summary.repaired)
-    for name in sorted(found):
+    moving = summary.in_flight
+    for name in sorted(set(found) | set(moving)):
         table.add_row(name, owners.owner_of(name), str(found[name]), str(new[name]), str(fixed[name]),
-                      str(found[name] - fixed[name]))
+                      str(found[name] - fixed[name]), str(moving[name]))
     table.add_row("total", "", str(sum(found.values())), str(sum(new.values())), str(sum(fixed.values())),
-                  str(len(summary.left_for_people)))
+                  str(len(summary.left_for_people)), str(sum(moving.values())))
     out.print(table)
+    if moving:
+        out.print(f"in flight, not compared: {sum(moving.values())} differences of changes the fleet was still "
+                  f"delivering when re-checked ({summary.rechecked} customers compared again at the end); "
+                  "not recorded - the next run compares them")
     if dry_run:
         out.print("dry run: no exception recorded, nothing repaired")
     elif not repair and any(d.fleet_owned for d in summary.differences):
