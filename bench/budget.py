@@ -182,11 +182,54 @@ class FamilyRow:
 
 
 @dataclass
+class Recovery:
+    """How fast the fleet takes the budget back once the background consumer stops: every family's share of
+    its ceiling over the last RECOVERY_WINDOW seconds, sampled every few seconds after the stop."""
+    samples: list[tuple[float, dict[str, float]]]  # (seconds since the stop, family -> share)
+
+    def climbed(self, share: float = 0.9) -> float | None:
+        """Seconds after the stop at which every family's trailing share first reached `share`."""
+        return next((t for t, shares in self.samples if shares and min(shares.values()) >= share), None)
+
+
+RECOVERY_WINDOW = 60.0  # seconds: the trailing window a recovery sample is measured over (Klaviyo counts per minute)
+RECOVERY_SECONDS = 180.0  # how long the recovery is followed
+
+
+def follow_recovery(sandbox: KlaviyoSandboxProcess, families: list[Family], feeder: Feeder) -> Recovery:
+    """Stop the sandbox's background consumer, then sample each family's trailing share of its ceiling."""
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"background_share": 0.0}, timeout=10).raise_for_status()
+    stopped = time.time()
+    history: list[tuple[float, dict[str, dict[str, Any]]]] = [(stopped, endpoint_stats(sandbox))]
+    samples: list[tuple[float, dict[str, float]]] = []
+    while time.time() - stopped < RECOVERY_SECONDS:
+        if feeder.error:
+            raise feeder.error
+        time.sleep(5.0)
+        now, stats = time.time(), endpoint_stats(sandbox)
+        history.append((now, stats))
+        if now - stopped < RECOVERY_WINDOW:
+            continue
+        then, old = next((t, st) for t, st in history if t >= now - RECOVERY_WINDOW - 0.5)
+        minutes = (now - then) / 60
+        shares = {}
+        for family in families:
+            ceiling = int(stats.get(family.endpoint, {}).get("steady_limit", 0))
+            done = accepted(stats, family.endpoint) - accepted(old, family.endpoint)
+            shares[family.name] = done / minutes / ceiling if ceiling else 0.0
+        samples.append((round(now - stopped, 1), shares))
+        console.print(f"  {now - stopped:5.0f} s after the stop: "
+                      + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
+    return Recovery(samples)
+
+
+@dataclass
 class BudgetResult:
     rows: list[FamilyRow]
     fast_latencies: list[float] = field(default_factory=list)
     minutes: float = 0.0
     background_share: float = 0.0
+    recovery: Recovery | None = None  # after the background consumer stopped
 
     def fast_percentile(self, q: float) -> float | None:
         if not self.fast_latencies:
@@ -312,6 +355,10 @@ def budget(redis: PrivateRedis, minutes: float, profile_rows: int, variants: int
                         raise feeder.error
                     time.sleep(min(10.0, max(0.0, deadline - time.time())))
                 end, t1 = endpoint_stats(sandbox), time.time()
+                recovery = None
+                if background:
+                    console.print(f"  the background consumer stops; following the fleet for {RECOVERY_SECONDS:g} s")
+                    recovery = follow_recovery(sandbox, families, feeder)
             finally:
                 feeder.stopping.set()
                 feeder.join(timeout=60)
@@ -327,7 +374,7 @@ def budget(redis: PrivateRedis, minutes: float, profile_rows: int, variants: int
                 rows.append(FamilyRow(family.name, family.unit, done * family.rows / span, done / span,
                                       int(end.get(family.endpoint, {}).get("steady_limit", 0)),
                                       1000 * throttled / received if received else 0.0, received))
-            result = BudgetResult(rows, feeder.latencies(), span, background)
+            result = BudgetResult(rows, feeder.latencies(), span, background, recovery)
             client.close()
             return result
     finally:
@@ -447,6 +494,8 @@ def markdown(args: argparse.Namespace, result: BudgetResult | None, cpu: dict[st
                   f"events, the poll interval comes on top): p50 {fmt(result.fast_percentile(0.5), 2, ' s')}, "
                   f"p99 {fmt(result.fast_percentile(0.99), 2, ' s')}, max {fmt(result.fast_percentile(1.0), 2, ' s')}.",
                   ""]
+        if result.recovery is not None:
+            lines += recovery_lines(result.recovery)
     if cpu:
         lines += ["| single events, one default worker | worker + Redis CPU per event | events/min |",
                   "|---|---:|---:|"]
@@ -475,6 +524,19 @@ def markdown(args: argparse.Namespace, result: BudgetResult | None, cpu: dict[st
                   f"({full / total:.1%}); events per job -> jobs: {sizes}.", ""]
     lines.append(f"<!-- /{mark} -->")
     return "\n".join(lines)
+
+
+def recovery_lines(recovery: Recovery) -> list[str]:
+    climbed = recovery.climbed()
+    said = (f"every family was above 90% of its ceiling {climbed:.0f} s after the stop"
+            if climbed is not None else f"not every family reached 90% of its ceiling within {RECOVERY_SECONDS:g} s")
+    lines = [f"Then the background consumer stopped: {said} (share over the trailing {RECOVERY_WINDOW:g} s, "
+             f"sampled every 5 s; the first sample can only be {RECOVERY_WINDOW:g} s after the stop).", "",
+             "| seconds after the stop | " + " | ".join(recovery.samples[0][1]) + " |" if recovery.samples else "",
+             "|---:|" + "---:|" * (len(recovery.samples[0][1]) if recovery.samples else 0)]
+    for t, shares in recovery.samples[::3]:
+        lines.append(f"| {t:.0f} | " + " | ".join(f"{share:.0%}" for share in shares.values()) + " |")
+    return [*lines, ""]
 
 
 def write_block(path: Path, block: str) -> None:

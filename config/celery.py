@@ -19,6 +19,7 @@ from config.lanes import LANES
 from config.mapping import MappingError, get_mapping
 from config.redis import broker_key_prefix
 from config.settings import Settings, get_settings
+from config.task_events import CoalescedTaskEvents
 from config.task_names import (
     ATTRIBUTION_REPORT,
     CHECK_FRESHNESS,
@@ -140,7 +141,10 @@ def make_app(settings: Settings | None = None) -> Celery:
             **reconcile_schedule(settings),
             **attribution_schedule(settings),
         },
+        bcsync_task_events_flush_seconds=settings.task_events_flush_seconds,
     )
+    if settings.task_events:  # one PUBLISH per batch of task events, not per event (config/task_events.py)
+        celery_app.steps["consumer"].add(CoalescedTaskEvents)
     return celery_app
 
 

@@ -312,6 +312,10 @@ class Settings(BaseSettings):
         "shows. On by default; off saves workers and Redis their cost on every task (docs/performance.md measures "
         "it: bench/compare.py) but Flower then lists no tasks.",
     )
+    task_events_flush_seconds: float = Field(
+        0.2, ge=0, description="How long a worker gathers task events before it publishes them as one message "
+        "(0: Celery's own, a publish per event loop turn). Flower shows a task's events up to this much later.",
+    )
     flower_port: int = 5555
     flower_address: str = Field(
         "127.0.0.1", description="Address Flower listens on: loopback unless set (0.0.0.0 inside a container whose "

@@ -218,7 +218,7 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
         rt.stores.inflight.release(env.id, erased)
         _release_consent_claims(rt, env.kind, [o for o in env.operations if o.get("key") in erased])
         ops = [op for op in ops if op.key not in erased]
-    held = _held_elsewhere(rt, env, ops)
+    held, delivered = _held_elsewhere(rt, env, ops)
     if held:
         log.info("dropped %d operation(s) another envelope holds (newer, or submitted since)", len(held))
         _release_consent_claims(rt, env.kind, [o for o in env.operations if o.get("key") in held])
@@ -238,7 +238,7 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
     if not ops:
         return None
     try:
-        result = send_operations(ops, client, rt.ledger)
+        result = send_operations(ops, client, rt.ledger, delivered)
     except Exception as exc:  # noqa: BLE001  every failure has its action in the policy table
         rt.stores.profiles.release(prepared.leased, env.id)
         if _names_a_gone_profile(exc, ops):
@@ -407,11 +407,21 @@ def _after_consent_jobs(rt: Runtime, env: Envelope, ops: list[Operation], result
     schedule_check(rt, sent, env.lane, rt.settings.consent_check_seconds)
 
 
-def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> set[str]:
+def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> tuple[set[str], dict[str, LedgerEntry]]:
     """Keys another envelope claimed in the in-flight registry: a newer version, or a resubmission after this
-    envelope looked lost. That envelope delivers them; sending them here too would be the work twice."""
-    holders = rt.stores.inflight.holders([op.key for op in ops])
-    return {key for key, holder in holders.items() if holder.envelope != env.id}
+    envelope looked lost. That envelope delivers them; sending them here too would be the work twice. Read in
+    the same round trip: the ledger's entries of every key, for `delivery.sending.pending` (a key this
+    envelope holds is delivered by nobody else meanwhile, so the entry read now is still the one then)."""
+    keys = [op.key for op in ops]
+    if not keys:
+        return set(), {}
+    pipe = rt.redis.pipeline(transaction=False)
+    rt.stores.inflight.queue_holders(pipe, keys)
+    rt.ledger.queue_delivered(pipe, keys)
+    raw_holders, raw_entries = pipe.execute()
+    holders = rt.stores.inflight.parse_holders(keys, raw_holders)
+    return ({key for key, holder in holders.items() if holder.envelope != env.id},
+            rt.ledger.parse_delivered(keys, raw_entries))
 
 
 def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: SendResult) -> None:
@@ -427,6 +437,7 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
     rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created, client=pipe)
     rt.stores.lane_stats.outcome(env.lane, env.kind, "delivered", len(result.delivered), client=pipe)
     rt.stores.lane_stats.outcome(env.lane, env.kind, "skipped", len(result.skipped), client=pipe)
+    rt.stores.task_runs.forget_current(client=pipe)  # the message's work is in the ledger from here on
     done = pipe.execute()
     if result.delivered and int(done[resumed_at]) > 0:
         log.info("Klaviyo answers again: work waiting out an outage's backoff resumes now")

@@ -12,14 +12,18 @@ from connectors.klaviyo.client import KlaviyoClient
 from delivery.registry import SENDERS
 from delivery.results import SendResult
 from state.ledger import Ledger
+from sync.ledger import LedgerEntry
 from sync.operations import Operation
 
 
-def pending(ops: list[Operation], ledger: Ledger) -> tuple[list[Operation], list[str]]:
+def pending(ops: list[Operation], ledger: Ledger,
+            delivered: dict[str, LedgerEntry] | None = None) -> tuple[list[Operation], list[str]]:
     """Operations still to send: events whose key is in the ledger are done; versioned writes are done
     when the ledger holds the same or a newer version (newest figure wins, older consent never overtakes).
-    A reconciliation repair is always sent: the ledger says it was delivered, Klaviyo says it is not there."""
-    delivered = ledger.delivered([op.key for op in ops])
+    A reconciliation repair is always sent: the ledger says it was delivered, Klaviyo says it is not there.
+    `delivered`: the ledger's entries of `ops`, when the caller read them already (in its own round trip)."""
+    if delivered is None:
+        delivered = ledger.delivered([op.key for op in ops])
     todo: list[Operation] = []
     skipped: list[str] = []
     for op in ops:
@@ -33,8 +37,9 @@ def pending(ops: list[Operation], ledger: Ledger) -> tuple[list[Operation], list
     return todo, skipped
 
 
-def send_operations(ops: list[Operation], client: KlaviyoClient, ledger: Ledger) -> SendResult:
-    todo, skipped = pending(ops, ledger)
+def send_operations(ops: list[Operation], client: KlaviyoClient, ledger: Ledger,
+                    delivered: dict[str, LedgerEntry] | None = None) -> SendResult:
+    todo, skipped = pending(ops, ledger, delivered)
     result = SendResult(skipped=skipped)
     if not todo:
         return result

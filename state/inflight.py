@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -151,7 +152,14 @@ class InFlight:
     def holders(self, keys: list[str]) -> dict[str, Holder]:
         if not keys:
             return {}
-        raws = self.client.hmget(self.key, keys)
+        return self.parse_holders(keys, self.client.hmget(self.key, keys))
+
+    def queue_holders(self, pipe: Any, keys: list[str]) -> None:
+        """`holders` as one command of the caller's pipeline (its answer goes to `parse_holders`)."""
+        pipe.hmget(self.key, keys)
+
+    @staticmethod
+    def parse_holders(keys: list[str], raws: list[Any]) -> dict[str, Holder]:
         out: dict[str, Holder] = {}
         for key, raw in zip(keys, raws, strict=True):
             if raw:

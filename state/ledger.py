@@ -7,6 +7,8 @@ The domain computes "what still needs sending" as desired state minus this ledge
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 
 from state.keys import RedisKeys
@@ -44,7 +46,14 @@ class Ledger:
     def delivered(self, keys: list[str]) -> dict[str, LedgerEntry]:
         if not keys:
             return {}
-        raws = self.client.mget([self.prefix + k for k in keys])
+        return self.parse_delivered(keys, self.client.mget([self.prefix + k for k in keys]))
+
+    def queue_delivered(self, pipe: Any, keys: list[str]) -> None:
+        """`delivered` as one command of the caller's pipeline (its answer goes to `parse_delivered`)."""
+        pipe.mget([self.prefix + k for k in keys])
+
+    @staticmethod
+    def parse_delivered(keys: list[str], raws: list[Any]) -> dict[str, LedgerEntry]:
         return {k: LedgerEntry.model_validate_json(r) for k, r in zip(keys, raws, strict=True) if r}
 
     def for_record(self, record: str) -> list[LedgerEntry]:

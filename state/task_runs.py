@@ -10,11 +10,17 @@ republished with its id, so its attempts add up across retries.
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from state.keys import RedisKeys
+
+# the message id of the task running in this context whose run record is still to be forgotten: the task body's
+# own last pipeline forgets it on the way (`forget_current`), which saves the hot path a round trip
+current_run: ContextVar[str | None] = ContextVar("bcsync_current_task_run", default=None)
 
 RECORD_TTL_SECONDS = 14 * 86400  # outlives any backoff; a forgotten record expires instead of lingering
 ATTEMPTS_KEPT = 10
@@ -70,5 +76,14 @@ class TaskRuns:
                        lane=raw.get("lane"), task=raw.get("task"),
                        first_start=float(raw["first_start"]) if raw.get("first_start") else None)
 
-    def forget(self, message_id: str) -> None:
-        self.client.delete(self.keys.task_run(message_id), self.keys.task_run_attempts(message_id))
+    def forget(self, message_id: str, client: Any = None) -> None:
+        (client or self.client).delete(self.keys.task_run(message_id), self.keys.task_run_attempts(message_id))
+
+    def forget_current(self, client: Any) -> None:
+        """Queue the running task's forget on `client` (the body's last pipeline once its work is durably done):
+        the task base then has nothing left to forget. A crash after it only loses the start count of a
+        message whose work the ledger already holds (its rerun skips it)."""
+        message_id = current_run.get()
+        if message_id is not None:
+            self.forget(message_id, client)
+            current_run.set(None)

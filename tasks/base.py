@@ -26,6 +26,7 @@ from celery.exceptions import Reject, TimeLimitExceeded
 
 from delivery.failures import dead_letter_poisoned, hand_on_failed_task
 from state.factory import stores
+from state.task_runs import current_run
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class FleetTask(Task):
         if request.is_eager or request.called_directly or not message_id:
             return super().__call__(*args, **kwargs)
         lane = str((request.delivery_info or {}).get("routing_key") or "default")
+        token = current_run.set(message_id)
         try:
             runs = stores().task_runs
             starts = runs.started(message_id, self.name, lane)
@@ -55,12 +57,15 @@ class FleetTask(Task):
                 dead_letter_poisoned(stores(), self.name, message_id, list(args), lane, starts - 1)
                 return None
             result = super().__call__(*args, **kwargs)
-            runs.forget(message_id)
+            if current_run.get() is not None:  # the body's own last pipeline did not forget it on the way
+                runs.forget(message_id)
             return result
         except INFRASTRUCTURE_ERRORS as exc:
             self._requeue(message_id, exc)
         except Exception as exc:  # noqa: BLE001  every failure is handed on, never acknowledged away
             self._hand_on(message_id, list(args), lane, exc)
+        finally:
+            current_run.reset(token)
         return None
 
     def _hand_on(self, message_id: str, args: list[Any], lane: str, exc: BaseException) -> None:

@@ -149,16 +149,17 @@ class KlaviyoClient:
     def _take_slot(self, key: str) -> None:
         if self.limiter is None:
             return
-        park = self.limiter.parked(key)
-        if park is not None:
-            raise EndpointParkedError(
-                f"{key}: endpoint parked ({park.reason})", until=park.until, reason=park.reason, endpoint=key
-            )
         waited = 0.0  # the inline wait is capped in total, not per refusal
         while True:
             # a wait longer than what is left of the inline wait takes a place in the endpoint's line: the
             # delay raised below is then this request's turn, not the window's end every waiter shares
-            wait = self.limiter.try_acquire(key, self.lane, inline_wait=self.max_inline_wait - waited)
+            got = self.limiter.acquire(key, self.lane, inline_wait=self.max_inline_wait - waited)
+            if got.park is not None:  # checked inside the acquire script: no round trip of its own
+                park = got.park
+                raise EndpointParkedError(
+                    f"{key}: endpoint parked ({park.reason})", until=park.until, reason=park.reason, endpoint=key
+                )
+            wait = got.wait
             if wait == 0:
                 return
             if waited + wait > self.max_inline_wait:

@@ -62,14 +62,17 @@ end
 local function num(x) return string.format('%.17g', x) end
 """
 
-# KEYS: window prefix, pause key, share key, fast marker key, line key.
+# KEYS: window prefix, pause key, share key, fast marker key, line key, park key.
 # ARGV: lane, burst limit, steady limit, reserve (0: the fast lane never calls it), batch ceiling, share floor,
 # share ceiling, growth per second, inline wait ms (-1: no place in line), fast mark ms, share key ttl ms.
-# Returns {wait_ms, burst_window_index, steady_window_index, now_ms}; wait_ms 0 = a slot was taken.
+# Returns {wait_ms, burst_window_index, steady_window_index, now_ms}; wait_ms 0 = a slot was taken. A parked
+# endpoint returns {-1, 0, 0, now_ms, park record}: the park check costs no round trip of its own.
 _ACQUIRE = _SHARE + """
 local lane = ARGV[1]
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local parked = redis.call('GET', KEYS[6])
+if parked then return {-1, 0, 0, now, parked} end
 local sizes = {1000, 60000}
 local limits = {tonumber(ARGV[2]), tonumber(ARGV[3])}
 local reserve, ceiling_b = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -260,6 +263,7 @@ class Acquisition:
     burst_window: int  # epoch second the attempt fell in (Redis clock)
     steady_window: int  # minute the attempt fell in (Redis clock; counted from Klaviyo's phase once known)
     at: float = 0.0  # when the attempt was judged (Redis clock, epoch seconds): `at + wait` is its turn
+    park: Park | None = None  # the endpoint is parked: no slot, `wait` runs to the park's end
 
 
 @dataclass(frozen=True)
@@ -400,13 +404,17 @@ class FleetRateLimiter:
         args = [lane, burst, steady, self.reserve(endpoint), self.batch_ceiling, *self._share_args(), inline_ms,
                 rules.FAST_MARK_MS, SHARE_TTL_MS]
         keys = [self._windows(endpoint), self._pause_key(endpoint), self._share_key(endpoint),
-                self._fast_key(endpoint), self._line_key(endpoint, lane)]
-        wait_ms, burst_window, steady_window, now_ms = self._acquire(keys=keys, args=args)
-        return Acquisition(int(wait_ms) / 1000.0, int(burst_window), int(steady_window), int(now_ms) / 1000.0)
+                self._fast_key(endpoint), self._line_key(endpoint, lane), self._park_key(endpoint)]
+        wait_ms, burst_window, steady_window, now_ms, *parked = self._acquire(keys=keys, args=args)
+        now = int(now_ms) / 1000.0
+        if parked:
+            park = _park_of(parked[0])
+            return Acquisition(max(0.001, park.until - now), 0, 0, now, park)
+        return Acquisition(int(wait_ms) / 1000.0, int(burst_window), int(steady_window), now)
 
     def try_acquire(self, endpoint: str, lane: str, inline_wait: float | None = None) -> float:
         """0.0 if a slot was taken; else seconds until one may be free (next burst or steady window, the end of
-        a fleet-wide pause or of Klaviyo's window, or the request's turn in line)."""
+        a fleet-wide pause, a park or Klaviyo's window, or the request's turn in line)."""
         return self.acquire(endpoint, lane, inline_wait).wait
 
     # --- pause and park -------------------------------------------------------------------------

@@ -95,3 +95,27 @@ def test_transient_failures_during_a_confirmed_outage_wait_instead_of_dead_lette
     process_envelope(message, rt)
     (entry,) = rt.dead_letters.list("fast")
     assert "gave up after" in entry.reason
+
+
+def test_a_done_envelope_forgets_its_task_run_in_its_last_pipeline_and_a_failed_one_keeps_it(redis_client, redis_url):
+    # the poison counter's record goes with the after-delivery pipeline (one round trip fewer per message); a
+    # message whose delivery did not finish keeps it, for the task base to hand on with its count
+    from state.task_runs import current_run
+    from sync.ledger import LedgerEntry
+
+    rt = make_runtime(redis_client, redis_url)
+    done = Operation(kind="event", key="event:Placed Order:SO1", lane="default", payload={
+        "metric": "Placed Order", "profile": {"email": "ann@example.com"}, "properties": {"OrderId": "SO1"},
+        "time": "2026-03-02T10:00:00+00:00", "value": 10.0, "unique_id": "SO1"})
+    rt.ledger.record([LedgerEntry(key=done.key, delivered_at=time.time(), status=202, endpoint="events")])
+    for message_id, op, forgotten in (("m-done", done, True),
+                                      ("m-failed", done.model_copy(update={"key": "event:Placed Order:SO2"}), False)):
+        rt.stores.task_runs.started(message_id, "bcsync.deliver", "default")
+        token = current_run.set(message_id)
+        try:
+            process_envelope(envelope([op], "default"), rt)  # SO1 is in the ledger: skipped; SO2 meets a closed port
+            assert (rt.stores.task_runs.get(message_id) is None) is forgotten
+            assert (current_run.get() is None) is forgotten
+        finally:
+            current_run.reset(token)
+    assert rt.delayed.pending() == 1  # SO2 waits for its retry
