@@ -1,7 +1,7 @@
 """Reconciliation while live trading is delivered (issue 20): does it slow the consent guard and the fast lane,
 does GET /api/profiles see 429s, and what does it cost per 10,000 customers?
 
-    python -m bench.reconcile [--customers 20000] [--seconds 60] [--scale 1.0]
+    python -m bench.reconcile [--customers 20000] [--seconds 60] [--scale 1.0] [--write docs/performance.md]
 
 Both sandboxes (the Klaviyo one with its rate limits on, every tier times --scale, and the fleet told the same), a
 private Redis, one worker per lane at concurrency 2. The tenant's customers, each with an order, are delivered
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from bench.doc_blocks import write_block
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.redis_server import PrivateRedis
 from state.keys import RedisKeys
@@ -127,7 +129,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=60.0, help="each phase lasts at least this long")
     parser.add_argument("--scale", type=float, default=1.0, help="Klaviyo's tiers times this (sandbox and fleet)")
+    parser.add_argument("--write", type=Path, help="put the output between the doc's <!-- bench.reconcile --> markers")
     args = parser.parse_args()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     config = KlaviyoSandboxConfig(rate_limits_enabled=True, rate_limit_scale=args.scale)
     server = PrivateRedis.start()
     try:
@@ -135,7 +139,8 @@ def main() -> None:
                 server, Path(folder), "", klaviyo_config=config, BCSYNC_RATE_LIMIT_SCALE=str(args.scale)) as f:
             t0 = time.monotonic()
             codes = load(f, args.customers)
-            print(f"loaded {len(codes)} customers with an order each in {time.monotonic() - t0:.0f} s", flush=True)
+            loaded = time.monotonic() - t0
+            print(f"loaded {len(codes)} customers with an order each in {loaded:.0f} s", flush=True)
             without = phase(f, codes, args.seconds, reconcile=False)
             with_recon = phase(f, codes, args.seconds, reconcile=True)
     finally:
@@ -144,22 +149,36 @@ def main() -> None:
     compared = max(1, int(s["compared"].get("customers", 0)))
     requests = sum(s["requests"].values())
     per10k = 10_000 / compared
-    print(f"customers {args.customers}, scale {args.scale}, phases >= {args.seconds:.0f} s")
-    print(f"{'phase':<26}{'fast p50 s':>12}{'fast p99 s':>12}{'fast sent':>11}  429s")
+    lines: list[str] = [f"loaded {len(codes)} customers with an order each in {loaded:.0f} s"]
+
+    def out(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    out(f"customers {args.customers}, scale {args.scale}, phases >= {args.seconds:.0f} s")
+    out(f"{'phase':<26}{'fast p50 s':>12}{'fast p99 s':>12}{'fast sent':>11}  429s")
     for name, r in (("without reconciliation", without), ("with reconciliation", with_recon)):
-        print(f"{name:<26}{r['fast_p50']!s:>12}{r['fast_p99']!s:>12}{r['fast_deliveries']:>11}  "
+        out(f"{name:<26}{r['fast_p50']!s:>12}{r['fast_p99']!s:>12}{r['fast_deliveries']:>11}  "
               f"{r['throttled'] or 0}")
     ratio = (with_recon["fast_p99"] or 0) / (without["fast_p99"] or 1)
-    print(f"fast-lane p99 with / without: {ratio:.2f}")
+    out(f"fast-lane p99 with / without: {ratio:.2f}")
     profiles_429 = sum(n for key, n in with_recon["throttled"].items() if "profiles" in key and "import" not in key)
-    print(f"GET /api/profiles 429s during reconciliation: {profiles_429}")
-    print(f"reconciliation: {compared} customers, {requests} Klaviyo reads ({dict(s['requests'])}), "
+    out(f"GET /api/profiles 429s during reconciliation: {profiles_429}")
+    out(f"reconciliation: {compared} customers, {requests} Klaviyo reads ({dict(s['requests'])}), "
           f"{s['seconds']:.1f} s, {len(s['differences'])} differences")
     found: dict[str, int] = {}
     for d in s["differences"]:
         found[d["type"]] = found.get(d["type"], 0) + 1
-    print(f"differences during live trading (changes not yet delivered when read): {found}")
-    print(f"cost per 10,000 customers: {requests * per10k:.0f} requests, {s['seconds'] * per10k / 60:.1f} minutes")
+    out(f"differences reported (after the re-check of what changed during the run): {found}")
+    out(f"cost per 10,000 customers: {requests * per10k:.0f} requests, {s['seconds'] * per10k / 60:.1f} minutes")
+    out(f"in flight, not compared (changes still being delivered when re-checked): "
+        f"{s.get('in_flight_not_compared') or {}}")
+    if args.write:
+        loads = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        write_block(args.write, "bench.reconcile",
+                    f"Measured {started_at} on {os.cpu_count()} cores (load average {loads} at the end), "
+                    f"`python -m bench.reconcile {' '.join(sys.argv[1:])}`:\n\n```\n" + "\n".join(lines) + "\n```")
+        print(f"written to {args.write}")
 
 
 if __name__ == "__main__":
