@@ -312,6 +312,10 @@ class Settings(BaseSettings):
         "shows. On by default; off saves workers and Redis their cost on every task (docs/performance.md measures "
         "it: bench/compare.py) but Flower then lists no tasks.",
     )
+    latency_samples: int = Field(
+        200, ge=10, le=100_000, description="The latest delivery latencies each lane keeps, which `bcsync status` "
+        "takes its p50/p99 from (the histogram the metrics endpoint serves counts every delivery).",
+    )
     task_events_flush_seconds: float = Field(
         0.2, ge=0, description="How long a worker gathers task events before it publishes them as one message "
         "(0: Celery's own, a publish per event loop turn). Flower shows a task's events up to this much later.",

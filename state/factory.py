@@ -75,7 +75,7 @@ class Stores:
 
     @cached_property
     def lane_stats(self) -> LaneStats:
-        return LaneStats(self.redis, self.settings.key_prefix)
+        return LaneStats(self.redis, self.settings.key_prefix, self.settings.latency_samples)
 
     @cached_property
     def fingerprints(self) -> FingerprintStore:

@@ -21,7 +21,8 @@ BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 3
 
 
 class LaneStats:
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: redis.Redis, key_prefix: str, keep: int = KEEP) -> None:
+        self.keep = keep
         self.client = client
         keys = RedisKeys(key_prefix)
         self.keys = keys
@@ -39,7 +40,7 @@ class LaneStats:
         if created:
             latency = round(max(0.0, time.time() - created), 3)
             pipe.lpush(self.latency_prefix + lane, latency)
-            pipe.ltrim(self.latency_prefix + lane, 0, KEEP - 1)
+            pipe.ltrim(self.latency_prefix + lane, 0, self.keep - 1)
             histogram = self.keys.latency_histogram(lane)
             bucket = next((b for b in BUCKETS if latency <= b), math.inf)
             pipe.hincrby(histogram, _bound(bucket), 1)  # per bucket; the scrape makes them cumulative

@@ -154,7 +154,7 @@ def fleet_env(redis_url: str, klaviyo_url: str, dialect: str = "default", **over
 class WorkerProcess:
     lane: str
     env: dict[str, str]
-    concurrency: int = 1
+    concurrency: int = 2  # the fleet runs every lane with more than one pool process; so do the tests
     include: tuple[str, ...] = ()  # extra task modules (test tasks that fail on purpose), via Celery itself
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="bcsync-worker-", suffix=".log")[1]))

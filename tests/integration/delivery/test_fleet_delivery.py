@@ -51,7 +51,9 @@ class Fleet:
         self.workers: list[WorkerProcess] = []
         self.prefix = self.env["BCSYNC_KEY_PREFIX"]
 
-    def worker(self, lane: str, concurrency: int = 1) -> WorkerProcess:
+    def worker(self, lane: str, concurrency: int = 2) -> WorkerProcess:
+        """A worker process for `lane`; every lane runs at concurrency 2 by default, as the fleet does (its races
+        show only with more than one pool process)."""
         w = WorkerProcess(lane, self.env, concurrency).start()
         self.workers.append(w)
         return w

@@ -132,7 +132,7 @@ def test_a_stopped_poller_crosses_the_watermark_threshold_once_and_its_restart_c
     prefix = env["BCSYNC_KEY_PREFIX"]
     poller = Process(["poller", "--resource", "customer"], env).start()
     started.append(poller)
-    started.append(WorkerProcess("fast", env).start())
+    started.append(WorkerProcess("fast", env, 2).start())
     started.append(Process(["beat"], env).start())
     started.append(Process(["metrics"], env).start())
     marks = WatermarkStore(client, prefix)

@@ -98,7 +98,7 @@ def runs(redis_server: PrivateRedis, erp: ServerThread, mapping_file: Path) -> I
         env = fleet_env(redis_server.url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=erp.url,
                         BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=KEY, BCSYNC_MAPPING_FILE=str(mapping_file))
         run = Run(env, klaviyo, redis.Redis.from_url(redis_server.url, decode_responses=True))
-        made.append((run, WorkerProcess("batch", env).start()))
+        made.append((run, WorkerProcess("batch", env, 2).start()))
         return run
 
     yield [make(), make(), make()]

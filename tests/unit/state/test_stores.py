@@ -8,6 +8,7 @@ from config.mapping import ExceptionOwners
 from state.dead_letters import Attempt, DeadLetters
 from state.delayed import RECLAIM_AFTER, DelayedSchedule
 from state.exceptions import ExceptionRegister
+from state.keys import RedisKeys
 from state.lane_stats import KEEP, LaneStats
 from state.ledger import Ledger
 from sync.ledger import LedgerEntry
@@ -154,3 +155,13 @@ def test_delayed_entries_are_brought_forward_never_back_and_unknown_ids_stay_out
     assert delayed.hasten(["waiting", "gone"], due=time.time()) == 1
     assert delayed.next_due() <= time.time() and redis_client.zcard(delayed.due_key) == 1
     assert delayed.hasten(["waiting"], due=time.time() + 600) == 0, "never later than it was"
+
+
+def test_lane_stats_keep_as_many_latencies_as_configured(redis_client):
+    # BCSYNC_LATENCY_SAMPLES: status's p50/p99 over that many of the latest deliveries (bench.reconcile keeps all)
+    few, many = LaneStats(redis_client, "keep3", keep=3), LaneStats(redis_client, "keep500", keep=500)
+    for n in range(250):
+        few.delivered("fast", 1, time.time() - n / 1000)
+        many.delivered("fast", 1, time.time() - n / 1000)
+    assert redis_client.llen(RedisKeys("keep3").latencies("fast")) == 3
+    assert redis_client.llen(RedisKeys("keep500").latencies("fast")) == 250
