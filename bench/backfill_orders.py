@@ -76,8 +76,8 @@ def main() -> None:
                   timeout=3600)
         print(f"customers loaded: {loaded.stdout.strip().splitlines()[-1]}")
         start = time.monotonic()
-        done = subprocess.run([sys.executable, "-c", "from workers.backfill_orders import app; app()", "orders",
-                               "--workers", str(args.workers)], cwd=ROOT, env=env, capture_output=True, text=True)
+        command = [sys.executable, "-m", "workers.cli", "backfill", "orders", "--workers", str(args.workers)]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         read_done = time.monotonic()
         if done.returncode != 0:
             raise SystemExit(f"backfill failed:\n{done.stdout}\n{done.stderr}")

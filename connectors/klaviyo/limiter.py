@@ -78,7 +78,7 @@ local limits = {tonumber(ARGV[2]), tonumber(ARGV[3])}
 local reserve, ceiling_b = tonumber(ARGV[4]), tonumber(ARGV[5])
 local floor_s, ceil_s, growth = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local inline = tonumber(ARGV[9])
-local h = redis.call('HMGET', KEYS[3], 's', 'u', 'a', 'ke', 'kr', 'ka', 'ph')
+local h = redis.call('HMGET', KEYS[3], 's', 'u', 'a', 'ke', 'kr', 'ka', 'ph', 'kf', 'kt')
 -- the minute window follows Klaviyo's phase once its RateLimit-Reset told it (rules.steady_phase)
 local offsets = {0, tonumber(h[7]) or 0}
 local idx = {math.floor(now / 1000), math.floor((now - offsets[2]) / 60000)}
@@ -143,7 +143,10 @@ end
 -- its reserve it could still need (rules.klaviyo_wait_ms)
 local ke = tonumber(h[4]) or 0
 if ke > now then
-  local left = tonumber(h[5]) - (acquired - tonumber(h[6]))
+  -- less what another integration has likely taken since Klaviyo said so, at its pace (rules.foreign_drift)
+  local kf, kt, drift = tonumber(h[8]) or 0, tonumber(h[9]) or 0, 0
+  if kf > 0 and now > kt then drift = math.ceil(kf * (now - kt) / math.max(1000, kt - (ke - 60000))) end
+  local left = tonumber(h[5]) - (acquired - tonumber(h[6])) - drift
   local margin = math.max(1, math.floor(limits[2] / 100))
   local keep = margin
   if lane ~= 'fast' then keep = keep + steady_kept end
@@ -214,20 +217,20 @@ local limit, remaining, reset = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(A
 local floor_s, ceil_s, growth = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local spacing = tonumber(ARGV[8])
 local used = math.max(0, limit - remaining)
-local h = redis.call('HMGET', KEYS[1], 's', 'u', 'c', 'a', 'ke', 'kr', 'ka', 'k0', 'kf')
+local h = redis.call('HMGET', KEYS[1], 's', 'u', 'c', 'a', 'ke', 'kr', 'ka', 'k0', 'kf', 'kt')
 local acquired = tonumber(h[4]) or 0
 local ke, kr, ka = tonumber(h[5]) or 0, tonumber(h[6]) or 0, tonumber(h[7]) or 0
-local k0, kf = tonumber(h[8]) or 0, tonumber(h[9]) or 0
+local k0, kf, kt = tonumber(h[8]) or 0, tonumber(h[9]) or 0, tonumber(h[10]) or 0
 if now >= ke then
-  ke, kr, ka, k0, kf = now + math.max(1, reset) * 1000, remaining, acquired, acquired - used, 0
+  ke, kr, ka, k0, kf, kt = now + math.max(1, reset) * 1000, remaining, acquired, acquired - used, 0, now
 else
   -- every answer's Reset is an upper bound of the window's end (whole seconds, rounded up): keep the tightest
   ke = math.min(ke, now + math.max(1, reset) * 1000)
-  if remaining < kr then kr, ka = remaining, acquired end
+  if remaining < kr then kr, ka, kt = remaining, acquired, now end
   local foreign = used - (acquired - k0)
   if foreign > kf then kf = foreign end
 end
-redis.call('HSET', KEYS[1], 'ke', ke, 'kr', kr, 'ka', ka, 'k0', k0, 'kf', kf,
+redis.call('HSET', KEYS[1], 'ke', ke, 'kr', kr, 'ka', ka, 'k0', k0, 'kf', kf, 'kt', kt,
            'ph', (math.floor(ke / 1000 + 0.5) * 1000) % 60000)
 local s, u = tonumber(h[1]), tonumber(h[2])
 if not s then

@@ -184,6 +184,7 @@ class KlaviyoWindow:
     acquired_at: int = 0
     baseline: int = 0
     foreign: int = 0
+    observed_ms: int = 0  # when `remaining` was seen: another integration has gone on using the window since
 
 
 def observe_window(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, remaining: int,
@@ -192,28 +193,42 @@ def observe_window(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int
     of the window are another integration's (independent of the window's phase)."""
     used = max(0, limit - remaining)
     if now_ms >= window.ends_ms:  # a new Klaviyo window: what it counted so far is taken as the fleet's
-        return KlaviyoWindow(now_ms + max(1, reset_s) * 1000, remaining, acquired, acquired - used, 0)
+        return KlaviyoWindow(now_ms + max(1, reset_s) * 1000, remaining, acquired, acquired - used, 0, now_ms)
     # every answer's Reset is an upper bound of the window's end (whole seconds, rounded up): keep the tightest
     # (an answer from Klaviyo's next window, before this end, gives a later one and changes nothing)
     ends = min(window.ends_ms, now_ms + max(1, reset_s) * 1000)
-    window = KlaviyoWindow(ends, window.remaining, window.acquired_at, window.baseline, window.foreign)
+    window = KlaviyoWindow(ends, window.remaining, window.acquired_at, window.baseline, window.foreign,
+                           window.observed_ms)
     if remaining < window.remaining:
-        window = KlaviyoWindow(window.ends_ms, remaining, acquired, window.baseline, window.foreign)
+        window = KlaviyoWindow(window.ends_ms, remaining, acquired, window.baseline, window.foreign, now_ms)
     foreign = used - (acquired - window.baseline)
     if foreign > window.foreign:
-        window = KlaviyoWindow(window.ends_ms, window.remaining, window.acquired_at, window.baseline, foreign)
+        window = KlaviyoWindow(window.ends_ms, window.remaining, window.acquired_at, window.baseline, foreign,
+                               window.observed_ms)
     return window
+
+
+def foreign_drift(window: KlaviyoWindow, now_ms: int) -> int:
+    """What another integration has most likely taken of Klaviyo's window since `remaining` was seen: its
+    requests so far, at the pace it took them from the window's start (at least a second of it). Without this a
+    fleet that shares the account spends the last of the window on requests Klaviyo refuses (429), and fast work
+    finds nothing left until the window ends."""
+    if window.foreign <= 0 or now_ms <= window.observed_ms:
+        return 0
+    start = window.ends_ms - STEADY_MS
+    return math.ceil(window.foreign * (now_ms - window.observed_ms) / max(1000, window.observed_ms - start))
 
 
 def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, held: int = 0,
                     start_ms: int = 0) -> int:
     """0, or how long a request waits for Klaviyo's window: until it ends when what it has left (less the
-    fleet's requests since) is within the margin for requests in flight - and, for lanes other than fast
-    (`held` > 0: the fast reserve of the fleet's minute starting at `start_ms`), within that plus the part of
-    the reserve fast work could still need, until that part has shrunk enough to lend one more."""
+    fleet's requests since, and what another integration has likely taken since: `foreign_drift`) is within the
+    margin for requests in flight - and, for lanes other than fast (`held` > 0: the fast reserve of the fleet's
+    minute starting at `start_ms`), within that plus the part of the reserve fast work could still need, until
+    that part has shrunk enough to lend one more."""
     if now_ms >= window.ends_ms:
         return 0
-    left = window.remaining - (acquired - window.acquired_at)
+    left = window.remaining - (acquired - window.acquired_at) - foreign_drift(window, now_ms)
     margin = klaviyo_margin(limit)
     kept = math.ceil(held * kept_fraction(STEADY_MS, now_ms, False, start_ms % STEADY_MS)) if held else 0
     if left > margin + kept:

@@ -396,3 +396,24 @@ def test_a_parked_endpoint_is_refused_by_the_acquire_script_itself(limiter_facto
     again = limiter.acquire("events", "default")
     assert again.park is None and again.wait == 0
     assert limiter.usage("events")["steady"]["used"] == 1
+
+
+def test_the_acquire_script_takes_another_integrations_pace_off_klaviyos_remaining(limiter_factory: Factory) -> None:
+    # the Lua side of rules.foreign_drift: Klaviyo's window began a second ago and someone else took 6 of it
+    # already (6 a second); half a second after Remaining said 6, about 3 more of them are gone
+    shared = limiter_factory(tiers=TIERS, share_max=0.8)
+    alone = limiter_factory(tiers=TIERS, share_max=0.8, key_prefix="test-alone")
+    for limiter, remaining in ((shared, "6"), (alone, "12")):
+        limiter.observe("steady-bound", {"RateLimit-Limit": "12", "RateLimit-Remaining": "12", "RateLimit-Reset": "59"})
+        limiter.observe("steady-bound", {"RateLimit-Limit": "12", "RateLimit-Remaining": remaining,
+                                         "RateLimit-Reset": "59"})
+    time.sleep(0.5)
+
+    def taken(limiter: FleetRateLimiter) -> int:
+        n = 0
+        while n < 12 and limiter.try_acquire("steady-bound", "fast") == 0:
+            n += 1
+        return n
+
+    assert 1 <= taken(shared) <= 2  # 6 left by the snapshot, 3 or 4 likely gone, 1 kept for requests in flight
+    assert taken(alone) >= 5

@@ -5,6 +5,7 @@ Klaviyo's own window seen through its headers. Pure functions; the Lua of `limit
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -188,7 +189,7 @@ def test_klaviyo_window_seen_through_headers_whatever_its_phase() -> None:
     window = KlaviyoWindow()
     # first response in Klaviyo's window (it resets in 40 s): 100 counted, all taken as the fleet's
     window = rules.observe_window(window, T0 + 1000, acquired=500, limit=750, remaining=650, reset_s=40)
-    assert window == KlaviyoWindow(T0 + 41_000, 650, 500, 400, 0)
+    assert window == KlaviyoWindow(T0 + 41_000, 650, 500, 400, 0, T0 + 1000)
     # the fleet took 50 more, Klaviyo counted 80 more: 30 were someone else's
     window = rules.observe_window(window, T0 + 5000, acquired=550, limit=750, remaining=570, reset_s=36)
     assert window.foreign == 30 and window.remaining == 570 and window.acquired_at == 550
@@ -202,11 +203,14 @@ def test_klaviyo_window_seen_through_headers_whatever_its_phase() -> None:
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=1000, limit=750) == 0
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 7, limit=750) == 34_600
     assert rules.klaviyo_wait_ms(window, T0 + 40_600, acquired=5000, limit=750) == 0  # it ended
+    # the 30 foreign requests took 24.4 s of Klaviyo's window (it started at T0 - 19.4 s): 1 s after 570 was seen,
+    # another 2 of them are likely gone too
+    assert rules.foreign_drift(window, T0 + 6000) == 2
     # other lanes also leave what fast work could still need of the minute (the fleet's minute from T0: 20 of
-    # it fast's, 18 still kept 6 s in), and are told when enough of it is lent: with 20 left, at 24 s
+    # it fast's, 18 still kept 6 s in), and are told when enough of it is lent: with 18 left, at 30 s
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750) == 0
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750, held=20, start_ms=T0) \
-        == 18_000
+        == 24_000
     # with 90 of fast's kept, only the window's end (34.6 s) comes first
     assert rules.klaviyo_wait_ms(window, T0 + 6000, acquired=550 + 570 - 20, limit=750, held=90, start_ms=T0) \
         == 34_600
@@ -236,3 +240,25 @@ def test_a_burst_limit_of_one_still_lets_other_lanes_send() -> None:
     held = rules.reserve_count(1, 0.25)
     assert rules.straddle_admits(1, 0, 0, held)
     assert not rules.straddle_admits(1, 1, 0, held) and not rules.straddle_admits(1, 0, 1, held)
+
+
+def test_another_integrations_pace_is_taken_off_what_klaviyo_said_is_left() -> None:
+    """Klaviyo's Remaining is a snapshot: an integration sharing the account goes on using the window after it.
+    A fleet that spent the snapshot to its margin got 429s (2 per 1,000 requests with the sandbox's background
+    consumer at 30%) and left fast work nothing until the window's end."""
+    start = T0
+    window = rules.observe_window(KlaviyoWindow(), start + 1000, acquired=0, limit=600, remaining=590, reset_s=59)
+    # 30 s in: the fleet took 200, Klaviyo counted 290 in all - 80 of them someone else's (the first 10 were
+    # taken as the fleet's), at 80 in 30 s
+    window = rules.observe_window(window, start + 30_000, acquired=200, limit=600, remaining=310, reset_s=30)
+    assert window.foreign == 80 and window.observed_ms == start + 30_000
+    assert rules.foreign_drift(window, start + 30_000) == 0
+    assert rules.foreign_drift(window, start + 40_000) == 27  # 10 s at that pace
+    # 10 s later: the snapshot says 310 - 276 = 34 left, 27 of them likely gone: 7, over the margin of 6
+    assert rules.klaviyo_wait_ms(window, start + 40_000, acquired=200 + 276, limit=600) == 0
+    # one more and the fleet waits for the window's end (before, it went on for 27 more, which Klaviyo refused)
+    assert rules.klaviyo_wait_ms(window, start + 40_000, acquired=200 + 277, limit=600) == 20_000
+    assert rules.klaviyo_wait_ms(replace(window, foreign=0), start + 40_000, acquired=200 + 277, limit=600) == 0
+    # without the other integration nothing is taken off
+    alone = rules.observe_window(KlaviyoWindow(), start + 1000, acquired=0, limit=600, remaining=590, reset_s=59)
+    assert rules.foreign_drift(alone, start + 40_000) == 0
