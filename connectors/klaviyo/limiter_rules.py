@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 BURST_MS = 1000
 STEADY_MS = 60_000
-SHARE_GROWTH_PER_SECOND = 0.01  # 0.6 of the ceiling per minute: from a 0.6 share back above 0.9 in 30 s
-# (Klaviyo's reported remaining, less another integration's pace, bounds each window meanwhile)
+SHARE_GROWTH_PER_SECOND = 0.005  # 0.3 of the ceiling per minute: from a 0.6 share back above 0.9 in a minute
 CUT_ON_429 = 0.7
 CUT_ON_FOREIGN = 0.85
 CUT_SPACING_MS = 1000

@@ -230,8 +230,8 @@ def test_share_state_moves_as_the_rules_say(limiter_factory: Factory) -> None:
     assert limiter.try_acquire("burst-bound", "default") == 0
     start = limiter.share_state("burst-bound")
     assert start is not None and start.share == 0.5
-    # half a minute without 429s, as the Lua reads it: the state says when growth began
-    minute_ago = round(limiter.server_time() * 1000) - 30_000
+    # a minute without 429s, as the Lua reads it: the state says when growth began
+    minute_ago = round(limiter.server_time() * 1000) - 60_000
     limiter.redis.hset("test:rl:share:burst-bound", mapping={"u": minute_ago})
     now_ms = round(limiter.server_time() * 1000)
     grown = rules.share_now(ShareState(0.5, minute_ago), now_ms, 0.5, 1.0)
