@@ -110,14 +110,10 @@ for w = 1, 2 do
     steady_kept, steady_held, steady_start = math.ceil(held * kept), held, idx[w] * sizes[w] + offsets[w]
   end
   local batch = math.max(1, math.floor(non_fast * ceiling_b))
-  -- fast work fills a window up to the ceiling's count, not the share's (rules.fast_cap): a share cut part-way
-  -- through a window would otherwise hold it until the window's end
-  local fast_total = math.max(total, math.floor(limits[w] * ceil_s))
-  if lane == 'fast' then lane_cap = fast_total elseif lane == 'batch' then lane_cap = batch else lane_cap = non_fast end
+  if lane == 'fast' then lane_cap = total elseif lane == 'batch' then lane_cap = batch else lane_cap = non_fast end
   local v = redis.call('HMGET', key, 't', 'b')
   local t, b = tonumber(v[1]) or 0, tonumber(v[2]) or 0
   local full = t >= total
-  if lane == 'fast' then full = t >= fast_total end
   -- Klaviyo's second, whatever its phase, lies within the fleet's last two (rules.straddle_admits): other
   -- lanes leave fast its reserve of the pair, never the whole pair (a burst limit of 1 would stop them)
   if w == 1 then

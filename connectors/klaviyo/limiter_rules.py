@@ -42,13 +42,12 @@ FOREIGN_TOLERANCE = 0.02  # noise (requests in flight) below 2% of the limit is 
 
 @dataclass(frozen=True)
 class LaneCaps:
-    """What each lane may take of one window: fast up to `fast` (`total` when 0), default while the window holds
-    fewer than `non_fast` requests (all lanes counted), batch up to `batch` requests of its own."""
+    """What each lane may take of one window: fast up to `total`, default while the window holds fewer than
+    `non_fast` requests (all lanes counted), batch up to `batch` requests of its own."""
 
     total: int
     non_fast: int
     batch: int
-    fast: int = 0  # the ceiling's count (`fast_cap`): the share bounds the other lanes, not fast work
 
 
 @dataclass(frozen=True)
@@ -84,17 +83,9 @@ def steady_phase(window: KlaviyoWindow) -> int:
     return (math.floor(window.ends_ms / 1000 + 0.5) * 1000) % STEADY_MS
 
 
-def fast_cap(limit: int, share: float, ceiling: float) -> int:
-    """Fast work may fill a window up to the share's ceiling (`BCSYNC_RATE_SHARE_MAX`), not just the adaptive
-    share: a share cut part-way through a window (another integration seen, a 429) leaves the fleet's count over
-    the new total, and would otherwise hold fast work until the window's end - up to a minute. What Klaviyo says
-    is left (`klaviyo_wait_ms`) still bounds it."""
-    return max(max(1, math.floor(limit * share)), math.floor(limit * ceiling))
-
-
 def admits(lane: str, caps: LaneCaps, total: int, batch: int) -> bool:
     """Whether a window holding `total` requests (`batch` of them the batch lane's) takes one more of `lane`."""
-    if total >= (caps.fast or caps.total if lane == "fast" else caps.total):
+    if total >= caps.total:
         return False
     if lane != "fast" and total >= caps.non_fast:
         return False

@@ -417,21 +417,3 @@ def test_the_acquire_script_takes_another_integrations_pace_off_klaviyos_remaini
 
     assert 1 <= taken(shared) <= 2  # 6 left by the snapshot, 3 or 4 likely gone, 1 kept for requests in flight
     assert taken(alone) >= 5
-
-
-def test_fast_work_fills_a_window_to_the_ceiling_not_to_the_adaptive_share(limiter_factory: Factory) -> None:
-    # a share cut part-way through a window (another integration seen, a 429) leaves the fleet's count over the
-    # new total: fast work must not wait for the window's end for it (rules.fast_cap); the other lanes do
-    limiter = limiter_factory(tiers=TIERS, share=0.5, share_max=1.0)  # Klaviyo 12 a minute, the share's 6
-    left = 60 - limiter.server_time() % 60
-    if left < 10:  # the whole test in one fleet minute
-        time.sleep(left + 0.05)
-    default = 0
-    while default < 12 and limiter.try_acquire("steady-bound", "default") == 0:
-        default += 1
-    fast = 0
-    while fast < 12 and limiter.try_acquire("steady-bound", "fast") == 0:
-        fast += 1
-    assert default <= 6 and default + fast == rules.fast_cap(12, 0.5, 1.0) == 12
-    assert rules.admits("fast", LaneCaps(6, 5, 5, fast=12), 11, 0)
-    assert not rules.admits("default", LaneCaps(6, 5, 5, fast=12), 5, 0)
