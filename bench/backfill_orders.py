@@ -65,7 +65,7 @@ def main() -> None:
     env = fleet_env(redis_server.url, klaviyo.url, BCSYNC_BLUECHERRY_BASE_URL=bc.url,
                     BCSYNC_BLUECHERRY_SUBSCRIPTION_KEY=KEY, BCSYNC_TASK_SOFT_TIME_LIMIT_SECONDS="100",
                     BCSYNC_TASK_TIME_LIMIT_SECONDS="120", BCSYNC_VISIBILITY_TIMEOUT_SECONDS="300")
-    workers = [WorkerProcess("batch", env).start() for _ in range(args.batch_workers)]
+    workers = [WorkerProcess("batch", env, 1).start() for _ in range(args.batch_workers)]
     try:
         # the customer master first, as on a go-live: order events and aggregates go to profiles that exist
         loaded = subprocess.run([sys.executable, "-m", "workers.cli", "backfill", "customers", "--workers",
