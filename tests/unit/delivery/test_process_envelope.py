@@ -15,6 +15,8 @@ from delivery.runtime import Runtime
 from sandbox.server import free_port
 from state.erasure import ErasureTombstones
 from state.factory import Stores
+from state.task_runs import current_run
+from sync.ledger import LedgerEntry
 from sync.operations import Operation
 
 
@@ -100,9 +102,6 @@ def test_transient_failures_during_a_confirmed_outage_wait_instead_of_dead_lette
 def test_a_done_envelope_forgets_its_task_run_in_its_last_pipeline_and_a_failed_one_keeps_it(redis_client, redis_url):
     # the poison counter's record goes with the after-delivery pipeline (one round trip fewer per message); a
     # message whose delivery did not finish keeps it, for the task base to hand on with its count
-    from state.task_runs import current_run
-    from sync.ledger import LedgerEntry
-
     rt = make_runtime(redis_client, redis_url)
     done = Operation(kind="event", key="event:Placed Order:SO1", lane="default", payload={
         "metric": "Placed Order", "profile": {"email": "ann@example.com"}, "properties": {"OrderId": "SO1"},
