@@ -508,7 +508,8 @@ def markdown(args: argparse.Namespace, result: BudgetResult | None, cpu: dict[st
         if limited is not None:
             # N events need at least N / ceiling - 1 whole minutes whatever the windows' phase: more than two
             # minutes' worth cannot all go in the first window, so the limiter made them wait
-            bound = args.cpu_events > 2 * SINGLE_CEILING or (free_run is not None and limited[1] < free_run[1] / 2)
+            many = getattr(args, "cpu_events", 0) > 2 * SINGLE_CEILING
+            bound = many or (free_run is not None and limited[1] < free_run[1] / 2)
             said = ("so the limit bound (the rate is over more than the ceiling because the run starts with a whole "
                     "window's budget and ends part-way into its last window)" if bound else
                     "the run fit in the first window's budget and the limit never bound; raise --cpu-events")
