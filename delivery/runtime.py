@@ -4,13 +4,15 @@ client per lane, created after fork, in the process that uses them."""
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from dataclasses import dataclass, field
 
 import redis
 
+from config.lanes import LANES
 from config.settings import Settings
-from connectors.klaviyo.client import KlaviyoClient
+from connectors.klaviyo.client import KlaviyoClient, tls_context
 from connectors.klaviyo.limiter import FleetRateLimiter
 from state.dead_letters import DeadLetters
 from state.delayed import DelayedSchedule
@@ -18,6 +20,8 @@ from state.exceptions import ExceptionRegister
 from state.factory import Stores, reset_stores, stores
 from state.ledger import Ledger
 from state.throttles import ThrottleCounts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,6 +87,23 @@ def runtime() -> Runtime:
     if _runtime is None or _runtime[0] != os.getpid():
         _runtime = (os.getpid(), build_runtime(stores()))
     return _runtime[1]
+
+
+def before_the_pool_forks() -> None:
+    """In a worker's main process, before it forks its pool: what every pool process would otherwise build on
+    its first message and can inherit instead (the TLS context, with the CA bundle and httpx's transport)."""
+    tls_context()
+
+
+def ready_for_the_first_message() -> None:
+    """In a new pool process: its runtime and Klaviyo clients, so the first event after a start or a restart
+    neither waits for them nor carries their cost."""
+    try:
+        rt = runtime()
+        for lane in LANES:
+            rt.client(lane)
+    except Exception:  # noqa: BLE001  its first message builds them again, and says what is wrong
+        log.warning("could not prepare this pool process; its first message will", exc_info=True)
 
 
 def reset_runtime() -> None:

@@ -19,7 +19,7 @@ from delivery import bulk_jobs, consent_confirm
 from delivery.drainer import Drainer
 from delivery.engine import process_envelope
 from delivery.heartbeat import Heartbeat
-from delivery.runtime import runtime
+from delivery.runtime import before_the_pool_forks, ready_for_the_first_message, runtime
 from delivery.senders import catalog
 
 
@@ -58,6 +58,16 @@ def check_consent_jobs(jobs: list[dict[str, Any]], lane: str = "fast") -> None:
 
 _drainer: Drainer | None = None
 _heartbeat: Heartbeat | None = None
+
+
+@signals.worker_init.connect
+def _before_the_pool_forks(**_: Any) -> None:
+    before_the_pool_forks()
+
+
+@signals.worker_process_init.connect
+def _ready_for_the_first_message(**_: Any) -> None:
+    ready_for_the_first_message()
 
 
 @signals.worker_ready.connect

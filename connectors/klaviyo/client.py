@@ -8,9 +8,11 @@ through its delayed-retry schedule, so a worker slot is never held by a long bac
 
 from __future__ import annotations
 
+import functools
 import json as _json
 import logging
 import math
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +100,16 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context for Klaviyo. httpx builds one per client, loading the CA bundle (about 25 ms
+    of CPU) and importing its transport on the first; a worker builds this before it forks its pool processes
+    (`tasks.delivery`), so each inherits both instead of paying for them on its first event."""
+    import httpcore  # noqa: F401, PLC0415  what httpx imports on its first client, imported with the context
+
+    return httpx.create_ssl_context()
+
+
 class KlaviyoClient:
     def __init__(
         self,
@@ -130,6 +142,7 @@ class KlaviyoClient:
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:  # never show the key
