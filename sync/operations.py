@@ -58,8 +58,9 @@ class Operation(BaseModel):
         "id in (subscribes, events, aggregates wait for it) or the email/phone Klaviyo holds (unsubscribes)",
     )
     repair: bool = Field(
-        False, description="A reconciliation repair (`bcsync reconcile --repair`): sent even though the ledger holds "
-        "its key (Klaviyo lost or changed what was delivered); the ledger entry and `bcsync audit` show the marker",
+        False, description="A reconciliation repair (`bcsync reconcile --repair`), or a stock figure a catalog job's "
+        "row overwrote (delivery/senders/catalog.py): sent even though the ledger holds its key (Klaviyo lost or "
+        "changed what was delivered); the ledger entry and `bcsync audit` show the marker",
     )
 
     @field_validator("record")

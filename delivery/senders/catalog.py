@@ -16,7 +16,9 @@ Newest figure wins, at three moments:
    completes; Klaviyo documents no ordering between jobs and single writes). When the job is read back
    complete, every row that carried stock is compared with the newest figure computed for its variant; if
    a newer one exists the row may have overwritten it, so the newest figure is PATCHed again (and again
-   while a yet newer one appears), and the ledger keeps the newest version only.
+   while a yet newer one appears), and the ledger keeps the newest version only. A repair Klaviyo does not
+   take at once (the fleet's budget spent, a 429, a timeout) goes to delivery as a `variant_inventory`
+   operation: nothing else would send that figure.
 Per-row job errors go to dead letters, except on a create job a row Klaviyo refused because the object is
 already there (a job row has no HTTP status: told by its error code and detail, `already_exists`): it is
 marked known and re-sent as an update - a variant with its newest figure - so a full re-sync into a Klaviyo
@@ -35,6 +37,7 @@ from connectors.klaviyo.errors import (
     KlaviyoError,
     KlaviyoErrorItem,
     PermanentError,
+    RateLimitedLocally,
     TransientError,
     already_exists,
     creation_found_existing,
@@ -398,13 +401,27 @@ def _after_stock_landed(
                 lane="batch",
                 version=figure[1],
                 payload={"external_id": external_id, "inventory_quantity": figure[0]},
+                # after an update job the ledger may hold the very version the job's row overwrote
+                repair=not created,
             )
             state.patch_started(external_id, figure[1])
             try:
                 resp = client.update_catalog_variant(external_id, {"inventory_quantity": figure[0]})
-            except KlaviyoError as exc:  # the next change of this SKU repairs it; say so loudly
-                log.warning("stock repair of %s failed: %s", external_id, exc)
+            except KlaviyoError as exc:
+                _repair_later(rt, op, exc)
                 break
             record_if_newer(rt.ledger, [ledger_entry(op, resp.status, "catalog-variants:update", resp.data)])
             sent = figure[1]
 
+
+def _repair_later(rt: Runtime, op: Operation, exc: KlaviyoError) -> None:
+    """A stock repair Klaviyo did not take now (the fleet's budget spent, a 429, a timeout): handed to delivery
+    as a `variant_inventory` operation, never dropped. Nothing else would send this figure: its own operation
+    was skipped while the variant was not created, or the figure equals the one last planned (a figure of
+    the same quantity is not planned again), and the ledger may hold the version a job row overwrote. The
+    delivery engine waits for the budget, retries or dead-letters it; a newer figure planned meanwhile
+    overtakes it (`_still_newest`)."""
+    delay = exc.delay if isinstance(exc, RateLimitedLocally) else getattr(exc, "retry_after", None)
+    log.warning("stock repair of %s not sent now (%s): handed to delivery", op.payload["external_id"], exc)
+    due = time.time() + max(0.1, delay or JOB_POLL_SECONDS)
+    rt.delayed.add(deliver_task(op.kind), [envelope([op], op.lane)], op.lane, due)
