@@ -260,9 +260,12 @@ class StockState:
         """A single stock PATCH of this version is about to be sent (kept: the newest one started)."""
         self._set_if_newer(keys=[f"{self.p}patched"], args=[external_id, f"0|{version}", version])
 
-    def patched_version(self, external_id: str) -> str | None:
-        figure = _figure(self.r.hget(f"{self.p}patched", external_id))
-        return figure[1] if figure else None
+    def patched_versions(self, external_ids: list[str]) -> dict[str, str]:
+        """The newest single stock PATCH started, per variant that had one (one round trip)."""
+        if not external_ids:
+            return {}
+        raws = self.r.hmget(f"{self.p}patched", external_ids)
+        return {e: f[1] for e, raw in zip(external_ids, raws, strict=True) if (f := _figure(raw))}
 
     def set_planned(self, external_id: str, quantity: int, version: str) -> None:
         self.r.hset(f"{self.p}planned", external_id, f"{quantity}|{version}")

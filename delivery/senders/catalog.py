@@ -384,15 +384,20 @@ def _after_stock_landed(
 ) -> None:
     """Rows that set stock with version `landed[id]` may have overwritten a newer figure: a PATCH of a newer
     version started meanwhile (updates), or any newer figure (creations: stock PATCHes skip variants not yet
-    created). Then PATCH the newest figure, again while a newer one appears (a racing PATCH is followed)."""
+    created). Then PATCH the newest figure, again while a newer one appears (a racing PATCH is followed).
+    Read in two round trips for the whole job (the PATCHes started, the figures), not two per row; once
+    Klaviyo or the budget refuses one repair, the rest are handed on with it (`_repair_later`) rather than
+    each waiting for the budget in turn."""
     state = stock_state(rt)
-    for external_id, version in landed.items():
-        patched = state.patched_version(external_id)
-        if not created and (patched is None or not patched > version):
-            continue
-        sent = version
+    if not created:
+        patched = state.patched_versions(list(landed))
+        landed = {e: v for e, v in landed.items() if (p := patched.get(e)) is not None and p > v}
+    figures = state.figures(list(landed))
+    later: list[Operation] = []
+    refused: KlaviyoError | None = None
+    for external_id, sent in landed.items():
+        figure = figures.get(external_id)
         for _ in range(REPAIR_ROUNDS):
-            figure = state.figure(external_id)
             if figure is None or not figure[1] > sent:
                 break
             op = Operation(
@@ -404,24 +409,33 @@ def _after_stock_landed(
                 # after an update job the ledger may hold the very version the job's row overwrote
                 repair=not created,
             )
+            if refused is not None:
+                later.append(op)
+                break
             state.patch_started(external_id, figure[1])
             try:
                 resp = client.update_catalog_variant(external_id, {"inventory_quantity": figure[0]})
             except KlaviyoError as exc:
-                _repair_later(rt, op, exc)
+                refused = exc
+                later.append(op)
                 break
             record_if_newer(rt.ledger, [ledger_entry(op, resp.status, "catalog-variants:update", resp.data)])
             sent = figure[1]
+            figure = state.figure(external_id)  # a newer one computed while this PATCH was on its way
+    if refused is not None:
+        _repair_later(rt, later, refused)
 
 
-def _repair_later(rt: Runtime, op: Operation, exc: KlaviyoError) -> None:
-    """A stock repair Klaviyo did not take now (the fleet's budget spent, a 429, a timeout): handed to delivery
-    as a `variant_inventory` operation, never dropped. Nothing else would send this figure: its own operation
-    was skipped while the variant was not created, or the figure equals the one last planned (a figure of
-    the same quantity is not planned again), and the ledger may hold the version a job row overwrote. The
-    delivery engine waits for the budget, retries or dead-letters it; a newer figure planned meanwhile
-    overtakes it (`_still_newest`)."""
+def _repair_later(rt: Runtime, ops: list[Operation], exc: KlaviyoError) -> None:
+    """Stock repairs Klaviyo did not take now (the fleet's budget spent, a 429, a timeout): handed to delivery
+    as `variant_inventory` operations (a bulk update job for several), never dropped. Nothing else would send
+    these figures: their own operations were skipped while the variants were not created, or a figure equals
+    the one last planned (a figure of the same quantity is not planned again), and the ledger may hold the
+    version a job row overwrote. The delivery engine waits for the budget, retries or dead-letters them; a
+    newer figure planned meanwhile overtakes one (`_still_newest`)."""
     delay = exc.delay if isinstance(exc, RateLimitedLocally) else getattr(exc, "retry_after", None)
-    log.warning("stock repair of %s not sent now (%s): handed to delivery", op.payload["external_id"], exc)
+    log.warning("%d stock repair(s) not sent now (%s): handed to delivery, e.g. %s", len(ops), exc,
+                ops[0].payload["external_id"])
     due = time.time() + max(0.1, delay or JOB_POLL_SECONDS)
-    rt.delayed.add(deliver_task(op.kind), [envelope([op], op.lane)], op.lane, due)
+    for chunk in chunks(ops, JOB_ROWS):
+        rt.delayed.add(deliver_task(chunk[0].kind), [envelope(chunk, chunk[0].lane)], chunk[0].lane, due)

@@ -36,7 +36,11 @@ from sandbox.klaviyo.app import create_app as create_klaviyo
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
 from sandbox.server import ServerThread
+from state.ledger import Ledger
+from state.stock import StockState
+from state.stock_scans import StockScans
 from sync.changes import ChangeEvent
+from sync.stock.urgency import inventory_key
 from tests.support.fleet import WorkerProcess, configured_like, dialect_mapping, fleet_env, pending_work
 from workers.poller import Emit, build_poller
 
@@ -136,6 +140,29 @@ class StockLoadFleet:
                 and not self.redis.hlen(f"{self.prefix}:stock:pending")
                 and not self.redis.hlen(f"{self.prefix}:stock:outbox")
                 and not any(job.status != "complete" for job in list(self.klaviyo.jobs.jobs.values())))
+
+    def describe(self, truth: dict[str, int]) -> str:
+        """What keeps the load from being done, for a timeout's message: work still pending, jobs not complete,
+        figures not the truth, and the end of each worker's log."""
+        quantities = self.quantities()
+        wrong = {key: (quantities.get(key), quantity) for key, quantity in truth.items()
+                 if quantities.get(key) != quantity}
+        jobs = [(job_id, job.status) for job_id, job in list(self.klaviyo.jobs.jobs.items())
+                if job.status != "complete"]
+        writes = [w for w in self.writes() if w.external_id in list(wrong)[:3]]
+        stock, scans = StockState(self.redis, self.prefix), StockScans(self.redis, self.prefix)
+        fleet_view = {key: {"figure": stock.figure(key), "planned": stock.planned([key]).get(key),
+                            "created": bool(stock.created("variant", [key])),
+                            "held by a scan": bool(scans.holding([key])),
+                            "ledger": Ledger(self.redis, self.prefix).delivered([inventory_key(key)])}
+                      for key in list(wrong)[:3]}
+        logs = "\n".join(f"--- {worker.lane} worker ---\n{worker.output()[-3000:]}" for worker in self.workers)
+        return (f"pending work {pending_work(self.redis, self.prefix)}, "
+                f"stock pending {self.redis.hlen(f'{self.prefix}:stock:pending')}, "
+                f"stock outbox {self.redis.hlen(f'{self.prefix}:stock:outbox')}, "
+                f"jobs not complete {jobs[:5]} ({len(jobs)}), "
+                f"{len(wrong)} figures wrong (Klaviyo, truth), e.g. {list(wrong.items())[:5]}, their writes {writes}, "
+                f"the fleet's view {fleet_view}, held figures {scans.held()}\n{logs}")
 
     # --- Klaviyo ---------------------------------------------------------------------------------
     def quantities(self) -> dict[str, Any]:

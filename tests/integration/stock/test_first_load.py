@@ -36,7 +36,10 @@ def test_a_first_load_sends_every_variant_its_whole_figure_and_never_a_part(redi
                 sellable_rows[row["upc"]] = sellable_rows.get(row["upc"], 0) + 1
         assert len(truth) >= 500 and sum(1 for rows in sellable_rows.values() if rows == 3) >= 500
         fleet.poll()
-        wait_for(lambda: everything_right(fleet, truth), 150, interval=0.5, message="every figure in Klaviyo")
+        try:
+            wait_for(lambda: everything_right(fleet, truth), 150, interval=0.5, message="every figure in Klaviyo")
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}: {fleet.describe(truth)}") from None
         quantities = fleet.quantities()
         wrong = {key: (quantities.get(key), quantity) for key, quantity in truth.items()
                  if quantities.get(key) != quantity}

@@ -9,6 +9,7 @@ whose jobs apply only when the test says so."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -153,3 +154,40 @@ def test_an_update_job_applied_after_a_newer_patch_is_repaired_even_when_the_rep
     run_scheduled(rt)
     assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []
     assert quantity(sandbox, target) == 117
+
+
+def test_once_one_repair_is_refused_the_rest_of_the_job_are_handed_on_together_and_all_land(
+    rt: Runtime, klaviyo: tuple[str, KlaviyoSandbox]
+) -> None:
+    sandbox, state = klaviyo[1], rt.stores.stock
+    items, variants = catalog()
+    ids = [op.payload["external_id"] for op in variants]
+    process_envelope(envelope(items, "batch"), rt)
+    process_envelope(envelope(variants, "batch"), rt)  # both created carrying 0
+    for n, external_id in enumerate(ids):
+        state.set_figure(external_id, 117 + n, NEW)
+        state.set_planned(external_id, 117 + n, NEW)
+    sandbox.jobs.advance(sandbox.now(), finish=True)
+    patches = sandbox.limiter.stats()["PATCH /api/catalog-variants/{id}"]["received"]
+
+    def read_back_then_look() -> None:
+        run_scheduled(rt, rounds=1)
+        handed = [args for _, args, _ in scheduled(rt)]
+        assert len(handed) == 1, "one envelope for the job's refused repairs"
+        assert sorted(op["payload"]["external_id"] for op in handed[0][0]["operations"]) == sorted(ids)
+
+    spend_the_budget_then(rt, read_back_then_look)
+    assert sandbox.limiter.stats()["PATCH /api/catalog-variants/{id}"]["received"] == patches, \
+        "no repair waited for the budget in turn: none reached Klaviyo while it was spent"
+    run_scheduled(rt, rounds=1)  # the two figures leave in one bulk update job
+    sandbox.jobs.advance(sandbox.now(), finish=True)
+    run_scheduled(rt)
+    assert rt.delayed.pending() == 0 and rt.dead_letters.list() == []
+    assert [quantity(sandbox, e) for e in ids] == [117, 118]
+
+
+def scheduled(rt: Runtime) -> list[tuple[str, list[Any], str]]:
+    """The delayed schedule's messages (task, args, queue), left where they are."""
+    bodies = [json.loads(rt.redis.hget(rt.delayed.payload_key, member))
+              for member in rt.redis.zrange(rt.delayed.due_key, 0, -1)]
+    return [(body["task"], body["args"], body["queue"]) for body in bodies]
