@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import redis
 
 from state.keys import RedisKeys
@@ -47,6 +48,14 @@ class Ledger:
         if not keys:
             return {}
         return self.parse_delivered(keys, self.client.mget([self.prefix + k for k in keys]))
+
+    def delivered_versions(self, keys: list[str]) -> dict[str, str | None]:
+        """The version delivered of each key the ledger holds (one round trip; what stock's newest-wins checks
+        read for a job's 100 rows, without building an entry of each)."""
+        if not keys:
+            return {}
+        raws = self.client.mget([self.prefix + k for k in keys])
+        return {k: orjson.loads(r).get("version") for k, r in zip(keys, raws, strict=True) if r}
 
     def queue_delivered(self, pipe: Any, keys: list[str]) -> None:
         """`delivered` as one command of the caller's pipeline (its answer goes to `parse_delivered`)."""

@@ -73,10 +73,8 @@ def stock_state(rt: Runtime) -> StockState:
 
 def record_if_newer(ledger: Ledger, entries: list[LedgerEntry]) -> None:
     """Ledger writes for stock: a late job's row must not replace the version a fast PATCH recorded."""
-    held = ledger.delivered([e.key for e in entries])
-    ledger.record(
-        [e for e in entries if e.key not in held or newest_or_equal(held[e.key].version, e.version)]
-    )
+    held = ledger.delivered_versions([e.key for e in entries])
+    ledger.record([e for e in entries if e.key not in held or newest_or_equal(held[e.key], e.version)])
 
 
 def newest_or_equal(held: str | None, candidate: str | None) -> bool:
@@ -87,16 +85,15 @@ def _still_newest(
     ops: list[Operation], ledger: Ledger, state: StockState
 ) -> tuple[list[Operation], list[str]]:
     """Stock rows not overtaken: by the ledger (delivered same or newer) or by a newer planned figure."""
-    delivered = ledger.delivered([op.key for op in ops])
+    delivered = ledger.delivered_versions([op.key for op in ops])
     planned = state.planned([op.payload["external_id"] for op in ops])
     keep: list[Operation] = []
     dropped: list[str] = []
     for op in ops:
-        entry = delivered.get(op.key)
         plan = planned.get(op.payload["external_id"])
         # a reconciliation repair re-sends what the ledger holds (Klaviyo lost or changed it): only a newer
         # planned figure overtakes it
-        overtaken = (not op.repair and entry is not None and not newest_wins(entry.version, op.version)) or (
+        overtaken = (not op.repair and op.key in delivered and not newest_wins(delivered[op.key], op.version)) or (
             plan is not None and op.version is not None and plan[1] > op.version
         )
         (dropped.append(op.key) if overtaken else keep.append(op))
@@ -169,13 +166,15 @@ def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: 
     """One figure: PATCH now. Several: bulk variant update jobs of the figures still newest right now."""
     rt = runtime()
     state = stock_state(rt)
-    todo, dropped = _still_newest(ops, rt.ledger, state)
-    result.skipped.extend(dropped)
-    known = state.created("variant", [op.payload["external_id"] for op in todo])
+    known = state.created("variant", [op.payload["external_id"] for op in ops])
     # A variant Klaviyo does not hold yet gets its figure from its creation (which reads the newest one).
-    result.skipped.extend(op.key for op in todo if op.payload["external_id"] not in known)
-    todo = [op for op in todo if op.payload["external_id"] in known]
-    if len(todo) == 1 and len(ops) == 1:
+    result.skipped.extend(op.key for op in ops if op.payload["external_id"] not in known)
+    todo = [op for op in ops if op.payload["external_id"] in known]
+    if len(ops) == 1 and todo:
+        todo, dropped = _still_newest(todo, rt.ledger, state)
+        result.skipped.extend(dropped)
+        if not todo:
+            return
         op = todo[0]
         state.patch_started(op.payload["external_id"], op.version or "")
         try:
@@ -196,7 +195,8 @@ def send_variant_inventory(ops: list[Operation], client: KlaviyoClient, result: 
     def carried(chunk: list[Operation], _: list[dict[str, Any]]) -> dict[str, str]:
         return {op.payload["external_id"]: op.version or "" for op in chunk}
 
-    # Re-check right before the request: the ledger may have moved while this envelope waited.
+    # Checked right before each job's request: the ledger may have moved while this envelope waited, or while
+    # its earlier jobs left.
     for chunk in chunks(todo, JOB_ROWS):
         fresh, late = _still_newest(chunk, rt.ledger, state)
         result.skipped.extend(late)
