@@ -417,3 +417,17 @@ def test_the_acquire_script_takes_another_integrations_pace_off_klaviyos_remaini
 
     assert 1 <= taken(shared) <= 2  # 6 left by the snapshot, 3 or 4 likely gone, 1 kept for requests in flight
     assert taken(alone) >= 5
+
+
+def test_other_lanes_leave_another_integration_the_rest_of_the_window_and_fast_work_finds_room(
+    limiter_factory: Factory,
+) -> None:
+    # the Lua side of rules.foreign_rest: someone else took 6 of Klaviyo's 12 in its window's first second; at
+    # that pace it takes the rest of the minute, so other lanes take none of what is left - and fast work, which
+    # needs only a few, finds them (before, other lanes took them and fast work waited for the window's end)
+    limiter = limiter_factory(tiers=TIERS, share_max=0.8)
+    limiter.observe("steady-bound", {"RateLimit-Limit": "12", "RateLimit-Remaining": "12", "RateLimit-Reset": "59"})
+    limiter.observe("steady-bound", {"RateLimit-Limit": "12", "RateLimit-Remaining": "6", "RateLimit-Reset": "59"})
+    assert limiter.try_acquire("steady-bound", "default") > 0
+    assert limiter.try_acquire("steady-bound", "batch") > 0
+    assert limiter.try_acquire("steady-bound", "fast") == 0

@@ -262,3 +262,21 @@ def test_another_integrations_pace_is_taken_off_what_klaviyo_said_is_left() -> N
     # without the other integration nothing is taken off
     alone = rules.observe_window(KlaviyoWindow(), start + 1000, acquired=0, limit=600, remaining=590, reset_s=59)
     assert rules.foreign_drift(alone, start + 40_000) == 0
+
+
+def test_other_lanes_leave_another_integration_what_it_will_take_in_the_rest_of_the_window() -> None:
+    """Fast work never waits for the window's end because another integration caught up with what other lanes
+    spent first: they also leave it the rest of the window at its pace (the sandbox's background consumer at
+    30% made fast work wait 6-7 s at p99)."""
+    start = T0
+    window = rules.observe_window(KlaviyoWindow(), start + 1000, acquired=0, limit=600, remaining=590, reset_s=59)
+    window = rules.observe_window(window, start + 30_000, acquired=200, limit=600, remaining=310, reset_s=30)
+    # 80 in its first 30 s: 54 more likely in the last 20 s, 27 of them in the next 10 s
+    assert rules.foreign_rest(window, start + 40_000) == 54 and rules.foreign_rest(window, start + 60_000) == 0
+    # 310 - 200 - 27 = 83 left by the snapshot: fast work may take it down to the margin of 6
+    assert rules.klaviyo_wait_ms(window, start + 40_000, acquired=400 + 76, limit=600) == 0
+    # other lanes stop 54 earlier
+    assert rules.klaviyo_wait_ms(window, start + 40_000, acquired=400 + 22, limit=600, other_lane=True) == 0
+    assert rules.klaviyo_wait_ms(window, start + 40_000, acquired=400 + 23, limit=600, other_lane=True) == 20_000
+    alone = rules.observe_window(KlaviyoWindow(), start + 1000, acquired=0, limit=600, remaining=590, reset_s=59)
+    assert rules.foreign_rest(alone, start + 40_000) == 0
