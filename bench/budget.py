@@ -62,6 +62,7 @@ from bench.delivery import Fleet, KlaviyoSandboxProcess, console  # noqa: E402
 from config.celery import make_app  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from config.task_names import deliver_task  # noqa: E402
+from connectors.klaviyo.limiter import FleetRateLimiter  # noqa: E402
 from delivery.envelope import envelope  # noqa: E402
 from delivery.packing import group_for_delivery  # noqa: E402
 from sandbox.bluecherry.app import create_app as create_bluecherry  # noqa: E402
@@ -89,6 +90,7 @@ class Family:
     unit: str
     backlog: int  # requests kept waiting ahead of the fleet
     make: Callable[[int, int], list[Operation]]  # (first number, count) -> operations
+    fleet_key: str = ""  # the fleet limiter's endpoint key (connectors/klaviyo/endpoints.py)
     published: int = 0  # requests
 
 
@@ -196,7 +198,8 @@ RECOVERY_WINDOW = 60.0  # seconds: the trailing window a recovery sample is meas
 RECOVERY_SECONDS = 180.0  # how long the recovery is followed
 
 
-def follow_recovery(sandbox: KlaviyoSandboxProcess, families: list[Family], feeder: Feeder) -> Recovery:
+def follow_recovery(sandbox: KlaviyoSandboxProcess, families: list[Family], feeder: Feeder,
+                    trace: Callable[[Family], str] | None = None) -> Recovery:
     """Stop the sandbox's background consumer, then sample each family's trailing share of its ceiling."""
     httpx.post(f"{sandbox.url}/_sandbox/faults", json={"background_share": 0.0}, timeout=10).raise_for_status()
     stopped = time.time()
@@ -209,6 +212,9 @@ def follow_recovery(sandbox: KlaviyoSandboxProcess, families: list[Family], feed
         now, stats = time.time(), endpoint_stats(sandbox)
         history.append((now, stats))
         if now - stopped < RECOVERY_WINDOW:
+            if trace is not None:
+                console.print(f"  {now - stopped:5.0f} s after the stop; fleet: "
+                              + "; ".join(trace(family) for family in families))
             continue
         then, old = next((t, st) for t, st in history if t >= now - RECOVERY_WINDOW - 0.5)
         minutes = (now - then) / 60
@@ -220,7 +226,31 @@ def follow_recovery(sandbox: KlaviyoSandboxProcess, families: list[Family], feed
         samples.append((round(now - stopped, 1), shares))
         console.print(f"  {now - stopped:5.0f} s after the stop: "
                       + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
+        if trace is not None:
+            console.print("        fleet: " + "; ".join(trace(family) for family in families))
     return Recovery(samples)
+
+
+def limiter_trace(fleet: Fleet, client: redis_lib.Redis, sandbox: KlaviyoSandboxProcess) -> Callable[[Family], str]:
+    """One family's view from the fleet's limiter, for the recovery's log: its share now, what it knows of
+    Klaviyo's window (remaining, another integration's requests), its own requests counted, and - for catalog
+    jobs - the jobs in flight and the status reads Klaviyo accepted and refused so far."""
+    limiter = FleetRateLimiter(client, fleet.env["BCSYNC_KEY_PREFIX"], share=0.8)
+    stock = StockState(client, fleet.env["BCSYNC_KEY_PREFIX"])
+
+    def trace(family: Family) -> str:
+        usage = limiter.usage(family.fleet_key)
+        window = usage["klaviyo_window"] or {}
+        acquired = client.hget(limiter._share_key(family.fleet_key), "a")  # noqa: SLF001  the count its scripts keep
+        text = (f"{family.fleet_key} share {usage['share']:.2f} left {window.get('remaining', '-')} "
+                f"foreign {window.get('foreign', '-')} a {acquired}")
+        if family.fleet_key == "catalog-bulk":
+            stats = endpoint_stats(sandbox).get("GET /api/catalog-variant-bulk-update-jobs/{job_id}", {})
+            text += (f" jobs {stock.jobs_in_flight()} reads {accepted({'x': stats}, 'x')} "
+                     f"(429 {stats.get('throttled', 0)})")
+        return text
+
+    return trace
 
 
 @dataclass
@@ -334,13 +364,13 @@ def budget(redis: PrivateRedis, minutes: float, profile_rows: int, variants: int
             run = uuid.uuid4().hex[:6]
             families = [
                 Family("bulk events", "POST /api/event-bulk-create-jobs", "batch", 1000, "events", 6,
-                       lambda first, n: events(first, n, "batch", run)),
+                       lambda first, n: events(first, n, "batch", run), "event-bulk-create-jobs"),
                 Family("single events", "POST /api/events", "default", 1, "events", 600,
-                       lambda first, n: events(first, n, "default", run)),
+                       lambda first, n: events(first, n, "default", run), "events"),
                 Family("bulk profile import", "POST /api/profile-bulk-import-jobs", "batch", profile_rows,
-                       "profiles", 6, lambda first, n: profiles(first, n, run)),
+                       "profiles", 6, lambda first, n: profiles(first, n, run), "profile-bulk-import-jobs"),
                 Family("catalog variant updates", "POST /api/catalog-variant-bulk-update-jobs", "batch", 100,
-                       "variants", 15, lambda first, n: inventory(first, n, pool)),
+                       "variants", 15, lambda first, n: inventory(first, n, pool), "catalog-bulk"),
             ]
             feeder = Feeder(fleet, families, Ledger(client, prefix))
             feeder.start()
@@ -358,7 +388,7 @@ def budget(redis: PrivateRedis, minutes: float, profile_rows: int, variants: int
                 recovery = None
                 if background:
                     console.print(f"  the background consumer stops; following the fleet for {RECOVERY_SECONDS:g} s")
-                    recovery = follow_recovery(sandbox, families, feeder)
+                    recovery = follow_recovery(sandbox, families, feeder, limiter_trace(fleet, client, sandbox))
             finally:
                 feeder.stopping.set()
                 feeder.join(timeout=60)

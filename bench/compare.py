@@ -16,8 +16,10 @@ For each Klaviyo - the Klaviyo sandbox at Klaviyo's real numbers (`--rate-scale 
 
 Printed per row: events per minute (from the first publish to the last request Klaviyo answered), the share of
 the family's ceiling (Klaviyo's steady requests per minute x events per request), the ratio to the SDK loop's
-events per minute, CPU ms per event of the workers (with their pool processes), of redis-server and of the
-producer (this process: publishing for the fleet, everything for the SDK loop), Redis commands per event
+events per minute, CPU ms per event of the workers (with their pool processes) and of redis-server - less what
+the idle fleet spends in as long (its drainer, heartbeats, Celery's own loop: watched for `IDLE_SECONDS` first,
+once every pool process has started and built its clients) - and of the producer (this process: publishing for
+the fleet, everything for the SDK loop), Redis commands per event
 (`INFO commandstats` calls over the run, less what the idle fleet issues in as long - heartbeats, sweeps - and
 counting the commands a script runs), for single events also the commands clients sent (MONITOR over 100 more
 events, a script's own commands left out: an upper bound of round trips, since a pipeline's commands count one
@@ -305,6 +307,9 @@ def task_round_trips(target: Target, count: int = 50) -> tuple[float, dict[str, 
         redis.stop()
 
 
+IDLE_SECONDS = 5.0  # how long the idle fleet is watched before the events: its commands and CPU a second
+
+
 def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool, monitored: int = 100) -> Row:
     redis = PrivateRedis.start()
     try:
@@ -316,8 +321,13 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
             wait_idle(client, fleet.env["BCSYNC_KEY_PREFIX"])
             pids = [w.process.pid for w in fleet.workers if w.process is not None]
             idle_start, idle_commands = time.time(), commands(client)
-            time.sleep(3)
-            idle_rate = (commands(client) - idle_commands) / (time.time() - idle_start)
+            idle_workers, idle_redis = cpu_seconds(pids), cpu_seconds([redis.process.pid])
+            time.sleep(IDLE_SECONDS)
+            idle_seconds = time.time() - idle_start
+            idle_rate = (commands(client) - idle_commands) / idle_seconds
+            # what the idle fleet spends a second (its drainer, heartbeats, Celery's own loop): not an event's cost
+            idle_worker_rate = (cpu_seconds(pids) - idle_workers) / idle_seconds
+            idle_redis_rate = (cpu_seconds([redis.process.pid]) - idle_redis) / idle_seconds
             answered_before, throttled_before = target.answered(family)
             publish = Publisher(fleet)
             ops = events(0, count, family.lane, f"fleet-{uuid.uuid4().hex[:6]}")
@@ -338,8 +348,9 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
             print(f"  Redis commands per {family.name[:-1]}: " + ", ".join(
                 f"{name} {n:.2f}" for n, name in per_event[:14] if n >= 0.01), flush=True)
             row = Row(target.name, family, "fleet" if task_events else "fleet, task events off", count, seconds,
-                      worker_cpu=cpu_seconds(pids) - workers_before,
-                      redis_cpu=cpu_seconds([redis.process.pid]) - redis_before, producer_cpu=producer,
+                      worker_cpu=max(0.0, cpu_seconds(pids) - workers_before - idle_worker_rate * seconds),
+                      redis_cpu=max(0.0, cpu_seconds([redis.process.pid]) - redis_before - idle_redis_rate * seconds),
+                      producer_cpu=producer,
                       redis_commands=max(0.0, used) / count,
                       throttled=target.answered(family)[1] - throttled_before)
             if family.rows == 1:  # after the CPU was measured: MONITOR costs Redis CPU of its own
@@ -376,7 +387,9 @@ def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, tuple[f
             f"{f'{r.redis_commands:.1f}' if fleet and r.redis_commands is not None else '-'} | "
             f"{f'{r.client_commands:.1f}' if r.client_commands is not None else '-'} | {r.throttled} |")
     lines += ["", "Ceilings: single events 3,500 requests/min (XL), bulk events 150 requests/min (M) x 1,000 events. "
-              "The SDK loop's CPU is all in its one process (producer column). Client commands: what the fleet's "
+              "The SDK loop's CPU is all in its one process (producer column). Worker and Redis CPU: less what "
+              f"the idle fleet spent a second, watched for {IDLE_SECONDS:g} s before the events. "
+              "Client commands: what the fleet's "
               "processes sent over 100 more single events (MONITOR; a script's own commands left out, a "
               "pipeline's commands one by one, MULTI and EXEC included), after the CPU runs. "
               "Issue 18's targets against the null Klaviyo: bulk <= 0.08 and single <= 2.0 worker+Redis "
