@@ -408,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="null,sandbox", help="which Klaviyos, in order: null,sandbox")
     parser.add_argument("--write", type=Path, help="put the block into this doc (between its markers)")
     args = parser.parse_args(argv)
+    # Ctrl-C and SIGTERM both unwind through the finally blocks, which stop every process by its pid
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     rows: list[Row] = []
     trips: dict[str, tuple[float, dict[str, float]]] = {}
     for name in args.targets.split(","):
