@@ -105,5 +105,7 @@ def test_a_throttle_longer_than_the_park_cap_parks_the_endpoint_and_raises_an_ex
     first_due = schedule.next_due()
     assert first_due is not None and first_due >= started + 67000
     stats = fleet.stats()["endpoints"][PROFILE_IMPORT]
-    assert stats["received"] == 1
+    # at most the request each pool process had on its way when the first 429 came back (concurrency 2), and
+    # none after the park
+    assert 1 <= stats["received"] <= 2
     assert fleet.dead_letters() == 0

@@ -121,7 +121,9 @@ def test_a_backdated_memo_after_the_fleets_state_is_lost(order_fleet: OrderFleet
     two = credit(f, invoice, 30.0)
     f.poll()
     before = assert_counted_once(f, order, {one: 50.0, two: 30.0})
-    assert before[one] == shop_ref(order)
+    # one of them carries the order-level id: the earliest the fleet knew of (at concurrency 2, either may be
+    # stored first); where it went, it stays
+    assert shop_ref(order) in (before[one], before[two])
 
     # Lose every bit of fleet state (ledger, order state, refund ids, watermarks), keep the broker.
     fleet_keys = [k for k in f.redis.scan_iter(f"{f.prefix}:*", count=1000)

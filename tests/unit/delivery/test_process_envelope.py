@@ -73,7 +73,7 @@ def test_an_unexpected_error_in_a_sender_is_retried_then_dead_lettered_with_its_
     (entry,) = rt.dead_letters.list("batch")
     assert [o["key"] for o in entry.operations] == ["stock:V0", "stock:V1"]
     assert "KeyError" in entry.reason and len(entry.attempts) == rt.settings.max_attempts
-    assert entry.attempts[-1].traceback and "_still_newest" in entry.attempts[-1].traceback
+    assert entry.attempts[-1].traceback and "send_variant_inventory" in entry.attempts[-1].traceback
 
 
 def test_every_operation_of_an_erased_customer_in_one_envelope_is_dropped(redis_client, redis_url):
