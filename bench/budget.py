@@ -36,6 +36,7 @@ started here is stopped by its pid, also on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -235,19 +236,27 @@ def limiter_trace(fleet: Fleet, client: redis_lib.Redis, sandbox: KlaviyoSandbox
     """One family's view from the fleet's limiter, for the recovery's log: its share now, what it knows of
     Klaviyo's window (remaining, another integration's requests), its own requests counted, and - for catalog
     jobs - the jobs in flight and the status reads Klaviyo accepted and refused so far."""
-    limiter = FleetRateLimiter(client, fleet.env["BCSYNC_KEY_PREFIX"], share=0.8)
-    stock = StockState(client, fleet.env["BCSYNC_KEY_PREFIX"])
+    prefix = fleet.env["BCSYNC_KEY_PREFIX"]
+    limiter = FleetRateLimiter(client, prefix, share=0.8)
+    stock = StockState(client, prefix)
 
     def trace(family: Family) -> str:
         usage = limiter.usage(family.fleet_key)
         window = usage["klaviyo_window"] or {}
         acquired = client.hget(limiter._share_key(family.fleet_key), "a")  # noqa: SLF001  the count its scripts keep
+        tail = client.get(limiter._line_key(family.fleet_key, family.lane))  # noqa: SLF001  the line's tail (ms)
+        ahead = (float(tail) / 1000 - limiter.server_time()) if tail else 0.0
         text = (f"{family.fleet_key} share {usage['share']:.2f} left {window.get('remaining', '-')} "
-                f"foreign {window.get('foreign', '-')} a {acquired}")
+                f"foreign {window.get('foreign', '-')} a {acquired} line {max(0.0, ahead):.1f} s ahead")
         if family.fleet_key == "catalog-bulk":
             stats = endpoint_stats(sandbox).get("GET /api/catalog-variant-bulk-update-jobs/{job_id}", {})
+            waiting: dict[str, int] = {}
+            for raw in client.hvals(f"{prefix}:delayed:payload"):
+                task = json.loads(raw)["task"].rsplit(".", 1)[-1]
+                waiting[task] = waiting.get(task, 0) + 1
             text += (f" jobs {stock.jobs_in_flight()} reads {accepted({'x': stats}, 'x')} "
-                     f"(429 {stats.get('throttled', 0)})")
+                     f"(429 {stats.get('throttled', 0)}); batch queue {client.llen(f'{prefix}:broker:batch')}, "
+                     f"scheduled {waiting}")
         return text
 
     return trace
