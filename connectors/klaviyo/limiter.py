@@ -145,10 +145,11 @@ local ke = tonumber(h[4]) or 0
 if ke > now then
   -- less what another integration has likely taken since Klaviyo said so, at its pace (rules.foreign_drift)
   local kf, kt, drift = tonumber(h[8]) or 0, tonumber(h[9]) or 0, 0
-  if kf > 0 and now > kt then drift = math.ceil(kf * (now - kt) / math.max(1000, kt - (ke - 60000))) end
+  local span = math.max(1000, kt - (ke - 60000))  -- its kf requests took this long (rules._foreign_span_ms)
+  if kf > 0 and now > kt then drift = math.ceil(kf * (now - kt) / span) end
   local left = tonumber(h[5]) - (acquired - tonumber(h[6])) - drift
   -- other lanes also leave what it will likely take in the rest of the window (rules.foreign_rest)
-  if lane ~= 'fast' and kf > 0 then left = left - math.ceil(kf * (ke - now) / math.max(1000, kt - (ke - 60000))) end
+  if lane ~= 'fast' and kf > 0 then left = left - math.ceil(kf * (ke - now) / span) end
   local margin = math.max(1, math.floor(limits[2] / 100))
   local keep = margin
   if lane ~= 'fast' then keep = keep + steady_kept end

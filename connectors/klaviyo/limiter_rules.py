@@ -215,8 +215,7 @@ def foreign_drift(window: KlaviyoWindow, now_ms: int) -> int:
     finds nothing left until the window ends."""
     if window.foreign <= 0 or now_ms <= window.observed_ms:
         return 0
-    start = window.ends_ms - STEADY_MS
-    return math.ceil(window.foreign * (now_ms - window.observed_ms) / max(1000, window.observed_ms - start))
+    return math.ceil(window.foreign * (now_ms - window.observed_ms) / _foreign_span_ms(window))
 
 
 def foreign_rest(window: KlaviyoWindow, now_ms: int) -> int:
@@ -224,8 +223,13 @@ def foreign_rest(window: KlaviyoWindow, now_ms: int) -> int:
     it took its requests so far (`foreign_drift`'s pace)."""
     if window.foreign <= 0 or now_ms >= window.ends_ms:
         return 0
-    start = window.ends_ms - STEADY_MS
-    return math.ceil(window.foreign * (window.ends_ms - now_ms) / max(1000, window.observed_ms - start))
+    return math.ceil(window.foreign * (window.ends_ms - now_ms) / _foreign_span_ms(window))
+
+
+def _foreign_span_ms(window: KlaviyoWindow) -> int:
+    """The time another integration took its `foreign` requests in: from the window's start until they were
+    seen, at least a second (its pace is foreign / span)."""
+    return max(1000, window.observed_ms - (window.ends_ms - STEADY_MS))
 
 
 def klaviyo_wait_ms(window: KlaviyoWindow, now_ms: int, acquired: int, limit: int, held: int = 0,
