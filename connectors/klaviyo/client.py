@@ -110,6 +110,13 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# A bulk job's status read never waits for its slot in the worker: refused, it raises RateLimitedLocally with
+# its turn and the caller polls again then from the delayed schedule. At a job endpoint's ceiling (a catalog
+# job's read has the same 750/min as its creation) a read waiting inline held one of the lane's pool processes,
+# and the lane's other work (every family's deliveries) queued behind it.
+READ_BACK_INLINE_WAIT = 0.0
+
+
 class KlaviyoClient:
     def __init__(
         self,
@@ -159,14 +166,15 @@ class KlaviyoClient:
 
     # --- the request cycle -----------------------------------------------------------------------
 
-    def _take_slot(self, key: str) -> None:
+    def _take_slot(self, key: str, inline_wait: float | None = None) -> None:
         if self.limiter is None:
             return
+        most = self.max_inline_wait if inline_wait is None else min(inline_wait, self.max_inline_wait)
         waited = 0.0  # the inline wait is capped in total, not per refusal
         while True:
             # a wait longer than what is left of the inline wait takes a place in the endpoint's line: the
             # delay raised below is then this request's turn, not the window's end every waiter shares
-            got = self.limiter.acquire(key, self.lane, inline_wait=self.max_inline_wait - waited)
+            got = self.limiter.acquire(key, self.lane, inline_wait=most - waited)
             if got.park is not None:  # checked inside the acquire script: no round trip of its own
                 park = got.park
                 raise EndpointParkedError(
@@ -175,7 +183,7 @@ class KlaviyoClient:
             wait = got.wait
             if wait == 0:
                 return
-            if waited + wait > self.max_inline_wait:
+            if waited + wait > most:
                 raise RateLimitedLocally(
                     f"{key}: fleet budget for lane {self.lane} used up for {wait:.3f}s",
                     delay=wait,
@@ -193,11 +201,13 @@ class KlaviyoClient:
         params: dict[str, Any] | None = None,
         url: str | None = None,
         body: builders.Encoded | None = None,
+        inline_wait: float | None = None,
     ) -> KlaviyoResponse:
         """One call to endpoint `key` (path from the registry unless given; `url` for a `links.next`). `body` is
-        a builder's body, sent as the bytes it was serialised to once; `json` a plain JSON-ready value."""
+        a builder's body, sent as the bytes it was serialised to once; `json` a plain JSON-ready value.
+        `inline_wait`: the most this call waits for its slot (never more than the client's `max_inline_wait`)."""
         ep = endpoint(key)
-        self._take_slot(key)
+        self._take_slot(key, inline_wait)
         target = url or path or ep.path
         content = body.raw if body is not None else (builders.encode(json) if json is not None else None)
         try:
@@ -294,7 +304,7 @@ class KlaviyoClient:
     def get_profile_import_job(self, job_id: str) -> dict[str, Any]:
         """The job resource: `attributes.status` (queued|processing|complete|cancelled) and counts."""
         ep = endpoint("profile-bulk-import-jobs:get")
-        data = self.request(ep.key, path=ep.url_path(job_id)).data
+        data = self.request(ep.key, path=ep.url_path(job_id), inline_wait=READ_BACK_INLINE_WAIT).data
         return dict(data.get("data") or {}) if isinstance(data, dict) else {}
 
     def iter_profile_import_errors(self, job_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
@@ -483,7 +493,7 @@ class KlaviyoClient:
                 f"unknown catalog job kind {kind!r}; expected one of {sorted(CATALOG_JOB_PATHS)}"
             )
         path = f"/api/{CATALOG_JOB_PATHS[kind]}/{quote(job_id, safe='')}"
-        data = self.request("catalog-bulk:get", path=path).data
+        data = self.request("catalog-bulk:get", path=path, inline_wait=READ_BACK_INLINE_WAIT).data
         return dict(data.get("data") or {}) if isinstance(data, dict) else {}
 
     # --- back in stock ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any
 from config.task_names import CHECK_CATALOG_JOB, deliver_task
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.errors import (
+    EndpointParkedError,
     KlaviyoError,
     KlaviyoErrorItem,
     PermanentError,
@@ -299,18 +300,11 @@ def check_catalog_job(
     rt: Runtime, kind: str, job_id: str, operations: list[dict[str, Any]], lane: str, carried: dict[str, str]
 ) -> None:
     """Poll a catalog job; when complete: ledger, known objects, dead letters, and stock repair."""
-    ops = [Operation.model_validate(o) for o in operations]
     client = rt.client(lane)
-    args = [kind, job_id, operations, lane, carried]
-    try:
-        job = client.get_catalog_job(kind, job_id)
-    except TransientError:
-        rt.delayed.add(CHECK_CATALOG_JOB, args, lane, time.time() + JOB_POLL_SECONDS * 2)
+    attrs = _finished_job(rt, client, [kind, job_id, operations, lane, carried])
+    if attrs is None:
         return
-    attrs = job.get("attributes", {}) if isinstance(job, dict) else {}
-    if attrs.get("status") not in ("complete", "cancelled"):
-        rt.delayed.add(CHECK_CATALOG_JOB, args, lane, time.time() + JOB_POLL_SECONDS)
-        return
+    ops = [Operation.model_validate(o) for o in operations]
     state = stock_state(rt)
     state.job_finished(job_id)
     failed: dict[int, dict[str, Any]] = {}
@@ -358,6 +352,28 @@ def check_catalog_job(
         for op in applied:
             landed.setdefault(op.payload["external_id"], "")
     _after_stock_landed(rt, client, landed, created=kind == "variant-create")
+
+
+def _finished_job(rt: Runtime, client: KlaviyoClient, args: list[Any]) -> dict[str, Any] | None:
+    """The job's attributes once Klaviyo finished it; else None, and the read is scheduled again: at its turn
+    in the endpoint's line when the budget refused it (not a failure of the task), when a park ends, or a
+    poll interval on."""
+    kind, job_id, lane = args[0], args[1], args[3]
+    due = time.time() + JOB_POLL_SECONDS
+    try:
+        job = client.get_catalog_job(kind, job_id)
+    except RateLimitedLocally as exc:
+        due = time.time() + max(0.05, exc.delay)
+    except EndpointParkedError as exc:
+        due = max(exc.until, time.time() + 0.05)
+    except TransientError:
+        due = time.time() + JOB_POLL_SECONDS * 2
+    else:
+        attrs = job.get("attributes", {}) if isinstance(job, dict) else {}
+        if attrs.get("status") in ("complete", "cancelled"):
+            return dict(attrs)
+    rt.delayed.add(CHECK_CATALOG_JOB, args, lane, due)
+    return None
 
 
 def _update_existing(rt: Runtime, kind: str, rows: list[Operation], lane: str) -> None:
