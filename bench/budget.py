@@ -336,9 +336,14 @@ class Feeder(threading.Thread):
             self.error = exc
 
     def latencies(self) -> list[float]:
+        return [latency for _, latency in self.timed_latencies()]
+
+    def timed_latencies(self) -> list[tuple[float, float]]:
+        """(when handed over, seconds since the count began; how long it took) of each fast event counted."""
         counted = {k: t for k, t in self.fast_sent.items() if t >= self.measure_from}
         delivered = self.ledger.delivered(sorted(counted))
-        return [max(0.0, entry.delivered_at - counted[key]) for key, entry in delivered.items()]
+        return [(counted[key] - self.measure_from, max(0.0, entry.delivered_at - counted[key]))
+                for key, entry in delivered.items()]
 
 
 class Publisher:
@@ -438,6 +443,11 @@ def budget(redis: PrivateRedis, minutes: float, profile_rows: int, variants: int
                 rows.append(FamilyRow(family.name, family.unit, done * family.rows / span, done / span,
                                       int(end.get(family.endpoint, {}).get("steady_limit", 0)),
                                       1000 * throttled / received if received else 0.0, received))
+            slowest = sorted(feeder.timed_latencies(), key=lambda x: -x[1])[:8]
+            console.print("  slowest fast events (handed over at, took): "
+                          + ", ".join(f"{at:.0f} s {took:.2f} s" for at, took in slowest)
+                          + f" (seconds since the count began; the load's window ended at "
+                          f"{t1 - feeder.measure_from:.0f} s)")
             result = BudgetResult(rows, feeder.latencies(), span, background, recovery)
             client.close()
             return result
