@@ -231,6 +231,34 @@ def _reset_caches() -> None:
 
 
 @contextmanager
+def klaviyo_applying_jobs_on_demand() -> Iterator[tuple[str, Any]]:
+    """A Klaviyo sandbox on loopback (no rate limits) whose bulk jobs apply only when the test advances them:
+    its URL and its state (`KlaviyoSandbox`)."""
+    from sandbox.klaviyo.app import create_app  # noqa: PLC0415
+    from sandbox.klaviyo.config import KlaviyoSandboxConfig  # noqa: PLC0415
+    from sandbox.server import ServerThread  # noqa: PLC0415
+
+    app = create_app(KlaviyoSandboxConfig(rate_limits_enabled=False, job_step_seconds=3600))
+    with ServerThread(app) as server:
+        yield server.url, app.state.sandbox
+
+
+@contextmanager
+def worker_runtime(redis_url: str, klaviyo_url: str, **env: str) -> Iterator[Any]:
+    """This process configured like a worker of a fleet on `redis_url` and `klaviyo_url` (`env`: more BCSYNC_
+    settings), and its delivery runtime, for tests that run the workers' functions here in a chosen order."""
+    from config.celery import make_app  # noqa: PLC0415
+    from config.settings import Settings  # noqa: PLC0415
+    from delivery.runtime import runtime  # noqa: PLC0415
+
+    environment = fleet_env(redis_url, klaviyo_url, **env)
+    settings = Settings.model_validate({k[len("BCSYNC_"):].lower(): v for k, v in environment.items()
+                                        if k.startswith("BCSYNC_")})
+    with configured_like(environment, make_app(settings)):
+        yield runtime()
+
+
+@contextmanager
 def configured_like(env: dict[str, str], app: object) -> Iterator[None]:
     """This test process configured like the fleet's workers (`env`'s BCSYNC_ settings, its Celery `app`), so
     in-process producers - the poller's emit, `delivery.publish`, the CLI - use the fleet's Redis and never a

@@ -17,20 +17,15 @@ from typing import Any
 
 import pytest
 
-from config.celery import make_app
 from config.mapping import Mapping
-from config.settings import Settings
 from config.task_names import CHECK_CATALOG_JOB
 from delivery.engine import process_envelope
 from delivery.envelope import envelope
-from delivery.runtime import Runtime, runtime
+from delivery.runtime import Runtime
 from delivery.senders.catalog import check_catalog_job
-from sandbox.klaviyo.app import create_app
-from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
-from sandbox.server import ServerThread
 from sync.catalog.transform import catalog_operations
-from tests.support.fleet import configured_like, fleet_env
+from tests.support.fleet import klaviyo_applying_jobs_on_demand, worker_runtime
 from tests.unit.sync.stock.conftest import sku_row, style_record
 
 pytestmark = pytest.mark.integration
@@ -40,19 +35,11 @@ READ_STATS = "GET /api/catalog-variant-bulk-create-jobs/{job_id}"
 
 
 @pytest.fixture
-def klaviyo() -> Iterator[tuple[str, KlaviyoSandbox]]:
-    app = create_app(KlaviyoSandboxConfig(rate_limits_enabled=False, job_step_seconds=3600))  # applied on demand
-    with ServerThread(app) as server:
-        yield server.url, app.state.sandbox
-
-
-@pytest.fixture
-def rt(redis_url: str, klaviyo: tuple[str, KlaviyoSandbox]) -> Iterator[Runtime]:
-    env = fleet_env(redis_url, klaviyo[0], BCSYNC_MAX_INLINE_WAIT_SECONDS="1.5")
-    settings = Settings.model_validate({k[len("BCSYNC_"):].lower(): v for k, v in env.items()
-                                        if k.startswith("BCSYNC_")})
-    with configured_like(env, make_app(settings)):
-        yield runtime()
+def here(redis_url: str) -> Iterator[tuple[Runtime, KlaviyoSandbox]]:
+    """This process as a batch worker with production's inline wait, and the Klaviyo sandbox it sends to."""
+    with (klaviyo_applying_jobs_on_demand() as (url, sandbox),
+          worker_runtime(redis_url, url, BCSYNC_MAX_INLINE_WAIT_SECONDS="1.5") as worker):
+        yield worker, sandbox
 
 
 def scheduled_reads(rt: Runtime) -> dict[str, tuple[float, list[Any]]]:
@@ -90,9 +77,9 @@ def read_again(rt: Runtime, before: dict[str, Any]) -> tuple[float, list[Any]]:
 
 @pytest.mark.parametrize("refusal", ["a short wait", "a wait beyond the inline cap", "a park"])
 def test_a_refused_job_read_waits_in_the_schedule_for_its_turn_then_completes_the_job(
-    rt: Runtime, klaviyo: tuple[str, KlaviyoSandbox], refusal: str
+    here: tuple[Runtime, KlaviyoSandbox], refusal: str
 ) -> None:
-    sandbox = klaviyo[1]
+    rt, sandbox = here
     ids, args = variants_created_and_applied(rt, sandbox)
     before = scheduled_reads(rt)
     if refusal == "a park":

@@ -16,24 +16,19 @@ from typing import Any
 
 import pytest
 
-from config.celery import make_app
 from config.mapping import Mapping
-from config.settings import Settings
 from config.task_names import CHECK_CATALOG_JOB, DELIVER
 from delivery.engine import process_envelope
 from delivery.envelope import envelope
-from delivery.runtime import Runtime, runtime
+from delivery.runtime import Runtime
 from delivery.senders.catalog import check_catalog_job
-from sandbox.klaviyo.app import create_app
-from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from sandbox.klaviyo.state import KlaviyoSandbox
-from sandbox.server import ServerThread
 from sync.catalog.transform import catalog_operations
 from sync.operations import Operation
 from sync.stock.urgency import inventory_key, inventory_operation
 from sync.stock.versions import FigureVersion
 from tests.integration.stock.conftest import variant_id
-from tests.support.fleet import configured_like, fleet_env
+from tests.support.fleet import klaviyo_applying_jobs_on_demand, worker_runtime
 from tests.unit.sync.stock.conftest import sku_row, style_record
 
 pytestmark = pytest.mark.integration
@@ -45,19 +40,15 @@ NEW = FigureVersion.of(["2026-11-20T15:00:00Z#000001", "2026-11-20T15:00:02Z#000
 
 @pytest.fixture
 def klaviyo() -> Iterator[tuple[str, KlaviyoSandbox]]:
-    app = create_app(KlaviyoSandboxConfig(rate_limits_enabled=False, job_step_seconds=3600))  # applied on demand
-    with ServerThread(app) as server:
-        yield server.url, app.state.sandbox
+    with klaviyo_applying_jobs_on_demand() as found:
+        yield found
 
 
 @pytest.fixture
 def rt(redis_url: str, klaviyo: tuple[str, KlaviyoSandbox]) -> Iterator[Runtime]:
     """This process configured like a worker; a slot the limiter cannot give at once is refused at once."""
-    env = fleet_env(redis_url, klaviyo[0], BCSYNC_MAX_INLINE_WAIT_SECONDS="0")
-    settings = Settings.model_validate({k[len("BCSYNC_"):].lower(): v for k, v in env.items()
-                                        if k.startswith("BCSYNC_")})
-    with configured_like(env, make_app(settings)):
-        yield runtime()
+    with worker_runtime(redis_url, klaviyo[0], BCSYNC_MAX_INLINE_WAIT_SECONDS="0") as worker:
+        yield worker
 
 
 def run_scheduled(rt: Runtime, rounds: int = 20) -> None:
