@@ -95,7 +95,9 @@ def main() -> None:
         state = httpx.get(f"{klaviyo.url}/_sandbox/state", timeout=600).json()
         events = [e for evs in state["events"].values() for e in evs]
         assert events and all(e["backfill"] is True for e in events), "a backfill event could trigger flows"
-        jobs = len(state["jobs"])
+        sizes = {int(size): n for size, n in httpx.get(f"{klaviyo.url}/_sandbox/stats", timeout=60).json()[
+            "bulk_event_job_sizes"].items()}
+        event_jobs, full_jobs = sum(sizes.values()), sizes.get(1000, 0)
         minutes = (end - start) / 60
         rate = len(events) / minutes
         print("\n".join(line for line in summary if line.strip() and "━" not in line))
@@ -108,10 +110,12 @@ def main() -> None:
             f"--batch-workers {args.batch_workers}`: {args.workers} backfill process(es), {args.batch_workers} batch "
             "worker(s), Klaviyo sandbox at its rate limits in its own process",
             "",
-            "| orders | events stored (all `backfill=true`) | bulk jobs | duplicates suppressed | backfill command | "
-            "until the last event was stored | events/min | share of the bulk ceiling |",
+            "| orders | events stored (all `backfill=true`) | bulk event jobs (with 1,000 events) | "
+            "duplicates suppressed | backfill command | until the last event was stored | events/min | "
+            "share of the bulk ceiling |",
             "|---|---|---|---|---|---|---|---|",
-            f"| {args.orders:,} | {len(events):,} | {jobs} | {state['duplicates_suppressed']} | {read_seconds:.1f} s | "
+            f"| {args.orders:,} | {len(events):,} | {event_jobs} ({full_jobs / max(1, event_jobs):.1%}) | "
+            f"{state['duplicates_suppressed']} | {read_seconds:.1f} s | "
             f"{end - start:.1f} s | {rate:,.0f} | {rate / BULK_CEILING_PER_MINUTE:.1%} |",
             "",
             f"Model for {MODEL_ORDERS:,} orders ({per_order:.2f} events per order): reading and computing "
