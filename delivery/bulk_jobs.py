@@ -17,6 +17,7 @@ from connectors.klaviyo.errors import (
     RateLimitedLocally,
     TransientError,
     row_of_pointer,
+    try_again_in,
 )
 from delivery.identity import upsert_customer, written
 from delivery.runtime import Runtime
@@ -85,14 +86,8 @@ def check_profile_import_job(
             poll_later(JOB_POLL_SECONDS)
             return
         errors = list(client.iter_profile_import_errors(job_id))
-    except RateLimitedLocally as exc:
-        poll_later(exc.delay)
-        return
-    except EndpointParkedError as exc:
-        poll_later(exc.until - time.time())
-        return
-    except TransientError as exc:
-        poll_later(exc.retry_after or JOB_POLL_SECONDS * 2)
+    except (RateLimitedLocally, EndpointParkedError, TransientError) as exc:
+        poll_later(try_again_in(exc, JOB_POLL_SECONDS * 2, time.time()))
         return
     except KlaviyoError as exc:  # the job cannot be read (e.g. 404): its rows wait for an operator
         data = exc.to_dict()

@@ -21,7 +21,13 @@ from typing import Any
 
 from config.task_names import CHECK_CONSENT_JOBS
 from connectors.klaviyo.client import KlaviyoClient
-from connectors.klaviyo.errors import EndpointParkedError, KlaviyoError, RateLimitedLocally, TransientError
+from connectors.klaviyo.errors import (
+    EndpointParkedError,
+    KlaviyoError,
+    RateLimitedLocally,
+    TransientError,
+    try_again_in,
+)
 from delivery.publish import submit
 from delivery.runtime import Runtime
 from state.consent_jobs import PendingJob
@@ -151,13 +157,8 @@ def _read_failed(rt: Runtime, pending: list[PendingJob], lane: str, exc: Klaviyo
     rest = [job for job in pending if job not in late]
     if not rest:
         return
-    if isinstance(exc, RateLimitedLocally):
-        delay = exc.delay
-    elif isinstance(exc, EndpointParkedError):
-        delay = exc.until - now
-    else:
-        delay = (exc.retry_after if isinstance(exc, TransientError) else None) or 2 * rt.settings.consent_check_seconds
-    schedule_check(rt, [(j.key, j.version) for j in rest], lane, delay)
+    schedule_check(rt, [(j.key, j.version) for j in rest], lane,
+                   try_again_in(exc, 2 * rt.settings.consent_check_seconds, now))
 
 
 def _give_up(rt: Runtime, job: PendingJob, seen: Observed | None, now: float, why: str,

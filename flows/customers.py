@@ -30,13 +30,7 @@ from config.mapping import Mapping, get_mapping
 from config.redis import redis_client
 from config.settings import get_settings
 from config.task_names import GUARD_CONSENT
-from connectors.klaviyo.errors import (
-    EndpointParkedError,
-    KlaviyoError,
-    PermanentError,
-    RateLimitedLocally,
-    TransientError,
-)
+from connectors.klaviyo.errors import KlaviyoError, PermanentError, try_again_in
 from delivery.failures import klaviyo_attempt
 from delivery.publish import submit
 from delivery.runtime import runtime
@@ -314,12 +308,7 @@ def handle_changes_or_retry(
                               f"Klaviyo refused the consent lookup ({exc.status}) for {len(waiting)} change(s); "
                               f"fix the API key's scopes, then `bcsync dlq requeue {entry.id}`", severity="critical")
         return True
-    if isinstance(exc, RateLimitedLocally):
-        delay = exc.delay
-    elif isinstance(exc, EndpointParkedError):
-        delay = exc.until - time.time()
-    else:
-        delay = exc.retry_after if isinstance(exc, TransientError) and exc.retry_after else 5.0
+    delay = try_again_in(exc, 5.0, time.time())
     delayed.add(GUARD_CONSENT, [waiting], lane, time.time() + max(0.05, delay) + random.uniform(0, 1.0))
     log.warning("first-sync consent of %d change(s) waits for Klaviyo: %s", len(waiting), exc)
     return False

@@ -184,6 +184,18 @@ class RateLimitedLocally(KlaviyoError):
         return {"delay": self.delay}
 
 
+def try_again_in(exc: KlaviyoError, otherwise: float, now: float) -> float:
+    """Seconds until a call that raised `exc` is worth making again: its turn for the fleet's budget, the end
+    of the endpoint's park, Klaviyo's Retry-After - or `otherwise` (a transient failure without one)."""
+    if isinstance(exc, RateLimitedLocally):
+        return exc.delay
+    if isinstance(exc, EndpointParkedError):
+        return max(0.0, exc.until - now)
+    if isinstance(exc, TransientError) and exc.retry_after:
+        return exc.retry_after
+    return otherwise
+
+
 # --- "this object already exists" ----------------------------------------------------------------------
 # A catalog bulk job reports each failed row as an `APIJobErrorPayload` (Klaviyo's OpenAPI spec: `id`, `code`,
 # `title`, `detail`, `source.pointer` - no HTTP status), so a row that failed because the item or variant is

@@ -43,6 +43,7 @@ from connectors.klaviyo.errors import (
     already_exists,
     creation_found_existing,
     row_of_pointer,
+    try_again_in,
 )
 from connectors.klaviyo.limits import MAX_CATALOG_BULK_ROWS
 from delivery.envelope import envelope
@@ -359,20 +360,16 @@ def _finished_job(rt: Runtime, client: KlaviyoClient, args: list[Any]) -> dict[s
     in the endpoint's line when the budget refused it (not a failure of the task), when a park ends, or a
     poll interval on."""
     kind, job_id, lane = args[0], args[1], args[3]
-    due = time.time() + JOB_POLL_SECONDS
+    delay = JOB_POLL_SECONDS
     try:
         job = client.get_catalog_job(kind, job_id)
-    except RateLimitedLocally as exc:
-        due = time.time() + max(0.05, exc.delay)
-    except EndpointParkedError as exc:
-        due = max(exc.until, time.time() + 0.05)
-    except TransientError:
-        due = time.time() + JOB_POLL_SECONDS * 2
+    except (RateLimitedLocally, EndpointParkedError, TransientError) as exc:
+        delay = try_again_in(exc, JOB_POLL_SECONDS * 2, time.time())
     else:
         attrs = job.get("attributes", {}) if isinstance(job, dict) else {}
         if attrs.get("status") in ("complete", "cancelled"):
             return dict(attrs)
-    rt.delayed.add(CHECK_CATALOG_JOB, args, lane, due)
+    rt.delayed.add(CHECK_CATALOG_JOB, args, lane, time.time() + max(0.05, delay))
     return None
 
 
@@ -449,9 +446,9 @@ def _repair_later(rt: Runtime, ops: list[Operation], exc: KlaviyoError) -> None:
     the one last planned (a figure of the same quantity is not planned again), and the ledger may hold the
     version a job row overwrote. The delivery engine waits for the budget, retries or dead-letters them; a
     newer figure planned meanwhile overtakes one (`_still_newest`)."""
-    delay = exc.delay if isinstance(exc, RateLimitedLocally) else getattr(exc, "retry_after", None)
     log.warning("%d stock repair(s) not sent now (%s): handed to delivery, e.g. %s", len(ops), exc,
                 ops[0].payload["external_id"])
-    due = time.time() + max(0.1, delay or JOB_POLL_SECONDS)
+    now = time.time()
+    due = now + max(0.1, try_again_in(exc, JOB_POLL_SECONDS, now))
     for chunk in chunks(ops, JOB_ROWS):
         rt.delayed.add(deliver_task(chunk[0].kind), [envelope(chunk, chunk[0].lane)], chunk[0].lane, due)
