@@ -7,17 +7,21 @@ load runs on every tenant dialect, each read with its own mapping file alone (is
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from connectors.klaviyo.limiter import FleetRateLimiter
+from state.stock import StockState
 from tests.support.fleet import both_dialects, configured_like, wait_for
 from tests.support.stock_load import StockLoadFleet, dropping, stock_load_fleet
 from workers.status import collect_status
 
 pytestmark = pytest.mark.integration
 
+READS = "catalog-bulk:get"  # the fleet limiter's key of every catalog job's status read
 STYLES = 37  # 500+ active SKUs x 3 sellable warehouses (and a QC row for some): 10 pages of rows
 
 
@@ -46,6 +50,36 @@ def test_a_first_load_sends_every_variant_its_whole_figure_and_never_a_part(redi
         assert not wrong
         partial = fleet.partial_writes(truth)
         assert not partial, f"{len(partial)} figures of part of a SKU's warehouses sent, e.g. {partial[:5]}"
+
+
+def test_a_first_load_whose_job_reads_the_budget_refuses_lands_every_figure_and_fails_no_task(
+    redis_url: str,
+) -> None:
+    """The fault: the fleet's budget for catalog job status reads is spent for the load's first seconds (paused,
+    always more than the 1.5 s inline wait ahead), as at a job endpoint's ceiling. Every read-back waits in the
+    delayed schedule for its turn - no worker process sleeps on it, no task fails on it, nothing is
+    dead-lettered - and every variant ends at the truth computed from Blue Cherry's rows."""
+    with stock_load_fleet(redis_url, styles=STYLES, fast=4, batch=2) as fleet:
+        truth = fleet.truth()
+        limiter = FleetRateLimiter(fleet.redis, fleet.prefix)
+        jobs = StockState(fleet.redis, fleet.prefix)
+        in_flight_while_refused: list[int] = []
+        limiter.pause(READS, 3.0)
+        fleet.poll()
+        until = time.time() + 8
+        while time.time() < until:  # the drought: the pause stays 3 s ahead
+            in_flight_while_refused.append(jobs.jobs_in_flight())
+            limiter.pause(READS, 3.0)
+            time.sleep(0.5)
+        assert max(in_flight_while_refused) > 0, "no job was read back during the drought: the test proves nothing"
+        try:
+            wait_for(lambda: everything_right(fleet, truth), 150, interval=0.5, message="every figure in Klaviyo")
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}: {fleet.describe(truth)}") from None
+        assert sum(int(fleet.redis.zcard(f"{fleet.prefix}:dlq:{lane}")) for lane in ("fast", "batch")) == 0
+        batch = next(worker for worker in fleet.workers if worker.lane == "batch")
+        failures = [line for line in batch.output().splitlines() if "check_catalog_job" in line and "failed" in line]
+        assert not failures, failures[:3]
 
 
 def test_a_row_that_never_arrives_holds_its_sku_until_the_bound_then_is_named(redis_url: str) -> None:
