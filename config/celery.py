@@ -15,6 +15,7 @@ from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
+from config import message_json
 from config.lanes import LANES
 from config.mapping import MappingError, get_mapping
 from config.redis import broker_key_prefix
@@ -42,6 +43,7 @@ SENT_HEADER = "bcsync_sent"
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
+    message_json.register()  # orjson for task bodies and task events, in kombu's JSON format
     # every task shares one base class that never lets an infrastructure blip lose its message
     celery_app = Celery("bcsync", include=list(TASK_MODULES), task_cls="tasks.base:FleetTask")
     exchange = Exchange("bcsync", type="direct")
