@@ -52,6 +52,7 @@ from connectors.klaviyo.limits import (
     MAX_SUBSCRIBE_PROFILES,
     MAX_UNSUBSCRIBE_PROFILES,
 )
+from connectors.klaviyo.plain_bodies import plain_validator
 
 CATALOG_ID_PREFIX = "$custom:::$default:::"
 
@@ -77,23 +78,14 @@ def _problems(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}" for err in exc.errors()]
 
 
-def _validate(model: type[M], data: dict[str, Any], what: str, row: int | None = None) -> M:
+def _validated(model: type[BaseModel], data: dict[str, Any], what: str, row: int | None = None) -> dict[str, Any]:
+    """`data` checked against `model`'s rules, as the JSON-ready dict sent: a field the payload did not give is
+    left out, a field given as None is sent as null (which clears it in Klaviyo, as the profile API documents)."""
     try:
-        return model.model_validate(data)
+        validated: dict[str, Any] = plain_validator(model).validate_python(data)
     except ValidationError as exc:
         raise PayloadError(what, _problems(exc), row) from None
-
-
-def _dump(model: BaseModel) -> dict[str, Any]:
-    # exclude_unset: a field the payload did not give is left out, a field given as None is sent as
-    # null (which clears it in Klaviyo, as the profile API documents).
-    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-
-def _to_json(model: BaseModel) -> bytes:
-    """The model as the bytes sent: compact UTF-8 JSON, straight from pydantic's serializer (no dict in between),
-    with the same fields as `_dump`."""
-    return model.__pydantic_serializer__.to_json(model, by_alias=True, exclude_unset=True)
+    return validated
 
 
 def encode(body: Any) -> bytes:
@@ -180,12 +172,13 @@ def _encoded(model: type[M], data: dict[str, Any], what: str,
     error's location to (input row, length of the location's prefix that is the row): the error then names the
     first row at fault, with the field's location inside the row, as checking rows one by one did."""
     try:
-        validated = model.model_validate(data)
+        # the model's rules into plain dicts (connectors/klaviyo/plain_bodies.py: no model instances, 5x faster)
+        validated = plain_validator(model).validate_python(data)
     except ValidationError as exc:
         if row_of is None:
             raise PayloadError(what, _problems(exc)) from None
         raise _row_error(exc, what, row_of) from None
-    raw = _to_json(validated)
+    raw = encode(validated)
     check_raw(raw, what)
     return raw
 
@@ -513,14 +506,14 @@ def _external_id(payload: dict[str, Any], what: str, row: int | None) -> str:
 
 def _item_create(payload: dict[str, Any], what: str, row: int | None) -> dict[str, Any]:
     payload = _require(payload, what, row)
-    return {"type": "catalog-item", "attributes": _dump(_validate(CatalogItemCreateAttributes, payload, what, row))}
+    return {"type": "catalog-item", "attributes": _validated(CatalogItemCreateAttributes, payload, what, row)}
 
 
 def _item_update(payload: dict[str, Any], what: str, row: int | None) -> dict[str, Any]:
     payload = _require(payload, what, row)
     external_id = _external_id(payload, what, row)
     attributes = {k: v for k, v in payload.items() if k != "external_id"}
-    attributes = _dump(_validate(CatalogItemUpdateAttributes, attributes, what, row))
+    attributes = _validated(CatalogItemUpdateAttributes, attributes, what, row)
     return {"type": "catalog-item", "id": catalog_id(external_id), "attributes": attributes}
 
 
@@ -530,7 +523,7 @@ def _variant_create(payload: dict[str, Any], what: str, row: int | None) -> dict
     if not isinstance(item, str) or not item:
         raise PayloadError(what, ["item_external_id: required (the variant's catalog item)"], row)
     attributes = {k: v for k, v in payload.items() if k != "item_external_id"}
-    attributes = _dump(_validate(CatalogVariantCreateAttributes, attributes, what, row))
+    attributes = _validated(CatalogVariantCreateAttributes, attributes, what, row)
     return {
         "type": "catalog-variant",
         "attributes": attributes,
@@ -543,7 +536,7 @@ def _variant_update(payload: dict[str, Any], what: str, row: int | None) -> dict
     external_id = _external_id(payload, what, row)
     # A variant's item cannot change in Klaviyo; an upsert payload's item_external_id is dropped here.
     attributes = {k: v for k, v in payload.items() if k not in ("external_id", "item_external_id")}
-    attributes = _dump(_validate(CatalogVariantUpdateAttributes, attributes, what, row))
+    attributes = _validated(CatalogVariantUpdateAttributes, attributes, what, row)
     return {"type": "catalog-variant", "id": catalog_id(external_id), "attributes": attributes}
 
 
