@@ -22,6 +22,15 @@ from state.keys import RedisKeys
 # own last pipeline forgets it on the way (`forget_current`), which saves the hot path a round trip
 current_run: ContextVar[str | None] = ContextVar("bcsync_current_task_run", default=None)
 
+# a start: counted, the first start kept, the task and lane named, the record's expiry pushed on
+_STARTED = """
+local starts = redis.call('HINCRBY', KEYS[1], 'starts', 1)
+redis.call('HSETNX', KEYS[1], 'first_start', ARGV[1])
+redis.call('HSET', KEYS[1], 'task', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'lane', ARGV[3]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return starts
+"""
 RECORD_TTL_SECONDS = 14 * 86400  # outlives any backoff; a forgotten record expires instead of lingering
 ATTEMPTS_KEPT = 10
 
@@ -39,16 +48,13 @@ class TaskRuns:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
         self.keys = RedisKeys(key_prefix)
+        self._started = client.register_script(_STARTED)
 
     def started(self, message_id: str, task: str, lane: str | None, now: float | None = None) -> int:
-        """Count one start of a message; returns the starts not yet matched by an end (this one included)."""
-        key = self.keys.task_run(message_id)
-        pipe = self.client.pipeline()
-        pipe.hincrby(key, "starts", 1)
-        pipe.hsetnx(key, "first_start", now or time.time())
-        pipe.hset(key, mapping={"task": task, **({"lane": lane} if lane else {})})
-        pipe.expire(key, RECORD_TTL_SECONDS)
-        return int(pipe.execute()[0])
+        """Count one start of a message; returns the starts not yet matched by an end (this one included).
+        One script: every task message makes this call before its body runs."""
+        return int(self._started(keys=[self.keys.task_run(message_id)],
+                                 args=[now or time.time(), task, lane or "", RECORD_TTL_SECONDS]))
 
     def ended(self, message_id: str) -> None:
         """The run finished in our hands (done, retried or dead-lettered): it was no crash."""
