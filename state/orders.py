@@ -22,7 +22,6 @@ the ERP (the desired-state design makes that safe).
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -35,6 +34,7 @@ from redis.client import Pipeline
 
 from config.mapping import Mapping
 from state.keys import RedisKeys
+from sync import json_text
 from sync.changes import is_change_version
 from sync.fields import field_text, normalised
 from sync.localtime import local_to_utc
@@ -117,7 +117,7 @@ class RedisOrderState:
         for owner, ident in slots:
             pipe.hget(self._key("doc", owner), ident)
         stored = dict(zip(slots, pipe.execute(), strict=True))
-        stamps = {slot: json.loads(raw).get("stamp", "") for slot, raw in stored.items() if raw}
+        stamps = {slot: json_text.loads(raw).get("stamp", "") for slot, raw in stored.items() if raw}
         pipe = self.client.pipeline()
         headers: dict[str, dict[str, Any] | None] = {}
         for number, record in zip(numbers, records, strict=True):
@@ -140,8 +140,8 @@ class RedisOrderState:
             else:
                 headers.setdefault(number, None)
             entry = {"stamp": stamp, "version": version, "record": record}
-            pipe.hset(self._key("doc", number), slot[1], json.dumps(entry))
-            pipe.rpush(self._key("seen", number), json.dumps(seen))
+            pipe.hset(self._key("doc", number), slot[1], json_text.dumps(entry))
+            pipe.rpush(self._key("seen", number), json_text.dumps(seen))
             pipe.ltrim(self._key("seen", number), -SEEN_KEPT, -1)
         pipe.execute()
         self._retain_many(headers)
@@ -157,7 +157,7 @@ class RedisOrderState:
                 pipe.hgetall(self._key("doc", number))
             for number, docs in zip(missing, pipe.execute(), strict=True):
                 raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
-                headers[number] = json.loads(raw)["record"] if raw else None
+                headers[number] = json_text.loads(raw)["record"] if raw else None
         due = time.time() + self.grace
         pipe = self.client.pipeline(transaction=False)
         for number, header in headers.items():
@@ -206,7 +206,7 @@ class RedisOrderState:
 
     def raw_documents(self, number: str) -> dict[str, dict[str, Any]]:
         """The `doc:<num>` hash as stored: ``<resource>:<key>`` -> the raw record."""
-        return {k: json.loads(v)["record"] for k, v in self.client.hgetall(self._key("doc", number)).items()}
+        return {k: json_text.loads(v)["record"] for k, v in self.client.hgetall(self._key("doc", number)).items()}
 
     def drop_order(self, number: str, pipe: Pipeline) -> None:
         """Queue the deletion of everything kept per order (documents, lifecycle state, audit trail, closing)."""
@@ -223,7 +223,7 @@ class RedisOrderState:
             pipe.hgetall(self._key("computed", number))
         replies = pipe.execute()
         return {n: (None if replies[3 * i] is None else float(replies[3 * i]), replies[3 * i + 1],
-                    {k: json.loads(v) for k, v in replies[3 * i + 2].items()})
+                    {k: json_text.loads(v) for k, v in replies[3 * i + 2].items()})
                 for i, n in enumerate(numbers)}
 
     def doc_key(self, number: str) -> str:
@@ -275,7 +275,7 @@ class RedisOrderState:
                              pipe: Pipeline | None = None) -> None:
         body = {"revision": revision.model_dump(mode="json"), "keys": list(keys)}
         with _batch(self.client, pipe) as p:
-            p.hset(self._key("meta", number), "pending", json.dumps(body))
+            p.hset(self._key("meta", number), "pending", json_text.dumps(body))
 
     def refund_pin(self, number: str) -> str | None:
         value = self.client.hget(self._key("meta", number), "refund_pin")
@@ -291,13 +291,13 @@ class RedisOrderState:
             return
         with _batch(self.client, pipe) as p:
             for key, entry in entries.items():
-                p.hsetnx(self._key("computed", number), key, json.dumps(entry))
+                p.hsetnx(self._key("computed", number), key, json_text.dumps(entry))
 
     def computed(self, number: str) -> dict[str, dict[str, Any]]:
-        return {k: json.loads(v) for k, v in self.client.hgetall(self._key("computed", number)).items()}
+        return {k: json_text.loads(v) for k, v in self.client.hgetall(self._key("computed", number)).items()}
 
     def versions_seen(self, number: str) -> list[dict[str, Any]]:
-        return [json.loads(v) for v in self.client.lrange(self._key("seen", number), 0, -1)]
+        return [json_text.loads(v) for v in self.client.lrange(self._key("seen", number), 0, -1)]
 
 
 @contextmanager

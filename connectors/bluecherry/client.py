@@ -32,6 +32,7 @@ from connectors.bluecherry.errors import (
     error_message,
     parse_retry_after,
 )
+from sync import json_text
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class BlueCherryClient:
         self.server_time = _server_time(response) or self.server_time
         if status < 400:
             try:
-                return response.json()
+                return json_text.loads(response.content)  # orjson: a backfill reads hundreds of thousands of records
             except ValueError as exc:
                 raise BlueCherryResponseError(
                     f"response is not JSON: {response.text[:200]!r}", status=status, url=url

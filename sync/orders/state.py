@@ -3,11 +3,11 @@ the one in flight (stored by `state.orders.RedisOrderState`; `OrderStateStore` i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sync import json_text
 from sync.orders.revision import Revision
 from sync.orders.status import OrderStatus
 
@@ -49,7 +49,7 @@ def stored_documents(raw: dict[str, str]) -> StoredDocuments:
     out = StoredDocuments()
     for ident, entry in sorted(raw.items()):
         resource = ident.split(":", 1)[0]
-        parsed = json.loads(entry)
+        parsed = json_text.loads(entry)
         record = parsed["record"]
         if resource == "order":
             out.order = record
@@ -66,7 +66,7 @@ def stored_documents(raw: dict[str, str]) -> StoredDocuments:
 def pending_from_json(raw: str | None) -> PendingRevision | None:
     if not raw:
         return None
-    data = json.loads(raw)
+    data = json_text.loads(raw)
     return PendingRevision(Revision.model_validate(data["revision"]), tuple(data["keys"]))
 
 
