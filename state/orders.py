@@ -53,6 +53,34 @@ from sync.orders.status import classify_status
 
 RELEASED_BUCKETS = 8192  # up to ~1M released orders, each bucket stays a listpack (<= 128 entries)
 
+# A page's documents in one command (a backfill writes hundreds of thousands; one script call per page costs
+# the client one command and one reply, where a MULTI of three commands a document cost it three of each).
+# KEYS: per document its `doc` hash and its `seen` list; ARGV: how many sightings to keep, then per document
+# its slot in the hash, its entry and its sighting.
+_PUT_DOCUMENTS = """
+local kept = tonumber(ARGV[1])
+for i = 1, #KEYS / 2 do
+  local doc, seen, at = KEYS[2 * i - 1], KEYS[2 * i], 3 * i - 1
+  redis.call('HSET', doc, ARGV[at], ARGV[at + 1])
+  redis.call('RPUSH', seen, ARGV[at + 2])
+  redis.call('LTRIM', seen, -kept, -1)
+end
+return #KEYS / 2
+"""
+# Each order of a page due for release a grace period from now (closed, cancelled) or not (open), and its keys
+# kept without expiry (an earlier version set one: the release takes over). KEYS: the closing index, then
+# ARGV[2] keys per order; ARGV: the due time, keys per order, then per order its number and '1' if final.
+_RETAIN = """
+local per = tonumber(ARGV[2])
+local orders = (#ARGV - 2) / 2
+for i = 1, orders do
+  local number, final = ARGV[2 * i + 1], ARGV[2 * i + 2]
+  if final == '1' then redis.call('ZADD', KEYS[1], ARGV[1], number) else redis.call('ZREM', KEYS[1], number) end
+  for k = 2 + per * (i - 1), 1 + per * i do redis.call('PERSIST', KEYS[k]) end
+end
+return orders
+"""
+
 
 class RedisOrderState:
     def __init__(self, client: redis.Redis, key_prefix: str, mapping: Mapping,
@@ -63,6 +91,8 @@ class RedisOrderState:
         self.base = self.keys.orders
         self.grace = grace_days * 86400
         self.zone = ZoneInfo(mapping.tenant.timezone)
+        self._put_documents = client.register_script(_PUT_DOCUMENTS)
+        self._retain = client.register_script(_RETAIN)
 
     # --- keys -------------------------------------------------------------------------------------
     def _key(self, kind: str, ident: str) -> str:
@@ -118,7 +148,8 @@ class RedisOrderState:
             pipe.hget(self._key("doc", owner), ident)
         stored = dict(zip(slots, pipe.execute(), strict=True))
         stamps = {slot: json_text.loads(raw).get("stamp", "") for slot, raw in stored.items() if raw}
-        pipe = self.client.pipeline()
+        keys: list[str] = []
+        args: list[str | int] = [SEEN_KEPT]
         headers: dict[str, dict[str, Any] | None] = {}
         for number, record in zip(numbers, records, strict=True):
             if number is None:
@@ -140,10 +171,10 @@ class RedisOrderState:
             else:
                 headers.setdefault(number, None)
             entry = {"stamp": stamp, "version": version, "record": record}
-            pipe.hset(self._key("doc", number), slot[1], json_text.dumps(entry))
-            pipe.rpush(self._key("seen", number), json_text.dumps(seen))
-            pipe.ltrim(self._key("seen", number), -SEEN_KEPT, -1)
-        pipe.execute()
+            keys += [self._key("doc", number), self._key("seen", number)]
+            args += [slot[1], json_text.dumps(entry), json_text.dumps(seen)]
+        if keys:
+            self._put_documents(keys=keys, args=args)
         self._retain_many(headers)
         return numbers
 
@@ -158,17 +189,15 @@ class RedisOrderState:
             for number, docs in zip(missing, pipe.execute(), strict=True):
                 raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
                 headers[number] = json_text.loads(raw)["record"] if raw else None
-        due = time.time() + self.grace
-        pipe = self.client.pipeline(transaction=False)
+        if not headers:
+            return
+        keys = [self.keys.orders_closing]
+        args: list[str | float | int] = [time.time() + self.grace, len(self._order_keys(""))]
         for number, header in headers.items():
             code = field_text(normalised(header or {}, self.mapping.fields.order), self.mapping.fields.order.status)
-            if classify_status(code, self.mapping.lifecycle) in FINAL_STAGES:
-                pipe.zadd(self.keys.orders_closing, {number: due})
-            else:
-                pipe.zrem(self.keys.orders_closing, number)
-            for key in self._order_keys(number):
-                pipe.persist(key)  # a retention set by an earlier version: the release takes over
-        pipe.execute()
+            args += [number, int(classify_status(code, self.mapping.lifecycle) in FINAL_STAGES)]
+            keys += self._order_keys(number)
+        self._retain(keys=keys, args=args)
 
     # --- release (docs: module) -------------------------------------------------------------------
     def due_for_release(self, now: float | None = None, limit: int = 500) -> list[str]:
