@@ -10,12 +10,14 @@ import pytest
 from config.mapping import LineFields, Mapping, OrderFields
 from sync.localtime import LocalTimeError, parse_local
 from sync.orders.records import (
+    DocumentLine,
     InvalidRecord,
     parse_credit_memo,
     parse_order,
     parse_order_documents,
     parse_pick,
 )
+from sync.orders.skus import _fill
 from sync.orders.status import OrderStatus
 from tests.support.orders import ErpOrder
 
@@ -219,3 +221,12 @@ def test_explicit_offset_is_honoured_and_garbage_refused() -> None:
     for bad in ("2026-02-30 10:00:00", "2026-04-31", "yesterday", "2026-01-01 25:00:00"):
         with pytest.raises(LocalTimeError):
             parse_local(bad, NY)
+
+
+def test_a_document_line_is_flat_so_its_fields_fill_catalog_templates_as_its_dump_does() -> None:
+    """`sync.orders.skus._fill` formats templates from a line's own fields (`__dict__`), not `model_dump()`:
+    the same only while every field is a plain value. A nested model or an extra field would break that."""
+    line = DocumentLine(line_seq="1", style="ST100", color_code="BLK", size_desc="M", price=Decimal("19.90"), qty=2)
+    assert dict(line.__dict__) == line.model_dump()
+    assert DocumentLine.model_config.get("extra") in (None, "ignore")
+    assert _fill("{style}-{color_code}-{size_desc}|{missing}|{style_name}", line) == "ST100-BLK-M||"
