@@ -17,7 +17,9 @@ the pipeline overlaps the two, so the model is the longer one. ``--write FILE`` 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -28,8 +30,10 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from bench.budget import cpu_seconds  # noqa: E402
 from bench.delivery import KlaviyoSandboxProcess  # noqa: E402
 from bench.doc_blocks import write_block  # noqa: E402
+from bench.yardstick import describe, yardstick_ms  # noqa: E402
 from sandbox.bluecherry.app import create_app as create_bluecherry  # noqa: E402
 from sandbox.bluecherry.config import BlueCherrySandboxConfig  # noqa: E402
 from sandbox.server import ServerThread  # noqa: E402
@@ -52,6 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     customers = args.customers or max(1, args.orders // 4)
 
+    yardstick = yardstick_ms()  # before anything runs: the machine's speed, for comparing blocks across machines
     redis_server = PrivateRedis.start()
     t0 = time.monotonic()
     bc = ServerThread(create_bluecherry(BlueCherrySandboxConfig(
@@ -76,10 +81,14 @@ def main() -> None:
         wait_idle(redis.Redis.from_url(redis_server.url, decode_responses=True), env["BCSYNC_KEY_PREFIX"],
                   timeout=3600)
         print(f"customers loaded: {loaded.stdout.strip().splitlines()[-1]}")
+        worker_pids = [w.process.pid for w in workers if w.process is not None]
+        cpu_before = cpu_now(worker_pids, klaviyo, redis_server)
         start = time.monotonic()
         command = [sys.executable, "-m", "workers.cli", "backfill", "orders", "--workers", str(args.workers)]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         read_done = time.monotonic()
+        cpu_used = {name: seconds - cpu_before[name]
+                    for name, seconds in cpu_now(worker_pids, klaviyo, redis_server).items()}
         if done.returncode != 0:
             raise SystemExit(f"backfill failed:\n{done.stdout}\n{done.stderr}")
         summary = done.stdout.strip().splitlines()
@@ -122,6 +131,10 @@ def main() -> None:
             f"{model_read:.1f} min at this run's {args.orders / read_seconds:,.0f} orders/s; the same events at the "
             f"bulk ceiling ({BULK_CEILING_PER_MINUTE:,}/min) {model_ceiling:.1f} min; end to end about "
             f"{max(model_read, model_ceiling):.1f} min (the longer: they overlap).",
+            "",
+            f"While the backfill command ran, cores busy on average ({os.cpu_count()} in the machine): " + ", ".join(
+                f"{name} {seconds / read_seconds:.2f}" for name, seconds in cpu_used.items())
+            + f"; {describe(yardstick)}.",
         ])
         print(block)
         if args.write:
@@ -132,6 +145,22 @@ def main() -> None:
         klaviyo.stop()
         bc.stop()
         redis_server.stop()
+
+
+def cpu_now(worker_pids: list[int], klaviyo: KlaviyoSandboxProcess, redis_server: PrivateRedis) -> dict[str, float]:
+    """CPU seconds so far of each part of the run: the backfill command's processes (this process's reaped
+    children: the command has ended when this is read after it), the batch workers, the two sandboxes (Blue
+    Cherry's serves from a thread of this process, which otherwise waits), Redis."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    klaviyo_pid = klaviyo.process.pid if klaviyo.process is not None else None
+    return {
+        "backfill processes": children.ru_utime + children.ru_stime,
+        "batch workers": cpu_seconds(worker_pids),
+        "Klaviyo sandbox": cpu_seconds([klaviyo_pid] if klaviyo_pid else []),
+        "Blue Cherry sandbox": own.ru_utime + own.ru_stime,
+        "Redis": cpu_seconds([redis_server.process.pid]),
+    }
 
 
 if __name__ == "__main__":
