@@ -12,7 +12,6 @@ reads that dialect with the dialect's mapping file).
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from state.stock_scans import StockScans
 from sync.changes import ChangeEvent
 from sync.stock.urgency import inventory_key
 from tests.support.fleet import WorkerProcess, configured_like, dialect_mapping, fleet_env, pending_work
+from tests.support.recording import recorded_requests
 from workers.poller import Emit, build_poller
 
 BC_KEY = "stock-load-key"
@@ -172,8 +172,7 @@ class StockLoadFleet:
     def writes(self) -> list[Write]:
         """Every inventory_quantity sent to Klaviyo so far, in order of arrival (the sandbox's request log)."""
         out: list[Write] = []
-        for line in self.record.read_text().splitlines():
-            entry = json.loads(line)
+        for entry in recorded_requests(self.record):
             if entry["method"] not in ("POST", "PATCH") or not str(entry["path"]).startswith("/api/catalog-variant"):
                 continue
             how = "create" if "create" in entry["path"] or entry["path"] == "/api/catalog-variants" else "update"

@@ -5,7 +5,6 @@ Klaviyo sandbox over HTTP recording every request; the events are pushed by the 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from sync.operations import Operation
 from tests.integration.delivery.test_bulk_delivery import event_op, submit_like_producers
 from tests.integration.delivery.test_fleet_delivery import Fleet, fleet_factory  # noqa: F401  (the fleet fixture)
 from tests.support.fleet import wait_for
+from tests.support.recording import recorded_requests
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,7 @@ PAGE = 300  # events per push, as a bulk cycle's or a backfill page's orders pus
 def event_jobs(record: Path) -> list[list[str]]:
     """The unique_ids of every event bulk job Klaviyo accepted, in the order they arrived."""
     jobs = []
-    for line in record.read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
+    for entry in recorded_requests(record):
         if entry["method"] == "POST" and entry["path"] == EVENT_JOBS and entry["status"] == 202:
             groups = entry["body"]["data"]["attributes"]["events-bulk-create"]["data"]
             jobs.append([e["attributes"]["unique_id"] for g in groups for e in g["attributes"]["events"]["data"]])

@@ -18,7 +18,6 @@ tests/support/without_safeguards.py).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from state.orders import RedisOrderState
 from sync.changes import ChangeEvent
 from tests.integration.orders.conftest import MAPPING, OrderFleet, running_fleet
 from tests.support.envelopes import SAMPLE_EVERY_SECONDS, EnvelopeWatch, carriers, senders
+from tests.support.recording import recorded_requests
 from tests.support.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.integration
@@ -115,8 +115,7 @@ def _resyncs(f: OrderFleet, order: str) -> list[tuple[float, Callable[[], None]]
 def _event_requests(record: Path) -> list[tuple[Event, int | None, float]]:
     """(event, status, when) of every single-event request Klaviyo received (the sandbox's request record)."""
     out = []
-    for line in record.read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
+    for r in recorded_requests(record):
         if r["method"] == "POST" and r["path"].rstrip("/") == "/api/events" and isinstance(r["body"], dict):
             attrs = r["body"]["data"]["attributes"]
             metric = attrs["metric"]["data"]["attributes"]["name"]

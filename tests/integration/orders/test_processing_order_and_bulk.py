@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.klaviyo.config import KlaviyoSandboxConfig
 from tests.integration.orders.conftest import OrderFleet, running_fleet
+from tests.support.recording import recorded_requests
 from tests.support.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.integration
@@ -150,8 +151,7 @@ def _orders_by_api(record: Path, orders: list[str], metric: str | None = None) -
     wanted = set(orders)
     single: set[str] = set()
     bulk: set[str] = set()
-    for line in record.read_text(encoding="utf-8").splitlines():
-        request = json.loads(line)
+    for request in recorded_requests(record):
         if request["method"] != "POST" or not isinstance(request["body"], dict):
             continue
         if request["path"] == "/api/events":
