@@ -11,8 +11,8 @@ typed dicts in place of models - the models stay the one place the rules are wri
   key the body is sent with; the field's name is accepted too, as the models accept it);
 - a field with a default is optional, and left out when not given (the models are dumped with
   `exclude_unset`: what the payload did not give is not sent);
-- a model's own check (`model_validator(mode="after")`) runs on the dict, through a read-only view that gives
-  attribute access to its keys (a field not given reads as None, as on the model);
+- a model's own check (`model_validator(mode="after")`) runs on the dict, through a read-only view that reads
+  each field by its name from its key, nested models too (a field not given reads as None, as on the model);
 - field validators, lengths, literals and references stay as they are.
 `tests/unit/connectors/klaviyo/test_plain_bodies.py` holds the two ways to the same bytes and the same errors.
 """
@@ -26,27 +26,55 @@ from pydantic import BaseModel
 from pydantic_core import SchemaValidator
 
 
+def _key(name: str, field: dict[str, Any]) -> str:
+    """The key a model's field is sent with (and validated into): its alias, else its name."""
+    return str(field.get("serialization_alias") or field.get("validation_alias") or name)
+
+
+def _model_node(schema: Any, definitions: dict[str, Any]) -> dict[str, Any] | None:
+    """The model a field holds, through defaults, None and references (None: the field is no model)."""
+    while isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "model":
+            return schema
+        if kind == "definition-ref":
+            schema = definitions.get(schema.get("schema_ref", ""))
+        elif kind in ("default", "nullable", "function-after", "function-before", "function-wrap"):
+            schema = schema.get("schema")
+        else:
+            return None
+    return None
+
+
 class _View:
-    """Attribute access to a validated dict, for a model's own check (missing keys read as None)."""
+    """Attribute access by field name to a validated dict keyed by alias, for a model's own check: a field not
+    given reads as None, as on the model; a name the model does not have raises, as on the model."""
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_fields", "_definitions")
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], model: dict[str, Any], definitions: dict[str, Any]) -> None:
         self._data = data
+        self._fields: dict[str, Any] = model["schema"]["fields"]
+        self._definitions = definitions
 
     def __getattr__(self, name: str) -> Any:
-        value = self._data.get(name)
-        return _View(value) if isinstance(value, dict) else value
+        field = self._fields.get(name)
+        if field is None:
+            raise AttributeError(name)
+        value = self._data.get(_key(name, field))
+        nested = _model_node(field["schema"], self._definitions)
+        return _View(value, nested, self._definitions) if isinstance(value, dict) and nested else value
 
 
-def _model_check(function: Any) -> Any:
+def _model_check(function: Any, model: dict[str, Any], definitions: dict[str, Any]) -> Any:
     def check(data: dict[str, Any]) -> dict[str, Any]:
-        function(_View(data))  # raises ValueError when the data breaks the rule; the model it returns is not used
+        # raises ValueError when the data breaks the rule; the model it returns is not used
+        function(_View(data, model, definitions))
         return data
     return check
 
 
-def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
+def _typed_dict(model: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     fields_schema = model["schema"]
     if fields_schema.get("type") != "model-fields" or fields_schema.get("computed_fields"):
         raise TypeError(f"{model.get('cls')}: only models of plain fields can be validated into dicts")
@@ -56,8 +84,9 @@ def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
         schema, required = field["schema"], True
         if schema.get("type") == "default":  # unset stays unset (exclude_unset)
             schema, required = schema["schema"], False
-        key = str(field.get("serialization_alias") or field.get("validation_alias") or name)
-        typed: dict[str, Any] = {"type": "typed-dict-field", "schema": _plain(schema), "required": required}
+        key = _key(name, field)
+        typed: dict[str, Any] = {"type": "typed-dict-field", "schema": _plain(schema, definitions),
+                                 "required": required}
         if key != name and config.get("validate_by_name"):
             typed["validation_alias"] = [[key], [name]]
         fields[key] = typed
@@ -68,26 +97,41 @@ def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _plain(node: Any) -> Any:
+def _plain(node: Any, definitions: dict[str, Any]) -> Any:
     if isinstance(node, list):
-        return [_plain(item) for item in node]
+        return [_plain(item, definitions) for item in node]
     if not isinstance(node, dict):
         return node
     kind = node.get("type")
     if kind == "model":
-        return _typed_dict(node)
+        return _typed_dict(node, definitions)
     if kind == "function-after" and isinstance(node.get("schema"), dict) and node["schema"].get("type") == "model":
         function = node["function"]
         if function.get("type") != "no-info":
             raise TypeError("a model check that takes validation info cannot run on a dict")
-        out = {**node, "schema": _plain(node["schema"]),
-               "function": {"type": "no-info", "function": _model_check(function["function"])}}
+        check = _model_check(function["function"], node["schema"], definitions)
+        out = {**node, "schema": _plain(node["schema"], definitions),
+               "function": {"type": "no-info", "function": check}}
         out.pop("metadata", None)
         return out
-    return {key: _plain(value) for key, value in node.items() if key not in ("metadata", "serialization")}
+    return {key: _plain(value, definitions) for key, value in node.items() if key not in ("metadata", "serialization")}
+
+
+def _definitions(node: Any, found: dict[str, Any]) -> dict[str, Any]:
+    """Every referenced schema in `node`, by its ref (a model a field names by reference is read through it)."""
+    if isinstance(node, list):
+        for item in node:
+            _definitions(item, found)
+    elif isinstance(node, dict):
+        if isinstance(node.get("ref"), str):
+            found[node["ref"]] = node
+        for value in node.values():
+            _definitions(value, found)
+    return found
 
 
 @cache
 def plain_validator(model: type[BaseModel]) -> SchemaValidator:
     """The validator of `model`'s rules whose output is plain JSON-ready data (built once per model)."""
-    return SchemaValidator(_plain(model.__pydantic_core_schema__))
+    schema = model.__pydantic_core_schema__
+    return SchemaValidator(_plain(schema, _definitions(schema, {})))

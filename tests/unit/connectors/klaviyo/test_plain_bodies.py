@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connectors.klaviyo import builders
 from connectors.klaviyo.bodies import EventBulkCreateJobBody, ProfileImportJobBody
@@ -137,3 +137,54 @@ def test_a_models_own_check_runs_on_the_dict() -> None:
         with pytest.raises(ValidationError, match="needs one of email"):
             model.model_validate(body)
     assert plain_validator(ProfileImportJobBody) is plain_validator(ProfileImportJobBody)  # built once
+
+
+class _Inner(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_by_name=True)
+    first: str | None = Field(None, alias="first-name")
+
+
+class _Checked(BaseModel):
+    """A check that reads aliased fields, its own and a nested model's (held by reference, twice)."""
+    model_config = ConfigDict(extra="forbid", validate_by_name=True)
+    given: str | None = Field(None, alias="given-name")
+    inner: _Inner | None = Field(None, alias="the-inner")
+    other: _Inner | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> _Checked:
+        if not (self.given or (self.inner and self.inner.first) or (self.other and self.other.first)):
+            raise ValueError("needs a name")
+        return self
+
+
+@pytest.mark.parametrize("body", [
+    {"given-name": "Ada"}, {"given": "Ada"}, {"the-inner": {"first-name": "Ada"}}, {"other": {"first": "Ada"}},
+    {}, {"the-inner": {}}, {"other": {"first-name": None}},
+])
+def test_a_models_own_check_reads_aliased_fields_by_their_names(body: dict[str, Any]) -> None:
+    """The check reads `self.given` and `self.inner.first`: the dict holds them under their aliases."""
+    try:
+        expected: Any = _Checked.model_validate(body).model_dump(by_alias=True, exclude_unset=True)
+    except ValidationError as exc:
+        expected = [e["msg"] for e in exc.errors()]
+    try:
+        ours: Any = plain_validator(_Checked).validate_python(body)
+    except ValidationError as exc:
+        ours = [e["msg"] for e in exc.errors()]
+    assert ours == expected
+
+
+def test_a_check_reading_a_name_the_model_does_not_have_fails_as_on_the_model() -> None:
+    class Broken(BaseModel):
+        given: str | None = None
+
+        @model_validator(mode="after")
+        def _reads_a_typo(self) -> Broken:
+            assert self.givne  # type: ignore[attr-defined]
+            return self
+
+    with pytest.raises(AttributeError):
+        Broken.model_validate({"given": "x"})
+    with pytest.raises(AttributeError):
+        plain_validator(Broken).validate_python({"given": "x"})
