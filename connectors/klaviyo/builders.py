@@ -53,6 +53,7 @@ from connectors.klaviyo.limits import (
     MAX_UNSUBSCRIBE_PROFILES,
 )
 from connectors.klaviyo.plain_bodies import plain_validator
+from sync.json_text import dumps_bytes
 
 CATALOG_ID_PREFIX = "$custom:::$default:::"
 
@@ -90,10 +91,7 @@ def _validated(model: type[BaseModel], data: dict[str, Any], what: str, row: int
 
 def encode(body: Any) -> bytes:
     """A plain JSON-ready body as the bytes the client sends (compact, UTF-8, non-ASCII unescaped)."""
-    try:
-        return orjson.dumps(body)
-    except (orjson.JSONEncodeError, TypeError):  # an int over 64 bits, a non-string key: the slow, general path
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return dumps_bytes(body)
 
 
 def serialized_size(body: Any) -> int:

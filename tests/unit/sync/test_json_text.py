@@ -28,3 +28,9 @@ def test_compact_utf8_text_and_the_standard_librarys_own_reads() -> None:
     assert json_text.loads('{"a": 1}'.encode("utf-16")) == {"a": 1}  # not UTF-8: the standard library detects it
     with pytest.raises(ValueError):
         json_text.loads(b"<html>not JSON</html>")
+
+
+@pytest.mark.parametrize("value", [{"a": "é", "b": [1, 2.5, None]}, {"big": 2**70, "c": "✓"}, {1: "é"}])
+def test_bytes_are_compact_utf8_by_either_path(value: object) -> None:
+    """orjson's bytes, and the standard library's when orjson refuses: the same form either way."""
+    assert json_text.dumps_bytes(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
