@@ -320,6 +320,11 @@ class Settings(BaseSettings):
         0.2, ge=0, description="How long a worker gathers task events before it publishes them as one message "
         "(0: Celery's own, a publish per event loop turn). Flower shows a task's events up to this much later.",
     )
+    gc_young_threshold: int = Field(
+        50_000, ge=0, description="Allocations between two young collections of Python's garbage collector in every "
+        "bcsync process (0: Python's default, 700). Higher spends less CPU collecting (config/collector.py: 15% "
+        "of a backfill's) for a little more memory held by garbage reference cycles.",
+    )
     flower_port: int = 5555
     flower_address: str = Field(
         "127.0.0.1", description="Address Flower listens on: loopback unless set (0.0.0.0 inside a container whose "

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import redis
 
+from config.collector import freeze_what_exists, tune_collector
 from config.lanes import LANES
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from connectors.klaviyo.client import KlaviyoClient, tls_context
 from connectors.klaviyo.limiter import FleetRateLimiter
 from state.dead_letters import DeadLetters
@@ -91,8 +92,11 @@ def runtime() -> Runtime:
 
 def before_the_pool_forks() -> None:
     """In a worker's main process, before it forks its pool: what every pool process would otherwise build on
-    its first message and can inherit instead (the TLS context, with the CA bundle and httpx's transport)."""
+    its first message and can inherit instead (the TLS context, with the CA bundle and httpx's transport), and
+    the collector's settings, with what exists now frozen (a plain `celery worker` is no `bcsync` command)."""
     tls_context()
+    tune_collector(get_settings().gc_young_threshold)
+    freeze_what_exists()
 
 
 def ready_for_the_first_message() -> None:
