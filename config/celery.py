@@ -7,6 +7,7 @@ Lanes: ``fast`` (consent, new customers, scarce stock, cancellations), ``default
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any
@@ -181,6 +182,18 @@ def _stamp_sent_time(headers: dict[str, Any] | None = None, **_: Any) -> None:
     """Every message says when it was published (Celery sends the headers dict it hands this signal)."""
     if headers is not None:
         headers.setdefault(SENT_HEADER, round(time.time(), 3))
+
+
+# Celery's loggers of a line per task received and per task succeeded (both INFO; failures are ERROR)
+PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
+
+
+@signals.worker_init.connect
+def _per_task_lines(**_: Any) -> None:
+    """Before the pool forks, so every pool process inherits the levels."""
+    level = logging.NOTSET if get_settings().log_every_task else logging.WARNING
+    for name in PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 @signals.worker_init.connect

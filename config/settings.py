@@ -312,6 +312,11 @@ class Settings(BaseSettings):
         "shows. On by default; off saves workers and Redis their cost on every task (docs/performance.md measures "
         "it: bench/compare.py) but Flower then lists no tasks.",
     )
+    log_every_task: bool = Field(
+        False, description="Celery's two INFO lines per task (\"received\", \"succeeded in\"). Off by default: "
+        "at a backfill's or a busy day's rate they drown the fleet's own lines and cost the workers a few percent "
+        "of their CPU; failures are logged either way.",
+    )
     latency_samples: int = Field(
         200, ge=10, le=100_000, description="The latest delivery latencies each lane keeps, which `bcsync status` "
         "takes its p50/p99 from (the histogram the metrics endpoint serves counts every delivery).",

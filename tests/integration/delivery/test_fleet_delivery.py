@@ -127,6 +127,21 @@ def test_profile_upserts_land_once_through_the_fast_lane(fleet_factory):
     assert LaneStats(fleet.redis, fleet.prefix).summary(("fast",))["fast"]["delivered"] == 20
 
 
+@pytest.mark.parametrize("every_task", [False, True])
+def test_celerys_line_per_task_is_logged_only_when_asked(fleet_factory, every_task):
+    """BCSYNC_LOG_EVERY_TASK: Celery's "received" and "succeeded in" lines, from the worker's main process and
+    from its pool processes (which inherit the levels when the pool forks)."""
+    fleet = fleet_factory(BCSYNC_LOG_EVERY_TASK=str(every_task).lower())
+    worker = fleet.worker("fast")
+    fleet.submit([profile_op(n) for n in range(3)])
+    wait_for(lambda: len(fleet.external_ids()) == 3, 60, message="3 profiles in the sandbox")
+    wait_for(lambda: worker.output().count("succeeded in") >= 1 or not every_task, 10, message="the lines")
+    log = worker.output()
+    assert (" received" in log and "succeeded in" in log) is every_task
+    assert (" received" in log or "succeeded in" in log) is every_task
+    assert " ready." in log  # the worker's own INFO lines are still written
+
+
 def test_a_429_storm_loses_nothing_and_dead_letters_nothing(fleet_factory):
     # The sandbox allows 3/s and 30/min on profile-import; the fleet believes in twice that, so Klaviyo
     # (the sandbox) answers 429s and the fleet must pause the endpoint fleet-wide and come back.
