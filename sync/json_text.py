@@ -4,8 +4,9 @@ the request bodies the Klaviyo client sends (`dumps_bytes`).
 The same JSON as the standard library's, written compact and with non-ASCII as UTF-8 (both read either);
 about a tenth of the cost to write and a third to read, which is most of what a backfill spends on JSON.
 What orjson refuses (an integer over 64 bits, a non-string key; NaN, which the standard library reads) goes
-through the standard library, written the same way. Not for text that is hashed or compared byte for byte (an order's revision is a
-hash of `json.dumps(..., sort_keys=True)`, `sync/orders/revision.py`): those keep the standard library's bytes.
+through the standard library, written the same way. Not for text that is hashed or compared byte for byte (an
+order's revision is a hash of `json.dumps(..., sort_keys=True)`, `sync/orders/revision.py`): those keep the
+standard library's bytes.
 """
 
 from __future__ import annotations
