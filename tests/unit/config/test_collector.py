@@ -53,3 +53,15 @@ def test_every_command_starts_with_the_collector_set(restored_collector: None,
         assert gc.get_freeze_count() > 1000
     finally:
         get_settings.cache_clear()
+
+
+def test_a_parallel_backfills_spawned_processes_set_the_collector_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bcsync backfill --workers N` spawns its processes: they run no command's set-up of their own."""
+    from workers.backfill_parallel import process_pool  # noqa: PLC0415
+
+    monkeypatch.setenv("BCSYNC_GC_YOUNG_THRESHOLD", "23456")  # a spawned process reads its settings anew
+    with process_pool(1) as pool:
+        threshold = pool.apply(gc.get_threshold)
+        frozen = pool.apply(gc.get_freeze_count)
+    assert threshold[0] == 23456
+    assert frozen > 1000
