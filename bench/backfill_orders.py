@@ -34,7 +34,7 @@ from bench.budget import cpu_seconds  # noqa: E402
 from bench.delivery import KlaviyoSandboxProcess  # noqa: E402
 from bench.doc_blocks import write_block  # noqa: E402
 from bench.yardstick import describe, yardstick_ms  # noqa: E402
-from config.collector import freeze_what_exists, tune_collector  # noqa: E402
+from config.collector import set_up_collector  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from sandbox.bluecherry.app import create_app as create_bluecherry  # noqa: E402
 from sandbox.bluecherry.config import BlueCherrySandboxConfig  # noqa: E402
@@ -67,8 +67,7 @@ def main() -> None:
     ))).start(timeout=3600)
     generated = httpx.get(f"{bc.url}/_sandbox/stats", timeout=60).json()["generated"]
     # the Blue Cherry sandbox serves from this process, as `bcsync sandbox bluecherry` would: collector set alike
-    tune_collector(Settings().gc_young_threshold)
-    freeze_what_exists()  # the generated tenant too: it is served, never freed
+    set_up_collector(Settings().gc_young_threshold)  # the generated tenant frozen too: served, never freed
     print(f"Blue Cherry tenant generated in {time.monotonic() - t0:.0f} s: {generated}")
     # Klaviyo's sandbox in its own process, as Klaviyo is another machine: in this one its validation of every
     # bulk job held the interpreter the Blue Cherry sandbox serves the backfill's pages from

@@ -18,6 +18,13 @@ from __future__ import annotations
 import gc
 
 
+def set_up_collector(young_threshold: int) -> None:
+    """A long-running process's collector, once its modules are imported: young collections every
+    `young_threshold` allocations (0: Python's default), and everything alive now frozen out of later ones."""
+    tune_collector(young_threshold)
+    freeze_what_exists()
+
+
 def tune_collector(young_threshold: int) -> None:
     """Young collections every `young_threshold` allocations (0: Python's default); the older generations'
     thresholds stay Python's."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from config.collector import freeze_what_exists, tune_collector
+from config.collector import set_up_collector
 from config.lanes import LANES
 from config.settings import Settings, get_settings
 from connectors.klaviyo.client import KlaviyoClient, tls_context
@@ -95,8 +95,7 @@ def before_the_pool_forks() -> None:
     its first message and can inherit instead (the TLS context, with the CA bundle and httpx's transport), and
     the collector's settings, with what exists now frozen (a plain `celery worker` is no `bcsync` command)."""
     tls_context()
-    tune_collector(get_settings().gc_young_threshold)
-    freeze_what_exists()
+    set_up_collector(get_settings().gc_young_threshold)
 
 
 def ready_for_the_first_message() -> None:

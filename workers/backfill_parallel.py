@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from config.collector import freeze_what_exists, tune_collector
+from config.collector import set_up_collector
 from config.mapping import get_mapping
 from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
@@ -160,8 +160,7 @@ def counted(ctx: OrderContext) -> OrderContext:
 def _set_up_spawned_process() -> None:
     """A spawned process runs no `bcsync` command's set-up: the collector is set here, once its modules are
     imported (with Python's defaults a backfill reader spends about 15% of its CPU collecting)."""
-    tune_collector(get_settings().gc_young_threshold)
-    freeze_what_exists()
+    set_up_collector(get_settings().gc_young_threshold)
 
 
 def process_pool(workers: int) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from config.collector import freeze_what_exists, tune_collector
+from config.collector import set_up_collector
 from config.lanes import LANES
 from config.settings import get_settings
 from workers import dlq_cli, exceptions_cli, mapping_cli
@@ -30,8 +30,7 @@ def _set_up_the_process() -> None:
     # one line per HTTP request to Blue Cherry or Klaviyo drowns what operators need to read
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # every command's modules are imported by now: they stay out of the collector's work from here on
-    tune_collector(get_settings().gc_young_threshold)
-    freeze_what_exists()
+    set_up_collector(get_settings().gc_young_threshold)
 
 
 app.add_typer(dlq_cli.app, name="dlq")

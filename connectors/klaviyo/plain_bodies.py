@@ -46,30 +46,49 @@ def _model_node(schema: Any, definitions: dict[str, Any]) -> dict[str, Any] | No
     return None
 
 
+# how a model's check reads its fields: each field name's key, and the layout of the model it holds (if any)
+_Layout = dict[str, tuple[str, "_Layout | None"]]
+
+
+def _layout(model: dict[str, Any], definitions: dict[str, Any], built: dict[int, _Layout]) -> _Layout:
+    """Built once per model when its validator is built, not walked again on every attribute a check reads;
+    a model that holds itself (through a reference) is laid out once."""
+    found = built.get(id(model))
+    if found is not None:
+        return found
+    layout: _Layout = {}
+    built[id(model)] = layout
+    for name, field in model["schema"]["fields"].items():
+        nested = _model_node(field["schema"], definitions)
+        layout[name] = (_key(name, field), _layout(nested, definitions, built) if nested else None)
+    return layout
+
+
 class _View:
     """Attribute access by field name to a validated dict keyed by alias, for a model's own check: a field not
     given reads as None, as on the model; a name the model does not have raises, as on the model."""
 
-    __slots__ = ("_data", "_fields", "_definitions")
+    __slots__ = ("_data", "_layout")
 
-    def __init__(self, data: dict[str, Any], model: dict[str, Any], definitions: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], layout: _Layout) -> None:
         self._data = data
-        self._fields: dict[str, Any] = model["schema"]["fields"]
-        self._definitions = definitions
+        self._layout = layout
 
     def __getattr__(self, name: str) -> Any:
-        field = self._fields.get(name)
-        if field is None:
-            raise AttributeError(name)
-        value = self._data.get(_key(name, field))
-        nested = _model_node(field["schema"], self._definitions)
-        return _View(value, nested, self._definitions) if isinstance(value, dict) and nested else value
+        try:
+            key, nested = self._layout[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = self._data.get(key)
+        return _View(value, nested) if nested is not None and isinstance(value, dict) else value
 
 
 def _model_check(function: Any, model: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    layout = _layout(model, definitions, {})
+
     def check(data: dict[str, Any]) -> dict[str, Any]:
         # raises ValueError when the data breaks the rule; the model it returns is not used
-        function(_View(data, model, definitions))
+        function(_View(data, layout))
         return data
     return check
 
