@@ -243,6 +243,7 @@ def run_parallel(since: str | None, workers: int, *, restart: bool = False,
         client.close()
     ceiling = bulk_ceiling_per_minute()
     started = time.monotonic()
+    timings: list[str] = []  # each phase's time, for the summary: which one bounds a run
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[rate]}"))
     with process_pool(workers) as pool, Progress(*columns, console=out) as progress:
@@ -252,6 +253,7 @@ def run_parallel(since: str | None, workers: int, *, restart: bool = False,
             return f"{events:,} events, {per_minute:,.0f}/min = {per_minute / ceiling:.1%} of the bulk ceiling"
 
         def phase(name: str, fn: Callable[[Any], int], jobs: list[Any]) -> None:
+            phase_started = time.monotonic()
             task = progress.add_task(name, total=len(jobs), rate="")
             pending = pool.map_async(fn, jobs, chunksize=1)
             done_before = 0
@@ -261,6 +263,7 @@ def run_parallel(since: str | None, workers: int, *, restart: bool = False,
                 progress.update(task, completed=done_before, rate=rate())
             pending.get()  # a process's error ends the run here (the cursors keep what was done)
             progress.update(task, completed=len(jobs), rate=rate())
+            timings.append(f"{name.split(' (')[0]} {time.monotonic() - phase_started:.1f} s")
 
         phase(f"documents ({len(slices)} slices x {len(DOCUMENT_RESOURCES)})", documents_slice,
               [(resource, piece) for resource in DOCUMENT_RESOURCES for piece in slices])
@@ -277,7 +280,8 @@ def run_parallel(since: str | None, workers: int, *, restart: bool = False,
     elapsed = time.monotonic() - started
     out.print(f"{workers} processes, {len(slices)} slices: {stats.events:,} events queued in {elapsed:.1f} s "
               f"({stats.events / max(elapsed, 1e-9) * 60:,.0f}/min, "
-              f"{stats.events / max(elapsed, 1e-9) * 60 / ceiling:.1%} of the bulk ceiling of {ceiling:,}/min)")
+              f"{stats.events / max(elapsed, 1e-9) * 60 / ceiling:.1%} of the bulk ceiling of {ceiling:,}/min; "
+              f"{', '.join(timings)})")
     forget(ctx)
     ctx.redis.delete(touched)
     return stats
