@@ -108,8 +108,12 @@ def main() -> None:
         state = httpx.get(f"{klaviyo.url}/_sandbox/state", timeout=600).json()
         events = [e for evs in state["events"].values() for e in evs]
         assert events and all(e["backfill"] is True for e in events), "a backfill event could trigger flows"
-        sizes = {int(size): n for size, n in httpx.get(f"{klaviyo.url}/_sandbox/stats", timeout=60).json()[
-            "bulk_event_job_sizes"].items()}
+        sandbox_stats = httpx.get(f"{klaviyo.url}/_sandbox/stats", timeout=60).json()
+        sizes = {int(size): n for size, n in sandbox_stats["bulk_event_job_sizes"].items()}
+        bulk_endpoint = next(v for k, v in sandbox_stats["endpoints"].items() if "event-bulk-create-jobs" in k)
+        # which phase bounds the run: the orders phase's own pace against the ceiling, and Klaviyo's busiest minute
+        phases = re.search(r"documents ([\d.]+) s, orders ([\d.]+) s, profile aggregates ([\d.]+) s",
+                           " ".join(done.stdout.split()))
         event_jobs, full_jobs = sum(sizes.values()), sizes.get(1000, 0)
         minutes = (end - start) / 60
         rate = len(events) / minutes
@@ -135,6 +139,13 @@ def main() -> None:
             f"{model_read:.1f} min at this run's {args.orders / read_seconds:,.0f} orders/s; the same events at the "
             f"bulk ceiling ({BULK_CEILING_PER_MINUTE:,}/min) {model_ceiling:.1f} min; end to end about "
             f"{max(model_read, model_ceiling):.1f} min (the longer: they overlap).",
+            "",
+            (f"Phases of the backfill command: documents {phases[1]} s, orders {phases[2]} s (their events at "
+             f"{len(events) / float(phases[2]) * 60:,.0f}/min = "
+             f"{len(events) / float(phases[2]) * 60 / BULK_CEILING_PER_MINUTE:.1%} of the ceiling), profile "
+             f"aggregates {phases[3]} s; the rest is starting and ending. " if phases else "")
+            + f"Klaviyo's busiest minute held {bulk_endpoint['max_steady_window']} of "
+            f"{bulk_endpoint['steady_limit']} bulk event jobs; {bulk_endpoint['throttled']} answered 429.",
             "",
             f"While the backfill command ran, cores busy on average ({os.cpu_count()} in the machine): " + ", ".join(
                 f"{name} {seconds / read_seconds:.2f}" for name, seconds in cpu_used.items())
