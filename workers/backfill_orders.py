@@ -32,7 +32,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from config.mapping import Mapping, get_mapping
 from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
-from connectors.bluecherry.read_ahead import read_ahead
 from delivery.publish import submit
 from delivery.runtime import runtime
 from flows.order_refunds import KlaviyoRefunds
@@ -132,7 +131,7 @@ def _pages(ctx: OrderContext, client: BlueCherryClient, resource: str, since: st
     done = ctx.redis.get(checkpoint_key(ctx, resource) + ":done")
     if done:
         return
-    for page in read_ahead(client.iter_pages(res, start)):
+    for page in client.iter_pages(res, start):
         yield page
         if page and not dry_run:
             ctx.redis.set(checkpoint_key(ctx, resource), str(page[-1].get(res.last_mod)))

@@ -45,7 +45,6 @@ from config.collector import set_up_collector
 from config.mapping import get_mapping
 from config.settings import get_settings
 from connectors.bluecherry.client import BlueCherryClient
-from connectors.bluecherry.read_ahead import read_ahead
 from connectors.klaviyo.endpoints import endpoint
 from connectors.klaviyo.limits import MAX_BULK_EVENTS, MAX_BULK_PROFILES
 from flows.customers import CustomerContext
@@ -187,7 +186,7 @@ def _slice_pages(ctx: OrderContext, client: BlueCherryClient, resource: str,
         return
     start = ctx.redis.get(key) or piece.start
     upper = f"{res.last_mod} lt '{piece.end}'" if piece.end else None
-    for page in read_ahead(client.iter_pages(res, start, extra_filter=upper)):
+    for page in client.iter_pages(res, start, extra_filter=upper):
         yield page
         if page:
             ctx.redis.set(key, str(page[-1].get(res.last_mod)))
