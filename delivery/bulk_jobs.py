@@ -120,7 +120,9 @@ def _settle_rows(rt: Runtime, job_id: str, ops: list[Operation], failed: dict[in
     confirmed = 0 if cancelled else len(ops) - len(failed)
     rt.stores.lane_stats.delivered(lane, confirmed, None)
     rt.stores.lane_stats.outcome(lane, "profile_upsert", "delivered", confirmed)
-    rt.stores.lane_stats.outcome(lane, "profile_upsert", "dead_lettered", len(ops) - confirmed)
+    # the rows not confirmed: refused by the job (its errors) or cancelled with it; either way dead-lettered below
+    rt.stores.lane_stats.outcome(lane, "profile_upsert", "cancelled" if cancelled else "refused", len(ops) - confirmed)
+    rt.stores.lane_stats.dead_lettered(lane, "profile_upsert", len(ops) - confirmed)
     for i, op in enumerate(ops):
         if i in failed:
             attrs = failed[i]

@@ -77,7 +77,7 @@ def _reschedule(rt: Runtime, env: Envelope, delay: float) -> None:
 
 def _dead_letter(rt: Runtime, env: Envelope, ops: list[dict[str, Any]], reason: str) -> None:
     entry = rt.dead_letters.add(deliver_task(env.kind), env.lane, env.kind, ops, env.attempts, reason)
-    rt.stores.lane_stats.outcome(env.lane, env.kind, "dead_lettered", len(ops))
+    rt.stores.lane_stats.dead_lettered(env.lane, env.kind, len(ops))
     # in an operator's hands now: a later change of the same record may be submitted again
     rt.stores.inflight.release(env.id, _keys(ops))
     _release_consent_claims(rt, env.kind, ops)
@@ -210,6 +210,7 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
     try:
         ops = [Operation.model_validate(o) for o in env.operations]
     except ValidationError as exc:
+        rt.stores.lane_stats.outcome(env.lane, env.kind, "refused_locally", len(env.operations))
         _dead_letter_local(rt, env, env.operations, f"malformed operation: {exc.errors()[:3]}")
         return None
     erased = _erased_since(rt, ops)
@@ -334,6 +335,7 @@ def _give_up_waiting(rt: Runtime, env: Envelope, ops: list[Operation], waited: f
                              details={"waiting": [op.key for op in theirs], "kind": env.kind})
         keys = {op.key for op in theirs}
         raw = [o for o in env.operations if o.get("key") in keys]
+        rt.stores.lane_stats.outcome(env.lane, env.kind, "refused_locally", len(raw))
         _dead_letter_local(rt, env, raw, f"waited {waited:.0f} s for customer {code}'s Klaviyo profile")
 
 
@@ -449,6 +451,7 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
         if again:
             log.warning("%d subscribe(s) crossed a newer unsubscribe: unsubscribing again", len(again))
             submit(again)
+    rt.stores.lane_stats.outcome(env.lane, env.kind, "refused", len(result.rejected))
     for op, err in result.rejected:
         reason = f"Klaviyo refused this row ({err.status})" if err.status else err.message[:500]
         _dead_letter(rt, env.with_attempt(klaviyo_attempt(err)), [op.model_dump(mode="json")], reason)

@@ -16,6 +16,7 @@ import redis
 from state.keys import RedisKeys
 
 KEEP = 200  # latest latencies kept per lane
+DEAD_LETTERED = "dead_lettered"  # kept with the attempts' outcomes (counts from before the split carry over)
 # upper bounds (seconds) of the latency histogram: sub-second for the fast lane, up to an hour for the batch lane
 BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
@@ -53,6 +54,11 @@ class LaneStats:
         """Count `operations` of `kind` on `lane` that ended one attempt as `outcome`."""
         if operations > 0:
             (client or self.client).hincrby(self.outcomes_key, f"{lane}|{kind}|{outcome}", operations)
+
+    def dead_lettered(self, lane: str, kind: str, operations: int) -> None:
+        """Count `operations` put in the dead-letter queue (apart from their attempt's outcome: the metrics show
+        it as its own family)."""
+        self.outcome(lane, kind, DEAD_LETTERED, operations)
 
     def outcomes(self) -> dict[tuple[str, str, str], int]:
         """(lane, kind, outcome) -> operations, since the fleet's Redis was new."""

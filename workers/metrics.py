@@ -27,6 +27,7 @@ from config.lanes import LANES
 from config.settings import get_settings
 from delivery.freshness import CHECKS, budget_use, limiter_of, readings
 from state.factory import Stores, stores
+from state.lane_stats import DEAD_LETTERED, LaneStats
 from state.throttles import ThrottleCounts
 from sync.reconcile.differences import TYPES as RECONCILE_TYPES
 
@@ -62,13 +63,7 @@ class FleetCollector(Collector):
         s = st.settings
         stats = st.lane_stats
 
-        deliveries = CounterMetricFamily(
-            "bcsync_deliveries", "Operations by lane, kind and the outcome of one delivery attempt (delivered, "
-            "skipped: the ledger had it, dead_lettered, budget_wait, throttled, failed_transient, ...).",
-            labels=["lane", "kind", "outcome"])
-        for (lane, kind, outcome), count in sorted(stats.outcomes().items()):
-            deliveries.add_metric([lane, kind, outcome], count)
-        yield deliveries
+        yield from _delivery_outcomes(stats)
 
         rows = CounterMetricFamily("bcsync_delivered_rows", "Rows Klaviyo accepted, by lane.", labels=["lane"])
         for lane, summary in stats.summary(LANES).items():
@@ -211,3 +206,22 @@ def serve(address: str, port: int, stop: threading.Event | None = None) -> None:
 def metrics_address(address: str | None, port: int | None) -> tuple[str, int]:
     s = get_settings()
     return address or s.metrics_address, port or s.metrics_port
+
+
+def _delivery_outcomes(stats: LaneStats) -> list[Metric]:
+    """Each attempt's outcome, and the dead-lettered operations apart (`state.lane_stats` keeps both)."""
+    deliveries = CounterMetricFamily(
+        "bcsync_deliveries", "Operations by lane, kind and the outcome of one delivery attempt, one outcome "
+        "each (delivered, skipped: the ledger had it, refused, refused_locally, budget_wait, throttled, "
+        "failed_transient, ...).", labels=["lane", "kind", "outcome"])
+    # an attempt that ends in the dead-letter queue has its own outcome (refused, failed_transient after the
+    # last attempt...): being dead-lettered is counted apart, so that the outcomes add up to the attempts
+    dead_lettered = CounterMetricFamily(
+        "bcsync_dead_lettered", "Operations put in the dead-letter queue, by lane and kind (`bcsync dlq list`).",
+        labels=["lane", "kind"])
+    for (lane, kind, outcome), count in sorted(stats.outcomes().items()):
+        if outcome == DEAD_LETTERED:
+            dead_lettered.add_metric([lane, kind], count)
+        else:
+            deliveries.add_metric([lane, kind, outcome], count)
+    return [deliveries, dead_lettered]

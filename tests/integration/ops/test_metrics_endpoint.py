@@ -35,7 +35,7 @@ FAMILIES = (
     "bcsync_watermark_age_seconds", "bcsync_poller_last_read_age_seconds", "bcsync_queue_oldest_age_seconds",
     "bcsync_delayed_overdue_seconds", "bcsync_klaviyo_throttled", "bcsync_klaviyo_throttled_recent",
     "bcsync_limiter_budget_use_ratio", "bcsync_limiter_requests", "bcsync_limiter_cap", "bcsync_limiter_share",
-    "bcsync_freshness_over", "bcsync_freshness_threshold", "bcsync_redis_up",
+    "bcsync_freshness_over", "bcsync_freshness_threshold", "bcsync_redis_up", "bcsync_dead_lettered",
 )
 
 
@@ -104,8 +104,10 @@ def test_one_scrape_shows_the_whole_fleet(fleet_factory: Callable[..., Fleet], b
                                     outcome="delivered") >= 10,
             "batch delivered": value(found, "bcsync_deliveries_total", lane="batch", kind="profile_upsert",
                                      outcome="delivered") >= 10,
-            "dead-lettered": value(found, "bcsync_deliveries_total", lane="fast", kind="profile_upsert",
-                                   outcome="dead_lettered") >= 1,
+            # the refused operation: one attempt, one outcome (refused), and dead-lettered once, counted apart
+            "dead-lettered": value(found, "bcsync_dead_lettered_total", lane="fast", kind="profile_upsert") == 1
+            and value(found, "bcsync_deliveries_total", lane="fast", kind="profile_upsert", outcome="refused") == 1
+            and 'outcome="dead_lettered"' not in text,
             "throttled": value(found, "bcsync_deliveries_total", lane="fast", kind="profile_upsert",
                                outcome="throttled") >= 1,
             "rows": value(found, "bcsync_delivered_rows_total", lane="fast") >= 10,

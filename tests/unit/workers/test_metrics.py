@@ -50,6 +50,17 @@ def test_a_scrape_reads_the_fleets_stores(st: Stores) -> None:
     assert "bcsync_redis_up 1.0" in text
 
 
+def test_a_dead_lettered_operation_is_counted_apart_from_its_attempts_outcome(st: Stores) -> None:
+    """Klaviyo refused 3 operations of one attempt, which were dead-lettered: the attempts' outcomes add up to 3
+    (not 6), and the dead-letter count says 3."""
+    st.lane_stats.outcome("fast", "profile_upsert", "refused", 3)
+    st.lane_stats.dead_lettered("fast", "profile_upsert", 3)
+    text = scrape(st)
+    attempts = [line for line in text.splitlines() if line.startswith("bcsync_deliveries_total{")]
+    assert attempts == ['bcsync_deliveries_total{kind="profile_upsert",lane="fast",outcome="refused"} 3.0']
+    assert 'bcsync_dead_lettered_total{kind="profile_upsert",lane="fast"} 3.0' in text
+
+
 def test_a_redis_that_does_not_answer_is_a_scrape_that_says_so() -> None:
     client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens on port 1
     st = Stores(make_settings(redis_url="redis://127.0.0.1:1/0", key_prefix=PREFIX), Mapping(), client)
