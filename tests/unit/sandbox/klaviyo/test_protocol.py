@@ -321,3 +321,17 @@ def test_a_sandbox_bug_answers_500_in_the_error_format(klaviyo: Running) -> None
     klaviyo.sandbox.events = None  # type: ignore[assignment]  # reset() in the fixture restores it
     assert_error(klaviyo.client.post("/api/events", json=bodies.event()), 500)
     assert klaviyo.client.get("/api/profiles").status_code == 200
+
+
+def test_request_bodies_are_read_as_the_standard_library_reads_them() -> None:
+    """orjson reads the bodies (the sandbox shares the benchmarks' machine); what it refuses and the standard
+    library reads is still read, and invalid JSON is still the standard library's error."""
+    from sandbox.klaviyo.pipeline import _parse  # noqa: PLC0415
+
+    body = json.dumps(bodies.event(properties={"Marke": "Größe", "Items": [1, 2.5, None, True]}))
+    assert _parse(body.encode()) == json.loads(body)
+    assert _parse(b'{"value": 123456789012345678901234567890}') == {"value": 123456789012345678901234567890}
+    nan = _parse(b'{"value": NaN}')["value"]
+    assert nan != nan
+    with pytest.raises(json.JSONDecodeError):
+        _parse(b"{not json")
