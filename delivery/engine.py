@@ -246,6 +246,7 @@ def process_envelope(message: dict[str, Any], rt: Runtime) -> SendResult | None:
             # the kept id names a profile Klaviyo no longer has (merged or deleted there): look it up again
             for code in {op.profile_of for op in ops if op.profile_of}:
                 rt.stores.profiles.forget_id(code)
+            rt.stores.lane_stats.outcome(env.lane, env.kind, "profile_gone", len(ops))
             _retry(rt, env, ops, exc)
             return None
         _act_on(rt, env, ops, exc)

@@ -160,6 +160,9 @@ def test_an_id_klaviyo_no_longer_knows_is_forgotten_and_looked_up_again(rt: Runt
     assert rt.stores.profiles.identities(["C6"])["C6"].id is None and rt.delayed.pending() == 1
     run_waiting(rt)
     assert rt.stores.profiles.identities(["C6"])["C6"].id == real
+    # each attempt has its one outcome in the metrics: the first found the profile gone, the second delivered
+    outcomes = {outcome: n for (lane, kind, outcome), n in rt.stores.lane_stats.outcomes().items() if kind == "event"}
+    assert outcomes == {"profile_gone": 1, "delivered": 1}
     state = httpx.get(f"{klaviyo.url}/_sandbox/state", timeout=10).json()
     assert [e["profile_id"] for e in state["events"]["Placed Order"]] == [real]
 
