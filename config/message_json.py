@@ -25,6 +25,8 @@ import orjson
 from kombu import serialization
 from kombu.utils import json as kombu_json
 
+from config import exact_json
+
 _KOMBU_ENCODER = kombu_json.JSONEncoder()
 # datetime, dataclass and subclass values go to kombu's encoder (`default`), which marks the typed ones
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -43,12 +45,12 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     typed = b'"__type__"' in data if isinstance(data, bytes) else '"__type__"' in data
-    if not typed:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return kombu_json.loads(data)
+    if typed:
+        return kombu_json.loads(data)
+    try:
+        return exact_json.loads(data)  # an integer beyond 64 bits stays exact, as kombu reads it
+    except ValueError:
+        return kombu_json.loads(data)  # kombu's own error for what is no JSON
 
 
 def register() -> None:

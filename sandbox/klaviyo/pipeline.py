@@ -85,9 +85,10 @@ def drop_connection(scope: dict[str, Any]) -> bool:
     return True
 
 
-# 19 digits in a row may be an integer orjson reads as a float (it does so above 64 bits, silently); found by
-# mapping every digit to 0 and anything else to a space (a tenth of a regular expression's time on 1 MB)
-_DIGITS_ONLY = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(" ") for b in range(256))
+# 19 digits in a row may be an integer orjson reads as a float (it does so beyond 64 bits, silently); found by
+# mapping every digit to 0 and anything else to a space (a tenth of a regular expression's time on 1 MB). The
+# product does the same in config/exact_json.py; a sandbox imports nothing of the product.
+_DIGITS_ONLY = bytes(ord("0") if ord("0") <= b <= ord("9") else ord(" ") for b in range(256))
 _LONG_DIGITS = b"0" * 19
 
 
