@@ -217,6 +217,10 @@ def store_and_compute(
     settled: Settled | None = outcome.get("settled")
     if settled is None or recorded:
         return settled
+    if decided.figure is None and _record_if_newer(settled, state):
+        # rows stored already but never computed from: stored while held (the SKU was then released to a
+        # worker that died before computing it), or by a step whose worker died before recording its figure
+        return settled
     if _never_planned(settled, state):  # this very figure recorded, its worker gone before planning it
         return settled
     return None  # a newer (or this very) figure is already recorded and planned
@@ -233,6 +237,12 @@ def _figure_of(rows: Iterable[Versioned], locations: Iterable[Versioned], mappin
 def _external_id(figure: AtsFigure, state: StockState, mapping: Mapping) -> str | None:
     by_key = key_only_external_ids(mapping.catalog)
     return (by_key(figure.sku, figure.upc) if by_key else None) or state.variant_of(figure.sku)
+
+
+def _record_if_newer(settled: Settled, state: StockState) -> bool:
+    """Record a figure computed over rows that were already stored; False when it (or a newer one) is held.
+    Nothing changed in the rows does not mean their figure was computed: a held step stores rows only."""
+    return state.set_figure(settled.external_id, settled.figure.quantity, settled.figure.version.encode())
 
 
 def _never_planned(settled: Settled, state: StockState) -> bool:
