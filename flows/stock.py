@@ -221,7 +221,7 @@ def store_and_compute(
         # rows stored already but never computed from: stored while held (the SKU was then released to a
         # worker that died before computing it), or by a step whose worker died before recording its figure
         return settled
-    if _never_planned(settled, state):  # this very figure recorded, its worker gone before planning it
+    if _never_planned(settled, state):  # this very figure recorded, its worker gone before it was on its way
         return settled
     return None  # a newer (or this very) figure is already recorded and planned
 
@@ -314,9 +314,14 @@ def plan_figure(
     figure: AtsFigure, external_id: str, mapping: Mapping, state: StockState, rt: Runtime
 ) -> Operation | None:
     """Decide and dispatch one SKU's figure, recorded as its variant's newest (`store_and_compute`);
-    returns the operation planned (None: nothing to do, or a newer figure was computed meanwhile)."""
+    returns the operation planned (None: nothing to do, or a newer figure was computed meanwhile).
+    The figure is recorded as planned only once it is on its way (queued, or held in the debounced buffer): a
+    worker that dies in between leaves it unplanned, so the message delivered again plans and sends it again
+    (figures are whole quantities: sending one twice changes nothing)."""
     version = figure.version.encode()
-    planned = state.planned([external_id]).get(external_id)
+    newest, planned = state.figure_and_planned(external_id)
+    if newest != (figure.quantity, version) or (planned is not None and planned[1] > version):
+        return None  # a newer figure was recorded or planned meanwhile: its own planning decides
     window = mapping.stock.high_demand_window_hours
     plan = plan_stock(
         [figure],
@@ -328,8 +333,6 @@ def plan_figure(
     if not plan.operations:
         return None
     op = plan.operations[0]
-    if not state.plan_if_current(external_id, figure.quantity, version):
-        return None  # a newer figure was recorded meanwhile: its own planning decides
     if op.lane == "fast":
         # a pending figure older than this one would be dropped at send time anyway; a newer one stays
         state.fold_pending(external_id, lambda held: held if held and not newest_wins(held.version, version) else None)
@@ -337,6 +340,9 @@ def plan_figure(
     else:
         now = time.time()
         state.fold_pending(external_id, lambda held: merge(held, external_id, figure.quantity, version, now))
+    # a newer figure planned since the check above sent itself as well, and is newest at send time; this one
+    # is dropped there (the senders and the debounced buffer keep the newest version)
+    state.plan_if_current(external_id, figure.quantity, version)
     return op
 
 

@@ -276,6 +276,14 @@ class StockState:
         keys = [f"{self.p}figure", f"{self.p}planned"]
         return bool(self._plan_if_current(keys=keys, args=[external_id, f"{quantity}|{version}", version]))
 
+    def figure_and_planned(self, external_id: str) -> tuple[Figure | None, Figure | None]:
+        """The variant's newest computed figure and the newest planned, read together (one round trip)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(f"{self.p}figure", external_id)
+        pipe.hget(f"{self.p}planned", external_id)
+        figure, planned = pipe.execute()
+        return _figure(figure), _figure(planned)
+
     def planned(self, external_ids: list[str]) -> dict[str, Figure]:
         if not external_ids:
             return {}
