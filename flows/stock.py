@@ -246,11 +246,13 @@ def _record_if_newer(settled: Settled, state: StockState) -> bool:
 
 
 def _never_planned(settled: Settled, state: StockState) -> bool:
+    """This very figure is the variant's newest recorded, and was never planned, or planned by a worker that
+    died before it was on its way (`plan_figure`)."""
     version = settled.figure.version.encode()
     if state.figure(settled.external_id) != (settled.figure.quantity, version):
         return False
-    planned = state.planned([settled.external_id]).get(settled.external_id)
-    return planned is None or planned[1] < version
+    planned, queued = state.plan_view(settled.external_id)
+    return planned is None or planned[1] < version or (queued is not None and queued < version)
 
 
 def store_locations(records: Iterable[Record], mapping: Mapping, rt: Runtime) -> int:
@@ -315,24 +317,27 @@ def plan_figure(
 ) -> Operation | None:
     """Decide and dispatch one SKU's figure, recorded as its variant's newest (`store_and_compute`);
     returns the operation planned (None: nothing to do, or a newer figure was computed meanwhile).
-    The figure is recorded as planned only once it is on its way (queued, or held in the debounced buffer): a
-    worker that dies in between leaves it unplanned, so the message delivered again plans and sends it again
-    (figures are whole quantities: sending one twice changes nothing)."""
+    A figure is planned (`plan_if_current`: the newest, nothing newer planned) before it is sent, so a later
+    figure of the variant is routed against it; once on its way it is marked queued. A planned figure not
+    queued was planned by a worker that died before sending it (or that is sending it now): what Klaviyo holds
+    is then unknown, so the next figure - this very one, from the message delivered again - is sent whatever
+    the planned one says (figures are whole quantities: sending one twice changes nothing)."""
     version = figure.version.encode()
-    newest, planned = state.figure_and_planned(external_id)
-    if newest != (figure.quantity, version) or (planned is not None and planned[1] > version):
-        return None  # a newer figure was recorded or planned meanwhile: its own planning decides
+    planned, queued = state.plan_view(external_id)
+    on_its_way = planned is None or queued is None or queued >= planned[1]
     window = mapping.stock.high_demand_window_hours
     plan = plan_stock(
         [figure],
         mapping.stock,
         lambda _sku, _upc: external_id,
-        delivered={figure.sku: planned[0]} if planned else {},
+        delivered={figure.sku: planned[0]} if planned and on_its_way else {},
         recent_confirmed_units={figure.sku: state.confirmed_units(figure.sku, window)},
     )
     if not plan.operations:
         return None
     op = plan.operations[0]
+    if not state.plan_if_current(external_id, figure.quantity, version):
+        return None  # a newer figure was recorded meanwhile: its own planning decides
     if op.lane == "fast":
         # a pending figure older than this one would be dropped at send time anyway; a newer one stays
         state.fold_pending(external_id, lambda held: held if held and not newest_wins(held.version, version) else None)
@@ -340,9 +345,7 @@ def plan_figure(
     else:
         now = time.time()
         state.fold_pending(external_id, lambda held: merge(held, external_id, figure.quantity, version, now))
-    # a newer figure planned since the check above sent itself as well, and is newest at send time; this one
-    # is dropped there (the senders and the debounced buffer keep the newest version)
-    state.plan_if_current(external_id, figure.quantity, version)
+    state.queued(external_id, figure.quantity, version)
     return op
 
 

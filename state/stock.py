@@ -276,13 +276,22 @@ class StockState:
         keys = [f"{self.p}figure", f"{self.p}planned"]
         return bool(self._plan_if_current(keys=keys, args=[external_id, f"{quantity}|{version}", version]))
 
-    def figure_and_planned(self, external_id: str) -> tuple[Figure | None, Figure | None]:
-        """The variant's newest computed figure and the newest planned, read together (one round trip)."""
+    def plan_view(self, external_id: str) -> tuple[Figure | None, str | None]:
+        """The variant's newest planned figure and the newest version known to be on its way (`queued`), read
+        together (one round trip). No queued version (a variant last planned before this was recorded): the
+        planned one is taken as on its way, as it was then."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.hget(f"{self.p}figure", external_id)
         pipe.hget(f"{self.p}planned", external_id)
-        figure, planned = pipe.execute()
-        return _figure(figure), _figure(planned)
+        pipe.hget(f"{self.p}queued", external_id)
+        planned, queued = pipe.execute()
+        held = _figure(queued)
+        return _figure(planned), held[1] if held else None
+
+    def queued(self, external_id: str, quantity: int, version: str) -> None:
+        """This planned figure is on its way (published on a lane, or held in the debounced buffer); kept: the
+        newest. A planned figure with an older queued version was planned by a worker that died before sending
+        it (or is being sent right now)."""
+        self._set_if_newer(keys=[f"{self.p}queued"], args=[external_id, f"{quantity}|{version}", version])
 
     def planned(self, external_ids: list[str]) -> dict[str, Figure]:
         if not external_ids:
