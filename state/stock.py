@@ -8,9 +8,11 @@ refreshed on write, so SKUs that stop changing age out):
   figure               hash variant external_id -> "quantity|version": the newest ATS computed
                        (`sync.stock.versions.FigureVersion`; string order is version order)
   patched              hash variant external_id -> "0|version": newest single stock PATCH started
-  planned              hash variant external_id -> "quantity|version": the figure last handed to delivery
-                       (or to coalescing); the "previous" of the lane rule, so a pending batch figure is never
-                       mistaken for a no-op
+  planned              hash variant external_id -> "quantity|version": the newest figure planned, written just
+                       before it is handed to delivery (or to coalescing); the "previous" of the lane rule, so
+                       a pending batch figure is never mistaken for a no-op
+  queued               hash variant external_id -> "quantity|version": the newest planned figure handed on;
+                       planned but not queued: its worker died before handing it on (or is doing it now)
   pending              hash variant external_id -> JSON PendingFigure (debounced batch figures)
   outbox               hash operation key -> JSON Operation (catalog rows waiting to be packed into bulk jobs)
   outbox:since         when the outbox last became non-empty (state/claims.py)
@@ -93,12 +95,15 @@ return 1
 """
 # Planned follows the figure: set planned ARGV[1] to ARGV[2] only while the figure held is still ARGV[2] (no
 # newer one was computed meanwhile) and planned holds no newer version (after '|') than ARGV[3].
+# KEYS: figure, planned, queued. A variant planned before `queued` existed (an upgraded installation) gets its
+# planned figure as queued first: it was on its way, as the code of then planned only what it sent.
 _PLAN_IF_CURRENT = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 local held = redis.call('HGET', KEYS[2], ARGV[1])
 if held then
   local v = string.sub(held, string.find(held, '|', 1, true) + 1)
   if v > ARGV[3] then return 0 end
+  redis.call('HSETNX', KEYS[3], ARGV[1], held)
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
@@ -273,13 +278,14 @@ class StockState:
     def plan_if_current(self, external_id: str, quantity: int, version: str) -> bool:
         """Record the figure as planned only while it is still the newest computed for the variant (and
         nothing newer is planned): of two workers planning figures of one variant, the older one stops."""
-        keys = [f"{self.p}figure", f"{self.p}planned"]
+        keys = [f"{self.p}figure", f"{self.p}planned", f"{self.p}queued"]
         return bool(self._plan_if_current(keys=keys, args=[external_id, f"{quantity}|{version}", version]))
 
     def plan_view(self, external_id: str) -> tuple[Figure | None, str | None]:
         """The variant's newest planned figure and the newest version known to be on its way (`queued`), read
-        together (one round trip). No queued version (a variant last planned before this was recorded): the
-        planned one is taken as on its way, as it was then."""
+        together (one round trip). No queued version (a variant not planned since `queued` was recorded, by an
+        installation upgraded from before): the planned one is on its way, as the code of then planned only what
+        it sent (`plan_if_current` copies it into `queued` before planning the next)."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hget(f"{self.p}planned", external_id)
         pipe.hget(f"{self.p}queued", external_id)

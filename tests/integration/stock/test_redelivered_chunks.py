@@ -3,8 +3,8 @@
 A CSV inventory report is read into chunks (one `bcsync.stock_records` task each) and a scan; the chunks are run
 here, in this process, on the fleet's real Redis, in the order a worker would take them. One chunk dies at a
 chosen step (a raised exception: a soft time limit, a killed worker's redelivery), and is then run again whole,
-as Celery redelivers it. The figures recorded and planned for every variant must be the ones computed here from
-the report's rows (`tests/support/split_report.py`), and no SKU may stay held.
+as Celery redelivers it. The figure recorded for every variant, and the one that leaves the fleet for Klaviyo,
+must be the ones computed here from the report's rows (`tests/support/split_report.py`), and no SKU may stay held.
 
 Found in CI: a chunk that exceeded its soft time limit after its scan released SKUs, but before it computed
 them, was retried; the retry found those SKUs' rows already stored, took "nothing changed" for "already
@@ -92,9 +92,11 @@ def held_by_klaviyo(external_id: str) -> int:
 
 
 def seed_delivered(state: StockState, external_id: str) -> None:
-    """What the fleet knows of a figure it sent before: planned, and on its way."""
+    """What the fleet knows of a figure it sent before: planned, and on its way - for SKUs whose number ends in 0
+    to 4; the others were planned by the code of before `queued` existed (an upgraded installation)."""
     state.set_planned(external_id, held_by_klaviyo(external_id), "0")
-    state.queued(external_id, held_by_klaviyo(external_id), "0")
+    if int(external_id[3]) < 5:
+        state.queued(external_id, held_by_klaviyo(external_id), "0")
 
 
 def read_report(tmp_path: Path, rt: Runtime, mp: pytest.MonkeyPatch) -> tuple[dict[str, int], list[list[Any]]]:
