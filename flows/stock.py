@@ -100,8 +100,14 @@ def ingest(resource: str, records: list[Record], rt: Runtime | None = None, scan
     elif resource == "style":
         ingest_styles([raw for raw, _ in records], mapping, rt)
     elif resource == "location":
-        if store_locations(records, mapping, rt):
+        newer = store_locations(records, mapping, rt)
+        state = stock_state(rt)
+        locations = state.locations_digest()
+        # a message delivered again after its worker died part-way stores nothing newer: the recompute is
+        # finished all the same (every SKU again: those done already give no new figure)
+        if newer or state.computed_with_locations() != locations:
             recompute_all(mapping, rt)
+            state.computed_with_locations(locations)
     else:
         log.warning("tasks.stock does not handle %s records; %s acknowledged", resource, len(records))
 

@@ -5,6 +5,8 @@ refreshed on write, so SKUs that stop changing age out):
   rows:<sku text>      hash warehouse -> JSON {"raw": inventory row, "version": its change version}
                        (`sync/stock/rows.py`; the newest version wins)
   locations            hash location code -> JSON {"raw": Location record, "version": its change version}
+  locations:computed   digest of the locations every SKU was last recomputed with, to the end (a location task
+                       that died part-way is finished by its message delivered again)
   figure               hash variant external_id -> "quantity|version": the newest ATS computed
                        (`sync.stock.versions.FigureVersion`; string order is version order)
   patched              hash variant external_id -> "0|version": newest single stock PATCH started
@@ -38,6 +40,7 @@ What follows a figure (planned, pending) is written only while it is still the n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -245,6 +248,21 @@ class StockState:
 
     def locations(self) -> list[dict[str, Any]]:
         return [decode(text).raw for text in self.r.hvals(f"{self.p}locations")]
+
+    def locations_digest(self) -> str:
+        """What the stored location records are (a digest of every one): every figure is computed with them."""
+        held = sorted(self.r.hgetall(f"{self.p}locations").items())
+        return hashlib.sha1(json.dumps(held).encode(), usedforsecurity=False).hexdigest()
+
+    def computed_with_locations(self, digest: str | None = None) -> str | None:
+        """The locations (`locations_digest`) every SKU was last recomputed with, to the end; with `digest`: set."""
+        key = f"{self.p}locations:computed"
+        if digest is not None:
+            self.r.set(key, digest)
+            self._touch(key)
+            return digest
+        held = self.r.get(key)
+        return str(held) if held is not None else None
 
     # --- figures -----------------------------------------------------------------------------
     def set_figure(self, external_id: str, quantity: int, version: str) -> bool:

@@ -250,3 +250,46 @@ def test_a_figure_planned_while_an_older_one_is_being_sent_still_reaches_klaviyo
         run_chunk(restock, rt)
     assert state.figure(sku) is not None and state.figure(sku)[0] == 0  # type: ignore[index]
     assert on_their_way(rt).get(sku) == 0, "Klaviyo would keep the restock's 5 after the sell-out"
+
+
+@pytest.fixture
+def rt_by_lookup(redis_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    """A worker of a fleet whose sellable warehouses are the Location records flagged sellable (no list)."""
+    mapping = tmp_path / "by-lookup.toml"
+    mapping.write_text(dialect_mapping('[stock]\nhigh_demand_skus = ["HOT-*"]\ndebounce_seconds = 0.3\n', "default"))
+    with (klaviyo_applying_jobs_on_demand() as (url, _sandbox),
+          worker_runtime(redis_url, url, BCSYNC_MAPPING_FILE=str(mapping)) as worker):
+        yield worker
+
+
+def locations(observed: str, **sellable: bool) -> list[Any]:
+    """A `bcsync.stock_records` message of Location records read at `observed`."""
+    return ["location", [{"location": code, "loc_name": code, "sellable": "Y" if flagged else "N"}
+                         for code, flagged in sellable.items()], observed, "", 0]
+
+
+def test_a_location_change_whose_worker_dies_part_way_is_finished_when_delivered_again(
+    rt_by_lookup: Runtime, tmp_path: Path
+) -> None:
+    """WH2 stops being sellable: every SKU is recomputed, a chunk at a time. The worker dies after the first
+    chunk; the message delivered again finds WH2's record stored already, and must still recompute the rest."""
+    rt = rt_by_lookup
+    with pytest.MonkeyPatch.context() as mp:
+        truth, chunks = read_report(tmp_path, rt, mp)
+        run_chunk(locations("2026-11-20T18:00:00+00:00", WH1=True, WH2=True), rt)
+        for args in chunks:
+            run_chunk(args, rt)
+        assert_truth(truth, rt)
+        mp.setattr(stock, "RECOMPUTE_CHUNK", 10)
+        die_once(stock, "recompute_skus", mp, on_call=2)
+        change = locations("2026-11-21T18:00:00+00:00", WH2=False)
+        with pytest.raises(Died):
+            run_chunk(change, rt)
+        run_chunk(change, rt)  # delivered again
+    wh1 = {}  # the truth without WH2, from the report's own lines
+    for line in next((tmp_path / "drops").glob("*.csv")).read_text().splitlines()[1:]:
+        style, color, _label, _dim, size, _upc, warehouse, on_hand = line.split(",")[:8]
+        if warehouse == "WH1":
+            wh1[f"{style}-{color}---{size}"] = max(0, int(on_hand))
+    assert wh1 != truth, "WH2 must matter to some figures"
+    assert_truth(wh1, rt)
