@@ -105,9 +105,9 @@ def ingest(resource: str, records: list[Record], rt: Runtime | None = None, scan
         locations = state.locations_digest()
         # a message delivered again after its worker died part-way stores nothing newer: the recompute is
         # finished all the same (every SKU again: those done already give no new figure)
-        if newer or state.computed_with_locations() != locations:
+        if newer or state.locations_computed() != locations:
             recompute_all(mapping, rt)
-            state.computed_with_locations(locations)
+            state.mark_locations_computed(locations)
     else:
         log.warning("tasks.stock does not handle %s records; %s acknowledged", resource, len(records))
 

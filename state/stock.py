@@ -254,15 +254,13 @@ class StockState:
         held = sorted(self.r.hgetall(f"{self.p}locations").items())
         return hashlib.sha1(json.dumps(held).encode(), usedforsecurity=False).hexdigest()
 
-    def computed_with_locations(self, digest: str | None = None) -> str | None:
-        """The locations (`locations_digest`) every SKU was last recomputed with, to the end; with `digest`: set."""
-        key = f"{self.p}locations:computed"
-        if digest is not None:
-            self.r.set(key, digest)
-            self._touch(key)
-            return digest
-        held = self.r.get(key)
+    def locations_computed(self) -> str | None:
+        """The locations (`locations_digest`) every SKU was last recomputed with, to the end."""
+        held = self.r.get(f"{self.p}locations:computed")
         return str(held) if held is not None else None
+
+    def mark_locations_computed(self, digest: str) -> None:
+        self.r.set(f"{self.p}locations:computed", digest, ex=self.ttl)
 
     # --- figures -----------------------------------------------------------------------------
     def set_figure(self, external_id: str, quantity: int, version: str) -> bool:

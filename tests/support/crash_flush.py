@@ -42,14 +42,19 @@ def run(target: str, mode: str, env: dict[str, str], reclaim_after: float | None
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def queued_operations(client: redis.Redis, queue_key: str) -> Counter[str]:
-    """Operation keys of every delivery message waiting in a lane's broker list, counted."""
-    keys: Counter[str] = Counter()
+def queued_operation_dicts(client: redis.Redis, queue_key: str) -> list[dict[str, Any]]:
+    """Every operation (its wire dict) of the delivery messages waiting in a lane's broker list, in order."""
+    ops: list[dict[str, Any]] = []
     for raw in client.lrange(queue_key, 0, -1):
         message = json.loads(raw)
         args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        keys.update(op["key"] for op in args[0]["operations"])
-    return keys
+        ops += args[0]["operations"]
+    return ops
+
+
+def queued_operations(client: redis.Redis, queue_key: str) -> Counter[str]:
+    """Operation keys of every delivery message waiting in a lane's broker list, counted."""
+    return Counter(op["key"] for op in queued_operation_dicts(client, queue_key))
 
 
 def main(argv: list[str]) -> None:

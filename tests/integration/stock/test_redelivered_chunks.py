@@ -15,8 +15,6 @@ read from the broker's lists and the debounced buffer, not from the flow's own r
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +32,7 @@ from state.keys import RedisKeys
 from state.stock import StockState
 from state.stock_scans import StockScans
 from tests.integration.stock.conftest import MAPPING_TOML
+from tests.support.crash_flush import queued_operation_dicts
 from tests.support.fleet import dialect_mapping, klaviyo_applying_jobs_on_demand, worker_runtime
 from tests.support.split_report import HEADER, write_split_report
 from workers.csv_drops import process_drops
@@ -128,12 +127,10 @@ def on_their_way(rt: Runtime) -> dict[str, int]:
     keys, newest = RedisKeys(rt.settings.key_prefix), {}
     versions: dict[str, str] = {}
     for lane in ("fast", "default", "batch"):
-        for raw in rt.redis.lrange(keys.queue(lane), 0, -1):
-            args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(raw)["body"]))
-            for op in args[0]["operations"]:
-                variant = op["payload"].get("external_id", "")
-                if op["kind"] == "variant_inventory" and op["version"] >= versions.get(variant, ""):
-                    versions[variant], newest[variant] = op["version"], op["payload"]["inventory_quantity"]
+        for op in queued_operation_dicts(rt.redis, keys.queue(lane)):
+            variant = op["payload"].get("external_id", "")
+            if op["kind"] == "variant_inventory" and op["version"] >= versions.get(variant, ""):
+                versions[variant], newest[variant] = op["version"], op["payload"]["inventory_quantity"]
     for held in rt.stores.stock.pending():
         if held.version >= versions.get(held.external_id, ""):
             versions[held.external_id], newest[held.external_id] = held.version, held.quantity
