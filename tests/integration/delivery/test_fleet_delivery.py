@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import pytest
 import redis
 
@@ -201,9 +203,19 @@ def _in_flight_then_kill(fleet: Fleet, target: Callable[[WorkerProcess], int]) -
     return worker
 
 
+def _child_talking_to(worker: WorkerProcess, url: str) -> int:
+    """The pool process with a connection open to `url`: the one whose request is in flight. With two pool
+    processes the first listed may be the idle one, and killing it would leave the request to finish."""
+    port = urlsplit(url).port
+    talking = [pid for pid in worker.pool_children()
+               if any(c.raddr and c.raddr.port == port for c in psutil.Process(pid).net_connections("tcp"))]
+    assert len(talking) == 1, f"expected one pool process talking to {url}, found {talking}"
+    return talking[0]
+
+
 def test_sigkill_of_the_pool_child_redelivers_and_the_profile_lands_once(fleet_factory):
     fleet = fleet_factory()
-    _in_flight_then_kill(fleet, lambda w: w.pool_children()[0])
+    _in_flight_then_kill(fleet, lambda w: _child_talking_to(w, fleet.sandbox.url))
     # the main process notices the lost child and re-queues the message (reject_on_worker_lost)
     wait_for(lambda: fleet.stats()["endpoints"][PROFILE_IMPORT]["received"] >= 2, 60,
              message="the redelivered upsert")
