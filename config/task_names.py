@@ -24,6 +24,7 @@ FLUSH_STOCK = "bcsync.flush_stock"
 STOCK_RECORDS = "bcsync.stock_records"
 RELEASE_STOCK_SCAN = "bcsync.stock.release_scan"  # a closed stock scan: compute the SKUs it no longer holds
 EXPIRE_STOCK_SCANS = "bcsync.stock.expire_scans"  # beat: scans whose rows stopped arriving are given up
+RECOMPUTE_STOCK_SWEEP = "bcsync.stock.recompute_sweep"  # a location change: every SKU again, a step a task
 CHECK_FRESHNESS = "bcsync.monitor.freshness"  # beat: ages, 429s and budget use against their thresholds
 RECONCILE = "bcsync.reconcile"  # beat: reconciliation of areas (recently changed records, or a nightly slice)
 ATTRIBUTION_REPORT = "bcsync.report.attribution"  # beat: the daily attribution report (its cache, its exceptions)
@@ -48,5 +49,6 @@ ALL = (
     *DELIVER_BY_KIND, DELIVER, CHECK_PROFILE_IMPORT_JOB, CHECK_CATALOG_JOB, CHECK_CONSENT_JOBS,
     HANDLE_CHANGE, HANDLE_CUSTOMER_CHANGES,
     GUARD_CONSENT, DAILY_PROFILE_BATCH, DUPLICATE_PROFILE, FLUSH_ORDER_BULK, RESYNC_ORDERS, RELEASE_ORDERS, FLUSH_STOCK,
-    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, CHECK_FRESHNESS, RECONCILE, ATTRIBUTION_REPORT,
+    STOCK_RECORDS, RELEASE_STOCK_SCAN, EXPIRE_STOCK_SCANS, RECOMPUTE_STOCK_SWEEP, CHECK_FRESHNESS, RECONCILE,
+    ATTRIBUTION_REPORT,
 )

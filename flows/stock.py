@@ -13,7 +13,7 @@ Styles: catalog operations; upserts wait in the catalog outbox and leave in bulk
 the same flush; retirements are single calls on the batch lane. Figures and rows leave in whole 100-row jobs,
 a tail once it waited `bulk_max_wait_seconds` (flows/stock_chunks.py).
 Locations: stored newest version first; a newer one re-computes every SKU, each in its own atomic step (a
-warehouse made sellable or not makes a newer figure). Stock read before any location reads the lookup from
+warehouse made sellable or not makes a newer figure), a few seconds' walk a task (`recompute_sweep`). Stock read before any location reads the lookup from
 Blue Cherry first.
 The REST path (`handle_change`) and the CSV path (`bcsync.stock_records` -> `ingest_report`, fed by
 `workers/csv_drops.py`) run the same functions.
@@ -26,15 +26,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 
 from config.mapping import Mapping, get_mapping
-from config.task_names import FLUSH_STOCK
+from config.task_names import FLUSH_STOCK, RECOMPUTE_STOCK_SWEEP
 from connectors.bluecherry.client import BlueCherryClient
 from connectors.bluecherry.errors import BlueCherryError
 from delivery.envelope import envelope
-from delivery.publish import publish_envelopes, submit
+from delivery.publish import publish, publish_envelopes, submit
 from delivery.runtime import Runtime, runtime
 from delivery.senders.catalog import JOB_ROWS, stock_state
 from flows.stock_chunks import whole_figures, whole_rows
@@ -67,7 +66,9 @@ FLUSH_CATALOG_ROWS = 5000  # catalog rows packed per flush (50 jobs); the rest w
 CATALOG_ORDER = ("catalog_item_upsert", "catalog_variant_upsert")  # items before their variants
 
 Record = tuple[dict[str, Any], str]  # a raw record and its version
-RECOMPUTE_CHUNK = 500  # SKUs asked at once whether a stock scan holds them
+RECOMPUTE_CHUNK = 500  # keys walked (SCAN's COUNT) per step of a recompute, its SKUs asked at once whether held
+RECOMPUTE_STEP_SECONDS = 5.0  # one recompute task sweeps this long, then hands the rest on (task time limits)
+RECOMPUTE_LANE = "batch"  # the lane of location records (sync.changes): every SKU again is bulk work
 
 
 # --- entry points -----------------------------------------------------------------------------------
@@ -106,8 +107,7 @@ def ingest(resource: str, records: list[Record], rt: Runtime | None = None, scan
         # a message delivered again after its worker died part-way stores nothing newer: the recompute is
         # finished all the same (every SKU again: those done already give no new figure)
         if newer or state.locations_computed() != locations:
-            recompute_all(mapping, rt)
-            state.mark_locations_computed(locations)
+            recompute_sweep(locations, 0, rt)
     else:
         log.warning("tasks.stock does not handle %s records; %s acknowledged", resource, len(records))
 
@@ -291,15 +291,33 @@ def _read_locations_if_none(mapping: Mapping, state: StockState, rt: Runtime) ->
     store_locations([(raw, report_version(raw.get(field), read_at, zone)) for raw in records], mapping, rt)
 
 
-def recompute_all(mapping: Mapping, rt: Runtime) -> int:
-    """A newer location record (a warehouse made sellable or not) re-computes every SKU's figure; returns the
-    figures planned. A SKU a stock scan holds is left to its release (computed then, with these locations)."""
-    scans, planned = rt.stores.stock_scans, 0
-    texts = iter(stock_state(rt).sku_texts())
-    while chunk := list(islice(texts, RECOMPUTE_CHUNK)):
-        held = scans.holding(chunk)
+def recompute_sweep(digest: str, cursor: int = 0, rt: Runtime | None = None) -> int:
+    """A newer location record (a warehouse made sellable or not) re-computes every SKU's figure with the stored
+    locations whose digest is `digest`, from `cursor` on; returns the figures planned. A SKU a stock scan holds
+    is left to its release (computed then, with these locations).
+
+    One task sweeps for `RECOMPUTE_STEP_SECONDS`, then hands the rest on (`bcsync.stock.recompute_sweep` with
+    its cursor): a catalog of any size finishes within the tasks' time limits, and a worker that dies part-way
+    loses one step, which its message delivered again runs again. The locations are marked computed
+    (`mark_locations_computed`) only at the walk's end. A sweep whose locations changed meanwhile stops: the
+    newer change's own sweep recomputes every SKU with them."""
+    rt = rt or runtime()
+    mapping, state, scans = get_mapping(), stock_state(rt), rt.stores.stock_scans
+    deadline = time.monotonic() + RECOMPUTE_STEP_SECONDS
+    planned = 0
+    while True:
+        if state.locations_digest() != digest:
+            log.info("stock recompute for locations %s stopped: a newer location change sweeps again", digest[:12])
+            return planned
+        cursor, chunk = state.sku_text_page(cursor, RECOMPUTE_CHUNK)
+        held = scans.holding(chunk) if chunk else set()
         planned += recompute_skus([sku_text for sku_text in chunk if sku_text not in held], mapping, rt)
-    return planned
+        if cursor == 0:
+            state.mark_locations_computed(digest)
+            return planned
+        if time.monotonic() > deadline:
+            publish(RECOMPUTE_STOCK_SWEEP, [digest, cursor], RECOMPUTE_LANE)
+            return planned
 
 
 def recompute_skus(sku_texts: Iterable[str], mapping: Mapping, rt: Runtime) -> int:

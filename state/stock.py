@@ -229,11 +229,13 @@ class StockState:
             return decided, decided.figure is not None and bool(written[-1])
         raise RuntimeError(f"stock rows of {sku_text}: {MAX_CONFLICTS} conflicting writers in a row")
 
-    def sku_texts(self) -> Iterable[str]:
-        """Every SKU with stored rows (a location change re-computes every SKU)."""
+    def sku_text_page(self, cursor: int, count: int) -> tuple[int, list[str]]:
+        """One step of a walk over every SKU with stored rows (a location change re-computes every SKU): the
+        SKUs of about `count` keys from `cursor` on, and the cursor to go on from (0: the walk is over). A SCAN
+        cursor: a SKU stored for the whole walk is returned at least once, whoever resumes the walk."""
         start = len(self.rows_key(""))
-        for key in self.r.scan_iter(self.rows_key("*"), count=1000):
-            yield str(key)[start:]
+        cursor, keys = self.r.scan(cursor, match=self.rows_key("*"), count=count)
+        return int(cursor), [str(key)[start:] for key in keys]
 
     def rows(self, sku_text: str, timezone: str = "UTC") -> dict[str, Versioned]:
         held = self.r.hgetall(self.rows_key(sku_text))

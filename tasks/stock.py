@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from config.celery import app
-from config.task_names import FLUSH_STOCK, STOCK_RECORDS
+from config.task_names import FLUSH_STOCK, RECOMPUTE_STOCK_SWEEP, STOCK_RECORDS
 from delivery.runtime import runtime
 from flows import stock
 from state.stock_scans import ScanRows
@@ -25,3 +25,9 @@ def stock_records(resource: str, records: list[dict[str, Any]], observed_at: str
 @app.task(name=FLUSH_STOCK, ignore_result=True, retry_through_schedule=False)
 def flush_stock() -> None:
     stock.flush(runtime())
+
+
+@app.task(name=RECOMPUTE_STOCK_SWEEP, ignore_result=True, acks_late=True)
+def recompute_sweep(digest: str, cursor: int = 0) -> None:
+    """Go on re-computing every SKU's figure with the locations of `digest`, from `cursor` (a location change)."""
+    stock.recompute_sweep(digest, cursor)

@@ -24,7 +24,7 @@ import pytest
 
 import workers.csv_drops
 from config.mapping import get_mapping
-from config.task_names import STOCK_RECORDS
+from config.task_names import RECOMPUTE_STOCK_SWEEP, STOCK_RECORDS
 from connectors.bluecherry.csv_drops import MemoryDropTracker, read_drop
 from delivery.runtime import Runtime
 from flows import stock, stock_complete
@@ -283,10 +283,91 @@ def test_a_location_change_whose_worker_dies_part_way_is_finished_when_delivered
         with pytest.raises(Died):
             run_chunk(change, rt)
         run_chunk(change, rt)  # delivered again
-    wh1 = {}  # the truth without WH2, from the report's own lines
+    wh1 = wh1_truth(tmp_path)  # the truth without WH2
+    assert wh1 != truth, "WH2 must matter to some figures"
+    assert_truth(wh1, rt)
+
+
+def wh1_truth(tmp_path: Path) -> dict[str, int]:
+    """The report's figures with WH1 sellable alone, from its own lines."""
+    wh1 = {}
     for line in next((tmp_path / "drops").glob("*.csv")).read_text().splitlines()[1:]:
         style, color, _label, _dim, size, _upc, warehouse, on_hand = line.split(",")[:8]
         if warehouse == "WH1":
             wh1[f"{style}-{color}---{size}"] = max(0, int(on_hand))
-    assert wh1 != truth, "WH2 must matter to some figures"
-    assert_truth(wh1, rt)
+    return wh1
+
+
+Handed = list[tuple[str, list[Any], str]]
+
+
+def loaded_with_sweeps_in_steps(rt: Runtime, tmp_path: Path, mp: pytest.MonkeyPatch) -> tuple[dict[str, int], Handed]:
+    """The report loaded with WH1 and WH2 sellable; from then on every recompute step hands on (to the list
+    returned, in place of the broker), 10 keys a step."""
+    truth, chunks = read_report(tmp_path, rt, mp)
+    run_chunk(locations("2026-11-20T18:00:00+00:00", WH1=True, WH2=True), rt)
+    for args in chunks:
+        run_chunk(args, rt)
+    assert_truth(truth, rt)
+    handed: Handed = []
+    mp.setattr(stock, "publish", lambda task, args, lane: handed.append((task, args, lane)))
+    mp.setattr(stock, "RECOMPUTE_STEP_SECONDS", 0.0)
+    mp.setattr(stock, "RECOMPUTE_CHUNK", 10)
+    return truth, handed
+
+
+def test_a_location_sweep_hands_on_step_by_step_and_a_step_that_dies_is_finished_when_delivered_again(
+    rt_by_lookup: Runtime, tmp_path: Path
+) -> None:
+    """A location change re-computes every SKU a step a task (a catalog of any size stays within the tasks' time
+    limits): each step hands the rest on with its cursor. One step's worker dies part-way; its message delivered
+    again finishes the walk. The locations count as computed only once the walk is over."""
+    rt = rt_by_lookup
+    state = rt.stores.stock
+    with pytest.MonkeyPatch.context() as mp:
+        _, handed = loaded_with_sweeps_in_steps(rt, tmp_path, mp)
+        run_chunk(locations("2026-11-21T18:00:00+00:00", WH2=False), rt)
+        digest = state.locations_digest()
+        from tasks.stock import recompute_sweep  # noqa: PLC0415
+
+        steps = 0
+        while handed:
+            task, args, lane = handed.pop()
+            assert (task, lane, args[0]) == (RECOMPUTE_STOCK_SWEEP, "batch", digest) and args[1] != 0
+            assert state.locations_computed() != digest, "marked computed before the walk's end"
+            steps += 1
+            if steps == 2:
+                die_once(stock, "recompute_skus", mp, after=True)  # its SKUs computed, the rest not handed on
+                with pytest.raises(Died):
+                    recompute_sweep.run(*args)
+                assert not handed
+            recompute_sweep.run(*args)  # (delivered again, at the second step)
+    assert steps >= 3, "the walk was not cut into steps: the test proves nothing"
+    assert state.locations_computed() == digest
+    assert_truth(wh1_truth(tmp_path), rt)
+
+
+def test_a_location_sweep_stops_when_the_locations_change_again_and_the_newer_sweep_finishes(
+    rt_by_lookup: Runtime, tmp_path: Path
+) -> None:
+    """WH2 made unsellable, then sellable again while the first sweep is handed on: the first sweep's next step
+    stops (the second change sweeps every SKU itself) and the figures end as the newest locations say."""
+    rt = rt_by_lookup
+    state = rt.stores.stock
+    with pytest.MonkeyPatch.context() as mp:
+        truth, handed = loaded_with_sweeps_in_steps(rt, tmp_path, mp)
+        run_chunk(locations("2026-11-21T18:00:00+00:00", WH2=False), rt)
+        (_, stale, _), = handed
+        handed.clear()
+        run_chunk(locations("2026-11-22T18:00:00+00:00", WH2=True), rt)
+        newer = list(handed)
+        handed.clear()
+        from tasks.stock import recompute_sweep  # noqa: PLC0415
+
+        recompute_sweep.run(*stale)
+        assert not handed, "a sweep of superseded locations went on"
+        handed.extend(newer)
+        while handed:
+            recompute_sweep.run(*handed.pop()[1])
+    assert state.locations_computed() == state.locations_digest()
+    assert_truth(truth, rt)

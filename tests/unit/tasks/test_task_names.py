@@ -36,6 +36,7 @@ ADDED = {
     "bcsync.orders.release": [],
     "bcsync.stock.release_scan": ["scan"],
     "bcsync.stock.expire_scans": [],
+    "bcsync.stock.recompute_sweep": ["digest"],
     "bcsync.monitor.freshness": [],
     "bcsync.reconcile": ["areas", "recent", "nightly"],
     "bcsync.report.attribution": [],
