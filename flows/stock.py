@@ -13,8 +13,8 @@ Styles: catalog operations; upserts wait in the catalog outbox and leave in bulk
 the same flush; retirements are single calls on the batch lane. Figures and rows leave in whole 100-row jobs,
 a tail once it waited `bulk_max_wait_seconds` (flows/stock_chunks.py).
 Locations: stored newest version first; a newer one re-computes every SKU, each in its own atomic step (a
-warehouse made sellable or not makes a newer figure), a few seconds' walk a task (`recompute_sweep`). Stock read before any location reads the lookup from
-Blue Cherry first.
+warehouse made sellable or not makes a newer figure), a few seconds' walk a task (`recompute_sweep`). Stock
+read before any location reads the lookup from Blue Cherry first.
 The REST path (`handle_change`) and the CSV path (`bcsync.stock_records` -> `ingest_report`, fed by
 `workers/csv_drops.py`) run the same functions.
 """

@@ -69,18 +69,36 @@ return #KEYS / 2
 """
 # Each order of a page due for release a grace period from now (closed, cancelled) or not (open), and its keys
 # kept without expiry (an earlier version set one: the release takes over). KEYS: the closing index, then
-# ARGV[2] keys per order; ARGV: the due time, keys per order, then per order its number and '1' if final.
+# ARGV[2] keys per order (its `doc` hash first); ARGV: the due time, keys per order, then per order its number and
+# '1' if final, '0' if open, '?' when the caller has no header: then an order already closing stays closing
+# (due from now), one with no header stored is open, and one whose stored header must be read is returned
+# undecided (untouched) - so a page of documents whose orders are not stored yet (a backfill) costs one call.
 _RETAIN = """
 local per = tonumber(ARGV[2])
 local orders = (#ARGV - 2) / 2
+local undecided = {}
 for i = 1, orders do
   local number, final = ARGV[2 * i + 1], ARGV[2 * i + 2]
-  if final == '1' then redis.call('ZADD', KEYS[1], ARGV[1], number) else redis.call('ZREM', KEYS[1], number) end
-  for k = 2 + per * (i - 1), 1 + per * i do redis.call('PERSIST', KEYS[k]) end
+  local first = 2 + per * (i - 1)
+  if final == '?' then
+    if redis.call('ZSCORE', KEYS[1], number) then
+      final = '1'
+    else
+      final = '0'
+      for _, field in ipairs(redis.call('HKEYS', KEYS[first])) do
+        if string.sub(field, 1, 6) == 'order:' then final = nil; break end
+      end
+    end
+  end
+  if final == nil then
+    table.insert(undecided, number)
+  else
+    if final == '1' then redis.call('ZADD', KEYS[1], ARGV[1], number) else redis.call('ZREM', KEYS[1], number) end
+    for k = first, first + per - 1 do redis.call('PERSIST', KEYS[k]) end
+  end
 end
-return orders
+return undecided
 """
-
 
 class RedisOrderState:
     def __init__(self, client: redis.Redis, key_prefix: str, mapping: Mapping,
@@ -180,24 +198,35 @@ class RedisOrderState:
 
     def _retain_many(self, headers: dict[str, dict[str, Any] | None]) -> None:
         """Closed/cancelled orders are due for release a grace period after this change; open ones are kept. A
-        None header is read from the state (the order's stored header, if any)."""
-        missing = [number for number, header in headers.items() if header is None]
-        if missing:
-            pipe = self.client.pipeline(transaction=False)
-            for number in missing:
-                pipe.hgetall(self._key("doc", number))
-            for number, docs in zip(missing, pipe.execute(), strict=True):
-                raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
-                headers[number] = json_text.loads(raw)["record"] if raw else None
-        if not headers:
+        None header is the state's: decided by the script where it can be (closing already, or no header
+        stored), else read here and decided in a second call."""
+        undecided = self._retain_decided(headers)
+        if not undecided:
             return
+        pipe = self.client.pipeline(transaction=False)
+        for number in undecided:
+            pipe.hgetall(self._key("doc", number))
+        read: dict[str, dict[str, Any] | None] = {}
+        for number, docs in zip(undecided, pipe.execute(), strict=True):
+            raw = next((v for k, v in sorted(docs.items()) if k.startswith("order:")), None)
+            read[number] = json_text.loads(raw)["record"] if raw else {}
+        self._retain_decided(read)
+
+    def _retain_decided(self, headers: dict[str, dict[str, Any] | None]) -> list[str]:
+        """One `_RETAIN` call; returns the orders it left undecided (a None header whose stored one must be read)."""
+        if not headers:
+            return []
         keys = [self.keys.orders_closing]
         args: list[str | float | int] = [time.time() + self.grace, len(self._order_keys(""))]
         for number, header in headers.items():
-            code = field_text(normalised(header or {}, self.mapping.fields.order), self.mapping.fields.order.status)
-            args += [number, int(classify_status(code, self.mapping.lifecycle) in FINAL_STAGES)]
+            if header is None:
+                final = "?"
+            else:
+                code = field_text(normalised(header, self.mapping.fields.order), self.mapping.fields.order.status)
+                final = "1" if classify_status(code, self.mapping.lifecycle) in FINAL_STAGES else "0"
+            args += [number, final]
             keys += self._order_keys(number)
-        self._retain(keys=keys, args=args)
+        return [str(n) for n in self._retain(keys=keys, args=args)]
 
     # --- release (docs: module) -------------------------------------------------------------------
     def due_for_release(self, now: float | None = None, limit: int = 500) -> list[str]:

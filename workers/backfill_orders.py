@@ -113,8 +113,9 @@ def run_backfill(ctx: OrderContext, client: BlueCherryClient, since: str | None,
             if progress is not None and task is not None:
                 progress.update(task, advance=len(page),
                                 description=f"orders ({stats.events} events queued)")
+        flush_bulk_buffer(ctx, drain=True)  # every event is queued: their tails wait for nothing more
         _aggregates(ctx, progress)
-        flush_bulk_buffer(ctx, drain=True)  # the run is over: its tails wait for nothing more
+        flush_bulk_buffer(ctx, drain=True)  # the run is over: the aggregates' tails wait for nothing more
     finally:
         ctx.submit = real_submit
     if not dry_run:

@@ -11,7 +11,8 @@ before any order is computed, since a slice holds an order's header and its docu
 2. the orders of every slice: computed a page at a time (`sync_orders`, ``backfill=True``) and queued;
 3. the aggregates of every profile touched, from the orders' durable facts (`refresh_profiles`: no document is
    read again), in chunks of 200 profiles;
-4. the backfill bulk buffer drained (its tails leave now).
+4. the backfill bulk buffer drained after the orders (the events' tails leave then, not after the aggregates,
+   which go to another endpoint) and again at the end.
 
 Resumable: each slice of each resource keeps its cursor in Redis (``<prefix>:backfill:orders:<resource>:slice:<i>``:
 the last `last_mod` whose page is done, and ``:done``), so a killed run continues every slice where it stopped
@@ -268,11 +269,12 @@ def run_parallel(since: str | None, workers: int, *, restart: bool = False,
         phase(f"documents ({len(slices)} slices x {len(DOCUMENT_RESOURCES)})", documents_slice,
               [(resource, piece) for resource in DOCUMENT_RESOURCES for piece in slices])
         phase(f"orders ({len(slices)} slices)", orders_slice, slices)
+        flush_bulk_buffer(ctx, drain=True)  # every event is queued: their tails leave now, not after the aggregates
         touched = RedisKeys(ctx.key_prefix).backfill_profiles_touched
         keys = sorted(str(k) for k in ctx.redis.sscan_iter(touched, count=1000))
         phase("profile aggregates (chunks of 200)", aggregates_chunk,
               [keys[i:i + AGGREGATE_CHUNK] for i in range(0, len(keys), AGGREGATE_CHUNK)])
-    flush_bulk_buffer(ctx, drain=True)  # the run is over: its tails wait for nothing more
+    flush_bulk_buffer(ctx, drain=True)  # the run is over: the aggregates' tails wait for nothing more
     counts = ctx.redis.hgetall(_progress_key(ctx))
     stats = BackfillStats()
     for name in COUNTERS:
