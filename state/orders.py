@@ -55,17 +55,40 @@ RELEASED_BUCKETS = 8192  # up to ~1M released orders, each bucket stays a listpa
 
 # A page's documents in one command (a backfill writes hundreds of thousands; one script call per page costs
 # the client one command and one reply, where a MULTI of three commands a document cost it three of each).
+# Each document is kept unless a newer read of it is stored: an older read arriving late never replaces a newer
+# one (stamps compared byte by byte: Lua's own string order follows the server's collation locale).
 # KEYS: per document its `doc` hash and its `seen` list; ARGV: how many sightings to keep, then per document
-# its slot in the hash, its entry and its sighting.
+# its slot in the hash, its entry, its sighting and its stamp. Returns the (1-based) documents not stored.
 _PUT_DOCUMENTS = """
-local kept = tonumber(ARGV[1])
-for i = 1, #KEYS / 2 do
-  local doc, seen, at = KEYS[2 * i - 1], KEYS[2 * i], 3 * i - 1
-  redis.call('HSET', doc, ARGV[at], ARGV[at + 1])
-  redis.call('RPUSH', seen, ARGV[at + 2])
-  redis.call('LTRIM', seen, -kept, -1)
+local function stamp_of(held)
+  local stamp = string.match(held, '^{"stamp":"([^"\\\\]*)"')
+  if stamp then return stamp end
+  local ok, entry = pcall(cjson.decode, held)
+  if ok and type(entry) == 'table' and type(entry['stamp']) == 'string' then return entry['stamp'] end
+  return ''
 end
-return #KEYS / 2
+local function after(a, b)
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local kept = tonumber(ARGV[1])
+local skipped = {}
+for i = 1, #KEYS / 2 do
+  local doc, seen, at = KEYS[2 * i - 1], KEYS[2 * i], 4 * i - 2
+  local held = redis.call('HGET', doc, ARGV[at])
+  if held and after(stamp_of(held), ARGV[at + 3]) then
+    table.insert(skipped, i)
+  else
+    redis.call('HSET', doc, ARGV[at], ARGV[at + 1])
+    redis.call('RPUSH', seen, ARGV[at + 2])
+    redis.call('LTRIM', seen, -kept, -1)
+  end
+end
+return skipped
 """
 # Each order of a page due for release a grace period from now (closed, cancelled) or not (open), and its keys
 # kept without expiry (an earlier version set one: the release takes over). KEYS: the closing index, then
@@ -150,49 +173,41 @@ class RedisOrderState:
         return self.put_documents(resource, [record], version)[0]
 
     def put_documents(self, resource: str, records: list[dict[str, Any]], version: str = "") -> list[str | None]:
-        """`put_document` for many records of one resource in a few round trips (a backfill page): read
-        the stored stamps, write the newer versions, then list the closed ones for release.
+        """`put_document` for many records of one resource in two script calls (a backfill page): the newer
+        versions written (`_PUT_DOCUMENTS` compares the stamps), then the orders' retention (`_retain_many`).
         Same outcome as putting them one by one in list order."""
         if resource not in ORDER_RESOURCES:
             raise ValueError(f"not an order document resource: {resource!r}")
         res = getattr(self.mapping.resources, resource)
         fields = getattr(self.mapping.fields, resource)
         numbers = [self.order_number(resource, record) for record in records]
-        slots = [(n, self._slot(resource, record)) for n, record in zip(numbers, records, strict=True) if n is not None]
-        if not slots:
-            return numbers
-        pipe = self.client.pipeline(transaction=False)
-        for owner, ident in slots:
-            pipe.hget(self._key("doc", owner), ident)
-        stored = dict(zip(slots, pipe.execute(), strict=True))
-        stamps = {slot: json_text.loads(raw).get("stamp", "") for slot, raw in stored.items() if raw}
+        placed: list[tuple[str, dict[str, Any]]] = []
         keys: list[str] = []
-        args: list[str | int] = [SEEN_KEPT]
-        headers: dict[str, dict[str, Any] | None] = {}
+        args: list[str | int | bytes] = [SEEN_KEPT]
         for number, record in zip(numbers, records, strict=True):
             if number is None:
                 continue
-            slot = (number, self._slot(resource, record))
+            ident = self._slot(resource, record)
             stamp = self._stamp(record, resource, version)
-            if stamps.get(slot, "") > stamp:  # an older read arriving late never replaces a newer one
-                headers.setdefault(number, None)
-                continue
-            stamps[slot] = stamp
             # the document's own number (order, pick ticket, invoice, credit memo) is what finance looks for
             read = normalised(record, fields)
-            document = read.get(fields.number)
-            seen = {"resource": resource, "key": slot[1], "document": document, "version": version,
+            seen = {"resource": resource, "key": ident, "document": read.get(fields.number), "version": version,
                     "last_mod": record.get(res.last_mod), "stored_at": time.time()}
             if resource == "order":
                 seen["status"] = read.get(self.mapping.fields.order.status)
+            entry = {"stamp": stamp, "version": version, "record": record}  # the stamp first: the script reads it
+            keys += [self._key("doc", number), self._key("seen", number)]
+            args += [ident, json_text.dumps_bytes(entry), json_text.dumps_bytes(seen), stamp]
+            placed.append((number, record))
+        if not placed:
+            return numbers
+        skipped = {int(i) - 1 for i in self._put_documents(keys=keys, args=args)}
+        headers: dict[str, dict[str, Any] | None] = {}
+        for i, (number, record) in enumerate(placed):
+            if resource == "order" and i not in skipped:
                 headers[number] = record
             else:
                 headers.setdefault(number, None)
-            entry = {"stamp": stamp, "version": version, "record": record}
-            keys += [self._key("doc", number), self._key("seen", number)]
-            args += [slot[1], json_text.dumps(entry), json_text.dumps(seen)]
-        if keys:
-            self._put_documents(keys=keys, args=args)
         self._retain_many(headers)
         return numbers
 

@@ -4,6 +4,7 @@ period from their last change, and keys an earlier version gave an expiry lose i
 
 from __future__ import annotations
 
+import json
 import time
 
 import redis
@@ -61,3 +62,25 @@ def test_sightings_are_trimmed_and_an_earlier_versions_expiry_is_lifted(redis_cl
     assert [redis_client.ttl(key) for key in keys if redis_client.exists(key)] == [-1] * len(
         [key for key in keys if redis_client.exists(key)])
     assert redis_client.exists(*keys) >= 3
+
+
+def test_in_one_page_the_newest_read_wins_whatever_its_place_and_an_entry_written_with_spaces_is_read(
+    redis_client: redis.Redis,
+) -> None:
+    """The stamps are compared inside the storing script: a page holding two reads of one header keeps the newer
+    (and retention follows the header kept); an entry stored by an older writer (JSON with spaces) is read too."""
+    orders = state(redis_client)
+    erp = ErpOrder(MAPPING, number="SO4")
+    erp.confirm()
+    erp.close()
+    closed_read = erp.raw_order()
+    older = dict(closed_read, **{MAPPING.resources.order.last_mod: "2026-01-01 09:00:00",
+                                 MAPPING.fields.order.status: ErpOrder(MAPPING).status})
+    orders.put_documents("order", [closed_read, older])  # the older read last in the page
+    assert orders.documents("SO4").order == closed_read
+    assert orders.closing(["SO4"])["SO4"] is not None, "retention follows the header kept, not the last in the page"
+    doc_key, slot = orders._key("doc", "SO4"), next(iter(redis_client.hkeys(orders._key("doc", "SO4"))))
+    stored = json.loads(redis_client.hget(doc_key, slot))
+    redis_client.hset(doc_key, slot, json.dumps(stored))  # json.dumps writes ", " and ": "
+    orders.put_documents("order", [older])
+    assert orders.documents("SO4").order == closed_read, "an older read replaced an entry written with spaces"
