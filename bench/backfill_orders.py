@@ -93,6 +93,7 @@ def main() -> None:
                        .json()["counts"]["events"])
 
         cpu_before = cpu_now(worker_pids, klaviyo, redis_server)
+        requests_before = requests_by_endpoint(klaviyo.url)
         start = time.monotonic()
         command = [sys.executable, "-m", "workers.cli", "backfill", "orders", "--workers", str(args.workers)]
         # Klaviyo's count of stored events, sampled each second while the command runs: the last event may be
@@ -120,6 +121,7 @@ def main() -> None:
         events = [e for evs in state["events"].values() for e in evs]
         assert events and all(e["backfill"] is True for e in events), "a backfill event could trigger flows"
         sandbox_stats = httpx.get(f"{klaviyo.url}/_sandbox/stats", timeout=60).json()
+        requests = {k: n - requests_before.get(k, 0) for k, n in requests_by_endpoint(klaviyo.url).items()}
         sizes = {int(size): n for size, n in sandbox_stats["bulk_event_job_sizes"].items()}
         bulk_endpoint = next(v for k, v in sandbox_stats["endpoints"].items() if "event-bulk-create-jobs" in k)
         # which phase bounds the run: the orders phase's own pace against the ceiling, and Klaviyo's busiest minute
@@ -156,7 +158,9 @@ def main() -> None:
              f"{len(events) / float(phases[2]) * 60 / BULK_CEILING_PER_MINUTE:.1%} of the ceiling), profile "
              f"aggregates {phases[3]} s; the rest is starting and ending. " if phases else "")
             + f"Klaviyo's busiest minute held {bulk_endpoint['max_steady_window']} of "
-            f"{bulk_endpoint['steady_limit']} bulk event jobs; {bulk_endpoint['throttled']} answered 429.",
+            f"{bulk_endpoint['steady_limit']} bulk event jobs; {bulk_endpoint['throttled']} answered 429. "
+            "Requests Klaviyo received from the backfill on: " + ", ".join(
+                f"`{key}` {n:,}" for key, n in sorted(requests.items(), key=lambda kv: -kv[1]) if n) + ".",
             "",
             f"While the backfill command ran, cores busy on average ({os.cpu_count()} in the machine): " + ", ".join(
                 f"{name} {seconds / read_seconds:.2f}" for name, seconds in cpu_used.items())
@@ -171,6 +175,12 @@ def main() -> None:
         klaviyo.stop()
         bc.stop()
         redis_server.stop()
+
+
+def requests_by_endpoint(url: str) -> dict[str, int]:
+    """Requests the Klaviyo sandbox received so far, per endpoint (reads too: a backfill should make few)."""
+    endpoints = httpx.get(f"{url}/_sandbox/stats", timeout=60).json()["endpoints"]
+    return {key: int(stats["received"]) for key, stats in endpoints.items()}
 
 
 def cpu_now(worker_pids: list[int], klaviyo: KlaviyoSandboxProcess, redis_server: PrivateRedis) -> dict[str, float]:

@@ -78,21 +78,27 @@ class KlaviyoRefunds:
     no longer knows, one `GET /api/events` (profile and metric) per profile."""
 
     def __init__(self, client: KlaviyoClient, profiles: ProfileStore, mapping: Mapping,
-                 exceptions: ExceptionRegister | None = None) -> None:
+                 exceptions: ExceptionRegister | None = None, facts: OrderFactsStore | None = None) -> None:
         self.client = client
         self.profiles = profiles
         self.mapping = mapping
         self.exceptions = exceptions
+        self.facts = facts  # where Klaviyo's holding no refund at all is remembered (None: always read back)
 
     def __call__(self, orders: dict[str, OrderDocuments]) -> dict[str, SentRefunds | None]:
         wanted = {n: d for n, d in orders.items() if exclusion_reason(d.order, self.mapping) is None}
         out: dict[str, SentRefunds | None] = {n: SentRefunds() for n in orders}
         if not wanted:
             return out
+        metric = self.mapping.metrics.refunded_order
+        if self.facts is not None and self.facts.refunds_all_recorded(metric):
+            return out  # Klaviyo held no refund when the facts began: every refund since is in them, none of these
         try:
             metric_id = self.metric_id()
             if metric_id is None:
-                return out  # no Refunded Order was ever sent to this account
+                if self.facts is not None:  # no Refunded Order was ever sent to this account
+                    self.facts.mark_refunds_all_recorded(metric)
+                return out
             profile_ids = self.profile_ids(wanted)
             events: dict[str, list[dict[str, Any]]] = {}
             for profile_id in sorted(set(profile_ids.values())):
@@ -107,7 +113,6 @@ class KlaviyoRefunds:
                                            f"order's refunds ({exc}); its refunds wait and are tried every "
                                            "30 s", details={"order": number})
             return {n: (None if n in wanted else out[n]) for n in orders}
-        metric = self.mapping.metrics.refunded_order
         for number, docs in wanted.items():
             whose = profile_ids.get(number)
             if whose is not None:

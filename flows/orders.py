@@ -50,6 +50,7 @@ from flows.order_reading import dated, parse_stored, record_problems
 from flows.order_refunds import KlaviyoRefunds, with_refund_ids
 from flows.order_release import sync_released
 from state.keys import RedisKeys
+from state.order_facts import OrderFactsStore
 from state.stock import StockState
 from sync.catalog.records import SkuKey
 from sync.changes import ChangeEvent
@@ -82,7 +83,8 @@ def default_context() -> OrderContext:
                         lock_wait_seconds=min(rt.settings.order_lock_wait_seconds,
                                               rt.settings.task_soft_time_limit_seconds / 4),
                         recover_refunds=KlaviyoRefunds(rt.client("default"), rt.stores.profiles, mapping,
-                                                       rt.exceptions))
+                                                       rt.exceptions, OrderFactsStore(rt.redis,
+                                                                                      rt.settings.key_prefix)))
 
 
 # --- the flow -------------------------------------------------------------------------------------

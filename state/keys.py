@@ -208,6 +208,10 @@ class RedisKeys:
         # one hash per profile (order number -> facts), no expiry: outside `orders:`, whose keys expire
         return self._key("order-facts", profile_key)
 
+    def refunds_all_recorded(self, metric: str) -> str:
+        # set once Klaviyo held no event of the refund metric while the order facts were kept (state.order_facts)
+        return self._key("refunds-recorded", metric)
+
     # --- stock and catalog -----------------------------------------------------------------------------
     @property
     def stock(self) -> str:

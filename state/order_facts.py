@@ -16,6 +16,7 @@ facts rebuilt from the documents never forget what went out, and the first decis
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -68,12 +69,25 @@ redis.call('HSET', KEYS[1], ARGV[1], new)
 return 1
 """
 
+# KEYS[1] the profile's facts hash, KEYS[2] the mark that every refund id given is recorded
+# (`refunds_all_recorded`); ARGV[1] the order number. Drops the order's facts; if they held refund ids, the mark
+# goes too (those ids are forgotten while Klaviyo may hold the refunds). Facts without refund ids (an order
+# that never had any, or one never stored: most orders outside the filters) keep the mark.
+_DROP = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+local ok, prev = pcall(cjson.decode, old)
+if not ok or type(prev) ~= 'table' or prev.ro or (prev.rc and #prev.rc > 0) then redis.call('DEL', KEYS[2]) end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
 
 class OrderFactsStore:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
         self.keys = RedisKeys(key_prefix)
         self._put = client.register_script(_PUT)
+        self._drop = client.register_script(_DROP)
 
     def key(self, profile: str) -> str:
         return self.keys.order_facts(profile)
@@ -89,7 +103,8 @@ class OrderFactsStore:
         facts = order_facts(docs, mapping, profile, refund_ids)
         with _batch(self.client, pipe) as p:
             if facts is None:
-                p.hdel(self.key(profile), docs.order.number)
+                marked = self.keys.refunds_all_recorded(mapping.metrics.refunded_order)
+                self._drop(keys=[self.key(profile), marked], args=[docs.order.number], client=p)
             else:
                 self.put(facts, p)
         return facts
@@ -99,6 +114,16 @@ class OrderFactsStore:
             raise ValueError(f"order {facts.number}: facts without a profile key cannot be stored")
         with _batch(self.client, pipe) as p:
             self._put(keys=[self.key(facts.profile)], args=[facts.number, encode_facts(facts)], client=p)
+
+    def refunds_all_recorded(self, metric: str) -> bool:
+        """Whether Klaviyo held no `metric` event at all once these facts were being kept (`mark_...`): every
+        refund id given since is recorded here, so an order with none recorded has no refund in Klaviyo, and
+        nothing need be read back. Lost with the facts (a state loss reads back again); dropped with the facts of
+        an order that held refund ids (it left the mapping's filters: `_DROP`)."""
+        return bool(self.client.exists(self.keys.refunds_all_recorded(metric)))
+
+    def mark_refunds_all_recorded(self, metric: str) -> None:
+        self.client.set(self.keys.refunds_all_recorded(metric), str(time.time()), nx=True)
 
     def of_profile(self, profile: str) -> list[OrderFacts]:
         return self.of_profiles([profile])[profile]

@@ -37,6 +37,7 @@ from delivery.runtime import runtime
 from flows.order_refunds import KlaviyoRefunds
 from flows.orders import OrderContext, flush_bulk_buffer, refresh_profiles, sync_orders
 from state.keys import RedisKeys
+from state.order_facts import OrderFactsStore
 from sync.operations import Operation
 from sync.orders.lifecycle import profile_key
 from workers.dry_run import DryRun
@@ -197,7 +198,8 @@ def cli_context(mapping: Mapping | None = None) -> OrderContext:
         bulk_max_wait_seconds=settings.bulk_max_wait_seconds,
         lock_seconds=settings.order_lock_seconds, lock_wait_seconds=settings.order_lock_wait_seconds,
         # an order read with its credit memos: which went under which refund id is asked of Klaviyo
-        recover_refunds=KlaviyoRefunds(rt.client("batch"), rt.stores.profiles, mapping, rt.exceptions),
+        recover_refunds=KlaviyoRefunds(rt.client("batch"), rt.stores.profiles, mapping, rt.exceptions,
+                                       OrderFactsStore(rt.redis, settings.key_prefix)),
     )
 
 

@@ -24,6 +24,7 @@ from sandbox.server import ServerThread
 from state.erasure import purge_customer_state
 from state.exceptions import ExceptionRegister
 from state.ledger import Ledger
+from state.order_facts import OrderFactsStore
 from state.order_locks import OrderLocks
 from state.orders import RedisOrderState
 from state.profiles import ProfileStore
@@ -210,3 +211,51 @@ def test_the_fleets_refund_ids_last_as_long_as_the_customer_and_go_with_its_eras
     assert not [k for k in kept if "refund-ids" in k or "order-facts" in k], f"refund ids outlived it: {kept}"
     sync_orders(["SO1001"], ctx)
     assert asked == [["SO1001"], ["SO1001"]], "after the erasure the fleet holds no refund id of the customer"
+
+
+def reads_received(klaviyo: ServerThread) -> int:
+    """The reads a refund read-back makes that the Klaviyo sandbox received so far."""
+    endpoints = httpx.get(f"{klaviyo.url}/_sandbox/stats", timeout=10).json()["endpoints"]
+    return sum(int(stats["received"]) for key, stats in endpoints.items()
+               if key in ("GET /api/metrics", "GET /api/events", "GET /api/profiles"))
+
+
+@pytest.mark.integration
+def test_once_klaviyo_held_no_refund_at_all_nothing_is_read_back_until_an_orders_facts_are_dropped(
+        klaviyo: ServerThread, redis_client: redis.Redis) -> None:
+    """A first load: Klaviyo holds no Refunded Order, so every refund id given from then on is in the facts
+    (recorded before it is sent) and an order with none recorded has none in Klaviyo - a backfill of a year of
+    credit memos makes no read per page. Dropping an order's facts (it left the filters) forgets that."""
+    client = KlaviyoClient(klaviyo.url, API_KEY, "2026-10-15", limiter=None, lane="default")
+    facts = OrderFactsStore(redis_client, PREFIX)
+    read_back = KlaviyoRefunds(client, ProfileStore(redis_client, PREFIX), MAPPING, facts=facts)
+    orders = {"SO1001": refunded_order().documents()}
+    assert read_back(orders) == {"SO1001": SentRefunds()}
+    assert facts.refunds_all_recorded(MAPPING.metrics.refunded_order)
+    send(client, "event:Refunded Order:SO1001", "SO1001", "M1", {"external_id": "C1001"})  # the metric exists now
+    reads = reads_received(klaviyo)
+    assert read_back(orders) == {"SO1001": SentRefunds()}
+    assert reads_received(klaviyo) == reads, "read back although every refund since is recorded"
+    wholesale = ErpOrder(MAPPING, number="SO5", ord_type="WHL")
+    wholesale.confirm()
+    assert facts.record(wholesale.documents(), MAPPING) is None  # outside the filters, never had facts
+    assert facts.refunds_all_recorded(MAPPING.metrics.refunded_order), "nothing was forgotten"
+    refunded = ErpOrder(MAPPING, number="SO6")
+    refunded.confirm()
+    refunded.credit("M6", "5.00", {1: 1})
+    assert facts.record(refunded.documents(), MAPPING, refund_ids=SentRefunds("M6")) is not None
+    refunded.ord_type = "WHL"  # it leaves the filters: its facts, and the refund id recorded, are dropped
+    assert facts.record(refunded.documents(), MAPPING) is None
+    assert read_back(orders) == {"SO1001": SentRefunds("M1")}, "read back again once refund ids were forgotten"
+    assert reads_received(klaviyo) > reads
+
+
+@pytest.mark.integration
+def test_an_account_that_held_refunds_before_is_always_read_back(klaviyo: ServerThread,
+                                                                 redis_client: redis.Redis) -> None:
+    client = KlaviyoClient(klaviyo.url, API_KEY, "2026-10-15", limiter=None, lane="default")
+    send(client, "event:Refunded Order:SO1001", "SO1001", "M1", {"external_id": "C1001"})  # before the state
+    facts = OrderFactsStore(redis_client, PREFIX)
+    read_back = KlaviyoRefunds(client, ProfileStore(redis_client, PREFIX), MAPPING, facts=facts)
+    assert read_back({"SO1001": refunded_order().documents()}) == {"SO1001": SentRefunds("M1")}
+    assert not facts.refunds_all_recorded(MAPPING.metrics.refunded_order)
