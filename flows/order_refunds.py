@@ -93,11 +93,12 @@ class KlaviyoRefunds:
         metric = self.mapping.metrics.refunded_order
         if self.facts is not None and self.facts.refunds_all_recorded(metric):
             return out  # Klaviyo held no refund when the facts began: every refund since is in them, none of these
+        generation = self.facts.refunds_generation() if self.facts is not None else None
         try:
             metric_id = self.metric_id()
             if metric_id is None:
-                if self.facts is not None:  # no Refunded Order was ever sent to this account
-                    self.facts.mark_refunds_all_recorded(metric)
+                if self.facts is not None and generation is not None:  # no Refunded Order was ever sent here
+                    self.facts.mark_refunds_all_recorded(metric, generation)
                 return out
             profile_ids = self.profile_ids(wanted)
             events: dict[str, list[dict[str, Any]]] = {}

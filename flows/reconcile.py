@@ -130,6 +130,11 @@ class Summary:
         return [x for x in self.differences if (x.type, x.record_key) not in repaired]
 
 
+def carries_refunds(ops: Iterable[Operation], mapping: Mapping) -> bool:
+    """Whether repairs re-send a Refunded Order: its id was decided here, not recorded in the order facts."""
+    return any(op.kind == "event" and op.payload.get("metric") == mapping.metrics.refunded_order for op in ops)
+
+
 @dataclass
 class Reconciler:
     mapping: Mapping
@@ -183,6 +188,8 @@ class Reconciler:
                 ops = {k: op.model_copy(update={"version": held[k].version}) if k in held and held[k].version
                        and op.kind != "event" else op for k, op in ops.items()}
             if ops:
+                if self.facts is not None and carries_refunds(ops.values(), self.mapping):
+                    self.facts.void_refunds_recorded()  # refund ids sent without being recorded in the facts
                 self.submit(list(ops.values()))
             summary.repaired = owned
         summary.requests = Counter(self.reads.requests)

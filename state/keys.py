@@ -208,9 +208,15 @@ class RedisKeys:
         # one hash per profile (order number -> facts), no expiry: outside `orders:`, whose keys expire
         return self._key("order-facts", profile_key)
 
-    def refunds_all_recorded(self, metric: str) -> str:
-        # set once Klaviyo held no event of the refund metric while the order facts were kept (state.order_facts)
-        return self._key("refunds-recorded", metric)
+    @property
+    def refunds_all_recorded(self) -> str:
+        # the refund metric Klaviyo held no event of while the order facts were kept (state.order_facts)
+        return self._key("refunds-recorded")
+
+    @property
+    def refunds_recorded_generation(self) -> str:
+        # counts what voided that mark: a mark decided before a void is not set (state.order_facts)
+        return self._key("refunds-recorded", "generation")
 
     # --- stock and catalog -----------------------------------------------------------------------------
     @property

@@ -16,7 +16,6 @@ facts rebuilt from the documents never forget what went out, and the first decis
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -70,15 +69,25 @@ return 1
 """
 
 # KEYS[1] the profile's facts hash, KEYS[2] the mark that every refund id given is recorded
-# (`refunds_all_recorded`); ARGV[1] the order number. Drops the order's facts; if they held refund ids, the mark
-# goes too (those ids are forgotten while Klaviyo may hold the refunds). Facts without refund ids (an order
-# that never had any, or one never stored: most orders outside the filters) keep the mark.
+# (`refunds_all_recorded`), KEYS[3] its generation; ARGV[1] the order number. Drops the order's facts; if they held
+# refund ids, the mark is voided (those ids are forgotten while Klaviyo may hold the refunds). Facts without refund
+# ids (an order that never had any, or one never stored: most orders outside the filters) keep the mark.
 _DROP = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return 0 end
 local ok, prev = pcall(cjson.decode, old)
-if not ok or type(prev) ~= 'table' or prev.ro or (prev.rc and #prev.rc > 0) then redis.call('DEL', KEYS[2]) end
+if not ok or type(prev) ~= 'table' or prev.ro or (prev.rc and #prev.rc > 0) then
+  redis.call('DEL', KEYS[2])
+  redis.call('INCR', KEYS[3])
+end
 return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+# KEYS[1] the mark, KEYS[2] its generation; ARGV[1] the generation read before Klaviyo was asked, ARGV[2] the
+# metric. Set only if nothing voided a mark since (a drop between the read and now may have forgotten refund ids).
+_MARK = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
 """
 
 
@@ -88,6 +97,7 @@ class OrderFactsStore:
         self.keys = RedisKeys(key_prefix)
         self._put = client.register_script(_PUT)
         self._drop = client.register_script(_DROP)
+        self._mark = client.register_script(_MARK)
 
     def key(self, profile: str) -> str:
         return self.keys.order_facts(profile)
@@ -103,8 +113,8 @@ class OrderFactsStore:
         facts = order_facts(docs, mapping, profile, refund_ids)
         with _batch(self.client, pipe) as p:
             if facts is None:
-                marked = self.keys.refunds_all_recorded(mapping.metrics.refunded_order)
-                self._drop(keys=[self.key(profile), marked], args=[docs.order.number], client=p)
+                self._drop(keys=[self.key(profile), self.keys.refunds_all_recorded,
+                                 self.keys.refunds_recorded_generation], args=[docs.order.number], client=p)
             else:
                 self.put(facts, p)
         return facts
@@ -117,13 +127,25 @@ class OrderFactsStore:
 
     def refunds_all_recorded(self, metric: str) -> bool:
         """Whether Klaviyo held no `metric` event at all once these facts were being kept (`mark_...`): every
-        refund id given since is recorded here, so an order with none recorded has no refund in Klaviyo, and
-        nothing need be read back. Lost with the facts (a state loss reads back again); dropped with the facts of
-        an order that held refund ids (it left the mapping's filters: `_DROP`)."""
-        return bool(self.client.exists(self.keys.refunds_all_recorded(metric)))
+        refund id given since is recorded here before it is sent, so an order with none recorded has no refund in
+        Klaviyo, and nothing need be read back. Lost with the facts (a state loss reads back again); voided
+        (`void_refunds_recorded`) when refund ids are forgotten or sent without being recorded here."""
+        return self.client.get(self.keys.refunds_all_recorded) == metric
 
-    def mark_refunds_all_recorded(self, metric: str) -> None:
-        self.client.set(self.keys.refunds_all_recorded(metric), str(time.time()), nx=True)
+    def refunds_generation(self) -> str:
+        """Read before asking Klaviyo: `mark_refunds_all_recorded` sets the mark only if nothing voided one since."""
+        return str(self.client.get(self.keys.refunds_recorded_generation) or "0")
+
+    def mark_refunds_all_recorded(self, metric: str, generation: str) -> bool:
+        keys = [self.keys.refunds_all_recorded, self.keys.refunds_recorded_generation]
+        return bool(self._mark(keys=keys, args=[generation, metric]))
+
+    def void_refunds_recorded(self, pipe: Pipeline | None = None) -> None:
+        """Refund ids were forgotten (an erasure) or sent without being recorded here (a reconcile repair):
+        Klaviyo is read back again from now on, and a mark decided before this is not set."""
+        with _batch(self.client, pipe) as p:
+            p.delete(self.keys.refunds_all_recorded)
+            p.incr(self.keys.refunds_recorded_generation)
 
     def of_profile(self, profile: str) -> list[OrderFacts]:
         return self.of_profiles([profile])[profile]
@@ -193,7 +215,8 @@ class OrderFactsStore:
         pipe = self.client.pipeline()
         pipe.hlen(self.key(profile))
         pipe.delete(self.key(profile))
-        count, _ = pipe.execute()
+        self.void_refunds_recorded(pipe)  # its refund ids are forgotten: Klaviyo's deletion of them is asynchronous
+        count, *_ = pipe.execute()
         return int(count)
 
 

@@ -18,6 +18,7 @@ from connectors.klaviyo.client import KlaviyoClient
 from delivery.senders.events import stamped
 from flows.order_refunds import KlaviyoRefunds
 from flows.orders import OrderContext, resync, sync_orders
+from flows.reconcile import carries_refunds
 from sandbox.klaviyo.app import create_app
 from sandbox.klaviyo.config import FaultSettings, KlaviyoSandboxConfig
 from sandbox.server import ServerThread
@@ -259,3 +260,29 @@ def test_an_account_that_held_refunds_before_is_always_read_back(klaviyo: Server
     read_back = KlaviyoRefunds(client, ProfileStore(redis_client, PREFIX), MAPPING, facts=facts)
     assert read_back({"SO1001": refunded_order().documents()}) == {"SO1001": SentRefunds("M1")}
     assert not facts.refunds_all_recorded(MAPPING.metrics.refunded_order)
+
+
+def test_the_mark_is_not_set_when_refund_ids_were_forgotten_while_klaviyo_was_asked(
+        redis_client: redis.Redis) -> None:
+    """Worker A reads the generation and asks Klaviyo (no metric yet); meanwhile an order holding refund ids leaves
+    the filters, or a customer is erased: A's answer predates that, so it sets no mark. Erasures and reconcile
+    repairs of refunds void a mark set before them."""
+    facts = OrderFactsStore(redis_client, PREFIX)
+    metric = MAPPING.metrics.refunded_order
+    before = facts.refunds_generation()
+    refunded = ErpOrder(MAPPING, number="SO6")
+    refunded.confirm()
+    refunded.credit("M6", "5.00", {1: 1})
+    facts.record(refunded.documents(), MAPPING, refund_ids=SentRefunds("M6"))
+    refunded.ord_type = "WHL"
+    facts.record(refunded.documents(), MAPPING)  # dropped with its refund id
+    assert not facts.mark_refunds_all_recorded(metric, before) and not facts.refunds_all_recorded(metric)
+    assert facts.mark_refunds_all_recorded(metric, facts.refunds_generation())
+    assert facts.refunds_all_recorded(metric) and not facts.refunds_all_recorded("Another Metric")
+    facts.forget("external_id:C1001")  # an erasure
+    assert not facts.refunds_all_recorded(metric)
+    assert facts.mark_refunds_all_recorded(metric, facts.refunds_generation())
+    refund = Operation(kind="event", key="event:Refunded Order:SO6", lane="batch",
+                       payload={"metric": metric, "unique_id": "SO6"}, record="order:SO6")
+    placed = refund.model_copy(update={"payload": {"metric": "Placed Order", "unique_id": "SO6"}})
+    assert carries_refunds([placed, refund], MAPPING) and not carries_refunds([placed], MAPPING)
