@@ -137,6 +137,12 @@ def on_their_way(rt: Runtime) -> dict[str, int]:
     return newest
 
 
+def messages_queued(rt: Runtime) -> int:
+    """Messages waiting on the lanes (the broker's lists)."""
+    keys = RedisKeys(rt.settings.key_prefix)
+    return sum(int(rt.redis.llen(keys.queue(lane))) for lane in ("fast", "default", "batch"))
+
+
 def assert_truth(truth: dict[str, int], rt: Runtime) -> None:
     """Every variant's figure is computed, and what Klaviyo holds once what left the fleet lands is the truth."""
     recorded = {e: figure[0] for e, figure in rt.stores.stock.figures(list(truth)).items()}
@@ -342,6 +348,10 @@ def test_a_location_sweep_hands_on_step_by_step_and_a_step_that_dies_is_finished
                     recompute_sweep.run(*args)
                 assert not handed
             recompute_sweep.run(*args)  # (delivered again, at the second step)
+        leaving = on_their_way(rt), len(rt.stores.stock.pending()), messages_queued(rt)
+        run_chunk(locations("2026-11-21T18:00:00+00:00", WH2=False), rt)  # the change delivered once more
+        assert not handed, "a finished walk was walked again"
+        assert (on_their_way(rt), len(rt.stores.stock.pending()), messages_queued(rt)) == leaving
     assert steps >= 3, "the walk was not cut into steps: the test proves nothing"
     assert state.locations_computed() == digest
     assert_truth(wh1_truth(tmp_path), rt)
