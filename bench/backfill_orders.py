@@ -25,6 +25,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -93,7 +94,7 @@ def main() -> None:
                        .json()["counts"]["events"])
 
         cpu_before = cpu_now(worker_pids, klaviyo, redis_server)
-        requests_before = requests_by_endpoint(klaviyo.url)
+        requests_before = requests_by_endpoint(klaviyo.stats())
         start = time.monotonic()
         command = [sys.executable, "-m", "workers.cli", "backfill", "orders", "--workers", str(args.workers)]
         # Klaviyo's count of stored events, sampled each second while the command runs: the last event may be
@@ -120,8 +121,8 @@ def main() -> None:
         state = httpx.get(f"{klaviyo.url}/_sandbox/state", timeout=600).json()
         events = [e for evs in state["events"].values() for e in evs]
         assert events and all(e["backfill"] is True for e in events), "a backfill event could trigger flows"
-        sandbox_stats = httpx.get(f"{klaviyo.url}/_sandbox/stats", timeout=60).json()
-        requests = {k: n - requests_before.get(k, 0) for k, n in requests_by_endpoint(klaviyo.url).items()}
+        sandbox_stats = klaviyo.stats()
+        requests = {k: n - requests_before.get(k, 0) for k, n in requests_by_endpoint(sandbox_stats).items()}
         sizes = {int(size): n for size, n in sandbox_stats["bulk_event_job_sizes"].items()}
         bulk_endpoint = next(v for k, v in sandbox_stats["endpoints"].items() if "event-bulk-create-jobs" in k)
         # which phase bounds the run: the orders phase's own pace against the ceiling, and Klaviyo's busiest minute
@@ -177,10 +178,9 @@ def main() -> None:
         redis_server.stop()
 
 
-def requests_by_endpoint(url: str) -> dict[str, int]:
+def requests_by_endpoint(sandbox_stats: dict[str, Any]) -> dict[str, int]:
     """Requests the Klaviyo sandbox received so far, per endpoint (reads too: a backfill should make few)."""
-    endpoints = httpx.get(f"{url}/_sandbox/stats", timeout=60).json()["endpoints"]
-    return {key: int(stats["received"]) for key, stats in endpoints.items()}
+    return {key: int(stats["received"]) for key, stats in sandbox_stats["endpoints"].items()}
 
 
 def cpu_now(worker_pids: list[int], klaviyo: KlaviyoSandboxProcess, redis_server: PrivateRedis) -> dict[str, float]:

@@ -123,6 +123,7 @@ end
 return undecided
 """
 
+
 class RedisOrderState:
     def __init__(self, client: redis.Redis, key_prefix: str, mapping: Mapping,
                  grace_days: float = 30) -> None:
