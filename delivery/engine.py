@@ -437,8 +437,7 @@ def _after_delivery(rt: Runtime, env: Envelope, ops: list[Operation], result: Se
     resumed_at = len(pipe)
     if result.delivered:
         rt.stores.outage.resume(client=pipe)
-    rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created, client=pipe)
-    rt.stores.lane_stats.outcome(env.lane, env.kind, "delivered", len(result.delivered), client=pipe)
+    rt.stores.lane_stats.delivered(env.lane, len(result.delivered), env.created, client=pipe, kind=env.kind)
     rt.stores.lane_stats.outcome(env.lane, env.kind, "skipped", len(result.skipped), client=pipe)
     rt.stores.task_runs.forget_current(client=pipe)  # the message's work is in the ledger from here on
     done = pipe.execute()

@@ -165,3 +165,20 @@ def test_lane_stats_keep_as_many_latencies_as_configured(redis_client):
         many.delivered("fast", 1, time.time() - n / 1000)
     assert redis_client.llen(RedisKeys("keep3").latencies("fast")) == 3
     assert redis_client.llen(RedisKeys("keep500").latencies("fast")) == 250
+
+
+def test_lane_stats_count_a_delivery_and_its_outcome_in_one_command_of_the_callers_pipeline(redis_client):
+    stats = LaneStats(redis_client, "onecmd")
+    pipe = redis_client.pipeline(transaction=False)
+    stats.delivered("default", 2, time.time() - 0.3, client=pipe, kind="event")
+    stats.delivered("default", 1, None, client=pipe, kind="event")  # no creation time: no latency
+    assert len(pipe) == 2
+    pipe.execute()
+    assert stats.outcomes() == {("default", "event", "delivered"): 3}
+    assert stats.summary(("default",))["default"]["delivered"] == 3
+    buckets, total = stats.histogram("default")
+    assert dict(buckets)["0.25"] == 0 and dict(buckets)["0.5"] == 1 and dict(buckets)["+Inf"] == 1
+    assert 0.3 <= total < 5
+    stats.delivered("default", 1, time.time())  # without a kind: no outcome counted
+    assert stats.outcomes() == {("default", "event", "delivered"): 3}
+    assert stats.summary(("default",))["default"]["delivered"] == 4
