@@ -20,6 +20,8 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -410,18 +412,69 @@ def _after_consent_jobs(rt: Runtime, env: Envelope, ops: list[Operation], result
     schedule_check(rt, sent, env.lane, rt.settings.consent_check_seconds)
 
 
+@dataclass(frozen=True)
+class _Prefetched:
+    envelope: str
+    keys: list[str]
+    holders: list[Any]
+    entries: list[Any]
+
+    def of(self, envelope: str, keys: list[str]) -> tuple[list[Any], list[Any]] | None:
+        if envelope != self.envelope:
+            return None
+        at = {key: n for n, key in enumerate(self.keys)}
+        if not all(key in at for key in keys):
+            return None
+        return [self.holders[at[k]] for k in keys], [self.entries[at[k]] for k in keys]
+
+
+# `_held_elsewhere`'s reads, made by the task base in its start's round trip (`queue_held_reads`)
+_prefetched: ContextVar[_Prefetched | None] = ContextVar("bcsync_prefetched_holders", default=None)
+
+
+def queue_held_reads(rt: Runtime, message: Any, pipe: Any) -> Callable[[list[Any]], None] | None:
+    """Queue `_held_elsewhere`'s reads of a message's keys on `pipe` (the task's start record's round trip);
+    returns what keeps their answers for this task's `process_envelope`, or None for a message these reads
+    cannot be made of (the engine then reads for itself, and refuses the message as it always did)."""
+    try:
+        envelope_id = str(message["id"])
+        keys = [str(op["key"]) for op in message["operations"]]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if not keys:
+        return None
+    rt.stores.inflight.queue_holders(pipe, keys)
+    rt.ledger.queue_delivered(pipe, keys)
+
+    def keep(results: list[Any]) -> None:
+        _prefetched.set(_Prefetched(envelope_id, keys, list(results[0]), list(results[1])))
+
+    return keep
+
+
+def forget_prefetched() -> None:
+    _prefetched.set(None)
+
+
 def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> tuple[set[str], dict[str, LedgerEntry]]:
     """Keys another envelope claimed in the in-flight registry: a newer version, or a resubmission after this
     envelope looked lost. That envelope delivers them; sending them here too would be the work twice. Read in
     the same round trip: the ledger's entries of every key, for `delivery.sending.pending` (a key this
-    envelope holds is delivered by nobody else meanwhile, so the entry read now is still the one then)."""
+    envelope holds is delivered by nobody else meanwhile, so the entry read now is still the one then). The
+    task base usually read both already, in the round trip that counted the task's start."""
     keys = [op.key for op in ops]
+    prefetched = _prefetched.get()
+    _prefetched.set(None)  # read once: a later call (or task) reads Redis again
     if not keys:
         return set(), {}
-    pipe = rt.redis.pipeline(transaction=False)
-    rt.stores.inflight.queue_holders(pipe, keys)
-    rt.ledger.queue_delivered(pipe, keys)
-    raw_holders, raw_entries = pipe.execute()
+    found = prefetched.of(env.id, keys) if prefetched is not None else None
+    if found is not None:
+        raw_holders, raw_entries = found
+    else:
+        pipe = rt.redis.pipeline(transaction=False)
+        rt.stores.inflight.queue_holders(pipe, keys)
+        rt.ledger.queue_delivered(pipe, keys)
+        raw_holders, raw_entries = pipe.execute()
     holders = rt.stores.inflight.parse_holders(keys, raw_holders)
     return ({key for key, holder in holders.items() if holder.envelope != env.id},
             rt.ledger.parse_delivered(keys, raw_entries))

@@ -10,6 +10,7 @@ republished with its id, so its attempts add up across retries.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,17 @@ class TaskRuns:
         One script: every task message makes this call before its body runs."""
         return int(self._started(keys=[self.keys.task_run(message_id)],
                                  args=[now or time.time(), task, lane or "", RECORD_TTL_SECONDS]))
+
+    def started_reading(self, message_id: str, task: str, lane: str | None,
+                        queue_reads: Callable[[Any], None]) -> tuple[int, list[Any]]:
+        """`started`, with the reads `queue_reads` adds to the same pipeline after it: the start is counted
+        first (a pipeline runs in order), and a task whose body begins with those reads saves their round trip.
+        EVAL, not the registered script: in a pipeline redis-py would ask SCRIPT EXISTS first."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.eval(_STARTED, 1, self.keys.task_run(message_id), time.time(), task, lane or "", RECORD_TTL_SECONDS)
+        queue_reads(pipe)
+        starts, *reads = pipe.execute()
+        return int(starts), reads
 
     def ended(self, message_id: str) -> None:
         """The run finished in our hands (done, retried or dead-lettered): it was no crash."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kombu.exceptions
@@ -52,7 +53,15 @@ class FleetTask(Task):
         token = current_run.set(message_id)
         try:
             runs = stores().task_runs
-            starts = runs.started(message_id, self.name, lane)
+            keep: Callable[[list[Any]], None] | None = None
+
+            def queue_reads(pipe: Any) -> None:
+                nonlocal keep
+                keep = self.queue_start_reads(args, kwargs, pipe)
+
+            starts, reads = runs.started_reading(message_id, self.name, lane, queue_reads)
+            if keep is not None:
+                keep(reads)
             if starts > stores().settings.poison_message_limit:
                 dead_letter_poisoned(stores(), self.name, message_id, list(args), lane, starts - 1)
                 return None
@@ -66,7 +75,17 @@ class FleetTask(Task):
             self._hand_on(message_id, list(args), lane, exc)
         finally:
             current_run.reset(token)
+            self.forget_start_reads()
         return None
+
+    def queue_start_reads(self, args: tuple[Any, ...], kwargs: dict[str, Any], pipe: Any
+                          ) -> Callable[[list[Any]], None] | None:
+        """Reads the body starts with, queued on the pipeline that counts the task's start: their round trip
+        is saved. Returns what to do with their answers (in order), or None if it queued nothing."""
+        return None
+
+    def forget_start_reads(self) -> None:
+        """Drop what `queue_start_reads` kept and the body did not use: nothing of one task reaches the next."""
 
     def _hand_on(self, message_id: str, args: list[Any], lane: str, exc: BaseException) -> None:
         if not self.retry_through_schedule:

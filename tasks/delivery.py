@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from celery import signals
@@ -17,19 +18,33 @@ from config.task_names import (
 )
 from delivery import bulk_jobs, consent_confirm
 from delivery.drainer import Drainer
-from delivery.engine import process_envelope
+from delivery.engine import forget_prefetched, process_envelope, queue_held_reads
 from delivery.heartbeat import Heartbeat
 from delivery.runtime import before_the_pool_forks, ready_for_the_first_message, runtime
 from delivery.senders import catalog
+from tasks.base import FleetTask
 
 
 def deliver(env: dict[str, Any]) -> None:
     process_envelope(env, runtime())
 
 
+class DeliveryTask(FleetTask):
+    """The engine's first reads (who else holds the keys, what the ledger has of them) go in the round trip
+    that counts the message's start (issue 18: a round trip fewer per single event)."""
+
+    def queue_start_reads(self, args: tuple[Any, ...], kwargs: dict[str, Any], pipe: Any
+                          ) -> Callable[[list[Any]], None] | None:
+        message = args[0] if args else kwargs.get("env")
+        return queue_held_reads(runtime(), message, pipe)
+
+    def forget_start_reads(self) -> None:
+        forget_prefetched()
+
+
 # one registered name per operation kind, so Flower shows what is delivered; the generic name stays
 # registered for messages published under it before (queues, the delayed schedule, dead letters)
-deliver_tasks = {name: app.task(name=name, ignore_result=True, acks_late=True)(deliver)
+deliver_tasks = {name: app.task(name=name, base=DeliveryTask, ignore_result=True, acks_late=True)(deliver)
                  for name in (*DELIVER_BY_KIND, DELIVER)}
 
 
