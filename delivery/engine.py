@@ -461,7 +461,9 @@ def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> tuple[s
     envelope looked lost. That envelope delivers them; sending them here too would be the work twice. Read in
     the same round trip: the ledger's entries of every key, for `delivery.sending.pending` (a key this
     envelope holds is delivered by nobody else meanwhile, so the entry read now is still the one then). The
-    task base usually read both already, in the round trip that counted the task's start."""
+    task base usually read both already, in the round trip that counted the task's start: a round trip earlier
+    than here, which widens by that much the moment in which another envelope's claim goes unseen: the race
+    there always was between this read and the send, a round trip longer."""
     keys = [op.key for op in ops]
     prefetched = _prefetched.get()
     _prefetched.set(None)  # read once: a later call (or task) reads Redis again

@@ -158,7 +158,10 @@ class Channel(kombu_redis.Channel):
         scripts = self._scripts[1]
         script = scripts.get(source)
         if script is None:
-            script = scripts[source] = redis.Redis(connection_pool=pool).register_script(source)
+            # as kombu builds its clients: a credential provider of the pool's is the client's too
+            credentials = pool.connection_kwargs.get("credential_provider")
+            client = redis.Redis(connection_pool=pool, **({"credential_provider": credentials} if credentials else {}))
+            script = scripts[source] = client.register_script(source)
         return script(keys=keys, args=args)
 
     def _prefixed(self, key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from delivery.runtime import before_the_pool_forks, ready_for_the_first_message,
 from delivery.senders import catalog
 from tasks.base import FleetTask
 
+log = logging.getLogger(__name__)
+
 
 def deliver(env: dict[str, Any]) -> None:
     process_envelope(env, runtime())
@@ -36,7 +39,11 @@ class DeliveryTask(FleetTask):
     def queue_start_reads(self, args: tuple[Any, ...], kwargs: dict[str, Any], pipe: Any
                           ) -> Callable[[list[Any]], None] | None:
         message = args[0] if args else kwargs.get("env")
-        return queue_held_reads(runtime(), message, pipe)
+        try:
+            return queue_held_reads(runtime(), message, pipe)
+        except Exception:  # the start must be counted whatever this message holds: the engine reads for itself
+            log.warning("could not read ahead for a delivery task; its body reads for itself", exc_info=True)
+            return None
 
     def forget_start_reads(self) -> None:
         forget_prefetched()

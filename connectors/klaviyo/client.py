@@ -137,23 +137,24 @@ class KlaviyoClient:
         self.lane = lane
         self.max_inline_wait = max_inline_wait
         self.park_after = park_after
-        self._headers = httpx.Headers({
-            "Authorization": f"Klaviyo-API-Key {api_key}",
-            "revision": revision,
-            "Accept": JSON_API,
-            "Content-Type": JSON_API,
-            "User-Agent": "bcsync",
-        })
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self._routes: dict[str, tuple[httpx.URL, httpx.BaseTransport]] = {}  # endpoint key -> its URL, transport
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers=self._headers,
+            headers={
+                "Authorization": f"Klaviyo-API-Key {api_key}",
+                "revision": revision,
+                "Accept": JSON_API,
+                "Content-Type": JSON_API,
+                "User-Agent": "bcsync",
+            },
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
             verify=tls_context(),
         )
+
+        self._headers = self._http.headers  # the client's own: ours over httpx's defaults (Accept-Encoding, ...)
 
     def __repr__(self) -> str:  # never show the key
         return f"KlaviyoClient({str(self._http.base_url)!r}, lane={self.lane!r})"
@@ -236,9 +237,12 @@ class KlaviyoClient:
             found = (target, self._http._transport_for_url(target))  # noqa: SLF001  and for proxies
             if route is not None:
                 self._routes[route] = found
+        if self._http.is_closed:
+            raise RuntimeError("the Klaviyo client is closed")
         target, transport = found
-        response = transport.handle_request(
-            httpx.Request(method, target, headers=self._headers, content=content, extensions=self._extensions))
+        request = httpx.Request(method, target, headers=self._headers, content=content, extensions=self._extensions)
+        response = transport.handle_request(request)
+        response.request = request
         try:
             response.read()
         finally:

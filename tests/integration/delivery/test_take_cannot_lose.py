@@ -97,8 +97,12 @@ def test_a_consumer_killed_between_take_and_record_leaves_the_message_where_it_i
     body, message = consume_one(connection)
     assert body == {"customer": "C-1"}
     assert redis_client.hlen(PREFIX + "unacked") == 1 and redis_client.llen(taking_key(LANE_KEY)) == 0
+    tag = message.delivery_tag  # type: ignore[attr-defined]
+    # indexed too: the visibility sweep finds a dead worker's messages by this score
+    assert redis_client.zscore(PREFIX + "unacked_index", tag) is not None
     message.ack()  # type: ignore[attr-defined]
     assert redis_client.hlen(PREFIX + "unacked") == 0 and redis_client.llen(LANE_KEY) == 0
+    assert redis_client.zscore(PREFIX + "unacked_index", tag) is None
 
 
 def test_a_live_consumer_records_what_it_takes_and_leaves_no_trace_in_the_taking_list(
