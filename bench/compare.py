@@ -272,12 +272,24 @@ def client_commands(url: str, target: Target, family: FamilySpec, publish: Publi
     return max(0.0, len(during) - idle_rate * (end - start)) / count
 
 
-def task_round_trips(target: Target, count: int = 50) -> tuple[float, dict[str, float]]:
+@dataclass
+class TaskTrips:
+    total: float  # round trips per event
+    where: dict[str, float]  # per caller
+    client_ms: float  # the delivery task's own CPU per event, in one process (no Celery, no kombu)
+    redis_ms: float  # redis-server's CPU per event meanwhile
+
+
+TIMED_EVENTS = 2000  # the delivery task's path timed in one process
+
+
+def task_round_trips(target: Target, count: int = 50, timed: int = TIMED_EVENTS) -> TaskTrips:
     """Round trips to Redis of the delivery task per single event - its start record, which carries the
     engine's first reads (`tasks.base.FleetTask`, `delivery.engine.queue_held_reads`), and its body
     (`delivery.engine.process_envelope`) - counted in this process as writes to a Redis socket (a pipeline is
     one) against `target`, with where each was made. Celery's and kombu's own (take, record, ack, publish, task
-    events) are not in it."""
+    events) are not in it. Then `timed` more events for the CPU of that path in this one process and of
+    redis-server: a figure the other processes' contention for the 2 cores blurs less than the fleet's."""
     redis = PrivateRedis.start()
     try:
         client = redis_lib.Redis.from_url(redis.url, decode_responses=True)
@@ -286,7 +298,8 @@ def task_round_trips(target: Target, count: int = 50) -> tuple[float, dict[str, 
                             rate_limit_scale=1000.0 if target.null else 1.0)
         rt = build_runtime(Stores(settings, Mapping(), client))  # as a worker builds it
         messages = [orjson.loads(orjson.dumps(e)) for e in
-                    group_for_delivery(events(0, count + 1, "default", f"rt-{uuid.uuid4().hex[:6]}"))]
+                    group_for_delivery(events(0, count + 1 + timed, "default", f"rt-{uuid.uuid4().hex[:6]}"))]
+        later = [messages.pop() for _ in range(timed)]
         def run(message: dict[str, Any]) -> None:  # as the delivery task runs it (tasks/delivery.py)
             message_id = uuid.uuid4().hex
             token = current_run.set(message_id)
@@ -320,7 +333,13 @@ def task_round_trips(target: Target, count: int = 50) -> tuple[float, dict[str, 
         finally:
             redis_lib.connection.Connection.send_packed_command = original  # type: ignore[method-assign]
         per_event = {caller: n / count for caller, n in where.items()}
-        return sum(per_event.values()), per_event
+        server = psutil.Process(redis.process.pid)
+        redis_before, cpu = sum(server.cpu_times()[:2]), time.process_time()
+        for message in later:
+            run(message)
+        client_ms = 1000 * (time.process_time() - cpu) / timed
+        redis_ms = 1000 * (sum(server.cpu_times()[:2]) - redis_before) / timed
+        return TaskTrips(sum(per_event.values()), per_event, client_ms, redis_ms)
     finally:
         redis.stop()
 
@@ -385,7 +404,7 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
 # --- output -------------------------------------------------------------------------------------------
 
 
-def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, tuple[float, dict[str, float]]],
+def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, TaskTrips],
              yardstick: float) -> str:
     command = f"python -m bench.compare --single {args.single} --bulk {args.bulk}"
     lines = [
@@ -424,10 +443,12 @@ def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, tuple[f
               f"{REFERENCE_SDK_MS['bulk events']} per bulk event (this bench on 2026-12-06); on another machine "
               "the CPU / SDK loop CPU column carries them over: single <= "
               f"{2.0 / REFERENCE_SDK_MS['single events']:.1f}x, bulk <= {0.08 / REFERENCE_SDK_MS['bulk events']:.2f}x."]
-    for name, (total, where) in trips.items():
+    for name, trip in trips.items():
         lines += ["", f"Redis round trips of the delivery task per single event ({name} Klaviyo, counted as socket "
-                  f"writes in its start record and `process_envelope`, 50 events): **{total:.2f}** - " + ", ".join(
-                      f"`{caller}` {n:.2f}" for caller, n in sorted(where.items(), key=lambda kv: -kv[1]))]
+                  f"writes in its start record and `process_envelope`, 50 events): **{trip.total:.2f}** - " + ", ".join(
+                      f"`{caller}` {n:.2f}" for caller, n in sorted(trip.where.items(), key=lambda kv: -kv[1]))
+                  + f". The same path run in one process (no Celery, no kombu, {TIMED_EVENTS:,} events): "
+                  f"{trip.client_ms:.3f} ms of its CPU and {trip.redis_ms:.3f} ms of Redis's per event."]
     return "\n".join(lines)
 
 
@@ -441,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C and SIGTERM both unwind through the finally blocks, which stop every process by its pid
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     rows: list[Row] = []
-    trips: dict[str, tuple[float, dict[str, float]]] = {}
+    trips: dict[str, TaskTrips] = {}
     yardstick = yardstick_ms()
     print(describe(yardstick), flush=True)
     for name in args.targets.split(","):
