@@ -110,6 +110,11 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# `KlaviyoClient._send` reuses two of httpx's private methods, so its URL and transport follow the client's own
+# rules: an httpx without them (a later release) gets the whole `Client.request` path, as before
+DIRECT_REQUESTS = hasattr(httpx.Client, "_merge_url") and hasattr(httpx.Client, "_transport_for_url")
+
+
 # A bulk job's status read never waits for its slot in the worker: refused, it raises RateLimitedLocally with
 # its turn and the caller polls again then from the delayed schedule. At a job endpoint's ceiling (a catalog
 # job's read has the same 750/min as its creation) a read waiting inline held one of the lane's pool processes,
@@ -233,8 +238,10 @@ class KlaviyoClient:
         registry's path) or per call (a path with an id in it)."""
         found = self._routes.get(route) if route is not None else None
         if found is None:
-            target = self._http._merge_url(path)  # noqa: SLF001  the client's rule for base_url + path
-            found = (target, self._http._transport_for_url(target))  # noqa: SLF001  and for proxies
+            if not DIRECT_REQUESTS:
+                return self._http.request(method, path, content=content)
+            target = self._http._merge_url(path)  # the client's rule for base_url + path
+            found = (target, self._http._transport_for_url(target))  # and for proxies
             if route is not None:
                 self._routes[route] = found
         if self._http.is_closed:

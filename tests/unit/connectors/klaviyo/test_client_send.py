@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from connectors.klaviyo import client as client_module
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.endpoints import endpoint
 
@@ -109,3 +110,14 @@ def test_a_proxy_named_by_the_environment_still_carries_the_request(proxy: list[
     with KlaviyoClient("http://klaviyo.invalid", "pk", "2026-10-15", None, "default") as client:
         assert client.create_event(EVENT).status == 202
     assert proxy == ["POST http://klaviyo.invalid/api/events HTTP/1.1"]
+
+
+def test_an_httpx_without_the_rules_it_reuses_sends_through_the_whole_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[httpx.Request] = []
+    monkeypatch.setattr(client_module, "DIRECT_REQUESTS", False)
+    with KlaviyoClient("http://klaviyo.test/prefix", "pk", "2026-10-15", None, "default",
+                       transport=recording(seen)) as client:
+        assert client.create_event(EVENT).status == 202
+        assert not client._routes
+    assert str(seen[0].url) == "http://klaviyo.test/prefix/api/events"
+    assert seen[0].headers["revision"] == "2026-10-15"
