@@ -304,12 +304,10 @@ def task_round_trips(target: Target, count: int = 50, timed: int = TIMED_EVENTS)
             message_id = uuid.uuid4().hex
             token = current_run.set(message_id)
             try:
-                kept: list[Callable[[list[Any]], None] | None] = []
-                _, reads = rt.stores.task_runs.started_reading(
-                    message_id, "bcsync.deliver.event", "default",
-                    lambda pipe: kept.append(queue_held_reads(rt, message, pipe)))
-                if kept[0] is not None:
-                    kept[0](reads)
+                _, keep, reads = rt.stores.task_runs.started_reading(
+                    message_id, "bcsync.deliver.event", "default", lambda pipe: queue_held_reads(rt, message, pipe))
+                if keep is not None:
+                    keep(reads)
                 process_envelope(message, rt)
             finally:
                 current_run.reset(token)

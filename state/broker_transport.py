@@ -131,7 +131,7 @@ class Channel(kombu_redis.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # before kombu's __init__, which may already ask for a client
         self._sync_client: tuple[Any, Any] | None = None  # (the pool it was built on, the client)
-        self._scripts: tuple[Any, dict[str, Any]] | None = None  # (the pool, its scripts by source)
+        self._plain: tuple[Any, redis.Redis, dict[str, Any]] | None = None  # (the pool, its client, its scripts)
         super().__init__(*args, **kwargs)
         self._taking_from: str | None = None
 
@@ -149,18 +149,23 @@ class Channel(kombu_redis.Channel):
             self._sync_client = cached
         return cached[1]
 
-    def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        """Run `source` (EVALSHA, loading it once) on a client that adds no key prefix: `keys` are whole. The
-        scripts are registered once per pool, as `_create_client` builds its client."""
+    def _plain_client(self) -> redis.Redis:
+        """A client of the channel's pool that adds no key prefix (keys are given whole), built once per pool as
+        `_create_client` builds its own, with the pool's credential provider as kombu passes it."""
         pool = self.pool
-        if self._scripts is None or self._scripts[0] is not pool:
-            self._scripts = (pool, {})
-        scripts = self._scripts[1]
-        script = scripts.get(source)
-        if script is None:
-            # as kombu builds its clients: a credential provider of the pool's is the client's too
+        if self._plain is None or self._plain[0] is not pool:
             credentials = pool.connection_kwargs.get("credential_provider")
             client = redis.Redis(connection_pool=pool, **({"credential_provider": credentials} if credentials else {}))
+            self._plain = (pool, client, {})
+        return self._plain[1]
+
+    def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run `source` (EVALSHA, loading it once) on `_plain_client`: `keys` are whole."""
+        client = self._plain_client()
+        assert self._plain is not None
+        scripts = self._plain[2]
+        script = scripts.get(source)
+        if script is None:
             script = scripts[source] = client.register_script(source)
         return script(keys=keys, args=args)
 
@@ -213,13 +218,9 @@ class Channel(kombu_redis.Channel):
         """The message is in the taking list and nowhere else yet (a test kills the process here)."""
 
     def restore_stuck_takes(self, min_age: float) -> int:
-        restored = 0
-        with self.conn_or_acquire() as client:
-            plain = redis.Redis(connection_pool=client.connection_pool)  # keys are passed whole
-            for queue in list(self.active_queues):
-                restored += restore_stuck_takes(plain, self._prefixed(self._q_for_pri(queue, 0)),
-                                                time.time(), min_age)
-        return restored
+        plain = self._plain_client()
+        return sum(restore_stuck_takes(plain, self._prefixed(self._q_for_pri(queue, 0)), time.time(), min_age)
+                   for queue in list(self.active_queues))
 
 
 class Transport(kombu_redis.Transport):

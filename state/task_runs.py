@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -32,6 +32,7 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'lane', ARGV[3]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return starts
 """
+T = TypeVar("T")
 RECORD_TTL_SECONDS = 14 * 86400  # outlives any backoff; a forgotten record expires instead of lingering
 ATTEMPTS_KEPT = 10
 
@@ -49,24 +50,25 @@ class TaskRuns:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self.client = client
         self.keys = RedisKeys(key_prefix)
-        self._started = client.register_script(_STARTED)
 
     def started(self, message_id: str, task: str, lane: str | None, now: float | None = None) -> int:
-        """Count one start of a message; returns the starts not yet matched by an end (this one included).
-        One script: every task message makes this call before its body runs."""
-        return int(self._started(keys=[self.keys.task_run(message_id)],
-                                 args=[now or time.time(), task, lane or "", RECORD_TTL_SECONDS]))
+        """Count one start of a message; returns the starts not yet matched by an end (this one included)."""
+        starts, _, _ = self.started_reading(message_id, task, lane, lambda pipe: None, now)
+        return starts
 
-    def started_reading(self, message_id: str, task: str, lane: str | None,
-                        queue_reads: Callable[[Any], None]) -> tuple[int, list[Any]]:
+    def started_reading(self, message_id: str, task: str, lane: str | None, queue_reads: Callable[[Any], T],
+                        now: float | None = None) -> tuple[int, T, list[Any]]:
         """`started`, with the reads `queue_reads` adds to the same pipeline after it: the start is counted
         first (a pipeline runs in order), and a task whose body begins with those reads saves their round trip.
-        EVAL, not the registered script: in a pipeline redis-py would ask SCRIPT EXISTS first."""
+        Returns the starts, what `queue_reads` returned and the reads' answers. Every task message makes this
+        call before its body runs. EVAL, not a registered script: in a pipeline redis-py would ask SCRIPT EXISTS
+        first."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.eval(_STARTED, 1, self.keys.task_run(message_id), time.time(), task, lane or "", RECORD_TTL_SECONDS)
-        queue_reads(pipe)
+        pipe.eval(_STARTED, 1, self.keys.task_run(message_id), now or time.time(), task, lane or "",
+                  RECORD_TTL_SECONDS)
+        queued = queue_reads(pipe)
         starts, *reads = pipe.execute()
-        return int(starts), reads
+        return int(starts), queued, reads
 
     def ended(self, message_id: str) -> None:
         """The run finished in our hands (done, retried or dead-lettered): it was no crash."""

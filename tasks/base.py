@@ -53,13 +53,8 @@ class FleetTask(Task):
         token = current_run.set(message_id)
         try:
             runs = stores().task_runs
-            keep: Callable[[list[Any]], None] | None = None
-
-            def queue_reads(pipe: Any) -> None:
-                nonlocal keep
-                keep = self.queue_start_reads(args, kwargs, pipe)
-
-            starts, reads = runs.started_reading(message_id, self.name, lane, queue_reads)
+            starts, keep, reads = runs.started_reading(
+                message_id, self.name, lane, lambda pipe: self.queue_start_reads(args, kwargs, pipe))
             if keep is not None:
                 keep(reads)
             if starts > stores().settings.poison_message_limit:

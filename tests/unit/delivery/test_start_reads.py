@@ -27,11 +27,10 @@ def event(n: int) -> Operation:
 
 def start(rt: Runtime, message_id: str, message: dict[str, Any]) -> int:
     """What the delivery task's base does before its body: the start counted, the engine's reads with it."""
-    kept: list[Any] = []
-    starts, reads = rt.stores.task_runs.started_reading(
-        message_id, "bcsync.deliver.event", "default", lambda pipe: kept.append(queue_held_reads(rt, message, pipe)))
-    assert kept[0] is not None
-    kept[0](reads)
+    starts, keep, reads = rt.stores.task_runs.started_reading(
+        message_id, "bcsync.deliver.event", "default", lambda pipe: queue_held_reads(rt, message, pipe))
+    assert keep is not None
+    keep(reads)
     return starts
 
 
@@ -76,9 +75,8 @@ def test_reads_the_task_did_not_use_are_forgotten_at_its_end(redis_client: redis
 def test_a_message_the_reads_cannot_be_made_of_still_counts_its_start(redis_client: redis.Redis,
                                                                         redis_url: str) -> None:
     rt = make_runtime(redis_client, redis_url)
-    kept: list[Any] = []
-    starts, reads = rt.stores.task_runs.started_reading(
-        "m5", "bcsync.deliver", "fast", lambda pipe: kept.append(queue_held_reads(rt, {"id": "x"}, pipe)))
-    assert (starts, reads, kept) == (1, [], [None])
+    starts, keep, reads = rt.stores.task_runs.started_reading(
+        "m5", "bcsync.deliver", "fast", lambda pipe: queue_held_reads(rt, {"id": "x"}, pipe))
+    assert (starts, reads, keep) == (1, [], None)
     run = rt.stores.task_runs.get("m5")
     assert run is not None and (run.starts, run.lane, run.task) == (1, "fast", "bcsync.deliver")
