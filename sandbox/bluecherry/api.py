@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -138,6 +139,14 @@ async def _list(sandbox: BlueCherrySandbox, request: Request, served: str) -> Re
     return page_response(sandbox, resource, served, records, headers)
 
 
+class PageResponse(JSONResponse):
+    """A page as starlette's JSONResponse renders it (compact UTF-8), encoded by orjson: with the standard library
+    the encoding was a third of the sandbox's time serving a page, and bounded a backfill's reading (issue 18)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def page_response(sandbox: BlueCherrySandbox, resource: str, served: str, records: list[dict[str, Any]],
                   headers: dict[str, str] | None) -> JSONResponse:
     """A page in the tenant's envelope, or the 404 of a tenant that answers "no data" with one."""
@@ -147,4 +156,4 @@ def page_response(sandbox: BlueCherrySandbox, resource: str, served: str, record
     body: Any = records
     for key in reversed(dialect.envelope(resource, "data" if resource in FLAT else "data.header").split(".")):
         body = {key: body}
-    return JSONResponse(body, headers=headers)
+    return PageResponse(body, headers=headers)

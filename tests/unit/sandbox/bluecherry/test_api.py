@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.unit.sandbox.bluecherry.conftest import BlueCherry
 
 CUSTOMER_FIELDS = {
@@ -248,3 +250,17 @@ def test_every_resource_serves_the_field_names_of_the_contract(bc: BlueCherry, u
     assert set(style["stylecolorsizes"]["rows-i"][0]) >= SKU_FIELDS
     assert {"division", "season", "std_cost"} <= set(style["styledetail"]["rows"][0])
     assert set(bc.get("inventory", _pgsize=1)[0]) >= INVENTORY_FIELDS
+
+
+def test_a_page_is_compact_utf8_json_as_starlette_renders_it(bc: BlueCherry) -> None:
+    """Pages are encoded by orjson (the sandbox's serving bounded a backfill's reading): the bytes are what
+    starlette's JSONResponse made, compact and UTF-8 (non-ASCII as itself, not escaped)."""
+    bc.apply({"op": "edit_customer", "customer": "C0000001", "fields": {"name": "Zoë Ångström \u2603", "email": ""}})
+    response = bc.api.get("/customer", params={"pkey": bc.get("customer", _pgsize=1)[0]["pkey"]})
+    response.raise_for_status()
+    assert response.headers["content-type"] == "application/json"
+    body = json.loads(response.content)
+    assert response.content == json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    named = [r for r in bc.get("customer", _pgsize=200) if r["customer"] == "C0000001"]
+    assert named and named[0]["name"] == "Zoë Ångström \u2603"
+    assert "Zoë Ångström \u2603".encode() in bc.api.get("/customer", params={"_pgsize": 200}).content
