@@ -64,4 +64,4 @@ def envelope(ops: list[Operation], lane: str) -> dict[str, Any]:
     built directly - through the model, each operation's dict was validated and dumped once more (a backfill
     packs hundreds of thousands)."""
     return {"id": uuid.uuid4().hex, "lane": lane, "kind": ops[0].kind,
-            "operations": [op.model_dump(mode="json") for op in ops], "attempts": [], "created": time.time()}
+            "operations": [op.wire() for op in ops], "attempts": [], "created": time.time()}

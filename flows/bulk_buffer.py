@@ -105,7 +105,7 @@ class BulkBuffer:
 
     def _ship(self, claims: ClaimStore, claim: Any) -> int:
         with claims.publishing(claim):
-            self.submit([Operation.model_validate_json(raw) for raw in claim.values])
+            self.submit([Operation.from_json(raw) for raw in claim.values])
         return len(claim)
 
     def _schedule_once(self, at: float) -> None:
