@@ -58,6 +58,7 @@ from bench.delivery import KlaviyoSandboxProcess  # noqa: E402
 from bench.doc_blocks import write_block  # noqa: E402
 from bench.yardstick import describe, yardstick_ms  # noqa: E402
 from config.mapping import Mapping  # noqa: E402
+from config.redis import redis_client  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from connectors.klaviyo import builders  # noqa: E402
 from connectors.klaviyo.endpoints import endpoint  # noqa: E402
@@ -292,7 +293,7 @@ def task_round_trips(target: Target, count: int = 50, timed: int = TIMED_EVENTS)
     redis-server: a figure the other processes' contention for the 2 cores blurs less than the fleet's."""
     redis = PrivateRedis.start()
     try:
-        client = redis_lib.Redis.from_url(redis.url, decode_responses=True)
+        client = redis_client(redis.url)  # as the fleet's stores make theirs
         settings = Settings(redis_url=redis.url, key_prefix="rt", klaviyo_base_url=target.url,
                             klaviyo_api_key="pk_test_0123456789abcdef",
                             rate_limit_scale=1000.0 if target.null else 1.0)
