@@ -7,32 +7,33 @@ from typing import Any
 import hiredis
 import redis
 from redis._parsers.encoders import Encoder
-from redis.connection import HiredisRespSerializer, PythonRespSerializer  # type: ignore[attr-defined]
+from redis.connection import PythonRespSerializer  # type: ignore[attr-defined]
 
 from config.settings import get_settings
 
 
 class CommandPacker:
-    """Packs a command for the wire as redis-py's hiredis packer does, without its Python pass over every argument.
+    """Packs a command for the wire with hiredis, as redis-py 5 and 6 did, without the Python pass over every
+    argument that later redis-py adds before hiredis packs them.
 
-    redis-py hands each argument to its encoder in Python before hiredis packs them: for a backfill page's pipelines
-    and the delivery engine's scripts (tens of arguments a command) that pass was about 9% of a backfill reader's
-    CPU (py-spy, issue 18). hiredis encodes str, bytes, int and float itself, as the encoder would (utf-8, strict;
-    a float as its repr). Anything else (a bool, None, an enum, a memoryview) and a command name with a space in
-    it ("SCRIPT LOAD") go through redis-py's own packer, so its rules and its errors are unchanged."""
+    That pass was about 9% of a backfill reader's CPU (py-spy, issue 18): a backfill page's pipelines and the
+    delivery engine's scripts carry tens of arguments a command. hiredis encodes str, bytes, int and float itself as
+    redis-py's encoder does (UTF-8, strict; a float as its repr). Anything else (a bool, None, an enum, a subclass
+    hiredis refuses) and a command name with a space in it ("SCRIPT LOAD") go through redis-py's Python packer, so
+    its rules and its errors (DataError) are unchanged. Only for clients with redis-py's default encoding (UTF-8,
+    strict), as `redis_client` makes them: another encoding would be ignored here."""
 
     def __init__(self) -> None:
-        encoder = Encoder("utf-8", "strict", False)
-        self._library = HiredisRespSerializer(PythonRespSerializer(6000, encoder.encode).pack, encoder.encode)
+        self._library = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode).pack
 
     def pack(self, *args: Any) -> list[bytes]:
         head = args[0]
         if (b" " if isinstance(head, bytes) else " ") in head:
-            return list(self._library.pack(*args))
+            return list(self._library(*args))
         try:
             return [hiredis.pack_command(args)]
         except TypeError:
-            return list(self._library.pack(*args))
+            return list(self._library(*args))
 
 
 # stateless: one for every connection (types-redis describes redis-py 4, before packers: hence the ignores)

@@ -16,6 +16,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from sandbox import exact_json
 from sandbox.klaviyo.config import ERROR_STATUSES
 from sandbox.klaviyo.errors import ApiError, ErrorItem, api_error
 from sandbox.klaviyo.limits import MAX_PROFILE_IMPORT_BYTES, MAX_REQUEST_BYTES
@@ -83,25 +84,6 @@ def drop_connection(scope: dict[str, Any]) -> bool:
     cycle.disconnected = True  # type: ignore[union-attr]  # so uvicorn sends no 500 of its own
     scope["sandbox.dropped"] = True
     return True
-
-
-# 19 digits in a row may be an integer orjson reads as a float (it does so beyond 64 bits, silently); found by
-# mapping every digit to 0 and anything else to a space (a tenth of a regular expression's time on 1 MB). The
-# product does the same in config/exact_json.py; a sandbox imports nothing of the product.
-_DIGITS_ONLY = bytes(ord("0") if ord("0") <= b <= ord("9") else ord(" ") for b in range(256))
-_LONG_DIGITS = b"0" * 19
-
-
-def _parse(body: bytes) -> Any:
-    """A request body's JSON: orjson, a fifth of the standard library's time on a 1,000-event bulk job (the
-    sandbox shares the benchmarks' machine with the fleet). A body orjson would read otherwise (an integer over
-    64 bits) or refuses (NaN) is read by the standard library, as before; invalid JSON raises its error."""
-    if _LONG_DIGITS in body.translate(_DIGITS_ONLY):
-        return json.loads(body)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
 
 
 class ApiPipeline:
@@ -270,7 +252,7 @@ class ApiPipeline:
         parsed: Any = None
         if op.model is not None:
             try:
-                parsed = _parse(body) if body else None
+                parsed = exact_json.loads(body) if body else None
             except ValueError as exc:
                 raise ApiError([ErrorItem(400, f"The request body is not valid JSON: {exc}.", "/")]) from None
             validate_body(op.model, parsed)

@@ -1,8 +1,9 @@
 """The fleet's command packer (config/redis.py) puts on the wire exactly the bytes redis-py's own packer would,
-for every argument type, and refuses what redis-py refuses with redis-py's error."""
+for the argument types redis-py takes and those it refuses (with redis-py's error)."""
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import pytest
@@ -11,18 +12,36 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kombu import Connection
 from redis._parsers.encoders import Encoder
-from redis.connection import HiredisRespSerializer  # type: ignore[attr-defined]  # newer than types-redis
+from redis.connection import PythonRespSerializer  # type: ignore[attr-defined]  # newer than types-redis
 from redis.exceptions import DataError
 
 from config.redis import COMMAND_PACKER, redis_client
 from state.broker_transport import Transport
 
-_ENCODER = Encoder("utf-8", "strict", False)
-LIBRARY = HiredisRespSerializer(None, _ENCODER.encode)
+# redis-py's Python packer: the same bytes as its hiredis packer, in every redis-py from 5.0 on
+LIBRARY = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Ratio(float):
+    pass
+
+
+class Blob(bytes):
+    pass
+
 
 ARGUMENTS = st.one_of(
-    st.text(), st.binary(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False), st.sampled_from(["é", "\u2603", "1e-07", " ", ""]),
+    st.text(), st.binary(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(),
+    st.sampled_from(["é", "\u2603", "1e-07", " ", "", Colour.RED, Level.HIGH, Ratio(0.1), Blob(b"b"), True, None]),
+    st.binary(max_size=8).map(bytearray), st.binary(max_size=8).map(lambda b: memoryview(b)),
 )
 
 
@@ -35,8 +54,8 @@ def _wire(chunks: list[bytes]) -> bytes:
 def test_packs_the_bytes_redis_py_packs(command: str | bytes, args: list[Any]) -> None:
     try:
         expected = _wire(LIBRARY.pack(command, *args))
-    except UnicodeEncodeError:  # a lone surrogate: both refuse it
-        with pytest.raises(UnicodeEncodeError):
+    except (UnicodeEncodeError, DataError) as refused:  # a lone surrogate, a bool, None: both refuse it alike
+        with pytest.raises(type(refused)):
             COMMAND_PACKER.pack(command, *args)
         return
     assert _wire(COMMAND_PACKER.pack(command, *args)) == expected
@@ -59,5 +78,6 @@ def test_the_fleets_clients_and_the_broker_transport_use_it(redis_url: str) -> N
     with Connection(redis_url, transport=Transport) as conn:
         channel = conn.default_channel
         assert channel.client.connection_pool.make_connection()._command_packer is COMMAND_PACKER
+        assert channel.async_pool.make_connection()._command_packer is COMMAND_PACKER  # the consumer's take
         channel.client.set("via-kombu", "ok")
     assert redis.Redis.from_url(redis_url).get("via-kombu") == b"ok"

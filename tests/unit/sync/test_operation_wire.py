@@ -6,9 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from config import message_json
+from delivery.envelope import envelope
 from sync.operations import Operation
 
 JSON_VALUES = st.recursive(
@@ -46,3 +49,14 @@ def test_a_copy_with_another_payload_is_converted_again() -> None:
     assigned.payload = {"value": Decimal("3")}
     assert assigned.wire()["payload"] == {"value": "3"}
     assert read.model_copy().wire() == read.model_dump(mode="json")
+
+
+def test_an_envelope_of_operations_read_from_json_is_encoded_by_orjson_compact() -> None:
+    """The message encoder (config/message_json.py) hands a dict subclass to kombu's slower encoder: the wire form
+    holds plain dicts only, so the envelope is the compact orjson text."""
+    op = Operation(kind="event", key="event:Placed Order:1", lane="batch", payload={"metric": "Placed Order",
+                   "properties": {"Name": "Zoë"}, "value": 1.5})
+    env = envelope([Operation.from_json(op.model_dump_json())], "batch")
+    assert type(env["operations"][0]["payload"]) is dict
+    assert message_json.dumps([env]) == orjson.dumps([env]).decode()
+    assert env["operations"][0] == op.model_dump(mode="json")
