@@ -443,8 +443,7 @@ def queue_held_reads(rt: Runtime, message: Any, pipe: Any) -> Callable[[list[Any
         return None
     if not keys:
         return None
-    rt.stores.inflight.queue_holders(pipe, keys)
-    rt.ledger.queue_delivered(pipe, keys)
+    _queue_held_reads(rt, pipe, keys)
 
     def keep(results: list[Any]) -> None:
         _prefetched.set(_Prefetched(envelope_id, keys, list(results[0]), list(results[1])))
@@ -454,6 +453,12 @@ def queue_held_reads(rt: Runtime, message: Any, pipe: Any) -> Callable[[list[Any
 
 def forget_prefetched() -> None:
     _prefetched.set(None)
+
+
+def _queue_held_reads(rt: Runtime, pipe: Any, keys: list[str]) -> None:
+    """Who holds each key in the in-flight registry, then the ledger's entry of each: `_held_elsewhere`'s reads."""
+    rt.stores.inflight.queue_holders(pipe, keys)
+    rt.ledger.queue_delivered(pipe, keys)
 
 
 def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> tuple[set[str], dict[str, LedgerEntry]]:
@@ -474,8 +479,7 @@ def _held_elsewhere(rt: Runtime, env: Envelope, ops: list[Operation]) -> tuple[s
         raw_holders, raw_entries = found
     else:
         pipe = rt.redis.pipeline(transaction=False)
-        rt.stores.inflight.queue_holders(pipe, keys)
-        rt.ledger.queue_delivered(pipe, keys)
+        _queue_held_reads(rt, pipe, keys)
         raw_holders, raw_entries = pipe.execute()
     holders = rt.stores.inflight.parse_holders(keys, raw_holders)
     return ({key for key, holder in holders.items() if holder.envelope != env.id},

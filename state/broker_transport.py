@@ -156,21 +156,20 @@ class Channel(kombu_redis.Channel):
         params["command_packer"] = COMMAND_PACKER
         return params
 
-    def _plain_client(self) -> redis.Redis:
-        """A client of the channel's pool that adds no key prefix (keys are given whole), built once per pool as
-        `_create_client` builds its own, with the pool's credential provider as kombu passes it."""
+    def _plain_client(self) -> tuple[redis.Redis, dict[str, Any]]:
+        """A client of the channel's pool that adds no key prefix (keys are given whole), and its registered
+        scripts by source: built once per pool as `_create_client` builds its own, with the pool's credential
+        provider as kombu passes it."""
         pool = self.pool
         if self._plain is None or self._plain[0] is not pool:
             credentials = pool.connection_kwargs.get("credential_provider")
             client = redis.Redis(connection_pool=pool, **({"credential_provider": credentials} if credentials else {}))
             self._plain = (pool, client, {})
-        return self._plain[1]
+        return self._plain[1], self._plain[2]
 
     def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         """Run `source` (EVALSHA, loading it once) on `_plain_client`: `keys` are whole."""
-        client = self._plain_client()
-        assert self._plain is not None
-        scripts = self._plain[2]
+        client, scripts = self._plain_client()
         script = scripts.get(source)
         if script is None:
             script = scripts[source] = client.register_script(source)
@@ -225,7 +224,7 @@ class Channel(kombu_redis.Channel):
         """The message is in the taking list and nowhere else yet (a test kills the process here)."""
 
     def restore_stuck_takes(self, min_age: float) -> int:
-        plain = self._plain_client()
+        plain, _ = self._plain_client()
         return sum(restore_stuck_takes(plain, self._prefixed(self._q_for_pri(queue, 0)), time.time(), min_age)
                    for queue in list(self.active_queues))
 

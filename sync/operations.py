@@ -87,9 +87,11 @@ class Operation(BaseModel):
         message encoder hands dict subclasses to a slower path), without pydantic's walk of the payload (a
         backfill packs every event into an envelope this way: the walk was 30 us an event). So the fields must stay
         JSON values with no serializer of their own; a payload edited in place must be given JSON values only."""
-        if type(self.payload) is JsonPayload:
-            return {**{name: getattr(self, name) for name in _FIELDS}, "payload": dict(self.payload)}
-        return self.model_dump(mode="json")
+        if type(self.payload) is not JsonPayload:
+            return self.model_dump(mode="json")
+        wire = {name: getattr(self, name) for name in _FIELDS}
+        wire["payload"] = dict(self.payload)
+        return wire
 
 
 _FIELDS = tuple(Operation.model_fields)
