@@ -128,7 +128,7 @@ class CustomerBackfill:
         self.stats.resumed_from = saved.last_mod
         start = saved.last_mod or since
         upper = f"{self.resource.last_mod} lt '{self.until}'" if self.until else None
-        for page in self.client.iter_pages(self.resource, start, extra_filter=upper):
+        for page in self.client.iter_pages(self.resource, start, extra_filter=upper, read_ahead=True):
             self.stats.pages += 1
             position.pages += 1
             for record in page:

@@ -133,7 +133,7 @@ def _pages(ctx: OrderContext, client: BlueCherryClient, resource: str, since: st
     done = ctx.redis.get(checkpoint_key(ctx, resource) + ":done")
     if done:
         return
-    for page in client.iter_pages(res, start):
+    for page in client.iter_pages(res, start, read_ahead=True):
         yield page
         if page and not dry_run:
             ctx.redis.set(checkpoint_key(ctx, resource), str(page[-1].get(res.last_mod)))

@@ -187,7 +187,7 @@ def _slice_pages(ctx: OrderContext, client: BlueCherryClient, resource: str,
         return
     start = ctx.redis.get(key) or piece.start
     upper = f"{res.last_mod} lt '{piece.end}'" if piece.end else None
-    for page in client.iter_pages(res, start, extra_filter=upper):
+    for page in client.iter_pages(res, start, extra_filter=upper, read_ahead=True):
         yield page
         if page:
             ctx.redis.set(key, str(page[-1].get(res.last_mod)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,22 @@ class _BackoffOrRetryAfter:
         if isinstance(exc, BlueCherryRetryableError) and exc.retry_after is not None:
             wait = max(wait, min(exc.retry_after, self.maximum))
         return wait
+
+
+def _read_ahead(page: Callable[[int], list[Record]], size: int) -> Iterator[list[Record]]:
+    """Pages 1, 2, ... from `page`, the next one asked for on a thread while the caller holds the current one."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="bluecherry-read-ahead")
+    try:
+        pending: Future[list[Record]] | None = pool.submit(page, 1)
+        number = 1
+        while pending is not None:
+            records = pending.result()
+            number += 1
+            pending = pool.submit(page, number) if len(records) >= size else None
+            yield records
+    finally:
+        # a caller that stops early leaves at most one request to finish on its own; nothing waits for it
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class BlueCherryClient:
@@ -105,12 +122,20 @@ class BlueCherryClient:
         include_children: bool | None = None,
         page_size: int | None = None,
         extra_filter: str | None = None,
+        *,
+        read_ahead: bool = False,
     ) -> Iterator[list[Record]]:
         """Yield each page of `resource` (records with ``last_mod >= since_local``, tenant-local time).
 
         Pages start at 1; the last page is the first one shorter than the page size (bcapi gives no count). A
         resource whose mapping says ``not_found = "empty"`` reads a 404 as an empty page (tenants that answer
         404 while a resource, or a filter, has no records), which ends the read.
+
+        ``read_ahead``: while the caller works on a full page, the next one is already being asked for (one
+        request in flight, on a thread: the wait for Blue Cherry overlaps the caller's work instead of
+        following it). Only a full page is read past, as the plain loop would; a page's error is raised when
+        the caller asks for that page. For callers that read every page (the backfills), not for a caller that
+        stops early.
         """
         size = min(page_size or resource.page_size, MAX_PAGE_SIZE)
         include = resource.include_children if include_children is None else include_children
@@ -119,19 +144,25 @@ class BlueCherryClient:
             clauses.append(f"{resource.last_mod} ge '{since_local}'")
         if extra_filter:
             clauses.append(extra_filter)
-        page_number = 1
-        while True:
-            params: dict[str, str | int] = {"_pgno": page_number, "_pgsize": size}
+
+        def page(number: int) -> list[Record]:
+            params: dict[str, str | int] = {"_pgno": number, "_pgsize": size}
             if clauses:
                 params["$filter"] = " and ".join(clauses)
             if include:
                 params["_include"] = "all"
             body = self._get_json(self._path(resource), params, missing_ok=resource.not_found == "empty")
-            records = self._records(body, resource)
-            yield records
-            if len(records) < size:
-                return
-            page_number += 1
+            return self._records(body, resource)
+
+        if not read_ahead:
+            number = 1
+            while True:
+                records = page(number)
+                yield records
+                if len(records) < size:
+                    return
+                number += 1
+        yield from _read_ahead(page, size)
 
     def get(self, resource: ResourceMapping, pkey: str | int) -> Record | None:
         """One record by its pkey (children included), or None when bcapi has no such record."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -171,3 +172,69 @@ def test_records_are_read_at_the_resources_envelope(scripted: tuple[Script, Serv
             list(client.iter_pages(wrapped, None))
         script.responses = [(200, {"data": {"header": [{"location": "WH1"}]}}, {})]  # the default: bcapi's shapes
         assert list(client.iter_pages(MAPPING.resources.location, None)) == [[{"location": "WH1"}]]
+
+
+# --- read-ahead (the backfills) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [200, 150, 7])  # 450 records: a short last page, an empty last page, many pages
+def test_read_ahead_gives_the_same_pages(bc_sandbox: ServerThread, size: int) -> None:
+    with client_for(bc_sandbox) as client:
+        plain = list(client.iter_pages(CUSTOMER, None, page_size=size))
+        ahead = list(client.iter_pages(CUSTOMER, None, page_size=size, read_ahead=True))
+    assert ahead == plain and sum(len(p) for p in plain) >= 450
+
+
+def _header(*pkeys: int) -> tuple[int, dict[str, object], dict[str, str]]:
+    return 200, {"data": {"header": [{"pkey": k, "last_mod": "2026-01-01 00:00:00"} for k in pkeys]}}, {}
+
+
+def _wait_for_requests(script: Script, count: int, seconds: float = 5.0) -> int:
+    deadline = time.monotonic() + seconds
+    while len(script.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(script.requests)
+
+
+def test_read_ahead_asks_for_the_next_page_while_the_caller_holds_a_full_one(
+        scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [_header(1, 2), _header(3)]
+    with client_for(server) as client:
+        pages = client.iter_pages(CUSTOMER, None, page_size=2, read_ahead=True)
+        assert next(pages) == [{"pkey": 1, "last_mod": "2026-01-01 00:00:00"},
+                               {"pkey": 2, "last_mod": "2026-01-01 00:00:00"}]
+        assert _wait_for_requests(script, 2) == 2  # page 2 asked for before the caller asked
+        assert script.requests[1].query_params["_pgno"] == "2"
+        assert next(pages) == [{"pkey": 3, "last_mod": "2026-01-01 00:00:00"}]
+        assert list(pages) == []
+    time.sleep(0.1)
+    assert len(script.requests) == 2  # a short page is the last: nothing is read past it
+
+
+def test_read_ahead_raises_a_pages_error_when_the_caller_asks_for_that_page(
+        scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [_header(1, 2), (400, {"errors": [{"errorMessage": "bad page"}]}, {})]
+    with client_for(server) as client:
+        pages = client.iter_pages(CUSTOMER, None, page_size=2, read_ahead=True)
+        assert len(next(pages)) == 2  # the caller has page 1 whatever page 2 brings
+        with pytest.raises(BlueCherryResponseError, match="bad page"):
+            next(pages)
+
+
+def test_a_caller_that_stops_early_is_not_held_by_the_page_in_flight(scripted: tuple[Script, ServerThread]) -> None:
+    script, server = scripted
+    script.responses = [_header(1, 2), (503, {"message": "busy"}, {})] + [(503, {"message": "busy"}, {})] * 5
+    client = BlueCherryClient(server.url, KEY, timeout=5, max_attempts=6, backoff_base_seconds=0.5,
+                              backoff_max_seconds=0.5, mapping=MAPPING)
+    pages = client.iter_pages(CUSTOMER, None, page_size=2, read_ahead=True)
+    assert len(next(pages)) == 2
+    started = time.monotonic()
+    pages.close()  # page 2 is still being retried on the read-ahead thread
+    assert time.monotonic() - started < 0.4
+    client.close()  # the thread's next attempt finds the client closed and ends: nothing is left running
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("bluecherry-read-ahead") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the read-ahead thread outlived its client"
+        time.sleep(0.01)
