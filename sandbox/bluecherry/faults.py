@@ -137,6 +137,13 @@ class FaultState:
             return None
         return kinds[(h >> 16) % len(kinds)]
 
+    def may_damage(self, resource: str) -> bool:
+        """Whether `damage` could change any record of `resource` now (no: its pages may be served as stored)."""
+        kinds = KINDS.get(resource, ())
+        if self.config.malformed_kinds:
+            kinds = tuple(k for k in kinds if k in self.config.malformed_kinds)
+        return bool(self.config.malformed_rate and kinds)
+
     def damage(self, resource: str, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
         out, notes = [], []
         for rec in records:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from sandbox.bluecherry.api import records_as_stored
+from sandbox.bluecherry.sandbox import RESOURCES
 from tests.unit.sandbox.bluecherry.conftest import BlueCherry
 
 CUSTOMER_FIELDS = {
@@ -277,3 +281,32 @@ def test_a_page_keeps_a_long_integer_exact_and_a_small_float(bc: BlueCherry) -> 
     record = next(r for r in (data if isinstance(data, list) else data["header"]) if r["customer"] == "C0000002")
     assert record["division"] == long_number and isinstance(record["division"], int)
     assert record["cust_type"] == 1e-7
+
+
+def test_whole_records_are_served_from_their_stored_text_as_the_records_themselves(bc: BlueCherry) -> None:
+    """A page of whole records is written from the rows' stored text (nothing parsed, issue 18): every record of
+    every resource comes out as `Row.record()` writes it, keys in the same order, children included."""
+    bc.apply({"op": "edit_customer", "customer": "C0000003",
+              "fields": {"name": "Zoë \u2603 \"quoted\"", "division": 123456789012345678901234567890}})
+    store = bc.sandbox.store
+    for resource in RESOURCES:
+        stored = store.page_stored(resource, "", [], 0, 10**6)
+        spliced = records_as_stored(stored)
+        assert spliced is not None, resource
+        records = [row.record() for row in store.page(resource, "", [], 0, 10**6)]
+        assert len(stored) == len(records)
+        assert json.dumps(json.loads(spliced)) == json.dumps(records), resource
+    served = bc.all("customer", _include="all")
+    assert json.dumps(served) == json.dumps([r.record() for r in store.page("customer", "", [], 0, 10**6)])
+    assert any(r["division"] == 123456789012345678901234567890 for r in served)
+
+
+@pytest.mark.parametrize("body", ['{"pkey":5,"name":"x"}', '{"name":"x","last_mod":"y"}', '{"qty":NaN}',
+                                  '{"qty":-Infinity}', '{"name":"\ud800"}', '[1]'])
+def test_a_body_the_text_cannot_be_spliced_from_is_served_the_general_way(body: str) -> None:
+    assert records_as_stored([(1, "2026-01-01 00:00:00", '{"name":"fine"}'), (2, "2026-01-01 00:00:00", body)]) is None
+
+
+def test_an_empty_body_is_spliced_to_pkey_and_last_mod() -> None:
+    assert records_as_stored([(7, "2026-01-01 00:00:00", "{}")]) == b'[{"pkey":7,"last_mod":"2026-01-01 00:00:00"}]'
+    assert records_as_stored([]) == b"[]"
