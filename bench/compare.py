@@ -23,7 +23,9 @@ the fleet, everything for the SDK loop), Redis commands per event
 (`INFO commandstats` calls over the run, less what the idle fleet issues in as long - heartbeats, sweeps - and
 counting the commands a script runs), for single events also the commands clients sent (MONITOR over 100 more
 events, a script's own commands left out: an upper bound of round trips, since a pipeline's commands count one
-by one) and Klaviyo's 429s.
+by one), Redis round trips per event (`INFO stats` total_reads_processed over the run: each request redis-server
+read off a client's socket - a command, a pipeline, a MULTI block - from every process, producer included, less
+the idle fleet's) and Klaviyo's 429s.
 
 `--write FILE` replaces the block between `<!-- bench.compare -->` markers (appended if absent). Every
 process started here is stopped by its pid, also on Ctrl-C.
@@ -178,6 +180,7 @@ class Row:
     producer_cpu: float = 0.0
     redis_commands: float | None = None
     client_commands: float | None = None  # sent by clients (MONITOR), a script's own commands not counted
+    redis_reads: float | None = None  # requests Redis read off its clients' sockets: round trips, whole fleet
     throttled: int = 0
 
     @property
@@ -224,6 +227,12 @@ def sdk_loop(target: Target, family: FamilySpec, count: int) -> Row:
 
 def command_calls(client: Any) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in client.info("commandstats").items()}
+
+
+def socket_reads(client: Any) -> int:
+    """Read events redis-server has processed on client sockets (`INFO stats`): one per request a client sent,
+    a pipeline or a MULTI block being one - the round trips of every process, counted where they arrive."""
+    return int(client.info("stats")["total_reads_processed"])
 
 
 def commands(client: Any) -> int:
@@ -360,11 +369,12 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
             client = redis_lib.Redis.from_url(redis.url)
             wait_idle(client, fleet.env["BCSYNC_KEY_PREFIX"])
             pids = [w.process.pid for w in fleet.workers if w.process is not None]
-            idle_start, idle_commands = time.time(), commands(client)
+            idle_start, idle_commands, idle_reads = time.time(), commands(client), socket_reads(client)
             idle_workers, idle_redis = cpu_seconds(pids), cpu_seconds([redis.process.pid])
             time.sleep(IDLE_SECONDS)
             idle_seconds = time.time() - idle_start
             idle_rate = (commands(client) - idle_commands) / idle_seconds
+            idle_read_rate = (socket_reads(client) - idle_reads) / idle_seconds
             # what the idle fleet spends a second (its drainer, heartbeats, Celery's own loop): not an event's cost
             idle_worker_rate = (cpu_seconds(pids) - idle_workers) / idle_seconds
             idle_redis_rate = (cpu_seconds([redis.process.pid]) - idle_redis) / idle_seconds
@@ -375,6 +385,7 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
             workers_before, redis_before = cpu_seconds(pids), cpu_seconds([redis.process.pid])
             calls_before = command_calls(client)
             commands_before = sum(calls_before.values())
+            reads_before = socket_reads(client)
             cpu, start = own_cpu(), time.time()
             publish(*groups)
             producer = own_cpu() - cpu
@@ -383,6 +394,7 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
                      f"{count} {family.name} answered")
             seconds = time.time() - start
             calls = command_calls(client)
+            reads = socket_reads(client) - reads_before - idle_read_rate * seconds
             used = sum(calls.values()) - commands_before - idle_rate * seconds
             per_event = sorted(((n - calls_before.get(name, 0)) / count, name) for name, n in calls.items())[::-1]
             print(f"  Redis commands per {family.name[:-1]}: " + ", ".join(
@@ -392,6 +404,7 @@ def fleet_run(target: Target, family: FamilySpec, count: int, task_events: bool,
                       redis_cpu=max(0.0, cpu_seconds([redis.process.pid]) - redis_before - idle_redis_rate * seconds),
                       producer_cpu=producer,
                       redis_commands=max(0.0, used) / count,
+                      redis_reads=max(0.0, reads) / count,
                       throttled=target.answered(family)[1] - throttled_before)
             if family.rows == 1:  # after the CPU was measured: MONITOR costs Redis CPU of its own
                 row.client_commands = client_commands(redis.url, target, family, publish, monitored)
@@ -412,8 +425,8 @@ def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, TaskTri
         "",
         "| Klaviyo | family | runner | events | events/min | share of ceiling | x SDK loop | worker ms/event "
         "| Redis ms/event | worker+Redis ms/event | worker+Redis CPU / SDK loop CPU | producer ms/event "
-        "| Redis commands/event | client commands/event | 429s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Redis commands/event | client commands/event | Redis round trips/event | 429s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     sdk = {(r.target, r.family.name): r for r in rows if r.runner == "SDK loop"}
     for r in rows:
@@ -429,13 +442,17 @@ def markdown(rows: list[Row], args: argparse.Namespace, trips: dict[str, TaskTri
             f"| {r.ms(r.worker_cpu):.3f} | {r.ms(r.redis_cpu):.3f} | "
             f"{r.ms(r.worker_cpu + r.redis_cpu):.3f} | {relative} | {r.ms(r.producer_cpu):.3f} | "
             f"{f'{r.redis_commands:.1f}' if fleet and r.redis_commands is not None else '-'} | "
-            f"{f'{r.client_commands:.1f}' if r.client_commands is not None else '-'} | {r.throttled} |")
+            f"{f'{r.client_commands:.1f}' if r.client_commands is not None else '-'} | "
+            f"{f'{r.redis_reads:.1f}' if fleet and r.redis_reads is not None else '-'} | {r.throttled} |")
     lines += ["", "Ceilings: single events 3,500 requests/min (XL), bulk events 150 requests/min (M) x 1,000 events. "
               "The SDK loop's CPU is all in its one process (producer column). Worker and Redis CPU: less what "
               f"the idle fleet spent a second, watched for {IDLE_SECONDS:g} s before the events. "
               "Client commands: what the fleet's "
               "processes sent over 100 more single events (MONITOR; a script's own commands left out, a "
               "pipeline's commands one by one, MULTI and EXEC included), after the CPU runs. "
+              "Redis round trips: the requests redis-server read off every client's socket (`INFO stats` "
+              "total_reads_processed: a pipeline, a MULTI block or a script is one; the producer's publishing "
+              "and every worker process counted alike), less the idle fleet's in as long. "
               "Issue 18's targets against the null Klaviyo: bulk <= 0.08 and single <= 2.0 worker+Redis "
               "ms/event (task events on), <= 7 Redis round trips per single event. They were set on machines "
               f"where the SDK loop took {REFERENCE_SDK_MS['single events']} ms of CPU per single event and "
