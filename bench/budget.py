@@ -63,10 +63,10 @@ from bench.delivery import Fleet, KlaviyoSandboxProcess, console  # noqa: E402
 from bench.yardstick import describe, yardstick_ms  # noqa: E402
 from config.celery import make_app  # noqa: E402
 from config.settings import Settings  # noqa: E402
-from config.task_names import deliver_task  # noqa: E402
 from connectors.klaviyo.limiter import FleetRateLimiter  # noqa: E402
 from delivery.envelope import envelope  # noqa: E402
 from delivery.packing import group_for_delivery  # noqa: E402
+from delivery.publish import PUBLISH_BATCH, publish_batch  # noqa: E402
 from sandbox.bluecherry.app import create_app as create_bluecherry  # noqa: E402
 from sandbox.bluecherry.config import BlueCherrySandboxConfig  # noqa: E402
 from sandbox.redis_server import PrivateRedis  # noqa: E402
@@ -357,10 +357,10 @@ class Publisher:
         self.app = make_app(settings)
 
     def __call__(self, *groups: list[Operation]) -> None:
-        with self.app.producer_or_acquire() as producer:
-            for group in groups:
-                for env in self.envelopes(group):
-                    self.app.send_task(deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
+        envelopes = [env for group in groups for env in self.envelopes(group)]
+        with self.app.producer_or_acquire() as producer:  # in pipelines of PUBLISH_BATCH, as `submit` publishes
+            for start in range(0, len(envelopes), PUBLISH_BATCH):
+                publish_batch(producer, envelopes[start:start + PUBLISH_BATCH], celery_app=self.app)
 
     @staticmethod
     def envelopes(group: list[Operation]) -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import Celery
+from kombu.exceptions import BatchPublishError
+
 from config.celery import app
 from config.task_names import deliver_task
 from delivery.packing import group_for_delivery
@@ -47,6 +50,9 @@ def claim_operations(envelopes: list[dict[str, Any]], inflight: InFlight) -> lis
     return kept
 
 
+PUBLISH_BATCH = 200  # envelopes whose messages (and task-sent events) go to Redis in one pipeline
+
+
 def publish_envelopes(
     envelopes: list[dict[str, Any]], inflight: InFlight | None = None, task: str | None = None,
 ) -> int:
@@ -57,9 +63,10 @@ def publish_envelopes(
     published = 0
     try:
         with app.producer_or_acquire() as producer:
-            for env in claimed:
-                app.send_task(task or deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
-                published += 1
+            for start in range(0, len(claimed), PUBLISH_BATCH):
+                chunk = claimed[start:start + PUBLISH_BATCH]
+                publish_batch(producer, chunk, task)
+                published += len(chunk)
     except BaseException:
         for env in claimed[published:]:
             inflight.release(env["id"], _keys(env))
@@ -67,6 +74,25 @@ def publish_envelopes(
     finally:
         inflight.confirm((env["id"], _keys(env)) for env in claimed[:published])
     return published
+
+
+def publish_batch(producer: Any, chunk: list[dict[str, Any]], task: str | None = None,
+                  celery_app: Celery = app) -> None:
+    """The chunk's messages and their task-sent events in one Redis pipeline (kombu's `Producer.batch`: one round
+    trip, where each message and each event was one). A pipeline that fails is sent again message by message with
+    Celery's retries: a message the failed pipeline did deliver is then queued twice, and the second finds the
+    ledger already holding its work (as when a caller retries after a broker error)."""
+    def send_all() -> None:
+        for env in chunk:
+            celery_app.send_task(task or deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
+
+    try:
+        with producer.batch(max_size=4 * len(chunk) or 1):  # a message, its expiry, its event: never flushed part-way
+            send_all()
+    except BatchPublishError as exc:
+        log.warning("publishing %d envelope(s) in one pipeline failed (%s); publishing them one by one",
+                    len(chunk), exc.__cause__ or exc)
+        send_all()
 
 
 def _keys(env: dict[str, Any]) -> list[str]:

@@ -140,8 +140,8 @@ class FailingClient:
         self.inner = inner
         self.pages = pages
 
-    def iter_pages(self, resource: Any, since: str | None) -> Iterator[list[dict[str, Any]]]:
-        for page in self.inner.iter_pages(resource, since):
+    def iter_pages(self, resource: Any, since: str | None, **options: Any) -> Iterator[list[dict[str, Any]]]:
+        for page in self.inner.iter_pages(resource, since, **options):
             if resource.path == "order":
                 if self.pages == 0:
                     raise Interrupted("Blue Cherry went away")
