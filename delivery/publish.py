@@ -4,6 +4,9 @@ Every new envelope first claims its operation keys in the in-flight registry (`s
 already queued, scheduled or being sent by another envelope is not published again (one piece of work in
 flight once; a newer version takes the key over). Claims of envelopes that could not be published are
 released, so a caller that retries after a broker error is not refused by its own failed attempt.
+
+Envelopes reach the broker `PUBLISH_BATCH` at a time in one Redis pipeline with their task-sent events
+(`publish_batch`): a page of changes costs the producer a round trip, not two per envelope.
 """
 
 from __future__ import annotations
