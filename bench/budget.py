@@ -535,8 +535,9 @@ def backfill_jobs(redis: PrivateRedis, orders: int, settle_seconds: float = 60.0
                 if command == "customers":
                     wait_idle(client, prefix, 3600)
             client.close()
-            match = re.search(r"(\d+) events queued", done.stdout)
-            queued = int(match.group(1)) if match else 0
+            # the summary's count: the last one printed (the progress bar's description counts as it goes)
+            counts = re.findall(r"(\d[\d,]*)\s+events\s+queued", done.stdout)  # rich may wrap the line there
+            queued = int(counts[-1].replace(",", "")) if counts else 0
             last = [-1, time.monotonic()]
 
             def settled() -> bool:
