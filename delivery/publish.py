@@ -12,10 +12,13 @@ Envelopes reach the broker `PUBLISH_BATCH` at a time in one Redis pipeline with 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 from kombu.exceptions import BatchPublishError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.celery import app
 from config.task_names import deliver_task
@@ -54,6 +57,8 @@ def claim_operations(envelopes: list[dict[str, Any]], inflight: InFlight) -> lis
 
 
 PUBLISH_BATCH = 200  # envelopes whose messages (and task-sent events) go to Redis in one pipeline
+# a pipeline these broke may or may not have reached Redis: it is sent again, message by message
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def publish_envelopes(
@@ -64,12 +69,15 @@ def publish_envelopes(
     inflight = inflight or stores().inflight
     claimed = claim_operations(envelopes, inflight)
     published = 0
+
+    def count(n: int) -> None:
+        nonlocal published
+        published += n
+
     try:
         with app.producer_or_acquire() as producer:
             for start in range(0, len(claimed), PUBLISH_BATCH):
-                chunk = claimed[start:start + PUBLISH_BATCH]
-                publish_batch(producer, chunk, task)
-                published += len(chunk)
+                publish_batch(producer, claimed[start:start + PUBLISH_BATCH], task, on_published=count)
     except BaseException:
         for env in claimed[published:]:
             inflight.release(env["id"], _keys(env))
@@ -80,22 +88,35 @@ def publish_envelopes(
 
 
 def publish_batch(producer: Any, chunk: list[dict[str, Any]], task: str | None = None,
-                  celery_app: Celery = app) -> None:
+                  celery_app: Celery = app, on_published: Callable[[int], None] | None = None) -> None:
     """The chunk's messages and their task-sent events in one Redis pipeline (kombu's `Producer.batch`: one round
-    trip, where each message and each event was one). A pipeline that fails is sent again message by message with
-    Celery's retries: a message the failed pipeline did deliver is then queued twice, and the second finds the
-    ledger already holding its work (as when a caller retries after a broker error)."""
-    def send_all() -> None:
-        for env in chunk:
-            celery_app.send_task(task or deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
+    trip, where each message and each event was one); `on_published(n)` each time n more of the chunk, in order,
+    are surely on the broker. A pipeline the connection broke is sent again message by message with Celery's
+    retries: a message the broken pipeline did deliver is then queued twice, and the second finds the ledger
+    already holding its work (as when a caller retries after a broker error). Any other failure (a time limit, a
+    Redis error reply) is raised as it is: nothing is sent again."""
+    def send(env: dict[str, Any]) -> None:
+        celery_app.send_task(task or deliver_task(env["kind"]), args=[env], queue=env["lane"], producer=producer)
 
     try:
         with producer.batch(max_size=4 * len(chunk) or 1):  # a message, its expiry, its event: never flushed part-way
-            send_all()
+            for env in chunk:
+                send(env)
     except BatchPublishError as exc:
+        cause = exc.__cause__
+        if cause is None:
+            raise
+        if not isinstance(cause, CONNECTION_ERRORS):
+            raise cause from None
         log.warning("publishing %d envelope(s) in one pipeline failed (%s); publishing them one by one",
-                    len(chunk), exc.__cause__ or exc)
-        send_all()
+                    len(chunk), exc.__cause__)
+        for env in chunk:
+            send(env)
+            if on_published is not None:
+                on_published(1)
+        return
+    if on_published is not None:
+        on_published(len(chunk))
 
 
 def _keys(env: dict[str, Any]) -> list[str]:

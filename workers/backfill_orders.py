@@ -223,9 +223,11 @@ def backfill_orders(
     would = DryRun(verbose=verbose, echo=typer.echo)
     # with --verbose a dry run's stdout carries the operations: progress and summary go to stderr
     out = Console(stderr=True) if dry_run and verbose else console
-    with Progress(*columns, console=out) as progress:
-        stats = run_backfill(ctx, client, start, dry_run=dry_run, progress=progress, would=would)
-    client.close()
+    try:
+        with Progress(*columns, console=out) as progress:
+            stats = run_backfill(ctx, client, start, dry_run=dry_run, progress=progress, would=would)
+    finally:
+        client.close()  # also on an error: a page still being read ahead then ends at its next attempt
     verb = "computed (dry run, nothing sent)" if dry_run else "queued on the batch lane"
     out.print(f"{stats.orders} orders, {stats.documents} documents: {stats.events} events {verb}, "
               f"{stats.profiles} aggregate profiles, {stats.excluded} excluded, "

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,19 +58,30 @@ class _BackoffOrRetryAfter:
 
 
 def _read_ahead(page: Callable[[int], list[Record]], size: int) -> Iterator[list[Record]]:
-    """Pages 1, 2, ... from `page`, the next one asked for on a thread while the caller holds the current one."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="bluecherry-read-ahead")
-    try:
-        pending: Future[list[Record]] | None = pool.submit(page, 1)
-        number = 1
-        while pending is not None:
-            records = pending.result()
-            number += 1
-            pending = pool.submit(page, number) if len(records) >= size else None
-            yield records
-    finally:
-        # a caller that stops early leaves at most one request to finish on its own; nothing waits for it
-        pool.shutdown(wait=False, cancel_futures=True)
+    """Pages 1, 2, ... from `page`, the next one asked for on a thread while the caller holds the current one.
+    The thread is a daemon: a caller that stops early (an error, Ctrl-C) is held neither by the generator's end
+    nor at the process's exit by a request still in flight, whose result nobody reads."""
+    pending: Future[list[Record]] | None = _fetch(page, 1)
+    number = 1
+    while pending is not None:
+        records = pending.result()
+        number += 1
+        pending = _fetch(page, number) if len(records) >= size else None
+        yield records
+
+
+def _fetch(page: Callable[[int], list[Record]], number: int) -> Future[list[Record]]:
+    """Page `number` on a daemon thread of its own."""
+    future: Future[list[Record]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(page(number))
+        except BaseException as exc:  # noqa: BLE001  raised in the caller's thread, when it asks for the page
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"bluecherry-read-ahead-{number}", daemon=True).start()
+    return future
 
 
 class BlueCherryClient:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -14,6 +17,7 @@ from connectors.bluecherry.errors import (
     error_message,
 )
 from sandbox.server import ServerThread, free_port
+from tests.support.paths import REPO_ROOT
 from tests.unit.connectors.bluecherry.conftest import KEY, Script, sandbox_post
 
 MAPPING = Mapping()
@@ -238,3 +242,26 @@ def test_a_caller_that_stops_early_is_not_held_by_the_page_in_flight(scripted: t
     while any(t.name.startswith("bluecherry-read-ahead") for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the read-ahead thread outlived its client"
         time.sleep(0.01)
+
+
+def test_a_page_in_flight_does_not_hold_the_process_at_exit() -> None:
+    """A backfill stopped by an error or Ctrl-C while page 2 is still being read exits at once: the read-ahead
+    thread is a daemon (a pool's worker thread is joined at exit, through every retry of the page)."""
+    script = textwrap.dedent("""
+        import time
+        from connectors.bluecherry.client import _read_ahead
+
+        def page(number):
+            if number > 1:
+                time.sleep(30)  # Blue Cherry slow to answer, retries to come
+            return [{"pkey": number}] * 2
+
+        pages = _read_ahead(page, 2)
+        next(pages)
+        raise SystemExit(3)
+    """)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 3, done.stderr
+    assert time.monotonic() - started < 15, "the process waited for the page in flight"
