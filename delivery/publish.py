@@ -109,7 +109,7 @@ def publish_batch(producer: Any, chunk: list[dict[str, Any]], task: str | None =
         if not isinstance(cause, CONNECTION_ERRORS):
             raise cause from None
         log.warning("publishing %d envelope(s) in one pipeline failed (%s); publishing them one by one",
-                    len(chunk), exc.__cause__)
+                    len(chunk), cause)
         for env in chunk:
             send(env)
             if on_published is not None:

@@ -123,14 +123,20 @@ class FaultState:
             return cfg.slow_seconds
         return 0.0
 
-    def malformed_kind(self, resource: str, pkey: int, last_mod: str) -> str | None:
+    def _kinds(self, resource: str) -> tuple[str, ...]:
+        """The kinds of damage a record of `resource` can get now (none while the rate is 0)."""
         cfg = self.config
         kinds = KINDS.get(resource, ())
         if resource in self.date_fields and self.date_fields[resource] is None:
             kinds = tuple(k for k in kinds if k != "impossible_date")
         if cfg.malformed_kinds:
             kinds = tuple(k for k in kinds if k in cfg.malformed_kinds)
-        if not cfg.malformed_rate or not kinds:
+        return kinds if cfg.malformed_rate else ()
+
+    def malformed_kind(self, resource: str, pkey: int, last_mod: str) -> str | None:
+        cfg = self.config
+        kinds = self._kinds(resource)
+        if not kinds:
             return None
         h = zlib.crc32(f"{self.seed}:{resource}:{pkey}:{last_mod}".encode())
         if (h & 0xFFFF) / 0x10000 >= cfg.malformed_rate:
@@ -139,10 +145,7 @@ class FaultState:
 
     def may_damage(self, resource: str) -> bool:
         """Whether `damage` could change any record of `resource` now (no: its pages may be served as stored)."""
-        kinds = KINDS.get(resource, ())
-        if self.config.malformed_kinds:
-            kinds = tuple(k for k in kinds if k in self.config.malformed_kinds)
-        return bool(self.config.malformed_rate and kinds)
+        return bool(self._kinds(resource))
 
     def damage(self, resource: str, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
         out, notes = [], []

@@ -116,22 +116,20 @@ class RecordStore:
         return _row(found)
 
     def page(self, resource: str, where: str, params: list[Any], offset: int, limit: int) -> list[Row]:
+        return [_row_required(r) for r in self._page(resource, where, params, offset, limit)]
+
+    def page_stored(self, resource: str, where: str, params: list[Any], offset: int,
+                    limit: int) -> list[tuple[int, str, str]]:
+        """The rows of `page` as stored: (pkey, last_mod, body as JSON text), nothing parsed."""
+        return [(int(r[0]), r[2], r[3]) for r in self._page(resource, where, params, offset, limit)]
+
+    def _page(self, resource: str, where: str, params: list[Any], offset: int, limit: int) -> Any:
         sql = (
             "SELECT pkey, nkey, last_mod, body FROM records WHERE resource = ?"
             + (f" AND ({where})" if where else "")
             + " ORDER BY last_mod, pkey LIMIT ? OFFSET ?"
         )
-        return [_row_required(r) for r in self.db.execute(sql, [resource, *params, limit, offset])]
-
-    def page_stored(self, resource: str, where: str, params: list[Any], offset: int,
-                    limit: int) -> list[tuple[int, str, str]]:
-        """The rows of `page` as stored: (pkey, last_mod, body as JSON text), nothing parsed."""
-        sql = (
-            "SELECT pkey, last_mod, body FROM records WHERE resource = ?"
-            + (f" AND ({where})" if where else "")
-            + " ORDER BY last_mod, pkey LIMIT ? OFFSET ?"
-        )
-        return [(int(r[0]), r[1], r[2]) for r in self.db.execute(sql, [resource, *params, limit, offset])]
+        return self.db.execute(sql, [resource, *params, limit, offset])
 
     def touch(self, resource: str, pkeys: Iterable[int], last_mod: str) -> None:
         self.db.executemany(
